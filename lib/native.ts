@@ -1,0 +1,80 @@
+// The one file that touches the addon: loads it (prebuilds/ or the local build, via
+// node-gyp-build) and types what it exports. Everything else imports `native` from here.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+/** Raw addon Tensor; lib/tensor/tensor.ts gives it its public, typed face. */
+export interface NativeTensor {
+  readonly shape: number[];
+  readonly dtype: string;
+  readonly device: string;
+  readonly numel: number;
+  readonly disposed: boolean;
+  data(): ArrayBufferView;
+  toFloat32Array(): Float32Array;
+  item(): number | bigint | boolean;
+  to(device: string): NativeTensor;
+  dispose(): void;
+}
+
+export interface NativeBuildInfo {
+  libtorchVersion: string;
+  libtorchDir: string;
+  cuda: boolean;
+  cudaVersion?: string;
+  napiVersion: number;
+}
+
+export interface NativeBinding {
+  buildInfo(): NativeBuildInfo;
+  cudaIsAvailable(): boolean;
+  cudaDeviceCount(): number;
+  setNumThreads(n: number): void;
+  getNumThreads(): number;
+  manualSeed(seed: number | bigint): void;
+
+  Tensor: abstract new () => NativeTensor;
+  tensor(data: ArrayBufferView, shape: number[], dtype?: string, device?: string): NativeTensor;
+  zeros(shape: number[], dtype?: string, device?: string): NativeTensor;
+  ones(shape: number[], dtype?: string, device?: string): NativeTensor;
+  randn(shape: number[], dtype?: string, device?: string): NativeTensor;
+  arange(start: number, end: number, step: number, dtype: string, device: string): NativeTensor;
+}
+
+/** The package root: the nearest folder above this file whose package.json names torch-attn. */
+function findPackageRoot(start: string): string {
+  for (let dir = start; ; dir = path.dirname(dir)) {
+    const manifest = path.join(dir, 'package.json');
+    if (fs.existsSync(manifest) && JSON.parse(fs.readFileSync(manifest, 'utf8')).name === 'torch-attn') return dir;
+    if (path.dirname(dir) === dir) throw new Error(`torch-attn: cannot find the package root above ${start}`);
+  }
+}
+
+export const packageRoot = findPackageRoot(__dirname);
+export const packageVersion: string = JSON.parse(fs.readFileSync(path.join(packageRoot, 'package.json'), 'utf8')).version;
+
+function load(): NativeBinding {
+  let file: string;
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    file = require('node-gyp-build').path(packageRoot);
+  } catch {
+    throw new Error(
+      'torch-attn: the native addon is not built. Run `npm rebuild torch-attn` (or `npm run build:native` ' +
+        'in a clone); it needs LibTorch: `sudo apt-get install -y libtorch-dev`, or TORCH_ATTN_LIBTORCH=/path/to/libtorch.',
+    );
+  }
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return require(file) as NativeBinding;
+  } catch (err) {
+    const reason = err instanceof Error ? err.message.split('\n')[0] : String(err);
+    throw new Error(
+      `torch-attn: the native addon ${file} failed to load: ${reason}. If LibTorch was removed or moved ` +
+        'since the build, reinstall it (`sudo apt-get install -y libtorch-dev`) or rebuild with ' +
+        '`npm rebuild torch-attn` (TORCH_ATTN_LIBTORCH selects another LibTorch).',
+    );
+  }
+}
+
+export const native: NativeBinding = load();

@@ -1,0 +1,57 @@
+// Process-wide facts and settings: what the addon was built against, threads, seeds, CUDA.
+import { native, packageVersion } from './native';
+import * as validate from './validate';
+
+export interface BuildInfo {
+  /** torch-attn's version. */
+  version: string;
+  /** LibTorch's version as its headers state it (Debian's 1.13.1 package says 1.13.0). */
+  libtorchVersion: string;
+  /** The folder the addon loads LibTorch from. */
+  libtorchDir: string;
+  /** Built against a CUDA LibTorch. */
+  cuda: boolean;
+  /** The CUDA toolkit version of a CUDA build, when CMake found it. */
+  cudaVersion?: string;
+  /** The Node-API version the addon targets. */
+  napiVersion: number;
+}
+
+/** What this torch-attn was built against. */
+export function buildInfo(): BuildInfo {
+  return { version: packageVersion, ...native.buildInfo() };
+}
+
+/** CUDA as this process sees it. */
+export const cuda = {
+  /** True when this build has CUDA and at least one GPU is usable. */
+  isAvailable(): boolean {
+    return native.cudaIsAvailable();
+  },
+  /** How many GPUs LibTorch can use (0 without CUDA). */
+  deviceCount(): number {
+    return native.cudaDeviceCount();
+  },
+};
+
+/**
+ * Sets LibTorch's intra-op thread count for all torch-attn work, also work run on its own threads.
+ * The default is OMP_NUM_THREADS when set, else the number of cores.
+ */
+export function setNumThreads(n: number): void {
+  native.setNumThreads(validate.integer(n, 'setNumThreads(n)', 1, 1024));
+}
+
+export function getNumThreads(): number {
+  return native.getNumThreads();
+}
+
+/** Seeds LibTorch's random generators (CPU and CUDA) so runs repeat. */
+export function manualSeed(seed: number | bigint): void {
+  if (typeof seed === 'bigint') {
+    if (seed < 0n || seed >= 2n ** 64n) throw new RangeError(`manualSeed(seed) must be from 0 to 2^64 - 1, got ${seed}`);
+    native.manualSeed(seed);
+    return;
+  }
+  native.manualSeed(validate.integer(seed, 'manualSeed(seed)', 0));
+}

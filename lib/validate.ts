@@ -1,0 +1,80 @@
+// Option and argument checks shared by every facade. Messages follow one form:
+// "Expected <what is allowed> for <name> but received <what came>".
+
+/** A short description of a value for error messages: "a string", "the number 3", "an Array". */
+export function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an Array';
+  if (ArrayBuffer.isView(value)) return `a ${value.constructor.name}`;
+  switch (typeof value) {
+    case 'undefined':
+      return 'undefined';
+    case 'number':
+      return `the number ${value}`;
+    case 'string':
+      return `the string '${value.length > 40 ? `${value.slice(0, 40)}...` : value}'`;
+    case 'bigint':
+      return `the bigint ${value}n`;
+    case 'boolean':
+      return String(value);
+    case 'function':
+      return 'a function';
+    case 'symbol':
+      return 'a symbol';
+    default: {
+      const name = (value as object).constructor?.name;
+      return name && name !== 'Object' ? `an instance of ${name}` : 'a plain object';
+    }
+  }
+}
+
+export function typeError(name: string, expected: string, value: unknown): TypeError {
+  return new TypeError(`Expected ${expected} for ${name} but received ${describe(value)}`);
+}
+
+export function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null) return false;
+  const proto = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}
+
+/** Checks an options bag: undefined becomes {}, anything but a plain object is a TypeError,
+ *  and a key outside `allowed` (usually a typo) is a TypeError that lists the allowed keys. */
+export function options<T extends object>(value: T | undefined, name: string, allowed: readonly string[]): Partial<T> {
+  if (value === undefined) return {};
+  if (!isPlainObject(value)) throw typeError(name, 'an options object', value);
+  for (const key of Object.keys(value)) {
+    if (!allowed.includes(key)) {
+      throw new TypeError(`Unknown option '${key}' in ${name}; allowed options are ${allowed.join(', ')}`);
+    }
+  }
+  return value;
+}
+
+export function integer(value: unknown, name: string, min = Number.MIN_SAFE_INTEGER, max = Number.MAX_SAFE_INTEGER): number {
+  if (typeof value !== 'number') throw typeError(name, 'an integer', value);
+  if (!Number.isSafeInteger(value)) throw new RangeError(`Expected an integer for ${name} but received ${value}`);
+  if (value < min || value > max) throw new RangeError(`${name} must be from ${min} to ${max}, got ${value}`);
+  return value;
+}
+
+export function finiteNumber(value: unknown, name: string): number {
+  if (typeof value !== 'number') throw typeError(name, 'a number', value);
+  if (!Number.isFinite(value)) throw new RangeError(`${name} must be a finite number, got ${value}`);
+  return value;
+}
+
+export function oneOf<T extends string>(value: unknown, name: string, allowed: readonly T[]): T {
+  if (typeof value !== 'string') throw typeError(name, `one of ${allowed.map((a) => `'${a}'`).join(', ')}`, value);
+  if (!(allowed as readonly string[]).includes(value)) {
+    throw new RangeError(`${name} must be one of ${allowed.map((a) => `'${a}'`).join(', ')}, got '${value}'`);
+  }
+  return value as T;
+}
+
+/** A tensor shape: an Array of non-negative integers. */
+export function shape(value: unknown, name: string): number[] {
+  if (!Array.isArray(value)) throw typeError(name, 'an Array of non-negative integers', value);
+  if (value.length > 64) throw new RangeError(`${name} has ${value.length} dimensions; at most 64 are allowed`);
+  return value.map((dim, i) => integer(dim, `${name}[${i}]`, 0));
+}

@@ -1,0 +1,21 @@
+// torch-attn addon entry: creates the per-context state and registers each area, nothing else.
+#include <napi.h>
+
+#include "common/addon_data.h"
+#include "runtime/runtime.h"
+#include "runtime/runtime_wrap.h"
+#include "tensor/tensor_wrap.h"
+
+namespace {
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  env.SetInstanceData(new torch_attn::AddonData());
+  torch_attn::runtime::ApplyNumThreads();
+  torch_attn::runtime::Register(env, exports);
+  torch_attn::tensor::TensorWrap::Register(env, exports);
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(torch_attn, Init)

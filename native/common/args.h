@@ -1,0 +1,26 @@
+// Argument readers for N-API entry points: each checks the JS type and range and throws a
+// TypeError / RangeError naming the argument, what is allowed and what was received.
+#pragma once
+
+#include <napi.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace torch_attn::args {
+
+// "a string", "an Array", "null", "a Tensor"... for "Expected X for Y but received Z" messages.
+std::string Describe(const Napi::Value& value);
+
+[[noreturn]] void ThrowType(const std::string& what, const std::string& expected, const Napi::Value& got);
+
+double Number(const Napi::Value& value, const std::string& what);
+int64_t Integer(const Napi::Value& value, const std::string& what, int64_t min, int64_t max);
+bool Boolean(const Napi::Value& value, const std::string& what);
+std::string String(const Napi::Value& value, const std::string& what);
+
+// A shape: an Array of non-negative safe integers.
+std::vector<int64_t> Shape(const Napi::Value& value, const std::string& what);
+
+}  // namespace torch_attn::args

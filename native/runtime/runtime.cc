@@ -1,0 +1,65 @@
+#include "runtime/runtime.h"
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <torch/csrc/api/include/torch/version.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <thread>
+
+#include "common/errors.h"
+
+namespace torch_attn::runtime {
+
+namespace {
+
+int DefaultThreads() {
+  // Respect the user's OMP_NUM_THREADS; otherwise use every core (LibTorch's own default on these
+  // machines is 1, which halves throughput on a 2-core box).
+  if (const char* env = std::getenv("OMP_NUM_THREADS")) {
+    int n = std::atoi(env);
+    if (n > 0) return n;
+  }
+  unsigned hw = std::thread::hardware_concurrency();
+  return hw > 0 ? static_cast<int>(hw) : 1;
+}
+
+std::atomic<int>& DesiredThreads() {
+  static std::atomic<int> desired{DefaultThreads()};
+  return desired;
+}
+
+}  // namespace
+
+BuildInfo GetBuildInfo() {
+  BuildInfo info;
+  info.libtorch_version = TORCH_VERSION;
+  info.libtorch_dir = TORCH_ATTN_LIBTORCH_DIR;
+  info.cuda = TORCH_ATTN_WITH_CUDA != 0;
+  info.cuda_version = TORCH_ATTN_CUDA_VERSION;
+  return info;
+}
+
+bool CudaIsAvailable() { return at::hasCUDA(); }
+
+int64_t CudaDeviceCount() { return at::hasCUDA() ? static_cast<int64_t>(at::getNumGPUs()) : 0; }
+
+void SetNumThreads(int n) {
+  if (n < 1 || n > 1024) {
+    throw RangeError("setNumThreads(n): n must be an integer from 1 to 1024, got " + std::to_string(n));
+  }
+  DesiredThreads().store(n);
+  at::set_num_threads(n);
+}
+
+int GetNumThreads() { return DesiredThreads().load(); }
+
+void ApplyNumThreads() {
+  // Cheap, and the only reliable way: OpenMP's thread count is a per-thread setting.
+  at::set_num_threads(DesiredThreads().load());
+}
+
+void ManualSeed(uint64_t seed) { at::manual_seed(seed); }
+
+}  // namespace torch_attn::runtime

@@ -1,0 +1,30 @@
+// Process-wide LibTorch settings: what the addon was built against, threads, seeds, CUDA.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace torch_attn::runtime {
+
+struct BuildInfo {
+  std::string libtorch_version;  // as LibTorch's own headers state it
+  std::string libtorch_dir;      // the folder the addon links LibTorch from (its rpath)
+  bool cuda = false;             // built against a CUDA LibTorch
+  std::string cuda_version;      // toolkit version when cuda, else empty
+};
+
+BuildInfo GetBuildInfo();
+
+bool CudaIsAvailable();
+int64_t CudaDeviceCount();
+
+// Intra-op threads. LibTorch keeps this per OS thread (OpenMP), so the value is also remembered
+// process-wide and re-applied by ApplyNumThreads() on every thread that runs work.
+void SetNumThreads(int n);
+int GetNumThreads();
+void ApplyNumThreads();
+
+// Seeds every LibTorch generator (CPU and, when present, CUDA).
+void ManualSeed(uint64_t seed);
+
+}  // namespace torch_attn::runtime

@@ -1,0 +1,60 @@
+#include "runtime/runtime_wrap.h"
+
+#include "common/args.h"
+#include "common/errors.h"
+#include "runtime/runtime.h"
+
+namespace torch_attn::runtime {
+
+namespace {
+
+Napi::Value BuildInfoJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  BuildInfo build = GetBuildInfo();
+  auto out = Napi::Object::New(env);
+  out.Set("libtorchVersion", build.libtorch_version);
+  out.Set("libtorchDir", build.libtorch_dir);
+  out.Set("cuda", build.cuda);
+  if (build.cuda && !build.cuda_version.empty()) out.Set("cudaVersion", build.cuda_version);
+  out.Set("napiVersion", NAPI_VERSION);
+  return out;
+}
+
+Napi::Value CudaIsAvailableJs(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), CudaIsAvailable()); }
+
+Napi::Value CudaDeviceCountJs(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(CudaDeviceCount()));
+}
+
+Napi::Value SetNumThreadsJs(const Napi::CallbackInfo& info) {
+  SetNumThreads(static_cast<int>(args::Integer(info[0], "setNumThreads(n)", 1, 1024)));
+  return info.Env().Undefined();
+}
+
+Napi::Value GetNumThreadsJs(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), GetNumThreads()); }
+
+Napi::Value ManualSeedJs(const Napi::CallbackInfo& info) {
+  uint64_t seed;
+  if (info[0].IsBigInt()) {
+    bool lossless = false;
+    seed = info[0].As<Napi::BigInt>().Uint64Value(&lossless);
+    if (!lossless) throw RangeError("manualSeed(seed): a bigint seed must be from 0 to 2^64 - 1");
+  } else {
+    seed = static_cast<uint64_t>(args::Integer(info[0], "manualSeed(seed)", 0, 9007199254740991LL));
+  }
+  ManualSeed(seed);
+  return info.Env().Undefined();
+}
+
+}  // namespace
+
+void Register(Napi::Env env, Napi::Object exports) {
+  exports.Set("buildInfo", Napi::Function::New(env, GuardedFn<&BuildInfoJs>, "buildInfo"));
+  exports.Set("cudaIsAvailable", Napi::Function::New(env, GuardedFn<&CudaIsAvailableJs>, "cudaIsAvailable"));
+  exports.Set("cudaDeviceCount", Napi::Function::New(env, GuardedFn<&CudaDeviceCountJs>, "cudaDeviceCount"));
+  exports.Set("setNumThreads", Napi::Function::New(env, GuardedFn<&SetNumThreadsJs>, "setNumThreads"));
+  exports.Set("getNumThreads", Napi::Function::New(env, GuardedFn<&GetNumThreadsJs>, "getNumThreads"));
+  exports.Set("manualSeed", Napi::Function::New(env, GuardedFn<&ManualSeedJs>, "manualSeed"));
+}
+
+}  // namespace torch_attn::runtime

@@ -1,0 +1,47 @@
+// The JS-visible Tensor: owns one at::Tensor, reports its host memory to V8, and frees it on
+// dispose() or, failing that, when garbage-collected.
+#pragma once
+
+#include <ATen/ATen.h>
+#include <napi.h>
+
+#include <string>
+
+#include "common/errors.h"
+
+namespace torch_attn::tensor {
+
+class TensorWrap : public Napi::ObjectWrap<TensorWrap>, public GuardedMethods<TensorWrap> {
+ public:
+  static void Register(Napi::Env env, Napi::Object exports);
+  // A new JS Tensor that owns `t`.
+  static Napi::Object Wrap(Napi::Env env, at::Tensor t);
+  // The Tensor behind a JS value; TypeError when it is anything else (checked by type tag).
+  static TensorWrap& FromValue(const Napi::Value& value, const std::string& what);
+
+  explicit TensorWrap(const Napi::CallbackInfo& info);
+  ~TensorWrap() override;
+
+  // The tensor; DisposedError after dispose().
+  const at::Tensor& Get() const;
+
+ private:
+  Napi::Value Shape(const Napi::CallbackInfo& info);
+  Napi::Value DTypeName(const Napi::CallbackInfo& info);
+  Napi::Value Device(const Napi::CallbackInfo& info);
+  Napi::Value Numel(const Napi::CallbackInfo& info);
+  Napi::Value Disposed(const Napi::CallbackInfo& info);
+  Napi::Value Data(const Napi::CallbackInfo& info);
+  Napi::Value ToFloat32Array(const Napi::CallbackInfo& info);
+  Napi::Value Item(const Napi::CallbackInfo& info);
+  Napi::Value To(const Napi::CallbackInfo& info);
+  Napi::Value Dispose(const Napi::CallbackInfo& info);
+
+  void Release();
+
+  at::Tensor tensor_;
+  bool disposed_ = false;
+  int64_t external_bytes_ = 0;
+};
+
+}  // namespace torch_attn::tensor

@@ -1,0 +1,88 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { describe, expect, it } from 'vitest';
+import { buildInfo, cuda, getNumThreads, manualSeed, setNumThreads } from '../../lib';
+
+const root = path.resolve(__dirname, '..', '..');
+
+describe('buildInfo()', () => {
+  it('says what the addon was built against', () => {
+    const info = buildInfo();
+    expect(info.version).toBe(JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')).version);
+    expect(info.libtorchVersion).toMatch(/^\d+\.\d+\.\d+/);
+    expect(typeof info.cuda).toBe('boolean');
+    expect(info.napiVersion).toBe(8);
+    expect(fs.existsSync(info.libtorchDir)).toBe(true);
+    if (!info.cuda) expect(info.cudaVersion).toBeUndefined();
+  });
+});
+
+describe('cuda', () => {
+  it('reports availability and a device count that agree', () => {
+    expect(typeof cuda.isAvailable()).toBe('boolean');
+    if (cuda.isAvailable()) expect(cuda.deviceCount()).toBeGreaterThanOrEqual(1);
+    else expect(cuda.deviceCount()).toBe(0);
+    if (!buildInfo().cuda) expect(cuda.isAvailable()).toBe(false);
+  });
+});
+
+describe('threads', () => {
+  it('setNumThreads / getNumThreads round trip', () => {
+    const before = getNumThreads();
+    expect(before).toBeGreaterThanOrEqual(1);
+    setNumThreads(1);
+    expect(getNumThreads()).toBe(1);
+    setNumThreads(before);
+    expect(getNumThreads()).toBe(before);
+  });
+
+  it('refuses counts outside 1..1024 and non-integers', () => {
+    expect(() => setNumThreads(0)).toThrow(RangeError);
+    expect(() => setNumThreads(2.5)).toThrow(RangeError);
+    expect(() => setNumThreads('2' as never)).toThrow(TypeError);
+    expect(() => setNumThreads(2000)).toThrow(/from 1 to 1024, got 2000/);
+  });
+
+  it('manualSeed refuses negative and non-integer seeds', () => {
+    expect(() => manualSeed(-1)).toThrow(RangeError);
+    expect(() => manualSeed(1.5)).toThrow(RangeError);
+    expect(() => manualSeed(2n ** 64n)).toThrow(RangeError);
+    expect(() => manualSeed('1' as never)).toThrow(TypeError);
+  });
+});
+
+describe('worker threads', () => {
+  // The worker loads the addon the way the package does and works with tensors there, while the
+  // main thread keeps its own instance: the addon is context-aware.
+  const workerCode = `
+    const { parentPort, workerData } = require('node:worker_threads');
+    const addon = require('node-gyp-build')(workerData.root);
+    const t = addon.tensor(new Float32Array([1, 2, 3, 4]), [2, 2]);
+    const kept = addon.randn([64, 64]); // left alive on purpose: freed when the worker is torn down
+    parentPort.postMessage({ shape: t.shape, data: Array.from(t.data()), info: addon.buildInfo(), kept: kept.numel });
+  `;
+
+  function runWorker(): Promise<{ shape: number[]; data: number[]; info: { napiVersion: number }; kept: number }> {
+    return new Promise((resolve, reject) => {
+      const worker = new Worker(workerCode, { eval: true, workerData: { root } });
+      worker.once('message', (m) => {
+        void worker.terminate();
+        resolve(m);
+      });
+      worker.once('error', reject);
+    });
+  }
+
+  it('loads in a worker thread and in several at once', async () => {
+    const results = await Promise.all([runWorker(), runWorker(), runWorker()]);
+    for (const r of results) {
+      expect(r.shape).toEqual([2, 2]);
+      expect(r.data).toEqual([1, 2, 3, 4]);
+      expect(r.info.napiVersion).toBe(8);
+      expect(r.kept).toBe(4096);
+    }
+    // The main thread's instance is unaffected by the workers coming and going.
+    expect(buildInfo().napiVersion).toBe(8);
+  });
+});
