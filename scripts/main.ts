@@ -12,5 +12,5 @@ const x = randn([64, 3, 32, 32]);
 const values = x.data();
 const mean = values.reduce((s, v) => s + v, 0) / values.length;
 console.log(`  randn([64, 3, 32, 32]) under manualSeed(0): mean ${mean.toFixed(5)}, first ${values[0].toFixed(6)}`);
-console.log(`  arange(5): ${Array.from(arange(5).data()).join(', ')}`);
+console.log(`  arange(5, { dtype: 'int64' }): ${arange(5, { dtype: 'int64' }).data().join(', ')}`);
 x.dispose();
