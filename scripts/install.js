@@ -37,6 +37,18 @@ function run(command, args) {
   return result.status ?? 1;
 }
 
+// npm names its bundled node-gyp in npm_config_node_gyp while it runs install scripts.
+function nodeGyp() {
+  return process.env.npm_config_node_gyp || require.resolve('node-gyp/bin/node-gyp.js');
+}
+
+// node-gyp downloads Node's headers unless told where they are: use the running Node's own.
+function nodeDirArgs() {
+  if (process.env.npm_config_nodedir) return [];
+  const prefix = path.resolve(path.dirname(process.execPath), '..');
+  return fs.existsSync(path.join(prefix, 'include/node/node_api.h')) ? [`--nodedir=${prefix}`] : [];
+}
+
 function main() {
   if (!force) {
     const prebuilt = prebuildLoads();
@@ -65,7 +77,7 @@ function main() {
   }
   const status = cmakeJs
     ? run(process.execPath, [cmakeJs, clean ? 'rebuild' : 'compile', '--parallel', jobs, '--log-level', 'warn'])
-    : run(process.execPath, [require.resolve('node-gyp/bin/node-gyp.js'), 'rebuild', '--jobs', jobs]);
+    : run(process.execPath, [nodeGyp(), 'rebuild', '--jobs', jobs, ...nodeDirArgs()]);
   if (status !== 0) {
     console.error('torch-attn: the native build failed (see the compiler output above).');
     return status;

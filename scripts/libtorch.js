@@ -17,6 +17,22 @@ function readCxxFlags(configFile) {
   return match ? match[1].split(/\s+/).filter(Boolean) : [];
 }
 
+/** A LibTorch's folders, from the folder holding its TorchConfig.cmake. Upstream archives keep
+ *  it in <root>/share/cmake/Torch (headers in <root>/include, libraries in <root>/lib); Debian
+ *  in /usr/lib/<arch>/cmake/Torch (headers in /usr/include, libraries beside cmake/). */
+function fromCMakeDir(cmakeDir, source) {
+  const up = (n) => path.resolve(cmakeDir, ...Array(n).fill('..'));
+  const root = [up(3), up(4)].find((dir) => fs.existsSync(path.join(dir, 'include', 'torch'))) ?? up(3);
+  const libDir = [path.join(up(3), 'lib'), up(2)].find((dir) => fs.existsSync(path.join(dir, 'libtorch.so'))) ?? path.join(up(3), 'lib');
+  return {
+    source,
+    cmakeDir,
+    includeDirs: [path.join(root, 'include'), path.join(root, 'include/torch/csrc/api/include')],
+    libDir,
+    cxxFlags: readCxxFlags(path.join(cmakeDir, 'TorchConfig.cmake')),
+  };
+}
+
 /** Where LibTorch is, or an Error saying what to install or set. */
 function locateLibTorch(env = process.env) {
   const requested = env.TORCH_ATTN_LIBTORCH;
@@ -30,15 +46,7 @@ function locateLibTorch(env = process.env) {
           `share/cmake/Torch, Torch and the folder itself). ${FIX}`,
       );
     }
-    // TorchConfig.cmake sits in <prefix>/share/cmake/Torch.
-    const prefix = path.resolve(cmakeDir, '../../..');
-    return {
-      source: 'TORCH_ATTN_LIBTORCH',
-      cmakeDir,
-      includeDirs: [path.join(prefix, 'include'), path.join(prefix, 'include/torch/csrc/api/include')],
-      libDir: path.join(prefix, 'lib'),
-      cxxFlags: readCxxFlags(path.join(cmakeDir, 'TorchConfig.cmake')),
-    };
+    return fromCMakeDir(cmakeDir, 'TORCH_ATTN_LIBTORCH');
   }
   for (const libRoot of ['/usr/lib', '/usr/local/lib']) {
     let arches = [];
@@ -49,16 +57,7 @@ function locateLibTorch(env = process.env) {
     }
     for (const arch of arches) {
       const cmakeDir = path.join(libRoot, arch, 'cmake/Torch');
-      if (fs.existsSync(path.join(cmakeDir, 'TorchConfig.cmake'))) {
-        const prefix = path.dirname(libRoot);
-        return {
-          source: 'system',
-          cmakeDir,
-          includeDirs: [path.join(prefix, 'include'), path.join(prefix, 'include/torch/csrc/api/include')],
-          libDir: path.join(libRoot, arch),
-          cxxFlags: readCxxFlags(path.join(cmakeDir, 'TorchConfig.cmake')),
-        };
-      }
+      if (fs.existsSync(path.join(cmakeDir, 'TorchConfig.cmake'))) return fromCMakeDir(cmakeDir, 'system');
     }
   }
   return new Error(`torch-attn: LibTorch was not found. ${FIX}`);
@@ -90,8 +89,8 @@ if (require.main === module) {
         'NODE_ADDON_API_CPP_EXCEPTIONS',
         'NODE_ADDON_API_DISABLE_DEPRECATED',
         `TORCH_ATTN_WITH_CUDA=${libraries(found.libDir).includes('torch_cuda') ? 1 : 0}`,
-        'TORCH_ATTN_CUDA_VERSION=""',
-        `TORCH_ATTN_LIBTORCH_DIR="${found.libDir}"`,
+        'TORCH_ATTN_CUDA_VERSION=\\"\\"',
+        `TORCH_ATTN_LIBTORCH_DIR=\\"${found.libDir}\\"`,
       ].join(' '),
     '--gyp-sources': () => require('../native/sources.json').sources.join(' '),
   }[mode];
