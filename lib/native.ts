@@ -25,6 +25,61 @@ export interface NativeBuildInfo {
   napiVersion: number;
 }
 
+export interface NativeLoadResult {
+  missing: string[];
+  unexpected: string[];
+  mismatched: { name: string; expected: number[]; got: number[] }[];
+}
+
+export interface NativeSummaryRow {
+  name: string;
+  type: string;
+  outputShape: number[];
+  params: number;
+  trainable: number;
+}
+
+/** Raw addon Model; lib/models gives it its public classes. */
+export interface NativeModel {
+  readonly training: boolean;
+  readonly description: string;
+  readonly device: string;
+  forward(x: NativeTensor): NativeTensor;
+  predict(x: NativeTensor, batchSize?: number): Promise<NativeTensor>;
+  attentionMaps(x: NativeTensor): Record<string, NativeTensor>;
+  train(mode?: boolean): void;
+  to(device: string): NativeModel;
+  namedParameters(): { name: string; shape: number[]; requiresGrad: boolean }[];
+  namedBuffers(): { name: string; shape: number[]; dtype: string }[];
+  parameterCount(trainableOnly?: boolean): number;
+  summary(inputShape: number[]): NativeSummaryRow[];
+  stateDict(): Record<string, NativeTensor>;
+  loadStateDict(source: string | Record<string, NativeTensor>, strict?: boolean): Promise<NativeLoadResult>;
+  namScalingFactors(): string[];
+}
+
+/** What createModel() takes: the TypeScript builders' validated options, flattened. */
+export interface NativeModelSpec {
+  arch: 'resnet' | 'vgg' | 'cbamcnn' | 'attention';
+  depth?: number;
+  numClasses?: number;
+  stem?: string;
+  placement?: string;
+  stages?: number[];
+  batchNorm?: boolean;
+  channels?: number;
+  attention?: {
+    kind: string;
+    ratio?: number;
+    kernelSize?: number;
+    passthrough?: boolean;
+    detachWeights?: boolean;
+    pixelSize?: number;
+    ecaGamma?: number;
+    ecaB?: number;
+  };
+}
+
 export interface NativeBinding {
   buildInfo(): NativeBuildInfo;
   cudaIsAvailable(): boolean;
@@ -39,6 +94,9 @@ export interface NativeBinding {
   ones(shape: number[], dtype?: string, device?: string): NativeTensor;
   randn(shape: number[], dtype?: string, device?: string): NativeTensor;
   arange(start: number, end: number, step: number, dtype: string, device: string): NativeTensor;
+
+  Model: abstract new () => NativeModel;
+  createModel(spec: NativeModelSpec): NativeModel;
 }
 
 /** The package root: the nearest folder above this file whose package.json names torch-attn. */

@@ -2,6 +2,7 @@
 #include <napi.h>
 
 #include "common/addon_data.h"
+#include "models/model_wrap.h"
 #include "runtime/runtime.h"
 #include "runtime/runtime_wrap.h"
 #include "tensor/tensor_wrap.h"
@@ -13,6 +14,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   torch_attn::runtime::ApplyNumThreads();
   torch_attn::runtime::Register(env, exports);
   torch_attn::tensor::TensorWrap::Register(env, exports);
+  torch_attn::models::ModelWrap::Register(env, exports);
   return exports;
 }
 

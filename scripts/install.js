@@ -76,7 +76,7 @@ function main() {
     log('cmake-js is not installed; building with node-gyp and binding.gyp instead');
   }
   const status = cmakeJs
-    ? run(process.execPath, [cmakeJs, clean ? 'rebuild' : 'compile', '--parallel', jobs, '--log-level', 'warn'])
+    ? run(process.execPath, [cmakeJs, clean ? 'rebuild' : 'build', '--parallel', jobs, '--log-level', 'warn'])
     : run(process.execPath, [nodeGyp(), 'rebuild', '--jobs', jobs, ...nodeDirArgs()]);
   if (status !== 0) {
     console.error('torch-attn: the native build failed (see the compiler output above).');

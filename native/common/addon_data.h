@@ -8,6 +8,7 @@ namespace torch_attn {
 
 struct AddonData {
   Napi::FunctionReference tensor_constructor;
+  Napi::FunctionReference model_constructor;
 };
 
 inline AddonData& GetAddonData(Napi::Env env) { return *env.GetInstanceData<AddonData>(); }

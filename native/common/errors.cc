@@ -59,6 +59,10 @@ Napi::Error CurrentExceptionToJs(Napi::Env env) {
     return Napi::RangeError::New(env, e.what());
   } catch (const DisposedError& e) {
     return WithCode(Napi::Error::New(env, e.what()), "ERR_TORCH_ATTN_DISPOSED");
+  } catch (const CheckpointError& e) {
+    return WithCode(Napi::Error::New(env, e.what()), "ERR_TORCH_ATTN_CHECKPOINT");
+  } catch (const BusyError& e) {
+    return WithCode(Napi::Error::New(env, e.what()), "ERR_TORCH_ATTN_BUSY");
   } catch (const c10::IndexError& e) {
     return WithCode(Napi::RangeError::New(env, ShortTorchMessage(e.what_without_backtrace())),
                     "ERR_TORCH_ATTN_LIBTORCH");

@@ -19,6 +19,17 @@ struct RangeError : std::out_of_range {
   using std::out_of_range::out_of_range;
 };
 
+// A file that is not a readable checkpoint (truncated, corrupt, wrong format, code in a pickle)
+// or a state dict that does not fit: a JS Error with code ERR_TORCH_ATTN_CHECKPOINT.
+struct CheckpointError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// Thrown when an object is busy with asynchronous work: a JS Error with code ERR_TORCH_ATTN_BUSY.
+struct BusyError : std::logic_error {
+  using std::logic_error::logic_error;
+};
+
 // Thrown when an object is used after dispose(): a JS Error with code ERR_TORCH_ATTN_DISPOSED.
 struct DisposedError : std::logic_error {
   using std::logic_error::logic_error;

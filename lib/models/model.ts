@@ -1,0 +1,190 @@
+// Model: the public face of a native model (any architecture, or one attention module).
+import type { NativeModel, NativeModelSpec } from '../native';
+import { native } from '../native';
+import { Tensor } from '../tensor/tensor';
+import type { Device } from '../tensor/tensor';
+import * as validate from '../validate';
+
+export interface NamedParameter {
+  name: string;
+  shape: number[];
+  requiresGrad: boolean;
+}
+
+export interface NamedBuffer {
+  name: string;
+  shape: number[];
+  dtype: string;
+}
+
+/** One row of summary(): a top-level step of the forward pass. */
+export interface SummaryRow {
+  name: string;
+  type: string;
+  outputShape: number[];
+  params: number;
+  trainable: number;
+}
+
+/** What loadStateDict() matched: names the model has but the file lacks, names the file has
+ *  but the model lacks, and names whose shapes differ (never loaded). */
+export interface LoadResult {
+  missing: string[];
+  unexpected: string[];
+  mismatched: { name: string; expected: number[]; got: number[] }[];
+}
+
+export interface LoadOptions {
+  /** Refuse (and load nothing) unless every name and shape matches; default true. */
+  strict?: boolean;
+}
+
+export interface PredictOptions {
+  /** Images per forward pass; default 256. */
+  batchSize?: number;
+}
+
+function asTensor(value: unknown, name: string): Tensor {
+  if (!(value instanceof (Tensor as unknown as new () => Tensor))) throw validate.typeError(name, 'a Tensor', value);
+  return value as Tensor;
+}
+
+/**
+ * A network on LibTorch. Parameter and buffer names follow PyTorch's module trees, so state
+ * dicts move between torch-attn and PyTorch without renaming.
+ *
+ * ```ts
+ * const model = new ResNetCBAM({ depth: 18, numClasses: 10 });
+ * model.eval();
+ * const logits = model.forward(randn([8, 3, 32, 32]));
+ * ```
+ */
+export class Model {
+  /** @internal */
+  readonly native: NativeModel;
+
+  protected constructor(spec: NativeModelSpec) {
+    this.native = native.createModel(spec);
+  }
+
+  /** What the model is, e.g. 'ResNet18-cbam (stage)'. */
+  get description(): string {
+    return this.native.description;
+  }
+
+  /** Logits for a float32 batch (B x C x H x W), without gradients, in the current mode.
+   *  The input is moved to the model's device. */
+  forward(x: Tensor): Tensor {
+    return this.native.forward(asTensor(x, 'forward(x)') as never) as unknown as Tensor;
+  }
+
+  /** Logits in eval mode, computed off the main thread in batches; resolves to a CPU tensor.
+   *  The model is busy until it settles: other calls on it throw ERR_TORCH_ATTN_BUSY. */
+  predict(x: Tensor, options?: PredictOptions): Promise<Tensor> {
+    const opts = validate.options(options, 'predict() options', ['batchSize']);
+    const batch = opts.batchSize === undefined ? undefined : validate.integer(opts.batchSize, 'predict() options.batchSize', 1);
+    try {
+      return this.native.predict(asTensor(x, 'predict(x)') as never, batch) as unknown as Promise<Tensor>;
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** Training mode (BatchNorm uses batch statistics, dropout is on). */
+  train(mode = true): this {
+    if (typeof mode !== 'boolean') throw validate.typeError('train(mode)', 'a boolean', mode);
+    this.native.train(mode);
+    return this;
+  }
+
+  /** Inference mode. */
+  eval(): this {
+    this.native.train(false);
+    return this;
+  }
+
+  get training(): boolean {
+    return this.native.training;
+  }
+
+  get device(): string {
+    return this.native.device;
+  }
+
+  /** Moves parameters and buffers to `device`. */
+  to(device: Device): this {
+    this.native.to(device);
+    return this;
+  }
+
+  namedParameters(): NamedParameter[] {
+    return this.native.namedParameters();
+  }
+
+  namedBuffers(): NamedBuffer[] {
+    return this.native.namedBuffers();
+  }
+
+  parameterCount(options?: { trainableOnly?: boolean }): number {
+    const opts = validate.options(options, 'parameterCount() options', ['trainableOnly']);
+    return this.native.parameterCount(opts.trainableOnly ?? false);
+  }
+
+  /** One row per top-level step (stem, stages or blocks, attention modules, head), with the
+   *  output shape for an input of `inputShape` (default one 32 x 32 RGB image). */
+  summary(inputShape: readonly number[] = [1, 3, 32, 32]): SummaryRow[] {
+    return this.native.summary(validate.shape(inputShape, 'summary() inputShape'));
+  }
+
+  /** summary() as a printable table, with totals. */
+  summaryTable(inputShape: readonly number[] = [1, 3, 32, 32]): string {
+    const rows = this.summary(inputShape);
+    const cells = rows.map((r) => [r.name, r.type, `[${r.outputShape.join(', ')}]`, r.params.toLocaleString('en-US'), r.trainable.toLocaleString('en-US')]);
+    const header = ['layer', 'type', 'output shape', 'params', 'trainable'];
+    const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
+    const line = (c: string[]) => c.map((v, i) => (i >= 3 ? v.padStart(widths[i]) : v.padEnd(widths[i]))).join('  ');
+    const total = this.parameterCount();
+    const trainable = this.parameterCount({ trainableOnly: true });
+    return [
+      this.description,
+      line(header),
+      widths.map((w) => '-'.repeat(w)).join('  '),
+      ...cells.map(line),
+      `total parameters: ${total.toLocaleString('en-US')} (trainable ${trainable.toLocaleString('en-US')})`,
+    ].join('\n');
+  }
+
+  /** Parameters and buffers by PyTorch name, as independent copies. */
+  stateDict(): Record<string, Tensor> {
+    return this.native.stateDict() as unknown as Record<string, Tensor>;
+  }
+
+  /**
+   * Loads a state dict: a `.pth` file written by `torch.save(model.state_dict(), path)` (read
+   * off the main thread, never executing code) or an object of name -> Tensor.
+   */
+  loadStateDict(source: string | Record<string, Tensor>, options?: LoadOptions): Promise<LoadResult> {
+    try {
+      const opts = validate.options(options, 'loadStateDict() options', ['strict']);
+      if (opts.strict !== undefined && typeof opts.strict !== 'boolean') {
+        throw validate.typeError('loadStateDict() options.strict', 'a boolean', opts.strict);
+      }
+      if (typeof source !== 'string' && !validate.isPlainObject(source)) {
+        throw validate.typeError('loadStateDict() source', 'a file path or an object of name -> Tensor', source);
+      }
+      return this.native.loadStateDict(source as never, opts.strict ?? true);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** Names of the NAM scaling factors (the gamma of each NAM BatchNorm), the parameters the NAM
+   *  sparsity penalty acts on; empty for models without NAM. */
+  namScalingFactors(): string[] {
+    return this.native.namScalingFactors();
+  }
+
+  toString(): string {
+    return `${this.description} (${this.parameterCount().toLocaleString('en-US')} parameters, ${this.device})`;
+  }
+}

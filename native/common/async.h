@@ -1,0 +1,78 @@
+// Promise-returning work on libuv's thread pool. The work runs without touching N-API; its
+// result is turned into JS on the main thread; any C++ exception rejects the promise with the
+// same JS error a synchronous call would have thrown.
+#pragma once
+
+#include <napi.h>
+
+#include <exception>
+#include <functional>
+#include <utility>
+
+#include "common/errors.h"
+#include "runtime/runtime.h"
+
+namespace torch_attn {
+
+template <typename Result>
+class PromiseWorker : public Napi::AsyncWorker {
+ public:
+  using Work = std::function<Result()>;
+  using ToJs = std::function<Napi::Value(Napi::Env, Result&)>;
+
+  // `keep_alive` (the JS object the work belongs to) is held until `done` has run.
+  static Napi::Promise Start(Napi::Env env, Napi::Object keep_alive, Work work, ToJs to_js, std::function<void()> done) {
+    auto* worker = new PromiseWorker(env, keep_alive, std::move(work), std::move(to_js), std::move(done));
+    auto promise = worker->deferred_.Promise();
+    worker->Queue();
+    return promise;
+  }
+
+ protected:
+  void Execute() override {
+    try {
+      runtime::ApplyNumThreads();
+      result_ = work_();
+    } catch (...) {
+      error_ = std::current_exception();
+    }
+  }
+
+  void OnOK() override {
+    Napi::Env env = Env();
+    Napi::HandleScope scope(env);
+    if (done_) done_();
+    try {
+      if (error_) std::rethrow_exception(error_);
+      deferred_.Resolve(to_js_(env, result_));
+    } catch (const Napi::Error& e) {
+      deferred_.Reject(e.Value());
+    } catch (...) {
+      deferred_.Reject(CurrentExceptionToJs(env).Value());
+    }
+  }
+
+  void OnError(const Napi::Error& e) override {
+    if (done_) done_();
+    deferred_.Reject(e.Value());
+  }
+
+ private:
+  PromiseWorker(Napi::Env env, Napi::Object keep_alive, Work work, ToJs to_js, std::function<void()> done)
+      : Napi::AsyncWorker(env, "torch-attn"),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        keep_alive_(Napi::Persistent(keep_alive)),
+        work_(std::move(work)),
+        to_js_(std::move(to_js)),
+        done_(std::move(done)) {}
+
+  Napi::Promise::Deferred deferred_;
+  Napi::ObjectReference keep_alive_;
+  Work work_;
+  ToJs to_js_;
+  std::function<void()> done_;
+  Result result_{};
+  std::exception_ptr error_;
+};
+
+}  // namespace torch_attn

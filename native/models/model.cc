@@ -1,0 +1,87 @@
+#include "models/model.h"
+
+#include "common/errors.h"
+#include "modules/attention.h"
+
+namespace torch_attn::models {
+
+std::string ShortTypeName(const torch::nn::Module& module) {
+  std::string name = module.name();
+  auto colon = name.rfind("::");
+  if (colon != std::string::npos) name = name.substr(colon + 2);
+  if (name.size() > 4 && name.compare(name.size() - 4, 4, "Impl") == 0) name.resize(name.size() - 4);
+  return name;
+}
+
+void Trace::Record(const std::string& name, const torch::nn::Module& module, const torch::Tensor& output) {
+  SummaryRow row;
+  row.name = name;
+  row.type = ShortTypeName(module);
+  row.output_shape = output.sizes().vec();
+  for (const auto& p : module.parameters()) {
+    row.params += p.numel();
+    if (p.requires_grad()) row.trainable += p.numel();
+  }
+  rows_.push_back(std::move(row));
+}
+
+void ModelImpl::CheckInput(const torch::Tensor& x) const {
+  if (x.dim() != 4) {
+    throw RangeError(Describe() + " expects a 4-D input (batch, channels, height, width), got " +
+                     std::to_string(x.dim()) + "-D " + c10::str(x.sizes()));
+  }
+  if (x.size(1) != InputChannels()) {
+    throw RangeError(Describe() + " expects " + std::to_string(InputChannels()) + " input channels, got " +
+                     std::to_string(x.size(1)) + " " + c10::str(x.sizes()));
+  }
+  if (x.size(0) < 1) throw RangeError(Describe() + " got an empty batch " + c10::str(x.sizes()));
+  int64_t fixed = FixedInputSize();
+  if (fixed > 0 && (x.size(2) != fixed || x.size(3) != fixed)) {
+    throw RangeError(Describe() + " expects " + std::to_string(fixed) + "x" + std::to_string(fixed) +
+                     " inputs, got " + c10::str(x.sizes()));
+  }
+  if (!at::isFloatingType(x.scalar_type())) {
+    throw TypeError(Describe() + " expects a floating-point input, got " + std::string(c10::toString(x.scalar_type())));
+  }
+}
+
+void InitLikeTorchvision(torch::nn::Module& module) {
+  torch::NoGradGuard no_grad;
+  if (dynamic_cast<modules::AttentionModule*>(&module) != nullptr) return;
+  if (auto* conv = module.as<torch::nn::Conv2dImpl>()) {
+    torch::nn::init::kaiming_normal_(conv->weight, 0.0, torch::kFanOut, torch::kReLU);
+    if (conv->bias.defined()) torch::nn::init::zeros_(conv->bias);
+  } else if (auto* bn = module.as<torch::nn::BatchNorm2dImpl>()) {
+    torch::nn::init::ones_(bn->weight);
+    torch::nn::init::zeros_(bn->bias);
+  }
+  for (auto& child : module.children()) InitLikeTorchvision(*child);
+}
+
+}  // namespace torch_attn::models
+
+namespace torch_attn::models {
+
+StandaloneAttentionImpl::StandaloneAttentionImpl(const modules::AttentionOptions& options, int64_t channels)
+    : channels_(channels) {
+  if (options.kind() == "none") throw RangeError("an attention module needs a kind: 'cbam', 'nam', 'se' or 'eca'");
+  module_ = modules::MakeAttention(options, channels);
+  for (const auto& child : module_->named_children()) register_module(child.key(), child.value());
+  for (const auto& param : module_->named_parameters(/*recurse=*/false)) register_parameter(param.key(), param.value());
+}
+
+torch::Tensor StandaloneAttentionImpl::Forward(const torch::Tensor& x, Trace* trace) {
+  auto out = module_->forward(x);
+  Record(trace, module_->BlockName(), *module_, out);
+  return out;
+}
+
+std::string StandaloneAttentionImpl::Describe() const {
+  std::string name = module_->BlockName();
+  for (auto& c : name) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return name;
+}
+
+modules::NamedMaps StandaloneAttentionImpl::Maps(const torch::Tensor& x) { return module_->Maps(x); }
+
+}  // namespace torch_attn::models

@@ -1,0 +1,74 @@
+// The model interface every architecture implements, and the per-layer trace behind summary().
+#pragma once
+
+#include <torch/torch.h>
+
+#include "modules/attention.h"
+
+#include <string>
+#include <vector>
+
+namespace torch_attn::models {
+
+struct SummaryRow {
+  std::string name;
+  std::string type;
+  std::vector<int64_t> output_shape;
+  int64_t params = 0;
+  int64_t trainable = 0;
+};
+
+// Collects one row per top-level step of a forward pass (stem, each block, each attention
+// module, head) when summary() asks for it; forward passes without a trace record nothing.
+class Trace {
+ public:
+  void Record(const std::string& name, const torch::nn::Module& module, const torch::Tensor& output);
+  const std::vector<SummaryRow>& rows() const { return rows_; }
+
+ private:
+  std::vector<SummaryRow> rows_;
+};
+
+inline void Record(Trace* trace, const std::string& name, const torch::nn::Module& module, const torch::Tensor& out) {
+  if (trace != nullptr) trace->Record(name, module, out);
+}
+
+// "torch_attn::modules::CbamImpl" -> "Cbam", "torch::nn::Conv2dImpl" -> "Conv2d".
+std::string ShortTypeName(const torch::nn::Module& module);
+
+class ModelImpl : public torch::nn::Module {
+ public:
+  // x: B x C x H x W. Checks the input before touching LibTorch kernels.
+  virtual torch::Tensor Forward(const torch::Tensor& x, Trace* trace) = 0;
+  virtual std::string Describe() const = 0;
+  virtual int64_t InputChannels() const { return 3; }
+  // Exact spatial size the model needs, or 0 when any size its layers can reduce is fine.
+  virtual int64_t FixedInputSize() const { return 0; }
+
+  void CheckInput(const torch::Tensor& x) const;
+};
+
+// Kaiming-normal (fan_out, ReLU) for convolutions, BatchNorm at weight 1 / bias 0: torchvision's
+// initialisation for ResNet and VGG. Attention modules keep their own initialisation.
+void InitLikeTorchvision(torch::nn::Module& module);
+
+}  // namespace torch_attn::models
+
+namespace torch_attn::models {
+
+// One attention module on its own, as a model: its parameters keep the module's own names
+// (channel_attn.fc.0.weight, ...), and Maps() gives its attention maps.
+class StandaloneAttentionImpl : public ModelImpl {
+ public:
+  StandaloneAttentionImpl(const modules::AttentionOptions& options, int64_t channels);
+  torch::Tensor Forward(const torch::Tensor& x, Trace* trace) override;
+  std::string Describe() const override;
+  int64_t InputChannels() const override { return channels_; }
+  modules::NamedMaps Maps(const torch::Tensor& x);
+
+ private:
+  std::shared_ptr<modules::AttentionModule> module_;
+  int64_t channels_;
+};
+
+}  // namespace torch_attn::models

@@ -1,0 +1,368 @@
+#include "models/model_wrap.h"
+
+#include "common/addon_data.h"
+#include "common/args.h"
+#include "common/async.h"
+#include "common/type_tag.h"
+#include "models/resnet.h"
+#include "models/state_dict.h"
+#include "models/vgg.h"
+#include "modules/nam.h"
+#include "tensor/dtype.h"
+#include "tensor/tensor_core.h"
+#include "tensor/tensor_wrap.h"
+
+namespace torch_attn::models {
+
+namespace {
+
+constexpr napi_type_tag kModelTag = {0x4d0de1a77e2f5b13ULL, 0x9c1b3d5e7f80a2c4ULL};
+
+// Optional fields of the spec object the TypeScript builders send; they have validated it, so
+// these re-checks guard the addon against direct calls.
+int64_t IntField(const Napi::Object& o, const char* key, int64_t fallback, int64_t min, int64_t max) {
+  Napi::Value v = o.Get(key);
+  return v.IsUndefined() ? fallback : args::Integer(v, key, min, max);
+}
+std::string StringField(const Napi::Object& o, const char* key, const std::string& fallback) {
+  Napi::Value v = o.Get(key);
+  return v.IsUndefined() ? fallback : args::String(v, key);
+}
+bool BoolField(const Napi::Object& o, const char* key, bool fallback) {
+  Napi::Value v = o.Get(key);
+  return v.IsUndefined() ? fallback : args::Boolean(v, key);
+}
+
+modules::AttentionOptions ReadAttention(const Napi::Object& spec, const std::string& fallback_kind) {
+  modules::AttentionOptions o;
+  Napi::Value v = spec.Get("attention");
+  if (v.IsUndefined()) return o.kind(fallback_kind);
+  if (!v.IsObject()) args::ThrowType("attention", "an options object", v);
+  auto a = v.As<Napi::Object>();
+  o.kind(StringField(a, "kind", fallback_kind));
+  o.ratio(IntField(a, "ratio", 16, 1, 1 << 20));
+  o.kernel_size(IntField(a, "kernelSize", 7, 1, 31));
+  o.passthrough(BoolField(a, "passthrough", false));
+  o.detach_weights(BoolField(a, "detachWeights", false));
+  o.pixel_size(IntField(a, "pixelSize", 0, 0, 1 << 24));
+  o.eca_gamma(IntField(a, "ecaGamma", 2, 1, 64));
+  o.eca_b(IntField(a, "ecaB", 1, 0, 64));
+  return o;
+}
+
+std::shared_ptr<ModelImpl> BuildModel(const Napi::Value& value) {
+  if (!value.IsObject()) args::ThrowType("createModel() spec", "an object", value);
+  auto spec = value.As<Napi::Object>();
+  std::string arch = StringField(spec, "arch", "");
+  int64_t classes = IntField(spec, "numClasses", 10, 1, 1 << 24);
+  if (arch == "resnet") {
+    ResNetOptions o;
+    o.depth(IntField(spec, "depth", 18, 0, 1000)).num_classes(classes);
+    o.stem(StringField(spec, "stem", "cifar")).placement(StringField(spec, "placement", "stage"));
+    o.attention(ReadAttention(spec, "cbam"));
+    if (o.attention().pixel_size() > 0) throw RangeError("NAM's pixel variant is available on a standalone NAM module only");
+    Napi::Value stages = spec.Get("stages");
+    if (!stages.IsUndefined()) o.stages(args::Shape(stages, "stages"));
+    return MakeResNet(o);
+  }
+  if (arch == "vgg") {
+    VggOptions o;
+    o.depth(IntField(spec, "depth", 16, 0, 1000)).num_classes(classes).batch_norm(BoolField(spec, "batchNorm", true));
+    o.stem(StringField(spec, "stem", "cifar")).attention(ReadAttention(spec, "cbam"));
+    if (o.attention().pixel_size() > 0) throw RangeError("NAM's pixel variant is available on a standalone NAM module only");
+    return MakeVgg(o);
+  }
+  if (arch == "cbamcnn") {
+    CbamCnnOptions o;
+    o.num_classes(classes).attention(ReadAttention(spec, "cbam"));
+    return MakeCbamCnn(o);
+  }
+  if (arch == "attention") {
+    int64_t channels = IntField(spec, "channels", 0, 1, 1 << 20);
+    return std::make_shared<StandaloneAttentionImpl>(ReadAttention(spec, "cbam"), channels);
+  }
+  throw RangeError("createModel() arch must be 'resnet', 'vgg', 'cbamcnn' or 'attention', got '" + arch + "'");
+}
+
+Napi::Value CreateModel(const Napi::CallbackInfo& info) {
+  auto model = BuildModel(info[0]);
+  auto& ctor = GetAddonData(info.Env()).model_constructor;
+  return ctor.New({Napi::External<std::shared_ptr<ModelImpl>>::New(info.Env(), &model)});
+}
+
+c10::Device DeviceOf(const torch::nn::Module& model) {
+  auto params = model.parameters();
+  return params.empty() ? c10::Device(c10::kCPU) : params.front().device();
+}
+
+// An input tensor moved to the model's device and dtype (the model checks rank and channels).
+torch::Tensor PrepareInput(const torch::Tensor& x, const torch::nn::Module& model) {
+  if (!at::isFloatingType(x.scalar_type())) {
+    throw TypeError("model input must be a floating-point tensor (float32), got " + std::string(c10::toString(x.scalar_type())) +
+                    "; convert images with toTensor() or tensor(..., { dtype: 'float32' })");
+  }
+  return x.to(DeviceOf(model), at::kFloat);
+}
+
+Napi::Array ShapeArray(Napi::Env env, at::IntArrayRef sizes) {
+  auto out = Napi::Array::New(env, sizes.size());
+  for (size_t i = 0; i < sizes.size(); ++i) out.Set(static_cast<uint32_t>(i), Napi::Number::New(env, static_cast<double>(sizes[i])));
+  return out;
+}
+
+Napi::Object ReportToJs(Napi::Env env, const LoadReport& report) {
+  auto out = Napi::Object::New(env);
+  auto strings = [&](const std::vector<std::string>& names) {
+    auto arr = Napi::Array::New(env, names.size());
+    for (size_t i = 0; i < names.size(); ++i) arr.Set(static_cast<uint32_t>(i), names[i]);
+    return arr;
+  };
+  out.Set("missing", strings(report.missing));
+  out.Set("unexpected", strings(report.unexpected));
+  auto mismatched = Napi::Array::New(env, report.mismatched.size());
+  for (size_t i = 0; i < report.mismatched.size(); ++i) {
+    auto m = Napi::Object::New(env);
+    m.Set("name", report.mismatched[i].name);
+    m.Set("expected", ShapeArray(env, report.mismatched[i].expected));
+    m.Set("got", ShapeArray(env, report.mismatched[i].got));
+    mismatched.Set(static_cast<uint32_t>(i), m);
+  }
+  out.Set("mismatched", mismatched);
+  return out;
+}
+
+// Runs fn in eval mode with gradients off, restoring the previous mode afterwards.
+template <typename Fn>
+auto InEvalMode(ModelImpl& model, Fn&& fn) {
+  bool was_training = model.is_training();
+  model.eval();
+  torch::NoGradGuard no_grad;
+  try {
+    auto result = fn();
+    model.train(was_training);
+    return result;
+  } catch (...) {
+    model.train(was_training);
+    throw;
+  }
+}
+
+}  // namespace
+
+void ModelWrap::Register(Napi::Env env, Napi::Object exports) {
+  Napi::Function ctor = DefineClass(
+      env, "Model",
+      {
+          InstanceMethod("forward", &ModelWrap::Guarded<&ModelWrap::Forward>),
+          InstanceMethod("predict", &ModelWrap::Guarded<&ModelWrap::Predict>),
+          InstanceMethod("attentionMaps", &ModelWrap::Guarded<&ModelWrap::AttentionMaps>),
+          InstanceMethod("train", &ModelWrap::Guarded<&ModelWrap::Train>),
+          InstanceAccessor("training", &ModelWrap::Guarded<&ModelWrap::Training>, nullptr),
+          InstanceAccessor("description", &ModelWrap::Guarded<&ModelWrap::Describe>, nullptr),
+          InstanceAccessor("device", &ModelWrap::Guarded<&ModelWrap::Device>, nullptr),
+          InstanceMethod("to", &ModelWrap::Guarded<&ModelWrap::To>),
+          InstanceMethod("namedParameters", &ModelWrap::Guarded<&ModelWrap::NamedParameters>),
+          InstanceMethod("namedBuffers", &ModelWrap::Guarded<&ModelWrap::NamedBuffers>),
+          InstanceMethod("parameterCount", &ModelWrap::Guarded<&ModelWrap::ParameterCount>),
+          InstanceMethod("summary", &ModelWrap::Guarded<&ModelWrap::Summary>),
+          InstanceMethod("stateDict", &ModelWrap::Guarded<&ModelWrap::StateDict>),
+          InstanceMethod("loadStateDict", &ModelWrap::Guarded<&ModelWrap::LoadStateDict>),
+          InstanceMethod("namScalingFactors", &ModelWrap::Guarded<&ModelWrap::NamScalingFactors>),
+      });
+  GetAddonData(env).model_constructor = Napi::Persistent(ctor);
+  exports.Set("Model", ctor);
+  exports.Set("createModel", Napi::Function::New(env, GuardedFn<&CreateModel>, "createModel"));
+}
+
+ModelWrap& ModelWrap::FromValue(const Napi::Value& value, const std::string& what) {
+  if (!HasTypeTag(value, kModelTag)) args::ThrowType(what, "a model", value);
+  return *ObjectWrap<ModelWrap>::Unwrap(value.As<Napi::Object>());
+}
+
+ModelWrap::ModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ModelWrap>(info) {
+  if (info.Length() != 1 || !info[0].IsExternal()) {
+    throw Napi::TypeError::New(info.Env(), "Model cannot be constructed with new here: use the model builders (resnet(), vgg(), new ResNetCBAM(), ...)");
+  }
+  model_ = *info[0].As<Napi::External<std::shared_ptr<ModelImpl>>>().Data();
+  SetTypeTag(info.This().As<Napi::Object>(), kModelTag);
+}
+
+ModelImpl& ModelWrap::Model() {
+  if (busy_->load()) {
+    throw BusyError("the model is busy with " + busy_job_ + "(); await it before using the model again");
+  }
+  return *model_;
+}
+
+void ModelWrap::Claim(const char* job) {
+  Model();
+  busy_->store(true);
+  busy_job_ = job;
+}
+
+Napi::Value ModelWrap::Forward(const Napi::CallbackInfo& info) {
+  auto& model = Model();
+  auto& x = tensor::TensorWrap::FromValue(info[0], "forward(x)").Get();
+  torch::NoGradGuard no_grad;
+  return tensor::TensorWrap::Wrap(info.Env(), model.Forward(PrepareInput(x, model), nullptr));
+}
+
+Napi::Value ModelWrap::Predict(const Napi::CallbackInfo& info) {
+  auto& model = Model();
+  torch::Tensor x = PrepareInput(tensor::TensorWrap::FromValue(info[0], "predict(x)").Get(), model);
+  int64_t batch = info[1].IsUndefined() ? 256 : args::Integer(info[1], "predict() batchSize", 1, 1 << 20);
+  model.CheckInput(x);
+  Claim("predict");
+  auto shared = model_;
+  auto busy = busy_;
+  return PromiseWorker<torch::Tensor>::Start(
+      info.Env(), info.This().As<Napi::Object>(),
+      [shared, x, batch] {
+        return InEvalMode(*shared, [&] {
+          std::vector<torch::Tensor> outputs;
+          for (int64_t start = 0; start < x.size(0); start += batch) {
+            outputs.push_back(shared->Forward(x.slice(0, start, std::min(x.size(0), start + batch)), nullptr));
+          }
+          return torch::cat(outputs).to(c10::kCPU);
+        });
+      },
+      [](Napi::Env env, torch::Tensor& out) { return Napi::Value(tensor::TensorWrap::Wrap(env, out)); },
+      [busy] { busy->store(false); });
+}
+
+Napi::Value ModelWrap::AttentionMaps(const Napi::CallbackInfo& info) {
+  auto* standalone = dynamic_cast<StandaloneAttentionImpl*>(&Model());
+  if (standalone == nullptr) throw TypeError("attentionMaps() is a method of attention modules (CBAM, NAM, SE, ECA)");
+  torch::NoGradGuard no_grad;
+  auto x = PrepareInput(tensor::TensorWrap::FromValue(info[0], "attentionMaps(x)").Get(), *standalone);
+  auto out = Napi::Object::New(info.Env());
+  for (auto& [name, map] : standalone->Maps(x)) out.Set(name, tensor::TensorWrap::Wrap(info.Env(), map));
+  return out;
+}
+
+Napi::Value ModelWrap::Train(const Napi::CallbackInfo& info) {
+  Model().train(info[0].IsUndefined() ? true : args::Boolean(info[0], "train(mode)"));
+  return info.Env().Undefined();
+}
+
+Napi::Value ModelWrap::Training(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), model_->is_training()); }
+
+Napi::Value ModelWrap::Describe(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), model_->Describe()); }
+
+Napi::Value ModelWrap::Device(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), tensor::DeviceName(DeviceOf(*model_)));
+}
+
+Napi::Value ModelWrap::To(const Napi::CallbackInfo& info) {
+  auto device = tensor::ParseDevice(args::String(info[0], "to() device"));
+  Model().to(device);
+  return info.This();
+}
+
+Napi::Value ModelWrap::NamedParameters(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto params = Model().named_parameters();
+  auto out = Napi::Array::New(env, params.size());
+  uint32_t i = 0;
+  for (const auto& p : params) {
+    auto row = Napi::Object::New(env);
+    row.Set("name", p.key());
+    row.Set("shape", ShapeArray(env, p.value().sizes()));
+    row.Set("requiresGrad", p.value().requires_grad());
+    out.Set(i++, row);
+  }
+  return out;
+}
+
+Napi::Value ModelWrap::NamedBuffers(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto buffers = Model().named_buffers();
+  auto out = Napi::Array::New(env, buffers.size());
+  uint32_t i = 0;
+  for (const auto& b : buffers) {
+    auto row = Napi::Object::New(env);
+    row.Set("name", b.key());
+    row.Set("shape", ShapeArray(env, b.value().sizes()));
+    row.Set("dtype", tensor::DTypeOf(b.value().scalar_type()).name);
+    out.Set(i++, row);
+  }
+  return out;
+}
+
+Napi::Value ModelWrap::ParameterCount(const Napi::CallbackInfo& info) {
+  bool trainable_only = info[0].IsUndefined() ? false : args::Boolean(info[0], "trainableOnly");
+  int64_t count = 0;
+  for (const auto& p : Model().parameters()) {
+    if (!trainable_only || p.requires_grad()) count += p.numel();
+  }
+  return Napi::Number::New(info.Env(), static_cast<double>(count));
+}
+
+Napi::Value ModelWrap::Summary(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto& model = Model();
+  auto shape = args::Shape(info[0], "summary() input shape");
+  tensor::NumelOf(shape, "summary() input shape");
+  Trace trace;
+  InEvalMode(model, [&] {
+    model.Forward(torch::zeros(shape, torch::TensorOptions().device(DeviceOf(model))), &trace);
+    return 0;
+  });
+  auto rows = Napi::Array::New(env, trace.rows().size());
+  for (size_t i = 0; i < trace.rows().size(); ++i) {
+    const auto& r = trace.rows()[i];
+    auto row = Napi::Object::New(env);
+    row.Set("name", r.name);
+    row.Set("type", r.type);
+    row.Set("outputShape", ShapeArray(env, r.output_shape));
+    row.Set("params", static_cast<double>(r.params));
+    row.Set("trainable", static_cast<double>(r.trainable));
+    rows.Set(static_cast<uint32_t>(i), row);
+  }
+  return rows;
+}
+
+Napi::Value ModelWrap::StateDict(const Napi::CallbackInfo& info) {
+  auto out = Napi::Object::New(info.Env());
+  for (auto& [name, tensor] : models::StateDict(Model())) out.Set(name, tensor::TensorWrap::Wrap(info.Env(), tensor));
+  return out;
+}
+
+Napi::Value ModelWrap::LoadStateDict(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Model();
+  bool strict = info[1].IsUndefined() ? true : args::Boolean(info[1], "loadStateDict() strict");
+  auto shared = model_;
+  auto busy = busy_;
+  auto to_js = [](Napi::Env env, LoadReport& report) { return Napi::Value(ReportToJs(env, report)); };
+  if (info[0].IsString()) {
+    std::string path = info[0].As<Napi::String>().Utf8Value();
+    Claim("loadStateDict");
+    return PromiseWorker<LoadReport>::Start(
+        env, info.This().As<Napi::Object>(), [shared, path, strict] { return LoadStateDictFrom(*shared, path, strict); },
+        to_js, [busy] { busy->store(false); });
+  }
+  if (!info[0].IsObject() || info[0].IsArray()) {
+    args::ThrowType("loadStateDict() source", "a file path or an object of name -> Tensor", info[0]);
+  }
+  auto dict = info[0].As<Napi::Object>();
+  NamedTensors tensors;
+  auto keys = dict.GetPropertyNames();
+  for (uint32_t i = 0; i < keys.Length(); ++i) {
+    std::string key = keys.Get(i).ToString().Utf8Value();
+    tensors.emplace_back(key, tensor::TensorWrap::FromValue(dict.Get(key), "loadStateDict() entry '" + key + "'").Get());
+  }
+  auto report = models::LoadStateDict(*model_, tensors, strict);
+  auto deferred = Napi::Promise::Deferred::New(env);
+  deferred.Resolve(ReportToJs(env, report));
+  return deferred.Promise();
+}
+
+Napi::Value ModelWrap::NamScalingFactors(const Napi::CallbackInfo& info) {
+  auto factors = modules::NamScalingFactors(Model());
+  auto out = Napi::Array::New(info.Env(), factors.size());
+  for (size_t i = 0; i < factors.size(); ++i) out.Set(static_cast<uint32_t>(i), factors[i].first);
+  return out;
+}
+
+}  // namespace torch_attn::models
