@@ -97,6 +97,7 @@ export interface NativeBinding {
 
   Model: abstract new () => NativeModel;
   createModel(spec: NativeModelSpec): NativeModel;
+  readStateDict(path: string): Promise<Record<string, NativeTensor>>;
 }
 
 /** The package root: the nearest folder above this file whose package.json names torch-attn. */

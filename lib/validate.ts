@@ -54,7 +54,10 @@ export function options<T extends object>(value: T | undefined, name: string, al
 export function integer(value: unknown, name: string, min = Number.MIN_SAFE_INTEGER, max = Number.MAX_SAFE_INTEGER): number {
   if (typeof value !== 'number') throw typeError(name, 'an integer', value);
   if (!Number.isSafeInteger(value)) throw new RangeError(`Expected an integer for ${name} but received ${value}`);
-  if (value < min || value > max) throw new RangeError(`${name} must be from ${min} to ${max}, got ${value}`);
+  if (value < min || value > max) {
+    const allowed = max === Number.MAX_SAFE_INTEGER ? `at least ${min}` : `from ${min} to ${max}`;
+    throw new RangeError(`${name} must be ${allowed}, got ${value}`);
+  }
   return value;
 }
 

@@ -81,9 +81,9 @@ export class Model {
   /** Logits in eval mode, computed off the main thread in batches; resolves to a CPU tensor.
    *  The model is busy until it settles: other calls on it throw ERR_TORCH_ATTN_BUSY. */
   predict(x: Tensor, options?: PredictOptions): Promise<Tensor> {
-    const opts = validate.options(options, 'predict() options', ['batchSize']);
-    const batch = opts.batchSize === undefined ? undefined : validate.integer(opts.batchSize, 'predict() options.batchSize', 1);
     try {
+      const opts = validate.options(options, 'predict() options', ['batchSize']);
+      const batch = opts.batchSize === undefined ? undefined : validate.integer(opts.batchSize, 'predict() options.batchSize', 1);
       return this.native.predict(asTensor(x, 'predict(x)') as never, batch) as unknown as Promise<Tensor>;
     } catch (err) {
       return Promise.reject(err);
@@ -187,4 +187,14 @@ export class Model {
   toString(): string {
     return `${this.description} (${this.parameterCount().toLocaleString('en-US')} parameters, ${this.device})`;
   }
+}
+
+/**
+ * The tensors of a state dict file (`torch.save(model.state_dict(), path)`), read off the main
+ * thread without executing code. A training checkpoint whose dict holds the state dict under
+ * 'state_dict', 'model_state_dict' or 'model' gives that inner dict.
+ */
+export function readStateDict(path: string): Promise<Record<string, Tensor>> {
+  if (typeof path !== 'string') return Promise.reject(validate.typeError('readStateDict(path)', 'a file path', path));
+  return native.readStateDict(path) as unknown as Promise<Record<string, Tensor>>;
 }

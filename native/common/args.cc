@@ -56,8 +56,10 @@ int64_t Integer(const Napi::Value& value, const std::string& what, int64_t min, 
   }
   auto i = static_cast<int64_t>(v);
   if (i < min || i > max) {
-    throw RangeError(what + " must be from " + std::to_string(min) + " to " + std::to_string(max) +
-                     ", got " + std::to_string(i));
+    std::string allowed = static_cast<double>(max) >= kMaxSafeInteger
+                              ? "at least " + std::to_string(min)
+                              : "from " + std::to_string(min) + " to " + std::to_string(max);
+    throw RangeError(what + " must be " + allowed + ", got " + std::to_string(i));
   }
   return i;
 }

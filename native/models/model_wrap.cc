@@ -147,6 +147,18 @@ auto InEvalMode(ModelImpl& model, Fn&& fn) {
   }
 }
 
+Napi::Value ReadStateDictJs(const Napi::CallbackInfo& info) {
+  std::string path = args::String(info[0], "readStateDict(path)");
+  return PromiseWorker<NamedTensors>::Start(
+      info.Env(), Napi::Object::New(info.Env()), [path] { return ReadPth(path); },
+      [](Napi::Env env, NamedTensors& tensors) {
+        auto out = Napi::Object::New(env);
+        for (auto& [name, tensor] : tensors) out.Set(name, tensor::TensorWrap::Wrap(env, tensor));
+        return Napi::Value(out);
+      },
+      nullptr);
+}
+
 }  // namespace
 
 void ModelWrap::Register(Napi::Env env, Napi::Object exports) {
@@ -172,6 +184,7 @@ void ModelWrap::Register(Napi::Env env, Napi::Object exports) {
   GetAddonData(env).model_constructor = Napi::Persistent(ctor);
   exports.Set("Model", ctor);
   exports.Set("createModel", Napi::Function::New(env, GuardedFn<&CreateModel>, "createModel"));
+  exports.Set("readStateDict", Napi::Function::New(env, GuardedFn<&ReadStateDictJs>, "readStateDict"));
 }
 
 ModelWrap& ModelWrap::FromValue(const Napi::Value& value, const std::string& what) {

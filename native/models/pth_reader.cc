@@ -1,5 +1,6 @@
 #include "models/pth_reader.h"
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <map>
@@ -23,6 +24,7 @@ uint64_t U64(const std::string& b, size_t at) { return U32(b, at) | (static_cast
 struct ZipEntry {
   uint64_t offset = 0;  // of the data
   uint64_t size = 0;
+  uint16_t method = 0;  // 0: stored
 };
 
 class Zip {
@@ -35,6 +37,7 @@ class Zip {
   std::pair<const char*, uint64_t> Data(const std::string& entry) const {
     auto it = entries_.find(entry);
     if (it == entries_.end()) Fail("entry '" + entry + "' is missing");
+    if (it->second.method != 0) Fail("entry '" + entry + "' is compressed; PyTorch writes stored (uncompressed) entries");
     return {bytes_.data() + it->second.offset, it->second.size};
   }
 
@@ -97,13 +100,12 @@ class Zip {
         }
         e += 4 + len;
       }
-      if (method != 0) Fail("entry '" + name + "' is compressed; PyTorch writes stored (uncompressed) entries");
-      if (size != raw_size) Fail("entry '" + name + "' has inconsistent sizes");
+      if (method == 0 && size != raw_size) Fail("entry '" + name + "' has inconsistent sizes");
       Need(local, 30, "zip entry header");
       if (U32(b, local) != 0x04034b50) Fail("zip entry header of '" + name + "' is corrupt");
       uint64_t data = local + 30 + U16(b, local + 26) + U16(b, local + 28);
       Need(data, size, "zip entry '" + name + "'");
-      entries_[name] = {data, size};
+      entries_[name] = {data, size, method};
       at += 46 + name_len + extra_len + comment_len;
     }
   }
@@ -397,14 +399,22 @@ class Unpickler {
     auto sizes = AsInts(a.items[2]);
     auto strides = AsInts(a.items[3]);
     if (sizes.size() != strides.size()) Fail("tensor record with mismatched size and stride");
+    constexpr int64_t kLimit = int64_t{1} << 48;  // far past any real tensor, far from overflow
+    if (offset < 0 || offset > kLimit) Fail("tensor record with an impossible storage offset");
     int64_t last = offset, numel = 1;
     for (size_t i = 0; i < sizes.size(); ++i) {
       if (sizes[i] < 0 || strides[i] < 0) Fail("tensor record with a negative size or stride");
-      numel *= sizes[i];
-      if (sizes[i] > 0) last += (sizes[i] - 1) * strides[i];
+      if (sizes[i] > kLimit || strides[i] > kLimit) Fail("tensor record with an impossible size or stride");
+      // Both factors are below 2^48: saturate before multiplying so nothing overflows.
+      numel = (sizes[i] != 0 && numel > kLimit / sizes[i]) ? kLimit : numel * sizes[i];
+      if (sizes[i] > 1 && strides[i] > 0) {
+        int64_t span = (strides[i] > kLimit / (sizes[i] - 1)) ? kLimit : (sizes[i] - 1) * strides[i];
+        last = std::min(kLimit, last + span);
+      }
     }
+    if (sizes.size() > 64) Fail("tensor record with more than 64 dimensions");
     int64_t available = storage->flat.numel();
-    if (offset < 0 || (numel > 0 && last >= available)) {
+    if (numel > 0 && last >= available) {
       Fail("a tensor reaches past its storage (" + std::to_string(available) + " elements): truncated or corrupt");
     }
     return storage->flat.as_strided(sizes, strides, offset).clone(at::MemoryFormat::Contiguous);
@@ -454,6 +464,11 @@ NamedTensors ReadPthBytes(const std::string& bytes, const std::string& name) {
     throw CheckpointError(name + " is not a PyTorch checkpoint: .pth files written by torch.save are zip archives");
   }
   Zip zip(bytes, name);
+  for (const auto& [entry, _] : zip.entries()) {
+    if (entry.find("/constants.pkl") != std::string::npos || entry.find("/code/") != std::string::npos) {
+      zip.Fail("it is a TorchScript archive (torch.jit.save); save the model's state_dict() with torch.save instead");
+    }
+  }
   std::string pickle;
   for (const auto& [entry, _] : zip.entries()) {
     auto slash = entry.find('/');
@@ -462,14 +477,7 @@ NamedTensors ReadPthBytes(const std::string& bytes, const std::string& name) {
       break;
     }
   }
-  if (pickle.empty()) {
-    for (const auto& [entry, _] : zip.entries()) {
-      if (entry.find("constants.pkl") != std::string::npos) {
-        zip.Fail("it is a TorchScript archive (torch.jit.save); save the model's state_dict() instead");
-      }
-    }
-    zip.Fail("it has no data.pkl entry");
-  }
+  if (pickle.empty()) zip.Fail("it has no data.pkl entry");
   std::string prefix = pickle.substr(0, pickle.size() - std::string("data.pkl").size());
   if (zip.Has(prefix + "byteorder")) {
     auto [order, size] = zip.Data(prefix + "byteorder");

@@ -1,0 +1,156 @@
+// The restricted .pth reader against files PyTorch wrote (scripts/make-pth-fixtures.py), and
+// against every way a file can be broken: each gives an Error that says what is wrong, never a
+// crash, and a pickle that asks for code is refused without running it.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { CBAM, readStateDict, tensor } from '../../lib';
+
+const fixtures = path.resolve(__dirname, '..', 'fixtures', 'pth');
+const fixture = (name: string) => path.join(fixtures, name);
+const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'torch-attn-pth-'));
+afterAll(() => fs.rmSync(scratch, { recursive: true, force: true }));
+
+function floats(name: string): Float32Array {
+  const bytes = fs.readFileSync(fixture(name));
+  return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+}
+
+async function rejection(promise: Promise<unknown>): Promise<Error & { code?: string }> {
+  try {
+    await promise;
+  } catch (err) {
+    return err as Error;
+  }
+  throw new Error('expected a rejection');
+}
+
+describe('readStateDict()', () => {
+  it('reads every dtype, views and 0-d / empty tensors exactly', async () => {
+    const sd = await readStateDict(fixture('dtypes.pth'));
+    expect(Array.from(sd.f32.data() as Float32Array)).toEqual([1.5, -2.25, Math.fround(3e38)]);
+    expect(Array.from(sd.f64.data() as Float64Array)).toEqual([1e-300, -0.5]);
+    expect(Array.from(sd.f16.toFloat32Array())).toEqual([1, -2, 0.5]);
+    expect(Array.from(sd.bf16.toFloat32Array())).toEqual([1, -2]);
+    expect(sd.i64.data()).toEqual(new BigInt64Array([2n ** 62n, -3n]));
+    expect(Array.from(sd.i32.data() as Int32Array)).toEqual([7, -8]);
+    expect(Array.from(sd.i16.data() as Int16Array)).toEqual([300, -300]);
+    expect(Array.from(sd.i8.data() as Int8Array)).toEqual([-128, 127]);
+    expect(Array.from(sd.u8.data() as Uint8Array)).toEqual([0, 255]);
+    expect(sd.bool.dtype).toBe('bool');
+    expect(Array.from(sd.bool.data() as Uint8Array)).toEqual([1, 0, 1]);
+    expect(sd.scalar.shape).toEqual([]);
+    expect(sd.scalar.item()).toBe(42);
+    expect(sd.empty.shape).toEqual([0, 3]);
+    expect(sd.transposed.shape).toEqual([4, 3]);
+    expect(Array.from(sd.transposed.data() as Float32Array)).toEqual([0, 4, 8, 1, 5, 9, 2, 6, 10, 3, 7, 11]);
+    expect(Array.from(sd.row.data() as Float32Array)).toEqual([4, 5, 6, 7]);
+  });
+
+  it('takes the state dict out of a training checkpoint', async () => {
+    const sd = await readStateDict(fixture('nested.pth'));
+    expect(Object.keys(sd).sort()).toEqual(['channel_attn.fc.0.weight', 'channel_attn.fc.2.weight', 'spatial_attn.conv.weight']);
+  });
+
+  it('EXPECTED FAILURE - a pickle that asks for os.system is refused and nothing runs', async () => {
+    const marker = '/tmp/torch-attn-pwned';
+    fs.rmSync(marker, { force: true });
+    const err = await rejection(readStateDict(fixture('evil.pth')));
+    expect(err.code).toBe('ERR_TORCH_ATTN_CHECKPOINT');
+    expect(err.message).toMatch(/asks for (posix|os)\.system, which a state dict never needs; refusing to load it/);
+    expect(fs.existsSync(marker)).toBe(false);
+  });
+
+  it('EXPECTED FAILURE - the legacy non-zip format is refused with how to re-save it', async () => {
+    const err = await rejection(readStateDict(fixture('legacy.pth')));
+    expect(err.message).toMatch(/legacy \(pre-1\.6, non-zip\) format.*torch\.save\(torch\.load\(path\), path\)/);
+  });
+
+  it('EXPECTED FAILURE - a TorchScript archive is refused with what to save instead', async () => {
+    const err = await rejection(readStateDict(fixture('script.pt')));
+    expect(err.message).toMatch(/TorchScript archive.*state_dict\(\)/);
+  });
+
+  it('EXPECTED FAILURE - a missing file, a directory, a text file', async () => {
+    expect((await rejection(readStateDict(path.join(scratch, 'nope.pth')))).message).toMatch(/cannot open .*nope\.pth/);
+    fs.writeFileSync(path.join(scratch, 'notes.txt'), 'hello');
+    expect((await rejection(readStateDict(path.join(scratch, 'notes.txt')))).message).toMatch(/not a PyTorch checkpoint/);
+    expect((await rejection(readStateDict(42 as never))).name).toBe('TypeError');
+  });
+
+  it('EXPECTED FAILURE - every truncation of a real file is an error, never a crash', async () => {
+    const bytes = fs.readFileSync(fixture('cbam64.pth'));
+    const file = path.join(scratch, 'truncated.pth');
+    for (let length = 0; length < bytes.length; length += 37) {
+      fs.writeFileSync(file, bytes.subarray(0, length));
+      const err = await rejection(readStateDict(file));
+      expect(err.message).toMatch(/not a (readable )?PyTorch checkpoint|legacy/);
+    }
+  });
+
+  it('EXPECTED FAILURE - corrupted bytes give an error or a well-formed result, never a crash', async () => {
+    const bytes = fs.readFileSync(fixture('cbam64.pth'));
+    const file = path.join(scratch, 'corrupt.pth');
+    let state = 12345;
+    const random = () => (state = (state * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    for (let trial = 0; trial < 300; trial++) {
+      const copy = Buffer.from(bytes);
+      for (let k = 0; k < 4; k++) copy[Math.floor(random() * copy.length)] = Math.floor(random() * 256);
+      fs.writeFileSync(file, copy);
+      try {
+        const sd = await readStateDict(file);
+        for (const t of Object.values(sd)) expect(t.numel).toBeGreaterThanOrEqual(0);
+      } catch (err) {
+        expect(err).toBeInstanceOf(Error);
+      }
+    }
+  });
+});
+
+describe('loadStateDict() from PyTorch', () => {
+  it('a CBAM state dict loads strictly and the module matches PyTorch output and maps', async () => {
+    const cbam = new CBAM({ channels: 64 });
+    expect(await cbam.loadStateDict(fixture('cbam64.pth'))).toEqual({ missing: [], unexpected: [], mismatched: [] });
+    const x = tensor(floats('cbam64.input.f32'), [2, 64, 8, 8]);
+    const close = (got: Float32Array, want: Float32Array) => {
+      expect(got.length).toBe(want.length);
+      for (let i = 0; i < want.length; i++) expect(Math.abs(got[i] - want[i])).toBeLessThan(1e-5);
+    };
+    close(cbam.forward(x).data() as Float32Array, floats('cbam64.output.f32'));
+    const maps = cbam.attentionMaps(x);
+    expect(maps.channel.shape).toEqual([2, 64]);
+    expect(maps.spatial.shape).toEqual([2, 1, 8, 8]);
+    close(maps.channel.data() as Float32Array, floats('cbam64.channel.f32'));
+    close(maps.spatial.data() as Float32Array, floats('cbam64.spatial.f32'));
+  });
+
+  it('EXPECTED FAILURE - strict load of a file for another model lists what does not fit and loads nothing', async () => {
+    const cbam = new CBAM({ channels: 32 });
+    const before = cbam.stateDict()['spatial_attn.conv.weight'].data();
+    const err = await rejection(cbam.loadStateDict(fixture('cbam64.pth')));
+    expect(err.code).toBe('ERR_TORCH_ATTN_CHECKPOINT');
+    expect(err.message).toMatch(/nothing was loaded/);
+    expect(err.message).toMatch(/shape mismatch: channel_attn\.fc\.0\.weight is \[2, 32\] in the model, \[4, 64\] in the file/);
+    expect(cbam.stateDict()['spatial_attn.conv.weight'].data()).toEqual(before);
+  });
+
+  it('non-strict load reports mismatches and loads what fits', async () => {
+    const cbam = new CBAM({ channels: 32 });
+    const report = await cbam.loadStateDict(fixture('cbam64.pth'), { strict: false });
+    expect(report.missing).toEqual([]);
+    expect(report.unexpected).toEqual([]);
+    expect(report.mismatched.map((m) => m.name).sort()).toEqual(['channel_attn.fc.0.weight', 'channel_attn.fc.2.weight']);
+    const sd = await readStateDict(fixture('cbam64.pth'));
+    expect(cbam.stateDict()['spatial_attn.conv.weight'].data()).toEqual(sd['spatial_attn.conv.weight'].data());
+  });
+
+  it('loads an object of tensors and round-trips stateDict()', async () => {
+    const a = new CBAM({ channels: 16, ratio: 4 });
+    const b = new CBAM({ channels: 16, ratio: 4 });
+    expect(await b.loadStateDict(a.stateDict())).toEqual({ missing: [], unexpected: [], mismatched: [] });
+    for (const [name, t] of Object.entries(a.stateDict())) expect(b.stateDict()[name].data()).toEqual(t.data());
+    const err = await rejection(b.loadStateDict({ 'spatial_attn.conv.weight': 'x' as never }));
+    expect(err.name).toBe('TypeError');
+  });
+});
