@@ -58,7 +58,7 @@ describe.runIf(haveFixtures)('parity with PyTorch peers (fixtures from scripts/m
 });
 
 describe.runIf(!haveFixtures)('parity with PyTorch peers', () => {
-  it('is skipped: no fixtures (install python3-torch python3-torchvision; the test setup then generates them)', () => {
+  it('is skipped: no fixtures (needs python3-torch, python3-torchvision and ../shared/peer; the test setup then generates them)', () => {
     expect(haveFixtures).toBe(false);
   });
 });
