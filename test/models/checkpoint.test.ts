@@ -6,25 +6,14 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CBAM, readStateDict, tensor } from '../../lib';
+import { readFloats, rejection } from '../helpers';
 
 const fixtures = path.resolve(__dirname, '..', 'fixtures', 'pth');
 const fixture = (name: string) => path.join(fixtures, name);
 const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'torch-attn-pth-'));
 afterAll(() => fs.rmSync(scratch, { recursive: true, force: true }));
 
-function floats(name: string): Float32Array {
-  const bytes = fs.readFileSync(fixture(name));
-  return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
-}
-
-async function rejection(promise: Promise<unknown>): Promise<Error & { code?: string }> {
-  try {
-    await promise;
-  } catch (err) {
-    return err as Error;
-  }
-  throw new Error('expected a rejection');
-}
+const floats = (name: string) => readFloats(fixture(name));
 
 describe('readStateDict()', () => {
   it('reads every dtype, views and 0-d / empty tensors exactly', async () => {

@@ -2,15 +2,7 @@
 // the main thread, and a clear error for every bad option or input.
 import { describe, expect, it } from 'vitest';
 import { CBAMCNN, Model, ResNetCBAM, ResNetNAM, randn, resnet, tensor, vgg, zeros } from '../../lib';
-
-async function rejection(promise: Promise<unknown>): Promise<Error & { code?: string }> {
-  try {
-    await promise;
-  } catch (err) {
-    return err as Error;
-  }
-  throw new Error('expected a rejection');
-}
+import { rejection } from '../helpers';
 
 describe('torchvision layouts', () => {
   it.each([

@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Model, manualSeed, tensor } from '../../lib';
 import type { NativeModelSpec } from '../../lib/native';
+import { readFloats } from '../helpers';
 
 const dir = path.resolve(__dirname, '..', 'fixtures', 'parity');
 const indexFile = path.join(dir, 'index.json');
@@ -23,11 +24,6 @@ class SpecModel extends Model {
   }
 }
 
-function floats(file: string): Float32Array {
-  const bytes = fs.readFileSync(file);
-  return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
-}
-
 function maxRelativeDifference(got: Float32Array, want: Float32Array): number {
   expect(got.length).toBe(want.length);
   const scale = Math.max(1e-6, ...Array.from(want, Math.abs));
@@ -43,17 +39,17 @@ describe.runIf(haveFixtures)('parity with PyTorch peers (fixtures from scripts/m
     const model = new SpecModel(c.spec);
     const report = await model.loadStateDict(path.join(dir, `${name}.pth`), { strict: true });
     expect(report).toEqual({ missing: [], unexpected: [], mismatched: [] });
-    const x = tensor(floats(path.join(dir, `${name}.input.f32`)), c.inputShape);
+    const x = tensor(readFloats(path.join(dir, `${name}.input.f32`)), c.inputShape);
 
     model.eval();
     const evalLogits = model.forward(x);
     expect(evalLogits.shape).toEqual(c.logitsShape);
-    expect(maxRelativeDifference(evalLogits.data() as Float32Array, floats(path.join(dir, `${name}.eval.f32`)))).toBeLessThanOrEqual(1e-4);
+    expect(maxRelativeDifference(evalLogits.data() as Float32Array, readFloats(path.join(dir, `${name}.eval.f32`)))).toBeLessThanOrEqual(1e-4);
 
     model.train();
     manualSeed(c.trainSeed); // the peer seeded the same generator before its train-mode pass (dropout)
     const trainLogits = model.forward(x);
-    expect(maxRelativeDifference(trainLogits.data() as Float32Array, floats(path.join(dir, `${name}.train.f32`)))).toBeLessThanOrEqual(1e-4);
+    expect(maxRelativeDifference(trainLogits.data() as Float32Array, readFloats(path.join(dir, `${name}.train.f32`)))).toBeLessThanOrEqual(1e-4);
   });
 });
 

@@ -3,15 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { arange, ones, tensor, Tensor, zeros } from '../../lib';
 import { native } from '../../lib/native';
-
-function thrown(fn: () => unknown): Error {
-  try {
-    fn();
-  } catch (err) {
-    return err as Error;
-  }
-  throw new Error('expected a throw');
-}
+import { thrown } from '../helpers';
 
 describe('bad arguments from the typed API', () => {
   it.each([
