@@ -56,6 +56,7 @@ export interface NativeModel {
   stateDict(): Record<string, NativeTensor>;
   loadStateDict(source: string | Record<string, NativeTensor>, strict?: boolean): Promise<NativeLoadResult>;
   namScalingFactors(): string[];
+  namSparsityPenalty(lambda: number): number;
 }
 
 /** What createModel() takes: the TypeScript builders' validated options, flattened. */

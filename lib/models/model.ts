@@ -184,6 +184,13 @@ export class Model {
     return this.native.namScalingFactors();
   }
 
+  /** The NAM sparsity penalty lambda * sum|gamma| over namScalingFactors() (default lambda
+   *  1e-4, as in the NAM code); 0 for models without NAM. The fine-tuner applies its
+   *  subgradient (lambda * sign(gamma)) to those gammas after each backward pass. */
+  namSparsityPenalty(lambda = 1e-4): number {
+    return this.native.namSparsityPenalty(validate.finiteNumber(lambda, 'namSparsityPenalty(lambda)'));
+  }
+
   toString(): string {
     return `${this.description} (${this.parameterCount().toLocaleString('en-US')} parameters, ${this.device})`;
   }

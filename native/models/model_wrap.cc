@@ -180,6 +180,7 @@ void ModelWrap::Register(Napi::Env env, Napi::Object exports) {
           InstanceMethod("stateDict", &ModelWrap::Guarded<&ModelWrap::StateDict>),
           InstanceMethod("loadStateDict", &ModelWrap::Guarded<&ModelWrap::LoadStateDict>),
           InstanceMethod("namScalingFactors", &ModelWrap::Guarded<&ModelWrap::NamScalingFactors>),
+          InstanceMethod("namSparsityPenalty", &ModelWrap::Guarded<&ModelWrap::NamSparsityPenalty>),
       });
   GetAddonData(env).model_constructor = Napi::Persistent(ctor);
   exports.Set("Model", ctor);
@@ -376,6 +377,16 @@ Napi::Value ModelWrap::NamScalingFactors(const Napi::CallbackInfo& info) {
   auto out = Napi::Array::New(info.Env(), factors.size());
   for (size_t i = 0; i < factors.size(); ++i) out.Set(static_cast<uint32_t>(i), factors[i].first);
   return out;
+}
+
+}  // namespace torch_attn::models
+
+namespace torch_attn::models {
+
+Napi::Value ModelWrap::NamSparsityPenalty(const Napi::CallbackInfo& info) {
+  double lambda = args::Number(info[0], "namSparsityPenalty(lambda)");
+  if (lambda < 0) throw RangeError("namSparsityPenalty(lambda): lambda must be at least 0, got " + std::to_string(lambda));
+  return Napi::Number::New(info.Env(), modules::NamSparsityPenalty(Model(), lambda));
 }
 
 }  // namespace torch_attn::models

@@ -42,6 +42,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap>, public GuardedMethods<Mode
   Napi::Value StateDict(const Napi::CallbackInfo& info);
   Napi::Value LoadStateDict(const Napi::CallbackInfo& info);
   Napi::Value NamScalingFactors(const Napi::CallbackInfo& info);
+  Napi::Value NamSparsityPenalty(const Napi::CallbackInfo& info);
 
   // Marks the model busy for async work; BusyError if it already is.
   void Claim(const char* job);

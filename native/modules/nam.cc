@@ -72,6 +72,13 @@ std::vector<std::pair<std::string, torch::Tensor>> NamScalingFactors(const torch
   return out;
 }
 
+double NamSparsityPenalty(const torch::nn::Module& model, double lambda) {
+  torch::NoGradGuard no_grad;
+  double total = 0;
+  for (auto& [name, gamma] : NamScalingFactors(model)) total += gamma.abs().sum().item<double>();
+  return lambda * total;
+}
+
 void ApplyNamSparsity(const torch::nn::Module& model, double lambda) {
   if (lambda == 0) return;
   torch::NoGradGuard no_grad;

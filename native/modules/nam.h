@@ -39,6 +39,9 @@ TORCH_MODULE(Nam);
 // The NAM scaling factors (gamma of every NAM BatchNorm) among a model's parameters, by name.
 std::vector<std::pair<std::string, torch::Tensor>> NamScalingFactors(const torch::nn::Module& model);
 
+// lambda * sum|gamma| over the NAM scaling factors: the penalty's value, for logging.
+double NamSparsityPenalty(const torch::nn::Module& model, double lambda);
+
 // The NAM sparsity penalty lambda * sum|gamma|, applied as the original code does: after
 // backward, adds lambda * sign(gamma) to each NAM gamma's gradient (none to the backbone's BNs).
 void ApplyNamSparsity(const torch::nn::Module& model, double lambda);

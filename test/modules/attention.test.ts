@@ -1,7 +1,7 @@
 // Attention modules on their own: shapes, maps, passthrough identity, NAM's variants, ECA's
 // kernel size, and the errors for bad options and inputs.
 import { describe, expect, it } from 'vitest';
-import { CBAM, ECA, NAM, SE, randn, zeros } from '../../lib';
+import { CBAM, ECA, NAM, SE, randn, tensor, zeros } from '../../lib';
 
 describe('CBAM', () => {
   it('keeps the input shape and returns channel and spatial maps in (0, 1)', () => {
@@ -41,6 +41,18 @@ describe('NAM', () => {
     const scale = maps.channelScale.data() as Float32Array;
     expect(scale.reduce((s, v) => s + v, 0)).toBeCloseTo(1, 6);
     expect(nam.namScalingFactors()).toEqual(['Channel_Att.bn2.weight']);
+  });
+
+  it('namSparsityPenalty is lambda * sum |gamma| over the NAM gammas only', async () => {
+    const nam = new NAM({ channels: 4 });
+    const gamma = [0.5, -1.5, 2, -0.25];
+    const sd = nam.stateDict();
+    sd['Channel_Att.bn2.weight'] = tensor(gamma);
+    await nam.loadStateDict(sd);
+    expect(nam.namSparsityPenalty(0.1)).toBeCloseTo(0.1 * 4.25, 6);
+    expect(nam.namSparsityPenalty()).toBeCloseTo(1e-4 * 4.25, 9);
+    expect(new CBAM({ channels: 8, ratio: 2 }).namSparsityPenalty(1)).toBe(0);
+    expect(() => nam.namSparsityPenalty(-1)).toThrow(RangeError);
   });
 
   it('the pixel variant adds a BatchNorm over H*W positions and checks the input size', () => {
