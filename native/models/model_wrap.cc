@@ -259,7 +259,9 @@ Napi::Value ModelWrap::Train(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-Napi::Value ModelWrap::Training(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), model_->is_training()); }
+Napi::Value ModelWrap::Training(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), Model().is_training());  // a job flips the mode while it runs
+}
 
 Napi::Value ModelWrap::Describe(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), model_->Describe()); }
 

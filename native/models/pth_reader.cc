@@ -135,6 +135,34 @@ using Dict = std::vector<std::pair<ValuePtr, ValuePtr>>;
 
 struct Value {
   std::variant<std::monostate, bool, int64_t, double, std::string, Global, Storage, at::Tensor, List, Tuple, Dict, Mark> v;
+
+  // A pickle can nest containers a million deep in a few MB; destroying them recursively would
+  // overflow the stack. Children whose last owner is going away are taken apart one at a time.
+  ~Value() {
+    std::vector<ValuePtr> pending;
+    TakeChildren(pending);
+    while (!pending.empty()) {
+      ValuePtr next = std::move(pending.back());
+      pending.pop_back();
+      if (next.use_count() == 1) next->TakeChildren(pending);
+    }
+  }
+
+  void TakeChildren(std::vector<ValuePtr>& out) {
+    if (auto* list = std::get_if<List>(&v)) {
+      for (auto& item : *list) out.push_back(std::move(item));
+      list->clear();
+    } else if (auto* tuple = std::get_if<Tuple>(&v)) {
+      for (auto& item : tuple->items) out.push_back(std::move(item));
+      tuple->items.clear();
+    } else if (auto* dict = std::get_if<Dict>(&v)) {
+      for (auto& [key, value] : *dict) {
+        out.push_back(std::move(key));
+        out.push_back(std::move(value));
+      }
+      dict->clear();
+    }
+  }
 };
 
 ValuePtr Make(decltype(Value::v) v) {

@@ -143,3 +143,84 @@ describe('loadStateDict() from PyTorch', () => {
     expect(err.name).toBe('TypeError');
   });
 });
+
+// A zip of stored entries as torch.save writes them (CRCs left 0: the reader does not check them).
+function storedZip(entries: Record<string, Buffer>): Buffer {
+  const locals: Buffer[] = [];
+  const centrals: Buffer[] = [];
+  let offset = 0;
+  for (const [name, data] of Object.entries(entries)) {
+    const nameBytes = Buffer.from(name);
+    const local = Buffer.alloc(30);
+    local.writeUInt32LE(0x04034b50, 0);
+    local.writeUInt32LE(data.length, 18);
+    local.writeUInt32LE(data.length, 22);
+    local.writeUInt16LE(nameBytes.length, 26);
+    const central = Buffer.alloc(46);
+    central.writeUInt32LE(0x02014b50, 0);
+    central.writeUInt32LE(data.length, 20);
+    central.writeUInt32LE(data.length, 24);
+    central.writeUInt16LE(nameBytes.length, 28);
+    central.writeUInt32LE(offset, 42);
+    locals.push(local, nameBytes, data);
+    centrals.push(central, nameBytes);
+    offset += 30 + nameBytes.length + data.length;
+  }
+  const directory = Buffer.concat(centrals);
+  const end = Buffer.alloc(22);
+  end.writeUInt32LE(0x06054b50, 0);
+  end.writeUInt16LE(Object.keys(entries).length, 8);
+  end.writeUInt16LE(Object.keys(entries).length, 10);
+  end.writeUInt32LE(directory.length, 12);
+  end.writeUInt32LE(offset, 16);
+  return Buffer.concat([...locals, directory, end]);
+}
+
+describe('EXPECTED FAILURE - hostile pickles', () => {
+  it('lists nested 200,000 deep are refused without exhausting the stack', async () => {
+    const depth = 200_000;
+    const parts: Buffer[] = [Buffer.from([0x80, 0x02, 0x5d, 0x72, 0, 0, 0, 0])]; // PROTO 2, EMPTY_LIST, LONG_BINPUT 0
+    for (let i = 0; i < depth; i++) {
+      const step = Buffer.alloc(12);
+      step[0] = 0x5d; // EMPTY_LIST
+      step[1] = 0x6a; // LONG_BINGET i (the previous list)
+      step.writeUInt32LE(i, 2);
+      step[6] = 0x61; // APPEND: new.append(previous)
+      step[7] = 0x72; // LONG_BINPUT i + 1
+      step.writeUInt32LE(i + 1, 8);
+      parts.push(step);
+    }
+    parts.push(Buffer.from([0x2e])); // STOP
+    const file = path.join(scratch, 'deep.pth');
+    fs.writeFileSync(file, storedZip({ 'deep/data.pkl': Buffer.concat(parts) }));
+    const err = await rejection(readStateDict(file));
+    expect(err.message).toMatch(/top-level object is not a dict/);
+  });
+
+  it('a tensor record that reaches past its storage is refused', async () => {
+    // {'w': _rebuild_tensor_v2(storage of 2 floats, offset 0, size (4,), stride (1,), False, OrderedDict())}
+    const pickle = Buffer.concat([
+      Buffer.from([0x80, 0x02, 0x7d, 0x28]), // PROTO 2, EMPTY_DICT, MARK
+      Buffer.from([0x8c, 1]), Buffer.from('w'),
+      Buffer.from('ctorch._utils\n_rebuild_tensor_v2\n'),
+      Buffer.from([0x28]), // MARK (args)
+      Buffer.from([0x28, 0x8c, 7]), Buffer.from('storage'),
+      Buffer.from('ctorch\nFloatStorage\n'),
+      Buffer.from([0x8c, 1]), Buffer.from('0'),
+      Buffer.from([0x8c, 3]), Buffer.from('cpu'),
+      Buffer.from([0x4b, 2, 0x74, 0x51]), // BININT1 2, TUPLE, BINPERSID
+      Buffer.from([0x4b, 0, 0x4b, 4, 0x85, 0x4b, 1, 0x85, 0x89]), // 0, (4,), (1,), False
+      Buffer.from('ccollections\nOrderedDict\n'), Buffer.from([0x29, 0x52]), // OrderedDict()
+      Buffer.from([0x74, 0x52, 0x75, 0x2e]), // TUPLE, REDUCE, SETITEMS, STOP
+    ]);
+    const file = path.join(scratch, 'overreach.pth');
+    fs.writeFileSync(file, storedZip({ 'a/data.pkl': pickle, 'a/data/0': Buffer.alloc(8) }));
+    const err = await rejection(readStateDict(file));
+    expect(err.message).toMatch(/reaches past its storage \(2 elements\)/);
+    // The same record with size (2,) fits and reads.
+    const fits = Buffer.from(pickle);
+    fits[fits.indexOf(Buffer.from([0x4b, 4, 0x85])) + 1] = 2;
+    fs.writeFileSync(file, storedZip({ 'a/data.pkl': fits, 'a/data/0': Buffer.alloc(8) }));
+    expect((await readStateDict(file)).w.shape).toEqual([2]);
+  });
+});
