@@ -3,7 +3,10 @@ export { buildInfo, cuda, setNumThreads, getNumThreads, manualSeed } from './run
 export type { BuildInfo } from './runtime';
 export { Tensor, DTYPES, tensor, zeros, ones, randn, arange } from './tensor/tensor';
 export type { DType, DTypeOfData, Device, TypedArrayOf, ItemOf, TensorData, TensorOptions } from './tensor/tensor';
-export { Model, readStateDict } from './models/model';
+export { Model } from './models/model';
+export { readStateDict, saveStateDict, inspectCheckpoint } from './models/checkpoint';
+export type { CheckpointFormat, CheckpointEntry, CheckpointInfo } from './models/checkpoint';
+export { ErrorCode } from './errors';
 export type { NamedParameter, NamedBuffer, SummaryRow, LoadResult, LoadOptions, PredictOptions } from './models/model';
 export { resnet, vgg, ResNetCBAM, ResNetNAM, CBAMCNN } from './models/builders';
 export type { ResNetOptions, VGGOptions, ResNetDepth, VGGDepth, Stem, Placement } from './models/builders';

@@ -99,6 +99,7 @@ export interface NativeBinding {
   Model: abstract new () => NativeModel;
   createModel(spec: NativeModelSpec): NativeModel;
   readStateDict(path: string): Promise<Record<string, NativeTensor>>;
+  encodePth(tensors: Record<string, NativeTensor>): Buffer;
 }
 
 /** The package root: the nearest folder above this file whose package.json names torch-attn. */

@@ -4,6 +4,7 @@ import { native } from '../native';
 import { Tensor } from '../tensor/tensor';
 import type { Device } from '../tensor/tensor';
 import * as validate from '../validate';
+import { checkpointFormat, isSafetensors, readStateDict, saveStateDict } from './checkpoint';
 
 export interface NamedParameter {
   name: string;
@@ -163,18 +164,34 @@ export class Model {
    * Loads a state dict: a `.pth` file written by `torch.save(model.state_dict(), path)` (read
    * off the main thread, never executing code) or an object of name -> Tensor.
    */
-  loadStateDict(source: string | Record<string, Tensor>, options?: LoadOptions): Promise<LoadResult> {
+  async loadStateDict(source: string | Record<string, Tensor>, options?: LoadOptions): Promise<LoadResult> {
+    const opts = validate.options(options, 'loadStateDict() options', ['strict']);
+    if (opts.strict !== undefined && typeof opts.strict !== 'boolean') {
+      throw validate.typeError('loadStateDict() options.strict', 'a boolean', opts.strict);
+    }
+    if (typeof source !== 'string' && !validate.isPlainObject(source)) {
+      throw validate.typeError('loadStateDict() source', 'a file path or an object of name -> Tensor', source);
+    }
+    if (typeof source === 'string' && isSafetensors(source)) {
+      const tensors = await readStateDict(source);
+      try {
+        return await this.native.loadStateDict(tensors as never, opts.strict ?? true);
+      } finally {
+        for (const t of Object.values(tensors)) t.dispose();
+      }
+    }
+    return this.native.loadStateDict(source as never, opts.strict ?? true);
+  }
+
+  /** Writes the state dict to `path`, as .pth (torch.load reads it; load_state_dict(strict=True)
+   *  takes it) or .safetensors, by extension. Atomic: a crash never leaves a half file. */
+  async save(path: string): Promise<void> {
+    checkpointFormat(path, 'save() path');
+    const tensors = this.stateDict();
     try {
-      const opts = validate.options(options, 'loadStateDict() options', ['strict']);
-      if (opts.strict !== undefined && typeof opts.strict !== 'boolean') {
-        throw validate.typeError('loadStateDict() options.strict', 'a boolean', opts.strict);
-      }
-      if (typeof source !== 'string' && !validate.isPlainObject(source)) {
-        throw validate.typeError('loadStateDict() source', 'a file path or an object of name -> Tensor', source);
-      }
-      return this.native.loadStateDict(source as never, opts.strict ?? true);
-    } catch (err) {
-      return Promise.reject(err);
+      await saveStateDict(tensors, path);
+    } finally {
+      for (const t of Object.values(tensors)) t.dispose();
     }
   }
 
@@ -194,14 +211,4 @@ export class Model {
   toString(): string {
     return `${this.description} (${this.parameterCount().toLocaleString('en-US')} parameters, ${this.device})`;
   }
-}
-
-/**
- * The tensors of a state dict file (`torch.save(model.state_dict(), path)`), read off the main
- * thread without executing code. A training checkpoint whose dict holds the state dict under
- * 'state_dict', 'model_state_dict' or 'model' gives that inner dict.
- */
-export function readStateDict(path: string): Promise<Record<string, Tensor>> {
-  if (typeof path !== 'string') return Promise.reject(validate.typeError('readStateDict(path)', 'a file path', path));
-  return native.readStateDict(path) as unknown as Promise<Record<string, Tensor>>;
 }

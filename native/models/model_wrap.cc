@@ -159,6 +159,21 @@ Napi::Value ReadStateDictJs(const Napi::CallbackInfo& info) {
       nullptr);
 }
 
+// encodePth({ name: Tensor }) -> Buffer with the bytes of a .pth file (written to disk by the
+// TypeScript layer, atomically).
+Napi::Value EncodePthJs(const Napi::CallbackInfo& info) {
+  if (!info[0].IsObject() || info[0].IsArray()) args::ThrowType("encodePth() tensors", "an object of name -> Tensor", info[0]);
+  auto dict = info[0].As<Napi::Object>();
+  NamedTensors tensors;
+  auto keys = dict.GetPropertyNames();
+  for (uint32_t i = 0; i < keys.Length(); ++i) {
+    std::string key = keys.Get(i).ToString().Utf8Value();
+    tensors.emplace_back(key, tensor::TensorWrap::FromValue(dict.Get(key), "encodePth() entry '" + key + "'").Get());
+  }
+  std::vector<char> bytes = EncodePth(tensors);
+  return Napi::Buffer<char>::Copy(info.Env(), bytes.data(), bytes.size());
+}
+
 }  // namespace
 
 void ModelWrap::Register(Napi::Env env, Napi::Object exports) {
@@ -186,6 +201,7 @@ void ModelWrap::Register(Napi::Env env, Napi::Object exports) {
   exports.Set("Model", ctor);
   exports.Set("createModel", Napi::Function::New(env, GuardedFn<&CreateModel>, "createModel"));
   exports.Set("readStateDict", Napi::Function::New(env, GuardedFn<&ReadStateDictJs>, "readStateDict"));
+  exports.Set("encodePth", Napi::Function::New(env, GuardedFn<&EncodePthJs>, "encodePth"));
 }
 
 ModelWrap& ModelWrap::FromValue(const Napi::Value& value, const std::string& what) {

@@ -192,6 +192,8 @@ at::ScalarType StorageDType(const std::string& name) {
 bool AllowedGlobal(const Global& g) {
   if (g.module == "collections" && g.name == "OrderedDict") return true;
   if (g.module == "torch._utils" && (g.name == "_rebuild_tensor_v2" || g.name == "_rebuild_parameter")) return true;
+  // LibTorch's own pickler (torch::pickle_save, torch.jit) tags typed dicts; the tag is a type name.
+  if (g.module == "torch.jit._pickle" && g.name == "restore_type_tag") return true;
   if (g.module == "torch") {
     for (const auto& t : kStorageTypes) {
       if (g.name == t[0]) return true;
@@ -415,6 +417,10 @@ class Unpickler {
       return a->items[0];
     }
     if (g->name == "_rebuild_tensor_v2") return Make(RebuildTensor(*a));
+    if (g->name == "restore_type_tag") {
+      if (a->items.empty()) Fail("malformed type tag");
+      return a->items[0];
+    }
     Fail("cannot call " + g->module + "." + g->name);
   }
 

@@ -1,5 +1,7 @@
 #include "models/state_dict.h"
 
+#include <torch/csrc/jit/serialization/pickle.h>
+
 #include <unordered_map>
 
 namespace torch_attn::models {
@@ -61,6 +63,15 @@ LoadReport LoadStateDict(torch::nn::Module& model, const NamedTensors& tensors, 
   torch::NoGradGuard no_grad;
   for (auto& [target, source] : plan) target.copy_(*source);
   return report;
+}
+
+std::vector<char> EncodePth(const NamedTensors& tensors) {
+  c10::Dict<std::string, at::Tensor> dict;
+  for (const auto& [name, tensor] : tensors) {
+    if (dict.contains(name)) throw CheckpointError("the state dict names '" + name + "' twice");
+    dict.insert(name, tensor.detach().to(c10::kCPU).contiguous());
+  }
+  return torch::pickle_save(dict);
 }
 
 LoadReport LoadStateDictFrom(torch::nn::Module& model, const std::string& path, bool strict) {

@@ -1,0 +1,21 @@
+// Error codes torch-attn sets on the errors it raises (native and TypeScript alike), so callers
+// can branch on `err.code` rather than on message text.
+export const ErrorCode = {
+  /** A LibTorch operation failed. */
+  LIBTORCH: 'ERR_TORCH_ATTN_LIBTORCH',
+  /** An allocation failed (a RangeError). */
+  OOM: 'ERR_TORCH_ATTN_OOM',
+  /** A file is not a readable checkpoint, or a state dict does not fit the model. */
+  CHECKPOINT: 'ERR_TORCH_ATTN_CHECKPOINT',
+  /** A disposed tensor was used. */
+  DISPOSED: 'ERR_TORCH_ATTN_DISPOSED',
+  /** A model was used while async work (predict, a load) runs on it. */
+  BUSY: 'ERR_TORCH_ATTN_BUSY',
+} as const;
+
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/** An Error carrying one of torch-attn's codes. */
+export function codedError(code: ErrorCode, message: string): Error & { code: ErrorCode } {
+  return Object.assign(new Error(message), { code });
+}
