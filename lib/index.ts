@@ -7,7 +7,7 @@ export { Model } from './models/model';
 export { readStateDict, saveStateDict, inspectCheckpoint } from './models/checkpoint';
 export type { CheckpointFormat, CheckpointEntry, CheckpointInfo } from './models/checkpoint';
 export { ErrorCode } from './errors';
-export type { NamedParameter, NamedBuffer, SummaryRow, LoadResult, LoadOptions, PredictOptions } from './models/model';
+export type { NamedParameter, NamedBuffer, SummaryRow, LoadResult, LoadOptions, PredictOptions, BackboneReport } from './models/model';
 export { resnet, vgg, ResNetCBAM, ResNetNAM, CBAMCNN } from './models/builders';
 export type { ResNetOptions, VGGOptions, ResNetDepth, VGGDepth, Stem, Placement } from './models/builders';
 export { AttentionModule, CBAM, NAM, SE, ECA, ATTENTION_KINDS } from './modules/attention';

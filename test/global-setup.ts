@@ -8,12 +8,14 @@ import * as path from 'node:path';
 const root = path.resolve(__dirname, '..');
 export const parityDir = path.join(root, 'test', 'fixtures', 'parity');
 const generator = path.join(root, 'scripts', 'make-parity-fixtures.py');
+const sources = [generator, path.join(root, 'scripts', 'peer_cases.py')];
 const python = '/usr/bin/python3';
 const peerDir = process.env.TORCH_ATTN_PEER ?? path.resolve(root, '..', 'shared', 'peer');
 
 export default function setup(): void {
   const index = path.join(parityDir, 'index.json');
-  if (fs.existsSync(index) && fs.statSync(index).mtimeMs >= fs.statSync(generator).mtimeMs) return;
+  const newestSource = Math.max(...sources.map((file) => fs.statSync(file).mtimeMs));
+  if (fs.existsSync(index) && fs.statSync(index).mtimeMs >= newestSource) return;
   if (!fs.existsSync(path.join(peerDir, 'peer_models.py'))) {
     console.warn(`parity fixtures not generated: no peer models at ${peerDir} (set TORCH_ATTN_PEER to the folder holding peer_models.py)`);
     return;

@@ -26,3 +26,8 @@ export function readFloats(file: string): Float32Array {
   const bytes = fs.readFileSync(file);
   return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
 }
+
+/** Whether two TypedArrays hold the same bytes (fast, for large tensors; toEqual walks elements). */
+export function sameBytes(a: ArrayBufferView, b: ArrayBufferView): boolean {
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+}

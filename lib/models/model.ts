@@ -4,6 +4,7 @@ import { native } from '../native';
 import { Tensor } from '../tensor/tensor';
 import type { Device } from '../tensor/tensor';
 import * as validate from '../validate';
+import { loadBackbone } from './backbone';
 import { checkpointFormat, isSafetensors, readStateDict, saveStateDict } from './checkpoint';
 
 export interface NamedParameter {
@@ -35,6 +36,14 @@ export interface LoadResult {
   mismatched: { name: string; expected: number[]; got: number[] }[];
 }
 
+/** What loadBackbone() did: the model's names it loaded, the file's entries it skipped (with
+ *  why), and the backbone names the file did not provide. */
+export interface BackboneReport {
+  loaded: string[];
+  skipped: { name: string; reason: string }[];
+  missing: string[];
+}
+
 export interface LoadOptions {
   /** Refuse (and load nothing) unless every name and shape matches; default true. */
   strict?: boolean;
@@ -63,9 +72,12 @@ function asTensor(value: unknown, name: string): Tensor {
 export class Model {
   /** @internal */
   readonly native: NativeModel;
+  /** @internal What the model was built from (architecture, stem, attention, placement). */
+  readonly spec: Readonly<NativeModelSpec>;
 
   protected constructor(spec: NativeModelSpec) {
     this.native = native.createModel(spec);
+    this.spec = spec;
   }
 
   /** What the model is, e.g. 'ResNet18-cbam (stage)'. */
@@ -181,6 +193,18 @@ export class Model {
       }
     }
     return this.native.loadStateDict(source as never, opts.strict ?? true);
+  }
+
+  /**
+   * Loads a torchvision ImageNet ResNet or VGG state dict (`torchvision.models.resnet50().state_dict()`
+   * saved with torch.save, or .safetensors) into this model's backbone: the `backbone.` prefix is
+   * added where the layout has one, a DataParallel `module.` prefix is removed, the 7x7 `conv1`
+   * is skipped under the CIFAR stem and the head when the class count differs. Attention modules
+   * keep their own initialisation. Everything not loaded is reported with the reason.
+   */
+  async loadBackbone(path: string): Promise<BackboneReport> {
+    if (typeof path !== 'string') throw validate.typeError('loadBackbone(path)', 'a file path', path);
+    return loadBackbone(this, path);
   }
 
   /** Writes the state dict to `path`, as .pth (torch.load reads it; load_state_dict(strict=True)

@@ -1,0 +1,58 @@
+// loadBackbone(): maps a torchvision ImageNet state dict onto an attention model's names, as
+// plain data over parameter names, then loads what fits through the native loader.
+import { ErrorCode, codedError } from '../errors';
+import type { Tensor } from '../tensor/tensor';
+import { readStateDict } from './checkpoint';
+import type { BackboneReport, Model } from './model';
+
+/** Whether a model name belongs to an attention module (never loaded from a backbone file). */
+function attentionPredicate(model: Model): (name: string) => boolean {
+  const kind = model.spec.attention?.kind ?? 'none';
+  if (kind === 'none') return () => false;
+  return (name) => name.startsWith(`${kind}_layer`) || name.startsWith(`${kind}_stage`) || name.includes(`.${kind}.`);
+}
+
+export async function loadBackbone(model: Model, file: string): Promise<BackboneReport> {
+  const { arch, stem, placement, attention } = model.spec;
+  if (arch !== 'resnet' && arch !== 'vgg') {
+    throw new TypeError(`loadBackbone() loads torchvision ResNet and VGG weights; this model is ${model.description}`);
+  }
+  const prefix = arch === 'resnet' && placement !== 'block' && (attention?.kind ?? 'none') !== 'none' ? 'backbone.' : '';
+  const head = arch === 'resnet' ? 'fc.' : 'classifier.';
+  const isAttention = attentionPredicate(model);
+  const shapes = new Map<string, number[]>();
+  for (const p of model.namedParameters()) shapes.set(p.name, p.shape);
+  for (const b of model.namedBuffers()) shapes.set(b.name, b.shape);
+
+  const fileTensors = await readStateDict(file);
+  try {
+    // DataParallel checkpoints prefix every name with `module.`.
+    const entries = new Map<string, Tensor>();
+    for (const [raw, t] of Object.entries(fileTensors)) {
+      const key = raw.startsWith('module.') ? raw.slice('module.'.length) : raw;
+      if (entries.has(key)) throw codedError(ErrorCode.CHECKPOINT, `${file}: '${raw}' and another entry both become '${key}' once the 'module.' prefix is removed`);
+      entries.set(key, t);
+    }
+    const report: BackboneReport = { loaded: [], skipped: [], missing: [] };
+    const selected: Record<string, Tensor> = {};
+    for (const [key, t] of entries) {
+      const target = prefix + key;
+      const want = shapes.get(target);
+      const same = want !== undefined && want.length === t.shape.length && want.every((d, i) => d === t.shape[i]);
+      let reason: string | undefined;
+      if (want === undefined) reason = 'not in the model';
+      else if (isAttention(target)) reason = 'attention modules keep their own initialisation';
+      else if (key === 'conv1.weight' && stem === 'cifar' && !same) reason = `the cifar stem's conv1 is [${want}], the file's is [${t.shape}]`;
+      else if (key.startsWith(head) && !same) reason = `the class count differs: [${want}] in the model, [${t.shape}] in the file`;
+      else if (!same) reason = `shape [${want}] in the model, [${t.shape}] in the file`;
+      if (reason) report.skipped.push({ name: key, reason });
+      else selected[target] = t;
+    }
+    const result = await model.native.loadStateDict(selected as never, false);
+    report.loaded = Object.keys(selected);
+    report.missing = result.missing.filter((name) => !isAttention(name) && name !== 'gate');
+    return report;
+  } finally {
+    for (const t of Object.values(fileTensors)) t.dispose();
+  }
+}
