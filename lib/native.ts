@@ -78,6 +78,11 @@ export interface NativeModelSpec {
     pixelSize?: number;
     ecaGamma?: number;
     ecaB?: number;
+    mlpBias?: boolean;
+    poolTypes?: string[];
+    spatialPoolOrder?: string;
+    spatialNorm?: string;
+    spatial?: boolean;
   };
 }
 

@@ -12,6 +12,7 @@ Writes into out_dir (default test/fixtures/parity):
   <case>.safetensors              the same state dict as safetensors, for the cases in SAFETENSORS
   <case>.input.f32, .eval.f32, .train.f32   raw little-endian float32
   tv_resnet18.pth, tv_resnet50.pth          torchvision ImageNet-layout ResNets, random weights
+  tv_vgg16_bn.keys.json                     torchvision vgg16_bn's state-dict names and shapes
   index.json                      shapes and the torch-attn model spec of each case
 The state dicts are hundreds of MB in all, so they are generated (by the test suite's global
 setup, or CI), never committed.
@@ -20,7 +21,7 @@ import json, os, sys
 
 import torch
 
-from peer_cases import CASES, models, randomize, raw, write_safetensors
+from peer_cases import CASES, LAYOUTS, models, randomize, raw, write_safetensors
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TRAIN_SEED = 123  # torch.manual_seed before the train-mode forward (dropout masks)
@@ -51,11 +52,15 @@ def main():
         raw(eval_logits, os.path.join(out, f"{name}.eval.f32"))
         raw(train_logits, os.path.join(out, f"{name}.train.f32"))
         index[name] = {"spec": spec, "inputShape": list(x.shape), "logitsShape": list(eval_logits.shape),
-                       "trainSeed": TRAIN_SEED, "safetensors": name in SAFETENSORS, "torch": torch.__version__}
+                       "trainSeed": TRAIN_SEED, "safetensors": name in SAFETENSORS, "layout": LAYOUTS.get(name, "torch-attn"),
+                       "torch": torch.__version__}
         print(f"{name}: {sum(p.numel() for p in model.parameters())} parameters", flush=True)
     for depth in (18, 50):
         torch.manual_seed(depth)
         torch.save(getattr(models, f"resnet{depth}")().state_dict(), os.path.join(out, f"tv_resnet{depth}.pth"))
+    vgg = models.vgg16_bn()
+    with open(os.path.join(out, "tv_vgg16_bn.keys.json"), "w") as f:
+        json.dump({k: list(v.shape) for k, v in vgg.state_dict().items()}, f)
     with open(os.path.join(out, "index.json"), "w") as f:
         json.dump(index, f, indent=1)
 

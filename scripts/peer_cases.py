@@ -8,6 +8,7 @@ import json, os, struct, sys
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from torchvision import models
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -76,6 +77,131 @@ class VGGCBAM(nn.Module):
         return self.classifier(torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1))
 
 
+class OrigChannelGate(nn.Module):
+    """The CBAM authors' channel gate: Flatten + Linear MLP with biases, any of four pools."""
+
+    def __init__(self, c, ratio=16, pool_types=("avg", "max")):
+        super().__init__()
+        self.mlp = nn.Sequential(nn.Flatten(), nn.Linear(c, c // ratio), nn.ReLU(), nn.Linear(c // ratio, c))
+        self.pool_types = pool_types
+
+    def forward(self, x):
+        hw = (x.size(2), x.size(3))
+        total = None
+        for p in self.pool_types:
+            if p == "avg":
+                d = F.avg_pool2d(x, hw, stride=hw)
+            elif p == "max":
+                d = F.max_pool2d(x, hw, stride=hw)
+            elif p == "lp":
+                d = F.lp_pool2d(x, 2, hw, stride=hw)
+            else:
+                flat = x.view(x.size(0), x.size(1), -1)
+                s, _ = flat.max(dim=2, keepdim=True)
+                d = s + (flat - s).exp().sum(dim=2, keepdim=True).log()
+            out = self.mlp(d)
+            total = out if total is None else total + out
+        return x * torch.sigmoid(total).unsqueeze(2).unsqueeze(3)
+
+
+class OrigBasicConv(nn.Module):
+    def __init__(self, k=7):
+        super().__init__()
+        self.conv = nn.Conv2d(2, 1, k, padding=(k - 1) // 2, bias=False)
+        self.bn = nn.BatchNorm2d(1, eps=1e-5, momentum=0.01)
+
+    def forward(self, x):
+        return self.bn(self.conv(x))
+
+
+class OrigSpatialGate(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.spatial = OrigBasicConv()
+
+    def forward(self, x):
+        pooled = torch.cat((x.max(1)[0].unsqueeze(1), x.mean(1).unsqueeze(1)), dim=1)  # [max, mean]
+        return x * torch.sigmoid(self.spatial(pooled))
+
+
+class OrigCBAM(nn.Module):
+    def __init__(self, c, pool_types=("avg", "max")):
+        super().__init__()
+        self.ChannelGate = OrigChannelGate(c, 16, pool_types)
+        self.SpatialGate = OrigSpatialGate()
+
+    def forward(self, x):
+        return self.SpatialGate(self.ChannelGate(x))
+
+
+class TimmChannelAttn(nn.Module):
+    """timm's CBAM channel attention: 1x1 convolutions as the MLP."""
+
+    def __init__(self, c, rd):
+        super().__init__()
+        self.fc1 = nn.Conv2d(c, rd, 1, bias=False)
+        self.act = nn.ReLU(inplace=True)
+        self.fc2 = nn.Conv2d(rd, c, 1, bias=False)
+
+    def forward(self, x):
+        a = self.fc2(self.act(self.fc1(x.mean((2, 3), keepdim=True))))
+        m = self.fc2(self.act(self.fc1(x.amax((2, 3), keepdim=True))))
+        return x * torch.sigmoid(a + m)
+
+
+class ConvBn(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(2, 1, 7, padding=3, bias=False)
+        self.bn = nn.BatchNorm2d(1)
+
+    def forward(self, x):
+        return self.bn(self.conv(x))
+
+
+class TimmSpatialAttn(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = ConvBn()
+
+    def forward(self, x):
+        return x * torch.sigmoid(self.conv(torch.cat([x.mean(dim=1, keepdim=True), x.amax(dim=1, keepdim=True)], dim=1)))
+
+
+class TimmCbam(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.channel = TimmChannelAttn(c, c // 16)
+        self.spatial = TimmSpatialAttn()
+
+    def forward(self, x):
+        return self.spatial(self.channel(x))
+
+
+def block_attention_resnet(depth, num_classes, name, make):
+    """CIFAR-stem torchvision ResNet with `make(channels)` as `blk.<name>` in every block."""
+    m = getattr(models, f"resnet{depth}")(num_classes=num_classes)
+    m.conv1 = nn.Conv2d(3, 64, 3, 1, 1, bias=False)
+    m.maxpool = nn.Identity()
+    for layer in [m.layer1, m.layer2, m.layer3, m.layer4]:
+        for blk in layer:
+            last_bn = blk.bn3 if hasattr(blk, "bn3") else blk.bn2
+            setattr(blk, name, make(last_bn.num_features))
+            blk.forward = _block_forward(blk, getattr(blk, name))
+    return m
+
+
+class DataParallelKeys(nn.Module):
+    """Saves its model's state dict with the `module.` prefix nn.DataParallel adds."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.module = model
+
+    def forward(self, x):
+        return self.module(x)
+
+
 CASES = {
     "resnet18_cbam": (lambda: PeerResNetCBAM(18, 10), {"arch": "resnet", "depth": 18, "numClasses": 10, "attention": {"kind": "cbam"}, "placement": "stage"}),
     "resnet50_cbam": (lambda: PeerResNetCBAM(50, 10), {"arch": "resnet", "depth": 50, "numClasses": 10, "attention": {"kind": "cbam"}, "placement": "stage"}),
@@ -84,7 +210,17 @@ CASES = {
     "cbamcnn": (lambda: PeerCBAMCNN(10), {"arch": "cbamcnn", "numClasses": 10}),
     "vgg16_bn_cbam": (lambda: VGGCBAM(16, 10), {"arch": "vgg", "depth": 16, "batchNorm": True, "numClasses": 10, "attention": {"kind": "cbam"}}),
     "se_resnet18": (lambda: se_resnet(18, 10), {"arch": "resnet", "depth": 18, "numClasses": 10, "attention": {"kind": "se"}, "placement": "block"}),
+    # Other CBAM layouts, imported with loadStateDict's `layout` option.
+    "resnet18_cbam_original": (
+        lambda: DataParallelKeys(block_attention_resnet(18, 10, "cbam", lambda c: OrigCBAM(c, ("avg", "max", "lp", "lse")))),
+        {"arch": "resnet", "depth": 18, "numClasses": 10, "placement": "block",
+         "attention": {"kind": "cbam", "mlpBias": True, "spatialPoolOrder": "max-mean", "spatialNorm": "bn", "poolTypes": ["avg", "max", "lp", "lse"]}}),
+    "resnet18_cbam_timm": (
+        lambda: block_attention_resnet(18, 10, "se", TimmCbam),
+        {"arch": "resnet", "depth": 18, "numClasses": 10, "placement": "block",
+         "attention": {"kind": "cbam", "spatialNorm": "bn"}}),
 }
+LAYOUTS = {"resnet18_cbam_original": "cbam-original", "resnet18_cbam_timm": "timm-cbam"}
 
 
 def raw(t, path):

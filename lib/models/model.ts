@@ -6,6 +6,8 @@ import type { Device } from '../tensor/tensor';
 import * as validate from '../validate';
 import { loadBackbone } from './backbone';
 import { checkpointFormat, isSafetensors, readStateDict, saveStateDict } from './checkpoint';
+import { CHECKPOINT_LAYOUTS, convertLayout } from './layouts';
+import type { CheckpointLayout } from './layouts';
 
 export interface NamedParameter {
   name: string;
@@ -47,6 +49,10 @@ export interface BackboneReport {
 export interface LoadOptions {
   /** Refuse (and load nothing) unless every name and shape matches; default true. */
   strict?: boolean;
+  /** The checkpoint's naming, converted on load: 'torch-attn' (default; PyTorch module trees as
+   *  in the models), 'cbam-original' or 'timm-cbam' (into in-block CBAM: build the model with
+   *  `placement: 'block'` and CBAM_LAYOUTS.original / .timm). */
+  layout?: CheckpointLayout;
 }
 
 export interface PredictOptions {
@@ -177,22 +183,29 @@ export class Model {
    * off the main thread, never executing code) or an object of name -> Tensor.
    */
   async loadStateDict(source: string | Record<string, Tensor>, options?: LoadOptions): Promise<LoadResult> {
-    const opts = validate.options(options, 'loadStateDict() options', ['strict']);
+    const opts = validate.options(options, 'loadStateDict() options', ['strict', 'layout']);
     if (opts.strict !== undefined && typeof opts.strict !== 'boolean') {
       throw validate.typeError('loadStateDict() options.strict', 'a boolean', opts.strict);
     }
+    const layout = validate.oneOf(opts.layout ?? 'torch-attn', 'loadStateDict() options.layout', CHECKPOINT_LAYOUTS);
     if (typeof source !== 'string' && !validate.isPlainObject(source)) {
       throw validate.typeError('loadStateDict() source', 'a file path or an object of name -> Tensor', source);
     }
-    if (typeof source === 'string' && isSafetensors(source)) {
-      const tensors = await readStateDict(source);
-      try {
-        return await this.native.loadStateDict(tensors as never, opts.strict ?? true);
-      } finally {
-        for (const t of Object.values(tensors)) t.dispose();
-      }
+    const strict = opts.strict ?? true;
+    if (typeof source === 'string' && !isSafetensors(source) && layout === 'torch-attn') {
+      return this.native.loadStateDict(source, strict); // read and loaded off the main thread
     }
-    return this.native.loadStateDict(source as never, opts.strict ?? true);
+    const read = typeof source === 'string' ? await readStateDict(source) : undefined;
+    const tensors = read ?? (source as Record<string, Tensor>);
+    const converted = layout === 'torch-attn' ? tensors : convertLayout(tensors, layout, typeof source === 'string' ? source : 'the state dict');
+    try {
+      return await this.native.loadStateDict(converted as never, strict);
+    } finally {
+      // Dispose what this call made: the file's tensors and any reshaped copies.
+      const given = new Set(Object.values(tensors));
+      for (const t of Object.values(converted)) if (!given.has(t)) t.dispose();
+      for (const t of Object.values(read ?? {})) t.dispose();
+    }
   }
 
   /**

@@ -13,13 +13,36 @@ export const ATTENTION_KINDS: readonly AttentionKind[] = ['cbam', 'nam', 'se', '
  *  stored as `gate` in the state dict). */
 export type AttentionInit = 'default' | 'passthrough';
 
+export type CBAMPoolType = 'avg' | 'max' | 'lp' | 'lse';
+
 export interface CBAMOptions {
   /** Hidden width of the channel MLP is channels / ratio (at least 1); default 16. */
   ratio?: number;
   /** Spatial convolution size, odd, 1 to 31; default 7. */
   kernelSize?: number;
   init?: AttentionInit;
+  /** Biases in the channel MLP (the original CBAM code has them); default false. */
+  mlpBias?: boolean;
+  /** Channel descriptors, each through the shared MLP and summed: 'avg', 'max', 'lp' (L2 norm
+   *  over the map), 'lse' (log-sum-exp); default ['avg', 'max']. */
+  poolTypes?: CBAMPoolType[];
+  /** Order of the spatial attention's two input maps; the original code stacks [max, mean].
+   *  Default 'mean-max'. */
+  spatialPoolOrder?: 'mean-max' | 'max-mean';
+  /** 'bn': BatchNorm2d(1) after the spatial conv (momentum 0.01, weight initialised to 0, as the
+   *  original code; timm has it too). Default 'none'. */
+  spatialNorm?: 'none' | 'bn';
+  /** false: channel attention only. Default true. */
+  spatial?: boolean;
 }
+
+/** CBAM's three layouts in the wild, as options: torch-attn's default (DESIGN.md), the
+ *  original authors' code, and timm's. Pair them with loadStateDict's `layout` to import. */
+export const CBAM_LAYOUTS = {
+  default: {},
+  original: { mlpBias: true, spatialPoolOrder: 'max-mean', spatialNorm: 'bn' },
+  timm: { mlpBias: false, spatialPoolOrder: 'mean-max', spatialNorm: 'bn' },
+} as const satisfies Record<string, CBAMOptions>;
 
 export interface NAMOptions {
   /** true reproduces the original NAM code (weights from gamma.data, no gradient through them);
@@ -43,7 +66,7 @@ export interface ECAOptions {
 export type AttentionOptions = CBAMOptions & NAMOptions & SEOptions & ECAOptions;
 
 const ALLOWED: Record<Exclude<AttentionKind, 'none'>, readonly string[]> = {
-  cbam: ['ratio', 'kernelSize', 'init'],
+  cbam: ['ratio', 'kernelSize', 'init', 'mlpBias', 'poolTypes', 'spatialPoolOrder', 'spatialNorm', 'spatial'],
   nam: ['detachWeights'],
   se: ['ratio', 'init'],
   eca: ['gamma', 'b'],
@@ -68,6 +91,20 @@ export function attentionSpec(kind: unknown, options: unknown, where: string): N
     if (typeof o.detachWeights !== 'boolean') throw validate.typeError(`${where} detachWeights`, 'a boolean', o.detachWeights);
     spec.detachWeights = o.detachWeights;
   }
+  for (const key of ['mlpBias', 'spatial'] as const) {
+    if (o[key] !== undefined) {
+      if (typeof o[key] !== 'boolean') throw validate.typeError(`${where} ${key}`, 'a boolean', o[key]);
+      spec[key] = o[key];
+    }
+  }
+  if (o.poolTypes !== undefined) {
+    if (!Array.isArray(o.poolTypes)) throw validate.typeError(`${where} poolTypes`, "an Array of 'avg', 'max', 'lp', 'lse'", o.poolTypes);
+    spec.poolTypes = o.poolTypes.map((t, i) => validate.oneOf(t, `${where} poolTypes[${i}]`, ['avg', 'max', 'lp', 'lse'] as const));
+    if (spec.poolTypes.length === 0) throw new RangeError(`${where} poolTypes must list at least one pool type`);
+    if (new Set(spec.poolTypes).size !== spec.poolTypes.length) throw new RangeError(`${where} poolTypes lists a pool type twice`);
+  }
+  if (o.spatialPoolOrder !== undefined) spec.spatialPoolOrder = validate.oneOf(o.spatialPoolOrder, `${where} spatialPoolOrder`, ['mean-max', 'max-mean'] as const);
+  if (o.spatialNorm !== undefined) spec.spatialNorm = validate.oneOf(o.spatialNorm, `${where} spatialNorm`, ['none', 'bn'] as const);
   if (o.gamma !== undefined) spec.ecaGamma = validate.integer(o.gamma, `${where} gamma`, 1, 64);
   if (o.b !== undefined) spec.ecaB = validate.integer(o.b, `${where} b`, 0, 64);
   return spec;

@@ -47,6 +47,18 @@ modules::AttentionOptions ReadAttention(const Napi::Object& spec, const std::str
   o.pixel_size(IntField(a, "pixelSize", 0, 0, 1 << 24));
   o.eca_gamma(IntField(a, "ecaGamma", 2, 1, 64));
   o.eca_b(IntField(a, "ecaB", 1, 0, 64));
+  o.mlp_bias(BoolField(a, "mlpBias", false));
+  o.spatial_max_first(StringField(a, "spatialPoolOrder", "mean-max") == "max-mean");
+  o.spatial_bn(StringField(a, "spatialNorm", "none") == "bn");
+  o.spatial(BoolField(a, "spatial", true));
+  Napi::Value pools = a.Get("poolTypes");
+  if (!pools.IsUndefined()) {
+    if (!pools.IsArray()) args::ThrowType("poolTypes", "an Array of 'avg', 'max', 'lp', 'lse'", pools);
+    std::vector<std::string> types;
+    auto array = pools.As<Napi::Array>();
+    for (uint32_t i = 0; i < array.Length() && i < 8; ++i) types.push_back(args::String(array.Get(i), "poolTypes[" + std::to_string(i) + "]"));
+    o.pool_types(types);
+  }
   return o;
 }
 

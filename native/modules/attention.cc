@@ -20,6 +20,18 @@ void ValidateAttention(const AttentionOptions& o, int64_t channels) {
                        "), got " + std::to_string(o.ratio()));
     }
   }
+  if (kind == "cbam") {
+    if (o.pool_types().empty()) throw RangeError("cbam poolTypes must list at least one of 'avg', 'max', 'lp', 'lse'");
+    for (size_t i = 0; i < o.pool_types().size(); ++i) {
+      const auto& t = o.pool_types()[i];
+      if (t != "avg" && t != "max" && t != "lp" && t != "lse") {
+        throw RangeError("cbam poolTypes may hold 'avg', 'max', 'lp', 'lse', got '" + t + "'");
+      }
+      for (size_t j = 0; j < i; ++j) {
+        if (o.pool_types()[j] == t) throw RangeError("cbam poolTypes lists '" + t + "' twice");
+      }
+    }
+  }
   if (kind == "cbam" && (o.kernel_size() < 1 || o.kernel_size() % 2 == 0 || o.kernel_size() > 31)) {
     throw RangeError("cbam kernelSize must be an odd integer from 1 to 31, got " + std::to_string(o.kernel_size()));
   }

@@ -18,6 +18,12 @@ struct AttentionOptions {
   TORCH_ARG(int64_t, ratio) = 16;         // cbam, se: hidden width = channels / ratio (at least 1)
   TORCH_ARG(int64_t, kernel_size) = 7;    // cbam: spatial conv size (odd)
   TORCH_ARG(bool, passthrough) = false;   // cbam, se: exactly the identity at initialisation
+  // cbam flavours found in the wild (defaults: the layout of DESIGN.md):
+  TORCH_ARG(bool, mlp_bias) = false;                                          // biases in fc.0 / fc.2
+  TORCH_ARG(std::vector<std::string>, pool_types) = std::vector<std::string>({"avg", "max"});  // avg max lp lse
+  TORCH_ARG(bool, spatial_max_first) = false;  // spatial input [max, mean] (original code) or [mean, max]
+  TORCH_ARG(bool, spatial_bn) = false;         // BatchNorm2d(1) after the spatial conv (momentum 0.01, weight 0)
+  TORCH_ARG(bool, spatial) = true;             // false: channel attention only
   TORCH_ARG(bool, detach_weights) = false;  // nam: take |gamma| / sum|gamma| without gradient
   TORCH_ARG(int64_t, pixel_size) = 0;     // nam: H*W of the input enables the pixel variant
   TORCH_ARG(int64_t, eca_gamma) = 2;      // eca: kernel size k = odd(|log2(C) + b| / gamma)

@@ -2,51 +2,82 @@
 
 namespace torch_attn::modules {
 
-ChannelAttentionImpl::ChannelAttentionImpl(int64_t channels, int64_t ratio) {
+ChannelAttentionImpl::ChannelAttentionImpl(int64_t channels, int64_t ratio, bool bias, std::vector<std::string> pools)
+    : pool_types(std::move(pools)) {
   int64_t hidden = std::max<int64_t>(1, channels / ratio);
   fc = register_module("fc", torch::nn::Sequential(
-                                 torch::nn::Linear(torch::nn::LinearOptions(channels, hidden).bias(false)),
+                                 torch::nn::Linear(torch::nn::LinearOptions(channels, hidden).bias(bias)),
                                  torch::nn::ReLU(),
-                                 torch::nn::Linear(torch::nn::LinearOptions(hidden, channels).bias(false))));
+                                 torch::nn::Linear(torch::nn::LinearOptions(hidden, channels).bias(bias))));
 }
 
+namespace {
+
+// One B x C descriptor of x per pool type, as the original CBAM code computes them.
+torch::Tensor Pool(const torch::Tensor& x, const std::string& type) {
+  if (type == "avg") return x.mean({2, 3});
+  if (type == "max") return x.amax({2, 3});
+  if (type == "lp") return x.pow(2).sum({2, 3}).sqrt();  // lp_pool2d with p = 2 over the map
+  return x.flatten(2).logsumexp(2);                      // "lse"
+}
+
+}  // namespace
+
 torch::Tensor ChannelAttentionImpl::Weights(const torch::Tensor& x) {
-  auto avg = x.mean({2, 3});
-  auto max = x.amax({2, 3});
-  return torch::sigmoid(fc->forward(avg) + fc->forward(max));
+  torch::Tensor sum;
+  for (const auto& type : pool_types) {
+    auto out = fc->forward(Pool(x, type));
+    sum = sum.defined() ? sum + out : out;
+  }
+  return torch::sigmoid(sum);
 }
 
 torch::Tensor ChannelAttentionImpl::forward(const torch::Tensor& x) {
   return x * Weights(x).unsqueeze(-1).unsqueeze(-1);
 }
 
-SpatialAttentionImpl::SpatialAttentionImpl(int64_t kernel_size) {
+SpatialAttentionImpl::SpatialAttentionImpl(int64_t kernel_size, bool max_first, bool batch_norm) : max_first(max_first) {
   conv = register_module(
       "conv", torch::nn::Conv2d(torch::nn::Conv2dOptions(2, 1, kernel_size).padding(kernel_size / 2).bias(false)));
+  if (batch_norm) {
+    // As the original CBAM code: momentum 0.01, and its ResNet zeroes this weight at init.
+    bn = register_module("bn", torch::nn::BatchNorm2d(torch::nn::BatchNorm2dOptions(1).momentum(0.01)));
+    torch::NoGradGuard no_grad;
+    bn->weight.zero_();
+  }
 }
 
 torch::Tensor SpatialAttentionImpl::Map(const torch::Tensor& x) {
-  auto pooled = torch::cat({x.mean(1, /*keepdim=*/true), std::get<0>(x.max(1, /*keepdim=*/true))}, 1);
-  return torch::sigmoid(conv->forward(pooled));
+  auto mean = x.mean(1, /*keepdim=*/true);
+  auto max = std::get<0>(x.max(1, /*keepdim=*/true));
+  auto out = conv->forward(max_first ? torch::cat({max, mean}, 1) : torch::cat({mean, max}, 1));
+  if (bn) out = bn->forward(out);
+  return torch::sigmoid(out);
 }
 
 torch::Tensor SpatialAttentionImpl::forward(const torch::Tensor& x) { return x * Map(x); }
 
 CbamImpl::CbamImpl(int64_t channels, const AttentionOptions& options) : channels(channels) {
-  channel_attn = register_module("channel_attn", ChannelAttention(channels, options.ratio()));
-  spatial_attn = register_module("spatial_attn", SpatialAttention(options.kernel_size()));
+  channel_attn = register_module("channel_attn",
+                                 ChannelAttention(channels, options.ratio(), options.mlp_bias(), options.pool_types()));
+  if (options.spatial()) {
+    spatial_attn = register_module(
+        "spatial_attn", SpatialAttention(options.kernel_size(), options.spatial_max_first(), options.spatial_bn()));
+  }
   if (options.passthrough()) gate = register_parameter("gate", torch::zeros({1}));
 }
 
 torch::Tensor CbamImpl::forward(const torch::Tensor& x) {
   CheckInput(x, channels, "CBAM");
-  auto out = spatial_attn->forward(channel_attn->forward(x));
+  auto out = channel_attn->forward(x);
+  if (spatial_attn) out = spatial_attn->forward(out);
   return gate.defined() ? Passthrough(x, out, gate) : out;
 }
 
 NamedMaps CbamImpl::Maps(const torch::Tensor& x) {
   CheckInput(x, channels, "CBAM");
   auto channel = channel_attn->Weights(x);
+  if (!spatial_attn) return {{"channel", channel}};
   auto spatial = spatial_attn->Map(x * channel.unsqueeze(-1).unsqueeze(-1));
   return {{"channel", channel}, {"spatial", spatial}};
 }

@@ -9,19 +9,22 @@ namespace torch_attn::modules {
 
 class ChannelAttentionImpl : public torch::nn::Module {
  public:
-  ChannelAttentionImpl(int64_t channels, int64_t ratio);
+  ChannelAttentionImpl(int64_t channels, int64_t ratio, bool bias, std::vector<std::string> pool_types);
   torch::Tensor forward(const torch::Tensor& x);
   torch::Tensor Weights(const torch::Tensor& x);  // B x C, in (0, 1)
   torch::nn::Sequential fc{nullptr};              // fc.0 Linear C->C/r, fc.1 ReLU, fc.2 Linear C/r->C
+  std::vector<std::string> pool_types;            // each pooled descriptor goes through fc; summed
 };
 TORCH_MODULE(ChannelAttention);
 
 class SpatialAttentionImpl : public torch::nn::Module {
  public:
-  explicit SpatialAttentionImpl(int64_t kernel_size);
+  SpatialAttentionImpl(int64_t kernel_size, bool max_first, bool batch_norm);
   torch::Tensor forward(const torch::Tensor& x);
   torch::Tensor Map(const torch::Tensor& x);  // B x 1 x H x W, in (0, 1)
   torch::nn::Conv2d conv{nullptr};            // 2 -> 1 channels, no bias
+  torch::nn::BatchNorm2d bn{nullptr};         // only with spatial_bn
+  bool max_first;
 };
 TORCH_MODULE(SpatialAttention);
 

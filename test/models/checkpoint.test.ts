@@ -224,3 +224,15 @@ describe('EXPECTED FAILURE - hostile pickles', () => {
     expect((await readStateDict(file)).w.shape).toEqual([2]);
   });
 });
+
+describe('layouts', () => {
+  it('EXPECTED FAILURE - an unknown layout, and keys that collide once module. is removed', async () => {
+    const cbam = new CBAM({ channels: 64 });
+    expect((await rejection(cbam.loadStateDict(fixture('cbam64.pth'), { layout: 'keras' as never }))).name).toBe('RangeError');
+    const sd = cbam.stateDict();
+    const doubled = { ...sd, 'module.spatial_attn.conv.weight': sd['spatial_attn.conv.weight'] };
+    const err = await rejection(cbam.loadStateDict(doubled, { layout: 'cbam-original' }));
+    expect(err.code).toBe('ERR_TORCH_ATTN_CHECKPOINT');
+    expect(err.message).toMatch(/'module\.spatial_attn\.conv\.weight' and another entry both become 'spatial_attn\.conv\.weight'/);
+  });
+});

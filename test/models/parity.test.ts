@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Model, manualSeed, tensor } from '../../lib';
+import type { CheckpointLayout } from '../../lib';
 import type { NativeModelSpec } from '../../lib/native';
 import { readFloats } from '../helpers';
 
@@ -13,6 +14,7 @@ const haveFixtures = fs.existsSync(indexFile);
 
 interface Case {
   spec: NativeModelSpec;
+  layout: CheckpointLayout;
   inputShape: number[];
   logitsShape: number[];
   trainSeed: number;
@@ -37,7 +39,7 @@ const cases: [string, Case][] = haveFixtures ? Object.entries(JSON.parse(fs.read
 describe.runIf(haveFixtures)('parity with PyTorch peers (fixtures from scripts/make-parity-fixtures.py)', () => {
   it.each(cases)('%s: strict load, eval and train logits within 1e-4', async (name, c) => {
     const model = new SpecModel(c.spec);
-    const report = await model.loadStateDict(path.join(dir, `${name}.pth`), { strict: true });
+    const report = await model.loadStateDict(path.join(dir, `${name}.pth`), { strict: true, layout: c.layout });
     expect(report).toEqual({ missing: [], unexpected: [], mismatched: [] });
     const x = tensor(readFloats(path.join(dir, `${name}.input.f32`)), c.inputShape);
 

@@ -106,3 +106,43 @@ describe('EXPECTED FAILURE - bad module options and inputs', () => {
     expect(fn).toThrow(message);
   });
 });
+
+describe('CBAM flavours', () => {
+  it('mlpBias, spatialNorm and spatial: false change the module tree as the other layouts have it', () => {
+    const original = new CBAM({ channels: 32, mlpBias: true, spatialPoolOrder: 'max-mean', spatialNorm: 'bn' });
+    const names = original.namedParameters().map((p) => p.name);
+    expect(names).toEqual([
+      'channel_attn.fc.0.weight', 'channel_attn.fc.0.bias', 'channel_attn.fc.2.weight', 'channel_attn.fc.2.bias',
+      'spatial_attn.conv.weight', 'spatial_attn.bn.weight', 'spatial_attn.bn.bias',
+    ]);
+    expect(Array.from(original.stateDict()['spatial_attn.bn.weight'].data() as Float32Array)).toEqual([0]);
+    const channelOnly = new CBAM({ channels: 32, spatial: false, poolTypes: ['lp', 'lse'] });
+    expect(channelOnly.namedParameters().map((p) => p.name)).toEqual(['channel_attn.fc.0.weight', 'channel_attn.fc.2.weight']);
+    const x = randn([2, 32, 4, 4]);
+    expect(Object.keys(channelOnly.attentionMaps(x))).toEqual(['channel']);
+    expect(channelOnly.forward(x).shape).toEqual([2, 32, 4, 4]);
+  });
+
+  it('the pool types change the channel weights (lp and lse are not avg and max)', async () => {
+    const a = new CBAM({ channels: 16, ratio: 4, spatial: false });
+    const b = new CBAM({ channels: 16, ratio: 4, spatial: false, poolTypes: ['avg', 'max', 'lp', 'lse'] });
+    await b.loadStateDict(a.stateDict());
+    const x = randn([1, 16, 3, 3]);
+    expect(b.attentionMaps(x).channel.data()).not.toEqual(a.attentionMaps(x).channel.data());
+  });
+
+  it.each([
+    [['avg', 'avg'], /lists a pool type twice/],
+    [['median'], /poolTypes\[0\] must be one of 'avg', 'max', 'lp', 'lse', got 'median'/],
+    [[], /at least one pool type/],
+  ])('EXPECTED FAILURE - poolTypes %j', (poolTypes, message) => {
+    expect(() => new CBAM({ channels: 8, ratio: 2, poolTypes: poolTypes as never })).toThrow(RangeError);
+    expect(() => new CBAM({ channels: 8, ratio: 2, poolTypes: poolTypes as never })).toThrow(message);
+  });
+
+  it('EXPECTED FAILURE - spatialNorm and spatialPoolOrder take only their values', () => {
+    expect(() => new CBAM({ channels: 8, ratio: 2, spatialNorm: 'ln' as never })).toThrow(/spatialNorm must be one of 'none', 'bn'/);
+    expect(() => new CBAM({ channels: 8, ratio: 2, spatialPoolOrder: 'avg-max' as never })).toThrow(/spatialPoolOrder must be one of/);
+    expect(() => new CBAM({ channels: 8, ratio: 2, mlpBias: 1 as never })).toThrow(TypeError);
+  });
+});
