@@ -381,6 +381,10 @@ class Unpickler {
   }
 
   void CheckGlobal(const Global& g) {
+    if (g.module == "torch" && g.name.size() > 7 && g.name.compare(g.name.size() - 7, 7, "Storage") == 0 && !AllowedGlobal(g)) {
+      Fail("it holds tensors of type torch." + g.name +
+           ", which torch-attn does not read (readable: float64, float32, float16, bfloat16, int64, int32, int16, int8, uint8, bool)");
+    }
     if (!AllowedGlobal(g)) {
       Fail("it asks for " + g.module + "." + g.name +
            ", which a state dict never needs; refusing to load it (a pickle that names code can run it)");

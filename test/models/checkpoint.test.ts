@@ -222,6 +222,10 @@ describe('EXPECTED FAILURE - hostile pickles', () => {
     fits[fits.indexOf(Buffer.from([0x4b, 4, 0x85])) + 1] = 2;
     fs.writeFileSync(file, storedZip({ 'a/data.pkl': fits, 'a/data/0': Buffer.alloc(8) }));
     expect((await readStateDict(file)).w.shape).toEqual([2]);
+    // A storage type torch-attn has no dtype for.
+    const complex = Buffer.from(pickle.toString('latin1').replace('FloatStorage', 'ComplexFloatStorage'), 'latin1');
+    fs.writeFileSync(file, storedZip({ 'a/data.pkl': complex, 'a/data/0': Buffer.alloc(16) }));
+    expect((await rejection(readStateDict(file))).message).toMatch(/tensors of type torch\.ComplexFloatStorage, which torch-attn does not read/);
   });
 });
 

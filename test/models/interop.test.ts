@@ -198,6 +198,24 @@ describe.runIf(haveFixtures)('with PyTorch (fixtures from scripts/make-parity-fi
   });
 });
 
+describe('loadBackbone for VGG', () => {
+  it('keeps features and attention, skips the classifier layer whose class count differs', async () => {
+    const source = vgg({ depth: 11, batchNorm: true, attention: 'none', numClasses: 10 });
+    const file = path.join(scratch, 'vgg11.safetensors');
+    await source.save(file);
+    const target = vgg({ depth: 11, batchNorm: true, attention: 'cbam', numClasses: 5 });
+    const report = await target.loadBackbone(file);
+    expect(report.skipped.map((s) => s.name)).toEqual(['classifier.6.weight', 'classifier.6.bias']);
+    expect(report.skipped[0].reason).toMatch(/class count differs: \[5,512\] in the model, \[10,512\] in the file/);
+    expect(report.missing).toEqual(['classifier.6.weight', 'classifier.6.bias']);
+    const a = source.stateDict();
+    const b = target.stateDict();
+    expect(b['features.0.weight'].data()).toEqual(a['features.0.weight'].data());
+    expect(b['features.26.running_var'].data()).toEqual(a['features.26.running_var'].data());
+    expect(Object.keys(b).some((n) => n.startsWith('cbam_stage5.'))).toBe(true);
+  });
+});
+
 describe.runIf(haveFixtures)('VGG names', () => {
   it("vgg16 with batch norm and no attention has torchvision's state-dict names and shapes", () => {
     const want = JSON.parse(fs.readFileSync(path.join(dir, 'tv_vgg16_bn.keys.json'), 'utf8'));
