@@ -14,3 +14,6 @@ export { resnet, vgg, ResNetCBAM, ResNetNAM, CBAMCNN } from './models/builders';
 export type { ResNetOptions, VGGOptions, ResNetDepth, VGGDepth, Stem, Placement } from './models/builders';
 export { AttentionModule, CBAM, NAM, SE, ECA, ATTENTION_KINDS, CBAM_LAYOUTS } from './modules/attention';
 export type { AttentionKind, AttentionInit, AttentionOptions, AttentionMaps, CBAMOptions, CBAMPoolType, NAMOptions, SEOptions, ECAOptions } from './modules/attention';
+export { optim, Optimizer } from './training/optim';
+export type { OptimizerType, ParamGroup, SGDGroupOptions, AdamGroupOptions, OptimizerSettings } from './training/optim';
+export { parameterGroups, resolveParameters } from './training/groups';

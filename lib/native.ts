@@ -57,6 +57,14 @@ export interface NativeModel {
   loadStateDict(source: string | Record<string, NativeTensor>, strict?: boolean): Promise<NativeLoadResult>;
   namScalingFactors(): string[];
   namSparsityPenalty(lambda: number): number;
+  setRequiresGrad(names: string[], flag: boolean): void;
+  setFrozenBatchNorms(names: string[]): void;
+  trainStep(
+    optimizer: NativeOptimizer,
+    x: NativeTensor,
+    labels: NativeTensor,
+    options: { labelSmoothing?: number; namSparsity?: number; gradClip?: number },
+  ): Promise<NativeStepResult>;
 }
 
 /** What createModel() takes: the TypeScript builders' validated options, flattened. */
@@ -86,6 +94,22 @@ export interface NativeModelSpec {
   };
 }
 
+export interface NativeOptimizer {
+  readonly groupCount: number;
+  getLr(group: number): number;
+  setLr(group: number, lr: number): void;
+  addGroup(group: { params: string[]; [option: string]: unknown }): void;
+  zeroGrad(): void;
+  save(path: string): void;
+  load(path: string): void;
+}
+
+export interface NativeStepResult {
+  loss: number;
+  correct: number;
+  count: number;
+}
+
 export interface NativeBinding {
   buildInfo(): NativeBuildInfo;
   cudaIsAvailable(): boolean;
@@ -105,6 +129,9 @@ export interface NativeBinding {
   createModel(spec: NativeModelSpec): NativeModel;
   readStateDict(path: string): Promise<Record<string, NativeTensor>>;
   encodePth(tensors: Record<string, NativeTensor>): Buffer;
+
+  Optimizer: abstract new () => NativeOptimizer;
+  createOptimizer(model: NativeModel, type: string, groups: { params: string[]; [option: string]: unknown }[]): NativeOptimizer;
 }
 
 /** The package root: the nearest folder above this file whose package.json names torch-attn. */

@@ -6,6 +6,7 @@
 #include "runtime/runtime.h"
 #include "runtime/runtime_wrap.h"
 #include "tensor/tensor_wrap.h"
+#include "training/optimizer_wrap.h"
 
 namespace {
 
@@ -15,6 +16,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   torch_attn::runtime::Register(env, exports);
   torch_attn::tensor::TensorWrap::Register(env, exports);
   torch_attn::models::ModelWrap::Register(env, exports);
+  torch_attn::training::OptimizerWrap::Register(env, exports);
   return exports;
 }
 

@@ -13,6 +13,7 @@ Writes into out_dir (default test/fixtures/parity):
   <case>.input.f32, .eval.f32, .train.f32   raw little-endian float32
   tv_resnet18.pth, tv_resnet50.pth          torchvision ImageNet-layout ResNets, random weights
   tv_vgg16_bn.keys.json                     torchvision vgg16_bn's state-dict names and shapes
+  optim_<sgd|adam|adamw>.{pth,json}         CBAMCNN after 3 optimizer steps, for optimizer parity
   index.json                      shapes and the torch-attn model spec of each case
 The state dicts are hundreds of MB in all, so they are generated (by the test suite's global
 setup, or CI), never committed.
@@ -26,6 +27,45 @@ from peer_cases import CASES, LAYOUTS, models, randomize, raw, write_safetensors
 HERE = os.path.dirname(os.path.abspath(__file__))
 TRAIN_SEED = 123  # torch.manual_seed before the train-mode forward (dropout masks)
 SAFETENSORS = {"cbamcnn", "se_resnet18"}
+
+
+# Optimizer parity: CBAMCNN from the cbamcnn case, eval mode (deterministic), two groups (head at
+# 1e-2, the rest at 1e-3), three steps of cross-entropy on the case's input with labels 0..3.
+OPTIMIZERS = {
+    "sgd": ("sgd", {"momentum": 0.9, "nesterov": True, "weightDecay": 5e-4}),
+    "adam": ("adam", {"weightDecay": 1e-4}),
+    "adamw": ("adamw", {"weightDecay": 1e-2, "amsgrad": True}),
+}
+OPTIMIZER_STEPS = 3
+
+
+def optimizer_fixtures(out):
+    build, _ = CASES["cbamcnn"]
+    for name, (kind, options) in OPTIMIZERS.items():
+        model = build()
+        model.load_state_dict(torch.load(os.path.join(out, "cbamcnn.pth")))
+        model.eval()
+        head = [p for n, p in model.named_parameters() if n.startswith("fc")]
+        rest = [p for n, p in model.named_parameters() if not n.startswith("fc")]
+        wd = options.get("weightDecay", 0)
+        if kind == "sgd":
+            groups = [{"params": head, "lr": 1e-2}, {"params": rest, "lr": 1e-3}]
+            opt = torch.optim.SGD(groups, lr=1e-3, momentum=options["momentum"], nesterov=options["nesterov"], weight_decay=wd)
+        else:
+            cls = torch.optim.Adam if kind == "adam" else torch.optim.AdamW
+            opt = cls([{"params": head, "lr": 1e-2}, {"params": rest, "lr": 1e-3}], weight_decay=wd, amsgrad=options.get("amsgrad", False))
+        x = torch.from_numpy(__import__("numpy").fromfile(os.path.join(out, "cbamcnn.input.f32"), dtype="<f4").reshape(4, 3, 32, 32))
+        y = torch.tensor([0, 1, 2, 3])
+        losses = []
+        for _ in range(OPTIMIZER_STEPS):
+            opt.zero_grad()
+            loss = torch.nn.functional.cross_entropy(model(x), y)
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+        torch.save(model.state_dict(), os.path.join(out, f"optim_{name}.pth"))
+        with open(os.path.join(out, f"optim_{name}.json"), "w") as f:
+            json.dump({"type": kind, "options": options, "steps": OPTIMIZER_STEPS, "losses": losses}, f)
 
 
 def main():
@@ -58,6 +98,7 @@ def main():
     for depth in (18, 50):
         torch.manual_seed(depth)
         torch.save(getattr(models, f"resnet{depth}")().state_dict(), os.path.join(out, f"tv_resnet{depth}.pth"))
+    optimizer_fixtures(out)
     vgg = models.vgg16_bn()
     with open(os.path.join(out, "tv_vgg16_bn.keys.json"), "w") as f:
         json.dump({k: list(v.shape) for k, v in vgg.state_dict().items()}, f)

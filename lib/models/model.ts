@@ -5,6 +5,8 @@ import { Tensor } from '../tensor/tensor';
 import type { Device } from '../tensor/tensor';
 import * as validate from '../validate';
 import { loadBackbone } from './backbone';
+import { parameterGroups, resolveParameters } from '../training/groups';
+import { Optimizer } from '../training/optim';
 import { checkpointFormat, isSafetensors, readStateDict, saveStateDict } from './checkpoint';
 import { CHECKPOINT_LAYOUTS, convertLayout } from './layouts';
 import type { CheckpointLayout } from './layouts';
@@ -80,6 +82,7 @@ export class Model {
   readonly native: NativeModel;
   /** @internal What the model was built from (architecture, stem, attention, placement). */
   readonly spec: Readonly<NativeModelSpec>;
+  #batchNorm: 'eval' | 'train' = 'eval';
 
   protected constructor(spec: NativeModelSpec) {
     this.native = native.createModel(spec);
@@ -218,6 +221,80 @@ export class Model {
   async loadBackbone(path: string): Promise<BackboneReport> {
     if (typeof path !== 'string') throw validate.typeError('loadBackbone(path)', 'a file path', path);
     return loadBackbone(this, path);
+  }
+
+  /**
+   * Freezes parameters: groups ('stem', 'layer1'..'layer4', 'attention', 'head', 'backbone',
+   * 'all'; VGG 'stage1'..'stage5', CBAMCNN 'block1'..'block3') or glob patterns over names
+   * ('layer4.*.conv2.*'). Frozen parameters get no gradient and are not updated. BatchNorms whose
+   * parameters are all frozen stay in inference mode while the model trains (statistics frozen
+   * too), re-applied after every train(), unless `batchNorm: 'train'`. BatchNorms of attention
+   * modules follow their module.
+   *
+   * ```ts
+   * model.freeze('backbone');             // train head + attention
+   * model.unfreeze(['layer3', 'layer4']); // then the high stages
+   * ```
+   */
+  freeze(selectors: string | readonly string[], options?: { batchNorm?: 'eval' | 'train' }): this {
+    const opts = validate.options(options, 'freeze() options', ['batchNorm']);
+    if (opts.batchNorm !== undefined) this.#batchNorm = validate.oneOf(opts.batchNorm, 'freeze() options.batchNorm', ['eval', 'train'] as const);
+    this.native.setRequiresGrad(resolveParameters(this, selectors, 'freeze()'), false);
+    this.#applyBatchNormPolicy();
+    return this;
+  }
+
+  /** Makes parameters trainable again (the opposite of freeze()). */
+  unfreeze(selectors: string | readonly string[]): this {
+    this.native.setRequiresGrad(resolveParameters(this, selectors, 'unfreeze()'), true);
+    this.#applyBatchNormPolicy();
+    return this;
+  }
+
+  /** Each group and whether it trains: 'trainable', 'frozen' or 'partial'. */
+  trainableGroups(): Record<string, 'trainable' | 'frozen' | 'partial'> {
+    const trainable = new Map(this.namedParameters().map((p) => [p.name, p.requiresGrad]));
+    const out: Record<string, 'trainable' | 'frozen' | 'partial'> = {};
+    for (const [group, names] of parameterGroups(this)) {
+      if (names.length === 0) continue;
+      const on = names.filter((n) => trainable.get(n)).length;
+      out[group] = on === names.length ? 'trainable' : on === 0 ? 'frozen' : 'partial';
+    }
+    return out;
+  }
+
+  #applyBatchNormPolicy(): void {
+    const trainable = new Map(this.namedParameters().map((p) => [p.name, p.requiresGrad]));
+    const frozen =
+      this.#batchNorm === 'train'
+        ? []
+        : this.namedBuffers()
+            .filter((b) => b.name.endsWith('.running_mean'))
+            .map((b) => b.name.slice(0, -'.running_mean'.length))
+            .filter((bn) => trainable.get(`${bn}.weight`) === false && trainable.get(`${bn}.bias`) !== true);
+    this.native.setFrozenBatchNorms(frozen);
+  }
+
+  /**
+   * One optimisation step off the main thread: forward, cross-entropy against `labels` (int64
+   * class indices), backward, the NAM sparsity subgradient when `namSparsity` > 0, gradient
+   * clipping when `gradClip` > 0, then `optimizer`'s update. Resolves to the batch's loss and
+   * top-1 hits. The model is busy until it settles.
+   */
+  async trainStep(
+    optimizer: Optimizer,
+    x: Tensor,
+    labels: Tensor,
+    options?: { labelSmoothing?: number; namSparsity?: number; gradClip?: number },
+  ): Promise<{ loss: number; correct: number; count: number }> {
+    const opts = validate.options(options, 'trainStep() options', ['labelSmoothing', 'namSparsity', 'gradClip']);
+    for (const [key, value] of Object.entries(opts)) {
+      if (validate.finiteNumber(value, `trainStep() options.${key}`) < 0) throw new RangeError(`trainStep() options.${key} must be at least 0, got ${value}`);
+    }
+    if (opts.labelSmoothing !== undefined && opts.labelSmoothing >= 1) throw new RangeError(`trainStep() options.labelSmoothing must be below 1, got ${opts.labelSmoothing}`);
+    if (!(optimizer instanceof Optimizer)) throw validate.typeError('trainStep() optimizer', 'an Optimizer (optim.sgd / adam / adamw)', optimizer);
+    if (optimizer.model !== this) throw new TypeError('trainStep(): the optimizer was made for another model');
+    return this.native.trainStep(optimizer.native, asTensor(x, 'trainStep() x') as never, asTensor(labels, 'trainStep() labels') as never, opts);
   }
 
   /** Writes the state dict to `path`, as .pth (torch.load reads it; load_state_dict(strict=True)

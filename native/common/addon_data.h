@@ -9,6 +9,7 @@ namespace torch_attn {
 struct AddonData {
   Napi::FunctionReference tensor_constructor;
   Napi::FunctionReference model_constructor;
+  Napi::FunctionReference optimizer_constructor;
 };
 
 inline AddonData& GetAddonData(Napi::Env env) { return *env.GetInstanceData<AddonData>(); }

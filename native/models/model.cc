@@ -45,6 +45,25 @@ void ModelImpl::CheckInput(const torch::Tensor& x) const {
   }
 }
 
+void ModelImpl::ApplyTrainingMode(bool mode) {
+  train(mode);
+  if (!mode || frozen_bn_.empty()) return;
+  auto modules = named_modules();
+  for (const auto& name : frozen_bn_) modules[name]->eval();
+}
+
+void ModelImpl::SetFrozenBatchNorms(const std::vector<std::string>& names) {
+  auto modules = named_modules();
+  for (const auto& name : names) {
+    const auto* module = modules.find(name);
+    if (module == nullptr || (!(*module)->as<torch::nn::BatchNorm2dImpl>() && !(*module)->as<torch::nn::BatchNorm1dImpl>())) {
+      throw RangeError("'" + name + "' is not a BatchNorm module of " + Describe());
+    }
+  }
+  frozen_bn_ = names;
+  ApplyTrainingMode(is_training());
+}
+
 void InitLikeTorchvision(torch::nn::Module& module) {
   torch::NoGradGuard no_grad;
   if (dynamic_cast<modules::AttentionModule*>(&module) != nullptr) return;

@@ -46,6 +46,17 @@ class ModelImpl : public torch::nn::Module {
   virtual int64_t FixedInputSize() const { return 0; }
 
   void CheckInput(const torch::Tensor& x) const;
+
+  // train(mode), then, in training mode, the BatchNorms named by SetFrozenBatchNorms() back to
+  // inference mode: the frozen-BN policy survives every train() call.
+  void ApplyTrainingMode(bool mode);
+  // BatchNorm modules (by module name) that stay in inference mode while the model trains.
+  // Throws RangeError for a name that is not a BatchNorm of this model.
+  void SetFrozenBatchNorms(const std::vector<std::string>& names);
+  const std::vector<std::string>& frozen_batch_norms() const { return frozen_bn_; }
+
+ private:
+  std::vector<std::string> frozen_bn_;
 };
 
 // Kaiming-normal (fan_out, ReLU) for convolutions, BatchNorm at weight 1 / bias 0: torchvision's

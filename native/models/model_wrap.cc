@@ -8,6 +8,10 @@
 #include "models/state_dict.h"
 #include "models/vgg.h"
 #include "modules/nam.h"
+#include "training/optimizer_wrap.h"
+#include "training/train_step.h"
+
+#include <limits>
 #include "tensor/dtype.h"
 #include "tensor/tensor_core.h"
 #include "tensor/tensor_wrap.h"
@@ -151,10 +155,10 @@ auto InEvalMode(ModelImpl& model, Fn&& fn) {
   torch::NoGradGuard no_grad;
   try {
     auto result = fn();
-    model.train(was_training);
+    model.ApplyTrainingMode(was_training);
     return result;
   } catch (...) {
-    model.train(was_training);
+    model.ApplyTrainingMode(was_training);
     throw;
   }
 }
@@ -208,6 +212,9 @@ void ModelWrap::Register(Napi::Env env, Napi::Object exports) {
           InstanceMethod("loadStateDict", &ModelWrap::Guarded<&ModelWrap::LoadStateDict>),
           InstanceMethod("namScalingFactors", &ModelWrap::Guarded<&ModelWrap::NamScalingFactors>),
           InstanceMethod("namSparsityPenalty", &ModelWrap::Guarded<&ModelWrap::NamSparsityPenalty>),
+          InstanceMethod("setRequiresGrad", &ModelWrap::Guarded<&ModelWrap::SetRequiresGrad>),
+          InstanceMethod("setFrozenBatchNorms", &ModelWrap::Guarded<&ModelWrap::SetFrozenBatchNorms>),
+          InstanceMethod("trainStep", &ModelWrap::Guarded<&ModelWrap::TrainStep>),
       });
   GetAddonData(env).model_constructor = Napi::Persistent(ctor);
   exports.Set("Model", ctor);
@@ -283,7 +290,7 @@ Napi::Value ModelWrap::AttentionMaps(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value ModelWrap::Train(const Napi::CallbackInfo& info) {
-  Model().train(info[0].IsUndefined() ? true : args::Boolean(info[0], "train(mode)"));
+  Model().ApplyTrainingMode(info[0].IsUndefined() ? true : args::Boolean(info[0], "train(mode)"));
   return info.Env().Undefined();
 }
 
@@ -417,6 +424,72 @@ Napi::Value ModelWrap::NamSparsityPenalty(const Napi::CallbackInfo& info) {
   double lambda = args::Number(info[0], "namSparsityPenalty(lambda)");
   if (lambda < 0) throw RangeError("namSparsityPenalty(lambda): lambda must be at least 0, got " + std::to_string(lambda));
   return Napi::Number::New(info.Env(), modules::NamSparsityPenalty(Model(), lambda));
+}
+
+}  // namespace torch_attn::models
+
+namespace torch_attn::models {
+
+namespace {
+
+std::vector<std::string> Names(const Napi::Value& value, const std::string& what) {
+  if (!value.IsArray()) args::ThrowType(what, "an Array of names", value);
+  auto array = value.As<Napi::Array>();
+  std::vector<std::string> out;
+  for (uint32_t i = 0; i < array.Length(); ++i) out.push_back(args::String(array.Get(i), what + "[" + std::to_string(i) + "]"));
+  return out;
+}
+
+}  // namespace
+
+// setRequiresGrad(names, flag): the freezing primitive; the TS layer resolves groups to names.
+Napi::Value ModelWrap::SetRequiresGrad(const Napi::CallbackInfo& info) {
+  auto names = Names(info[0], "setRequiresGrad(names)");
+  bool flag = args::Boolean(info[1], "setRequiresGrad(flag)");
+  auto params = Model().named_parameters();
+  for (const auto& name : names) {
+    if (params.find(name) == nullptr) throw RangeError("'" + name + "' is not a parameter of " + model_->Describe());
+  }
+  for (const auto& name : names) params[name].set_requires_grad(flag);
+  return info.Env().Undefined();
+}
+
+Napi::Value ModelWrap::SetFrozenBatchNorms(const Napi::CallbackInfo& info) {
+  Model().SetFrozenBatchNorms(Names(info[0], "setFrozenBatchNorms(names)"));
+  return info.Env().Undefined();
+}
+
+// trainStep(optimizer, x, labels, { labelSmoothing, namSparsity, gradClip }) -> Promise<{ loss, correct, count }>
+Napi::Value ModelWrap::TrainStep(const Napi::CallbackInfo& info) {
+  auto& model = Model();
+  auto& opt = training::OptimizerWrap::FromValue(info[0], "trainStep() optimizer");
+  if (opt.model() != model_) throw TypeError("trainStep(): the optimizer was made for another model");
+  auto optimizer = opt.shared();
+  opt.Get();
+  torch::Tensor x = PrepareInput(tensor::TensorWrap::FromValue(info[1], "trainStep() x").Get(), model);
+  torch::Tensor labels = tensor::TensorWrap::FromValue(info[2], "trainStep() labels").Get();
+  model.CheckInput(x);
+  training::CheckLabels(labels, x.size(0), std::numeric_limits<int64_t>::max());
+  training::StepOptions options;
+  if (info[3].IsObject()) {
+    auto o = info[3].As<Napi::Object>();
+    auto number = [&](const char* key) { return o.Get(key).IsUndefined() ? 0.0 : args::Number(o.Get(key), key); };
+    options.label_smoothing(number("labelSmoothing")).nam_sparsity(number("namSparsity")).grad_clip(number("gradClip"));
+  }
+  Claim("trainStep");
+  auto shared = model_;
+  auto busy = busy_;
+  return PromiseWorker<training::StepResult>::Start(
+      info.Env(), info.This().As<Napi::Object>(),
+      [shared, optimizer, x, labels, options] { return training::TrainStep(*shared, *optimizer, x, labels, options); },
+      [](Napi::Env env, training::StepResult& r) {
+        auto out = Napi::Object::New(env);
+        out.Set("loss", r.loss);
+        out.Set("correct", static_cast<double>(r.correct));
+        out.Set("count", static_cast<double>(r.count));
+        return Napi::Value(out);
+      },
+      [busy] { busy->store(false); });
 }
 
 }  // namespace torch_attn::models

@@ -25,6 +25,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap>, public GuardedMethods<Mode
   // The model for synchronous use; BusyError while async work runs on it.
   ModelImpl& Model();
   std::shared_ptr<ModelImpl> shared() const { return model_; }
+  std::shared_ptr<std::atomic<bool>> busy_flag() const { return busy_; }
 
  private:
   Napi::Value Forward(const Napi::CallbackInfo& info);
@@ -43,6 +44,9 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap>, public GuardedMethods<Mode
   Napi::Value LoadStateDict(const Napi::CallbackInfo& info);
   Napi::Value NamScalingFactors(const Napi::CallbackInfo& info);
   Napi::Value NamSparsityPenalty(const Napi::CallbackInfo& info);
+  Napi::Value SetRequiresGrad(const Napi::CallbackInfo& info);
+  Napi::Value SetFrozenBatchNorms(const Napi::CallbackInfo& info);
+  Napi::Value TrainStep(const Napi::CallbackInfo& info);
 
   // Marks the model busy for async work; BusyError if it already is.
   void Claim(const char* job);

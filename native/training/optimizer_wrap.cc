@@ -1,0 +1,158 @@
+#include "training/optimizer_wrap.h"
+
+#include <cstdio>
+#include <unistd.h>
+
+#include "common/addon_data.h"
+#include "common/args.h"
+#include "common/type_tag.h"
+#include "models/model_wrap.h"
+#include "training/optimizer.h"
+
+namespace torch_attn::training {
+
+namespace {
+
+constexpr napi_type_tag kOptimizerTag = {0x0a7e1c3b5d9f2468ULL, 0x13579bdf2468ace0ULL};
+
+double NumberField(const Napi::Object& o, const char* key, double fallback) {
+  Napi::Value v = o.Get(key);
+  return v.IsUndefined() ? fallback : args::Number(v, key);
+}
+
+bool BoolField(const Napi::Object& o, const char* key, bool fallback) {
+  Napi::Value v = o.Get(key);
+  return v.IsUndefined() ? fallback : args::Boolean(v, key);
+}
+
+GroupOptions ReadGroup(const Napi::Value& value, const std::string& what) {
+  if (!value.IsObject()) args::ThrowType(what, "a group object", value);
+  auto o = value.As<Napi::Object>();
+  GroupOptions g;
+  Napi::Value params = o.Get("params");
+  if (!params.IsArray()) args::ThrowType(what + ".params", "an Array of parameter names", params);
+  std::vector<std::string> names;
+  auto array = params.As<Napi::Array>();
+  for (uint32_t i = 0; i < array.Length(); ++i) names.push_back(args::String(array.Get(i), what + ".params[" + std::to_string(i) + "]"));
+  g.params(names);
+  g.lr(NumberField(o, "lr", 1e-3)).weight_decay(NumberField(o, "weightDecay", 0));
+  g.momentum(NumberField(o, "momentum", 0)).dampening(NumberField(o, "dampening", 0)).nesterov(BoolField(o, "nesterov", false));
+  g.beta1(NumberField(o, "beta1", 0.9)).beta2(NumberField(o, "beta2", 0.999)).eps(NumberField(o, "eps", 1e-8));
+  g.amsgrad(BoolField(o, "amsgrad", false));
+  return g;
+}
+
+Napi::Value CreateOptimizer(const Napi::CallbackInfo& info) {
+  return GetAddonData(info.Env()).optimizer_constructor.New({info[0], info[1], info[2]});
+}
+
+}  // namespace
+
+void OptimizerWrap::Register(Napi::Env env, Napi::Object exports) {
+  Napi::Function ctor = DefineClass(
+      env, "Optimizer",
+      {
+          InstanceAccessor("groupCount", &OptimizerWrap::Guarded<&OptimizerWrap::GroupCount>, nullptr),
+          InstanceMethod("getLr", &OptimizerWrap::Guarded<&OptimizerWrap::GetLr>),
+          InstanceMethod("setLr", &OptimizerWrap::Guarded<&OptimizerWrap::SetLr>),
+          InstanceMethod("addGroup", &OptimizerWrap::Guarded<&OptimizerWrap::AddGroup>),
+          InstanceMethod("zeroGrad", &OptimizerWrap::Guarded<&OptimizerWrap::ZeroGrad>),
+          InstanceMethod("save", &OptimizerWrap::Guarded<&OptimizerWrap::Save>),
+          InstanceMethod("load", &OptimizerWrap::Guarded<&OptimizerWrap::Load>),
+      });
+  GetAddonData(env).optimizer_constructor = Napi::Persistent(ctor);
+  exports.Set("Optimizer", ctor);
+  exports.Set("createOptimizer", Napi::Function::New(env, GuardedFn<&CreateOptimizer>, "createOptimizer"));
+}
+
+OptimizerWrap& OptimizerWrap::FromValue(const Napi::Value& value, const std::string& what) {
+  if (!HasTypeTag(value, kOptimizerTag)) args::ThrowType(what, "an Optimizer", value);
+  return *ObjectWrap<OptimizerWrap>::Unwrap(value.As<Napi::Object>());
+}
+
+// new Optimizer(model, type, groups)
+OptimizerWrap::OptimizerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<OptimizerWrap>(info) {
+  Guard(info.Env(), [&] {
+    auto& model = models::ModelWrap::FromValue(info[0], "optimizer model");
+    type_ = args::String(info[1], "optimizer type");
+    if (!info[2].IsArray()) args::ThrowType("optimizer groups", "an Array of groups", info[2]);
+    auto array = info[2].As<Napi::Array>();
+    std::vector<GroupOptions> groups;
+    for (uint32_t i = 0; i < array.Length(); ++i) groups.push_back(ReadGroup(array.Get(i), "groups[" + std::to_string(i) + "]"));
+    model_ = model.shared();
+    busy_ = model.busy_flag();
+    optimizer_ = MakeOptimizer(type_, model.Model(), groups);
+    SetTypeTag(info.This().As<Napi::Object>(), kOptimizerTag);
+    return info.Env().Undefined();
+  });
+}
+
+torch::optim::Optimizer& OptimizerWrap::Get() {
+  if (busy_->load()) throw BusyError("the optimizer's model is busy with a training step; await it first");
+  return *optimizer_;
+}
+
+size_t OptimizerWrap::GroupIndex(const Napi::Value& value, const char* what) {
+  auto count = static_cast<int64_t>(Get().param_groups().size());
+  return static_cast<size_t>(args::Integer(value, what, 0, count - 1));
+}
+
+Napi::Value OptimizerWrap::GroupCount(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(optimizer_->param_groups().size()));
+}
+
+Napi::Value OptimizerWrap::GetLr(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), Get().param_groups()[GroupIndex(info[0], "getLr(group)")].options().get_lr());
+}
+
+Napi::Value OptimizerWrap::SetLr(const Napi::CallbackInfo& info) {
+  size_t group = GroupIndex(info[0], "setLr(group)");
+  double lr = args::Number(info[1], "setLr(lr)");
+  if (lr < 0) throw RangeError("setLr(lr): lr must be at least 0, got " + std::to_string(lr));
+  Get().param_groups()[group].options().set_lr(lr);
+  return info.Env().Undefined();
+}
+
+Napi::Value OptimizerWrap::AddGroup(const Napi::CallbackInfo& info) {
+  training::AddGroup(Get(), type_, *model_, ReadGroup(info[0], "addGroup(group)"));
+  return info.Env().Undefined();
+}
+
+Napi::Value OptimizerWrap::ZeroGrad(const Napi::CallbackInfo& info) {
+  Get().zero_grad();
+  return info.Env().Undefined();
+}
+
+Napi::Value OptimizerWrap::Save(const Napi::CallbackInfo& info) {
+  std::string path = args::String(info[0], "save(path)");
+  auto& optimizer = Get();
+  // Written beside the target, then renamed over it: never a half-written file under its name.
+  std::string temp = path + ".tmp-" + std::to_string(::getpid());
+  try {
+    torch::serialize::OutputArchive archive;
+    optimizer.save(archive);
+    archive.save_to(temp);
+  } catch (...) {
+    std::remove(temp.c_str());
+    throw;
+  }
+  if (std::rename(temp.c_str(), path.c_str()) != 0) {
+    std::remove(temp.c_str());
+    throw CheckpointError("cannot write " + path + ": " + std::strerror(errno));
+  }
+  return info.Env().Undefined();
+}
+
+Napi::Value OptimizerWrap::Load(const Napi::CallbackInfo& info) {
+  std::string path = args::String(info[0], "load(path)");
+  torch::serialize::InputArchive archive;
+  try {
+    archive.load_from(path);
+  } catch (const c10::Error& e) {
+    throw CheckpointError("cannot read optimizer state from " + path + ": " + ShortTorchMessage(e.what_without_backtrace()));
+  }
+  Get().load(archive);
+  return info.Env().Undefined();
+}
+
+}  // namespace torch_attn::training

@@ -1,0 +1,44 @@
+#include "training/train_step.h"
+
+#include "common/errors.h"
+#include "modules/nam.h"
+
+namespace torch_attn::training {
+
+void CheckLabels(const torch::Tensor& labels, int64_t batch, int64_t classes) {
+  if (labels.scalar_type() != torch::kLong || labels.dim() != 1 || labels.size(0) != batch) {
+    throw RangeError("labels must be a 1-D int64 tensor with one class index per image (" + std::to_string(batch) +
+                     "), got " + std::string(c10::toString(labels.scalar_type())) + " " + c10::str(labels.sizes()));
+  }
+  if (batch > 0) {
+    auto min = labels.min().item<int64_t>(), max = labels.max().item<int64_t>();
+    if (min < 0 || max >= classes) {
+      throw RangeError("labels must be class indices from 0 to " + std::to_string(classes - 1) + ", got values from " +
+                       std::to_string(min) + " to " + std::to_string(max));
+    }
+  }
+}
+
+StepResult TrainStep(models::ModelImpl& model, torch::optim::Optimizer& optimizer, const torch::Tensor& x,
+                     const torch::Tensor& labels, const StepOptions& options) {
+  bool trainable = false;
+  for (const auto& p : model.parameters()) trainable = trainable || p.requires_grad();
+  if (!trainable) throw RangeError("nothing to train: every parameter of " + model.Describe() + " is frozen");
+  optimizer.zero_grad();
+  auto logits = model.Forward(x, nullptr);
+  CheckLabels(labels, logits.size(0), logits.size(1));
+  auto target = labels.to(logits.device());
+  auto loss = torch::nn::functional::cross_entropy(
+      logits, target, torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(options.label_smoothing()));
+  loss.backward();
+  modules::ApplyNamSparsity(model, options.nam_sparsity());
+  if (options.grad_clip() > 0) torch::nn::utils::clip_grad_norm_(model.parameters(), options.grad_clip());
+  optimizer.step();
+  StepResult result;
+  result.loss = loss.item<double>();
+  result.correct = logits.argmax(1).eq(target).sum().item<int64_t>();
+  result.count = logits.size(0);
+  return result;
+}
+
+}  // namespace torch_attn::training

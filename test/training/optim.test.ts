@@ -1,0 +1,207 @@
+// Freezing by group, frozen BatchNorm statistics across train()/eval(), optimizers over named
+// groups, and their numerics against PyTorch's optimizers.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { CBAMCNN, ResNetCBAM, ResNetNAM, manualSeed, optim, parameterGroups, randn, readStateDict, resolveParameters, tensor } from '../../lib';
+import type { Model, Tensor } from '../../lib';
+import { readFloats, rejection, sameBytes } from '../helpers';
+
+const dir = path.resolve(__dirname, '..', 'fixtures', 'parity');
+const haveFixtures = fs.existsSync(path.join(dir, 'optim_adam.json'));
+const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'torch-attn-optim-'));
+afterAll(() => fs.rmSync(scratch, { recursive: true, force: true }));
+
+function labels(values: number[]): Tensor {
+  return tensor(BigInt64Array.from(values.map(BigInt)), [values.length]);
+}
+
+function snapshot(model: Model): Record<string, ArrayBufferView> {
+  return Object.fromEntries(Object.entries(model.stateDict()).map(([n, t]) => [n, t.data()]));
+}
+
+describe('parameter groups', () => {
+  it('ResNetCBAM: stem, layers, attention, head, backbone, all', () => {
+    const groups = parameterGroups(new ResNetCBAM({ depth: 18 }));
+    expect(groups.get('stem')).toEqual(['backbone.conv1.weight', 'backbone.bn1.weight', 'backbone.bn1.bias']);
+    expect(groups.get('head')).toEqual(['backbone.fc.weight', 'backbone.fc.bias']);
+    expect(groups.get('attention')!.every((n) => n.startsWith('cbam_layer'))).toBe(true);
+    expect(groups.get('attention')).toHaveLength(12);
+    expect(groups.get('layer4')!.every((n) => n.startsWith('backbone.layer4.'))).toBe(true);
+    expect(groups.get('backbone')!.length + groups.get('attention')!.length + groups.get('head')!.length).toBe(groups.get('all')!.length);
+  });
+
+  it('in-block attention is its own group; VGG and CBAMCNN have their stages', () => {
+    const nam = parameterGroups(new ResNetNAM({ depth: 18 }));
+    expect(nam.get('attention')!.every((n) => n.includes('.nam.'))).toBe(true);
+    expect(nam.get('layer1')!.some((n) => n.includes('.nam.'))).toBe(false);
+    const cnn = parameterGroups(new CBAMCNN());
+    expect(cnn.get('block2')).toEqual(['conv2.weight', 'conv2.bias', 'bn2.weight', 'bn2.bias']);
+    expect(cnn.get('head')).toEqual(['fc1.weight', 'fc1.bias', 'fc2.weight', 'fc2.bias']);
+  });
+
+  it('glob patterns select by name; unknown groups are a RangeError listing the groups', () => {
+    const model = new ResNetCBAM({ depth: 18 });
+    expect(resolveParameters(model, 'backbone.layer4.*.conv2.*', 'x')).toEqual(['backbone.layer4.0.conv2.weight', 'backbone.layer4.1.conv2.weight']);
+    expect(() => resolveParameters(model, 'layer5', 'freeze()')).toThrow(
+      /freeze\(\): 'layer5' is neither a group of ResNet18-cbam \(stage\) \(all, stem, backbone, layer1, layer2, layer3, layer4, head, attention\) nor a pattern/,
+    );
+  });
+});
+
+describe('freeze / unfreeze', () => {
+  it('frozen weights and BatchNorm statistics stay bit-identical through steps and train()/eval() toggles', async () => {
+    manualSeed(0);
+    const model = new ResNetNAM({ depth: 18, numClasses: 4 });
+    model.freeze('backbone');
+    const opt = optim.adam(model, [{ params: ['head', 'attention'], lr: 1e-2 }]);
+    const before = snapshot(model);
+    const x = randn([8, 3, 32, 32]);
+    const y = labels([0, 1, 2, 3, 0, 1, 2, 3]);
+    for (let i = 0; i < 3; i++) {
+      model.train();
+      await model.trainStep(opt, x, y);
+      model.eval();
+      model.train(); // the classic bug: a later train() re-enables statistics in frozen BNs
+    }
+    const after = snapshot(model);
+    const groups = parameterGroups(model);
+    for (const name of groups.get('backbone')!) expect(sameBytes(after[name], before[name]), name).toBe(true);
+    expect(sameBytes(after['bn1.running_mean'], before['bn1.running_mean'])).toBe(true);
+    expect(sameBytes(after['layer3.1.bn2.running_var'], before['layer3.1.bn2.running_var'])).toBe(true);
+    // NAM's BatchNorms follow their (trainable) module: their statistics and gammas moved.
+    expect(sameBytes(after['layer3.1.nam.Channel_Att.bn2.running_var'], before['layer3.1.nam.Channel_Att.bn2.running_var'])).toBe(false);
+    expect(sameBytes(after['layer3.1.nam.Channel_Att.bn2.weight'], before['layer3.1.nam.Channel_Att.bn2.weight'])).toBe(false);
+    expect(sameBytes(after['fc.weight'], before['fc.weight'])).toBe(false);
+  });
+
+  it("batchNorm: 'train' lets frozen BatchNorms keep updating their statistics", async () => {
+    const model = new CBAMCNN({ numClasses: 4 }).freeze('backbone', { batchNorm: 'train' });
+    const opt = optim.sgd(model, [{ params: 'head', lr: 0.1 }], {}, { ungrouped: 'ignore' });
+    const before = snapshot(model);
+    await model.train().trainStep(opt, randn([4, 3, 32, 32]), labels([0, 1, 2, 3]));
+    const after = snapshot(model);
+    expect(sameBytes(after['bn1.weight'], before['bn1.weight'])).toBe(true);
+    expect(sameBytes(after['bn1.running_mean'], before['bn1.running_mean'])).toBe(false);
+  });
+
+  it('parameterCount, summary and trainableGroups reflect freezing', () => {
+    const model = new ResNetCBAM({ depth: 18 }).freeze('backbone');
+    const total = model.parameterCount();
+    const trainable = model.parameterCount({ trainableOnly: true });
+    expect(trainable).toBe(5_130 + 610 + 2_146 + 8_290 + 32_866);
+    expect(model.summary().find((r) => r.name === 'backbone.layer1')!.trainable).toBe(0);
+    expect(model.summaryTable()).toMatch(new RegExp(`total parameters: ${total.toLocaleString('en-US')} \\(trainable ${trainable.toLocaleString('en-US')}\\)`));
+    expect(model.trainableGroups()).toMatchObject({ stem: 'frozen', layer4: 'frozen', attention: 'trainable', head: 'trainable', all: 'partial' });
+    model.unfreeze(['layer3', 'layer4']);
+    expect(model.trainableGroups()).toMatchObject({ layer2: 'frozen', layer3: 'trainable', layer4: 'trainable', backbone: 'partial' });
+  });
+
+  it('EXPECTED FAILURE - training a fully frozen model says so', async () => {
+    const model = new CBAMCNN({ numClasses: 4 });
+    const opt = optim.adam(model);
+    model.freeze('all');
+    const err = await rejection(model.trainStep(opt, randn([2, 3, 32, 32]), labels([0, 1])));
+    expect(err.message).toMatch(/nothing to train: every parameter of CBAMCNN is frozen/);
+  });
+});
+
+describe('optimizers', () => {
+  it('per-group learning rates can be read, changed and added while live; state saves and resumes', async () => {
+    const model = new CBAMCNN({ numClasses: 4 }).freeze('backbone');
+    const opt = optim.adam(model, [{ params: 'head', lr: 1e-3 }, { params: 'attention', lr: 1e-2 }], {}, { ungrouped: 'ignore' });
+    expect(opt.groupCount).toBe(2);
+    expect(opt.getLr(1)).toBe(1e-2);
+    opt.setLr(1, 5e-3);
+    expect(opt.getLr(1)).toBe(5e-3);
+    model.unfreeze('block3');
+    expect(opt.addGroup({ params: 'block3', lr: 1e-4 })).toBe(2);
+    expect(opt.getLr(2)).toBe(1e-4);
+    const x = randn([4, 3, 32, 32]);
+    const y = labels([0, 1, 2, 3]);
+    model.eval();
+    await model.trainStep(opt, x, y);
+    const file = path.join(scratch, 'opt.pt');
+    opt.save(file);
+    const weights = model.stateDict();
+    await model.trainStep(opt, x, y);
+    const continued = snapshot(model);
+    // Resume: same weights and optimizer state in fresh objects -> the same next step.
+    const again = new CBAMCNN({ numClasses: 4 }).freeze('backbone').unfreeze('block3');
+    await again.loadStateDict(weights);
+    const opt2 = optim.adam(again, [{ params: 'head', lr: 1e-3 }, { params: 'attention', lr: 5e-3 }], {}, { ungrouped: 'ignore' });
+    opt2.addGroup({ params: 'block3', lr: 1e-4 });
+    opt2.load(file);
+    again.eval();
+    await again.trainStep(opt2, x, y);
+    const resumed = snapshot(again);
+    for (const name of Object.keys(continued)) expect(sameBytes(resumed[name], continued[name]), name).toBe(true);
+  });
+
+  it('noDecayOnBiasAndNorm splits each decaying group in two', () => {
+    const model = new CBAMCNN();
+    const opt = optim.adamw(model, [{ params: 'all' }], { weightDecay: 0.05 }, { noDecayOnBiasAndNorm: true });
+    expect(opt.groupCount).toBe(1);
+    expect(opt.native.groupCount).toBe(2);
+  });
+
+  it.each([
+    ['a parameter in two groups', (m: Model) => optim.adam(m, [{ params: 'head' }, { params: 'fc1.*' }]), RangeError, /parameter 'fc1.weight' is in two optimizer groups/],
+    ['a bad group name', (m: Model) => optim.adam(m, [{ params: 'heads' }]), RangeError, /'heads' is neither a group of CBAMCNN/],
+    ['a negative lr', (m: Model) => optim.sgd(m, [{ params: 'all', lr: -0.1 }]), RangeError, /lr must be at least 0, got -0.1/],
+    ['a NaN lr', (m: Model) => optim.adam(m, [{ params: 'all', lr: NaN }]), RangeError, /lr must be a finite number, got NaN/],
+    ['an unknown option', (m: Model) => optim.adam(m, [{ params: 'all', momentum: 0.9 } as never]), TypeError, /Unknown option 'momentum' .* allowed options are params, lr, betas, eps, weightDecay, amsgrad/],
+    ['SGD without lr', (m: Model) => optim.sgd(m), TypeError, /SGD needs an lr/],
+    ['betas out of range', (m: Model) => optim.adam(m, undefined, { betas: [0.9, 1] }), RangeError, /betas\[1\] must be in \[0, 1\), got 1/],
+    ['nesterov without momentum', (m: Model) => optim.sgd(m, undefined, { lr: 0.1, nesterov: true }), RangeError, /nesterov needs momentum > 0/],
+    ['ungrouped parameters with ungrouped: error', (m: Model) => optim.sgd(m, [{ params: 'head', lr: 1 }], {}, { ungrouped: 'error' }), RangeError, /in no optimizer group and will not be updated/],
+  ])('EXPECTED FAILURE - %s', (_name, make, type, message) => {
+    const model = new CBAMCNN();
+    expect(() => make(model)).toThrow(type);
+    expect(() => make(model)).toThrow(message);
+  });
+
+  it('EXPECTED FAILURE - bad labels, and an optimizer of another model', async () => {
+    const model = new CBAMCNN({ numClasses: 4 });
+    const opt = optim.adam(model);
+    const x = randn([2, 3, 32, 32]);
+    expect((await rejection(model.trainStep(opt, x, labels([0, 4])))).message).toMatch(/class indices from 0 to 3, got values from 0 to 4/);
+    expect((await rejection(model.trainStep(opt, x, tensor([0, 1])))).message).toMatch(/labels must be a 1-D int64 tensor/);
+    expect((await rejection(model.trainStep(opt, x, labels([0])))).message).toMatch(/one class index per image \(2\)/);
+    expect((await rejection(new CBAMCNN().trainStep(opt, x, labels([0, 1])))).message).toMatch(/made for another model/);
+  });
+});
+
+describe.runIf(haveFixtures)('optimizer numerics against PyTorch', () => {
+  it.each(['sgd', 'adam', 'adamw'])('%s: three steps over two groups match torch.optim (1e-6 relative)', async (name) => {
+    const config = JSON.parse(fs.readFileSync(path.join(dir, `optim_${name}.json`), 'utf8'));
+    const model = new CBAMCNN({ numClasses: 10 });
+    await model.loadStateDict(path.join(dir, 'cbamcnn.pth'));
+    model.eval();
+    const { weightDecay, momentum, nesterov, amsgrad } = config.options;
+    const groups = [{ params: 'head', lr: 1e-2 }, { params: ['block1', 'block2', 'block3', 'attention'], lr: 1e-3 }];
+    const opt =
+      config.type === 'sgd'
+        ? optim.sgd(model, groups, { weightDecay, momentum, nesterov })
+        : optim[config.type as 'adam' | 'adamw'](model, groups, { weightDecay, amsgrad: amsgrad ?? false });
+    const x = tensor(readFloats(path.join(dir, 'cbamcnn.input.f32')), [4, 3, 32, 32]);
+    const y = labels([0, 1, 2, 3]);
+    for (let step = 0; step < config.steps; step++) {
+      const { loss } = await model.trainStep(opt, x, y);
+      expect(Math.abs(loss - config.losses[step]) / Math.abs(config.losses[step])).toBeLessThanOrEqual(1e-6);
+    }
+    const want = await readStateDict(path.join(dir, `optim_${name}.pth`));
+    const have = model.stateDict();
+    for (const [key, t] of Object.entries(want)) {
+      if (t.dtype !== 'float32') continue;
+      const a = have[key].data() as Float32Array;
+      const b = t.data() as Float32Array;
+      let scale = 1e-12;
+      for (const v of b) scale = Math.max(scale, Math.abs(v));
+      let worst = 0;
+      for (let i = 0; i < b.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]) / scale);
+      expect(worst, key).toBeLessThanOrEqual(1e-6);
+    }
+  });
+});
