@@ -17,3 +17,5 @@ export type { AttentionKind, AttentionInit, AttentionOptions, AttentionMaps, CBA
 export { optim, Optimizer } from './training/optim';
 export type { OptimizerType, ParamGroup, SGDGroupOptions, AdamGroupOptions, OptimizerSettings } from './training/optim';
 export { parameterGroups, resolveParameters } from './training/groups';
+export { schedulers, LRScheduler, ReduceOnPlateau, stepLR, multiStepLR, cosineAnnealing, linearWarmup } from './training/schedulers';
+export type { Schedule, PlateauOptions } from './training/schedulers';

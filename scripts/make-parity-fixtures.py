@@ -68,6 +68,35 @@ def optimizer_fixtures(out):
             json.dump({"type": kind, "options": options, "steps": OPTIMIZER_STEPS, "losses": losses}, f)
 
 
+def scheduler_fixtures(out, steps=14):
+    """lr sequences of torch.optim.lr_scheduler over two groups (1e-3, 1e-5), `steps` steps."""
+    S = torch.optim.lr_scheduler
+
+    def run(make, metrics=None):
+        p = [torch.nn.Parameter(torch.zeros(1)), torch.nn.Parameter(torch.zeros(1))]
+        opt = torch.optim.SGD([{"params": [p[0]], "lr": 1e-3}, {"params": [p[1]], "lr": 1e-5}], lr=1e-3)
+        sched = make(opt)
+        seq = [[g["lr"] for g in opt.param_groups]]
+        for i in range(steps):
+            opt.step()
+            sched.step(metrics[i]) if metrics else sched.step()
+            seq.append([g["lr"] for g in opt.param_groups])
+        return seq
+
+    plateau_metrics = [1.0, 0.9, 0.9, 0.95, 0.91, 0.9, 0.92, 0.8, 0.85, 0.85, 0.86, 0.87, 0.9, 0.7]
+    fixtures = {
+        "stepLR": {"args": [3, 0.5], "lrs": run(lambda o: S.StepLR(o, 3, 0.5))},
+        "multiStepLR": {"args": [[2, 5], 0.1], "lrs": run(lambda o: S.MultiStepLR(o, [2, 5], 0.1))},
+        "cosineAnnealing": {"args": [10, 1e-6], "lrs": run(lambda o: S.CosineAnnealingLR(o, 10, 1e-6))},
+        "linearWarmup+cosineAnnealing": {"args": [4, 0.1, 8, 0], "lrs": run(lambda o: S.SequentialLR(
+            o, [S.LinearLR(o, start_factor=0.1, total_iters=4), S.CosineAnnealingLR(o, 8, 0)], milestones=[4]))},
+        "reduceOnPlateau": {"args": {"patience": 2, "factor": 0.5, "cooldown": 1}, "metrics": plateau_metrics,
+                            "lrs": run(lambda o: S.ReduceLROnPlateau(o, patience=2, factor=0.5, cooldown=1), plateau_metrics)},
+    }
+    with open(os.path.join(out, "schedulers.json"), "w") as f:
+        json.dump(fixtures, f)
+
+
 def main():
     out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "..", "test", "fixtures", "parity")
     os.makedirs(out, exist_ok=True)
@@ -99,6 +128,7 @@ def main():
         torch.manual_seed(depth)
         torch.save(getattr(models, f"resnet{depth}")().state_dict(), os.path.join(out, f"tv_resnet{depth}.pth"))
     optimizer_fixtures(out)
+    scheduler_fixtures(out)
     vgg = models.vgg16_bn()
     with open(os.path.join(out, "tv_vgg16_bn.keys.json"), "w") as f:
         json.dump({k: list(v.shape) for k, v in vgg.state_dict().items()}, f)
