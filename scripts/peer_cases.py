@@ -104,11 +104,13 @@ class OrigChannelGate(nn.Module):
         return x * torch.sigmoid(total).unsqueeze(2).unsqueeze(3)
 
 
-class OrigBasicConv(nn.Module):
-    def __init__(self, k=7):
+class ConvBn(nn.Module):
+    """2 -> 1 channel k x k conv and BatchNorm2d(1): the spatial branch of both other layouts."""
+
+    def __init__(self, k=7, momentum=0.1):
         super().__init__()
         self.conv = nn.Conv2d(2, 1, k, padding=(k - 1) // 2, bias=False)
-        self.bn = nn.BatchNorm2d(1, eps=1e-5, momentum=0.01)
+        self.bn = nn.BatchNorm2d(1, momentum=momentum)
 
     def forward(self, x):
         return self.bn(self.conv(x))
@@ -117,7 +119,7 @@ class OrigBasicConv(nn.Module):
 class OrigSpatialGate(nn.Module):
     def __init__(self):
         super().__init__()
-        self.spatial = OrigBasicConv()
+        self.spatial = ConvBn(momentum=0.01)
 
     def forward(self, x):
         pooled = torch.cat((x.max(1)[0].unsqueeze(1), x.mean(1).unsqueeze(1)), dim=1)  # [max, mean]
@@ -147,16 +149,6 @@ class TimmChannelAttn(nn.Module):
         a = self.fc2(self.act(self.fc1(x.mean((2, 3), keepdim=True))))
         m = self.fc2(self.act(self.fc1(x.amax((2, 3), keepdim=True))))
         return x * torch.sigmoid(a + m)
-
-
-class ConvBn(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv = nn.Conv2d(2, 1, 7, padding=3, bias=False)
-        self.bn = nn.BatchNorm2d(1)
-
-    def forward(self, x):
-        return self.bn(self.conv(x))
 
 
 class TimmSpatialAttn(nn.Module):

@@ -175,18 +175,23 @@ Napi::Value ReadStateDictJs(const Napi::CallbackInfo& info) {
       nullptr);
 }
 
-// encodePth({ name: Tensor }) -> Buffer with the bytes of a .pth file (written to disk by the
-// TypeScript layer, atomically).
-Napi::Value EncodePthJs(const Napi::CallbackInfo& info) {
-  if (!info[0].IsObject() || info[0].IsArray()) args::ThrowType("encodePth() tensors", "an object of name -> Tensor", info[0]);
-  auto dict = info[0].As<Napi::Object>();
+// An object of name -> Tensor, in property order; TypeError naming the first entry that is not one.
+NamedTensors TensorDict(const Napi::Value& value, const std::string& what) {
+  auto dict = value.As<Napi::Object>();
   NamedTensors tensors;
   auto keys = dict.GetPropertyNames();
   for (uint32_t i = 0; i < keys.Length(); ++i) {
     std::string key = keys.Get(i).ToString().Utf8Value();
-    tensors.emplace_back(key, tensor::TensorWrap::FromValue(dict.Get(key), "encodePth() entry '" + key + "'").Get());
+    tensors.emplace_back(key, tensor::TensorWrap::FromValue(dict.Get(key), what + " entry '" + key + "'").Get());
   }
-  std::vector<char> bytes = EncodePth(tensors);
+  return tensors;
+}
+
+// encodePth({ name: Tensor }) -> Buffer with the bytes of a .pth file (written to disk by the
+// TypeScript layer, atomically).
+Napi::Value EncodePthJs(const Napi::CallbackInfo& info) {
+  if (!info[0].IsObject() || info[0].IsArray()) args::ThrowType("encodePth() tensors", "an object of name -> Tensor", info[0]);
+  std::vector<char> bytes = EncodePth(TensorDict(info[0], "encodePth()"));
   return Napi::Buffer<char>::Copy(info.Env(), bytes.data(), bytes.size());
 }
 
@@ -396,13 +401,7 @@ Napi::Value ModelWrap::LoadStateDict(const Napi::CallbackInfo& info) {
   if (!info[0].IsObject() || info[0].IsArray()) {
     args::ThrowType("loadStateDict() source", "a file path or an object of name -> Tensor", info[0]);
   }
-  auto dict = info[0].As<Napi::Object>();
-  NamedTensors tensors;
-  auto keys = dict.GetPropertyNames();
-  for (uint32_t i = 0; i < keys.Length(); ++i) {
-    std::string key = keys.Get(i).ToString().Utf8Value();
-    tensors.emplace_back(key, tensor::TensorWrap::FromValue(dict.Get(key), "loadStateDict() entry '" + key + "'").Get());
-  }
+  auto tensors = TensorDict(info[0], "loadStateDict()");
   auto report = models::LoadStateDict(*model_, tensors, strict);
   auto deferred = Napi::Promise::Deferred::New(env);
   deferred.Resolve(ReportToJs(env, report));
