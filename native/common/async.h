@@ -38,23 +38,31 @@ class PromiseWorker : public Napi::AsyncWorker {
     }
   }
 
+  // Settling the promise can fail when the JS context is going away (a worker being
+  // terminated while the job ran): then there is nobody to tell, and nothing may throw here.
   void OnOK() override {
     Napi::Env env = Env();
-    Napi::HandleScope scope(env);
     if (done_) done_();
     try {
-      if (error_) std::rethrow_exception(error_);
-      deferred_.Resolve(to_js_(env, result_));
-    } catch (const Napi::Error& e) {
-      deferred_.Reject(e.Value());
+      Napi::HandleScope scope(env);
+      try {
+        if (error_) std::rethrow_exception(error_);
+        deferred_.Resolve(to_js_(env, result_));
+      } catch (const Napi::Error& e) {
+        deferred_.Reject(e.Value());
+      } catch (...) {
+        deferred_.Reject(CurrentExceptionToJs(env).Value());
+      }
     } catch (...) {
-      deferred_.Reject(CurrentExceptionToJs(env).Value());
     }
   }
 
   void OnError(const Napi::Error& e) override {
     if (done_) done_();
-    deferred_.Reject(e.Value());
+    try {
+      deferred_.Reject(e.Value());
+    } catch (...) {
+    }
   }
 
  private:

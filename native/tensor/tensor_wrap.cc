@@ -153,7 +153,10 @@ TensorWrap::~TensorWrap() { Release(); }
 
 void TensorWrap::Release() {
   if (external_bytes_ != 0) {
-    Napi::MemoryManagement::AdjustExternalMemory(Env(), -external_bytes_);
+    // The C call, not the throwing wrapper: this also runs from the destructor, during GC and
+    // while a worker's context is torn down, where a C++ exception would terminate the process.
+    int64_t adjusted = 0;
+    napi_adjust_external_memory(Env(), -external_bytes_, &adjusted);
     external_bytes_ = 0;
   }
   tensor_ = at::Tensor();

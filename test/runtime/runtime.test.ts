@@ -85,4 +85,22 @@ describe('worker threads', () => {
     // The main thread's instance is unaffected by the workers coming and going.
     expect(buildInfo().napiVersion).toBe(8);
   });
+
+  it('a worker terminated while a predict() runs on it goes away without crashing the process', async () => {
+    // The promise can no longer be settled when the job ends; that must not terminate Node.
+    const code = `
+      const { parentPort, workerData } = require('node:worker_threads');
+      const addon = require('node-gyp-build')(workerData.root);
+      const model = addon.createModel({ arch: 'resnet', depth: 18 });
+      model.predict(addon.randn([32, 3, 32, 32]), 32);
+      parentPort.postMessage('running');
+    `;
+    for (let i = 0; i < 3; i++) {
+      const worker = new Worker(code, { eval: true, workerData: { root } });
+      await new Promise((resolve) => worker.once('message', resolve));
+      await worker.terminate();
+    }
+    await new Promise((resolve) => setTimeout(resolve, 1500)); // let the orphaned jobs finish
+    expect(buildInfo().napiVersion).toBe(8);
+  });
 });
