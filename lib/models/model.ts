@@ -200,8 +200,9 @@ export class Model {
     }
     const read = typeof source === 'string' ? await readStateDict(source) : undefined;
     const tensors = read ?? (source as Record<string, Tensor>);
-    const converted = layout === 'torch-attn' ? tensors : convertLayout(tensors, layout, typeof source === 'string' ? source : 'the state dict');
+    let converted: Record<string, Tensor> = tensors;
     try {
+      if (layout !== 'torch-attn') converted = convertLayout(tensors, layout, typeof source === 'string' ? source : 'the state dict');
       return await this.native.loadStateDict(converted as never, strict);
     } finally {
       // Dispose what this call made: the file's tensors and any reshaped copies.

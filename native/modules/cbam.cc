@@ -15,8 +15,10 @@ namespace {
 
 // One B x C descriptor of x per pool type, as the original CBAM code computes them.
 torch::Tensor Pool(const torch::Tensor& x, const std::string& type) {
-  if (type == "avg") return x.mean({2, 3});
-  if (type == "max") return x.amax({2, 3});
+  // Adaptive pools rather than mean/amax: same values, and max-pool's backward scatters through
+  // saved indices where amax's builds an equality mask over the whole input (measured slower).
+  if (type == "avg") return torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1);
+  if (type == "max") return std::get<0>(torch::adaptive_max_pool2d(x, {1, 1})).flatten(1);
   if (type == "lp") return x.pow(2).sum({2, 3}).sqrt();  // lp_pool2d with p = 2 over the map
   return x.flatten(2).logsumexp(2);                      // "lse"
 }
