@@ -30,15 +30,7 @@ class SE(nn.Module):
 
 def se_resnet(depth, num_classes):
     """CIFAR-stem torchvision ResNet with SE inside every block (after the last BN)."""
-    m = getattr(models, f"resnet{depth}")(num_classes=num_classes)
-    m.conv1 = nn.Conv2d(3, 64, 3, 1, 1, bias=False)
-    m.maxpool = nn.Identity()
-    for layer in [m.layer1, m.layer2, m.layer3, m.layer4]:
-        for blk in layer:
-            last_bn = blk.bn3 if hasattr(blk, "bn3") else blk.bn2
-            blk.se = SE(last_bn.num_features)
-            blk.forward = _block_forward(blk, blk.se)
-    return m
+    return block_attention_resnet(depth, num_classes, "se", SE)
 
 
 def _block_forward(blk, attn):
