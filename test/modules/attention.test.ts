@@ -126,8 +126,15 @@ describe('CBAM flavours', () => {
   it('the pool types change the channel weights (lp and lse are not avg and max)', async () => {
     const a = new CBAM({ channels: 16, ratio: 4, spatial: false });
     const b = new CBAM({ channels: 16, ratio: 4, spatial: false, poolTypes: ['avg', 'max', 'lp', 'lse'] });
-    await b.loadStateDict(a.stateDict());
-    const x = randn([1, 16, 3, 3]);
+    // Positive first-layer weights: random ones can leave every hidden unit at ReLU's zero for
+    // these positive descriptors, and then no pool type would show.
+    const weights = {
+      'channel_attn.fc.0.weight': tensor(new Float32Array(4 * 16).fill(0.1), [4, 16]),
+      'channel_attn.fc.2.weight': tensor(Float32Array.from({ length: 16 * 4 }, (_, i) => ((i % 7) - 3) / 10), [16, 4]),
+    };
+    await a.loadStateDict(weights);
+    await b.loadStateDict(weights);
+    const x = tensor(Float32Array.from({ length: 16 * 9 }, (_, i) => Math.sin(i)), [1, 16, 3, 3]);
     expect(b.attentionMaps(x).channel.data()).not.toEqual(a.attentionMaps(x).channel.data());
   });
 
