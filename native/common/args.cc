@@ -74,6 +74,15 @@ std::string String(const Napi::Value& value, const std::string& what) {
   return value.As<Napi::String>().Utf8Value();
 }
 
+std::vector<std::string> Strings(const Napi::Value& value, const std::string& what) {
+  if (!value.IsArray()) ThrowType(what, "an Array of strings", value);
+  auto array = value.As<Napi::Array>();
+  std::vector<std::string> out;
+  out.reserve(array.Length());
+  for (uint32_t i = 0; i < array.Length(); ++i) out.push_back(String(array.Get(i), what + "[" + std::to_string(i) + "]"));
+  return out;
+}
+
 std::vector<int64_t> Shape(const Napi::Value& value, const std::string& what) {
   if (!value.IsArray()) ThrowType(what, "an Array of non-negative integers", value);
   auto array = value.As<Napi::Array>();

@@ -20,6 +20,9 @@ int64_t Integer(const Napi::Value& value, const std::string& what, int64_t min, 
 bool Boolean(const Napi::Value& value, const std::string& what);
 std::string String(const Napi::Value& value, const std::string& what);
 
+// An Array of strings (names, pool types, ...).
+std::vector<std::string> Strings(const Napi::Value& value, const std::string& what);
+
 // A shape: an Array of non-negative safe integers.
 std::vector<int64_t> Shape(const Napi::Value& value, const std::string& what);
 

@@ -56,13 +56,7 @@ modules::AttentionOptions ReadAttention(const Napi::Object& spec, const std::str
   o.spatial_bn(StringField(a, "spatialNorm", "none") == "bn");
   o.spatial(BoolField(a, "spatial", true));
   Napi::Value pools = a.Get("poolTypes");
-  if (!pools.IsUndefined()) {
-    if (!pools.IsArray()) args::ThrowType("poolTypes", "an Array of 'avg', 'max', 'lp', 'lse'", pools);
-    std::vector<std::string> types;
-    auto array = pools.As<Napi::Array>();
-    for (uint32_t i = 0; i < array.Length() && i < 8; ++i) types.push_back(args::String(array.Get(i), "poolTypes[" + std::to_string(i) + "]"));
-    o.pool_types(types);
-  }
+  if (!pools.IsUndefined()) o.pool_types(args::Strings(pools, "poolTypes"));  // ValidateAttention checks each
   return o;
 }
 
@@ -120,12 +114,6 @@ torch::Tensor PrepareInput(const torch::Tensor& x, const torch::nn::Module& mode
   return x.to(DeviceOf(model), at::kFloat);
 }
 
-Napi::Array ShapeArray(Napi::Env env, at::IntArrayRef sizes) {
-  auto out = Napi::Array::New(env, sizes.size());
-  for (size_t i = 0; i < sizes.size(); ++i) out.Set(static_cast<uint32_t>(i), Napi::Number::New(env, static_cast<double>(sizes[i])));
-  return out;
-}
-
 Napi::Object ReportToJs(Napi::Env env, const LoadReport& report) {
   auto out = Napi::Object::New(env);
   auto strings = [&](const std::vector<std::string>& names) {
@@ -139,8 +127,8 @@ Napi::Object ReportToJs(Napi::Env env, const LoadReport& report) {
   for (size_t i = 0; i < report.mismatched.size(); ++i) {
     auto m = Napi::Object::New(env);
     m.Set("name", report.mismatched[i].name);
-    m.Set("expected", ShapeArray(env, report.mismatched[i].expected));
-    m.Set("got", ShapeArray(env, report.mismatched[i].got));
+    m.Set("expected", tensor::ShapeToJs(env, report.mismatched[i].expected));
+    m.Set("got", tensor::ShapeToJs(env, report.mismatched[i].got));
     mismatched.Set(static_cast<uint32_t>(i), m);
   }
   out.Set("mismatched", mismatched);
@@ -323,7 +311,7 @@ Napi::Value ModelWrap::NamedParameters(const Napi::CallbackInfo& info) {
   for (const auto& p : params) {
     auto row = Napi::Object::New(env);
     row.Set("name", p.key());
-    row.Set("shape", ShapeArray(env, p.value().sizes()));
+    row.Set("shape", tensor::ShapeToJs(env, p.value().sizes()));
     row.Set("requiresGrad", p.value().requires_grad());
     out.Set(i++, row);
   }
@@ -338,7 +326,7 @@ Napi::Value ModelWrap::NamedBuffers(const Napi::CallbackInfo& info) {
   for (const auto& b : buffers) {
     auto row = Napi::Object::New(env);
     row.Set("name", b.key());
-    row.Set("shape", ShapeArray(env, b.value().sizes()));
+    row.Set("shape", tensor::ShapeToJs(env, b.value().sizes()));
     row.Set("dtype", tensor::DTypeOf(b.value().scalar_type()).name);
     out.Set(i++, row);
   }
@@ -370,7 +358,7 @@ Napi::Value ModelWrap::Summary(const Napi::CallbackInfo& info) {
     auto row = Napi::Object::New(env);
     row.Set("name", r.name);
     row.Set("type", r.type);
-    row.Set("outputShape", ShapeArray(env, r.output_shape));
+    row.Set("outputShape", tensor::ShapeToJs(env, r.output_shape));
     row.Set("params", static_cast<double>(r.params));
     row.Set("trainable", static_cast<double>(r.trainable));
     rows.Set(static_cast<uint32_t>(i), row);
@@ -429,21 +417,9 @@ Napi::Value ModelWrap::NamSparsityPenalty(const Napi::CallbackInfo& info) {
 
 namespace torch_attn::models {
 
-namespace {
-
-std::vector<std::string> Names(const Napi::Value& value, const std::string& what) {
-  if (!value.IsArray()) args::ThrowType(what, "an Array of names", value);
-  auto array = value.As<Napi::Array>();
-  std::vector<std::string> out;
-  for (uint32_t i = 0; i < array.Length(); ++i) out.push_back(args::String(array.Get(i), what + "[" + std::to_string(i) + "]"));
-  return out;
-}
-
-}  // namespace
-
 // setRequiresGrad(names, flag): the freezing primitive; the TS layer resolves groups to names.
 Napi::Value ModelWrap::SetRequiresGrad(const Napi::CallbackInfo& info) {
-  auto names = Names(info[0], "setRequiresGrad(names)");
+  auto names = args::Strings(info[0], "setRequiresGrad(names)");
   bool flag = args::Boolean(info[1], "setRequiresGrad(flag)");
   auto params = Model().named_parameters();
   for (const auto& name : names) {
@@ -454,7 +430,7 @@ Napi::Value ModelWrap::SetRequiresGrad(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value ModelWrap::SetFrozenBatchNorms(const Napi::CallbackInfo& info) {
-  Model().SetFrozenBatchNorms(Names(info[0], "setFrozenBatchNorms(names)"));
+  Model().SetFrozenBatchNorms(args::Strings(info[0], "setFrozenBatchNorms(names)"));
   return info.Env().Undefined();
 }
 

@@ -171,22 +171,15 @@ ValuePtr Make(decltype(Value::v) v) {
   return p;
 }
 
-const char* const kStorageTypes[][2] = {
-    {"FloatStorage", "f"}, {"DoubleStorage", "d"}, {"HalfStorage", "h"}, {"BFloat16Storage", "bf"},
-    {"LongStorage", "l"},  {"IntStorage", "i"},    {"ShortStorage", "s"}, {"CharStorage", "c"},
-    {"ByteStorage", "b"},  {"BoolStorage", "?"},
-};
-
-at::ScalarType StorageDType(const std::string& name) {
+// The torch.<Type>Storage globals a state dict uses, and the dtype each holds.
+const std::unordered_map<std::string, at::ScalarType>& StorageTypes() {
   static const std::unordered_map<std::string, at::ScalarType> kTypes = {
       {"FloatStorage", at::kFloat}, {"DoubleStorage", at::kDouble}, {"HalfStorage", at::kHalf},
       {"BFloat16Storage", at::kBFloat16}, {"LongStorage", at::kLong}, {"IntStorage", at::kInt},
       {"ShortStorage", at::kShort}, {"CharStorage", at::kChar}, {"ByteStorage", at::kByte},
       {"BoolStorage", at::kBool},
   };
-  auto it = kTypes.find(name);
-  if (it == kTypes.end()) throw CheckpointError("unsupported storage type torch." + name);
-  return it->second;
+  return kTypes;
 }
 
 bool AllowedGlobal(const Global& g) {
@@ -194,12 +187,7 @@ bool AllowedGlobal(const Global& g) {
   if (g.module == "torch._utils" && (g.name == "_rebuild_tensor_v2" || g.name == "_rebuild_parameter")) return true;
   // LibTorch's own pickler (torch::pickle_save, torch.jit) tags typed dicts; the tag is a type name.
   if (g.module == "torch.jit._pickle" && g.name == "restore_type_tag") return true;
-  if (g.module == "torch") {
-    for (const auto& t : kStorageTypes) {
-      if (g.name == t[0]) return true;
-    }
-  }
-  return false;
+  return g.module == "torch" && StorageTypes().count(g.name) > 0;
 }
 
 class Unpickler {
@@ -400,7 +388,9 @@ class Unpickler {
     std::string key = AsString(t->items[2]);
     auto cached = storages_.find(key);
     if (cached != storages_.end()) return cached->second;
-    at::ScalarType dtype = StorageDType(type->name);
+    auto storage_type = StorageTypes().find(type->name);
+    if (type->module != "torch" || storage_type == StorageTypes().end()) Fail("a storage whose type is not a torch storage type");
+    at::ScalarType dtype = storage_type->second;
     auto [bytes, size] = zip_.Data(prefix_ + "data/" + key);
     int64_t element = static_cast<int64_t>(c10::elementSize(dtype));
     int64_t numel = static_cast<int64_t>(size) / element;

@@ -168,12 +168,13 @@ const at::Tensor& TensorWrap::Get() const {
   return tensor_;
 }
 
-Napi::Value TensorWrap::Shape(const Napi::CallbackInfo& info) {
-  const auto& t = Get();
-  auto out = Napi::Array::New(info.Env(), t.dim());
-  for (int64_t i = 0; i < t.dim(); ++i) out.Set(static_cast<uint32_t>(i), Napi::Number::New(info.Env(), static_cast<double>(t.size(i))));
+Napi::Array ShapeToJs(Napi::Env env, at::IntArrayRef sizes) {
+  auto out = Napi::Array::New(env, sizes.size());
+  for (size_t i = 0; i < sizes.size(); ++i) out.Set(static_cast<uint32_t>(i), Napi::Number::New(env, static_cast<double>(sizes[i])));
   return out;
 }
+
+Napi::Value TensorWrap::Shape(const Napi::CallbackInfo& info) { return ShapeToJs(info.Env(), Get().sizes()); }
 
 Napi::Value TensorWrap::DTypeName(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), DTypeOf(Get().scalar_type()).name);

@@ -11,6 +11,9 @@
 
 namespace torch_attn::tensor {
 
+// A shape as a JS Array of numbers.
+Napi::Array ShapeToJs(Napi::Env env, at::IntArrayRef sizes);
+
 class TensorWrap : public Napi::ObjectWrap<TensorWrap>, public GuardedMethods<TensorWrap> {
  public:
   static void Register(Napi::Env env, Napi::Object exports);

@@ -29,12 +29,7 @@ GroupOptions ReadGroup(const Napi::Value& value, const std::string& what) {
   if (!value.IsObject()) args::ThrowType(what, "a group object", value);
   auto o = value.As<Napi::Object>();
   GroupOptions g;
-  Napi::Value params = o.Get("params");
-  if (!params.IsArray()) args::ThrowType(what + ".params", "an Array of parameter names", params);
-  std::vector<std::string> names;
-  auto array = params.As<Napi::Array>();
-  for (uint32_t i = 0; i < array.Length(); ++i) names.push_back(args::String(array.Get(i), what + ".params[" + std::to_string(i) + "]"));
-  g.params(names);
+  g.params(args::Strings(o.Get("params"), what + ".params"));
   g.lr(NumberField(o, "lr", 1e-3)).weight_decay(NumberField(o, "weightDecay", 0));
   g.momentum(NumberField(o, "momentum", 0)).dampening(NumberField(o, "dampening", 0)).nesterov(BoolField(o, "nesterov", false));
   g.beta1(NumberField(o, "beta1", 0.9)).beta2(NumberField(o, "beta2", 0.999)).eps(NumberField(o, "eps", 1e-8));
