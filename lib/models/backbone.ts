@@ -2,15 +2,9 @@
 // plain data over parameter names, then loads what fits through the native loader.
 import { ErrorCode, codedError } from '../errors';
 import type { Tensor } from '../tensor/tensor';
+import { isAttentionName } from '../training/groups';
 import { readStateDict } from './checkpoint';
 import type { BackboneReport, Model } from './model';
-
-/** Whether a model name belongs to an attention module (never loaded from a backbone file). */
-function attentionPredicate(model: Model): (name: string) => boolean {
-  const kind = model.spec.attention?.kind ?? 'none';
-  if (kind === 'none') return () => false;
-  return (name) => name.startsWith(`${kind}_layer`) || name.startsWith(`${kind}_stage`) || name.includes(`.${kind}.`);
-}
 
 export async function loadBackbone(model: Model, file: string): Promise<BackboneReport> {
   const { arch, stem, placement, attention } = model.spec;
@@ -19,7 +13,8 @@ export async function loadBackbone(model: Model, file: string): Promise<Backbone
   }
   const prefix = arch === 'resnet' && placement !== 'block' && (attention?.kind ?? 'none') !== 'none' ? 'backbone.' : '';
   const head = arch === 'resnet' ? 'fc.' : 'classifier.';
-  const isAttention = attentionPredicate(model);
+  // Attention modules are never loaded from a backbone file.
+  const isAttention = (name: string) => isAttentionName(model, name);
   const shapes = new Map<string, number[]>();
   for (const p of model.namedParameters()) shapes.set(p.name, p.shape);
   for (const b of model.namedBuffers()) shapes.set(b.name, b.shape);
@@ -50,7 +45,7 @@ export async function loadBackbone(model: Model, file: string): Promise<Backbone
     }
     const result = await model.native.loadStateDict(selected as never, false);
     report.loaded = Object.keys(selected);
-    report.missing = result.missing.filter((name) => !isAttention(name) && name !== 'gate');
+    report.missing = result.missing.filter((name) => !isAttention(name));
     return report;
   } finally {
     for (const t of Object.values(fileTensors)) t.dispose();

@@ -6,7 +6,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ErrorCode, codedError } from '../errors';
 import { native } from '../native';
-import { Tensor, tensor } from '../tensor/tensor';
+import { expectTensor, tensor } from '../tensor/tensor';
+import type { Tensor } from '../tensor/tensor';
 import type { DType } from '../tensor/tensor';
 import * as validate from '../validate';
 
@@ -175,7 +176,7 @@ export async function saveStateDict(tensors: Record<string, Tensor>, file: strin
   const format = checkpointFormat(file, 'save() path');
   if (!validate.isPlainObject(tensors)) throw validate.typeError('save() tensors', 'an object of name -> Tensor', tensors);
   for (const [name, t] of Object.entries(tensors)) {
-    if (!(t instanceof (Tensor as unknown as new () => Tensor))) throw validate.typeError(`save() entry '${name}'`, 'a Tensor', t);
+    expectTensor(t, `save() entry '${name}'`);
   }
   const chunks = format === 'pth' ? [native.encodePth(tensors as never)] : encodeSafetensors(tensors);
   await writeFileAtomic(file, chunks);

@@ -1,7 +1,8 @@
 // Model: the public face of a native model (any architecture, or one attention module).
 import type { NativeModel, NativeModelSpec } from '../native';
 import { native } from '../native';
-import { Tensor } from '../tensor/tensor';
+import { expectTensor } from '../tensor/tensor';
+import type { Tensor } from '../tensor/tensor';
 import type { Device } from '../tensor/tensor';
 import * as validate from '../validate';
 import { loadBackbone } from './backbone';
@@ -62,11 +63,6 @@ export interface PredictOptions {
   batchSize?: number;
 }
 
-function asTensor(value: unknown, name: string): Tensor {
-  if (!(value instanceof (Tensor as unknown as new () => Tensor))) throw validate.typeError(name, 'a Tensor', value);
-  return value as Tensor;
-}
-
 /**
  * A network on LibTorch. Parameter and buffer names follow PyTorch's module trees, so state
  * dicts move between torch-attn and PyTorch without renaming.
@@ -97,7 +93,7 @@ export class Model {
   /** Logits for a float32 batch (B x C x H x W), without gradients, in the current mode.
    *  The input is moved to the model's device. */
   forward(x: Tensor): Tensor {
-    return this.native.forward(asTensor(x, 'forward(x)') as never) as unknown as Tensor;
+    return this.native.forward(expectTensor(x, 'forward(x)') as never) as unknown as Tensor;
   }
 
   /** Logits in eval mode, computed off the main thread in batches; resolves to a CPU tensor.
@@ -106,7 +102,7 @@ export class Model {
     try {
       const opts = validate.options(options, 'predict() options', ['batchSize']);
       const batch = opts.batchSize === undefined ? undefined : validate.integer(opts.batchSize, 'predict() options.batchSize', 1);
-      return this.native.predict(asTensor(x, 'predict(x)') as never, batch) as unknown as Promise<Tensor>;
+      return this.native.predict(expectTensor(x, 'predict(x)') as never, batch) as unknown as Promise<Tensor>;
     } catch (err) {
       return Promise.reject(err);
     }
@@ -295,7 +291,7 @@ export class Model {
     if (opts.labelSmoothing !== undefined && opts.labelSmoothing >= 1) throw new RangeError(`trainStep() options.labelSmoothing must be below 1, got ${opts.labelSmoothing}`);
     if (!(optimizer instanceof Optimizer)) throw validate.typeError('trainStep() optimizer', 'an Optimizer (optim.sgd / adam / adamw)', optimizer);
     if (optimizer.model !== this) throw new TypeError('trainStep(): the optimizer was made for another model');
-    return this.native.trainStep(optimizer.native, asTensor(x, 'trainStep() x') as never, asTensor(labels, 'trainStep() labels') as never, opts);
+    return this.native.trainStep(optimizer.native, expectTensor(x, 'trainStep() x') as never, expectTensor(labels, 'trainStep() labels') as never, opts);
   }
 
   /** Writes the state dict to `path`, as .pth (torch.load reads it; load_state_dict(strict=True)

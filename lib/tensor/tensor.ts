@@ -110,6 +110,12 @@ if (typeof Symbol.dispose === 'symbol') {
   };
 }
 
+/** `value` as a Tensor; a TypeError naming `name` for anything else. */
+export function expectTensor(value: unknown, name: string): Tensor {
+  if (!(value instanceof (Tensor as unknown as new () => Tensor))) throw validate.typeError(name, 'a Tensor', value);
+  return value as Tensor;
+}
+
 const DEVICE_PATTERN = /^(cpu|cuda(:\d+)?)$/;
 
 function device(value: unknown, name: string): Device | undefined {

@@ -78,6 +78,8 @@ export class Optimizer {
   /** user group index -> the addon's group indices (two when biases and norms are split off) */
   readonly #map: number[][] = [];
   readonly #settings: OptimizerSettings;
+  /** The optimizer's defaults (its type's, overridden by the caller's): groups fill from them. */
+  readonly #defaults: Record<string, unknown>;
 
   /** @internal Use optim.sgd / optim.adam / optim.adamw. */
   constructor(
@@ -88,12 +90,12 @@ export class Optimizer {
     settings: OptimizerSettings = {},
   ) {
     this.#settings = validate.options(settings, `optim.${type}() settings`, ['noDecayOnBiasAndNorm', 'ungrouped']);
-    const base = { ...DEFAULTS[type], ...validate.options(defaults as Record<string, unknown>, `optim.${type}() defaults`, ALLOWED[type]) };
+    this.#defaults = { ...DEFAULTS[type], ...validate.options(defaults as Record<string, unknown>, `optim.${type}() defaults`, ALLOWED[type]) };
     const list = groups ?? [{ params: 'all' }];
     if (!Array.isArray(list) || list.length === 0) throw validate.typeError(`optim.${type}() groups`, 'a non-empty Array of groups', groups);
     const nativeGroups: NativeGroup[] = [];
     list.forEach((group, i) => {
-      for (const g of this.#split(group, base, `optim.${type}() groups[${i}]`)) {
+      for (const g of this.#split(group, `optim.${type}() groups[${i}]`)) {
         this.#map[i] ??= [];
         this.#map[i].push(nativeGroups.length);
         nativeGroups.push(g);
@@ -109,12 +111,12 @@ export class Optimizer {
     this.native = native.createOptimizer(model.native, type, nativeGroups as never);
   }
 
-  #split(group: ParamGroup<SGDGroupOptions & AdamGroupOptions>, base: Record<string, unknown>, where: string): NativeGroup[] {
+  #split(group: ParamGroup<SGDGroupOptions & AdamGroupOptions>, where: string): NativeGroup[] {
     if (!validate.isPlainObject(group)) throw validate.typeError(where, 'a group object { params, ...options }', group);
     const { params, ...own } = validate.options(group as Record<string, unknown>, where, ['params', ...ALLOWED[this.type]]) as Record<string, unknown>;
     if (params === undefined) throw new TypeError(`${where}.params is required: group names or patterns`);
     const names = resolveParameters(this.model, params as string | string[], `${where}.params`);
-    const options = nativeOptions(this.type, { ...base, ...own }, where);
+    const options = nativeOptions(this.type, { ...this.#defaults, ...own }, where);
     if (!this.#settings.noDecayOnBiasAndNorm || !options.weightDecay) return [{ params: names, ...options }];
     const oneDim = new Set(this.model.namedParameters().filter((p) => p.shape.length <= 1).map((p) => p.name));
     const decay = names.filter((n) => !oneDim.has(n));
@@ -143,13 +145,13 @@ export class Optimizer {
     for (const g of this.#group(group, 'setLr(group)')) this.native.setLr(g, value);
   }
 
-  /** Adds a group to the live optimizer (a new stage unfreezing more layers); returns its index. */
+  /** Adds a group to the live optimizer (a new stage unfreezing more layers); returns its index.
+   *  Options it does not set come from the optimizer's defaults, as in PyTorch's add_param_group. */
   addGroup(group: ParamGroup<SGDGroupOptions & AdamGroupOptions>): number {
-    const base = { ...DEFAULTS[this.type] };
     const index = this.#map.length;
     this.#map[index] = [];
     try {
-      for (const g of this.#split(group, base, `addGroup(group)`)) {
+      for (const g of this.#split(group, `addGroup(group)`)) {
         this.native.addGroup(g as never);
         this.#map[index].push(this.native.groupCount - 1);
       }

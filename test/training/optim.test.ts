@@ -139,6 +139,13 @@ describe('optimizers', () => {
     for (const name of Object.keys(continued)) expect(sameBytes(resumed[name], continued[name]), name).toBe(true);
   });
 
+  it("addGroup fills unset options from the optimizer's own defaults, as add_param_group does", () => {
+    const model = new CBAMCNN();
+    const opt = optim.sgd(model, [{ params: 'head' }], { lr: 0.1, momentum: 0.9 }, { ungrouped: 'ignore' });
+    expect(opt.addGroup({ params: 'attention' })).toBe(1);
+    expect(opt.getLr(1)).toBe(0.1);
+  });
+
   it('noDecayOnBiasAndNorm splits each decaying group in two', () => {
     const model = new CBAMCNN();
     const opt = optim.adamw(model, [{ params: 'all' }], { weightDecay: 0.05 }, { noDecayOnBiasAndNorm: true });
