@@ -74,6 +74,26 @@ std::string String(const Napi::Value& value, const std::string& what) {
   return value.As<Napi::String>().Utf8Value();
 }
 
+int64_t IntegerField(const Napi::Object& o, const char* key, int64_t fallback, int64_t min, int64_t max) {
+  Napi::Value v = o.Get(key);
+  return v.IsUndefined() ? fallback : Integer(v, key, min, max);
+}
+
+double NumberField(const Napi::Object& o, const char* key, double fallback) {
+  Napi::Value v = o.Get(key);
+  return v.IsUndefined() ? fallback : Number(v, key);
+}
+
+bool BooleanField(const Napi::Object& o, const char* key, bool fallback) {
+  Napi::Value v = o.Get(key);
+  return v.IsUndefined() ? fallback : Boolean(v, key);
+}
+
+std::string StringField(const Napi::Object& o, const char* key, const std::string& fallback) {
+  Napi::Value v = o.Get(key);
+  return v.IsUndefined() ? fallback : String(v, key);
+}
+
 std::vector<std::string> Strings(const Napi::Value& value, const std::string& what) {
   if (!value.IsArray()) ThrowType(what, "an Array of strings", value);
   auto array = value.As<Napi::Array>();

@@ -20,6 +20,13 @@ int64_t Integer(const Napi::Value& value, const std::string& what, int64_t min, 
 bool Boolean(const Napi::Value& value, const std::string& what);
 std::string String(const Napi::Value& value, const std::string& what);
 
+// Optional fields of an options object: `fallback` when the field is undefined, else checked
+// as the readers above check arguments (the field's name in the message).
+int64_t IntegerField(const Napi::Object& o, const char* key, int64_t fallback, int64_t min, int64_t max);
+double NumberField(const Napi::Object& o, const char* key, double fallback);
+bool BooleanField(const Napi::Object& o, const char* key, bool fallback);
+std::string StringField(const Napi::Object& o, const char* key, const std::string& fallback);
+
 // An Array of strings (names, pool types, ...).
 std::vector<std::string> Strings(const Napi::Value& value, const std::string& what);
 

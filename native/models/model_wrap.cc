@@ -22,20 +22,11 @@ namespace {
 
 constexpr napi_type_tag kModelTag = {0x4d0de1a77e2f5b13ULL, 0x9c1b3d5e7f80a2c4ULL};
 
-// Optional fields of the spec object the TypeScript builders send; they have validated it, so
-// these re-checks guard the addon against direct calls.
-int64_t IntField(const Napi::Object& o, const char* key, int64_t fallback, int64_t min, int64_t max) {
-  Napi::Value v = o.Get(key);
-  return v.IsUndefined() ? fallback : args::Integer(v, key, min, max);
-}
-std::string StringField(const Napi::Object& o, const char* key, const std::string& fallback) {
-  Napi::Value v = o.Get(key);
-  return v.IsUndefined() ? fallback : args::String(v, key);
-}
-bool BoolField(const Napi::Object& o, const char* key, bool fallback) {
-  Napi::Value v = o.Get(key);
-  return v.IsUndefined() ? fallback : args::Boolean(v, key);
-}
+// The spec object comes from the TypeScript builders, which have validated it; the field
+// readers re-check it to guard the addon against direct calls.
+using args::BooleanField;
+using args::IntegerField;
+using args::StringField;
 
 modules::AttentionOptions ReadAttention(const Napi::Object& spec, const std::string& fallback_kind) {
   modules::AttentionOptions o;
@@ -44,17 +35,17 @@ modules::AttentionOptions ReadAttention(const Napi::Object& spec, const std::str
   if (!v.IsObject()) args::ThrowType("attention", "an options object", v);
   auto a = v.As<Napi::Object>();
   o.kind(StringField(a, "kind", fallback_kind));
-  o.ratio(IntField(a, "ratio", 16, 1, 1 << 20));
-  o.kernel_size(IntField(a, "kernelSize", 7, 1, 31));
-  o.passthrough(BoolField(a, "passthrough", false));
-  o.detach_weights(BoolField(a, "detachWeights", false));
-  o.pixel_size(IntField(a, "pixelSize", 0, 0, 1 << 24));
-  o.eca_gamma(IntField(a, "ecaGamma", 2, 1, 64));
-  o.eca_b(IntField(a, "ecaB", 1, 0, 64));
-  o.mlp_bias(BoolField(a, "mlpBias", false));
+  o.ratio(IntegerField(a, "ratio", 16, 1, 1 << 20));
+  o.kernel_size(IntegerField(a, "kernelSize", 7, 1, 31));
+  o.passthrough(BooleanField(a, "passthrough", false));
+  o.detach_weights(BooleanField(a, "detachWeights", false));
+  o.pixel_size(IntegerField(a, "pixelSize", 0, 0, 1 << 24));
+  o.eca_gamma(IntegerField(a, "ecaGamma", 2, 1, 64));
+  o.eca_b(IntegerField(a, "ecaB", 1, 0, 64));
+  o.mlp_bias(BooleanField(a, "mlpBias", false));
   o.spatial_max_first(StringField(a, "spatialPoolOrder", "mean-max") == "max-mean");
   o.spatial_bn(StringField(a, "spatialNorm", "none") == "bn");
-  o.spatial(BoolField(a, "spatial", true));
+  o.spatial(BooleanField(a, "spatial", true));
   Napi::Value pools = a.Get("poolTypes");
   if (!pools.IsUndefined()) o.pool_types(args::Strings(pools, "poolTypes"));  // ValidateAttention checks each
   return o;
@@ -64,10 +55,10 @@ std::shared_ptr<ModelImpl> BuildModel(const Napi::Value& value) {
   if (!value.IsObject()) args::ThrowType("createModel() spec", "an object", value);
   auto spec = value.As<Napi::Object>();
   std::string arch = StringField(spec, "arch", "");
-  int64_t classes = IntField(spec, "numClasses", 10, 1, 1 << 24);
+  int64_t classes = IntegerField(spec, "numClasses", 10, 1, 1 << 24);
   if (arch == "resnet") {
     ResNetOptions o;
-    o.depth(IntField(spec, "depth", 18, 0, 1000)).num_classes(classes);
+    o.depth(IntegerField(spec, "depth", 18, 0, 1000)).num_classes(classes);
     o.stem(StringField(spec, "stem", "cifar")).placement(StringField(spec, "placement", "stage"));
     o.attention(ReadAttention(spec, "cbam"));
     if (o.attention().pixel_size() > 0) throw RangeError("NAM's pixel variant is available on a standalone NAM module only");
@@ -77,7 +68,7 @@ std::shared_ptr<ModelImpl> BuildModel(const Napi::Value& value) {
   }
   if (arch == "vgg") {
     VggOptions o;
-    o.depth(IntField(spec, "depth", 16, 0, 1000)).num_classes(classes).batch_norm(BoolField(spec, "batchNorm", true));
+    o.depth(IntegerField(spec, "depth", 16, 0, 1000)).num_classes(classes).batch_norm(BooleanField(spec, "batchNorm", true));
     o.stem(StringField(spec, "stem", "cifar")).attention(ReadAttention(spec, "cbam"));
     if (o.attention().pixel_size() > 0) throw RangeError("NAM's pixel variant is available on a standalone NAM module only");
     return MakeVgg(o);
@@ -88,7 +79,7 @@ std::shared_ptr<ModelImpl> BuildModel(const Napi::Value& value) {
     return MakeCbamCnn(o);
   }
   if (arch == "attention") {
-    int64_t channels = IntField(spec, "channels", 0, 1, 1 << 20);
+    int64_t channels = IntegerField(spec, "channels", 0, 1, 1 << 20);
     return std::make_shared<StandaloneAttentionImpl>(ReadAttention(spec, "cbam"), channels);
   }
   throw RangeError("createModel() arch must be 'resnet', 'vgg', 'cbamcnn' or 'attention', got '" + arch + "'");
@@ -448,8 +439,9 @@ Napi::Value ModelWrap::TrainStep(const Napi::CallbackInfo& info) {
   training::StepOptions options;
   if (info[3].IsObject()) {
     auto o = info[3].As<Napi::Object>();
-    auto number = [&](const char* key) { return o.Get(key).IsUndefined() ? 0.0 : args::Number(o.Get(key), key); };
-    options.label_smoothing(number("labelSmoothing")).nam_sparsity(number("namSparsity")).grad_clip(number("gradClip"));
+    options.label_smoothing(args::NumberField(o, "labelSmoothing", 0))
+        .nam_sparsity(args::NumberField(o, "namSparsity", 0))
+        .grad_clip(args::NumberField(o, "gradClip", 0));
   }
   Claim("trainStep");
   auto shared = model_;

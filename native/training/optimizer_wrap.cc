@@ -15,15 +15,8 @@ namespace {
 
 constexpr napi_type_tag kOptimizerTag = {0x0a7e1c3b5d9f2468ULL, 0x13579bdf2468ace0ULL};
 
-double NumberField(const Napi::Object& o, const char* key, double fallback) {
-  Napi::Value v = o.Get(key);
-  return v.IsUndefined() ? fallback : args::Number(v, key);
-}
-
-bool BoolField(const Napi::Object& o, const char* key, bool fallback) {
-  Napi::Value v = o.Get(key);
-  return v.IsUndefined() ? fallback : args::Boolean(v, key);
-}
+using args::BooleanField;
+using args::NumberField;
 
 GroupOptions ReadGroup(const Napi::Value& value, const std::string& what) {
   if (!value.IsObject()) args::ThrowType(what, "a group object", value);
@@ -31,9 +24,9 @@ GroupOptions ReadGroup(const Napi::Value& value, const std::string& what) {
   GroupOptions g;
   g.params(args::Strings(o.Get("params"), what + ".params"));
   g.lr(NumberField(o, "lr", 1e-3)).weight_decay(NumberField(o, "weightDecay", 0));
-  g.momentum(NumberField(o, "momentum", 0)).dampening(NumberField(o, "dampening", 0)).nesterov(BoolField(o, "nesterov", false));
+  g.momentum(NumberField(o, "momentum", 0)).dampening(NumberField(o, "dampening", 0)).nesterov(BooleanField(o, "nesterov", false));
   g.beta1(NumberField(o, "beta1", 0.9)).beta2(NumberField(o, "beta2", 0.999)).eps(NumberField(o, "eps", 1e-8));
-  g.amsgrad(BoolField(o, "amsgrad", false));
+  g.amsgrad(BooleanField(o, "amsgrad", false));
   return g;
 }
 
