@@ -7,6 +7,8 @@ export const ErrorCode = {
   OOM: 'ERR_TORCH_ATTN_OOM',
   /** A file is not a readable checkpoint, or a state dict does not fit the model. */
   CHECKPOINT: 'ERR_TORCH_ATTN_CHECKPOINT',
+  /** A data file or image cannot be read (missing, truncated, wrong format, undecodable). */
+  DATA: 'ERR_TORCH_ATTN_DATA',
   /** A disposed tensor was used. */
   DISPOSED: 'ERR_TORCH_ATTN_DISPOSED',
   /** A model was used while async work (predict, a load) runs on it. */

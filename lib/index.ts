@@ -19,3 +19,9 @@ export type { OptimizerType, ParamGroup, SGDGroupOptions, AdamGroupOptions, Opti
 export { parameterGroups, resolveParameters } from './training/groups';
 export { schedulers, LRScheduler, ReduceOnPlateau, stepLR, multiStepLR, cosineAnnealing, linearWarmup } from './training/schedulers';
 export type { Schedule, PlateauOptions } from './training/schedulers';
+export { datasets, ImageDataset } from './data/datasets';
+export type { Sample, SkippedFile, CifarOptions, Cifar100Options, ImageFolderOptions, ArrayDatasetSource } from './data/datasets';
+export { transforms, PADDING_MODES } from './data/transforms';
+export type { TransformStep, Compose, TransformLike, PaddingMode, PadOptions, RandomCropOptions, ColorJitterOptions } from './data/transforms';
+export { DataLoader } from './data/loader';
+export type { DataLoaderOptions, Batch } from './data/loader';

@@ -110,6 +110,34 @@ export interface NativeStepResult {
   count: number;
 }
 
+/** Raw addon Dataset: a data source with its transform (lib/data gives it its public face). */
+export interface NativeDataset {
+  readonly length: number;
+  describe(): string;
+  withTransform(steps: readonly object[]): NativeDataset;
+  get(index: number, seed?: number | bigint): { image: NativeTensor; label: number };
+  verify(): Promise<{ index: number; message: string }[]>;
+}
+
+export interface NativeLoaderOptions {
+  batchSize: number;
+  shuffle?: boolean;
+  dropLast?: boolean;
+  workers?: number;
+  prefetch?: number;
+  seed?: number | bigint;
+}
+
+export interface NativeBatchStream {
+  next(): Promise<{ images: NativeTensor; labels: NativeTensor; index: number } | null>;
+  close(): void;
+}
+
+export interface NativeLoader {
+  readonly batchCount: number;
+  epoch(index: number): NativeBatchStream;
+}
+
 export interface NativeBinding {
   buildInfo(): NativeBuildInfo;
   cudaIsAvailable(): boolean;
@@ -129,6 +157,14 @@ export interface NativeBinding {
   createModel(spec: NativeModelSpec): NativeModel;
   readStateDict(path: string): Promise<Record<string, NativeTensor>>;
   encodePth(tensors: Record<string, NativeTensor>): Buffer;
+
+  Dataset: abstract new () => NativeDataset;
+  createMemoryDataset(pixels: Uint8Array, labels: Int32Array, shape: number[]): NativeDataset;
+  createFileDataset(paths: string[], labels: Int32Array): NativeDataset;
+  applyTransform(steps: readonly object[], image: NativeTensor, seed?: number | bigint): NativeTensor;
+  drawSeed(): bigint;
+  DataLoader: abstract new () => NativeLoader;
+  createLoader(dataset: NativeDataset, options: NativeLoaderOptions): NativeLoader;
 
   Optimizer: abstract new () => NativeOptimizer;
   createOptimizer(model: NativeModel, type: string, groups: { params: string[]; [option: string]: unknown }[]): NativeOptimizer;

@@ -2,6 +2,7 @@
 #include <napi.h>
 
 #include "common/addon_data.h"
+#include "data/data_wrap.h"
 #include "models/model_wrap.h"
 #include "runtime/runtime.h"
 #include "runtime/runtime_wrap.h"
@@ -17,6 +18,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   torch_attn::tensor::TensorWrap::Register(env, exports);
   torch_attn::models::ModelWrap::Register(env, exports);
   torch_attn::training::OptimizerWrap::Register(env, exports);
+  torch_attn::data::DatasetWrap::Register(env, exports);
+  torch_attn::data::LoaderWrap::Register(env, exports);
+  torch_attn::data::StreamWrap::Register(env, exports);
   return exports;
 }
 

@@ -10,6 +10,9 @@ struct AddonData {
   Napi::FunctionReference tensor_constructor;
   Napi::FunctionReference model_constructor;
   Napi::FunctionReference optimizer_constructor;
+  Napi::FunctionReference dataset_constructor;
+  Napi::FunctionReference loader_constructor;
+  Napi::FunctionReference stream_constructor;
 };
 
 inline AddonData& GetAddonData(Napi::Env env) { return *env.GetInstanceData<AddonData>(); }

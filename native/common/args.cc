@@ -74,6 +74,17 @@ std::string String(const Napi::Value& value, const std::string& what) {
   return value.As<Napi::String>().Utf8Value();
 }
 
+uint64_t Seed(const Napi::Value& value, const std::string& what) {
+  if (value.IsBigInt()) {
+    bool lossless = false;
+    uint64_t seed = value.As<Napi::BigInt>().Uint64Value(&lossless);
+    if (!lossless) throw RangeError(what + ": a bigint seed must be from 0 to 2^64 - 1");
+    return seed;
+  }
+  if (!value.IsNumber()) ThrowType(what, "a seed (a non-negative integer or a bigint)", value);
+  return static_cast<uint64_t>(Integer(value, what, 0, static_cast<int64_t>(kMaxSafeInteger)));
+}
+
 int64_t IntegerField(const Napi::Object& o, const char* key, int64_t fallback, int64_t min, int64_t max) {
   Napi::Value v = o.Get(key);
   return v.IsUndefined() ? fallback : Integer(v, key, min, max);

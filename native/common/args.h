@@ -17,6 +17,8 @@ std::string Describe(const Napi::Value& value);
 
 double Number(const Napi::Value& value, const std::string& what);
 int64_t Integer(const Napi::Value& value, const std::string& what, int64_t min, int64_t max);
+// A 64-bit seed: a non-negative safe integer or a bigint below 2^64.
+uint64_t Seed(const Napi::Value& value, const std::string& what);
 bool Boolean(const Napi::Value& value, const std::string& what);
 std::string String(const Napi::Value& value, const std::string& what);
 

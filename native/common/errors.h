@@ -25,6 +25,12 @@ struct CheckpointError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// A data file or image that cannot be read (missing, truncated, wrong format, undecodable):
+// a JS Error with code ERR_TORCH_ATTN_DATA.
+struct DataError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
 // Thrown when an object is busy with asynchronous work: a JS Error with code ERR_TORCH_ATTN_BUSY.
 struct BusyError : std::logic_error {
   using std::logic_error::logic_error;

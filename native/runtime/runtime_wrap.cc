@@ -34,14 +34,7 @@ Napi::Value SetNumThreadsJs(const Napi::CallbackInfo& info) {
 Napi::Value GetNumThreadsJs(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), GetNumThreads()); }
 
 Napi::Value ManualSeedJs(const Napi::CallbackInfo& info) {
-  uint64_t seed;
-  if (info[0].IsBigInt()) {
-    bool lossless = false;
-    seed = info[0].As<Napi::BigInt>().Uint64Value(&lossless);
-    if (!lossless) throw RangeError("manualSeed(seed): a bigint seed must be from 0 to 2^64 - 1");
-  } else {
-    seed = static_cast<uint64_t>(args::Integer(info[0], "manualSeed(seed)", 0, 9007199254740991LL));
-  }
+  const uint64_t seed = args::Seed(info[0], "manualSeed(seed)");
   ManualSeed(seed);
   return info.Env().Undefined();
 }

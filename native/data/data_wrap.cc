@@ -1,0 +1,353 @@
+#include "data/data_wrap.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <algorithm>
+#include <thread>
+
+#include "common/addon_data.h"
+#include "common/args.h"
+#include "common/async.h"
+#include "common/type_tag.h"
+#include "tensor/tensor_wrap.h"
+
+namespace torch_attn::data {
+
+namespace {
+
+constexpr napi_type_tag kDatasetTag = {0x5d1a7a5e70a1b2c3ULL, 0x0d47a5e7d47a5e70ULL};
+constexpr napi_type_tag kLoaderTag = {0x10ad3e5b7c9d1e2fULL, 0x2b4d6f8091a3c5e7ULL};
+constexpr napi_type_tag kStreamTag = {0x57e4a3b2c1d0e9f8ULL, 0x0f1e2d3c4b5a6978ULL};
+
+// A typed array's bytes, checked for the element type.
+template <typename T>
+std::vector<T> TypedValues(const Napi::Value& value, napi_typedarray_type type, const std::string& what,
+                           const char* expected) {
+  if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != type) {
+    args::ThrowType(what, expected, value);
+  }
+  auto array = value.As<Napi::TypedArray>();
+  const auto* data = reinterpret_cast<const T*>(static_cast<const uint8_t*>(array.ArrayBuffer().Data()) + array.ByteOffset());
+  return std::vector<T>(data, data + array.ElementLength());
+}
+
+std::vector<int64_t> Labels(const Napi::Value& value, const std::string& what) {
+  auto raw = TypedValues<int32_t>(value, napi_int32_array, what, "an Int32Array");
+  for (int32_t v : raw) {
+    if (v < 0) throw RangeError(what + " must be non-negative class indices, got " + std::to_string(v));
+  }
+  return std::vector<int64_t>(raw.begin(), raw.end());
+}
+
+Napi::Value CreateMemoryDataset(const Napi::CallbackInfo& info) {
+  auto pixels = TypedValues<uint8_t>(info[0], napi_uint8_array, "pixels", "a Uint8Array");
+  auto labels = Labels(info[1], "labels");
+  auto shape = args::Shape(info[2], "shape");
+  if (shape.size() != 3) throw RangeError("shape must be [channels, height, width]");
+  TransformedDataset data;
+  data.source = std::make_shared<MemoryDataset>(std::move(pixels), std::move(labels), shape[0], shape[1], shape[2]);
+  data.transform = std::make_shared<Pipeline>(std::vector<TransformSpec>{});
+  return DatasetWrap::New(info.Env(), std::move(data));
+}
+
+Napi::Value CreateFileDataset(const Napi::CallbackInfo& info) {
+  auto paths = args::Strings(info[0], "paths");
+  auto labels = Labels(info[1], "labels");
+  TransformedDataset data;
+  data.source = std::make_shared<FileDataset>(std::move(paths), std::move(labels));
+  data.transform = std::make_shared<Pipeline>(std::vector<TransformSpec>{});
+  return DatasetWrap::New(info.Env(), std::move(data));
+}
+
+// A seed from LibTorch's default generator, so manualSeed() makes unseeded work reproducible.
+uint64_t DrawSeed() {
+  auto gen = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  return gen.get<at::CPUGeneratorImpl>()->random64();
+}
+
+Napi::Value DrawSeedJs(const Napi::CallbackInfo& info) { return Napi::BigInt::New(info.Env(), DrawSeed()); }
+
+Napi::Value CreateLoader(const Napi::CallbackInfo& info) {
+  return GetAddonData(info.Env()).loader_constructor.New({info[0], info[1]});
+}
+
+Napi::Object SampleToJs(Napi::Env env, Sample& s) {
+  auto out = Napi::Object::New(env);
+  torch::Tensor t;
+  if (s.is_float) {
+    t = torch::from_blob(s.tensor.values.data(), {s.tensor.channels, s.tensor.height, s.tensor.width}, torch::kFloat32).clone();
+  } else {
+    t = torch::from_blob(s.image.pixels.data(), {s.image.height, s.image.width, s.image.channels}, torch::kUInt8).clone();
+  }
+  out.Set("image", tensor::TensorWrap::Wrap(env, t));
+  out.Set("label", Napi::Number::New(env, static_cast<double>(s.label)));
+  return out;
+}
+
+// applyTransform(transform, image, seed): one image through a transform list, on the calling
+// thread. `image` is uint8 [H, W, C] (an 8-bit image) or float32 [C, H, W] (after toTensor).
+Napi::Value ApplyTransform(const Napi::CallbackInfo& info) {
+  auto specs = ReadTransformSpecs(info[0], "transform");
+  const at::Tensor& t = tensor::TensorWrap::FromValue(info[1], "image").Get();
+  const uint64_t seed = info[2].IsUndefined() ? DrawSeed() : args::Seed(info[2], "seed");
+  if (t.dim() != 3 || !t.device().is_cpu() || (t.scalar_type() != torch::kUInt8 && t.scalar_type() != torch::kFloat32)) {
+    throw RangeError("image must be a CPU uint8 tensor [height, width, channels] or float32 tensor [channels, height, width], "
+                     "got " + std::string(c10::toString(t.scalar_type())) + " with " + std::to_string(t.dim()) + " dimensions");
+  }
+  auto c = t.contiguous();
+  Sample s;
+  if (c.scalar_type() == torch::kUInt8) {
+    s.image = Image(c.size(0), c.size(1), c.size(2));
+    std::copy(c.data_ptr<uint8_t>(), c.data_ptr<uint8_t>() + c.numel(), s.image.pixels.begin());
+  } else {
+    s.is_float = true;
+    s.tensor.channels = c.size(0), s.tensor.height = c.size(1), s.tensor.width = c.size(2);
+    s.tensor.values.assign(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
+  }
+  if (s.image.height == 0 && !s.is_float) throw RangeError("image is empty");
+  Pipeline(specs, s.is_float).Apply(s, seed);
+  return SampleToJs(info.Env(), s).Get("image");
+}
+
+}  // namespace
+
+std::vector<TransformSpec> ReadTransformSpecs(const Napi::Value& value, const std::string& what) {
+  if (!value.IsArray()) args::ThrowType(what, "an Array of transforms", value);
+  auto list = value.As<Napi::Array>();
+  std::vector<TransformSpec> specs;
+  for (uint32_t i = 0; i < list.Length(); ++i) {
+    const std::string where = what + "[" + std::to_string(i) + "]";
+    Napi::Value item = list.Get(i);
+    if (!item.IsObject()) args::ThrowType(where, "a transform object", item);
+    auto o = item.As<Napi::Object>();
+    TransformSpec spec;
+    spec.op = args::String(o.Get("op"), where + ".op");
+    auto keys = o.GetPropertyNames();
+    for (uint32_t k = 0; k < keys.Length(); ++k) {
+      const std::string key = keys.Get(k).ToString().Utf8Value();
+      if (key == "op") continue;
+      Napi::Value v = o.Get(key);
+      const std::string field = where + "." + key;
+      if (v.IsUndefined()) continue;
+      if (v.IsNumber()) {
+        spec.numbers[key] = {args::Number(v, field)};
+      } else if (v.IsBoolean()) {
+        spec.numbers[key] = {v.As<Napi::Boolean>().Value() ? 1.0 : 0.0};
+      } else if (v.IsString()) {
+        spec.strings[key] = v.As<Napi::String>().Utf8Value();
+      } else if (v.IsArray()) {
+        auto a = v.As<Napi::Array>();
+        std::vector<double> numbers;
+        for (uint32_t j = 0; j < a.Length(); ++j) numbers.push_back(args::Number(a.Get(j), field + "[" + std::to_string(j) + "]"));
+        spec.numbers[key] = std::move(numbers);
+      } else {
+        args::ThrowType(field, "a number, boolean, string or Array of numbers", v);
+      }
+    }
+    specs.push_back(std::move(spec));
+  }
+  return specs;
+}
+
+LoaderOptions ReadLoaderOptions(const Napi::Value& value) {
+  if (!value.IsObject()) args::ThrowType("DataLoader options", "an object", value);
+  auto o = value.As<Napi::Object>();
+  LoaderOptions opt;
+  opt.batch_size = args::IntegerField(o, "batchSize", 1, 1, int64_t{1} << 30);
+  opt.shuffle = args::BooleanField(o, "shuffle", false);
+  opt.drop_last = args::BooleanField(o, "dropLast", false);
+  opt.workers = args::IntegerField(o, "workers", 0, 0, 256);
+  opt.prefetch = args::IntegerField(o, "prefetch", 0, 0, 4096);
+  Napi::Value seed = o.Get("seed");
+  opt.seed = seed.IsUndefined() ? DrawSeed() : args::Seed(seed, "seed");
+  return opt;
+}
+
+// ---- Dataset ------------------------------------------------------------------------------
+
+void DatasetWrap::Register(Napi::Env env, Napi::Object exports) {
+  Napi::Function ctor = DefineClass(env, "Dataset",
+                                    {
+                                        InstanceAccessor("length", &DatasetWrap::Guarded<&DatasetWrap::Length>, nullptr),
+                                        InstanceMethod("describe", &DatasetWrap::Guarded<&DatasetWrap::Describe>),
+                                        InstanceMethod("withTransform", &DatasetWrap::Guarded<&DatasetWrap::WithTransform>),
+                                        InstanceMethod("get", &DatasetWrap::Guarded<&DatasetWrap::Get>),
+                                        InstanceMethod("verify", &DatasetWrap::Guarded<&DatasetWrap::Verify>),
+                                    });
+  GetAddonData(env).dataset_constructor = Napi::Persistent(ctor);
+  exports.Set("Dataset", ctor);
+  exports.Set("createMemoryDataset", Napi::Function::New(env, GuardedFn<&CreateMemoryDataset>, "createMemoryDataset"));
+  exports.Set("createFileDataset", Napi::Function::New(env, GuardedFn<&CreateFileDataset>, "createFileDataset"));
+  exports.Set("applyTransform", Napi::Function::New(env, GuardedFn<&ApplyTransform>, "applyTransform"));
+  exports.Set("drawSeed", Napi::Function::New(env, GuardedFn<&DrawSeedJs>, "drawSeed"));
+}
+
+DatasetWrap& DatasetWrap::FromValue(const Napi::Value& value, const std::string& what) {
+  if (!HasTypeTag(value, kDatasetTag)) args::ThrowType(what, "a Dataset", value);
+  return *ObjectWrap<DatasetWrap>::Unwrap(value.As<Napi::Object>());
+}
+
+Napi::Object DatasetWrap::New(Napi::Env env, TransformedDataset data) {
+  auto external = Napi::External<TransformedDataset>::New(env, new TransformedDataset(std::move(data)),
+                                                          [](Napi::Env, TransformedDataset* d) { delete d; });
+  return GetAddonData(env).dataset_constructor.New({external});
+}
+
+DatasetWrap::DatasetWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<DatasetWrap>(info) {
+  Guard(info.Env(), [&] {
+    if (info.Length() != 1 || !info[0].IsExternal()) {
+      throw TypeError("Dataset cannot be constructed directly: use datasets.cifar10(), datasets.imageFolder(), ...");
+    }
+    data_ = *info[0].As<Napi::External<TransformedDataset>>().Data();
+    SetTypeTag(info.This().As<Napi::Object>(), kDatasetTag);
+    return info.Env().Undefined();
+  });
+}
+
+Napi::Value DatasetWrap::Length(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(data_.size()));
+}
+
+Napi::Value DatasetWrap::Describe(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), data_.source->Describe());
+}
+
+Napi::Value DatasetWrap::WithTransform(const Napi::CallbackInfo& info) {
+  TransformedDataset next{data_.source, std::make_shared<Pipeline>(ReadTransformSpecs(info[0], "transform"))};
+  return New(info.Env(), std::move(next));
+}
+
+Napi::Value DatasetWrap::Get(const Napi::CallbackInfo& info) {
+  const int64_t index = args::Integer(info[0], "get(index)", 0, std::max<int64_t>(data_.size() - 1, 0));
+  if (data_.size() == 0) throw RangeError("get(index): the dataset is empty");
+  const uint64_t seed = info[1].IsUndefined() ? DrawSeed() : args::Seed(info[1], "get(index, seed)");
+  Sample s = data_.Get(index, seed);
+  return SampleToJs(info.Env(), s);
+}
+
+Napi::Value DatasetWrap::Verify(const Napi::CallbackInfo& info) {
+  struct Failure {
+    int64_t index;
+    std::string message;
+  };
+  auto source = data_.source;
+  return PromiseWorker<std::vector<Failure>>::Start(
+      info.Env(), info.This().As<Napi::Object>(),
+      [source] {
+        const int64_t n = source->size();
+        const int64_t threads = std::clamp<int64_t>(std::thread::hardware_concurrency(), 1, 8);
+        std::atomic<int64_t> next{0};
+        std::mutex mutex;
+        std::vector<Failure> failures;
+        std::vector<std::thread> pool;
+        for (int64_t t = 0; t < threads; ++t) {
+          pool.emplace_back([&] {
+            for (int64_t i = next++; i < n; i = next++) {
+              try {
+                source->Load(i);
+              } catch (const std::exception& e) {
+                std::lock_guard<std::mutex> lock(mutex);
+                failures.push_back({i, e.what()});
+              }
+            }
+          });
+        }
+        for (auto& t : pool) t.join();
+        std::sort(failures.begin(), failures.end(), [](const Failure& a, const Failure& b) { return a.index < b.index; });
+        return failures;
+      },
+      [](Napi::Env env, std::vector<Failure>& failures) -> Napi::Value {
+        auto out = Napi::Array::New(env, failures.size());
+        for (size_t i = 0; i < failures.size(); ++i) {
+          auto o = Napi::Object::New(env);
+          o.Set("index", Napi::Number::New(env, static_cast<double>(failures[i].index)));
+          o.Set("message", Napi::String::New(env, failures[i].message));
+          out.Set(static_cast<uint32_t>(i), o);
+        }
+        return out;
+      },
+      nullptr);
+}
+
+// ---- DataLoader ---------------------------------------------------------------------------
+
+void LoaderWrap::Register(Napi::Env env, Napi::Object exports) {
+  Napi::Function ctor = DefineClass(env, "DataLoader",
+                                    {
+                                        InstanceAccessor("batchCount", &LoaderWrap::Guarded<&LoaderWrap::BatchCount>, nullptr),
+                                        InstanceMethod("epoch", &LoaderWrap::Guarded<&LoaderWrap::Epoch>),
+                                    });
+  GetAddonData(env).loader_constructor = Napi::Persistent(ctor);
+  exports.Set("DataLoader", ctor);
+  exports.Set("createLoader", Napi::Function::New(env, GuardedFn<&CreateLoader>, "createLoader"));
+}
+
+LoaderWrap& LoaderWrap::FromValue(const Napi::Value& value, const std::string& what) {
+  if (!HasTypeTag(value, kLoaderTag)) args::ThrowType(what, "a DataLoader", value);
+  return *ObjectWrap<LoaderWrap>::Unwrap(value.As<Napi::Object>());
+}
+
+LoaderWrap::LoaderWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<LoaderWrap>(info) {
+  Guard(info.Env(), [&] {
+    const auto& data = DatasetWrap::FromValue(info[0], "DataLoader(dataset)").data();
+    loader_ = std::make_shared<Loader>(data, ReadLoaderOptions(info[1]));
+    SetTypeTag(info.This().As<Napi::Object>(), kLoaderTag);
+    return info.Env().Undefined();
+  });
+}
+
+Napi::Value LoaderWrap::BatchCount(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(loader_->batch_count()));
+}
+
+Napi::Value LoaderWrap::Epoch(const Napi::CallbackInfo& info) {
+  const int64_t epoch = args::Integer(info[0], "epoch(index)", 0, int64_t{1} << 40);
+  auto stream = loader_->Epoch(epoch);
+  auto external = Napi::External<BatchStream>::New(info.Env(), stream.release());
+  return GetAddonData(info.Env()).stream_constructor.New({external});
+}
+
+// ---- BatchStream --------------------------------------------------------------------------
+
+void StreamWrap::Register(Napi::Env env, Napi::Object exports) {
+  Napi::Function ctor = DefineClass(env, "BatchStream",
+                                    {
+                                        InstanceMethod("next", &StreamWrap::Guarded<&StreamWrap::Next>),
+                                        InstanceMethod("close", &StreamWrap::Guarded<&StreamWrap::Close>),
+                                    });
+  GetAddonData(env).stream_constructor = Napi::Persistent(ctor);
+}
+
+StreamWrap::StreamWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<StreamWrap>(info) {
+  Guard(info.Env(), [&] {
+    if (info.Length() != 1 || !info[0].IsExternal()) throw TypeError("BatchStream comes from DataLoader.epoch()");
+    stream_.reset(info[0].As<Napi::External<BatchStream>>().Data());
+    SetTypeTag(info.This().As<Napi::Object>(), kStreamTag);
+    return info.Env().Undefined();
+  });
+}
+
+Napi::Value StreamWrap::Next(const Napi::CallbackInfo& info) {
+  if (busy_->exchange(true)) throw BusyError("next(): the previous next() has not settled yet");
+  auto stream = stream_;
+  auto busy = busy_;
+  return PromiseWorker<std::optional<Batch>>::Start(
+      info.Env(), info.This().As<Napi::Object>(), [stream] { return stream->Next(); },
+      [](Napi::Env env, std::optional<Batch>& batch) -> Napi::Value {
+        if (!batch) return env.Null();
+        auto o = Napi::Object::New(env);
+        o.Set("images", tensor::TensorWrap::Wrap(env, batch->images));
+        o.Set("labels", tensor::TensorWrap::Wrap(env, batch->labels));
+        o.Set("index", Napi::Number::New(env, static_cast<double>(batch->index)));
+        return o;
+      },
+      [busy] { busy->store(false); });
+}
+
+Napi::Value StreamWrap::Close(const Napi::CallbackInfo& info) {
+  stream_->Close();
+  return info.Env().Undefined();
+}
+
+}  // namespace torch_attn::data

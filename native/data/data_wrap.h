@@ -1,0 +1,68 @@
+// The JS-visible data objects: Dataset (a source plus its transform), DataLoader and the
+// per-epoch BatchStream. Thin: parsing of JS values here, all work in data/*.cc.
+#pragma once
+
+#include <napi.h>
+
+#include <atomic>
+#include <memory>
+#include <string>
+
+#include "common/errors.h"
+#include "data/dataset.h"
+#include "data/loader.h"
+
+namespace torch_attn::data {
+
+class DatasetWrap : public Napi::ObjectWrap<DatasetWrap>, public GuardedMethods<DatasetWrap> {
+ public:
+  static void Register(Napi::Env env, Napi::Object exports);
+  static DatasetWrap& FromValue(const Napi::Value& value, const std::string& what);
+  static Napi::Object New(Napi::Env env, TransformedDataset data);
+
+  explicit DatasetWrap(const Napi::CallbackInfo& info);
+  const TransformedDataset& data() const { return data_; }
+
+ private:
+  Napi::Value Length(const Napi::CallbackInfo& info);
+  Napi::Value Describe(const Napi::CallbackInfo& info);
+  Napi::Value WithTransform(const Napi::CallbackInfo& info);
+  Napi::Value Get(const Napi::CallbackInfo& info);
+  Napi::Value Verify(const Napi::CallbackInfo& info);
+
+  TransformedDataset data_;
+};
+
+class LoaderWrap : public Napi::ObjectWrap<LoaderWrap>, public GuardedMethods<LoaderWrap> {
+ public:
+  static void Register(Napi::Env env, Napi::Object exports);
+  static LoaderWrap& FromValue(const Napi::Value& value, const std::string& what);
+
+  explicit LoaderWrap(const Napi::CallbackInfo& info);
+  const std::shared_ptr<Loader>& loader() const { return loader_; }
+
+ private:
+  Napi::Value BatchCount(const Napi::CallbackInfo& info);
+  Napi::Value Epoch(const Napi::CallbackInfo& info);
+
+  std::shared_ptr<Loader> loader_;
+};
+
+class StreamWrap : public Napi::ObjectWrap<StreamWrap>, public GuardedMethods<StreamWrap> {
+ public:
+  static void Register(Napi::Env env, Napi::Object exports);
+  explicit StreamWrap(const Napi::CallbackInfo& info);
+
+ private:
+  Napi::Value Next(const Napi::CallbackInfo& info);
+  Napi::Value Close(const Napi::CallbackInfo& info);
+
+  std::shared_ptr<BatchStream> stream_;
+  std::shared_ptr<std::atomic<bool>> busy_ = std::make_shared<std::atomic<bool>>(false);
+};
+
+// Parses a JS transform list ([{ op, ...fields }]).
+std::vector<TransformSpec> ReadTransformSpecs(const Napi::Value& value, const std::string& what);
+LoaderOptions ReadLoaderOptions(const Napi::Value& value);
+
+}  // namespace torch_attn::data

@@ -1,0 +1,41 @@
+// Images on the data path: 8-bit HWC (what decoders give and the geometric and colour transforms
+// work on, like a PIL image or a uint8 tensor) and float CHW (after toTensor).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace torch_attn::data {
+
+struct Image {
+  int64_t height = 0, width = 0, channels = 0;
+  std::vector<uint8_t> pixels;  // height * width * channels, row-major, channels interleaved
+
+  Image() = default;
+  Image(int64_t h, int64_t w, int64_t c) : height(h), width(w), channels(c), pixels(static_cast<size_t>(h * w * c)) {}
+  uint8_t* row(int64_t y) { return pixels.data() + y * width * channels; }
+  const uint8_t* row(int64_t y) const { return pixels.data() + y * width * channels; }
+};
+
+struct FloatImage {
+  int64_t channels = 0, height = 0, width = 0;
+  std::vector<float> values;  // channels * height * width, planar
+};
+
+// What a transform pipeline hands on: an 8-bit image, or a float tensor image after toTensor.
+struct Sample {
+  bool is_float = false;
+  Image image;
+  FloatImage tensor;
+  int64_t label = 0;
+};
+
+// Decodes a JPEG or PNG held in memory into 8-bit RGB (grayscale is expanded, alpha dropped as
+// PIL's convert('RGB') does). `name` (the file) appears in every error.
+Image DecodeImage(const std::string& bytes, const std::string& name);
+
+// Reads a whole file; a clear error naming it when it cannot.
+std::string ReadFile(const std::string& path);
+
+}  // namespace torch_attn::data

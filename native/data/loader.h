@@ -1,0 +1,92 @@
+// The batch loader: worker threads run dataset loading and transforms, a bounded reorder
+// buffer hands batches to the consumer in order. One BatchStream is one epoch; the consumer
+// is a libuv thread (JS iteration) or the native trainer, never the JS main thread.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <exception>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include "data/dataset.h"
+
+namespace torch_attn::data {
+
+struct LoaderOptions {
+  int64_t batch_size = 1;
+  bool shuffle = false;
+  bool drop_last = false;
+  int64_t workers = 0;   // 0: batches are made on the consumer's thread
+  int64_t prefetch = 0;  // batches made ahead of the consumer; 0: 2 per worker
+  uint64_t seed = 0;
+};
+
+struct Batch {
+  torch::Tensor images;  // float32 [B, C, H, W]
+  torch::Tensor labels;  // int64 [B]
+  int64_t index = 0;
+};
+
+// The order of sample indices for one epoch (a permutation when shuffling).
+std::vector<int64_t> EpochOrder(int64_t size, bool shuffle, uint64_t seed, int64_t epoch);
+// The seed of one sample's transform: a function of (loader seed, epoch, dataset index) only.
+uint64_t SampleSeed(uint64_t seed, int64_t epoch, int64_t index);
+
+class BatchStream {
+ public:
+  BatchStream(TransformedDataset data, LoaderOptions options, int64_t epoch);
+  ~BatchStream();
+  BatchStream(const BatchStream&) = delete;
+  BatchStream& operator=(const BatchStream&) = delete;
+
+  int64_t batch_count() const { return batches_; }
+  // The next batch, in order, or nullopt after the last (or after Close). Rethrows the error
+  // of a batch that failed. One consumer at a time.
+  std::optional<Batch> Next();
+  // Stops the workers (they finish the sample in hand) and joins them.
+  void Close();
+
+ private:
+  Batch Make(int64_t batch) const;
+  void Work();
+
+  TransformedDataset data_;
+  LoaderOptions options_;
+  int64_t epoch_;
+  std::vector<int64_t> order_;
+  int64_t batches_;
+
+  std::mutex mutex_;
+  std::condition_variable can_make_, can_take_;
+  int64_t next_to_make_ = 0, next_to_take_ = 0;
+  std::atomic<bool> closed_{false};
+  bool failed_ = false;
+  std::map<int64_t, Batch> ready_;
+  std::map<int64_t, std::exception_ptr> errors_;
+  std::vector<std::thread> threads_;
+};
+
+class Loader {
+ public:
+  Loader(TransformedDataset data, LoaderOptions options);
+  int64_t batch_count() const;
+  const LoaderOptions& options() const { return options_; }
+  const TransformedDataset& data() const { return data_; }
+  std::unique_ptr<BatchStream> Epoch(int64_t epoch) const {
+    return std::make_unique<BatchStream>(data_, options_, epoch);
+  }
+
+ private:
+  TransformedDataset data_;
+  LoaderOptions options_;
+};
+
+}  // namespace torch_attn::data

@@ -1,0 +1,155 @@
+// Transforms against torchvision 0.14 (fixtures from scripts/make-data-fixtures.py, committed):
+// the deterministic operations on fixed inputs, then the random ones' seeding and ranges.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { tensor, transforms, type Tensor, type TransformStep } from '../../lib/index';
+import { thrown } from '../helpers';
+
+interface Case {
+  name: string;
+  image: string;
+  steps: TransformStep[];
+  dtype: 'uint8' | 'float32';
+  shape: number[];
+  expected: string;
+}
+const fixture = JSON.parse(fs.readFileSync(path.join(__dirname, '../fixtures/data/transforms.json'), 'utf8')) as {
+  images: Record<string, { shape: number[]; pixels: string }>;
+  cases: Case[];
+};
+const images: Record<string, Tensor> = Object.fromEntries(
+  Object.entries(fixture.images).map(([name, { shape, pixels }]) => [name, tensor(new Uint8Array(Buffer.from(pixels, "base64")), shape)]),
+);
+
+function expected(c: Case): Uint8Array | Float32Array {
+  const bytes = Buffer.from(c.expected, 'base64');
+  return c.dtype === 'uint8' ? new Uint8Array(bytes) : new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length));
+}
+
+// Resizing sums the filter taps in another order than LibTorch's kernel (float rounding can move
+// a value across .5); nearest-neighbour rotation can meet a coordinate within an ulp of .5.
+// Everything else is exact.
+function tolerance(name: string): { maxDiff: number; fraction: number } {
+  if (name.startsWith('resize')) return { maxDiff: 1, fraction: 0.05 };
+  if (name.startsWith('rotate')) return { maxDiff: 255, fraction: 0.005 };
+  return { maxDiff: 0, fraction: 0 };
+}
+
+describe('transforms match torchvision on fixed inputs', () => {
+  it.each(fixture.cases.map((c) => [c.name, c] as const))('%s', (_name, c) => {
+    const out = transforms.apply(c.steps, images[c.image], 0);
+    expect(out.shape).toEqual(c.shape);
+    expect(out.dtype).toBe(c.dtype);
+    const got = out.data() as Uint8Array | Float32Array;
+    const want = expected(c);
+    let worst = 0;
+    let differing = 0;
+    for (let i = 0; i < want.length; i++) {
+      const d = Math.abs(got[i] - want[i]);
+      if (d > (c.dtype === 'float32' ? 1e-6 : 0)) differing++;
+      worst = Math.max(worst, d);
+    }
+    const { maxDiff, fraction } = tolerance(c.name);
+    expect(worst).toBeLessThanOrEqual(c.dtype === 'float32' ? 1e-6 : maxDiff);
+    expect(differing / want.length).toBeLessThanOrEqual(fraction);
+  });
+});
+
+describe('random transforms', () => {
+  const image = images.smooth;
+  const pixels = (t: Tensor) => Buffer.from(t.data() as Uint8Array);
+
+  it('are deterministic for a seed and differ across seeds', () => {
+    const chain = transforms.compose([
+      transforms.randomCrop(32, { padding: 4 }),
+      transforms.randomHorizontalFlip(),
+      transforms.colorJitter({ brightness: 0.2, contrast: 0.2, saturation: 0.2, hue: 0.1 }),
+      transforms.randomRotation(15),
+    ]);
+    const a = pixels(transforms.apply(chain, image, 42));
+    expect(pixels(transforms.apply(chain, image, 42)).equals(a)).toBe(true);
+    const others = [1, 2, 3, 4, 5].map((s) => pixels(transforms.apply(chain, image, s)));
+    expect(others.filter((o) => o.equals(a))).toHaveLength(0);
+  });
+
+  it('randomCrop draws every offset the padding allows, each one a plain crop of the padded image', () => {
+    const crop = transforms.randomCrop([8, 8], { padding: 2 });
+    const small = images.noise; // 13 x 17 -> padded 17 x 21: offsets 0..9 x 0..13
+    const seen = new Set<string>();
+    const candidates = new Map<string, string>();
+    for (let top = 0; top <= 9; top++) {
+      for (let left = 0; left <= 13; left++) {
+        const t = transforms.apply([transforms.functional.pad(2), transforms.functional.crop(top, left, 8, 8)], small);
+        candidates.set(pixels(t).toString('hex'), `${top},${left}`);
+      }
+    }
+    for (let seed = 0; seed < 2000; seed++) {
+      const key = candidates.get(pixels(transforms.apply(crop, small, seed)).toString('hex'));
+      expect(key).toBeDefined();
+      seen.add(key!);
+    }
+    expect(seen.size).toBe(candidates.size);
+  });
+
+  it('randomHorizontalFlip flips with probability p', () => {
+    const flipped = pixels(transforms.apply(transforms.functional.hflip(), image));
+    const count = (p: number) => {
+      let n = 0;
+      for (let seed = 0; seed < 1000; seed++) n += pixels(transforms.apply(transforms.randomHorizontalFlip(p), image, seed)).equals(flipped) ? 1 : 0;
+      return n;
+    };
+    expect(count(0)).toBe(0);
+    expect(count(1)).toBe(1000);
+    const half = count(0.5);
+    expect(half).toBeGreaterThan(430);
+    expect(half).toBeLessThan(570);
+  });
+
+  it('randomRotation draws angles inside the range (a fixed range gives that rotation)', () => {
+    const fixed = pixels(transforms.apply(transforms.functional.rotate(10), image));
+    expect(pixels(transforms.apply(transforms.randomRotation([10, 10]), image, 3)).equals(fixed)).toBe(true);
+    expect(pixels(transforms.apply(transforms.randomRotation(0), image, 3)).equals(pixels(image))).toBe(true);
+  });
+
+  it('colorJitter with a one-point range is that adjustment', () => {
+    const want = pixels(transforms.apply(transforms.functional.adjustBrightness(1.3), image));
+    expect(pixels(transforms.apply(transforms.colorJitter({ brightness: [1.3, 1.3] }), image, 9)).equals(want)).toBe(true);
+  });
+
+  it('randomResizedCrop gives the requested size; resize and centerCrop compose', () => {
+    const out = transforms.apply(transforms.randomResizedCrop([12, 10]), images.photo, 5);
+    expect(out.shape).toEqual([12, 10, 3]);
+    const t = transforms.apply([transforms.resize(16), transforms.centerCrop(16), transforms.toTensor()], images.photo);
+    expect(t.shape).toEqual([3, 16, 16]);
+  });
+});
+
+describe('transform errors', () => {
+  it('name the transform, the field and what is allowed', () => {
+    expect(thrown(() => transforms.randomCrop(0)).message).toMatch(/randomCrop\(size\) must be at least 1/);
+    expect(thrown(() => transforms.randomCrop(32, { padding: [1, 2, 3] })).message).toMatch(/padding/);
+    expect(thrown(() => transforms.randomCrop(32, { paddingMode: 'wrap' as never })).message).toMatch(/'constant', 'edge', 'reflect', 'symmetric'/);
+    expect(thrown(() => transforms.colorJitter({ hue: 0.7 })).message).toMatch(/hue must give a range inside \[-0.5, 0.5\]/);
+    expect(thrown(() => transforms.colorJitter({ sharpness: 1 } as never)).message).toMatch(/Unknown option 'sharpness'/);
+    expect(thrown(() => transforms.normalize([0.5, 0.5], [0.5])).message).toMatch(/normalize\(std\)/);
+    expect(thrown(() => transforms.normalize([0.5], [0])).message).toMatch(/must not contain 0/);
+    expect(thrown(() => transforms.randomHorizontalFlip(2)).message).toMatch(/in \[0, 1\]/);
+  });
+
+  it('refuse steps in the wrong order and unknown ops (checked natively too)', () => {
+    expect(thrown(() => transforms.apply([transforms.normalize([0.5], [0.5])], images.noise)).message).toMatch(/put toTensor\(\) before it/);
+    expect(thrown(() => transforms.apply([transforms.toTensor(), transforms.functional.hflip()], images.noise)).message).toMatch(/put it before toTensor\(\)/);
+    expect(thrown(() => transforms.apply([{ op: 'sharpen' }], images.noise)).message).toMatch(/unknown transform 'sharpen'/);
+    expect(thrown(() => transforms.apply([{ op: 'crop', top: 0, left: 0 }], images.noise)).message).toMatch(/crop: size is required/);
+    expect(thrown(() => transforms.apply([{ op: 'rotate', angle: 'x' }], images.noise)).name).toBe('TypeError');
+  });
+
+  it('refuse a crop larger than the image, images of the wrong type, and reflect padding past the edge', () => {
+    expect(thrown(() => transforms.apply(transforms.randomCrop(40), images.noise)).message).toMatch(/larger than the \(padded\) image 13x17.*padIfNeeded/);
+    expect(transforms.apply(transforms.randomCrop(40, { padIfNeeded: true }), images.noise, 1).shape).toEqual([40, 40, 3]);
+    expect(thrown(() => transforms.apply(transforms.toTensor(), tensor(new Float64Array(12), [2, 2, 3]))).message).toMatch(/uint8 tensor \[height, width, channels\]/);
+    expect(thrown(() => transforms.apply(transforms.functional.pad(20, { paddingMode: 'reflect' }), images.noise)).message).toMatch(/reflect padding must be smaller/);
+    expect(thrown(() => transforms.apply(transforms.toTensor(), 'image' as never)).name).toBe('TypeError');
+  });
+});
