@@ -294,10 +294,15 @@ TORCH_ATTN_PIXEL_KERNEL void AdjustSaturation(Image& image, double factor) {
   if (image.channels == 1) return;  // as torchvision (and PIL): nothing to desaturate
   const float r = static_cast<float>(factor), s = static_cast<float>(1.0 - factor);
   const int64_t n = image.height * image.width;
-  for (int64_t i = 0; i < n; ++i) {
-    uint8_t* px = image.pixels.data() + i * 3;
-    const float gray = s * static_cast<float>(Gray(px));
-    for (int k = 0; k < 3; ++k) px[k] = Clamp255(r * static_cast<float>(px[k]) + gray);
+  constexpr int64_t kChunk = 256;
+  float gray[kChunk];
+  for (int64_t base = 0; base < n; base += kChunk) {
+    const int64_t m = std::min(kChunk, n - base);
+    uint8_t* px = image.pixels.data() + base * 3;
+    for (int64_t i = 0; i < m; ++i) gray[i] = s * static_cast<float>(Gray(px + 3 * i));
+    for (int64_t i = 0; i < m; ++i) {
+      for (int k = 0; k < 3; ++k) px[3 * i + k] = Clamp255(r * static_cast<float>(px[3 * i + k]) + gray[i]);
+    }
   }
 }
 
