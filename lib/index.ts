@@ -25,3 +25,7 @@ export { transforms, PADDING_MODES } from './data/transforms';
 export type { TransformStep, Compose, TransformLike, PaddingMode, PadOptions, RandomCropOptions, ColorJitterOptions } from './data/transforms';
 export { DataLoader } from './data/loader';
 export type { DataLoaderOptions, Batch } from './data/loader';
+export { StagedFineTuner } from './training/finetune';
+export type { FineTunerOptions, StageSpec, SchedulerSpec, EpochRecord, BatchEvent, FitOptions, FitResult } from './training/finetune';
+export { evaluate, classMetrics } from './training/evaluate';
+export type { Evaluation, EvaluateOptions, ClassMetrics } from './training/evaluate';

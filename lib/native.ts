@@ -138,6 +138,58 @@ export interface NativeLoader {
   epoch(index: number): NativeBatchStream;
 }
 
+export interface NativeFitControl {
+  cancel(): void;
+  readonly cancelled: boolean;
+}
+
+export interface NativeFitPlan {
+  stage: number;
+  stageName: string;
+  firstEpoch: number;
+  epochs: number;
+  startBatch?: number;
+  step: number;
+  tableStart: number;
+  groupLabels: string[];
+  lrTable: Float64Array;
+  labelSmoothing?: number;
+  namSparsity?: number;
+  gradClip?: number;
+  logEvery?: number;
+  checkpointDir?: string;
+  historyJson?: string;
+  runJson?: string;
+  bestMetric?: number;
+  bestEpoch?: number;
+  partial?: { lossSum: number; correct: number; count: number; seconds: number };
+}
+
+export type NativeFitEvent =
+  | { type: 'batch'; epoch: number; batch: number; batches: number; loss: number; meanLoss: number }
+  | { type: 'epoch'; record: Record<string, unknown> };
+
+export interface NativeFitOutcome {
+  cancelled: boolean;
+  nextEpoch: number;
+  nextBatch: number;
+  step: number;
+  bestMetric: number;
+  bestEpoch: number;
+  checkpoint?: string;
+}
+
+export interface NativeEvalResult {
+  lossSum: number;
+  count: number;
+  top1: number;
+  top5: number;
+  classes: number;
+  confusion: Float64Array;
+  probabilities?: Float32Array;
+  labels?: Int32Array;
+}
+
 export interface NativeBinding {
   buildInfo(): NativeBuildInfo;
   cudaIsAvailable(): boolean;
@@ -165,6 +217,23 @@ export interface NativeBinding {
   drawSeed(): bigint;
   DataLoader: abstract new () => NativeLoader;
   createLoader(dataset: NativeDataset, options: NativeLoaderOptions): NativeLoader;
+
+  createFitControl(): NativeFitControl;
+  fitStage(
+    model: NativeModel,
+    optimizer: NativeOptimizer,
+    train: NativeLoader,
+    test: NativeLoader | null,
+    plan: NativeFitPlan,
+    control: NativeFitControl,
+    onEvent: (event: NativeFitEvent) => void,
+  ): Promise<NativeFitOutcome>;
+  evaluate(model: NativeModel, loader: NativeLoader, keepProbabilities: boolean): Promise<NativeEvalResult>;
+  readTrainingCheckpoint(path: string): Promise<Record<string, Record<string, NativeTensor>>>;
+  loadOptimizerState(optimizer: NativeOptimizer, state: Record<string, NativeTensor>): void;
+  optimizerState(optimizer: NativeOptimizer): Record<string, NativeTensor>;
+  rngState(): NativeTensor;
+  setRngState(state: NativeTensor): void;
 
   Optimizer: abstract new () => NativeOptimizer;
   createOptimizer(model: NativeModel, type: string, groups: { params: string[]; [option: string]: unknown }[]): NativeOptimizer;

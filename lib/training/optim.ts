@@ -51,7 +51,8 @@ interface NativeGroup {
   [option: string]: unknown;
 }
 
-function nativeOptions(type: OptimizerType, options: Record<string, unknown>, where: string): Record<string, unknown> {
+/** @internal Checks group options and renames them for the addon (betas -> beta1/beta2). */
+export function nativeOptions(type: OptimizerType, options: Record<string, unknown>, where: string): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(options)) {
     if (key === 'betas') {

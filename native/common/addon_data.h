@@ -13,6 +13,7 @@ struct AddonData {
   Napi::FunctionReference dataset_constructor;
   Napi::FunctionReference loader_constructor;
   Napi::FunctionReference stream_constructor;
+  Napi::FunctionReference control_constructor;
 };
 
 inline AddonData& GetAddonData(Napi::Env env) { return *env.GetInstanceData<AddonData>(); }

@@ -36,12 +36,13 @@ int64_t Loader::batch_count() const {
   return options_.drop_last ? n / b : (n + b - 1) / b;
 }
 
-BatchStream::BatchStream(TransformedDataset data, LoaderOptions options, int64_t epoch)
+BatchStream::BatchStream(TransformedDataset data, LoaderOptions options, int64_t epoch, int64_t start)
     : data_(std::move(data)), options_(options), epoch_(epoch) {
   order_ = EpochOrder(data_.size(), options_.shuffle, options_.seed, epoch);
   const int64_t n = data_.size(), b = options_.batch_size;
   batches_ = options_.drop_last ? n / b : (n + b - 1) / b;
   if (options_.prefetch <= 0) options_.prefetch = 2 * std::max<int64_t>(options_.workers, 1);
+  next_to_make_ = next_to_take_ = std::min(std::max<int64_t>(start, 0), batches_);
   for (int64_t i = 0; i < options_.workers; ++i) threads_.emplace_back([this] { Work(); });
 }
 

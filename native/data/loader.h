@@ -42,7 +42,8 @@ uint64_t SampleSeed(uint64_t seed, int64_t epoch, int64_t index);
 
 class BatchStream {
  public:
-  BatchStream(TransformedDataset data, LoaderOptions options, int64_t epoch);
+  // Starts at batch `start` of the epoch (the ones before it are never made: a resumed epoch).
+  BatchStream(TransformedDataset data, LoaderOptions options, int64_t epoch, int64_t start = 0);
   ~BatchStream();
   BatchStream(const BatchStream&) = delete;
   BatchStream& operator=(const BatchStream&) = delete;
@@ -80,8 +81,8 @@ class Loader {
   int64_t batch_count() const;
   const LoaderOptions& options() const { return options_; }
   const TransformedDataset& data() const { return data_; }
-  std::unique_ptr<BatchStream> Epoch(int64_t epoch) const {
-    return std::make_unique<BatchStream>(data_, options_, epoch);
+  std::unique_ptr<BatchStream> Epoch(int64_t epoch, int64_t start = 0) const {
+    return std::make_unique<BatchStream>(data_, options_, epoch, start);
   }
 
  private:

@@ -146,31 +146,15 @@ Napi::Value ReadStateDictJs(const Napi::CallbackInfo& info) {
   std::string path = args::String(info[0], "readStateDict(path)");
   return PromiseWorker<NamedTensors>::Start(
       info.Env(), Napi::Object::New(info.Env()), [path] { return ReadPth(path); },
-      [](Napi::Env env, NamedTensors& tensors) {
-        auto out = Napi::Object::New(env);
-        for (auto& [name, tensor] : tensors) out.Set(name, tensor::TensorWrap::Wrap(env, tensor));
-        return Napi::Value(out);
-      },
+      [](Napi::Env env, NamedTensors& tensors) { return Napi::Value(tensor::NamedTensorsToJs(env, tensors)); },
       nullptr);
-}
-
-// An object of name -> Tensor, in property order; TypeError naming the first entry that is not one.
-NamedTensors TensorDict(const Napi::Value& value, const std::string& what) {
-  auto dict = value.As<Napi::Object>();
-  NamedTensors tensors;
-  auto keys = dict.GetPropertyNames();
-  for (uint32_t i = 0; i < keys.Length(); ++i) {
-    std::string key = keys.Get(i).ToString().Utf8Value();
-    tensors.emplace_back(key, tensor::TensorWrap::FromValue(dict.Get(key), what + " entry '" + key + "'").Get());
-  }
-  return tensors;
 }
 
 // encodePth({ name: Tensor }) -> Buffer with the bytes of a .pth file (written to disk by the
 // TypeScript layer, atomically).
 Napi::Value EncodePthJs(const Napi::CallbackInfo& info) {
   if (!info[0].IsObject() || info[0].IsArray()) args::ThrowType("encodePth() tensors", "an object of name -> Tensor", info[0]);
-  std::vector<char> bytes = EncodePth(TensorDict(info[0], "encodePth()"));
+  std::vector<char> bytes = EncodePth(tensor::NamedTensorsFromJs(info[0], "encodePth()"));
   return Napi::Buffer<char>::Copy(info.Env(), bytes.data(), bytes.size());
 }
 
@@ -380,7 +364,7 @@ Napi::Value ModelWrap::LoadStateDict(const Napi::CallbackInfo& info) {
   if (!info[0].IsObject() || info[0].IsArray()) {
     args::ThrowType("loadStateDict() source", "a file path or an object of name -> Tensor", info[0]);
   }
-  auto tensors = TensorDict(info[0], "loadStateDict()");
+  auto tensors = tensor::NamedTensorsFromJs(info[0], "loadStateDict()");
   auto report = models::LoadStateDict(*model_, tensors, strict);
   auto deferred = Napi::Promise::Deferred::New(env);
   deferred.Resolve(ReportToJs(env, report));

@@ -26,6 +26,8 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap>, public GuardedMethods<Mode
   ModelImpl& Model();
   std::shared_ptr<ModelImpl> shared() const { return model_; }
   std::shared_ptr<std::atomic<bool>> busy_flag() const { return busy_; }
+  // Marks the model busy for async work named `job`; BusyError if it already is.
+  void Claim(const char* job);
 
  private:
   Napi::Value Forward(const Napi::CallbackInfo& info);
@@ -47,9 +49,6 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap>, public GuardedMethods<Mode
   Napi::Value SetRequiresGrad(const Napi::CallbackInfo& info);
   Napi::Value SetFrozenBatchNorms(const Napi::CallbackInfo& info);
   Napi::Value TrainStep(const Napi::CallbackInfo& info);
-
-  // Marks the model busy for async work; BusyError if it already is.
-  void Claim(const char* job);
 
   std::shared_ptr<ModelImpl> model_;
   std::shared_ptr<std::atomic<bool>> busy_ = std::make_shared<std::atomic<bool>>(false);

@@ -483,7 +483,11 @@ NamedTensors ToNamedTensors(const Dict& dict, const Zip& zip, bool allow_nested)
 
 }  // namespace
 
-NamedTensors ReadPthBytes(const std::string& bytes, const std::string& name) {
+namespace {
+
+// Opens the archive, unpickles data.pkl and hands its top-level dict to `use`.
+template <typename Use>
+auto ReadTopDict(const std::string& bytes, const std::string& name, Use&& use) {
   if (bytes.size() >= 2 && static_cast<uint8_t>(bytes[0]) == 0x80 && static_cast<uint8_t>(bytes[1]) <= 5) {
     throw CheckpointError(name + " was saved in PyTorch's legacy (pre-1.6, non-zip) format, which torch-attn does not read. "
                           "Re-save it in Python: torch.save(torch.load(path), path)");
@@ -516,14 +520,36 @@ NamedTensors ReadPthBytes(const std::string& bytes, const std::string& name) {
   ValuePtr top = unpickler.Run();
   auto* dict = std::get_if<Dict>(&top->v);
   if (dict == nullptr) zip.Fail("its top-level object is not a dict (expected a state dict)");
-  return ToNamedTensors(*dict, zip, true);
+  return use(*dict, zip);
 }
 
-NamedTensors ReadPth(const std::string& path) {
+std::string ReadAll(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw CheckpointError("cannot open " + path + ": " + std::strerror(errno));
-  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  return ReadPthBytes(bytes, path);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 }
+
+}  // namespace
+
+NamedTensors ReadPthBytes(const std::string& bytes, const std::string& name) {
+  return ReadTopDict(bytes, name, [](const Dict& dict, const Zip& zip) { return ToNamedTensors(dict, zip, true); });
+}
+
+std::vector<std::pair<std::string, NamedTensors>> ReadPthSections(const std::string& path) {
+  return ReadTopDict(ReadAll(path), path, [](const Dict& dict, const Zip& zip) {
+    std::vector<std::pair<std::string, NamedTensors>> out;
+    for (const auto& [key, value] : dict) {
+      auto* name = std::get_if<std::string>(&key->v);
+      auto* inner = std::get_if<Dict>(&value->v);
+      if (name == nullptr || inner == nullptr) zip.Fail("a top-level entry that is not a named dict of tensors");
+      out.emplace_back(*name, inner->empty() ? NamedTensors{} : ToNamedTensors(*inner, zip, false));
+    }
+    return out;
+  });
+}
+
+
+
+NamedTensors ReadPth(const std::string& path) { return ReadPthBytes(ReadAll(path), path); }
 
 }  // namespace torch_attn::models

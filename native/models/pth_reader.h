@@ -23,4 +23,8 @@ NamedTensors ReadPth(const std::string& path);
 // The same from bytes already in memory (`name` is used in messages).
 NamedTensors ReadPthBytes(const std::string& bytes, const std::string& name);
 
+// A checkpoint whose top-level dict maps section names to dicts of tensors (torch-attn's
+// training checkpoints: model_state_dict, optimizer_state, training), section by section.
+std::vector<std::pair<std::string, NamedTensors>> ReadPthSections(const std::string& path);
+
 }  // namespace torch_attn::models

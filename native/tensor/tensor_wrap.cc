@@ -227,4 +227,22 @@ Napi::Value TensorWrap::Dispose(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+Napi::Object NamedTensorsToJs(Napi::Env env, const NamedTensorList& tensors) {
+  auto out = Napi::Object::New(env);
+  for (const auto& [name, tensor] : tensors) out.Set(name, TensorWrap::Wrap(env, tensor));
+  return out;
+}
+
+NamedTensorList NamedTensorsFromJs(const Napi::Value& value, const std::string& what) {
+  if (!value.IsObject()) args::ThrowType(what, "an object of name -> Tensor", value);
+  auto dict = value.As<Napi::Object>();
+  NamedTensorList tensors;
+  auto keys = dict.GetPropertyNames();
+  for (uint32_t i = 0; i < keys.Length(); ++i) {
+    std::string key = keys.Get(i).ToString().Utf8Value();
+    tensors.emplace_back(key, TensorWrap::FromValue(dict.Get(key), what + " entry '" + key + "'").Get());
+  }
+  return tensors;
+}
+
 }  // namespace torch_attn::tensor

@@ -6,6 +6,8 @@
 #include <napi.h>
 
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "common/errors.h"
 
@@ -13,6 +15,12 @@ namespace torch_attn::tensor {
 
 // A shape as a JS Array of numbers.
 Napi::Array ShapeToJs(Napi::Env env, at::IntArrayRef sizes);
+
+// { name: Tensor } objects, in property order (state dicts, optimizer state).
+using NamedTensorList = std::vector<std::pair<std::string, at::Tensor>>;
+Napi::Object NamedTensorsToJs(Napi::Env env, const NamedTensorList& tensors);
+// TypeError naming the first entry that is not a Tensor.
+NamedTensorList NamedTensorsFromJs(const Napi::Value& value, const std::string& what);
 
 class TensorWrap : public Napi::ObjectWrap<TensorWrap>, public GuardedMethods<TensorWrap> {
  public:

@@ -1,5 +1,7 @@
 #include "training/optimizer.h"
 
+#include <map>
+
 #include <cmath>
 #include <sstream>
 #include <unordered_map>
@@ -106,6 +108,90 @@ void AddGroup(torch::optim::Optimizer& optimizer, const std::string& type, const
     }
   }
   optimizer.add_param_group(torch::optim::OptimizerParamGroup(Resolve(model, group.params(), taken), OptionsFor(type, group)));
+}
+
+namespace {
+
+std::string StateKey(const torch::Tensor& p) { return c10::guts::to_string(p.unsafeGetTensorImpl()); }
+
+}  // namespace
+
+std::vector<std::pair<std::string, torch::Tensor>> StateByName(torch::optim::Optimizer& optimizer, const std::string& type,
+                                                               const torch::nn::Module& model) {
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  auto& state = optimizer.state();
+  for (const auto& item : model.named_parameters()) {
+    auto it = state.find(StateKey(item.value()));
+    if (it == state.end()) continue;
+    const std::string& name = item.key();
+    auto put = [&](const char* field, const torch::Tensor& t) {
+      if (t.defined()) out.emplace_back(name + "." + field, t.detach().to(torch::kCPU).clone());
+    };
+    if (type == "adam") {
+      auto& s = static_cast<torch::optim::AdamParamState&>(*it->second);
+      put("step", torch::tensor(s.step(), torch::kInt64));
+      put("exp_avg", s.exp_avg());
+      put("exp_avg_sq", s.exp_avg_sq());
+      put("max_exp_avg_sq", s.max_exp_avg_sq());
+    } else if (type == "adamw") {
+      auto& s = static_cast<torch::optim::AdamWParamState&>(*it->second);
+      put("step", torch::tensor(s.step(), torch::kInt64));
+      put("exp_avg", s.exp_avg());
+      put("exp_avg_sq", s.exp_avg_sq());
+      put("max_exp_avg_sq", s.max_exp_avg_sq());
+    } else {
+      auto& s = static_cast<torch::optim::SGDParamState&>(*it->second);
+      put("momentum_buffer", s.momentum_buffer());
+    }
+  }
+  return out;
+}
+
+void LoadStateByName(torch::optim::Optimizer& optimizer, const std::string& type, const torch::nn::Module& model,
+                     const std::vector<std::pair<std::string, torch::Tensor>>& state) {
+  std::map<std::string, std::map<std::string, torch::Tensor>> by_param;
+  auto params = model.named_parameters();
+  for (const auto& [key, tensor] : state) {
+    const auto dot = key.rfind('.');
+    if (dot == std::string::npos || !params.contains(key.substr(0, dot))) {
+      throw CheckpointError("optimizer state names '" + key + "', which is not a parameter of this model");
+    }
+    by_param[key.substr(0, dot)][key.substr(dot + 1)] = tensor;
+  }
+  auto& target = optimizer.state();
+  target.clear();
+  for (const auto& [name, fields] : by_param) {
+    const torch::Tensor& p = params[name];
+    auto get = [&](const char* field) -> torch::Tensor {
+      auto it = fields.find(field);
+      if (it == fields.end()) return {};
+      if (std::string(field) != "step" && it->second.sizes() != p.sizes()) {
+        throw CheckpointError("optimizer state '" + name + "." + field + "' has shape " + c10::str(it->second.sizes()) +
+                              ", the parameter " + c10::str(p.sizes()));
+      }
+      return it->second.to(p.device(), it->second.scalar_type() == torch::kInt64 ? torch::kInt64 : p.scalar_type());
+    };
+    if (type == "adam" || type == "adamw") {
+      auto step = get("step");
+      auto exp_avg = get("exp_avg"), exp_avg_sq = get("exp_avg_sq");
+      if (!step.defined() || !exp_avg.defined() || !exp_avg_sq.defined()) {
+        throw CheckpointError("optimizer state of '" + name + "' lacks step, exp_avg or exp_avg_sq (was it saved by SGD?)");
+      }
+      if (type == "adam") {
+        auto s = std::make_unique<torch::optim::AdamParamState>();
+        s->step(step.item<int64_t>()).exp_avg(exp_avg).exp_avg_sq(exp_avg_sq).max_exp_avg_sq(get("max_exp_avg_sq"));
+        target[StateKey(p)] = std::move(s);
+      } else {
+        auto s = std::make_unique<torch::optim::AdamWParamState>();
+        s->step(step.item<int64_t>()).exp_avg(exp_avg).exp_avg_sq(exp_avg_sq).max_exp_avg_sq(get("max_exp_avg_sq"));
+        target[StateKey(p)] = std::move(s);
+      }
+    } else {
+      auto s = std::make_unique<torch::optim::SGDParamState>();
+      s->momentum_buffer(get("momentum_buffer"));
+      target[StateKey(p)] = std::move(s);
+    }
+  }
 }
 
 }  // namespace torch_attn::training

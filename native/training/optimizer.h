@@ -32,6 +32,15 @@ std::unique_ptr<torch::optim::Optimizer> MakeOptimizer(const std::string& type, 
 void AddGroup(torch::optim::Optimizer& optimizer, const std::string& type, const torch::nn::Module& model,
               const GroupOptions& group);
 
+// The optimizer's per-parameter state (Adam/AdamW: step, exp_avg, exp_avg_sq[, max_exp_avg_sq];
+// SGD: momentum_buffer) keyed "<parameter name>.<field>", so a checkpoint survives any change
+// of group layout and reads naturally.
+std::vector<std::pair<std::string, torch::Tensor>> StateByName(torch::optim::Optimizer& optimizer, const std::string& type,
+                                                               const torch::nn::Module& model);
+// Restores state written by StateByName (entries of parameters the model lacks: CheckpointError).
+void LoadStateByName(torch::optim::Optimizer& optimizer, const std::string& type, const torch::nn::Module& model,
+                     const std::vector<std::pair<std::string, torch::Tensor>>& state);
+
 void CheckGroupOptions(const std::string& type, const GroupOptions& group);
 
 }  // namespace torch_attn::training

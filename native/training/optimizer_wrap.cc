@@ -1,9 +1,9 @@
 #include "training/optimizer_wrap.h"
 
-#include <cstdio>
-#include <unistd.h>
+#include <sstream>
 
 #include "common/addon_data.h"
+#include "common/files.h"
 #include "common/args.h"
 #include "common/type_tag.h"
 #include "models/model_wrap.h"
@@ -114,20 +114,12 @@ Napi::Value OptimizerWrap::ZeroGrad(const Napi::CallbackInfo& info) {
 Napi::Value OptimizerWrap::Save(const Napi::CallbackInfo& info) {
   std::string path = args::String(info[0], "save(path)");
   auto& optimizer = Get();
-  // Written beside the target, then renamed over it: never a half-written file under its name.
-  std::string temp = path + ".tmp-" + std::to_string(::getpid());
-  try {
-    torch::serialize::OutputArchive archive;
-    optimizer.save(archive);
-    archive.save_to(temp);
-  } catch (...) {
-    std::remove(temp.c_str());
-    throw;
-  }
-  if (std::rename(temp.c_str(), path.c_str()) != 0) {
-    std::remove(temp.c_str());
-    throw CheckpointError("cannot write " + path + ": " + std::strerror(errno));
-  }
+  torch::serialize::OutputArchive archive;
+  optimizer.save(archive);
+  std::ostringstream bytes;
+  archive.save_to(bytes);
+  const std::string data = bytes.str();
+  WriteFileAtomic(path, data.data(), data.size());
   return info.Env().Undefined();
 }
 

@@ -24,6 +24,7 @@ class OptimizerWrap : public Napi::ObjectWrap<OptimizerWrap>, public GuardedMeth
   torch::optim::Optimizer& Get();
   std::shared_ptr<torch::optim::Optimizer> shared() const { return optimizer_; }
   const std::shared_ptr<models::ModelImpl>& model() const { return model_; }
+  const std::string& type() const { return type_; }
 
  private:
   Napi::Value GroupCount(const Napi::CallbackInfo& info);

@@ -24,7 +24,13 @@ StepResult TrainStep(models::ModelImpl& model, torch::optim::Optimizer& optimize
   bool trainable = false;
   for (const auto& p : model.parameters()) trainable = trainable || p.requires_grad();
   if (!trainable) throw RangeError("nothing to train: every parameter of " + model.Describe() + " is frozen");
-  optimizer.zero_grad();
+  // Gradients set to none (PyTorch 2's zero_grad default): a frozen parameter then has no
+  // gradient, so no optimizer updates it, not even from momentum it gathered while it trained.
+  for (auto& group : optimizer.param_groups()) {
+    for (auto& p : group.params()) {
+      if (p.grad().defined()) p.mutable_grad() = torch::Tensor();
+    }
+  }
   auto logits = model.Forward(x, nullptr);
   CheckLabels(labels, logits.size(0), logits.size(1));
   auto target = labels.to(logits.device());

@@ -1,0 +1,414 @@
+// StagedFineTuner: the staged fine-tuning recipe, run natively. TypeScript resolves the plan
+// (parameter groups, which train in each stage, the learning rate of every group at every
+// step), the addon runs each stage's loop on a thread of its own and reports batches and
+// epochs back. Every group is in the optimizer from the start; a stage only changes which
+// groups train and their learning rates, so optimizer state carries over and a checkpoint
+// always has the same layout.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { DataLoader } from '../data/loader';
+import { ImageDataset } from '../data/datasets';
+import { ErrorCode, codedError } from '../errors';
+import type { Model } from '../models/model';
+import { native, type NativeFitOutcome, type NativeFitPlan } from '../native';
+import type { Tensor } from '../tensor/tensor';
+import * as validate from '../validate';
+import { parameterGroups, resolveParameters } from './groups';
+import { nativeOptions, type OptimizerType } from './optim';
+import { cosineAnnealing, linearWarmup, multiStepLR, stepLR, type Schedule } from './schedulers';
+
+export type SchedulerSpec =
+  | { type: 'step'; stepSize: number; gamma?: number; unit?: 'epoch' | 'step' }
+  | { type: 'multistep'; milestones: number[]; gamma?: number; unit?: 'epoch' | 'step' }
+  | { type: 'cosine'; tMax?: number; etaMin?: number; unit?: 'epoch' | 'step' }
+  | { type: 'warmup'; steps: number; startFactor?: number; then?: SchedulerSpec; unit?: 'epoch' | 'step' }
+  | { type: 'constant' };
+
+export interface StageSpec {
+  name: string;
+  epochs: number;
+  /** Groups ('head', 'attention', 'layer3', 'backbone', ...), patterns over parameter names, or 'all'. */
+  train: string | string[];
+  /** One rate for every training group, or per group: { head: 1e-3, attention: 1e-3, backbone: 1e-5, default: ... }. */
+  lr: number | Record<string, number>;
+  /** This stage's own schedule (counted from the stage's start); overrides the global one. */
+  scheduler?: SchedulerSpec;
+}
+
+export interface FineTunerOptions {
+  optimizer?: { type?: OptimizerType; momentum?: number; dampening?: number; nesterov?: boolean; weightDecay?: number; betas?: [number, number]; eps?: number; amsgrad?: boolean };
+  stages: StageSpec[];
+  /** A schedule over the whole run (counted from its start), for stages without their own. */
+  scheduler?: SchedulerSpec;
+  loss?: { type?: 'cross-entropy'; labelSmoothing?: number };
+  /** λ of the NAM |γ| sparsity penalty (its subgradient is added in each step). */
+  namSparsity?: number;
+  /** Clip the global gradient norm to this. */
+  gradClip?: number;
+  /** A batch event every logEvery batches (and at each epoch's last batch). Default 100. */
+  logEvery?: number;
+  /** Write last.pth and best.pth here every epoch (and last.pth when cancelled). */
+  checkpointDir?: string;
+  /** BatchNorms of frozen groups: 'eval' keeps their running statistics fixed (default), 'train' updates them. */
+  batchNorm?: 'eval' | 'train';
+}
+
+export interface EpochRecord {
+  stage: string;
+  stageIndex: number;
+  /** 1-based, counted over the whole run. */
+  epoch: number;
+  trainLoss: number;
+  trainAcc: number;
+  testLoss?: number;
+  testTop1?: number;
+  testTop5?: number;
+  /** Learning rate per optimizer group at the epoch's last step (0: the group was frozen). */
+  lr: Record<string, number>;
+  seconds: number;
+  imagesPerSecond: number;
+}
+
+export interface BatchEvent {
+  epoch: number;
+  batch: number;
+  batches: number;
+  loss: number;
+  meanLoss: number;
+}
+
+export interface FitOptions {
+  batchSize?: number;
+  workers?: number;
+  /** Seeds the shuffle and augmentation (default: drawn from manualSeed's generator; kept in checkpoints). */
+  seed?: number;
+  /** Drop the last, smaller training batch of each epoch (default true: BatchNorm needs more than one sample). */
+  dropLast?: boolean;
+  signal?: AbortSignal;
+  onBatch?: (event: BatchEvent) => void;
+  onEpoch?: (record: EpochRecord) => void;
+  onStage?: (stage: { index: number; name: string; groups: Record<string, 'trainable' | 'frozen'> }) => void;
+  /** Continue the run a checkpoint of this configuration (last.pth) stopped at. */
+  resume?: string;
+}
+
+export interface FitResult {
+  epochs: EpochRecord[];
+  /** The epoch with the best test top-1 (train accuracy without a test set). */
+  best: { epoch: number; metric: number; checkpoint?: string } | null;
+  /** The optimizer groups: label -> parameter names. */
+  groups: Record<string, string[]>;
+}
+
+const STAGE_KEYS = ['name', 'epochs', 'train', 'lr', 'scheduler'];
+
+function toSchedule(spec: SchedulerSpec, span: number, where: string): { schedule: Schedule; unit: 'epoch' | 'step' } {
+  if (!validate.isPlainObject(spec)) throw validate.typeError(where, 'a scheduler { type, ... }', spec);
+  const type = validate.oneOf(spec.type, `${where}.type`, ['step', 'multistep', 'cosine', 'warmup', 'constant'] as const);
+  const unit = 'unit' in spec && spec.unit !== undefined ? validate.oneOf(spec.unit, `${where}.unit`, ['epoch', 'step'] as const) : 'epoch';
+  switch (type) {
+    case 'constant':
+      validate.options(spec, where, ['type']);
+      return { schedule: { name: 'constant', lr: (base) => base }, unit };
+    case 'step': {
+      const s = validate.options(spec as { stepSize: number; gamma?: number }, where, ['type', 'stepSize', 'gamma', 'unit']);
+      return { schedule: stepLR(s.stepSize as number, s.gamma ?? 0.1), unit };
+    }
+    case 'multistep': {
+      const s = validate.options(spec as { milestones: number[]; gamma?: number }, where, ['type', 'milestones', 'gamma', 'unit']);
+      return { schedule: multiStepLR(s.milestones as number[], s.gamma ?? 0.1), unit };
+    }
+    case 'cosine': {
+      const s = validate.options(spec as { tMax?: number; etaMin?: number }, where, ['type', 'tMax', 'etaMin', 'unit']);
+      return { schedule: cosineAnnealing(s.tMax ?? Math.max(span, 1), s.etaMin ?? 0), unit };
+    }
+    case 'warmup': {
+      const s = validate.options(spec as { steps: number; startFactor?: number; then?: SchedulerSpec }, where, ['type', 'steps', 'startFactor', 'then', 'unit']);
+      const steps = validate.integer(s.steps, `${where}.steps`, 1);
+      const then = s.then === undefined ? undefined : toSchedule({ unit, ...s.then } as SchedulerSpec, Math.max(span - steps, 1), `${where}.then`).schedule;
+      return { schedule: linearWarmup(steps, s.startFactor ?? 0.1, then), unit };
+    }
+  }
+}
+
+/** The optimizer groups: the model's own disjoint groups, split further where a stage's
+ *  patterns cut through one. */
+function partition(model: Model, selectors: string[]): { labels: string[]; params: string[][] } {
+  const natural = [...parameterGroups(model)].filter(([name]) => name !== 'all' && name !== 'backbone');
+  const home = new Map<string, string>();
+  for (const [group, names] of natural) for (const n of names) home.set(n, group);
+  const resolved = selectors.map((s) => new Set(resolveParameters(model, s, 'stage train/lr')));
+  const byKey = new Map<string, { label: string; params: string[] }>();
+  for (const { name } of model.namedParameters()) {
+    const group = home.get(name) ?? 'other';
+    const cuts = selectors.filter((s, i) => resolved[i].has(name) && !(natural.find(([g]) => g === group)?.[1] ?? []).every((n) => resolved[i].has(n)));
+    const key = `${group}|${cuts.join('|')}`;
+    if (!byKey.has(key)) byKey.set(key, { label: cuts.length ? `${group}[${cuts.join(',')}]` : group, params: [] });
+    byKey.get(key)!.params.push(name);
+  }
+  const groups = [...byKey.values()].filter((g) => g.params.length > 0);
+  return { labels: groups.map((g) => g.label), params: groups.map((g) => g.params) };
+}
+
+function abortError(message: string, checkpoint?: string): Error {
+  return Object.assign(new Error(message), { name: 'AbortError', code: 'ABORT_ERR', checkpoint });
+}
+
+export class StagedFineTuner {
+  readonly model: Model;
+  readonly options: Readonly<FineTunerOptions>;
+  #running = false;
+
+  constructor(model: Model, options: FineTunerOptions) {
+    if (typeof model !== 'object' || model === null || !('native' in model)) throw validate.typeError('StagedFineTuner(model)', 'a model', model);
+    const o = validate.options(options, 'StagedFineTuner options', [
+      'optimizer', 'stages', 'scheduler', 'loss', 'namSparsity', 'gradClip', 'logEvery', 'checkpointDir', 'batchNorm',
+    ]);
+    if (!Array.isArray(o.stages) || o.stages.length === 0) throw validate.typeError('StagedFineTuner options.stages', 'a non-empty Array of stages', o.stages);
+    o.stages.forEach((s, i) => {
+      const where = `stages[${i}]`;
+      validate.options(s, where, STAGE_KEYS);
+      if (typeof s.name !== 'string' || s.name === '') throw validate.typeError(`${where}.name`, 'a non-empty string', s.name);
+      validate.integer(s.epochs, `${where}.epochs`, 1);
+      resolveParameters(model, s.train, `${where}.train`);
+      if (typeof s.lr === 'number') {
+        if (!(s.lr >= 0) || !Number.isFinite(s.lr)) throw new RangeError(`${where}.lr must be a non-negative number, got ${s.lr}`);
+      } else if (validate.isPlainObject(s.lr)) {
+        for (const [k, v] of Object.entries(s.lr)) {
+          if (k !== 'default') resolveParameters(model, k, `${where}.lr`);
+          if (typeof v !== 'number' || !(v >= 0) || !Number.isFinite(v)) throw new RangeError(`${where}.lr.${k} must be a non-negative number, got ${String(v)}`);
+        }
+      } else {
+        throw validate.typeError(`${where}.lr`, 'a number or { group: rate }', s.lr);
+      }
+      if (s.scheduler !== undefined) toSchedule(s.scheduler, s.epochs, `${where}.scheduler`);
+    });
+    if (o.scheduler !== undefined) toSchedule(o.scheduler, 1, 'options.scheduler');
+    const opt = validate.options(o.optimizer ?? {}, 'options.optimizer', ['type', 'momentum', 'dampening', 'nesterov', 'weightDecay', 'betas', 'eps', 'amsgrad']);
+    if (opt.type !== undefined) validate.oneOf(opt.type, 'options.optimizer.type', ['sgd', 'adam', 'adamw'] as const);
+    const loss = validate.options(o.loss ?? {}, 'options.loss', ['type', 'labelSmoothing']);
+    if (loss.type !== undefined) validate.oneOf(loss.type, 'options.loss.type', ['cross-entropy'] as const);
+    const ls = loss.labelSmoothing ?? 0;
+    if (validate.finiteNumber(ls, 'options.loss.labelSmoothing') < 0 || ls > 1) throw new RangeError(`options.loss.labelSmoothing must be in [0, 1], got ${ls}`);
+    if (o.namSparsity !== undefined && validate.finiteNumber(o.namSparsity, 'options.namSparsity') < 0) throw new RangeError('options.namSparsity must be at least 0');
+    if (o.gradClip !== undefined && !(validate.finiteNumber(o.gradClip, 'options.gradClip') > 0)) throw new RangeError('options.gradClip must be greater than 0');
+    if (o.logEvery !== undefined) validate.integer(o.logEvery, 'options.logEvery', 0);
+    if (o.checkpointDir !== undefined && (typeof o.checkpointDir !== 'string' || o.checkpointDir === '')) throw validate.typeError('options.checkpointDir', 'a folder path', o.checkpointDir);
+    if (o.batchNorm !== undefined) validate.oneOf(o.batchNorm, 'options.batchNorm', ['eval', 'train'] as const);
+    this.model = model;
+    this.options = Object.freeze({ ...o, stages: o.stages.map((s) => ({ ...s })) }) as FineTunerOptions;
+  }
+
+  /** The recipe: epochs 1-5 head + attention at 1e-3; 6-20 plus layer3/layer4 at 1e-4; 21-50
+   *  everything at 1e-5; Adam. `epochs` rescales the three stages (e.g. [1, 1, 1] for a smoke run). */
+  static threeStage(model: Model, overrides: Partial<FineTunerOptions> & { epochs?: [number, number, number] } = {}): StagedFineTuner {
+    const { epochs = [5, 15, 30], ...rest } = overrides;
+    return new StagedFineTuner(model, {
+      optimizer: { type: 'adam' },
+      stages: [
+        { name: 'head', epochs: epochs[0], train: ['head', 'attention'], lr: 1e-3 },
+        { name: 'high', epochs: epochs[1], train: ['head', 'attention', 'layer3', 'layer4'], lr: 1e-4 },
+        { name: 'full', epochs: epochs[2], train: 'all', lr: 1e-5 },
+      ],
+      ...rest,
+    });
+  }
+
+  async fit(train: ImageDataset | DataLoader, test?: ImageDataset | DataLoader | null, options?: FitOptions): Promise<FitResult> {
+    const o = validate.options(options, 'fit() options', ['batchSize', 'workers', 'seed', 'dropLast', 'signal', 'onBatch', 'onEpoch', 'onStage', 'resume']);
+    for (const key of ['onBatch', 'onEpoch', 'onStage'] as const) {
+      if (o[key] !== undefined && typeof o[key] !== 'function') throw validate.typeError(`fit() options.${key}`, 'a function', o[key]);
+    }
+    if (this.#running) throw codedError(ErrorCode.BUSY, 'fit(): this fine-tuner is already running; await it first');
+    if (o.signal?.aborted) throw abortError('fit() was aborted before it started');
+    const resume = o.resume === undefined ? undefined : await this.#readResume(o.resume);
+    const seed = o.seed ?? (resume?.run.seed as number | undefined) ?? Number(native.drawSeed() & 0xffffffffn);
+    const batchSize = o.batchSize ?? 64;
+    const workers = o.workers ?? 2;
+    const trainLoader = train instanceof DataLoader ? train : new DataLoader(validDataset(train, 'fit(train)'), { batchSize, workers, shuffle: true, dropLast: o.dropLast ?? true, seed });
+    const testLoader = test == null ? null : test instanceof DataLoader ? test : new DataLoader(validDataset(test, 'fit(test)'), { batchSize, workers, shuffle: false });
+    const plan = this.#plan(trainLoader.length);
+    const run = { version: 1, seed: Number(trainLoader.seed), batchesPerEpoch: trainLoader.length, groups: plan.labels, stages: this.options.stages.map((s) => [s.name, s.epochs]), optimizer: plan.type };
+    if (resume) checkSameRun(resume.run, run);
+
+    const model = this.model;
+    const nativeOpt = native.createOptimizer(model.native, plan.type, plan.groups as never);
+    const records: EpochRecord[] = resume ? (resume.progress.records as EpochRecord[]) : [];
+    let step = resume?.progress.step ?? 0;
+    let best = resume ? { metric: resume.progress.best.metric, epoch: resume.progress.best.epoch } : { metric: -1, epoch: 0 };
+    if (resume) {
+      await model.loadStateDict(resume.model, { strict: true });
+      native.loadOptimizerState(nativeOpt, resume.optimizer as never);
+      native.setRngState(resume.rng as never);
+    }
+    const control = native.createFitControl();
+    const onAbort = () => control.cancel();
+    o.signal?.addEventListener('abort', onAbort);
+    this.#running = true;
+    const dir = this.options.checkpointDir;
+    if (dir) fs.mkdirSync(dir, { recursive: true });
+    try {
+      let epochStart = 0;
+      for (const [index, stage] of this.options.stages.entries()) {
+        const stageEnd = epochStart + stage.epochs;
+        const next = resume?.progress.nextEpoch ?? 0;
+        if (next >= stageEnd) {
+          epochStart = stageEnd;
+          continue;
+        }
+        const firstEpoch = Math.max(epochStart, next);
+        const startBatch = resume && firstEpoch === resume.progress.nextEpoch ? resume.progress.nextBatch : 0;
+        const trainable = this.#applyStage(index);
+        o.onStage?.({ index, name: stage.name, groups: Object.fromEntries(plan.labels.map((l, g) => [l, trainable[g] ? 'trainable' : 'frozen'])) });
+        const tableStart = epochStart * trainLoader.length;
+        const fitPlan: NativeFitPlan = {
+          stage: index,
+          stageName: stage.name,
+          firstEpoch,
+          epochs: stageEnd - firstEpoch,
+          startBatch,
+          step,
+          tableStart,
+          groupLabels: plan.labels,
+          lrTable: plan.tables[index],
+          labelSmoothing: this.options.loss?.labelSmoothing ?? 0,
+          namSparsity: this.options.namSparsity ?? 0,
+          gradClip: this.options.gradClip ?? 0,
+          logEvery: this.options.logEvery ?? 100,
+          checkpointDir: dir ? path.resolve(dir) : undefined,
+          historyJson: JSON.stringify(records),
+          runJson: JSON.stringify(run),
+          bestMetric: best.metric,
+          bestEpoch: best.epoch,
+          partial: startBatch > 0 ? resume!.progress.partial : undefined,
+        };
+        const outcome: NativeFitOutcome = await native.fitStage(model.native, nativeOpt, trainLoader.handle, testLoader?.handle ?? null, fitPlan, control, (event) => {
+          if (event.type === 'batch') {
+            const { type: _type, ...batch } = event;
+            o.onBatch?.(batch);
+          } else {
+            const record = event.record as unknown as EpochRecord;
+            records.push(record);
+            o.onEpoch?.(record);
+          }
+        });
+        step = outcome.step;
+        best = { metric: outcome.bestMetric, epoch: outcome.bestEpoch };
+        if (outcome.cancelled) {
+          throw abortError(
+            outcome.checkpoint ? `fit() was aborted; resume it with fit(..., { resume: '${outcome.checkpoint}' })` : 'fit() was aborted (no checkpointDir, nothing to resume from)',
+            outcome.checkpoint,
+          );
+        }
+        epochStart = stageEnd;
+      }
+    } finally {
+      this.#running = false;
+      o.signal?.removeEventListener('abort', onAbort);
+    }
+    const bestCheckpoint = dir && best.epoch > 0 ? path.resolve(dir, 'best.pth') : undefined;
+    return {
+      epochs: records,
+      best: best.epoch > 0 ? { epoch: best.epoch, metric: best.metric, checkpoint: bestCheckpoint } : null,
+      groups: Object.fromEntries(plan.labels.map((l, g) => [l, plan.params[g]])),
+    };
+  }
+
+  /** Groups, optimizer settings and every stage's lr table. */
+  #plan(batchesPerEpoch: number) {
+    const { stages } = this.options;
+    const { labels, params } = this.#groups();
+    const type: OptimizerType = this.options.optimizer?.type ?? 'adam';
+    const { type: _t, ...hyper } = this.options.optimizer ?? {};
+    const total = stages.reduce((n, s) => n + s.epochs, 0);
+    const tables: Float64Array[] = [];
+    let epochStart = 0;
+    const stageRates = stages.map((stage, i) => this.#stageRates(i, labels, params));
+    stages.forEach((stage, i) => {
+      const own = stage.scheduler !== undefined;
+      const spec = stage.scheduler ?? this.options.scheduler ?? ({ type: 'constant' } as SchedulerSpec);
+      const spanEpochs = own ? stage.epochs : total;
+      const probe = toSchedule(spec, 1, 'scheduler');
+      const { schedule, unit } = toSchedule(spec, probe.unit === 'step' ? spanEpochs * batchesPerEpoch : spanEpochs, own ? `stages[${i}].scheduler` : 'options.scheduler');
+      const origin = own ? epochStart : 0;
+      const rows = stage.epochs * batchesPerEpoch;
+      const table = new Float64Array(rows * labels.length);
+      for (let r = 0; r < rows; r++) {
+        const epoch = epochStart + Math.floor(r / batchesPerEpoch);
+        const t = unit === 'epoch' ? epoch - origin : epochStart * batchesPerEpoch + r - origin * batchesPerEpoch;
+        for (let g = 0; g < labels.length; g++) {
+          const base = stageRates[i][g];
+          table[r * labels.length + g] = base === null ? 0 : schedule.lr(base, t);
+        }
+      }
+      tables.push(table);
+      epochStart += stage.epochs;
+    });
+    const groups = labels.map((_, g) => ({ params: params[g], ...nativeOptions(type, { lr: stageRates.map((r) => r[g]).find((v) => v !== null) ?? 0, ...hyper } as Record<string, unknown>, `options.optimizer`) }));
+    return { labels, params, type, tables, groups };
+  }
+
+  /** Each group's base lr in stage i (null: the group is frozen). */
+  #stageRates(i: number, labels: string[], params: string[][]): (number | null)[] {
+    const stage = this.options.stages[i];
+    const trainSet = new Set(resolveParameters(this.model, stage.train, `stages[${i}].train`));
+    const keyed = typeof stage.lr === 'number' ? [] : Object.entries(stage.lr).filter(([k]) => k !== 'default').map(([k, v]) => ({ set: new Set(resolveParameters(this.model, k, `stages[${i}].lr`)), v }));
+    keyed.sort((a, b) => a.set.size - b.set.size);
+    return labels.map((label, g) => {
+      if (!params[g].every((n) => trainSet.has(n))) return null;
+      if (typeof stage.lr === 'number') return stage.lr;
+      const hit = keyed.find((k) => params[g].every((n) => k.set.has(n)));
+      if (hit) return hit.v;
+      if (stage.lr.default !== undefined) return stage.lr.default;
+      throw new RangeError(`stages[${i}] ('${stage.name}').lr has no rate for the group '${label}'; add a key for it or 'default'`);
+    });
+  }
+
+  /** Sets which parameters train (and which BatchNorms keep their statistics) for stage i;
+   *  returns, per optimizer group, whether it trains. */
+  #applyStage(i: number): boolean[] {
+    const stage = this.options.stages[i];
+    const trainSet = resolveParameters(this.model, stage.train, `stages[${i}].train`);
+    this.model.freeze('all', { batchNorm: this.options.batchNorm ?? 'eval' });
+    this.model.unfreeze(trainSet);
+    const set = new Set(trainSet);
+    return this.#groups().params.map((names) => names.every((n) => set.has(n)));
+  }
+
+  #groupsCache?: { labels: string[]; params: string[][] };
+  /** The optimizer groups (see partition()). */
+  #groups(): { labels: string[]; params: string[][] } {
+    if (!this.#groupsCache) {
+      const selectors = this.options.stages.flatMap((s) => [
+        ...(typeof s.train === 'string' ? [s.train] : s.train),
+        ...(typeof s.lr === 'number' ? [] : Object.keys(s.lr).filter((k) => k !== 'default')),
+      ]);
+      this.#groupsCache = partition(this.model, [...new Set(selectors)]);
+    }
+    return this.#groupsCache;
+  }
+
+  async #readResume(file: string) {
+    if (typeof file !== 'string' || file === '') throw validate.typeError('fit() options.resume', 'a checkpoint path', file);
+    const sections = await native.readTrainingCheckpoint(file);
+    const training = sections.training;
+    if (!training?.progress || !sections.model_state_dict || !sections.optimizer_state) {
+      throw codedError(ErrorCode.CHECKPOINT, `${file} is not a torch-attn training checkpoint (it lacks model_state_dict, optimizer_state or training.progress)`);
+    }
+    const progress = JSON.parse(Buffer.from((training.progress as unknown as Tensor).data() as Uint8Array).toString('utf8'));
+    return { model: sections.model_state_dict as unknown as Record<string, Tensor>, optimizer: sections.optimizer_state, rng: training.rng_state, progress, run: progress.run as Record<string, unknown> };
+  }
+}
+
+function validDataset(value: unknown, name: string): ImageDataset {
+  if (!(value instanceof ImageDataset)) throw validate.typeError(name, 'a dataset or a DataLoader', value);
+  return value;
+}
+
+function checkSameRun(saved: Record<string, unknown>, now: Record<string, unknown>): void {
+  for (const key of ['seed', 'batchesPerEpoch', 'groups', 'stages', 'optimizer']) {
+    if (JSON.stringify(saved[key]) !== JSON.stringify(now[key])) {
+      throw codedError(ErrorCode.CHECKPOINT, `resume: the checkpoint was written by a run with another ${key} (${JSON.stringify(saved[key])}, now ${JSON.stringify(now[key])})`);
+    }
+  }
+}
