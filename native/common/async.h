@@ -14,6 +14,15 @@
 
 namespace torch_attn {
 
+// The compute thread: one long-lived thread on which model work (predict, training steps,
+// evaluation) runs, in order. LibTorch's kernels use all cores from it; keeping its work on one
+// thread keeps glibc's malloc to one arena (and OpenMP to one team) for it, instead of one per
+// libuv pool thread, which held twice the memory PyTorch does for the same training.
+namespace compute {
+// Runs fn on the compute thread and waits for it (fn must not throw).
+void Run(const std::function<void()>& fn);
+}  // namespace compute
+
 template <typename Result>
 class PromiseWorker : public Napi::AsyncWorker {
  public:
@@ -22,7 +31,17 @@ class PromiseWorker : public Napi::AsyncWorker {
 
   // `keep_alive` (the JS object the work belongs to) is held until `done` has run.
   static Napi::Promise Start(Napi::Env env, Napi::Object keep_alive, Work work, ToJs to_js, std::function<void()> done) {
+    return Begin(env, keep_alive, std::move(work), std::move(to_js), std::move(done), false);
+  }
+  // The same, with `work` run on the compute thread (model work).
+  static Napi::Promise StartCompute(Napi::Env env, Napi::Object keep_alive, Work work, ToJs to_js, std::function<void()> done) {
+    return Begin(env, keep_alive, std::move(work), std::move(to_js), std::move(done), true);
+  }
+
+ private:
+  static Napi::Promise Begin(Napi::Env env, Napi::Object keep_alive, Work work, ToJs to_js, std::function<void()> done, bool compute) {
     auto* worker = new PromiseWorker(env, keep_alive, std::move(work), std::move(to_js), std::move(done));
+    worker->compute_ = compute;
     auto promise = worker->deferred_.Promise();
     worker->Queue();
     return promise;
@@ -30,11 +49,18 @@ class PromiseWorker : public Napi::AsyncWorker {
 
  protected:
   void Execute() override {
-    try {
-      runtime::ApplyNumThreads();
-      result_ = work_();
-    } catch (...) {
-      error_ = std::current_exception();
+    auto run = [this] {
+      try {
+        runtime::ApplyNumThreads();
+        result_ = work_();
+      } catch (...) {
+        error_ = std::current_exception();
+      }
+    };
+    if (compute_) {
+      compute::Run(run);
+    } else {
+      run();
     }
   }
 
@@ -81,6 +107,7 @@ class PromiseWorker : public Napi::AsyncWorker {
   std::function<void()> done_;
   Result result_{};
   std::exception_ptr error_;
+  bool compute_ = false;
 };
 
 }  // namespace torch_attn

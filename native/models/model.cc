@@ -1,5 +1,7 @@
 #include "models/model.h"
 
+#include <torch/version.h>
+
 #include "common/errors.h"
 #include "modules/attention.h"
 
@@ -102,5 +104,26 @@ std::string StandaloneAttentionImpl::Describe() const {
 }
 
 modules::NamedMaps StandaloneAttentionImpl::Maps(const torch::Tensor& x) { return module_->Maps(x); }
+
+// LibTorch's module options hold c10::variant up to 2.0 and std::variant from 2.1.
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 1)
+namespace variants = std;
+#else
+namespace variants = c10;
+#endif
+
+torch::Tensor Conv2dForward(torch::nn::Conv2dImpl& conv, const torch::Tensor& x) {
+  const auto& o = conv.options;
+  if (at::hasMKLDNN() && !torch::GradMode::is_enabled() && x.dim() == 4 && x.size(0) == 1 && x.device().is_cpu() &&
+      x.scalar_type() == torch::kFloat && !o.transposed() &&
+      variants::holds_alternative<torch::ExpandingArray<2>>(o.padding()) &&
+      variants::holds_alternative<torch::enumtype::kZeros>(o.padding_mode())) {
+    const auto& padding = variants::get<torch::ExpandingArray<2>>(o.padding());
+    c10::optional<torch::Tensor> bias;
+    if (conv.bias.defined()) bias = conv.bias;
+    return at::mkldnn_convolution(x.contiguous(), conv.weight, bias, *padding, *o.stride(), *o.dilation(), o.groups());
+  }
+  return conv.forward(x);
+}
 
 }  // namespace torch_attn::models

@@ -20,6 +20,11 @@ struct SummaryRow {
 
 // Collects one row per top-level step of a forward pass (stem, each block, each attention
 // module, head) when summary() asks for it; forward passes without a trace record nothing.
+// A convolution's forward pass. For a single image without autograd (inference), LibTorch
+// sends convolutions with small kernels on small maps to its im2col + BLAS path, which with
+// Debian's reference BLAS is several times slower than oneDNN: those go to oneDNN directly.
+torch::Tensor Conv2dForward(torch::nn::Conv2dImpl& conv, const torch::Tensor& x);
+
 class Trace {
  public:
   void Record(const std::string& name, const torch::nn::Module& module, const torch::Tensor& output);

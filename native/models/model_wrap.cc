@@ -232,7 +232,7 @@ Napi::Value ModelWrap::Predict(const Napi::CallbackInfo& info) {
   Claim("predict");
   auto shared = model_;
   auto busy = busy_;
-  return PromiseWorker<torch::Tensor>::Start(
+  return PromiseWorker<torch::Tensor>::StartCompute(
       info.Env(), info.This().As<Napi::Object>(),
       [shared, x, batch] {
         return InEvalMode(*shared, [&] {
@@ -430,7 +430,7 @@ Napi::Value ModelWrap::TrainStep(const Napi::CallbackInfo& info) {
   Claim("trainStep");
   auto shared = model_;
   auto busy = busy_;
-  return PromiseWorker<training::StepResult>::Start(
+  return PromiseWorker<training::StepResult>::StartCompute(
       info.Env(), info.This().As<Napi::Object>(),
       [shared, optimizer, x, labels, options] { return training::TrainStep(*shared, *optimizer, x, labels, options); },
       [](Napi::Env env, training::StepResult& r) {

@@ -135,11 +135,17 @@ void ResidualBlockImpl::AttachAttention(std::shared_ptr<modules::AttentionModule
 
 torch::Tensor ResidualBlockImpl::forward(const torch::Tensor& x) {
   // In-place ReLU and residual add, as torchvision does: fewer allocations, same autograd.
-  auto out = bn1->forward(conv1->forward(x)).relu_();
-  out = bn2->forward(conv2->forward(out));
-  if (conv3) out = bn3->forward(conv3->forward(out.relu_()));
+  auto out = bn1->forward(Conv2dForward(*conv1, x)).relu_();
+  out = bn2->forward(Conv2dForward(*conv2, out));
+  if (conv3) out = bn3->forward(Conv2dForward(*conv3, out.relu_()));
   if (attention) out = attention->forward(out);
-  out += downsample ? downsample->forward(x) : x;
+  if (downsample) {
+    auto* conv = downsample[0]->as<torch::nn::Conv2dImpl>();
+    auto* bn = downsample[1]->as<torch::nn::BatchNorm2dImpl>();
+    out += bn->forward(Conv2dForward(*conv, x));
+  } else {
+    out += x;
+  }
   return out.relu_();
 }
 
@@ -183,7 +189,7 @@ int64_t TorchvisionResNetImpl::StageChannels(int i) const {
 }
 
 torch::Tensor TorchvisionResNetImpl::Stem(const torch::Tensor& x, Trace* trace, const std::string& prefix) {
-  auto out = conv1->forward(x);
+  auto out = Conv2dForward(*conv1, x);
   Record(trace, prefix + "conv1", *conv1, out);
   out = bn1->forward(out).relu_();
   Record(trace, prefix + "bn1", *bn1, out);

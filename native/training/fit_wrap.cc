@@ -248,7 +248,7 @@ Napi::Value EvaluateJs(const Napi::CallbackInfo& info) {
   model.Claim("evaluate");
   auto shared = model.shared();
   auto busy = model.busy_flag();
-  return PromiseWorker<EvalResult>::Start(
+  return PromiseWorker<EvalResult>::StartCompute(
       info.Env(), info[0].As<Napi::Object>(), [shared, loader, keep] { return Evaluate(*shared, *loader, keep, nullptr); },
       [](Napi::Env env, EvalResult& r) -> Napi::Value {
         auto o = Napi::Object::New(env);

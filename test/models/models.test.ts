@@ -62,6 +62,24 @@ describe('torchvision layouts', () => {
 });
 
 describe('forward, summary, predict', () => {
+  it('a single image in inference gives what it gives inside a batch (the oneDNN path for batch 1)', async () => {
+    for (const model of [new ResNetCBAM({ depth: 18, numClasses: 10 }), resnet({ depth: 50, numClasses: 5, stem: 'imagenet' })]) {
+      model.eval();
+      const size = model.spec.stem === 'imagenet' ? 64 : 32;
+      const x = randn([3, 3, size, size]);
+      const all = model.forward(x).toFloat32Array();
+      const per = all.length / 3;
+      for (let i = 0; i < 3; i++) {
+        const one = tensor((x.data() as Float32Array).slice(i * 3 * size * size, (i + 1) * 3 * size * size), [1, 3, size, size]);
+        const got = [model.forward(one).toFloat32Array(), (await model.predict(one)).toFloat32Array()];
+        for (const g of got) {
+          const worst = Math.max(...g.map((v, k) => Math.abs(v - all[i * per + k])));
+          expect(worst).toBeLessThan(1e-4);
+        }
+      }
+    }
+  });
+
   it('every kind and placement runs and gives logits of the right shape', () => {
     const x = randn([2, 3, 32, 32]);
     for (const attention of ['cbam', 'nam', 'se', 'eca', 'none'] as const) {

@@ -1,0 +1,62 @@
+#include "common/async.h"
+
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+
+namespace torch_attn::compute {
+
+namespace {
+
+class Thread {
+ public:
+  Thread() : thread_([this] { Loop(); }) { thread_.detach(); }
+
+  void Run(const std::function<void()>& fn) {
+    std::mutex done_mutex;
+    std::condition_variable done_cv;
+    bool done = false;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      queue_.push_back([&] {
+        fn();
+        std::lock_guard<std::mutex> l(done_mutex);
+        done = true;
+        done_cv.notify_one();
+      });
+    }
+    cv_.notify_one();
+    std::unique_lock<std::mutex> lock(done_mutex);
+    done_cv.wait(lock, [&] { return done; });
+  }
+
+ private:
+  void Loop() {
+    for (;;) {
+      std::function<void()> task;
+      {
+        std::unique_lock<std::mutex> lock(mutex_);
+        cv_.wait(lock, [&] { return !queue_.empty(); });
+        task = std::move(queue_.front());
+        queue_.pop_front();
+      }
+      task();
+    }
+  }
+
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> queue_;
+  std::thread thread_;
+};
+
+}  // namespace
+
+void Run(const std::function<void()>& fn) {
+  // One per process, shared by every JS context; never destroyed (it may be busy at exit).
+  static Thread* thread = new Thread();
+  thread->Run(fn);
+}
+
+}  // namespace torch_attn::compute

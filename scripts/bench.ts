@@ -1,0 +1,171 @@
+// One benchmark run: torch-attn and the PyTorch peer (../shared/peer/bench.py, Debian's
+// python3-torch: the same LibTorch) on the same machine, the same workloads, in one go.
+//   npm run bench [-- --json] [--threads 2] [--reps 5] [--fit-epochs 1]
+// Workloads (the peer's): ResNet18-CBAM, CIFAR stem, 10 classes, batch 64, 32x32, Adam, full
+// model trainable (training step); eval at batch 64 and batch 1; the CIFAR augmentation chain on
+// one thread. Plus torch-attn's end-to-end fit on real CIFAR-10 (../shared/data/cifar10-subset-bin):
+// throughput, event-loop lag during it, peak RSS. Each part runs in a child process of its own so
+// its peak RSS is its own. Medians of several repetitions; warm-up first.
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import {
+  ResNetCBAM,
+  StagedFineTuner,
+  buildInfo,
+  datasets,
+  getNumThreads,
+  manualSeed,
+  optim,
+  randn,
+  setNumThreads,
+  tensor,
+} from '../lib';
+import { CIFAR_TRAIN_AUGMENT, augmentImagesPerSecond } from './bench-augment';
+
+const { values } = parseArgs({
+  options: {
+    json: { type: 'boolean', default: false },
+    threads: { type: 'string', default: '2' },
+    reps: { type: 'string', default: '5' },
+    'fit-epochs': { type: 'string', default: '1' },
+    part: { type: 'string' },
+    data: { type: 'string', default: path.resolve(__dirname, '..', '..', 'shared', 'data', 'cifar10-subset-bin') },
+  },
+});
+const threads = Number(values.threads);
+const reps = Number(values.reps);
+const peerBench = path.resolve(__dirname, '..', '..', 'shared', 'peer', 'bench.py');
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const peakRssMb = () => process.resourceUsage().maxRSS / 1024;
+
+/** Mean seconds per call over n calls after `warm` calls (bench.py's timeit), median of `reps` such runs. */
+async function timeit(fn: () => unknown, n: number, warm: number): Promise<number> {
+  for (let i = 0; i < warm; i++) await fn();
+  const runs: number[] = [];
+  for (let r = 0; r < reps; r++) {
+    const start = process.hrtime.bigint();
+    for (let i = 0; i < n; i++) await fn();
+    runs.push(Number(process.hrtime.bigint() - start) / 1e9 / n);
+  }
+  return median(runs);
+}
+
+async function core() {
+  setNumThreads(threads);
+  manualSeed(0);
+  const model = new ResNetCBAM({ depth: 18, numClasses: 10 });
+  const opt = optim.adam(model, [{ params: 'all' }], { lr: 1e-3 });
+  const x = randn([64, 3, 32, 32]);
+  const y = tensor(BigInt64Array.from({ length: 64 }, (_, i) => BigInt((i * 7) % 10)), [64]);
+  model.train();
+  const step = await timeit(() => model.trainStep(opt, x, y), 5, 2);
+  // Eval on a model in the state bench.py evaluates: after exactly 7 training steps (its BatchNorm
+  // statistics decide how many activations survive the ReLUs, and so the speed).
+  manualSeed(0);
+  const evalModel = new ResNetCBAM({ depth: 18, numClasses: 10 });
+  const evalOpt = optim.adam(evalModel, [{ params: 'all' }], { lr: 1e-3 });
+  for (let i = 0; i < 7; i++) await evalModel.trainStep(evalOpt, x, y);
+  evalModel.eval();
+  const evalB64 = await timeit(() => evalModel.forward(x).dispose(), 5, 2);
+  const x1 = randn([1, 3, 32, 32]);
+  const evalB1 = await timeit(() => evalModel.forward(x1).dispose(), 20, 3);
+  const augment = await augmentImagesPerSecond(20000, reps);
+  return {
+    train_img_per_s: +(64 / step).toFixed(2),
+    eval_img_per_s: +(64 / evalB64).toFixed(2),
+    eval_b1_ms: +(evalB1 * 1000).toFixed(2),
+    augment_img_per_s_1core: Math.round(augment),
+    peak_rss_mb: Math.round(peakRssMb()),
+  };
+}
+
+async function fit() {
+  setNumThreads(threads);
+  manualSeed(0);
+  const epochs = Number(values['fit-epochs']);
+  const train = await datasets.cifar10(values.data!, { transform: CIFAR_TRAIN_AUGMENT });
+  const model = new ResNetCBAM({ depth: 18, numClasses: 10 });
+  const tuner = new StagedFineTuner(model, { optimizer: { type: 'adam' }, stages: [{ name: 'all', epochs, train: 'all', lr: 1e-3 }], logEvery: 0 });
+  const lag = monitorEventLoopDelay({ resolution: 5 });
+  lag.enable();
+  const result = await tuner.fit(train, null, { batchSize: 64, workers: 2, seed: 0 });
+  lag.disable();
+  return {
+    fit_epoch_img_per_s: +median(result.epochs.map((r) => r.imagesPerSecond)).toFixed(2),
+    fit_images: train.length,
+    loop_lag_p99_ms: +(lag.percentile(99) / 1e6).toFixed(2),
+    loop_lag_max_ms: +(lag.max / 1e6).toFixed(2),
+    fit_peak_rss_mb: Math.round(peakRssMb()),
+  };
+}
+
+/** Runs this script's `part` in a child process and parses its JSON. */
+function child(part: string): Record<string, number> {
+  const run = spawnSync(process.execPath, [...process.execArgv, __filename, '--part', part, '--threads', String(threads), '--reps', String(reps), '--fit-epochs', values['fit-epochs']!, '--data', values.data!], {
+    encoding: 'utf8',
+    env: process.env,
+  });
+  if (run.status !== 0) throw new Error(`bench part ${part} failed:\n${run.stderr}`);
+  return JSON.parse(run.stdout.trim().split('\n').pop()!);
+}
+
+function peer(): Record<string, number> | string {
+  if (!fs.existsSync(peerBench)) return 'missing: ../shared/peer/bench.py';
+  // bench.py plus the peak RSS of its process (resource.getrusage, KB on Linux).
+  const code = `import runpy, sys, resource; sys.argv = [${JSON.stringify(peerBench)}, '--threads', '${threads}']; runpy.run_path(sys.argv[0], run_name='__main__'); print('{"peak_rss_kb": %d}' % resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)`;
+  const run = spawnSync('/usr/bin/python3', ['-c', code], { encoding: 'utf8' });
+  if (run.status !== 0) return `missing: /usr/bin/python3 with torch and torchvision (${run.stderr.trim().split('\n').pop()})`;
+  const lines = run.stdout.trim().split('\n');
+  const out = JSON.parse(lines[lines.length - 2]);
+  out.peak_rss_mb = Math.round(JSON.parse(lines[lines.length - 1]).peak_rss_kb / 1024);
+  return out;
+}
+
+async function main() {
+  if (values.part === 'core') return console.log(JSON.stringify(await core()));
+  if (values.part === 'fit') return console.log(JSON.stringify(await fit()));
+  const ours: Record<string, number> = { ...child('core') };
+  const hasData = fs.existsSync(path.join(values.data!, 'data_batch_1.bin')) || fs.existsSync(path.join(values.data!, 'cifar-10-batches-bin'));
+  if (hasData) Object.assign(ours, child('fit'));
+  const p = peer();
+  const ratio = (a: number | undefined, b: number | undefined) => (a && b ? +(a / b).toFixed(3) : null);
+  const ratios =
+    typeof p === 'string'
+      ? null
+      : {
+          train: ratio(ours.train_img_per_s, p.train_img_per_s),
+          eval: ratio(ours.eval_img_per_s, p.eval_img_per_s),
+          eval_b1: ratio(ours.eval_b1_ms, p.eval_b1_ms),
+          augment: ratio(ours.augment_img_per_s_1core, p.augment_img_per_s_1core),
+          fit_vs_train_step: ratio(ours.fit_epoch_img_per_s, ours.train_img_per_s),
+          peak_rss: ratio(ours.peak_rss_mb, p.peak_rss_mb),
+        };
+  const result = { threads, cpus: os.cpus().length, libtorch: buildInfo().libtorchVersion, torch_attn_threads: getNumThreads(), ours, peer: p, ratios };
+  if (values.json) {
+    console.log(JSON.stringify(result));
+    return;
+  }
+  const rows: [string, unknown, unknown, unknown][] = [
+    ['training step, img/s', ours.train_img_per_s, typeof p === 'string' ? '-' : p.train_img_per_s, ratios?.train],
+    ['eval batch 64, img/s', ours.eval_img_per_s, typeof p === 'string' ? '-' : p.eval_img_per_s, ratios?.eval],
+    ['eval batch 1, ms', ours.eval_b1_ms, typeof p === 'string' ? '-' : p.eval_b1_ms, ratios?.eval_b1],
+    ['augmentation, img/s/core', ours.augment_img_per_s_1core, typeof p === 'string' ? '-' : p.augment_img_per_s_1core, ratios?.augment],
+    ['peak RSS (same work), MB', ours.peak_rss_mb, typeof p === 'string' ? '-' : p.peak_rss_mb, ratios?.peak_rss],
+    ['fit on CIFAR-10, img/s', ours.fit_epoch_img_per_s ?? '-', '', ratios?.fit_vs_train_step === undefined ? '' : `${ratios?.fit_vs_train_step} of the step`],
+    ['event-loop lag p99 in fit, ms', ours.loop_lag_p99_ms ?? '-', '', ''],
+    ['peak RSS in fit, MB', ours.fit_peak_rss_mb ?? '-', '', ''],
+  ];
+  console.log(`threads ${threads}, ${os.cpus().length} CPUs, LibTorch ${result.libtorch}${typeof p === 'string' ? `; peer ${p}` : ''}`);
+  console.log(['', 'torch-attn', 'peer', 'ratio'].map((h, i) => h.padEnd(i ? 14 : 32)).join(''));
+  for (const r of rows) console.log(r.map((c, i) => String(c ?? '').padEnd(i ? 14 : 32)).join(''));
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
