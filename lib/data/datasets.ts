@@ -352,6 +352,16 @@ function fromArrays(source: ArrayDatasetSource): ImageDataset {
   return new ImageDataset(native.createMemoryDataset(source.images, labels, [c, h, w]), source.classes, labels, [], source.transform);
 }
 
+/** Image files as a dataset (labels default to 0: for prediction). */
+function fromFiles(files: readonly string[], classes: readonly string[], transform?: TransformLike, labels?: ArrayLike<number>): ImageDataset {
+  const name = 'datasets.fromFiles';
+  if (!Array.isArray(files) || files.some((f) => typeof f !== 'string' || f === '')) throw typeError(`${name}(files)`, 'an Array of file paths', files);
+  if (!Array.isArray(classes) || classes.length === 0) throw typeError(`${name}(classes)`, 'a non-empty Array of class names', classes);
+  if (labels !== undefined && labels.length !== files.length) throw new RangeError(`${name}: labels must have ${files.length} entries (one per file)`);
+  const list = Int32Array.from(labels ?? new Array<number>(files.length).fill(0), (v, i) => integer(v, `${name} labels[${i}]`, 0, classes.length - 1));
+  return new ImageDataset(native.createFileDataset([...files], list), classes, list, [], transform);
+}
+
 export const datasets = {
   /** CIFAR-10 from `cifar-10-batches-bin` or `cifar-10-batches-py` (or the folder holding either). */
   cifar10: (dir: string, opts?: CifarOptions): Promise<ImageDataset> => loadCifar(10, dir, opts),
@@ -361,4 +371,5 @@ export const datasets = {
   imageFolder,
   /** Images already in memory. */
   fromArrays,
+  fromFiles,
 };

@@ -1,0 +1,14 @@
+#!/usr/bin/env node
+// The torch-attn command (see `torch-attn help`). Runs the compiled CLI from dist/ (built by
+// `npm install` / `npm run build:ts`).
+'use strict';
+const path = require('node:path');
+const fs = require('node:fs');
+const compiled = path.join(__dirname, '..', 'dist', 'cli', 'index.js');
+if (!fs.existsSync(compiled)) {
+  console.error('torch-attn: the TypeScript is not compiled yet; run `npm run build:ts` in ' + path.dirname(__dirname));
+  process.exit(1);
+}
+require(compiled)
+  .main(process.argv.slice(2))
+  .then((code) => { process.exitCode = code; });

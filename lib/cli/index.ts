@@ -1,0 +1,334 @@
+// The torch-attn command line: train, eval, predict, summary, doctor.
+//   npx torch-attn <command> [options]        (npx torch-attn help <command>)
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { type ParseArgsConfig, parseArgs } from 'node:util';
+import { SingleBar } from 'cli-progress';
+import { DataLoader } from '../data/loader';
+import { datasets } from '../data/datasets';
+import { buildInfo, cuda, getNumThreads } from '../runtime';
+import { type RunConfig, ARCHS, buildModel, checkConfig, loadData, readConfigFile, transformsFor } from '../runs/config';
+import { prCurves } from '../runs/metrics';
+import { formatEpoch, runTraining } from '../runs/train';
+import { evaluate } from '../training/evaluate';
+
+export interface Io {
+  out: (text: string) => void;
+  err: (text: string) => void;
+  isTTY: boolean;
+}
+
+const defaultIo: Io = { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t), isTTY: Boolean(process.stdout.isTTY) };
+
+/** A mistake in how the command was called (exit code 2, with usage). */
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+const HELP: Record<string, string> = {
+  '': `usage: torch-attn <command> [options]
+
+commands:
+  train     train a model with the staged fine-tuner (--config run.json|run.yaml, or flags)
+  eval      evaluate a checkpoint on a dataset
+  predict   top-k classes for images (a folder or files), as a table, JSON or CSV
+  summary   a model's layers, output shapes and parameter counts
+  doctor    LibTorch, CUDA, threads, and what to fix when something is missing
+
+torch-attn help <command> shows a command's options.
+`,
+  train: `usage: torch-attn train [--config run.yaml] [options]
+
+  --config FILE       a run configuration (.json, .yaml); the flags below override it
+  --data DIR          dataset folder (CIFAR batches, or an image folder)
+  --dataset NAME      cifar10 | cifar100 | imageFolder (default cifar10)
+  --model ARCH        ${ARCHS.join(' | ')} (default resnet18)
+  --attention KIND    cbam | nam | se | eca | none (default cbam)
+  --epochs LIST       epochs per stage, e.g. 5,15,30 (or one number for every stage)
+  --batch-size N      default 64
+  --workers N         loader threads, default 2
+  --seed N            default 0
+  --weights FILE      torchvision ImageNet checkpoint for the backbone
+  --out DIR           run directory (default runs/<name>)
+  --resume FILE       continue a run from its last.pth
+Ctrl-C stops at the next batch with a resumable checkpoint.
+`,
+  eval: `usage: torch-attn eval --checkpoint FILE --data DIR [--config FILE] [--json]
+
+  --checkpoint FILE   a .pth/.safetensors state dict (a run's best.pth or last.pth)
+  --data DIR          the dataset to evaluate on (its test split)
+  --config FILE       the run's config.json (default: config.json beside the checkpoint)
+  --json              print the evaluation as JSON
+`,
+  predict: `usage: torch-attn predict --checkpoint FILE [options] <folder or image files...>
+
+  --checkpoint FILE   a run's best.pth (its config.json beside it gives model, classes, transforms)
+  --config FILE       the run's config.json, when it is not beside the checkpoint
+  --top-k N           classes per image (default 3)
+  --format FMT        table | json | csv (default table)
+`,
+  summary: `usage: torch-attn summary [--model ARCH] [--attention KIND] [--classes N] [--input C,H,W]
+`,
+  doctor: `usage: torch-attn doctor
+`,
+};
+
+function parse(args: string[], options: NonNullable<ParseArgsConfig['options']>, command: string) {
+  try {
+    return parseArgs({ args, options, allowPositionals: command === 'predict', strict: true });
+  } catch (err) {
+    throw new UsageError(`${command}: ${(err as Error).message}`);
+  }
+}
+
+function int(value: string | undefined, flag: string, min: number): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min) throw new UsageError(`${flag} takes an integer of at least ${min}, got '${value}'`);
+  return n;
+}
+
+/** The run configuration from --config and the flags. */
+export function trainConfig(values: Record<string, string | boolean | (string | boolean)[] | undefined>): RunConfig {
+  const base = values.config ? readConfigFile(String(values.config)) : {};
+  if (typeof base !== 'object' || base === null || Array.isArray(base)) throw new UsageError(`${values.config} does not hold a configuration object`);
+  const raw = structuredClone(base) as Record<string, any>;
+  raw.model = { ...(raw.model ?? {}) };
+  raw.data = { ...(raw.data ?? {}) };
+  if (values.model) raw.model.arch = values.model;
+  if (values.attention) raw.model.attention = values.attention;
+  if (values.weights) raw.model.weights = values.weights;
+  if (values.data) raw.data.path = values.data;
+  if (values.dataset) raw.data.dataset = values.dataset;
+  raw.model.arch ??= 'resnet18';
+  raw.data.dataset ??= 'cifar10';
+  if (raw.data.path === undefined) throw new UsageError('train needs a dataset: --data DIR or data.path in --config');
+  if (values.epochs) {
+    const list = String(values.epochs).split(',').map((e) => int(e.trim(), '--epochs', 1)!);
+    raw.epochs = list.length === 1 ? list[0] : list;
+  }
+  if (values['batch-size']) raw.batchSize = int(String(values['batch-size']), '--batch-size', 1);
+  if (values.workers) raw.workers = int(String(values.workers), '--workers', 0);
+  if (values.seed) raw.seed = int(String(values.seed), '--seed', 0);
+  if (values.out) raw.out = values.out;
+  return checkConfig(raw, values.config ? String(values.config) : 'config');
+}
+
+async function train(args: string[], io: Io): Promise<number> {
+  const { values } = parse(args, {
+    config: { type: 'string' }, data: { type: 'string' }, dataset: { type: 'string' }, model: { type: 'string' }, attention: { type: 'string' },
+    epochs: { type: 'string' }, 'batch-size': { type: 'string' }, workers: { type: 'string' }, seed: { type: 'string' },
+    weights: { type: 'string' }, out: { type: 'string' }, resume: { type: 'string' },
+  }, 'train');
+  const config = trainConfig(values);
+  const controller = new AbortController();
+  const onSigint = () => {
+    io.err('\nstopping at the next batch; a resumable checkpoint is being written ...\n');
+    controller.abort();
+  };
+  process.once('SIGINT', onSigint);
+  let bar: SingleBar | undefined;
+  const batches = new Map<number, number>();
+  try {
+    const started = Date.now();
+    const result = await runTraining(config, {
+      signal: controller.signal,
+      resume: values.resume as string | undefined,
+      log: (line) => {
+        bar?.stop();
+        bar = undefined;
+        io.out(`${line}\n`);
+      },
+      onBatch: (b) => {
+        if (!io.isTTY) return;
+        if (!bar || !batches.has(b.epoch)) {
+          bar?.stop();
+          batches.set(b.epoch, b.batches);
+          bar = new SingleBar({ format: `epoch ${b.epoch} [${b.stage}] {bar} {value}/{total} batches | loss {loss} | {rate} img/s | eta {eta}s`, hideCursor: true });
+          bar.start(b.batches, 0, { loss: '-', rate: '-' });
+        }
+        const seconds = (Date.now() - started) / 1000;
+        bar.update(b.batch, { loss: b.meanLoss.toFixed(4), rate: seconds > 0 ? '' : '-' });
+      },
+      onEpoch: (r) => {
+        bar?.stop();
+        bar = undefined;
+        io.out(`${formatEpoch(r)}\n`);
+      },
+    });
+    io.out(`best epoch ${result.fit.best?.epoch ?? '-'} (${result.evaluation ? 'test top-1' : 'train accuracy'} ${(100 * (result.fit.best?.metric ?? 0)).toFixed(2)}%)\n`);
+    if (result.evaluation) io.out(`final test top-1 ${(100 * result.evaluation.top1).toFixed(2)}%, top-5 ${(100 * result.evaluation.top5).toFixed(2)}%, macro-F1 ${result.evaluation.macroF1.toFixed(4)}\n`);
+    io.out(`report: ${result.report}\n`);
+    return 0;
+  } catch (err) {
+    bar?.stop();
+    if ((err as Error).name === 'AbortError') {
+      io.err(`${(err as Error).message}\n`);
+      return 130;
+    }
+    throw err;
+  } finally {
+    process.removeListener('SIGINT', onSigint);
+  }
+}
+
+/** The run's config.json beside a checkpoint (or the one given). */
+function runConfigFor(checkpoint: string, explicit?: string): RunConfig & { classes: string[] } {
+  const file = explicit ?? path.join(path.dirname(checkpoint), 'config.json');
+  if (!fs.existsSync(file)) throw new UsageError(`no config.json beside ${checkpoint}: pass the run's config with --config`);
+  const raw = JSON.parse(fs.readFileSync(file, 'utf8'));
+  const { classes, torchAttn: _v, libtorch: _l, ...rest } = raw;
+  if (!Array.isArray(classes)) throw new UsageError(`${file} is not a torch-attn run config (it has no class list)`);
+  const { description: _d, spec: _s, ...model } = rest.model ?? {};
+  return { ...checkConfig({ ...rest, model }, file), classes };
+}
+
+async function evalCommand(args: string[], io: Io): Promise<number> {
+  const { values } = parse(args, { checkpoint: { type: 'string' }, data: { type: 'string' }, config: { type: 'string' }, json: { type: 'boolean' } }, 'eval');
+  if (!values.checkpoint) throw new UsageError('eval needs --checkpoint FILE');
+  const config = runConfigFor(String(values.checkpoint), values.config as string | undefined);
+  if (values.data) config.data.path = String(values.data);
+  const { test } = await loadData(config);
+  if (!test) throw new UsageError(`no test split found for ${config.data.path}`);
+  const model = buildModel(config, config.classes.length);
+  await model.loadStateDict(String(values.checkpoint), { strict: true });
+  const ev = await evaluate(model, test, { batchSize: config.batchSize, workers: config.workers, probabilities: true });
+  const curves = prCurves(ev.probabilities!, ev.labels!, ev.classes);
+  const { probabilities: _p, labels: _l, ...summary } = ev;
+  if (values.json) {
+    io.out(`${JSON.stringify({ ...summary, prCurves: curves.map((c) => ({ class: c.class, averagePrecision: c.averagePrecision })) }, null, 2)}\n`);
+    return 0;
+  }
+  io.out(`${test.length} images: loss ${ev.loss.toFixed(4)}, top-1 ${(100 * ev.top1).toFixed(2)}%, top-5 ${(100 * ev.top5).toFixed(2)}%, macro-F1 ${ev.macroF1.toFixed(4)}\n`);
+  const rows = ev.perClass.map((m, i) => [m.class, m.precision.toFixed(3), m.recall.toFixed(3), m.f1.toFixed(3), String(m.support), curves[i].averagePrecision.toFixed(3)]);
+  io.out(table(['class', 'precision', 'recall', 'F1', 'support', 'AP'], rows));
+  return 0;
+}
+
+const IMAGE_EXTENSIONS = ['.jpg', '.jpeg', '.png'];
+
+function imageFiles(inputs: string[]): string[] {
+  const out: string[] = [];
+  for (const input of inputs) {
+    if (!fs.existsSync(input)) throw new UsageError(`predict: ${input} does not exist`);
+    if (fs.statSync(input).isDirectory()) {
+      for (const entry of fs.readdirSync(input, { recursive: true, withFileTypes: true }) as fs.Dirent[]) {
+        const full = path.join(entry.parentPath ?? (entry as unknown as { path: string }).path, entry.name);
+        if (entry.isFile() && IMAGE_EXTENSIONS.includes(path.extname(entry.name).toLowerCase())) out.push(full);
+      }
+    } else {
+      out.push(input);
+    }
+  }
+  return out.sort();
+}
+
+async function predict(args: string[], io: Io): Promise<number> {
+  const { values, positionals } = parse(args, { checkpoint: { type: 'string' }, config: { type: 'string' }, 'top-k': { type: 'string' }, format: { type: 'string' } }, 'predict');
+  if (!values.checkpoint) throw new UsageError('predict needs --checkpoint FILE');
+  if (positionals.length === 0) throw new UsageError('predict needs image files or a folder of images');
+  const format = (values.format as string | undefined) ?? 'table';
+  if (!['table', 'json', 'csv'].includes(format)) throw new UsageError(`--format must be table, json or csv, got '${format}'`);
+  const config = runConfigFor(String(values.checkpoint), values.config as string | undefined);
+  const k = Math.min(int(values['top-k'] as string | undefined, '--top-k', 1) ?? 3, config.classes.length);
+  const files = imageFiles(positionals);
+  if (files.length === 0) throw new UsageError(`predict: no ${IMAGE_EXTENSIONS.join('/')} images in ${positionals.join(', ')}`);
+  const model = buildModel(config, config.classes.length);
+  await model.loadStateDict(String(values.checkpoint), { strict: true });
+  const data = datasets.fromFiles(files, config.classes, transformsFor(config).test);
+  const ev = await evaluate(model, new DataLoader(data, { batchSize: 32, workers: config.workers }), { probabilities: true });
+  const probs = ev.probabilities!;
+  const n = config.classes.length;
+  const results = files.map((file, i) => {
+    const row = Array.from(probs.subarray(i * n, (i + 1) * n));
+    const top = row.map((p, c) => ({ class: config.classes[c], probability: p })).sort((a, b) => b.probability - a.probability).slice(0, k);
+    return { file, top };
+  });
+  if (format === 'json') io.out(`${JSON.stringify(results, null, 2)}\n`);
+  else if (format === 'csv') {
+    const quote = (s: string) => (/[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
+    io.out(`file,${Array.from({ length: k }, (_, i) => `class_${i + 1},probability_${i + 1}`).join(',')}\n`);
+    for (const r of results) io.out(`${quote(r.file)},${r.top.map((t) => `${quote(t.class)},${t.probability.toFixed(6)}`).join(',')}\n`);
+  } else {
+    io.out(table(['file', ...Array.from({ length: k }, (_, i) => `#${i + 1}`)], results.map((r) => [r.file, ...r.top.map((t) => `${t.class} ${(100 * t.probability).toFixed(1)}%`)])));
+  }
+  return 0;
+}
+
+function summary(args: string[], io: Io): number {
+  const { values } = parse(args, { model: { type: 'string' }, attention: { type: 'string' }, classes: { type: 'string' }, input: { type: 'string' } }, 'summary');
+  const input = (values.input as string | undefined)?.split(',').map((d) => int(d, '--input', 1)!) ?? [3, 32, 32];
+  if (input.length !== 3) throw new UsageError(`--input takes C,H,W, got '${values.input}'`);
+  const config = checkConfig({ model: { arch: values.model ?? 'resnet18', attention: values.attention ?? 'cbam' }, data: { dataset: input[1] >= 64 ? 'imageFolder' : 'cifar10', path: '.' } }, 'summary');
+  const model = buildModel(config, int(values.classes as string | undefined, '--classes', 1) ?? 10);
+  io.out(`${model.toString()}\n${model.summaryTable([1, ...input])}\n`);
+  return 0;
+}
+
+function doctor(io: Io): number {
+  const info = buildInfo();
+  const lines = [
+    `torch-attn ${info.version} (N-API ${info.napiVersion})`,
+    `LibTorch ${info.libtorchVersion} from ${info.libtorchDir}`,
+    `CUDA: ${info.cuda ? `built with CUDA ${info.cudaVersion || '?'}; ${cuda.isAvailable() ? `${cuda.deviceCount()} device(s) usable` : 'no usable GPU'}` : 'CPU build'}`,
+    `threads: ${getNumThreads()} intra-op (OMP_NUM_THREADS=${process.env.OMP_NUM_THREADS ?? 'unset'}), ${require('node:os').cpus().length} CPUs`,
+    `node ${process.version}`,
+  ];
+  const fixes: string[] = [];
+  lines.push('image decoding: libjpeg-turbo (TurboJPEG) and libpng, linked into the addon');
+  try {
+    const v = execFileSync('/usr/bin/python3', ['-c', 'import torch, torchvision; print(torch.__version__, torchvision.__version__)'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    lines.push(`PyTorch for the parity tests and the benchmark: ${v}`);
+  } catch {
+    fixes.push('no PyTorch for the parity tests and the benchmark peer: sudo apt-get install -y python3-torch python3-torchvision');
+  }
+  if (!info.cuda) fixes.push('for GPUs: build against a CUDA LibTorch, e.g. TORCH_ATTN_LIBTORCH=$(python3 -c "import torch, os; print(os.path.dirname(torch.__file__))") npm run build:native');
+  io.out(`${lines.join('\n')}\n${fixes.length ? `\nto fix or improve:\n${fixes.map((f) => `  - ${f}`).join('\n')}\n` : '\neverything needed is there.\n'}`);
+  return 0;
+}
+
+function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+  return `${[line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n')}\n`;
+}
+
+/** Runs one command; resolves to the process exit code. */
+export async function main(argv: string[], io: Io = defaultIo): Promise<number> {
+  const [command, ...args] = argv;
+  try {
+    if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
+      const topic = args[0] ?? '';
+      if (!(topic in HELP)) throw new UsageError(`no command '${topic}'`);
+      io.out(HELP[topic]);
+      return 0;
+    }
+    if (args.includes('--help') || args.includes('-h')) {
+      if (!(command in HELP)) throw new UsageError(`unknown command '${command}'`);
+      io.out(HELP[command]);
+      return 0;
+    }
+    switch (command) {
+      case 'train':
+        return await train(args, io);
+      case 'eval':
+        return await evalCommand(args, io);
+      case 'predict':
+        return await predict(args, io);
+      case 'summary':
+        return summary(args, io);
+      case 'doctor':
+        return doctor(io);
+      default:
+        throw new UsageError(`unknown command '${command}' (commands: train, eval, predict, summary, doctor)`);
+    }
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.err(`torch-attn: ${err.message}\n${HELP[command && command in HELP ? command : ''] ?? ''}`);
+      return 2;
+    }
+    io.err(`torch-attn ${command}: ${err instanceof Error ? err.message : String(err)}\n`);
+    return 1;
+  }
+}
