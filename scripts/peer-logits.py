@@ -3,7 +3,7 @@
 (load_state_dict(strict=True)) and writes their eval-mode logits, for the round-trip tests.
 
     /usr/bin/python3 scripts/peer-logits.py JOBS.json
-JOBS.json: [{"case": "resnet18_cbam", "checkpoint": "...pth|.safetensors", "input": "...f32",
+JOBS.json: [{"case": "resnet18_cbam", "checkpoint": "...pth|.safetensors (or a training checkpoint)", "input": "...f32",
              "inputShape": [4, 3, 32, 32], "output": "...f32"}, ...]
 """
 import json, sys
@@ -18,6 +18,8 @@ for job in json.load(open(sys.argv[1])):
     model = build()
     path = job["checkpoint"]
     state = read_safetensors(path) if path.endswith(".safetensors") else torch.load(path)
+    if "model_state_dict" in state:  # a torch-attn training checkpoint (last.pth / best.pth)
+        state = state["model_state_dict"]
     model.load_state_dict(state, strict=True)
     model.eval()
     with torch.no_grad():

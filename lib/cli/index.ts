@@ -129,9 +129,8 @@ async function train(args: string[], io: Io): Promise<number> {
   };
   process.once('SIGINT', onSigint);
   let bar: SingleBar | undefined;
-  const batches = new Map<number, number>();
+  let epochStarted = Date.now();
   try {
-    const started = Date.now();
     const result = await runTraining(config, {
       signal: controller.signal,
       resume: values.resume as string | undefined,
@@ -142,14 +141,13 @@ async function train(args: string[], io: Io): Promise<number> {
       },
       onBatch: (b) => {
         if (!io.isTTY) return;
-        if (!bar || !batches.has(b.epoch)) {
-          bar?.stop();
-          batches.set(b.epoch, b.batches);
+        if (!bar) {
+          epochStarted = Date.now();
           bar = new SingleBar({ format: `epoch ${b.epoch} [${b.stage}] {bar} {value}/{total} batches | loss {loss} | {rate} img/s | eta {eta}s`, hideCursor: true });
           bar.start(b.batches, 0, { loss: '-', rate: '-' });
         }
-        const seconds = (Date.now() - started) / 1000;
-        bar.update(b.batch, { loss: b.meanLoss.toFixed(4), rate: seconds > 0 ? '' : '-' });
+        const seconds = (Date.now() - epochStarted) / 1000;
+        bar.update(b.batch, { loss: b.meanLoss.toFixed(4), rate: seconds > 0 ? (b.images / seconds).toFixed(1) : '-' });
       },
       onEpoch: (r) => {
         bar?.stop();

@@ -328,8 +328,8 @@ export class StagedFineTuner {
       const own = stage.scheduler !== undefined;
       const spec = stage.scheduler ?? this.options.scheduler ?? ({ type: 'constant' } as SchedulerSpec);
       const spanEpochs = own ? stage.epochs : total;
-      const probe = toSchedule(spec, 1, 'scheduler');
-      const { schedule, unit } = toSchedule(spec, probe.unit === 'step' ? spanEpochs * batchesPerEpoch : spanEpochs, own ? `stages[${i}].scheduler` : 'options.scheduler');
+      const perStep = 'unit' in spec && spec.unit === 'step';
+      const { schedule, unit } = toSchedule(spec, perStep ? spanEpochs * batchesPerEpoch : spanEpochs, own ? `stages[${i}].scheduler` : 'options.scheduler');
       const origin = own ? epochStart : 0;
       const rows = stage.epochs * batchesPerEpoch;
       const table = new Float64Array(rows * labels.length);

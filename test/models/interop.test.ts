@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { CBAM, Model, ResNetCBAM, inspectCheckpoint, randn, readStateDict, resnet, saveStateDict, tensor, vgg } from '../../lib';
+import { CBAM, Model, ResNetCBAM, StagedFineTuner, datasets, inspectCheckpoint, randn, readStateDict, resnet, saveStateDict, tensor, transforms, vgg } from '../../lib';
 import type { NativeModelSpec } from '../../lib/native';
 import { readFloats, rejection, sameBytes } from '../helpers';
 
@@ -146,6 +146,28 @@ describe.runIf(haveFixtures)('with PyTorch (fixtures from scripts/make-parity-fi
       expect(maxRelativeDifference(readFloats(job.output), ours.get(job.case)!), job.checkpoint).toBeLessThanOrEqual(1e-4);
     }
   }, 180_000);
+
+  it("a fine-tuner's training checkpoint: PyTorch loads its model_state_dict strictly and gives the same logits", async () => {
+    const [name, c] = cases.find(([n]) => n === 'cbamcnn')!;
+    const model = new SpecModel(c.spec);
+    const images = new Uint8Array(16 * 3072).map((_, i) => (i * 37) % 256);
+    const data = datasets.fromArrays({ images, shape: [16, 3, 32, 32], labels: Array.from({ length: 16 }, (_, i) => i % 10), classes: [...'0123456789'], transform: transforms.toTensor() });
+    const ckdir = path.join(scratch, 'fit');
+    await new StagedFineTuner(model, { stages: [{ name: 'all', epochs: 1, train: 'all', lr: 1e-3 }], checkpointDir: ckdir, logEvery: 0 }).fit(data, null, { batchSize: 8 });
+    model.eval();
+    const input = path.join(dir, `${name}.input.f32`);
+    const ours = model.forward(tensor(readFloats(input), c.inputShape)).data() as Float32Array;
+    const job = { case: name, checkpoint: path.join(ckdir, 'last.pth'), input, inputShape: c.inputShape, output: path.join(scratch, 'fit.logits.f32') };
+    const jobsFile = path.join(scratch, 'fit-jobs.json');
+    fs.writeFileSync(jobsFile, JSON.stringify([job]));
+    const run = spawnSync('/usr/bin/python3', [path.join(root, 'scripts', 'peer-logits.py'), jobsFile], {
+      encoding: 'utf8',
+      env: { ...process.env, TORCH_ATTN_PEER: process.env.TORCH_ATTN_PEER ?? path.resolve(root, '..', 'shared', 'peer') },
+    });
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    expect(maxRelativeDifference(readFloats(job.output), ours)).toBeLessThanOrEqual(1e-4);
+  }, 60_000);
 
   it("PyTorch's safetensors files load and give PyTorch's logits", async () => {
     for (const [name, c] of cases.filter(([, c]) => c.safetensors)) {
