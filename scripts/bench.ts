@@ -5,7 +5,8 @@
 // model trainable (training step); eval at batch 64 and batch 1; the CIFAR augmentation chain on
 // one thread. Plus torch-attn's end-to-end fit on real CIFAR-10 (../shared/data/cifar10-subset-bin):
 // throughput, event-loop lag during it, peak RSS. Each part runs in a child process of its own so
-// its peak RSS is its own. Medians of several repetitions; warm-up first.
+// its peak RSS is its own. Medians of several repetitions (bench.py: the median of each figure
+// over three runs); warm-up first.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -114,7 +115,18 @@ function child(part: string): Record<string, number> {
   return JSON.parse(run.stdout.trim().split('\n').pop()!);
 }
 
-function peer(): Record<string, number> | string {
+/** The peer's figures: the median of each over `runs` runs of bench.py (each a process of its own). */
+function peer(runs = 3): Record<string, number> | string {
+  const all: Record<string, number>[] = [];
+  for (let i = 0; i < runs; i++) {
+    const one = peerOnce();
+    if (typeof one === 'string') return one;
+    all.push(one);
+  }
+  return Object.fromEntries(Object.keys(all[0]).map((k) => [k, median(all.map((r) => r[k]))]));
+}
+
+function peerOnce(): Record<string, number> | string {
   if (!fs.existsSync(peerBench)) return 'missing: ../shared/peer/bench.py';
   // bench.py plus the peak RSS of its process (resource.getrusage, KB on Linux).
   const code = `import runpy, sys, resource; sys.argv = [${JSON.stringify(peerBench)}, '--threads', '${threads}']; runpy.run_path(sys.argv[0], run_name='__main__'); print('{"peak_rss_kb": %d}' % resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)`;
