@@ -1,6 +1,7 @@
 // Datasets: CIFAR in both formats (python fixtures from scripts/make-data-fixtures.py, binary
 // ones written here), image folders, in-memory arrays, and their errors. The real data in
 // ../shared/data is checked when it is there (it is not on a fresh machine).
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -220,6 +221,21 @@ describe.runIf(fs.existsSync(shared))('real data in ../shared/data', () => {
     const labels = csv.slice(0, 1017).map((line) => Number(line.split(',')[1]));
     expect([...test.labels]).toEqual(labels);
   });
+
+  it('cifar10-jpg: the unpacked 10,000 test images as an image folder', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'torch-attn-cifar-jpg-'));
+    try {
+      execFileSync('tar', ['-xzf', path.join(shared, 'cifar10-jpg', 'test_10000.tar.gz'), '-C', dir]);
+      const ds = await datasets.imageFolder(path.join(dir, 'test'), { onInvalid: 'skip' });
+      expect(ds.length).toBe(10000);
+      expect(ds.skipped).toEqual([]);
+      expect(ds.classes).toEqual(['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck']);
+      expect(ds.classCounts()).toEqual(new Array(10).fill(1000));
+      expect(ds.get(0).image.shape).toEqual([32, 32, 3]);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
 
   it('trashnet: an image folder of 384x512 photos', async () => {
     const ds = await datasets.imageFolder(path.join(shared, 'trashnet', 'train'));
