@@ -1,0 +1,202 @@
+// Run configurations: what `torch-attn train --config run.yaml` and the experiment scripts take,
+// checked field by field (messages name the field and what is allowed), and turned into a model,
+// datasets and a fine-tuner.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import YAML from 'yaml';
+import { type ImageDataset, datasets } from '../data/datasets';
+import { type TransformStep, transforms } from '../data/transforms';
+import { CBAMCNN, resnet, vgg } from '../models/builders';
+import type { Model } from '../models/model';
+import { ATTENTION_KINDS } from '../modules/attention';
+import type { FineTunerOptions, SchedulerSpec, StageSpec } from '../training/finetune';
+import * as validate from '../validate';
+
+export const ARCHS = ['resnet18', 'resnet34', 'resnet50', 'resnet101', 'resnet152', 'vgg11', 'vgg13', 'vgg16', 'vgg19', 'cbamcnn'] as const;
+export type Arch = (typeof ARCHS)[number];
+export const DATASETS = ['cifar10', 'cifar100', 'imageFolder'] as const;
+export const AUGMENTS = ['cifar', 'imagenet', 'none'] as const;
+
+export interface RunConfig {
+  name: string;
+  model: {
+    arch: Arch;
+    attention: 'cbam' | 'nam' | 'se' | 'eca' | 'none';
+    placement?: 'stage' | 'block';
+    /** Stages (1-4) with attention; default all. */
+    attentionStages?: number[];
+    stem?: 'cifar' | 'imagenet';
+    batchNorm?: boolean;
+    /** A torchvision ImageNet checkpoint for the backbone. */
+    weights?: string;
+  };
+  data: {
+    dataset: (typeof DATASETS)[number];
+    path: string;
+    /** imageFolder: the validation folder (default: <path>/../val when it exists). */
+    testPath?: string;
+    label?: 'fine' | 'coarse';
+    /** imageFolder: the side images are cropped to (default 224). */
+    imageSize?: number;
+    augment?: (typeof AUGMENTS)[number];
+  };
+  /** Stages; default the three-stage recipe. */
+  stages: StageSpec[];
+  optimizer: NonNullable<FineTunerOptions['optimizer']>;
+  scheduler?: SchedulerSpec;
+  loss?: FineTunerOptions['loss'];
+  namSparsity?: number;
+  gradClip?: number;
+  batchSize: number;
+  workers: number;
+  seed: number;
+  logEvery: number;
+  /** The run directory. */
+  out: string;
+}
+
+export const THREE_STAGE: StageSpec[] = [
+  { name: 'head', epochs: 5, train: ['head', 'attention'], lr: 1e-3 },
+  { name: 'high', epochs: 15, train: ['head', 'attention', 'layer3', 'layer4'], lr: 1e-4 },
+  { name: 'full', epochs: 30, train: 'all', lr: 1e-5 },
+];
+
+const TOP_KEYS = ['name', 'model', 'data', 'stages', 'epochs', 'optimizer', 'scheduler', 'loss', 'namSparsity', 'gradClip', 'batchSize', 'workers', 'seed', 'logEvery', 'out'];
+
+/** Checks a parsed config and fills its defaults. `epochs` (one number per stage) rescales the stages. */
+export function checkConfig(raw: unknown, where = 'config'): RunConfig {
+  if (!validate.isPlainObject(raw)) throw validate.typeError(where, 'an object (the run configuration)', raw);
+  const c = validate.options(raw as Record<string, unknown>, where, TOP_KEYS) as Record<string, unknown>;
+  const m = validate.options((c.model ?? {}) as Record<string, unknown>, `${where}.model`, ['arch', 'attention', 'placement', 'attentionStages', 'stem', 'batchNorm', 'weights']);
+  if (c.model === undefined) throw new TypeError(`${where}.model is required: { arch: ${ARCHS.map((a) => `'${a}'`).join(' | ')}, attention }`);
+  const arch = validate.oneOf(m.arch, `${where}.model.arch`, ARCHS);
+  const attention = validate.oneOf(m.attention ?? 'cbam', `${where}.model.attention`, ATTENTION_KINDS) as RunConfig['model']['attention'];
+  if (arch === 'cbamcnn' && attention !== 'cbam') throw new RangeError(`${where}.model.attention must be 'cbam' for cbamcnn`);
+  const model: RunConfig['model'] = { arch, attention };
+  if (m.placement !== undefined) model.placement = validate.oneOf(m.placement, `${where}.model.placement`, ['stage', 'block'] as const);
+  if (m.attentionStages !== undefined) {
+    if (!Array.isArray(m.attentionStages)) throw validate.typeError(`${where}.model.attentionStages`, 'an Array of stage numbers (1-4)', m.attentionStages);
+    model.attentionStages = m.attentionStages.map((s, i) => validate.integer(s, `${where}.model.attentionStages[${i}]`, 1, 4));
+  }
+  if (m.stem !== undefined) model.stem = validate.oneOf(m.stem, `${where}.model.stem`, ['cifar', 'imagenet'] as const);
+  if (m.batchNorm !== undefined) model.batchNorm = flag(m.batchNorm, `${where}.model.batchNorm`);
+  if (m.weights !== undefined) model.weights = filePath(m.weights, `${where}.model.weights`);
+
+  if (c.data === undefined) throw new TypeError(`${where}.data is required: { dataset: ${DATASETS.map((d) => `'${d}'`).join(' | ')}, path }`);
+  const d = validate.options(c.data as Record<string, unknown>, `${where}.data`, ['dataset', 'path', 'testPath', 'label', 'imageSize', 'augment']);
+  const data: RunConfig['data'] = { dataset: validate.oneOf(d.dataset, `${where}.data.dataset`, DATASETS), path: filePath(d.path, `${where}.data.path`) };
+  if (d.testPath !== undefined) data.testPath = filePath(d.testPath, `${where}.data.testPath`);
+  if (d.label !== undefined) data.label = validate.oneOf(d.label, `${where}.data.label`, ['fine', 'coarse'] as const);
+  if (d.imageSize !== undefined) data.imageSize = validate.integer(d.imageSize, `${where}.data.imageSize`, 8, 4096);
+  data.augment = validate.oneOf(d.augment ?? (data.dataset === 'imageFolder' ? 'imagenet' : 'cifar'), `${where}.data.augment`, AUGMENTS);
+
+  let stages = (c.stages ?? THREE_STAGE) as StageSpec[];
+  if (!Array.isArray(stages) || stages.length === 0) throw validate.typeError(`${where}.stages`, 'a non-empty Array of stages { name, epochs, train, lr }', stages);
+  if (c.epochs !== undefined) {
+    const epochs = typeof c.epochs === 'number' ? stages.map(() => c.epochs as number) : c.epochs;
+    if (!Array.isArray(epochs) || epochs.length !== stages.length) throw validate.typeError(`${where}.epochs`, `a number or an Array of ${stages.length} numbers (one per stage)`, c.epochs);
+    stages = stages.map((s, i) => ({ ...s, epochs: validate.integer(epochs[i], `${where}.epochs[${i}]`, 1) }));
+  }
+  const name = c.name === undefined ? `${arch}-${attention}-${data.dataset}` : nonEmpty(c.name, `${where}.name`);
+  return {
+    name,
+    model,
+    data,
+    stages,
+    optimizer: (c.optimizer ?? { type: 'adam' }) as RunConfig['optimizer'],
+    scheduler: c.scheduler as SchedulerSpec | undefined,
+    loss: c.loss as RunConfig['loss'],
+    namSparsity: c.namSparsity as number | undefined,
+    gradClip: c.gradClip as number | undefined,
+    batchSize: c.batchSize === undefined ? 64 : validate.integer(c.batchSize, `${where}.batchSize`, 1),
+    workers: c.workers === undefined ? 2 : validate.integer(c.workers, `${where}.workers`, 0, 256),
+    seed: c.seed === undefined ? 0 : validate.integer(c.seed, `${where}.seed`, 0),
+    logEvery: c.logEvery === undefined ? 20 : validate.integer(c.logEvery, `${where}.logEvery`, 0),
+    out: c.out === undefined ? path.join('runs', name) : filePath(c.out, `${where}.out`),
+  };
+}
+
+function flag(value: unknown, name: string): boolean {
+  if (typeof value !== 'boolean') throw validate.typeError(name, 'true or false', value);
+  return value;
+}
+
+function nonEmpty(value: unknown, name: string): string {
+  if (typeof value !== 'string' || value === '') throw validate.typeError(name, 'a non-empty string', value);
+  return value;
+}
+
+function filePath(value: unknown, name: string): string {
+  return nonEmpty(value, name);
+}
+
+/** Reads a .json, .yaml or .yml run configuration. */
+export function readConfigFile(file: string): unknown {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new Error(`cannot read the config ${file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+  const ext = path.extname(file).toLowerCase();
+  try {
+    if (ext === '.json') return JSON.parse(text);
+    if (ext === '.yaml' || ext === '.yml') return YAML.parse(text);
+  } catch (err) {
+    throw new Error(`${file} is not valid ${ext === '.json' ? 'JSON' : 'YAML'}: ${(err as Error).message.split('\n')[0]}`);
+  }
+  throw new RangeError(`the config file must end in .json, .yaml or .yml, got '${path.basename(file)}'`);
+}
+
+/** The model a config describes (not yet loaded with weights). */
+export function buildModel(config: RunConfig, numClasses: number): Model {
+  const { arch, attention, placement, attentionStages, stem, batchNorm } = config.model;
+  if (arch === 'cbamcnn') return new CBAMCNN({ numClasses });
+  const defaultStem = config.data.dataset === 'imageFolder' ? 'imagenet' : 'cifar';
+  if (arch.startsWith('resnet')) {
+    return resnet({ depth: Number(arch.slice(6)) as 18, numClasses, stem: stem ?? defaultStem, attention, placement, stages: attentionStages });
+  }
+  return vgg({ depth: Number(arch.slice(3)) as 16, numClasses, batchNorm: batchNorm ?? true, stem: stem ?? defaultStem, attention });
+}
+
+const CIFAR_MEAN = [0.4914, 0.4822, 0.4465];
+const CIFAR_STD = [0.2023, 0.1994, 0.201];
+const IMAGENET_MEAN = [0.485, 0.456, 0.406];
+const IMAGENET_STD = [0.229, 0.224, 0.225];
+
+/** Training and evaluation transforms for a config. */
+export function transformsFor(config: RunConfig): { train: TransformStep[]; test: TransformStep[] } {
+  const folder = config.data.dataset === 'imageFolder';
+  const size = config.data.imageSize ?? (folder ? 224 : 32);
+  const [mean, std] = folder ? [IMAGENET_MEAN, IMAGENET_STD] : [CIFAR_MEAN, CIFAR_STD];
+  const tail = [transforms.toTensor(), transforms.normalize(mean, std)];
+  // Resized and cropped to the model's input size either way, so any image can be predicted on
+  // (for CIFAR's own 32x32 images both steps leave them as they are).
+  const test = [transforms.resize(folder ? Math.round((size * 256) / 224) : size), transforms.centerCrop(size), ...tail];
+  const train =
+    config.data.augment === 'none'
+      ? test
+      : config.data.augment === 'cifar'
+        ? [...(folder ? [transforms.resize(size), transforms.centerCrop(size)] : []), transforms.randomCrop(size, { padding: Math.round(size / 8) }), transforms.randomHorizontalFlip(),
+           transforms.colorJitter({ brightness: 0.2, contrast: 0.2, saturation: 0.2, hue: 0.1 }), transforms.randomRotation(15), ...tail]
+        : [transforms.randomResizedCrop(size), transforms.randomHorizontalFlip(), transforms.colorJitter({ brightness: 0.2, contrast: 0.2, saturation: 0.2 }), ...tail];
+  return { train, test };
+}
+
+/** The training and test sets a config names. */
+export async function loadData(config: RunConfig): Promise<{ train: ImageDataset; test: ImageDataset | null }> {
+  const t = transformsFor(config);
+  const { dataset, path: dir, label } = config.data;
+  if (dataset === 'cifar10') return { train: await datasets.cifar10(dir, { transform: t.train }), test: await datasets.cifar10(dir, { train: false, transform: t.test }) };
+  if (dataset === 'cifar100') {
+    return { train: await datasets.cifar100(dir, { transform: t.train, label }), test: await datasets.cifar100(dir, { train: false, transform: t.test, label }) };
+  }
+  const train = await datasets.imageFolder(dir, { transform: t.train });
+  const sibling = path.join(path.dirname(path.resolve(dir)), 'val');
+  const testDir = config.data.testPath ?? (fs.existsSync(sibling) && path.resolve(dir) !== sibling ? sibling : undefined);
+  const test = testDir ? await datasets.imageFolder(testDir, { transform: t.test }) : null;
+  if (test && test.classes.join('\n') !== train.classes.join('\n')) {
+    throw new RangeError(`the test folder ${testDir} has other classes (${test.classes.join(', ')}) than ${dir} (${train.classes.join(', ')})`);
+  }
+  return { train, test };
+}

@@ -1,0 +1,89 @@
+// The command line: argument errors (exit code 2 with usage), help, summary, doctor, and a whole
+// train -> eval -> predict round on the committed CIFAR fixtures (tiny, fast).
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { main } from '../../lib/cli';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'torch-attn-cli-'));
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+async function run(...argv: string[]) {
+  let out = '';
+  let err = '';
+  const code = await main(argv, { out: (t) => (out += t), err: (t) => (err += t), isTTY: false });
+  return { code, out, err };
+}
+
+describe('torch-attn CLI', () => {
+  it('usage errors: exit code 2, a message naming the problem, the usage', async () => {
+    let r = await run('trian');
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/unknown command 'trian' \(commands: train, eval, predict, summary, doctor\)/);
+    r = await run('train', '--epochs', '1');
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/train needs a dataset: --data DIR/);
+    expect(r.err).toMatch(/usage: torch-attn train/);
+    r = await run('train', '--data', 'x', '--epochs', 'two');
+    expect(r.err).toMatch(/--epochs takes an integer of at least 1, got 'two'/);
+    r = await run('train', '--data', 'x', '--learning-rate', '1');
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/Unknown option '--learning-rate'/);
+    r = await run('train', '--data', 'x', '--model', 'resnet19');
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/config.model.arch must be one of/);
+    r = await run('predict', '--checkpoint', 'x.pth');
+    expect(r.err).toMatch(/predict needs image files or a folder/);
+    r = await run('summary', '--input', '3,32');
+    expect(r.err).toMatch(/--input takes C,H,W/);
+  });
+
+  it('help, summary and doctor', async () => {
+    expect((await run()).out).toMatch(/commands:\n {2}train/);
+    expect((await run('help', 'predict')).out).toMatch(/--top-k N/);
+    expect((await run('eval', '--help')).out).toMatch(/usage: torch-attn eval/);
+    const s = await run('summary', '--model', 'cbamcnn', '--classes', '4');
+    expect(s.code).toBe(0);
+    expect(s.out).toMatch(/fc2\s+Linear\s+\[1, 4\]/);
+    const d = await run('doctor');
+    expect(d.code).toBe(0);
+    expect(d.out).toMatch(/LibTorch 1\.\d+/);
+    expect(d.out).toMatch(/CUDA: /);
+  });
+
+  it('train -> eval -> predict on a tiny CIFAR-10 folder writes the run directory and reads it back', async () => {
+    const out = path.join(tmp, 'run');
+    const data = path.join(__dirname, '..', 'fixtures', 'data');
+    const config = path.join(tmp, 'run.yaml');
+    fs.writeFileSync(config, `model: { arch: cbamcnn }\ndata: { dataset: cifar10, path: ${data} }\nstages:\n  - { name: all, epochs: 2, train: all, lr: 0.001 }\nbatchSize: 2\nworkers: 1\n`);
+    const t = await run('train', '--config', config, '--out', out);
+    expect(t.err).toBe('');
+    expect(t.code).toBe(0);
+    expect(t.out).toMatch(/epoch {3}2 \[all\] train loss/);
+    for (const f of ['config.json', 'metrics.jsonl', 'last.pth', 'best.pth', 'evaluation.json', 'report.html', 'plots/loss.svg', 'plots/confusion.svg', 'plots/pr.svg']) {
+      expect(fs.existsSync(path.join(out, f)), f).toBe(true);
+    }
+    const lines = fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines.filter((l) => l.type === 'epoch').map((l) => l.epoch)).toEqual([1, 2]);
+    const evaluation = JSON.parse(fs.readFileSync(path.join(out, 'evaluation.json'), 'utf8'));
+    expect(evaluation.count).toBe(2);
+    expect(evaluation.prCurves).toHaveLength(10);
+
+    const e = await run('eval', '--checkpoint', path.join(out, 'best.pth'), '--data', data, '--json');
+    expect(e.code).toBe(0);
+    expect(JSON.parse(e.out).count).toBe(2);
+
+    const folder = path.join(data, 'folder');
+    const p = await run('predict', '--checkpoint', path.join(out, 'best.pth'), '--format', 'csv', '--top-k', '2', folder);
+    expect(p.code).toBe(0);
+    const rows = p.out.trim().split('\n');
+    expect(rows[0]).toBe('file,class_1,probability_1,class_2,probability_2');
+    expect(rows).toHaveLength(1 + 6);
+    const j = await run('predict', '--checkpoint', path.join(out, 'best.pth'), '--format', 'json', path.join(folder, 'cat', 'a.png'));
+    const [only] = JSON.parse(j.out);
+    expect(only.top).toHaveLength(3);
+    expect(only.top[0].probability).toBeGreaterThanOrEqual(only.top[1].probability);
+    expect(await run('predict', '--checkpoint', path.join(out, 'best.pth'), '--format', 'xml', folder)).toMatchObject({ code: 2 });
+  }, 60_000);
+});

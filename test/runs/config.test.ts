@@ -1,0 +1,59 @@
+// Run configurations: defaults, and messages that name the field and the allowed values.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { checkConfig, readConfigFile, THREE_STAGE } from '../../lib/runs/config';
+import { thrown } from '../helpers';
+
+const minimal = { model: { arch: 'resnet18' }, data: { dataset: 'cifar10', path: 'data' } };
+
+describe('run configuration', () => {
+  it('fills defaults: three-stage recipe, Adam, batch 64, CIFAR augmentation, runs/<name>', () => {
+    const c = checkConfig(minimal);
+    expect(c.name).toBe('resnet18-cbam-cifar10');
+    expect(c.stages).toEqual(THREE_STAGE);
+    expect(c.optimizer).toEqual({ type: 'adam' });
+    expect([c.batchSize, c.workers, c.seed]).toEqual([64, 2, 0]);
+    expect(c.data.augment).toBe('cifar');
+    expect(c.out).toBe(path.join('runs', 'resnet18-cbam-cifar10'));
+    expect(checkConfig({ ...minimal, epochs: [1, 2, 3] }).stages.map((s) => s.epochs)).toEqual([1, 2, 3]);
+    expect(checkConfig({ ...minimal, epochs: 2 }).stages.map((s) => s.epochs)).toEqual([2, 2, 2]);
+    expect(checkConfig({ ...minimal, data: { dataset: 'imageFolder', path: 'x' } }).data.augment).toBe('imagenet');
+  });
+
+  it.each([
+    [{ ...minimal, model: { arch: 'resnet19' } }, /config.model.arch must be one of 'resnet18', 'resnet34', .*'cbamcnn', got 'resnet19'/],
+    [{ ...minimal, model: { arch: 'resnet18', attention: 'transformer' } }, /config.model.attention must be one of 'cbam', 'nam', 'se', 'eca', 'none'/],
+    [{ ...minimal, data: { dataset: 'mnist', path: 'x' } }, /config.data.dataset must be one of 'cifar10', 'cifar100', 'imageFolder', got 'mnist'/],
+    [{ ...minimal, data: { dataset: 'cifar10' } }, /Expected a non-empty string for config.data.path but received undefined/],
+    [{ ...minimal, batchSize: 0 }, /config.batchSize must be at least 1, got 0/],
+    [{ ...minimal, epochs: [1, 2] }, /an Array of 3 numbers \(one per stage\) for config.epochs/],
+    [{ ...minimal, batchsize: 64 }, /Unknown option 'batchsize' in config; allowed options are name, model, data, stages/],
+    [{ data: minimal.data }, /config.model is required/],
+    [{ ...minimal, model: { arch: 'cbamcnn', attention: 'nam' } }, /config.model.attention must be 'cbam' for cbamcnn/],
+    [{ ...minimal, model: { arch: 'resnet18', attentionStages: [5] } }, /config.model.attentionStages\[0\] must be from 1 to 4, got 5/],
+    [[], /Expected an object \(the run configuration\) for config/],
+  ])('refuses %j', (raw, message) => {
+    expect(thrown(() => checkConfig(raw)).message).toMatch(message);
+  });
+
+  it('reads JSON and YAML files and says what is wrong with a broken one', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'torch-attn-config-'));
+    try {
+      fs.writeFileSync(path.join(dir, 'run.yaml'), 'model:\n  arch: resnet18\ndata:\n  dataset: cifar10\n  path: data\nepochs: [1, 1, 1]\n');
+      expect(checkConfig(readConfigFile(path.join(dir, 'run.yaml'))).stages.map((s) => s.epochs)).toEqual([1, 1, 1]);
+      fs.writeFileSync(path.join(dir, 'run.json'), JSON.stringify(minimal));
+      expect(checkConfig(readConfigFile(path.join(dir, 'run.json'))).model.arch).toBe('resnet18');
+      fs.writeFileSync(path.join(dir, 'bad.json'), '{ "model": ');
+      expect(thrown(() => readConfigFile(path.join(dir, 'bad.json'))).message).toMatch(/bad.json is not valid JSON/);
+      fs.writeFileSync(path.join(dir, 'bad.yaml'), 'model: [unclosed');
+      expect(thrown(() => readConfigFile(path.join(dir, 'bad.yaml'))).message).toMatch(/bad.yaml is not valid YAML/);
+      expect(thrown(() => readConfigFile(path.join(dir, 'run.toml'))).message).toMatch(/cannot read the config/);
+      fs.writeFileSync(path.join(dir, 'run.toml'), '');
+      expect(thrown(() => readConfigFile(path.join(dir, 'run.toml'))).message).toMatch(/must end in .json, .yaml or .yml/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

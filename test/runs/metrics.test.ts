@@ -1,0 +1,31 @@
+// PR curves and average precision against values worked out by hand (scikit-learn's
+// precision_recall_curve / average_precision_score give the same).
+import { describe, expect, it } from 'vitest';
+import { prCurves } from '../../lib/runs/metrics';
+
+describe('prCurves', () => {
+  it('one class against the rest: points per threshold, average precision', () => {
+    // 4 samples, 2 classes; class-0 scores 0.9, 0.8, 0.7, 0.1 for labels 0, 1, 0, 1.
+    const probs = [0.9, 0.1, 0.8, 0.2, 0.7, 0.3, 0.1, 0.9];
+    const labels = [0, 1, 0, 1];
+    const [c0, c1] = prCurves(probs, labels, ['a', 'b']);
+    expect(c0.precision).toEqual([1, 0.5, 2 / 3, 0.5]);
+    expect(c0.recall).toEqual([0.5, 0.5, 1, 1]);
+    expect(c0.averagePrecision).toBeCloseTo(0.5 * 1 + 0.5 * (2 / 3), 12); // 0.8333
+    // class 1 scores 0.1, 0.2, 0.3, 0.9 for labels 0, 1, 0, 1: 0.9 (pos), 0.3 (neg), 0.2 (pos), 0.1 (neg)
+    expect(c1.averagePrecision).toBeCloseTo(0.5 * 1 + 0.5 * (2 / 3), 12);
+    expect(c1.positives).toBe(2);
+  });
+
+  it('tied scores make one point; a class without positives has AP 0', () => {
+    const probs = [0.5, 0.5, 0.5, 0.5, 0.2, 0.8];
+    const [a, b] = prCurves(probs, [0, 1, 1], ['a', 'b']);
+    expect(a.precision).toEqual([0.5, 1 / 3]);
+    expect(a.recall).toEqual([1, 1]);
+    expect(a.averagePrecision).toBeCloseTo(0.5, 12);
+    expect(b.averagePrecision).toBeCloseTo(0.5 * 1 + 0.5 * (2 / 3), 12); // 0.8 (pos), then 0.5 tied (pos, neg)
+    const none = prCurves([0.3, 0.7], [1], ['a', 'b'])[0];
+    expect(none.averagePrecision).toBe(0);
+    expect(() => prCurves([0.1], [0, 1], ['a', 'b'])).toThrow(/1 scores for 2 samples x 2 classes/);
+  });
+});
