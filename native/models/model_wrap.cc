@@ -217,11 +217,24 @@ void ModelWrap::Claim(const char* job) {
   busy_job_ = job;
 }
 
+// Synchronous, but computed on the compute thread like every other model job (the main thread
+// waits): one OpenMP team and one malloc arena for all of LibTorch's work, as in Python.
 Napi::Value ModelWrap::Forward(const Napi::CallbackInfo& info) {
   auto& model = Model();
-  auto& x = tensor::TensorWrap::FromValue(info[0], "forward(x)").Get();
-  torch::NoGradGuard no_grad;
-  return tensor::TensorWrap::Wrap(info.Env(), model.Forward(PrepareInput(x, model), nullptr));
+  auto x = PrepareInput(tensor::TensorWrap::FromValue(info[0], "forward(x)").Get(), model);
+  torch::Tensor out;
+  std::exception_ptr error;
+  compute::Run([&] {
+    try {
+      runtime::ApplyNumThreads();
+      torch::NoGradGuard no_grad;
+      out = model.Forward(x, nullptr);
+    } catch (...) {
+      error = std::current_exception();
+    }
+  });
+  if (error) std::rethrow_exception(error);
+  return tensor::TensorWrap::Wrap(info.Env(), out);
 }
 
 Napi::Value ModelWrap::Predict(const Napi::CallbackInfo& info) {
