@@ -44,16 +44,16 @@ const peerBench = path.resolve(__dirname, '..', '..', 'shared', 'peer', 'bench.p
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const peakRssMb = () => process.resourceUsage().maxRSS / 1024;
 
-/** Mean seconds per call over n calls after `warm` calls (bench.py's timeit), median of `reps` such runs. */
-async function timeit(fn: () => unknown, n: number, warm: number): Promise<number> {
+/** Seconds per call, one figure a run: the mean over n calls (bench.py's timeit), `count` runs after `warm` calls. */
+async function runs(fn: () => unknown, n: number, warm: number, count = reps): Promise<number[]> {
   for (let i = 0; i < warm; i++) await fn();
-  const runs: number[] = [];
-  for (let r = 0; r < reps; r++) {
+  const out: number[] = [];
+  for (let r = 0; r < count; r++) {
     const start = process.hrtime.bigint();
     for (let i = 0; i < n; i++) await fn();
-    runs.push(Number(process.hrtime.bigint() - start) / 1e9 / n);
+    out.push(Number(process.hrtime.bigint() - start) / 1e9 / n);
   }
-  return median(runs);
+  return out;
 }
 
 async function core() {
@@ -63,19 +63,19 @@ async function core() {
   const opt = optim.adam(model, [{ params: 'all' }], { lr: 1e-3 });
   const x = randn([64, 3, 32, 32]);
   const y = tensor(BigInt64Array.from({ length: 64 }, (_, i) => BigInt((i * 7) % 10)), [64]);
+  // bench.py's order on one model: 2 warm-up and 5 timed training steps, then eval (its speed
+  // depends on the BatchNorm statistics those 7 steps leave), then our further training runs.
+  const trainStep = () => model.trainStep(opt, x, y);
   model.train();
-  const step = await timeit(() => model.trainStep(opt, x, y), 5, 2);
-  // Eval on a model in the state bench.py evaluates: after exactly 7 training steps (its BatchNorm
-  // statistics decide how many activations survive the ReLUs, and so the speed).
-  manualSeed(0);
-  const evalModel = new ResNetCBAM({ depth: 18, numClasses: 10 });
-  const evalOpt = optim.adam(evalModel, [{ params: 'all' }], { lr: 1e-3 });
-  for (let i = 0; i < 7; i++) await evalModel.trainStep(evalOpt, x, y);
-  evalModel.eval();
-  const evalB64 = await timeit(() => evalModel.forward(x).dispose(), 5, 2);
+  const stepRuns = await runs(trainStep, 5, 2, 1);
+  model.eval();
+  const evalB64 = median(await runs(() => model.forward(x).dispose(), 5, 2));
   const x1 = randn([1, 3, 32, 32]);
-  const evalB1 = await timeit(() => evalModel.forward(x1).dispose(), 20, 3);
-  const augment = await augmentImagesPerSecond(20000, reps);
+  const evalB1 = median(await runs(() => model.forward(x1).dispose(), 20, 3));
+  model.train();
+  stepRuns.push(...(await runs(trainStep, 5, 0, reps - 1)));
+  const step = median(stepRuns);
+  const augment = await augmentImagesPerSecond(2048, reps);
   return {
     train_img_per_s: +(64 / step).toFixed(2),
     eval_img_per_s: +(64 / evalB64).toFixed(2),
