@@ -6,20 +6,12 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
+import type { Evaluation } from '../training/evaluate';
 import type { EpochRecord } from '../training/finetune';
 import type { PRCurve } from './metrics';
 
-export interface RunEvaluation {
-  loss: number;
-  top1: number;
-  top5: number;
-  count: number;
-  classes: string[];
-  confusion: number[][];
-  perClass: { class: string; precision: number; recall: number; f1: number; support: number }[];
-  macroF1: number;
-  prCurves?: PRCurve[];
-}
+/** What evaluation.json holds: evaluate()'s result without the raw outputs, with PR curves. */
+export type RunEvaluation = Omit<Evaluation, 'probabilities' | 'labels'> & { prCurves?: PRCurve[] };
 
 async function svg(spec: TopLevelSpec): Promise<string> {
   const view = new vega.View(vega.parse(compile(spec).spec), { renderer: 'none' });
