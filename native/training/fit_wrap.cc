@@ -181,6 +181,9 @@ void Deliver(Napi::Env env, Napi::Function on_event, FitJob* job, Event* event) 
   }
 }
 
+Napi::Promise StartFit(Napi::Env env, models::ModelWrap& model, OptimizerWrap& opt, data::LoaderWrap& train,
+                       std::shared_ptr<data::Loader> test, FitPlan plan, ControlWrap& control, Napi::Function on_event);
+
 // fitStage(model, optimizer, trainLoader, testLoader | null, plan, control, onEvent) -> Promise<outcome>
 Napi::Value FitStage(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -199,7 +202,16 @@ Napi::Value FitStage(const Napi::CallbackInfo& info) {
                      std::to_string(opt.Get().param_groups().size()));
   }
   model.Claim("fit");
+  try {
+    return StartFit(env, model, opt, train, test, std::move(plan), control, info[6].As<Napi::Function>());
+  } catch (...) {
+    model.busy_flag()->store(false);  // nothing started: the model is free again
+    throw;
+  }
+}
 
+Napi::Promise StartFit(Napi::Env env, models::ModelWrap& model, OptimizerWrap& opt, data::LoaderWrap& train,
+                       std::shared_ptr<data::Loader> test, FitPlan plan, ControlWrap& control, Napi::Function on_event) {
   auto job = std::make_shared<FitJob>(env);
   job->model = model.shared();
   job->optimizer = opt.shared();
@@ -211,7 +223,7 @@ Napi::Value FitStage(const Napi::CallbackInfo& info) {
   auto promise = job->deferred.Promise();
   auto* keep = new std::shared_ptr<FitJob>(job);
   job->events = Napi::ThreadSafeFunction::New(
-      env, info[6].As<Napi::Function>(), "torch-attn fit", 0, 1, keep, [](Napi::Env, std::shared_ptr<FitJob>* held) {
+      env, on_event, "torch-attn fit", 0, 1, keep, [](Napi::Env, std::shared_ptr<FitJob>* held) {
         // Runs on the main thread once the training thread has released the function, or when
         // the environment is torn down (then the stage is cancelled and awaited first).
         if (!(*held)->finished.load()) (*held)->cancel->store(true);
