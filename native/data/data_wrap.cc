@@ -1,7 +1,5 @@
 #include "data/data_wrap.h"
 
-#include <ATen/CPUGeneratorImpl.h>
-
 #include <algorithm>
 #include <thread>
 
@@ -9,6 +7,7 @@
 #include "common/args.h"
 #include "common/async.h"
 #include "common/type_tag.h"
+#include "runtime/runtime.h"
 #include "tensor/tensor_wrap.h"
 
 namespace torch_attn::data {
@@ -59,14 +58,7 @@ Napi::Value CreateFileDataset(const Napi::CallbackInfo& info) {
   return DatasetWrap::New(info.Env(), std::move(data));
 }
 
-// A seed from LibTorch's default generator, so manualSeed() makes unseeded work reproducible.
-uint64_t DrawSeed() {
-  auto gen = at::detail::getDefaultCPUGenerator();
-  std::lock_guard<std::mutex> lock(gen.mutex());
-  return gen.get<at::CPUGeneratorImpl>()->random64();
-}
-
-Napi::Value DrawSeedJs(const Napi::CallbackInfo& info) { return Napi::BigInt::New(info.Env(), DrawSeed()); }
+Napi::Value DrawSeedJs(const Napi::CallbackInfo& info) { return Napi::BigInt::New(info.Env(), runtime::DrawSeed()); }
 
 Napi::Value CreateLoader(const Napi::CallbackInfo& info) {
   return GetAddonData(info.Env()).loader_constructor.New({info[0], info[1]});
@@ -90,7 +82,7 @@ Napi::Object SampleToJs(Napi::Env env, Sample& s) {
 Napi::Value ApplyTransform(const Napi::CallbackInfo& info) {
   auto specs = ReadTransformSpecs(info[0], "transform");
   const at::Tensor& t = tensor::TensorWrap::FromValue(info[1], "image").Get();
-  const uint64_t seed = info[2].IsUndefined() ? DrawSeed() : args::Seed(info[2], "seed");
+  const uint64_t seed = info[2].IsUndefined() ? runtime::DrawSeed() : args::Seed(info[2], "seed");
   if (t.dim() != 3 || !t.device().is_cpu() || (t.scalar_type() != torch::kUInt8 && t.scalar_type() != torch::kFloat32)) {
     throw RangeError("image must be a CPU uint8 tensor [height, width, channels] or float32 tensor [channels, height, width], "
                      "got " + std::string(c10::toString(t.scalar_type())) + " with " + std::to_string(t.dim()) + " dimensions");
@@ -160,7 +152,7 @@ LoaderOptions ReadLoaderOptions(const Napi::Value& value) {
   opt.workers = args::IntegerField(o, "workers", 0, 0, 256);
   opt.prefetch = args::IntegerField(o, "prefetch", 0, 0, 4096);
   Napi::Value seed = o.Get("seed");
-  opt.seed = seed.IsUndefined() ? DrawSeed() : args::Seed(seed, "seed");
+  opt.seed = seed.IsUndefined() ? runtime::DrawSeed() : args::Seed(seed, "seed");
   return opt;
 }
 
@@ -221,7 +213,7 @@ Napi::Value DatasetWrap::WithTransform(const Napi::CallbackInfo& info) {
 Napi::Value DatasetWrap::Get(const Napi::CallbackInfo& info) {
   const int64_t index = args::Integer(info[0], "get(index)", 0, std::max<int64_t>(data_.size() - 1, 0));
   if (data_.size() == 0) throw RangeError("get(index): the dataset is empty");
-  const uint64_t seed = info[1].IsUndefined() ? DrawSeed() : args::Seed(info[1], "get(index, seed)");
+  const uint64_t seed = info[1].IsUndefined() ? runtime::DrawSeed() : args::Seed(info[1], "get(index, seed)");
   Sample s = data_.Get(index, seed);
   return SampleToJs(info.Env(), s);
 }

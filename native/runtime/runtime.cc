@@ -1,6 +1,7 @@
 #include "runtime/runtime.h"
 
 #include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
 #include <torch/csrc/api/include/torch/version.h>
 
@@ -69,5 +70,30 @@ void ApplyNumThreads() {
 }
 
 void ManualSeed(uint64_t seed) { at::manual_seed(seed); }
+
+uint64_t DrawSeed() {
+  auto gen = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  return gen.get<at::CPUGeneratorImpl>()->random64();
+}
+
+at::Tensor RngState() {
+  auto gen = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  return gen.get_state();
+}
+
+void SetRngState(const at::Tensor& state) {
+  if (state.scalar_type() != at::kByte || state.dim() != 1) {
+    throw RangeError("setRngState(state): expected the uint8 tensor rngState() gives");
+  }
+  auto gen = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  try {
+    gen.set_state(state.contiguous());
+  } catch (const c10::Error& e) {
+    throw CheckpointError("setRngState(state): not a generator state (" + ShortTorchMessage(e.what_without_backtrace()) + ")");
+  }
+}
 
 }  // namespace torch_attn::runtime

@@ -1,6 +1,8 @@
 // Process-wide LibTorch settings: what the addon was built against, threads, seeds, CUDA.
 #pragma once
 
+#include <ATen/ATen.h>
+
 #include <cstdint>
 #include <string>
 
@@ -26,5 +28,12 @@ void ApplyNumThreads();
 
 // Seeds every LibTorch generator (CPU and, when present, CUDA).
 void ManualSeed(uint64_t seed);
+
+// LibTorch's default CPU generator (dropout, randn, ...), under its lock: a 64-bit value drawn
+// from it (so manualSeed() also fixes work seeded from it), and its whole state, for checkpoints.
+uint64_t DrawSeed();
+at::Tensor RngState();
+// CheckpointError when `state` is not a generator state.
+void SetRngState(const at::Tensor& state);
 
 }  // namespace torch_attn::runtime

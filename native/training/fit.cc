@@ -1,7 +1,5 @@
 #include "training/fit.h"
 
-#include <ATen/CPUGeneratorImpl.h>
-
 #include <chrono>
 #include <cstring>
 #include <cmath>
@@ -74,12 +72,7 @@ torch::Tensor BytesTensor(const std::string& s) {
 // parameter name, and the run's progress (JSON) with the RNG state, in one .pth file.
 void WriteCheckpoint(const std::string& path, models::ModelImpl& model, torch::optim::Optimizer& optimizer,
                      const std::string& optimizer_type, const std::string& progress_json) {
-  torch::Tensor rng;
-  {
-    auto gen = at::detail::getDefaultCPUGenerator();
-    std::lock_guard<std::mutex> lock(gen.mutex());
-    rng = gen.get_state();
-  }
+  const torch::Tensor rng = runtime::RngState();
   std::vector<std::pair<std::string, models::NamedTensors>> sections;
   sections.emplace_back("model_state_dict", models::StateDict(model));
   sections.emplace_back("optimizer_state", StateByName(optimizer, optimizer_type, model));

@@ -1,7 +1,5 @@
 #include "training/fit_wrap.h"
 
-#include <ATen/CPUGeneratorImpl.h>
-
 #include <atomic>
 #include <memory>
 #include <thread>
@@ -14,6 +12,7 @@
 #include "data/data_wrap.h"
 #include "models/model_wrap.h"
 #include "models/pth_reader.h"
+#include "runtime/runtime.h"
 #include "tensor/tensor_wrap.h"
 #include "training/fit.h"
 #include "training/optimizer.h"
@@ -317,22 +316,10 @@ Napi::Value OptimizerStateJs(const Napi::CallbackInfo& info) {
 }
 
 // rngState() -> uint8 Tensor; setRngState(tensor): LibTorch's default CPU generator (dropout).
-Napi::Value RngState(const Napi::CallbackInfo& info) {
-  auto gen = at::detail::getDefaultCPUGenerator();
-  std::lock_guard<std::mutex> lock(gen.mutex());
-  return tensor::TensorWrap::Wrap(info.Env(), gen.get_state());
-}
+Napi::Value RngState(const Napi::CallbackInfo& info) { return tensor::TensorWrap::Wrap(info.Env(), runtime::RngState()); }
 
 Napi::Value SetRngState(const Napi::CallbackInfo& info) {
-  const auto& t = tensor::TensorWrap::FromValue(info[0], "setRngState(state)").Get();
-  if (t.scalar_type() != torch::kUInt8 || t.dim() != 1) throw RangeError("setRngState(state): expected the uint8 tensor rngState() gives");
-  auto gen = at::detail::getDefaultCPUGenerator();
-  std::lock_guard<std::mutex> lock(gen.mutex());
-  try {
-    gen.set_state(t.contiguous());
-  } catch (const c10::Error& e) {
-    throw CheckpointError("setRngState(state): not a generator state (" + ShortTorchMessage(e.what_without_backtrace()) + ")");
-  }
+  runtime::SetRngState(tensor::TensorWrap::FromValue(info[0], "setRngState(state)").Get());
   return info.Env().Undefined();
 }
 
