@@ -10,7 +10,7 @@ import { datasets } from '../data/datasets';
 import { buildInfo, cuda, getNumThreads } from '../runtime';
 import { type RunConfig, ARCHS, buildModel, checkConfig, loadData, readConfigFile, transformsFor } from '../runs/config';
 import { prCurves } from '../runs/metrics';
-import { formatEpoch, runTraining } from '../runs/train';
+import { formatEpoch, formatResult, runTraining } from '../runs/train';
 import { evaluate } from '../training/evaluate';
 
 export interface Io {
@@ -155,9 +155,7 @@ async function train(args: string[], io: Io): Promise<number> {
         io.out(`${formatEpoch(r)}\n`);
       },
     });
-    io.out(`best epoch ${result.fit.best?.epoch ?? '-'} (${result.evaluation ? 'test top-1' : 'train accuracy'} ${(100 * (result.fit.best?.metric ?? 0)).toFixed(2)}%)\n`);
-    if (result.evaluation) io.out(`final test top-1 ${(100 * result.evaluation.top1).toFixed(2)}%, top-5 ${(100 * result.evaluation.top5).toFixed(2)}%, macro-F1 ${result.evaluation.macroF1.toFixed(4)}\n`);
-    io.out(`report: ${result.report}\n`);
+    io.out(`${formatResult(result).join('\n')}\n`);
     return 0;
   } catch (err) {
     bar?.stop();
@@ -286,7 +284,8 @@ function doctor(io: Io): number {
   return 0;
 }
 
-function table(header: string[], rows: string[][]): string {
+/** A plain-text table: the first column left-aligned, the others right-aligned. */
+export function table(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
   return `${[line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n')}\n`;

@@ -96,6 +96,17 @@ export async function runTraining(config: RunConfig, hooks: RunHooks = {}): Prom
   return { dir, fit, evaluation, report };
 }
 
+/** The lines that close a run: best epoch, final evaluation, the report. */
+export function formatResult(result: RunResult): string[] {
+  const { best } = result.fit;
+  const ev = result.evaluation;
+  return [
+    `best epoch ${best?.epoch ?? '-'} (${ev ? 'test top-1' : 'train accuracy'} ${(100 * (best?.metric ?? 0)).toFixed(2)}%)`,
+    ...(ev ? [`final test top-1 ${(100 * ev.top1).toFixed(2)}%, top-5 ${(100 * ev.top5).toFixed(2)}%, macro-F1 ${ev.macroF1.toFixed(4)}`] : []),
+    `report: ${result.report}`,
+  ];
+}
+
 /** One line for an epoch record. */
 export function formatEpoch(r: EpochRecord): string {
   const test = r.testTop1 === undefined ? '' : ` | test loss ${r.testLoss!.toFixed(4)} top-1 ${(100 * r.testTop1).toFixed(2)}% top-5 ${(100 * r.testTop5!).toFixed(2)}%`;

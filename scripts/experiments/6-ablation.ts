@@ -2,6 +2,7 @@
 // after every stage — with the same three-stage schedule, seed and data; one table of results.
 //   npx tsx scripts/experiments/6-ablation.ts [--data DIR] [--epochs 5,15,30] [--out DIR]
 import * as path from 'node:path';
+import { table } from '../../lib/cli';
 import { SHARED_DATA, experiment, experimentArgs, run } from './common';
 
 run(async () => {
@@ -26,8 +27,5 @@ run(async () => {
     const last = r.fit.epochs[r.fit.epochs.length - 1];
     rows.push([label, `${(100 * (r.fit.best?.metric ?? 0)).toFixed(2)}%`, `${(100 * (r.evaluation?.top1 ?? 0)).toFixed(2)}%`, `${(100 * (r.evaluation?.top5 ?? 0)).toFixed(2)}%`, (r.evaluation?.macroF1 ?? 0).toFixed(4), last.imagesPerSecond.toFixed(1)]);
   }
-  const header = ['CBAM after', 'best top-1', 'final top-1', 'top-5', 'macro-F1', 'img/s (last epoch)'];
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i])).join('  ');
-  console.log([line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n'));
+  process.stdout.write(table(['CBAM after', 'best top-1', 'final top-1', 'top-5', 'macro-F1', 'img/s (last epoch)'], rows));
 });

@@ -3,7 +3,7 @@
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { checkConfig } from '../../lib/runs/config';
-import { type RunResult, formatEpoch, runTraining } from '../../lib/runs/train';
+import { type RunResult, formatEpoch, formatResult, runTraining } from '../../lib/runs/train';
 
 export const SHARED_DATA = path.resolve(__dirname, '..', '..', '..', 'shared', 'data');
 
@@ -57,9 +57,7 @@ export async function experiment(raw: Record<string, unknown>): Promise<RunResul
   process.once('SIGINT', stop);
   try {
     const result = await runTraining(config, { signal: controller.signal, log: (l) => console.log(l), onEpoch: (r) => console.log(formatEpoch(r)) });
-    const ev = result.evaluation;
-    console.log(`best epoch ${result.fit.best?.epoch} (${ev ? 'test top-1' : 'train accuracy'} ${(100 * (result.fit.best?.metric ?? 0)).toFixed(2)}%)${ev ? `; final top-1 ${(100 * ev.top1).toFixed(2)}%, macro-F1 ${ev.macroF1.toFixed(4)}` : ''}`);
-    console.log(`report: ${result.report}\n`);
+    console.log(`${formatResult(result).join('\n')}\n`);
     return result;
   } finally {
     process.removeListener('SIGINT', stop);
