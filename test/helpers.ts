@@ -1,5 +1,7 @@
 // Small helpers shared by the test files.
+import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
+import { datasets, transforms, type Model } from '../lib/index';
 
 /** The error a promise rejects with; fails the test if it resolves. */
 export async function rejection(promise: Promise<unknown>): Promise<Error & { code?: string }> {
@@ -30,4 +32,32 @@ export function readFloats(file: string): Float32Array {
 /** Whether two TypedArrays hold the same bytes (fast, for large tensors; toEqual walks elements). */
 export function sameBytes(a: ArrayBufferView, b: ArrayBufferView): boolean {
   return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+}
+
+/** A learnable task: the class is which colour channel is brightest, under noise. */
+export function colourData(n: number, size = 32, seed = 1) {
+  let s = seed;
+  const rand = () => ((s = (s * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+  const images = new Uint8Array(n * 3 * size * size);
+  const labels: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const label = i % 3;
+    labels.push(label);
+    for (let c = 0; c < 3; c++) {
+      for (let p = 0; p < size * size; p++) images[((i * 3 + c) * size * size) + p] = Math.min(255, Math.floor(rand() * 150 + (c === label ? 90 : 0)));
+    }
+  }
+  return datasets.fromArrays({ images, shape: [n, 3, size, size], labels, classes: ['red', 'green', 'blue'], transform: transforms.toTensor() });
+}
+
+/** SHA-256 over a model's state dict: every entry's name and float32 bytes, in order. */
+export function stateDictHash(model: Model): string {
+  const hash = crypto.createHash('sha256');
+  for (const [name, t] of Object.entries(model.stateDict())) {
+    hash.update(name);
+    const v = t.toFloat32Array();
+    hash.update(Buffer.from(v.buffer, v.byteOffset, v.byteLength));
+    t.dispose();
+  }
+  return hash.digest('hex');
 }
