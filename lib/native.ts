@@ -2,6 +2,7 @@
 // node-gyp-build) and types what it exports. Everything else imports `native` from here.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import type { EpochRecord } from './training/finetune';
 
 /** Raw addon Tensor; lib/tensor/tensor.ts gives it its public, typed face. */
 export interface NativeTensor {
@@ -58,7 +59,10 @@ export interface NativeModel {
   namScalingFactors(): string[];
   namSparsityPenalty(lambda: number): number;
   setRequiresGrad(names: string[], flag: boolean): void;
-  setFrozenBatchNorms(names: string[]): void;
+  /** BatchNorms whose parameters are all frozen keep their statistics (true) or every one trains (false). */
+  applyBatchNormPolicy(freeze: boolean): void;
+  /** [state-dict name, group] for every parameter and buffer ('' for none). */
+  groupTable(): [string, string][];
   trainStep(
     optimizer: NativeOptimizer,
     x: NativeTensor,
@@ -143,40 +147,46 @@ export interface NativeFitControl {
   readonly cancelled: boolean;
 }
 
-export interface NativeFitPlan {
-  stage: number;
-  stageName: string;
-  firstEpoch: number;
-  epochs: number;
-  startBatch?: number;
-  step: number;
-  tableStart: number;
+export interface NativeTunerPlan {
   groupLabels: string[];
-  lrTable: Float64Array;
+  optimizer: string;
+  groups: { params: string[]; [option: string]: unknown }[];
+  /** trainable: 1 per group that trains in the stage; lrTable: [epochs x batches] rows of one rate per group. */
+  stages: { name: string; epochs: number; trainable: Uint8Array; lrTable: Float64Array }[];
+  batchNorm?: 'eval' | 'train';
   labelSmoothing?: number;
   namSparsity?: number;
   gradClip?: number;
   logEvery?: number;
   checkpointDir?: string;
-  historyJson?: string;
-  runJson?: string;
-  bestMetric?: number;
-  bestEpoch?: number;
-  partial?: { lossSum: number; correct: number; count: number; seconds: number };
+  resume?: string;
 }
 
-export type NativeFitEvent =
+export type NativeTunerEvent =
+  | { type: 'stage'; index: number; name: string; trainable: boolean[] }
   | { type: 'batch'; epoch: number; batch: number; batches: number; loss: number; meanLoss: number }
-  | { type: 'epoch'; record: Record<string, unknown> };
+  | { type: 'epoch'; record: EpochRecord };
 
-export interface NativeFitOutcome {
+export interface NativeTunerResult {
   cancelled: boolean;
+  records: EpochRecord[];
+  best: { metric: number; epoch: number };
+  checkpoint?: string;
+  bestCheckpoint?: string;
+}
+
+/** A training checkpoint's training.progress (native/training/progress.h). */
+export interface NativeProgress {
+  version: number;
+  stage: number;
+  stageName: string;
   nextEpoch: number;
   nextBatch: number;
   step: number;
-  bestMetric: number;
-  bestEpoch: number;
-  checkpoint?: string;
+  partial: { lossSum: number; correct: number; count: number; seconds: number };
+  best: { metric: number | null; epoch: number };
+  run: { version: number; seed: number; batchesPerEpoch: number; groups: string[]; stages: [string, number][]; optimizer: string };
+  records: EpochRecord[];
 }
 
 export interface NativeEvalResult {
@@ -219,21 +229,17 @@ export interface NativeBinding {
   createLoader(dataset: NativeDataset, options: NativeLoaderOptions): NativeLoader;
 
   createFitControl(): NativeFitControl;
-  fitStage(
+  fineTune(
     model: NativeModel,
-    optimizer: NativeOptimizer,
     train: NativeLoader,
     test: NativeLoader | null,
-    plan: NativeFitPlan,
+    plan: NativeTunerPlan,
     control: NativeFitControl,
-    onEvent: (event: NativeFitEvent) => void,
-  ): Promise<NativeFitOutcome>;
+    onEvent: (event: NativeTunerEvent) => void,
+  ): Promise<NativeTunerResult>;
   evaluate(model: NativeModel, loader: NativeLoader, keepProbabilities: boolean): Promise<NativeEvalResult>;
-  readTrainingCheckpoint(path: string): Promise<Record<string, Record<string, NativeTensor>>>;
-  loadOptimizerState(optimizer: NativeOptimizer, state: Record<string, NativeTensor>): void;
-  optimizerState(optimizer: NativeOptimizer): Record<string, NativeTensor>;
-  rngState(): NativeTensor;
-  setRngState(state: NativeTensor): void;
+  readTrainingProgress(path: string): Promise<NativeProgress>;
+  epochRecordFields(): { name: string; optional: boolean }[];
 
   Optimizer: abstract new () => NativeOptimizer;
   createOptimizer(model: NativeModel, type: string, groups: { params: string[]; [option: string]: unknown }[]): NativeOptimizer;

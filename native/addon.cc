@@ -7,8 +7,8 @@
 #include "runtime/runtime.h"
 #include "runtime/runtime_wrap.h"
 #include "tensor/tensor_wrap.h"
-#include "training/fit_wrap.h"
 #include "training/optimizer_wrap.h"
+#include "training/tuner_wrap.h"
 
 namespace {
 
@@ -22,7 +22,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   torch_attn::data::DatasetWrap::Register(env, exports);
   torch_attn::data::LoaderWrap::Register(env, exports);
   torch_attn::data::StreamWrap::Register(env, exports);
-  torch_attn::training::RegisterFit(env, exports);
+  torch_attn::training::RegisterTuner(env, exports);
   return exports;
 }
 

@@ -261,15 +261,7 @@ export class Model {
   }
 
   #applyBatchNormPolicy(): void {
-    const trainable = new Map(this.namedParameters().map((p) => [p.name, p.requiresGrad]));
-    const frozen =
-      this.#batchNorm === 'train'
-        ? []
-        : this.namedBuffers()
-            .filter((b) => b.name.endsWith('.running_mean'))
-            .map((b) => b.name.slice(0, -'.running_mean'.length))
-            .filter((bn) => trainable.get(`${bn}.weight`) === false && trainable.get(`${bn}.bias`) !== true);
-    this.native.setFrozenBatchNorms(frozen);
+    this.native.applyBatchNormPolicy(this.#batchNorm === 'eval');
   }
 
   /**

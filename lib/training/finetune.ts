@@ -4,14 +4,12 @@
 // epochs back. Every group is in the optimizer from the start; a stage only changes which
 // groups train and their learning rates, so optimizer state carries over and a checkpoint
 // always has the same layout.
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DataLoader } from '../data/loader';
 import { ImageDataset } from '../data/datasets';
 import { ErrorCode, codedError } from '../errors';
 import type { Model } from '../models/model';
-import { native, type NativeFitOutcome, type NativeFitPlan } from '../native';
-import type { Tensor } from '../tensor/tensor';
+import { native, type NativeTunerPlan, type NativeTunerResult } from '../native';
 import * as validate from '../validate';
 import { parameterGroups, resolveParameters } from './groups';
 import { nativeOptions, type OptimizerType } from './optim';
@@ -53,6 +51,8 @@ export interface FineTunerOptions {
   batchNorm?: 'eval' | 'train';
 }
 
+/** One epoch of a run. The native fine-tuner defines the record (native/training/progress.h);
+ *  this type mirrors it field for field (test/training/records.test.ts checks that). */
 export interface EpochRecord {
   stage: string;
   stageIndex: number;
@@ -219,97 +219,74 @@ export class StagedFineTuner {
     for (const key of ['onBatch', 'onEpoch', 'onStage'] as const) {
       if (o[key] !== undefined && typeof o[key] !== 'function') throw validate.typeError(`fit() options.${key}`, 'a function', o[key]);
     }
+    if (o.resume !== undefined && (typeof o.resume !== 'string' || o.resume === '')) throw validate.typeError('fit() options.resume', 'a checkpoint path', o.resume);
     if (this.#running) throw codedError(ErrorCode.BUSY, 'fit(): this fine-tuner is already running; await it first');
     if (o.signal?.aborted) throw abortError('fit() was aborted before it started');
-    const resume = o.resume === undefined ? undefined : await this.#readResume(o.resume);
-    const seed = o.seed ?? (resume?.run.seed as number | undefined) ?? Number(native.drawSeed() & 0xffffffffn);
+    // The loader's seed is part of the run: a resumed run takes the checkpoint's unless given.
+    const saved = o.resume === undefined ? undefined : await native.readTrainingProgress(o.resume);
+    const seed = o.seed ?? saved?.run.seed ?? Number(native.drawSeed() & 0xffffffffn);
     const batchSize = o.batchSize ?? 64;
     const workers = o.workers ?? 2;
     const trainLoader = train instanceof DataLoader ? train : new DataLoader(validDataset(train, 'fit(train)'), { batchSize, workers, shuffle: true, dropLast: o.dropLast ?? true, seed });
     const testLoader = test == null ? null : test instanceof DataLoader ? test : new DataLoader(validDataset(test, 'fit(test)'), { batchSize, workers, shuffle: false });
     const plan = this.#plan(trainLoader.length);
-    const run = { version: 1, seed: Number(trainLoader.seed), batchesPerEpoch: trainLoader.length, groups: plan.labels, stages: this.options.stages.map((s) => [s.name, s.epochs]), optimizer: plan.type };
-    if (resume) checkSameRun(resume.run, run);
+    const dir = this.options.checkpointDir;
+    const nativePlan: NativeTunerPlan = {
+      groupLabels: plan.labels,
+      optimizer: plan.type,
+      groups: plan.groups,
+      stages: this.options.stages.map((s, i) => ({ name: s.name, epochs: s.epochs, trainable: plan.trainable[i], lrTable: plan.tables[i] })),
+      batchNorm: this.options.batchNorm ?? 'eval',
+      labelSmoothing: this.options.loss?.labelSmoothing ?? 0,
+      namSparsity: this.options.namSparsity ?? 0,
+      gradClip: this.options.gradClip ?? 0,
+      logEvery: this.options.logEvery ?? 100,
+      checkpointDir: dir ? path.resolve(dir) : undefined,
+      resume: o.resume === undefined ? undefined : path.resolve(o.resume),
+    };
 
-    const model = this.model;
-    const nativeOpt = native.createOptimizer(model.native, plan.type, plan.groups as never);
-    const records: EpochRecord[] = resume ? (resume.progress.records as EpochRecord[]) : [];
-    let step = resume?.progress.step ?? 0;
-    let best = resume ? { metric: resume.progress.best.metric, epoch: resume.progress.best.epoch } : { metric: -1, epoch: 0 };
-    if (resume) {
-      await model.loadStateDict(resume.model, { strict: true });
-      native.loadOptimizerState(nativeOpt, resume.optimizer as never);
-      native.setRngState(resume.rng as never);
-    }
+    // A listener that throws stops the run; fit() rejects with its error.
+    let listenerError: unknown;
     const control = native.createFitControl();
+    const relay = (fn: () => void) => {
+      if (listenerError !== undefined) return;
+      try {
+        fn();
+      } catch (err) {
+        listenerError = err;
+        control.cancel();
+      }
+    };
     const onAbort = () => control.cancel();
     o.signal?.addEventListener('abort', onAbort);
     this.#running = true;
-    const dir = this.options.checkpointDir;
-    if (dir) fs.mkdirSync(dir, { recursive: true });
+    let result: NativeTunerResult;
     try {
-      let epochStart = 0;
-      for (const [index, stage] of this.options.stages.entries()) {
-        const stageEnd = epochStart + stage.epochs;
-        const next = resume?.progress.nextEpoch ?? 0;
-        if (next >= stageEnd) {
-          epochStart = stageEnd;
-          continue;
+      result = await native.fineTune(this.model.native, trainLoader.handle, testLoader?.handle ?? null, nativePlan, control, (event) => {
+        if (event.type === 'batch') {
+          const { type: _type, ...batch } = event;
+          relay(() => o.onBatch?.(batch));
+        } else if (event.type === 'epoch') {
+          relay(() => o.onEpoch?.(event.record));
+        } else {
+          const groups = Object.fromEntries(plan.labels.map((l, g) => [l, event.trainable[g] ? 'trainable' : 'frozen'] as const));
+          relay(() => o.onStage?.({ index: event.index, name: event.name, groups }));
         }
-        const firstEpoch = Math.max(epochStart, next);
-        const startBatch = resume && firstEpoch === resume.progress.nextEpoch ? resume.progress.nextBatch : 0;
-        const trainable = this.#applyStage(index);
-        o.onStage?.({ index, name: stage.name, groups: Object.fromEntries(plan.labels.map((l, g) => [l, trainable[g] ? 'trainable' : 'frozen'])) });
-        const tableStart = epochStart * trainLoader.length;
-        const fitPlan: NativeFitPlan = {
-          stage: index,
-          stageName: stage.name,
-          firstEpoch,
-          epochs: stageEnd - firstEpoch,
-          startBatch,
-          step,
-          tableStart,
-          groupLabels: plan.labels,
-          lrTable: plan.tables[index],
-          labelSmoothing: this.options.loss?.labelSmoothing ?? 0,
-          namSparsity: this.options.namSparsity ?? 0,
-          gradClip: this.options.gradClip ?? 0,
-          logEvery: this.options.logEvery ?? 100,
-          checkpointDir: dir ? path.resolve(dir) : undefined,
-          historyJson: JSON.stringify(records),
-          runJson: JSON.stringify(run),
-          bestMetric: best.metric,
-          bestEpoch: best.epoch,
-          partial: startBatch > 0 ? resume!.progress.partial : undefined,
-        };
-        const outcome: NativeFitOutcome = await native.fitStage(model.native, nativeOpt, trainLoader.handle, testLoader?.handle ?? null, fitPlan, control, (event) => {
-          if (event.type === 'batch') {
-            const { type: _type, ...batch } = event;
-            o.onBatch?.(batch);
-          } else {
-            const record = event.record as unknown as EpochRecord;
-            records.push(record);
-            o.onEpoch?.(record);
-          }
-        });
-        step = outcome.step;
-        best = { metric: outcome.bestMetric, epoch: outcome.bestEpoch };
-        if (outcome.cancelled) {
-          throw abortError(
-            outcome.checkpoint ? `fit() was aborted; resume it with fit(..., { resume: '${outcome.checkpoint}' })` : 'fit() was aborted (no checkpointDir, nothing to resume from)',
-            outcome.checkpoint,
-          );
-        }
-        epochStart = stageEnd;
-      }
+      });
     } finally {
       this.#running = false;
       o.signal?.removeEventListener('abort', onAbort);
     }
-    const bestCheckpoint = dir && best.epoch > 0 ? path.resolve(dir, 'best.pth') : undefined;
+    if (listenerError !== undefined) throw listenerError;
+    if (result.cancelled) {
+      throw abortError(
+        result.checkpoint ? `fit() was aborted; resume it with fit(..., { resume: '${result.checkpoint}' })` : 'fit() was aborted (no checkpointDir, nothing to resume from)',
+        result.checkpoint,
+      );
+    }
     return {
-      epochs: records,
-      best: best.epoch > 0 ? { epoch: best.epoch, metric: best.metric, checkpoint: bestCheckpoint } : null,
+      epochs: result.records,
+      best: result.best.epoch > 0 ? { epoch: result.best.epoch, metric: result.best.metric, checkpoint: result.bestCheckpoint } : null,
       groups: Object.fromEntries(plan.labels.map((l, g) => [l, plan.params[g]])),
     };
   }
@@ -345,7 +322,9 @@ export class StagedFineTuner {
       epochStart += stage.epochs;
     });
     const groups = labels.map((_, g) => ({ params: params[g], ...nativeOptions(type, { lr: stageRates.map((r) => r[g]).find((v) => v !== null) ?? 0, ...hyper } as Record<string, unknown>, `options.optimizer`) }));
-    return { labels, params, type, tables, groups };
+    // A group trains in a stage exactly when it has a rate there.
+    const trainable = stageRates.map((rates) => Uint8Array.from(rates, (r) => (r === null ? 0 : 1)));
+    return { labels, params, type, tables, groups, trainable };
   }
 
   /** Each group's base lr in stage i (null: the group is frozen). */
@@ -364,17 +343,6 @@ export class StagedFineTuner {
     });
   }
 
-  /** Sets which parameters train (and which BatchNorms keep their statistics) for stage i;
-   *  returns, per optimizer group, whether it trains. */
-  #applyStage(i: number): boolean[] {
-    const stage = this.options.stages[i];
-    const trainSet = resolveParameters(this.model, stage.train, `stages[${i}].train`);
-    this.model.freeze('all', { batchNorm: this.options.batchNorm ?? 'eval' });
-    this.model.unfreeze(trainSet);
-    const set = new Set(trainSet);
-    return this.#groups().params.map((names) => names.every((n) => set.has(n)));
-  }
-
   #groupsCache?: { labels: string[]; params: string[][] };
   /** The optimizer groups (see partition()). */
   #groups(): { labels: string[]; params: string[][] } {
@@ -387,28 +355,9 @@ export class StagedFineTuner {
     }
     return this.#groupsCache;
   }
-
-  async #readResume(file: string) {
-    if (typeof file !== 'string' || file === '') throw validate.typeError('fit() options.resume', 'a checkpoint path', file);
-    const sections = await native.readTrainingCheckpoint(file);
-    const training = sections.training;
-    if (!training?.progress || !sections.model_state_dict || !sections.optimizer_state) {
-      throw codedError(ErrorCode.CHECKPOINT, `${file} is not a torch-attn training checkpoint (it lacks model_state_dict, optimizer_state or training.progress)`);
-    }
-    const progress = JSON.parse(Buffer.from((training.progress as unknown as Tensor).data() as Uint8Array).toString('utf8'));
-    return { model: sections.model_state_dict as unknown as Record<string, Tensor>, optimizer: sections.optimizer_state, rng: training.rng_state, progress, run: progress.run as Record<string, unknown> };
-  }
 }
 
 function validDataset(value: unknown, name: string): ImageDataset {
   if (!(value instanceof ImageDataset)) throw validate.typeError(name, 'a dataset or a DataLoader', value);
   return value;
-}
-
-function checkSameRun(saved: Record<string, unknown>, now: Record<string, unknown>): void {
-  for (const key of ['seed', 'batchesPerEpoch', 'groups', 'stages', 'optimizer']) {
-    if (JSON.stringify(saved[key]) !== JSON.stringify(now[key])) {
-      throw codedError(ErrorCode.CHECKPOINT, `resume: the checkpoint was written by a run with another ${key} (${JSON.stringify(saved[key])}, now ${JSON.stringify(now[key])})`);
-    }
-  }
 }

@@ -1,76 +1,46 @@
 // Named parameter groups over a model's parameter names, as plain data: which parameters are
-// the stem, each stage, the attention modules, the head. Freezing and optimizer groups are
-// resolved here, in TypeScript, and sent to the addon as lists of names.
+// the stem, each stage, the attention modules, the head (the model's own table, from the
+// addon). Freezing and optimizer groups are resolved here, in TypeScript, over those names and
+// sent to the addon as lists of names.
 import type { Model } from '../models/model';
 
 /** Group names every model has: 'attention', 'head', 'backbone', 'all'; ResNets add 'stem' and
  *  'layer1'..'layer4', VGG 'stage1'..'stage5', CBAMCNN 'block1'..'block3'. */
 export type GroupName = string;
 
-const VGG_CONFIGS: Record<number, number[]> = {
-  11: [1, 1, 2, 2, 2],
-  13: [2, 2, 2, 2, 2],
-  16: [2, 2, 3, 3, 3],
-  19: [2, 2, 4, 4, 4],
-};
+const tables = new WeakMap<Model, Map<string, string>>();
 
-/** Stage (1-5) of each `features.N` index of a VGG. */
-function vggStages(depth: number, batchNorm: boolean): Map<number, number> {
-  const stages = new Map<number, number>();
-  let index = 0;
-  VGG_CONFIGS[depth].forEach((convs, s) => {
-    for (let c = 0; c < convs; c++) {
-      const layers = batchNorm ? 3 : 2; // conv, [bn], relu
-      for (let l = 0; l < layers; l++) stages.set(index++, s + 1);
-    }
-    stages.set(index++, s + 1); // max-pool
-  });
-  return stages;
+/** The model's own group table (each architecture names its groups natively, as timm's
+ *  group_matcher sits on the model): state-dict name -> group, '' for none. A model's tree
+ *  never changes, so the table is read once per model. */
+function groupTable(model: Model): Map<string, string> {
+  let table = tables.get(model);
+  if (!table) {
+    table = new Map(model.native.groupTable());
+    tables.set(model, table);
+  }
+  return table;
 }
 
-/** Whether a parameter name belongs to an attention module. */
+/** Whether a state-dict name (parameter or buffer) belongs to an attention module. */
 export function isAttentionName(model: Model, name: string): boolean {
-  const kind = model.spec.attention?.kind ?? 'none';
-  if (model.spec.arch === 'attention') return true;
-  if (model.spec.arch === 'cbamcnn') return /^cbam\d\./.test(name);
-  if (kind === 'none') return false;
-  return name.startsWith(`${kind}_layer`) || name.startsWith(`${kind}_stage`) || name.includes(`.${kind}.`);
+  return groupTable(model).get(name) === 'attention';
 }
 
 /** The groups of `model`: group name -> parameter names, in model order. */
 export function parameterGroups(model: Model): Map<GroupName, string[]> {
-  const names = model.namedParameters().map((p) => p.name);
+  const table = groupTable(model);
   const groups = new Map<GroupName, string[]>();
   const add = (group: string, name: string) => {
     if (!groups.has(group)) groups.set(group, []);
     groups.get(group)!.push(name);
   };
-  const spec = model.spec;
-  const stages = spec.arch === 'vgg' ? vggStages(spec.depth ?? 16, spec.batchNorm ?? true) : undefined;
-  for (const name of names) {
+  for (const { name } of model.namedParameters()) {
     add('all', name);
-    if (isAttentionName(model, name)) {
-      add('attention', name);
-      continue;
-    }
-    const bare = name.startsWith('backbone.') ? name.slice('backbone.'.length) : name;
-    let group: string | undefined;
-    if (spec.arch === 'resnet') {
-      if (/^(conv1|bn1)\./.test(bare)) group = 'stem';
-      else if (/^layer[1-4]\./.test(bare)) group = bare.slice(0, 6);
-      else if (bare.startsWith('fc.')) group = 'head';
-    } else if (spec.arch === 'vgg') {
-      const match = /^features\.(\d+)\./.exec(bare);
-      if (match) group = `stage${stages!.get(Number(match[1]))}`;
-      else if (bare.startsWith('classifier.')) group = 'head';
-    } else if (spec.arch === 'cbamcnn') {
-      const match = /^(conv|bn)([1-3])\./.exec(bare);
-      if (match) group = `block${match[2]}`;
-      else if (/^fc[12]\./.test(bare)) group = 'head';
-    }
+    const group = table.get(name);
     if (!group) continue;
     add(group, name);
-    if (group !== 'head') add('backbone', name);
+    if (group !== 'head' && group !== 'attention') add('backbone', name);
   }
   for (const g of ['attention', 'head', 'backbone']) if (!groups.has(g)) groups.set(g, []);
   return groups;

@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-#include "common/errors.h"
+#include "common/js_errors.h"
 
 namespace torch_attn::args {
 

@@ -1,6 +1,7 @@
-// Promise-returning work on libuv's thread pool. The work runs without touching N-API; its
-// result is turned into JS on the main thread; any C++ exception rejects the promise with the
-// same JS error a synchronous call would have thrown.
+// Promise-returning work off the main thread. The work runs without touching N-API (on libuv's
+// pool, or handed to an executor such as the compute thread); its result is turned into JS on
+// the main thread; any C++ exception rejects the promise with the same JS error a synchronous
+// call would have thrown. A job's Claim on its object is released before the promise settles.
 #pragma once
 
 #include <napi.h>
@@ -9,19 +10,13 @@
 #include <functional>
 #include <utility>
 
-#include "common/errors.h"
-#include "runtime/runtime.h"
+#include "common/claim.h"
+#include "common/js_errors.h"
 
 namespace torch_attn {
 
-// The compute thread: one long-lived thread on which model work (predict, training steps,
-// evaluation) runs, in order. LibTorch's kernels use all cores from it; keeping its work on one
-// thread keeps glibc's malloc to one arena (and OpenMP to one team) for it, instead of one per
-// libuv pool thread, which held twice the memory PyTorch does for the same training.
-namespace compute {
-// Runs fn on the compute thread and waits for it (fn must not throw).
-void Run(const std::function<void()>& fn);
-}  // namespace compute
+// Runs a job's work somewhere and returns once it has run; nullptr: on the libuv pool thread.
+using Executor = void (*)(const std::function<void()>&);
 
 template <typename Result>
 class PromiseWorker : public Napi::AsyncWorker {
@@ -29,19 +24,9 @@ class PromiseWorker : public Napi::AsyncWorker {
   using Work = std::function<Result()>;
   using ToJs = std::function<Napi::Value(Napi::Env, Result&)>;
 
-  // `keep_alive` (the JS object the work belongs to) is held until `done` has run.
-  static Napi::Promise Start(Napi::Env env, Napi::Object keep_alive, Work work, ToJs to_js, std::function<void()> done) {
-    return Begin(env, keep_alive, std::move(work), std::move(to_js), std::move(done), false);
-  }
-  // The same, with `work` run on the compute thread (model work).
-  static Napi::Promise StartCompute(Napi::Env env, Napi::Object keep_alive, Work work, ToJs to_js, std::function<void()> done) {
-    return Begin(env, keep_alive, std::move(work), std::move(to_js), std::move(done), true);
-  }
-
- private:
-  static Napi::Promise Begin(Napi::Env env, Napi::Object keep_alive, Work work, ToJs to_js, std::function<void()> done, bool compute) {
-    auto* worker = new PromiseWorker(env, keep_alive, std::move(work), std::move(to_js), std::move(done));
-    worker->compute_ = compute;
+  // `keep_alive` (the JS object the work belongs to) and `claim` are held until the promise settles.
+  static Napi::Promise Start(Napi::Env env, Napi::Object keep_alive, Claim claim, Work work, ToJs to_js, Executor executor) {
+    auto* worker = new PromiseWorker(env, keep_alive, std::move(claim), std::move(work), std::move(to_js), executor);
     auto promise = worker->deferred_.Promise();
     worker->Queue();
     return promise;
@@ -51,14 +36,13 @@ class PromiseWorker : public Napi::AsyncWorker {
   void Execute() override {
     auto run = [this] {
       try {
-        runtime::ApplyNumThreads();
         result_ = work_();
       } catch (...) {
         error_ = std::current_exception();
       }
     };
-    if (compute_) {
-      compute::Run(run);
+    if (executor_ != nullptr) {
+      executor_(run);
     } else {
       run();
     }
@@ -68,7 +52,7 @@ class PromiseWorker : public Napi::AsyncWorker {
   // terminated while the job ran): then there is nobody to tell, and nothing may throw here.
   void OnOK() override {
     Napi::Env env = Env();
-    if (done_) done_();
+    claim_.Release();
     try {
       Napi::HandleScope scope(env);
       try {
@@ -84,7 +68,7 @@ class PromiseWorker : public Napi::AsyncWorker {
   }
 
   void OnError(const Napi::Error& e) override {
-    if (done_) done_();
+    claim_.Release();
     try {
       deferred_.Reject(e.Value());
     } catch (...) {
@@ -92,22 +76,23 @@ class PromiseWorker : public Napi::AsyncWorker {
   }
 
  private:
-  PromiseWorker(Napi::Env env, Napi::Object keep_alive, Work work, ToJs to_js, std::function<void()> done)
+  PromiseWorker(Napi::Env env, Napi::Object keep_alive, Claim claim, Work work, ToJs to_js, Executor executor)
       : Napi::AsyncWorker(env, "torch-attn"),
         deferred_(Napi::Promise::Deferred::New(env)),
         keep_alive_(Napi::Persistent(keep_alive)),
+        claim_(std::move(claim)),
         work_(std::move(work)),
         to_js_(std::move(to_js)),
-        done_(std::move(done)) {}
+        executor_(executor) {}
 
   Napi::Promise::Deferred deferred_;
   Napi::ObjectReference keep_alive_;
+  Claim claim_;
   Work work_;
   ToJs to_js_;
-  std::function<void()> done_;
+  Executor executor_;
   Result result_{};
   std::exception_ptr error_;
-  bool compute_ = false;
 };
 
 }  // namespace torch_attn

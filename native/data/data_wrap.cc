@@ -225,7 +225,7 @@ Napi::Value DatasetWrap::Verify(const Napi::CallbackInfo& info) {
   };
   auto source = data_.source;
   return PromiseWorker<std::vector<Failure>>::Start(
-      info.Env(), info.This().As<Napi::Object>(),
+      info.Env(), info.This().As<Napi::Object>(), Claim(),
       [source] {
         const int64_t n = source->size();
         const int64_t threads = std::clamp<int64_t>(std::thread::hardware_concurrency(), 1, 8);
@@ -321,11 +321,9 @@ StreamWrap::StreamWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Stream
 }
 
 Napi::Value StreamWrap::Next(const Napi::CallbackInfo& info) {
-  if (busy_->exchange(true)) throw BusyError("next(): the previous next() has not settled yet");
   auto stream = stream_;
-  auto busy = busy_;
   return PromiseWorker<std::optional<Batch>>::Start(
-      info.Env(), info.This().As<Napi::Object>(), [stream] { return stream->Next(); },
+      info.Env(), info.This().As<Napi::Object>(), Claim(slot_, "the batch stream", "next()"), [stream] { return stream->Next(); },
       [](Napi::Env env, std::optional<Batch>& batch) -> Napi::Value {
         if (!batch) return env.Null();
         auto o = Napi::Object::New(env);
@@ -334,7 +332,7 @@ Napi::Value StreamWrap::Next(const Napi::CallbackInfo& info) {
         o.Set("index", Napi::Number::New(env, static_cast<double>(batch->index)));
         return o;
       },
-      [busy] { busy->store(false); });
+      nullptr);
 }
 
 Napi::Value StreamWrap::Close(const Napi::CallbackInfo& info) {

@@ -8,7 +8,8 @@
 #include <memory>
 #include <string>
 
-#include "common/errors.h"
+#include "common/claim.h"
+#include "common/js_errors.h"
 #include "data/dataset.h"
 #include "data/loader.h"
 
@@ -58,7 +59,7 @@ class StreamWrap : public Napi::ObjectWrap<StreamWrap>, public GuardedMethods<St
   Napi::Value Close(const Napi::CallbackInfo& info);
 
   std::shared_ptr<BatchStream> stream_;
-  std::shared_ptr<std::atomic<bool>> busy_ = std::make_shared<std::atomic<bool>>(false);
+  std::shared_ptr<JobSlot> slot_ = std::make_shared<JobSlot>();
 };
 
 // Parses a JS transform list ([{ op, ...fields }]).

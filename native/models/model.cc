@@ -66,6 +66,89 @@ void ModelImpl::SetFrozenBatchNorms(const std::vector<std::string>& names) {
   ApplyTrainingMode(is_training());
 }
 
+std::vector<std::pair<std::string, std::string>> GroupTable(const ModelImpl& model) {
+  std::vector<std::string> attention;  // module-name prefixes ("cbam_layer1.", "layer1.0.nam.")
+  for (const auto& m : model.named_modules()) {
+    if (dynamic_cast<const modules::AttentionModule*>(m.value().get()) != nullptr) attention.push_back(m.key().empty() ? "" : m.key() + ".");
+  }
+  auto group_of = [&](const std::string& name) {
+    for (const auto& prefix : attention) {
+      if (name.compare(0, prefix.size(), prefix) == 0) return std::string("attention");
+    }
+    return model.GroupOf(name);
+  };
+  std::vector<std::pair<std::string, std::string>> table;
+  for (const auto& p : model.named_parameters()) table.emplace_back(p.key(), group_of(p.key()));
+  for (const auto& b : model.named_buffers()) table.emplace_back(b.key(), group_of(b.key()));
+  return table;
+}
+
+void ApplyBatchNormPolicy(ModelImpl& model, bool freeze) {
+  std::vector<std::string> frozen;
+  if (freeze) {
+    auto params = model.named_parameters();
+    const std::string suffix = ".running_mean";
+    for (const auto& b : model.named_buffers()) {
+      const std::string& name = b.key();
+      if (name.size() <= suffix.size() || name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0) continue;
+      const std::string bn = name.substr(0, name.size() - suffix.size());
+      const auto* weight = params.find(bn + ".weight");
+      const auto* bias = params.find(bn + ".bias");
+      // Affine-free BatchNorms have no weight to freeze: they follow the model's mode.
+      if (weight != nullptr && !weight->requires_grad() && (bias == nullptr || !bias->requires_grad())) frozen.push_back(bn);
+    }
+  }
+  model.SetFrozenBatchNorms(frozen);
+}
+
+void SetRequiresGrad(ModelImpl& model, const std::vector<std::string>& names, bool flag) {
+  auto params = model.named_parameters();
+  for (const auto& name : names) {
+    if (params.find(name) == nullptr) throw RangeError("'" + name + "' is not a parameter of " + model.Describe());
+  }
+  for (const auto& name : names) params[name].set_requires_grad(flag);
+}
+
+int64_t ParameterCount(const torch::nn::Module& model, bool trainable_only) {
+  int64_t count = 0;
+  for (const auto& p : model.parameters()) {
+    if (!trainable_only || p.requires_grad()) count += p.numel();
+  }
+  return count;
+}
+
+c10::Device DeviceOf(const torch::nn::Module& model) {
+  auto params = model.parameters();
+  return params.empty() ? c10::Device(c10::kCPU) : params.front().device();
+}
+
+torch::Tensor PrepareInput(const torch::Tensor& x, const torch::nn::Module& model) {
+  if (!at::isFloatingType(x.scalar_type())) {
+    throw TypeError("model input must be a floating-point tensor (float32), got " + std::string(c10::toString(x.scalar_type())) +
+                    "; convert images with toTensor() or tensor(..., { dtype: 'float32' })");
+  }
+  return x.to(DeviceOf(model), at::kFloat);
+}
+
+torch::Tensor Predict(ModelImpl& model, const torch::Tensor& x, int64_t batch) {
+  return InEvalMode(model, [&] {
+    std::vector<torch::Tensor> outputs;
+    for (int64_t start = 0; start < x.size(0); start += batch) {
+      outputs.push_back(model.Forward(x.slice(0, start, std::min(x.size(0), start + batch)), nullptr));
+    }
+    return torch::cat(outputs).to(c10::kCPU);
+  });
+}
+
+std::vector<SummaryRow> Summarize(ModelImpl& model, const std::vector<int64_t>& shape) {
+  Trace trace;
+  InEvalMode(model, [&] {
+    model.Forward(torch::zeros(shape, torch::TensorOptions().device(DeviceOf(model))), &trace);
+    return 0;
+  });
+  return trace.rows();
+}
+
 void InitLikeTorchvision(torch::nn::Module& module) {
   torch::NoGradGuard no_grad;
   if (dynamic_cast<modules::AttentionModule*>(&module) != nullptr) return;

@@ -6,6 +6,7 @@
 #include "modules/attention.h"
 
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace torch_attn::models {
@@ -49,6 +50,10 @@ class ModelImpl : public torch::nn::Module {
   virtual int64_t InputChannels() const { return 3; }
   // Exact spatial size the model needs, or 0 when any size its layers can reduce is fine.
   virtual int64_t FixedInputSize() const { return 0; }
+  // The parameter group ('stem', 'layer1'..'layer4', 'stage1'..'stage5', 'block1'..'block3',
+  // 'head') of a state-dict entry outside the attention modules, "" for none. Attention
+  // modules are found by type (see GroupTable).
+  virtual std::string GroupOf(const std::string& name) const { return ""; }
 
   void CheckInput(const torch::Tensor& x) const;
 
@@ -63,6 +68,48 @@ class ModelImpl : public torch::nn::Module {
  private:
   std::vector<std::string> frozen_bn_;
 };
+
+// Every state-dict entry (parameters, then buffers) with its group: 'attention' for anything
+// inside an attention module, else the architecture's GroupOf(). The table freezing and
+// optimizer groups are resolved over (timm's group_matcher, on the model).
+std::vector<std::pair<std::string, std::string>> GroupTable(const ModelImpl& model);
+
+// BatchNorms whose parameters are all frozen stay in inference mode while the model trains
+// (`freeze`), or every BatchNorm trains (`!freeze`).
+void ApplyBatchNormPolicy(ModelImpl& model, bool freeze);
+
+// RangeError naming the first name that is not a parameter; nothing changes then.
+void SetRequiresGrad(ModelImpl& model, const std::vector<std::string>& names, bool flag);
+
+int64_t ParameterCount(const torch::nn::Module& model, bool trainable_only);
+
+c10::Device DeviceOf(const torch::nn::Module& model);
+
+// An input tensor moved to the model's device as float32 (TypeError for integer tensors; the
+// model checks rank and channels).
+torch::Tensor PrepareInput(const torch::Tensor& x, const torch::nn::Module& model);
+
+// Runs fn in eval mode with gradients off, restoring the previous mode however fn ends.
+template <typename Fn>
+auto InEvalMode(ModelImpl& model, Fn&& fn) {
+  const bool was_training = model.is_training();
+  model.ApplyTrainingMode(false);
+  torch::NoGradGuard no_grad;
+  try {
+    auto result = fn();
+    model.ApplyTrainingMode(was_training);
+    return result;
+  } catch (...) {
+    model.ApplyTrainingMode(was_training);
+    throw;
+  }
+}
+
+// Outputs for x in eval mode, `batch` images at a time, on the CPU.
+torch::Tensor Predict(ModelImpl& model, const torch::Tensor& x, int64_t batch);
+
+// One row per top-level step of a forward pass over zeros of `shape`, in eval mode.
+std::vector<SummaryRow> Summarize(ModelImpl& model, const std::vector<int64_t>& shape);
 
 // Kaiming-normal (fan_out, ReLU) for convolutions, BatchNorm at weight 1 / bias 0: torchvision's
 // initialisation for ResNet and VGG. Attention modules keep their own initialisation.
@@ -80,6 +127,7 @@ class StandaloneAttentionImpl : public ModelImpl {
   torch::Tensor Forward(const torch::Tensor& x, Trace* trace) override;
   std::string Describe() const override;
   int64_t InputChannels() const override { return channels_; }
+  std::string GroupOf(const std::string&) const override { return "attention"; }
   modules::NamedMaps Maps(const torch::Tensor& x);
 
  private:

@@ -1,20 +1,20 @@
 #include "models/model_wrap.h"
 
+#include <limits>
+
 #include "common/addon_data.h"
 #include "common/args.h"
 #include "common/async.h"
 #include "common/type_tag.h"
-#include "models/resnet.h"
+#include "models/factory.h"
 #include "models/state_dict.h"
-#include "models/vgg.h"
 #include "modules/nam.h"
-#include "training/optimizer_wrap.h"
-#include "training/train_step.h"
-
-#include <limits>
+#include "runtime/compute.h"
 #include "tensor/dtype.h"
 #include "tensor/tensor_core.h"
 #include "tensor/tensor_wrap.h"
+#include "training/optimizer_wrap.h"
+#include "training/train_step.h"
 
 namespace torch_attn::models {
 
@@ -51,58 +51,26 @@ modules::AttentionOptions ReadAttention(const Napi::Object& spec, const std::str
   return o;
 }
 
-std::shared_ptr<ModelImpl> BuildModel(const Napi::Value& value) {
+ModelSpec ReadSpec(const Napi::Value& value) {
   if (!value.IsObject()) args::ThrowType("createModel() spec", "an object", value);
   auto spec = value.As<Napi::Object>();
-  std::string arch = StringField(spec, "arch", "");
-  int64_t classes = IntegerField(spec, "numClasses", 10, 1, 1 << 24);
-  if (arch == "resnet") {
-    ResNetOptions o;
-    o.depth(IntegerField(spec, "depth", 18, 0, 1000)).num_classes(classes);
-    o.stem(StringField(spec, "stem", "cifar")).placement(StringField(spec, "placement", "stage"));
-    o.attention(ReadAttention(spec, "cbam"));
-    if (o.attention().pixel_size() > 0) throw RangeError("NAM's pixel variant is available on a standalone NAM module only");
-    Napi::Value stages = spec.Get("stages");
-    if (!stages.IsUndefined()) o.stages(args::Shape(stages, "stages"));
-    return MakeResNet(o);
-  }
-  if (arch == "vgg") {
-    VggOptions o;
-    o.depth(IntegerField(spec, "depth", 16, 0, 1000)).num_classes(classes).batch_norm(BooleanField(spec, "batchNorm", true));
-    o.stem(StringField(spec, "stem", "cifar")).attention(ReadAttention(spec, "cbam"));
-    if (o.attention().pixel_size() > 0) throw RangeError("NAM's pixel variant is available on a standalone NAM module only");
-    return MakeVgg(o);
-  }
-  if (arch == "cbamcnn") {
-    CbamCnnOptions o;
-    o.num_classes(classes).attention(ReadAttention(spec, "cbam"));
-    return MakeCbamCnn(o);
-  }
-  if (arch == "attention") {
-    int64_t channels = IntegerField(spec, "channels", 0, 1, 1 << 20);
-    return std::make_shared<StandaloneAttentionImpl>(ReadAttention(spec, "cbam"), channels);
-  }
-  throw RangeError("createModel() arch must be 'resnet', 'vgg', 'cbamcnn' or 'attention', got '" + arch + "'");
+  ModelSpec o;
+  o.arch(StringField(spec, "arch", ""));
+  o.num_classes(IntegerField(spec, "numClasses", 10, 1, 1 << 24));
+  if (!spec.Get("depth").IsUndefined()) o.depth(IntegerField(spec, "depth", 0, 0, 1000));
+  o.stem(StringField(spec, "stem", "cifar")).placement(StringField(spec, "placement", "stage"));
+  o.batch_norm(BooleanField(spec, "batchNorm", true));
+  Napi::Value stages = spec.Get("stages");
+  if (!stages.IsUndefined()) o.stages(args::Shape(stages, "stages"));
+  if (o.arch() == "attention") o.channels(IntegerField(spec, "channels", 0, 1, 1 << 20));
+  o.attention(ReadAttention(spec, "cbam"));
+  return o;
 }
 
 Napi::Value CreateModel(const Napi::CallbackInfo& info) {
-  auto model = BuildModel(info[0]);
+  auto model = MakeModel(ReadSpec(info[0]));
   auto& ctor = GetAddonData(info.Env()).model_constructor;
   return ctor.New({Napi::External<std::shared_ptr<ModelImpl>>::New(info.Env(), &model)});
-}
-
-c10::Device DeviceOf(const torch::nn::Module& model) {
-  auto params = model.parameters();
-  return params.empty() ? c10::Device(c10::kCPU) : params.front().device();
-}
-
-// An input tensor moved to the model's device and dtype (the model checks rank and channels).
-torch::Tensor PrepareInput(const torch::Tensor& x, const torch::nn::Module& model) {
-  if (!at::isFloatingType(x.scalar_type())) {
-    throw TypeError("model input must be a floating-point tensor (float32), got " + std::string(c10::toString(x.scalar_type())) +
-                    "; convert images with toTensor() or tensor(..., { dtype: 'float32' })");
-  }
-  return x.to(DeviceOf(model), at::kFloat);
 }
 
 Napi::Object ReportToJs(Napi::Env env, const LoadReport& report) {
@@ -126,26 +94,10 @@ Napi::Object ReportToJs(Napi::Env env, const LoadReport& report) {
   return out;
 }
 
-// Runs fn in eval mode with gradients off, restoring the previous mode afterwards.
-template <typename Fn>
-auto InEvalMode(ModelImpl& model, Fn&& fn) {
-  bool was_training = model.is_training();
-  model.eval();
-  torch::NoGradGuard no_grad;
-  try {
-    auto result = fn();
-    model.ApplyTrainingMode(was_training);
-    return result;
-  } catch (...) {
-    model.ApplyTrainingMode(was_training);
-    throw;
-  }
-}
-
 Napi::Value ReadStateDictJs(const Napi::CallbackInfo& info) {
   std::string path = args::String(info[0], "readStateDict(path)");
   return PromiseWorker<NamedTensors>::Start(
-      info.Env(), Napi::Object::New(info.Env()), [path] { return ReadPth(path); },
+      info.Env(), Napi::Object::New(info.Env()), Claim(), [path] { return ReadPth(path); },
       [](Napi::Env env, NamedTensors& tensors) { return Napi::Value(tensor::NamedTensorsToJs(env, tensors)); },
       nullptr);
 }
@@ -181,7 +133,8 @@ void ModelWrap::Register(Napi::Env env, Napi::Object exports) {
           InstanceMethod("namScalingFactors", &ModelWrap::Guarded<&ModelWrap::NamScalingFactors>),
           InstanceMethod("namSparsityPenalty", &ModelWrap::Guarded<&ModelWrap::NamSparsityPenalty>),
           InstanceMethod("setRequiresGrad", &ModelWrap::Guarded<&ModelWrap::SetRequiresGrad>),
-          InstanceMethod("setFrozenBatchNorms", &ModelWrap::Guarded<&ModelWrap::SetFrozenBatchNorms>),
+          InstanceMethod("applyBatchNormPolicy", &ModelWrap::Guarded<&ModelWrap::ApplyBatchNormPolicy>),
+          InstanceMethod("groupTable", &ModelWrap::Guarded<&ModelWrap::GroupTable>),
           InstanceMethod("trainStep", &ModelWrap::Guarded<&ModelWrap::TrainStep>),
       });
   GetAddonData(env).model_constructor = Napi::Persistent(ctor);
@@ -205,17 +158,16 @@ ModelWrap::ModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ModelWra
 }
 
 ModelImpl& ModelWrap::Model() {
-  if (busy_->load()) {
-    throw BusyError("the model is busy with " + busy_job_ + "(); await it before using the model again");
-  }
+  slot_->CheckFree("the model");
   return *model_;
 }
 
-void ModelWrap::Claim(const char* job) {
-  Model();
-  busy_->store(true);
-  busy_job_ = job;
+ModelImpl& ModelWrap::ModelForReading() {
+  slot_->CheckFree("the model", /*pausable=*/true);
+  return *model_;
 }
+
+Claim ModelWrap::TakeClaim(const char* job) { return Claim(slot_, "the model", job); }
 
 // Synchronous, but computed on the compute thread like every other model job (the main thread
 // waits): one OpenMP team and one malloc arena for all of LibTorch's work, as in Python.
@@ -224,9 +176,8 @@ Napi::Value ModelWrap::Forward(const Napi::CallbackInfo& info) {
   auto x = PrepareInput(tensor::TensorWrap::FromValue(info[0], "forward(x)").Get(), model);
   torch::Tensor out;
   std::exception_ptr error;
-  compute::Run([&] {
+  runtime::RunOnComputeThread([&] {
     try {
-      runtime::ApplyNumThreads();
       torch::NoGradGuard no_grad;
       out = model.Forward(x, nullptr);
     } catch (...) {
@@ -242,22 +193,11 @@ Napi::Value ModelWrap::Predict(const Napi::CallbackInfo& info) {
   torch::Tensor x = PrepareInput(tensor::TensorWrap::FromValue(info[0], "predict(x)").Get(), model);
   int64_t batch = info[1].IsUndefined() ? 256 : args::Integer(info[1], "predict() batchSize", 1, 1 << 20);
   model.CheckInput(x);
-  Claim("predict");
   auto shared = model_;
-  auto busy = busy_;
-  return PromiseWorker<torch::Tensor>::StartCompute(
-      info.Env(), info.This().As<Napi::Object>(),
-      [shared, x, batch] {
-        return InEvalMode(*shared, [&] {
-          std::vector<torch::Tensor> outputs;
-          for (int64_t start = 0; start < x.size(0); start += batch) {
-            outputs.push_back(shared->Forward(x.slice(0, start, std::min(x.size(0), start + batch)), nullptr));
-          }
-          return torch::cat(outputs).to(c10::kCPU);
-        });
-      },
+  return PromiseWorker<torch::Tensor>::Start(
+      info.Env(), info.This().As<Napi::Object>(), TakeClaim("predict()"), [shared, x, batch] { return models::Predict(*shared, x, batch); },
       [](Napi::Env env, torch::Tensor& out) { return Napi::Value(tensor::TensorWrap::Wrap(env, out)); },
-      [busy] { busy->store(false); });
+      runtime::RunOnComputeThread);
 }
 
 Napi::Value ModelWrap::AttentionMaps(const Napi::CallbackInfo& info) {
@@ -276,7 +216,7 @@ Napi::Value ModelWrap::Train(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value ModelWrap::Training(const Napi::CallbackInfo& info) {
-  return Napi::Boolean::New(info.Env(), Model().is_training());  // a job flips the mode while it runs
+  return Napi::Boolean::New(info.Env(), ModelForReading().is_training());  // a job flips the mode while it runs
 }
 
 Napi::Value ModelWrap::Describe(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), model_->Describe()); }
@@ -293,7 +233,7 @@ Napi::Value ModelWrap::To(const Napi::CallbackInfo& info) {
 
 Napi::Value ModelWrap::NamedParameters(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  auto params = Model().named_parameters();
+  auto params = ModelForReading().named_parameters();
   auto out = Napi::Array::New(env, params.size());
   uint32_t i = 0;
   for (const auto& p : params) {
@@ -308,7 +248,7 @@ Napi::Value ModelWrap::NamedParameters(const Napi::CallbackInfo& info) {
 
 Napi::Value ModelWrap::NamedBuffers(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  auto buffers = Model().named_buffers();
+  auto buffers = ModelForReading().named_buffers();
   auto out = Napi::Array::New(env, buffers.size());
   uint32_t i = 0;
   for (const auto& b : buffers) {
@@ -323,40 +263,31 @@ Napi::Value ModelWrap::NamedBuffers(const Napi::CallbackInfo& info) {
 
 Napi::Value ModelWrap::ParameterCount(const Napi::CallbackInfo& info) {
   bool trainable_only = info[0].IsUndefined() ? false : args::Boolean(info[0], "trainableOnly");
-  int64_t count = 0;
-  for (const auto& p : Model().parameters()) {
-    if (!trainable_only || p.requires_grad()) count += p.numel();
-  }
-  return Napi::Number::New(info.Env(), static_cast<double>(count));
+  return Napi::Number::New(info.Env(), static_cast<double>(models::ParameterCount(ModelForReading(), trainable_only)));
 }
 
 Napi::Value ModelWrap::Summary(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  auto& model = Model();
   auto shape = args::Shape(info[0], "summary() input shape");
   tensor::NumelOf(shape, "summary() input shape");
-  Trace trace;
-  InEvalMode(model, [&] {
-    model.Forward(torch::zeros(shape, torch::TensorOptions().device(DeviceOf(model))), &trace);
-    return 0;
-  });
-  auto rows = Napi::Array::New(env, trace.rows().size());
-  for (size_t i = 0; i < trace.rows().size(); ++i) {
-    const auto& r = trace.rows()[i];
+  const auto rows = Summarize(Model(), shape);
+  auto out = Napi::Array::New(env, rows.size());
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const auto& r = rows[i];
     auto row = Napi::Object::New(env);
     row.Set("name", r.name);
     row.Set("type", r.type);
     row.Set("outputShape", tensor::ShapeToJs(env, r.output_shape));
     row.Set("params", static_cast<double>(r.params));
     row.Set("trainable", static_cast<double>(r.trainable));
-    rows.Set(static_cast<uint32_t>(i), row);
+    out.Set(static_cast<uint32_t>(i), row);
   }
-  return rows;
+  return out;
 }
 
 Napi::Value ModelWrap::StateDict(const Napi::CallbackInfo& info) {
   auto out = Napi::Object::New(info.Env());
-  for (auto& [name, tensor] : models::StateDict(Model())) out.Set(name, tensor::TensorWrap::Wrap(info.Env(), tensor));
+  for (auto& [name, tensor] : models::StateDict(ModelForReading())) out.Set(name, tensor::TensorWrap::Wrap(info.Env(), tensor));
   return out;
 }
 
@@ -365,14 +296,12 @@ Napi::Value ModelWrap::LoadStateDict(const Napi::CallbackInfo& info) {
   Model();
   bool strict = info[1].IsUndefined() ? true : args::Boolean(info[1], "loadStateDict() strict");
   auto shared = model_;
-  auto busy = busy_;
   auto to_js = [](Napi::Env env, LoadReport& report) { return Napi::Value(ReportToJs(env, report)); };
   if (info[0].IsString()) {
     std::string path = info[0].As<Napi::String>().Utf8Value();
-    Claim("loadStateDict");
     return PromiseWorker<LoadReport>::Start(
-        env, info.This().As<Napi::Object>(), [shared, path, strict] { return LoadStateDictFrom(*shared, path, strict); },
-        to_js, [busy] { busy->store(false); });
+        env, info.This().As<Napi::Object>(), TakeClaim("loadStateDict()"), [shared, path, strict] { return LoadStateDictFrom(*shared, path, strict); },
+        to_js, nullptr);
   }
   if (!info[0].IsObject() || info[0].IsArray()) {
     args::ThrowType("loadStateDict() source", "a file path or an object of name -> Tensor", info[0]);
@@ -391,35 +320,35 @@ Napi::Value ModelWrap::NamScalingFactors(const Napi::CallbackInfo& info) {
   return out;
 }
 
-}  // namespace torch_attn::models
-
-namespace torch_attn::models {
-
 Napi::Value ModelWrap::NamSparsityPenalty(const Napi::CallbackInfo& info) {
   double lambda = args::Number(info[0], "namSparsityPenalty(lambda)");
   if (lambda < 0) throw RangeError("namSparsityPenalty(lambda): lambda must be at least 0, got " + std::to_string(lambda));
   return Napi::Number::New(info.Env(), modules::NamSparsityPenalty(Model(), lambda));
 }
 
-}  // namespace torch_attn::models
-
-namespace torch_attn::models {
-
 // setRequiresGrad(names, flag): the freezing primitive; the TS layer resolves groups to names.
 Napi::Value ModelWrap::SetRequiresGrad(const Napi::CallbackInfo& info) {
-  auto names = args::Strings(info[0], "setRequiresGrad(names)");
-  bool flag = args::Boolean(info[1], "setRequiresGrad(flag)");
-  auto params = Model().named_parameters();
-  for (const auto& name : names) {
-    if (params.find(name) == nullptr) throw RangeError("'" + name + "' is not a parameter of " + model_->Describe());
-  }
-  for (const auto& name : names) params[name].set_requires_grad(flag);
+  models::SetRequiresGrad(Model(), args::Strings(info[0], "setRequiresGrad(names)"), args::Boolean(info[1], "setRequiresGrad(flag)"));
   return info.Env().Undefined();
 }
 
-Napi::Value ModelWrap::SetFrozenBatchNorms(const Napi::CallbackInfo& info) {
-  Model().SetFrozenBatchNorms(args::Strings(info[0], "setFrozenBatchNorms(names)"));
+// applyBatchNormPolicy(freeze): BatchNorms of frozen parameters keep their statistics (true) or not.
+Napi::Value ModelWrap::ApplyBatchNormPolicy(const Napi::CallbackInfo& info) {
+  models::ApplyBatchNormPolicy(Model(), args::Boolean(info[0], "applyBatchNormPolicy(freeze)"));
   return info.Env().Undefined();
+}
+
+// groupTable() -> [[stateDictName, group]]: the model's own parameter-group table ('' for none).
+Napi::Value ModelWrap::GroupTable(const Napi::CallbackInfo& info) {
+  const auto table = models::GroupTable(ModelForReading());
+  auto out = Napi::Array::New(info.Env(), table.size());
+  for (size_t i = 0; i < table.size(); ++i) {
+    auto row = Napi::Array::New(info.Env(), 2);
+    row.Set(0u, table[i].first);
+    row.Set(1u, table[i].second);
+    out.Set(static_cast<uint32_t>(i), row);
+  }
+  return out;
 }
 
 // trainStep(optimizer, x, labels, { labelSmoothing, namSparsity, gradClip }) -> Promise<{ loss, correct, count }>
@@ -440,11 +369,9 @@ Napi::Value ModelWrap::TrainStep(const Napi::CallbackInfo& info) {
         .nam_sparsity(args::NumberField(o, "namSparsity", 0))
         .grad_clip(args::NumberField(o, "gradClip", 0));
   }
-  Claim("trainStep");
   auto shared = model_;
-  auto busy = busy_;
-  return PromiseWorker<training::StepResult>::StartCompute(
-      info.Env(), info.This().As<Napi::Object>(),
+  return PromiseWorker<training::StepResult>::Start(
+      info.Env(), info.This().As<Napi::Object>(), TakeClaim("trainStep()"),
       [shared, optimizer, x, labels, options] { return training::TrainStep(*shared, *optimizer, x, labels, options); },
       [](Napi::Env env, training::StepResult& r) {
         auto out = Napi::Object::New(env);
@@ -453,7 +380,7 @@ Napi::Value ModelWrap::TrainStep(const Napi::CallbackInfo& info) {
         out.Set("count", static_cast<double>(r.count));
         return Napi::Value(out);
       },
-      [busy] { busy->store(false); });
+      runtime::RunOnComputeThread);
 }
 
 }  // namespace torch_attn::models

@@ -1,15 +1,15 @@
 // The JS-visible Model: owns one native model (any architecture, or a single attention
-// module), runs forward passes, async predict and checkpoint loads, and refuses a second job
-// while one is running.
+// module), converts arguments and results for it, and refuses a second job while one runs.
+// The model logic it calls is in the core (models/model.h, models/factory.h).
 #pragma once
 
 #include <napi.h>
 
-#include <atomic>
 #include <memory>
 #include <string>
 
-#include "common/errors.h"
+#include "common/claim.h"
+#include "common/js_errors.h"
 #include "models/model.h"
 
 namespace torch_attn::models {
@@ -22,12 +22,15 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap>, public GuardedMethods<Mode
 
   explicit ModelWrap(const Napi::CallbackInfo& info);
 
-  // The model for synchronous use; BusyError while async work runs on it.
+  // The model for synchronous use; BusyError while a job runs on it.
   ModelImpl& Model();
+  // The same for reads (state dict, names, counts), which may also run while a job waits
+  // for JS (a fine-tuner between stages).
+  ModelImpl& ModelForReading();
   std::shared_ptr<ModelImpl> shared() const { return model_; }
-  std::shared_ptr<std::atomic<bool>> busy_flag() const { return busy_; }
-  // Marks the model busy for async work named `job`; BusyError if it already is.
-  void Claim(const char* job);
+  const std::shared_ptr<JobSlot>& slot() const { return slot_; }
+  // Claims the model for the job `job` ("predict()"); BusyError while another holds it.
+  Claim TakeClaim(const char* job);
 
  private:
   Napi::Value Forward(const Napi::CallbackInfo& info);
@@ -47,12 +50,12 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap>, public GuardedMethods<Mode
   Napi::Value NamScalingFactors(const Napi::CallbackInfo& info);
   Napi::Value NamSparsityPenalty(const Napi::CallbackInfo& info);
   Napi::Value SetRequiresGrad(const Napi::CallbackInfo& info);
-  Napi::Value SetFrozenBatchNorms(const Napi::CallbackInfo& info);
+  Napi::Value ApplyBatchNormPolicy(const Napi::CallbackInfo& info);
+  Napi::Value GroupTable(const Napi::CallbackInfo& info);
   Napi::Value TrainStep(const Napi::CallbackInfo& info);
 
   std::shared_ptr<ModelImpl> model_;
-  std::shared_ptr<std::atomic<bool>> busy_ = std::make_shared<std::atomic<bool>>(false);
-  std::string busy_job_;
+  std::shared_ptr<JobSlot> slot_ = std::make_shared<JobSlot>();
 };
 
 }  // namespace torch_attn::models

@@ -34,6 +34,16 @@ bool HasStage(const ResNetOptions& o, int64_t stage) {
   return std::find(o.stages().begin(), o.stages().end(), stage) != o.stages().end();
 }
 
+bool StartsWith(const std::string& s, const char* prefix) { return s.rfind(prefix, 0) == 0; }
+
+// torchvision's ResNet names: conv1/bn1 the stem, layer1..layer4, fc the head.
+std::string TorchvisionGroupOf(const std::string& name) {
+  if (StartsWith(name, "conv1.") || StartsWith(name, "bn1.")) return "stem";
+  if (StartsWith(name, "layer") && name.size() > 7 && name[6] == '.' && name[5] >= '1' && name[5] <= '4') return name.substr(0, 6);
+  if (StartsWith(name, "fc.")) return "head";
+  return "";
+}
+
 class StageAttentionResNetImpl : public ModelImpl {
  public:
   explicit StageAttentionResNetImpl(const ResNetOptions& options) : options_(options) {
@@ -64,6 +74,10 @@ class StageAttentionResNetImpl : public ModelImpl {
 
   std::string Describe() const override {
     return "ResNet" + std::to_string(options_.depth()) + "-" + options_.attention().kind() + " (stage)";
+  }
+
+  std::string GroupOf(const std::string& name) const override {
+    return StartsWith(name, "backbone.") ? TorchvisionGroupOf(name.substr(9)) : "";
   }
 
   TorchvisionResNet backbone{nullptr};
@@ -98,6 +112,8 @@ class BlockAttentionResNetImpl : public ModelImpl {
     const auto& kind = options_.attention().kind();
     return "ResNet" + std::to_string(options_.depth()) + (kind == "none" ? "" : "-" + kind + " (block)");
   }
+
+  std::string GroupOf(const std::string& name) const override { return TorchvisionGroupOf(name); }
 
  private:
   std::shared_ptr<TorchvisionResNetImpl> net_;

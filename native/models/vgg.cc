@@ -27,14 +27,17 @@ class VggImpl : public ModelImpl {
     int64_t in = 3;
     std::vector<int64_t> stage_channels;
     for (int64_t v : Config(options.depth())) {
+      const int64_t stage = static_cast<int64_t>(stage_channels.size()) + 1;
       if (v == kPool) {
         features->push_back(torch::nn::MaxPool2d(torch::nn::MaxPool2dOptions(2).stride(2)));
+        feature_stage_.push_back(stage);
         stage_channels.push_back(in);
         continue;
       }
       features->push_back(torch::nn::Conv2d(torch::nn::Conv2dOptions(in, v, 3).padding(1)));
       if (options.batch_norm()) features->push_back(torch::nn::BatchNorm2d(v));
       features->push_back(torch::nn::ReLU(torch::nn::ReLUOptions(true)));
+      feature_stage_.resize(features->size(), stage);
       in = v;
     }
     register_module("features", features);
@@ -87,12 +90,22 @@ class VggImpl : public ModelImpl {
            (kind == "none" ? "" : "-" + kind);
   }
 
+  // features.N: the conv stage (1-5) layer N belongs to; classifier: the head.
+  std::string GroupOf(const std::string& name) const override {
+    if (name.rfind("classifier.", 0) == 0) return "head";
+    if (name.rfind("features.", 0) != 0) return "";
+    const size_t dot = name.find('.', 9);
+    const size_t index = std::stoul(name.substr(9, dot - 9));
+    return index < feature_stage_.size() ? "stage" + std::to_string(feature_stage_[index]) : "";
+  }
+
   torch::nn::Sequential features{nullptr}, classifier{nullptr};
   std::vector<std::shared_ptr<modules::AttentionModule>> attention;
 
  private:
   VggOptions options_;
   int64_t pool_size_ = 1;
+  std::vector<int64_t> feature_stage_;  // stage of each features.N
 };
 
 class CbamCnnImpl : public ModelImpl {
@@ -130,6 +143,16 @@ class CbamCnnImpl : public ModelImpl {
   }
 
   std::string Describe() const override { return "CBAMCNN"; }
+
+  // conv<k>/bn<k>: block<k>; fc1, fc2: the head.
+  std::string GroupOf(const std::string& name) const override {
+    if (name.rfind("fc1.", 0) == 0 || name.rfind("fc2.", 0) == 0) return "head";
+    for (const char* layer : {"conv", "bn"}) {
+      const size_t n = std::char_traits<char>::length(layer);
+      if (name.compare(0, n, layer) == 0 && name.size() > n + 1 && name[n + 1] == '.') return "block" + name.substr(n, 1);
+    }
+    return "";
+  }
   int64_t FixedInputSize() const override { return 32; }
 
   torch::nn::Linear fc1{nullptr}, fc2{nullptr};

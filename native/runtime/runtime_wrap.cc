@@ -1,7 +1,7 @@
 #include "runtime/runtime_wrap.h"
 
 #include "common/args.h"
-#include "common/errors.h"
+#include "common/js_errors.h"
 #include "runtime/runtime.h"
 
 namespace torch_attn::runtime {

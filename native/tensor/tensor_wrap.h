@@ -9,7 +9,7 @@
 #include <utility>
 #include <vector>
 
-#include "common/errors.h"
+#include "common/js_errors.h"
 
 namespace torch_attn::tensor {
 

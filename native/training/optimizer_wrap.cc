@@ -18,7 +18,9 @@ constexpr napi_type_tag kOptimizerTag = {0x0a7e1c3b5d9f2468ULL, 0x13579bdf2468ac
 using args::BooleanField;
 using args::NumberField;
 
-GroupOptions ReadGroup(const Napi::Value& value, const std::string& what) {
+}  // namespace
+
+GroupOptions ReadGroupOptions(const Napi::Value& value, const std::string& what) {
   if (!value.IsObject()) args::ThrowType(what, "a group object", value);
   auto o = value.As<Napi::Object>();
   GroupOptions g;
@@ -29,6 +31,8 @@ GroupOptions ReadGroup(const Napi::Value& value, const std::string& what) {
   g.amsgrad(BooleanField(o, "amsgrad", false));
   return g;
 }
+
+namespace {
 
 Napi::Value CreateOptimizer(const Napi::CallbackInfo& info) {
   return GetAddonData(info.Env()).optimizer_constructor.New({info[0], info[1], info[2]});
@@ -66,9 +70,9 @@ OptimizerWrap::OptimizerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<
     if (!info[2].IsArray()) args::ThrowType("optimizer groups", "an Array of groups", info[2]);
     auto array = info[2].As<Napi::Array>();
     std::vector<GroupOptions> groups;
-    for (uint32_t i = 0; i < array.Length(); ++i) groups.push_back(ReadGroup(array.Get(i), "groups[" + std::to_string(i) + "]"));
+    for (uint32_t i = 0; i < array.Length(); ++i) groups.push_back(ReadGroupOptions(array.Get(i), "groups[" + std::to_string(i) + "]"));
     model_ = model.shared();
-    busy_ = model.busy_flag();
+    slot_ = model.slot();
     optimizer_ = MakeOptimizer(type_, model.Model(), groups);
     SetTypeTag(info.This().As<Napi::Object>(), kOptimizerTag);
     return info.Env().Undefined();
@@ -76,7 +80,7 @@ OptimizerWrap::OptimizerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<
 }
 
 torch::optim::Optimizer& OptimizerWrap::Get() {
-  if (busy_->load()) throw BusyError("the optimizer's model is busy with a training step; await it first");
+  slot_->CheckFree("the optimizer's model");
   return *optimizer_;
 }
 
@@ -102,7 +106,7 @@ Napi::Value OptimizerWrap::SetLr(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value OptimizerWrap::AddGroup(const Napi::CallbackInfo& info) {
-  training::AddGroup(Get(), type_, *model_, ReadGroup(info[0], "addGroup(group)"));
+  training::AddGroup(Get(), type_, *model_, ReadGroupOptions(info[0], "addGroup(group)"));
   return info.Env().Undefined();
 }
 

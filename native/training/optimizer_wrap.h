@@ -1,17 +1,21 @@
 // The JS-visible Optimizer: one LibTorch optimizer over a model's named parameter groups.
-// It shares its model's busy flag, so it is never touched while a step runs.
+// It shares its model's job slot, so it is never touched while a step runs.
 #pragma once
 
 #include <napi.h>
 
-#include <atomic>
 #include <memory>
 #include <string>
 
-#include "common/errors.h"
+#include "common/claim.h"
+#include "common/js_errors.h"
 #include "models/model.h"
+#include "training/optimizer.h"
 
 namespace torch_attn::training {
+
+// A group object ({ params, lr, weightDecay, momentum, ... }) as the core's GroupOptions.
+GroupOptions ReadGroupOptions(const Napi::Value& value, const std::string& what);
 
 class OptimizerWrap : public Napi::ObjectWrap<OptimizerWrap>, public GuardedMethods<OptimizerWrap> {
  public:
@@ -40,7 +44,7 @@ class OptimizerWrap : public Napi::ObjectWrap<OptimizerWrap>, public GuardedMeth
   std::string type_;
   std::shared_ptr<models::ModelImpl> model_;
   std::shared_ptr<torch::optim::Optimizer> optimizer_;
-  std::shared_ptr<std::atomic<bool>> busy_;
+  std::shared_ptr<JobSlot> slot_;
 };
 
 }  // namespace torch_attn::training

@@ -10,33 +10,15 @@ import {
   ResNetNAM,
   StagedFineTuner,
   classMetrics,
-  datasets,
   evaluate,
   manualSeed,
-  transforms,
   type EpochRecord,
   type Model,
 } from '../../lib/index';
-import { rejection, thrown } from '../helpers';
+import { colourData, rejection, thrown } from '../helpers';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'torch-attn-fit-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
-
-/** A learnable task: the class is which colour channel is brightest, under noise. */
-function colourData(n: number, size = 32, seed = 1) {
-  let s = seed;
-  const rand = () => ((s = (s * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
-  const images = new Uint8Array(n * 3 * size * size);
-  const labels: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const label = i % 3;
-    labels.push(label);
-    for (let c = 0; c < 3; c++) {
-      for (let p = 0; p < size * size; p++) images[((i * 3 + c) * size * size) + p] = Math.min(255, Math.floor(rand() * 150 + (c === label ? 90 : 0)));
-    }
-  }
-  return datasets.fromArrays({ images, shape: [n, 3, size, size], labels, classes: ['red', 'green', 'blue'], transform: transforms.toTensor() });
-}
 
 function snapshot(model: Model, prefix: RegExp): Map<string, Float32Array> {
   const out = new Map<string, Float32Array>();
@@ -200,6 +182,43 @@ describe('StagedFineTuner', () => {
     expect((await rejection(evaluate(model, colourData(8)))).code).toBe(ErrorCode.BUSY);
     await running;
     expect((await evaluate(model, colourData(8))).count).toBe(8);
+  }, 60_000);
+
+  it('a listener that throws stops the run and fit() rejects with its error', async () => {
+    const model = new CBAMCNN({ numClasses: 3 });
+    const tuner = new StagedFineTuner(model, { stages: [{ name: 's', epochs: 20, train: 'all', lr: 1e-3 }], logEvery: 1 });
+    const seen: number[] = [];
+    const epochs: number[] = [];
+    const err = await rejection(
+      tuner.fit(colourData(64), null, {
+        batchSize: 16,
+        onBatch: (e) => {
+          seen.push(e.batch);
+          if (seen.length === 2) throw new Error('listener failed');
+        },
+        onEpoch: (r) => epochs.push(r.epoch),
+      }),
+    );
+    expect(err.message).toBe('listener failed');
+    expect(seen).toEqual([1, 2]); // no listener runs after the error
+    expect(epochs.length).toBeLessThanOrEqual(1); // cancelled at the next batch boundary, not after 20 epochs
+    expect((await evaluate(model, colourData(8))).count).toBe(8); // and the model is free again
+  }, 60_000);
+
+  it('while a stage starts the model can be read, not used for work', async () => {
+    const model = new CBAMCNN({ numClasses: 3 });
+    const tuner = new StagedFineTuner(model, { stages: [{ name: 'head', epochs: 1, train: 'head', lr: 1e-3 }], logEvery: 0 });
+    let groups: Record<string, string> | undefined;
+    let code: string | undefined;
+    await tuner.fit(colourData(32), null, {
+      batchSize: 16,
+      onStage: () => {
+        groups = model.trainableGroups();
+        code = thrown(() => model.train()).code;
+      },
+    });
+    expect(groups).toMatchObject({ head: 'trainable', block1: 'frozen', attention: 'frozen' });
+    expect(code).toBe(ErrorCode.BUSY);
   }, 60_000);
 
   it('an already-aborted signal rejects before anything runs', async () => {

@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { CBAMCNN, ResNetCBAM, ResNetNAM, manualSeed, optim, parameterGroups, randn, readStateDict, resolveParameters, tensor } from '../../lib';
+import { CBAMCNN, ResNetCBAM, ResNetNAM, manualSeed, optim, parameterGroups, randn, readStateDict, resolveParameters, tensor, vgg } from '../../lib';
 import type { Model, Tensor } from '../../lib';
 import { readFloats, rejection, sameBytes } from '../helpers';
 
@@ -39,6 +39,21 @@ describe('parameter groups', () => {
     const cnn = parameterGroups(new CBAMCNN());
     expect(cnn.get('block2')).toEqual(['conv2.weight', 'conv2.bias', 'bn2.weight', 'bn2.bias']);
     expect(cnn.get('head')).toEqual(['fc1.weight', 'fc1.bias', 'fc2.weight', 'fc2.bias']);
+    expect(cnn.get('attention')!.every((n) => /^cbam[1-3]\./.test(n))).toBe(true);
+  });
+
+  it('VGG stages follow torchvision\'s configurations, with and without BatchNorm', () => {
+    const bn = parameterGroups(vgg({ depth: 16 }));
+    expect(bn.get('stage1')).toEqual(['features.0.weight', 'features.0.bias', 'features.1.weight', 'features.1.bias', 'features.3.weight', 'features.3.bias', 'features.4.weight', 'features.4.bias']);
+    expect(bn.get('stage2')![0]).toBe('features.7.weight');
+    expect(bn.get('stage5')!.at(-1)).toBe('features.41.bias');
+    expect(bn.get('attention')!.every((n) => n.startsWith('cbam_stage'))).toBe(true);
+    expect(bn.get('head')!.every((n) => n.startsWith('classifier.'))).toBe(true);
+    const plain = parameterGroups(vgg({ depth: 11, batchNorm: false, attention: 'none' }));
+    expect(plain.get('stage1')).toEqual(['features.0.weight', 'features.0.bias']);
+    expect(plain.get('stage2')).toEqual(['features.3.weight', 'features.3.bias']);
+    expect(plain.get('stage3')).toEqual(['features.6.weight', 'features.6.bias', 'features.8.weight', 'features.8.bias']);
+    expect(plain.get('attention')).toEqual([]);
   });
 
   it('glob patterns select by name; unknown groups are a RangeError listing the groups', () => {

@@ -1,11 +1,13 @@
-#include "common/async.h"
+#include "runtime/compute.h"
 
 #include <condition_variable>
 #include <deque>
 #include <mutex>
 #include <thread>
 
-namespace torch_attn::compute {
+#include "runtime/runtime.h"
+
+namespace torch_attn::runtime {
 
 namespace {
 
@@ -20,6 +22,7 @@ class Thread {
     {
       std::lock_guard<std::mutex> lock(mutex_);
       queue_.push_back([&] {
+        ApplyNumThreads();
         fn();
         std::lock_guard<std::mutex> l(done_mutex);
         done = true;
@@ -53,10 +56,10 @@ class Thread {
 
 }  // namespace
 
-void Run(const std::function<void()>& fn) {
+void RunOnComputeThread(const std::function<void()>& fn) {
   // One per process, shared by every JS context; never destroyed (it may be busy at exit).
   static Thread* thread = new Thread();
   thread->Run(fn);
 }
 
-}  // namespace torch_attn::compute
+}  // namespace torch_attn::runtime

@@ -1,0 +1,16 @@
+// The compute thread: one long-lived thread on which model work (predict, training steps,
+// evaluation, forward) runs, in order. LibTorch's kernels use all cores from it; keeping its
+// work on one thread keeps glibc's malloc to one arena (and OpenMP to one team) for it,
+// instead of one per libuv pool thread, which held twice the memory PyTorch does for the same
+// training.
+#pragma once
+
+#include <functional>
+
+namespace torch_attn::runtime {
+
+// Runs fn on the compute thread, with the process's thread count applied, and waits for it
+// (fn must not throw).
+void RunOnComputeThread(const std::function<void()>& fn);
+
+}  // namespace torch_attn::runtime

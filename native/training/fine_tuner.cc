@@ -1,0 +1,310 @@
+#include "training/fine_tuner.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <unordered_set>
+
+#include "common/errors.h"
+#include "common/files.h"
+#include "models/state_dict.h"
+#include "runtime/runtime.h"
+#include "training/evaluate.h"
+
+namespace torch_attn::training {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double Seconds(Clock::time_point since) { return std::chrono::duration<double>(Clock::now() - since).count(); }
+
+torch::Tensor BytesTensor(const std::string& s) {
+  auto t = torch::empty({static_cast<int64_t>(s.size())}, torch::kUInt8);
+  std::memcpy(t.data_ptr<uint8_t>(), s.data(), s.size());
+  return t;
+}
+
+std::string TensorBytes(const torch::Tensor& t) {
+  auto bytes = t.to(torch::kCPU).to(torch::kUInt8).contiguous();
+  return std::string(reinterpret_cast<const char*>(bytes.data_ptr<uint8_t>()), static_cast<size_t>(bytes.numel()));
+}
+
+RunIdentity IdentityOf(const TunerPlan& plan, const data::Loader& train) {
+  RunIdentity id;
+  id.seed = train.options().seed;
+  id.batches_per_epoch = train.batch_count();
+  id.groups = plan.group_labels;
+  for (const auto& s : plan.stages) id.stages.emplace_back(s.name, s.epochs);
+  id.optimizer = plan.optimizer_type;
+  return id;
+}
+
+// The run in progress: the model, its optimizer, where it stands, and the records so far.
+class Run {
+ public:
+  Run(models::ModelImpl& model, const data::Loader& train, const data::Loader* test, const TunerPlan& plan,
+      const std::atomic<bool>& cancel, const TunerEvents& events)
+      : model_(model), train_(train), test_(test), plan_(plan), cancel_(cancel), events_(events),
+        optimizer_(MakeOptimizer(plan.optimizer_type, model, plan.groups)) {
+    progress_.run = IdentityOf(plan, train);
+  }
+
+  TunerResult Execute() {
+    if (!plan_.resume.empty()) Resume(plan_.resume);
+    if (!plan_.checkpoint_dir.empty()) std::filesystem::create_directories(plan_.checkpoint_dir);
+    const int64_t batches = train_.batch_count();
+    const int64_t resume_epoch = progress_.next_epoch, resume_batch = progress_.next_batch;
+    int64_t epoch_start = 0;
+    for (size_t index = 0; index < plan_.stages.size(); ++index) {
+      const StagePlan& stage = plan_.stages[index];
+      const int64_t stage_end = epoch_start + stage.epochs;
+      if (resume_epoch >= stage_end) {
+        epoch_start = stage_end;
+        continue;
+      }
+      const int64_t first_epoch = std::max(epoch_start, resume_epoch);
+      const int64_t start_batch = first_epoch == resume_epoch ? resume_batch : 0;
+      ApplyStage(index);
+      if (events_.on_stage) events_.on_stage({static_cast<int64_t>(index), stage.name, stage.trainable});
+      progress_.stage = static_cast<int64_t>(index);
+      progress_.stage_name = stage.name;
+      for (int64_t e = first_epoch; e < stage_end; ++e) {
+        const bool resumed = e == first_epoch && start_batch > 0;
+        if (!RunEpoch(stage, e, epoch_start * batches, resumed ? start_batch : 0, resumed ? progress_.partial : Partial{})) {
+          return Result(true);
+        }
+        if (cancel_.load() && e + 1 < stage_end) return Result(true);
+      }
+      epoch_start = stage_end;
+      // Cancelled at the last epoch of a stage: the next stage has not started, so this is a stop too.
+      if (cancel_.load() && index + 1 < plan_.stages.size()) return Result(true);
+    }
+    return Result(false);
+  }
+
+ private:
+  void Resume(const std::string& file) {
+    TrainingCheckpoint checkpoint = ReadTrainingCheckpoint(file);
+    Progress& saved = checkpoint.progress;
+    CheckSameRun(saved.run, progress_.run);
+    if (saved.next_epoch > TotalEpochs() || saved.next_batch >= train_.batch_count() ||
+        saved.step != saved.next_epoch * train_.batch_count() + saved.next_batch) {
+      throw CheckpointError(file + ": training.progress stands at epoch " + std::to_string(saved.next_epoch) + ", batch " +
+                            std::to_string(saved.next_batch) + ", step " + std::to_string(saved.step) +
+                            ", which is not a position of this run");
+    }
+    models::LoadStateDict(model_, checkpoint.model_state, /*strict=*/true);
+    LoadStateByName(*optimizer_, plan_.optimizer_type, model_, checkpoint.optimizer_state);
+    if (checkpoint.rng_state.defined()) runtime::SetRngState(checkpoint.rng_state);
+    saved.run = progress_.run;
+    progress_ = std::move(saved);
+  }
+
+  int64_t TotalEpochs() const {
+    int64_t total = 0;
+    for (const auto& s : plan_.stages) total += s.epochs;
+    return total;
+  }
+
+  // Which parameters train in this stage, and the BatchNorms of frozen groups.
+  void ApplyStage(size_t index) {
+    const StagePlan& stage = plan_.stages[index];
+    auto params = model_.named_parameters();
+    for (auto& p : params) p.value().set_requires_grad(false);
+    for (size_t g = 0; g < plan_.groups.size(); ++g) {
+      if (!stage.trainable[g]) continue;
+      for (const auto& name : plan_.groups[g].params()) params[name].set_requires_grad(true);
+    }
+    models::ApplyBatchNormPolicy(model_, plan_.freeze_batch_norm);
+  }
+
+  void SetLearningRates(const StagePlan& stage, int64_t row) {
+    const size_t groups = plan_.groups.size();
+    auto& param_groups = optimizer_->param_groups();
+    for (size_t g = 0; g < groups; ++g) {
+      param_groups[g].options().set_lr(stage.lr_table[static_cast<size_t>(row) * groups + g]);
+    }
+  }
+
+  void WriteCheckpoint(const std::string& name) {
+    std::vector<std::pair<std::string, models::NamedTensors>> sections;
+    sections.emplace_back("model_state_dict", models::StateDict(model_));
+    sections.emplace_back("optimizer_state", StateByName(*optimizer_, plan_.optimizer_type, model_));
+    sections.emplace_back("training", models::NamedTensors{{"progress", BytesTensor(ProgressBytes(progress_))},
+                                                          {"rng_state", runtime::RngState()}});
+    const auto bytes = models::EncodePthSections(sections);
+    WriteFileAtomic(plan_.checkpoint_dir + "/" + name, bytes.data(), bytes.size());
+  }
+
+  // Epoch e (0-based, global) from batch `start`; false when cancelled before its end (a
+  // checkpoint that resumes right after the last batch done is written then).
+  bool RunEpoch(const StagePlan& stage, int64_t e, int64_t table_start, int64_t start, Partial sums) {
+    auto stream = train_.Epoch(e, start);
+    const int64_t batches = stream->batch_count();
+    const auto started = Clock::now();
+    const double seconds_before = sums.seconds;
+    int64_t images_here = 0;
+    model_.ApplyTrainingMode(true);
+    int64_t batch_index = start;
+    while (auto batch = stream->Next()) {
+      ++batch_index;
+      SetLearningRates(stage, progress_.step - table_start);
+      auto x = batch->images.to(model_.parameters().front().device());
+      StepResult r = TrainStep(model_, *optimizer_, x, batch->labels, plan_.step_options);
+      ++progress_.step;
+      sums.loss_sum += r.loss * static_cast<double>(r.count);
+      sums.correct += r.correct;
+      sums.count += r.count;
+      images_here += r.count;
+      if (events_.on_batch && plan_.log_every > 0 && (batch_index % plan_.log_every == 0 || batch_index == batches)) {
+        events_.on_batch({e + 1, batch_index, batches, r.loss, sums.loss_sum / static_cast<double>(sums.count)});
+      }
+      if (cancel_.load() && batch_index < batches) {
+        stream->Close();
+        sums.seconds = seconds_before + Seconds(started);
+        progress_.next_epoch = e;
+        progress_.next_batch = batch_index;
+        progress_.partial = sums;
+        if (!plan_.checkpoint_dir.empty()) {
+          WriteCheckpoint("last.pth");
+          checkpoint_ = plan_.checkpoint_dir + "/last.pth";
+        }
+        return false;
+      }
+    }
+    EpochRecord rec;
+    rec.stage = progress_.stage;
+    rec.stage_name = stage.name;
+    rec.epoch = e + 1;
+    rec.train_loss = sums.count ? sums.loss_sum / static_cast<double>(sums.count) : 0;
+    rec.train_acc = sums.count ? static_cast<double>(sums.correct) / static_cast<double>(sums.count) : 0;
+    const auto& param_groups = optimizer_->param_groups();
+    for (size_t g = 0; g < param_groups.size(); ++g) rec.lr.emplace_back(plan_.group_labels[g], param_groups[g].options().get_lr());
+    const double train_seconds = Seconds(started);
+    rec.images_per_second = train_seconds > 0 ? static_cast<double>(images_here) / train_seconds : 0;
+    if (test_ != nullptr) {
+      EvalResult ev = Evaluate(model_, *test_, false, nullptr);
+      rec.has_test = true;
+      rec.test_loss = ev.count ? ev.loss_sum / static_cast<double>(ev.count) : 0;
+      rec.test_top1 = ev.count ? static_cast<double>(ev.top1) / static_cast<double>(ev.count) : 0;
+      rec.test_top5 = ev.count ? static_cast<double>(ev.top5) / static_cast<double>(ev.count) : 0;
+    }
+    rec.seconds = seconds_before + Seconds(started);
+    const double metric = rec.has_test ? rec.test_top1 : rec.train_acc;
+    const bool best = metric > progress_.best_metric;
+    if (best) {
+      progress_.best_metric = metric;
+      progress_.best_epoch = rec.epoch;
+    }
+    progress_.records.push_back(rec);
+    progress_.next_epoch = e + 1;
+    progress_.next_batch = 0;
+    progress_.partial = Partial{};
+    if (!plan_.checkpoint_dir.empty()) {
+      WriteCheckpoint("last.pth");
+      checkpoint_ = plan_.checkpoint_dir + "/last.pth";
+      if (best) WriteCheckpoint("best.pth");
+    }
+    if (events_.on_epoch) events_.on_epoch(rec);
+    return true;
+  }
+
+  TunerResult Result(bool cancelled) {
+    TunerResult out;
+    out.cancelled = cancelled;
+    out.records = progress_.records;
+    out.best_metric = progress_.best_metric;
+    out.best_epoch = progress_.best_epoch;
+    out.checkpoint = checkpoint_;
+    if (!plan_.checkpoint_dir.empty() && progress_.best_epoch > 0) out.best_checkpoint = plan_.checkpoint_dir + "/best.pth";
+    return out;
+  }
+
+  models::ModelImpl& model_;
+  const data::Loader& train_;
+  const data::Loader* test_;
+  const TunerPlan& plan_;
+  const std::atomic<bool>& cancel_;
+  const TunerEvents& events_;
+  std::unique_ptr<torch::optim::Optimizer> optimizer_;
+  Progress progress_;
+  std::string checkpoint_;
+};
+
+}  // namespace
+
+TrainingCheckpoint ReadTrainingCheckpoint(const std::string& file) {
+  const char* lacks = " is not a torch-attn training checkpoint (it lacks model_state_dict, optimizer_state or training.progress)";
+  std::vector<std::pair<std::string, models::NamedTensors>> sections;
+  try {
+    sections = models::ReadPthSections(file);
+  } catch (const CheckpointError& e) {
+    // The reader names the file first; say what it is not, then why.
+    std::string why = e.what();
+    if (why.rfind(file + " ", 0) == 0) why = why.substr(file.size() + 1);
+    throw CheckpointError(file + " is not a torch-attn training checkpoint (" + why + ")");
+  }
+  TrainingCheckpoint out;
+  bool has_model = false, has_optimizer = false, has_progress = false;
+  for (auto& [name, tensors] : sections) {
+    if (name == "model_state_dict") {
+      out.model_state = std::move(tensors);
+      has_model = true;
+    } else if (name == "optimizer_state") {
+      out.optimizer_state = std::move(tensors);
+      has_optimizer = true;
+    } else if (name == "training") {
+      for (auto& [key, t] : tensors) {
+        if (key == "rng_state") out.rng_state = t;
+        if (key != "progress") continue;
+        out.progress = ParseProgress(TensorBytes(t), file);
+        has_progress = true;
+      }
+    }
+  }
+  if (!has_model || !has_optimizer || !has_progress) throw CheckpointError(file + lacks);
+  return out;
+}
+
+void CheckPlan(const TunerPlan& plan, const models::ModelImpl& model, int64_t batches_per_epoch) {
+  const size_t groups = plan.groups.size();
+  if (groups == 0) throw RangeError("fineTune plan: no parameter groups");
+  if (plan.group_labels.size() != groups) {
+    throw RangeError("fineTune plan: " + std::to_string(plan.group_labels.size()) + " group labels for " + std::to_string(groups) + " groups");
+  }
+  if (plan.stages.empty()) throw RangeError("fineTune plan: no stages");
+  std::unordered_set<std::string> seen;
+  auto params = model.named_parameters();
+  for (const auto& g : plan.groups) {
+    for (const auto& name : g.params()) {
+      if (params.find(name) == nullptr) throw RangeError("fineTune plan: '" + name + "' is not a parameter of " + model.Describe());
+      if (!seen.insert(name).second) throw RangeError("fineTune plan: '" + name + "' is in two groups");
+    }
+  }
+  for (size_t i = 0; i < plan.stages.size(); ++i) {
+    const auto& s = plan.stages[i];
+    const std::string where = "fineTune plan: stages[" + std::to_string(i) + "]";
+    if (s.epochs < 1) throw RangeError(where + ".epochs must be at least 1");
+    if (s.trainable.size() != groups) throw RangeError(where + ".trainable must have one entry per group (" + std::to_string(groups) + ")");
+    const auto rows = static_cast<size_t>(s.epochs * batches_per_epoch);
+    if (s.lr_table.size() != rows * groups) {
+      throw RangeError(where + ".lrTable must have " + std::to_string(rows * groups) + " rates (" + std::to_string(rows) +
+                       " steps x " + std::to_string(groups) + " groups), got " + std::to_string(s.lr_table.size()));
+    }
+    for (double lr : s.lr_table) {
+      if (!std::isfinite(lr) || lr < 0) throw RangeError(where + ".lrTable: learning rates must be finite and non-negative");
+    }
+  }
+}
+
+TunerResult RunFineTune(models::ModelImpl& model, const data::Loader& train, const data::Loader* test,
+                        const TunerPlan& plan, const std::atomic<bool>& cancel, const TunerEvents& events) {
+  runtime::ApplyNumThreads();
+  CheckPlan(plan, model, train.batch_count());
+  Run run(model, train, test, plan, cancel, events);
+  return run.Execute();
+}
+
+}  // namespace torch_attn::training
