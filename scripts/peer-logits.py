@@ -17,7 +17,8 @@ for job in json.load(open(sys.argv[1])):
     build, _ = CASES[job["case"]]
     model = build()
     path = job["checkpoint"]
-    state = read_safetensors(path) if path.endswith(".safetensors") else torch.load(path)
+    # weights_only=True: the safe loader (the default from PyTorch 2.6) must accept what torch-attn writes.
+    state = read_safetensors(path) if path.endswith(".safetensors") else torch.load(path, weights_only=True)
     if "model_state_dict" in state:  # a torch-attn training checkpoint (last.pth / best.pth)
         state = state["model_state_dict"]
     model.load_state_dict(state, strict=True)

@@ -1,8 +1,7 @@
 #include "models/model.h"
 
-#include <torch/version.h>
-
 #include "common/errors.h"
+#include "common/torch_compat.h"
 #include "modules/attention.h"
 
 namespace torch_attn::models {
@@ -188,12 +187,7 @@ std::string StandaloneAttentionImpl::Describe() const {
 
 modules::NamedMaps StandaloneAttentionImpl::Maps(const torch::Tensor& x) { return module_->Maps(x); }
 
-// LibTorch's module options hold c10::variant up to 2.0 and std::variant from 2.1.
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 1)
-namespace variants = std;
-#else
-namespace variants = c10;
-#endif
+namespace variants = compat::variants;
 
 torch::Tensor Conv2dForward(torch::nn::Conv2dImpl& conv, const torch::Tensor& x) {
   const auto& o = conv.options;

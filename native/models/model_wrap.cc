@@ -7,6 +7,7 @@
 #include "common/async.h"
 #include "common/type_tag.h"
 #include "models/factory.h"
+#include "models/pth_writer.h"
 #include "models/state_dict.h"
 #include "modules/nam.h"
 #include "runtime/compute.h"

@@ -9,6 +9,8 @@
 #include <unordered_map>
 #include <variant>
 
+#include "models/pth_format.h"
+
 namespace torch_attn::models {
 
 namespace {
@@ -171,23 +173,13 @@ ValuePtr Make(decltype(Value::v) v) {
   return p;
 }
 
-// The torch.<Type>Storage globals a state dict uses, and the dtype each holds.
-const std::unordered_map<std::string, at::ScalarType>& StorageTypes() {
-  static const std::unordered_map<std::string, at::ScalarType> kTypes = {
-      {"FloatStorage", at::kFloat}, {"DoubleStorage", at::kDouble}, {"HalfStorage", at::kHalf},
-      {"BFloat16Storage", at::kBFloat16}, {"LongStorage", at::kLong}, {"IntStorage", at::kInt},
-      {"ShortStorage", at::kShort}, {"CharStorage", at::kChar}, {"ByteStorage", at::kByte},
-      {"BoolStorage", at::kBool},
-  };
-  return kTypes;
-}
-
 bool AllowedGlobal(const Global& g) {
   if (g.module == "collections" && g.name == "OrderedDict") return true;
   if (g.module == "torch._utils" && (g.name == "_rebuild_tensor_v2" || g.name == "_rebuild_parameter")) return true;
-  // LibTorch's own pickler (torch::pickle_save, torch.jit) tags typed dicts; the tag is a type name.
+  // LibTorch's own pickler (torch::pickle_save, torch.jit, and torch-attn before 0.2) tags typed
+  // dicts; the tag is a type name.
   if (g.module == "torch.jit._pickle" && g.name == "restore_type_tag") return true;
-  return g.module == "torch" && StorageTypes().count(g.name) > 0;
+  return g.module == "torch" && StorageDtype(g.name).has_value();
 }
 
 class Unpickler {
@@ -388,9 +380,9 @@ class Unpickler {
     std::string key = AsString(t->items[2]);
     auto cached = storages_.find(key);
     if (cached != storages_.end()) return cached->second;
-    auto storage_type = StorageTypes().find(type->name);
-    if (type->module != "torch" || storage_type == StorageTypes().end()) Fail("a storage whose type is not a torch storage type");
-    at::ScalarType dtype = storage_type->second;
+    auto storage_type = StorageDtype(type->name);
+    if (type->module != "torch" || !storage_type) Fail("a storage whose type is not a torch storage type");
+    at::ScalarType dtype = *storage_type;
     auto [bytes, size] = zip_.Data(prefix_ + "data/" + key);
     int64_t element = static_cast<int64_t>(c10::elementSize(dtype));
     int64_t numel = static_cast<int64_t>(size) / element;

@@ -65,28 +65,6 @@ LoadReport LoadStateDict(torch::nn::Module& model, const NamedTensors& tensors, 
   return report;
 }
 
-namespace {
-
-c10::Dict<std::string, at::Tensor> TensorDict(const NamedTensors& tensors) {
-  c10::Dict<std::string, at::Tensor> dict;
-  for (const auto& [name, tensor] : tensors) {
-    if (dict.contains(name)) throw CheckpointError("the state dict names '" + name + "' twice");
-    dict.insert(name, tensor.detach().to(c10::kCPU).contiguous());
-  }
-  return dict;
-}
-
-}  // namespace
-
-std::vector<char> EncodePth(const NamedTensors& tensors) { return torch::pickle_save(TensorDict(tensors)); }
-
-std::vector<char> EncodePthSections(const std::vector<std::pair<std::string, NamedTensors>>& sections) {
-  c10::impl::GenericDict top(c10::StringType::get(),
-                             c10::DictType::create(c10::StringType::get(), c10::TensorType::get()));
-  for (const auto& [name, tensors] : sections) top.insert(name, TensorDict(tensors));
-  return torch::pickle_save(top);
-}
-
 LoadReport LoadStateDictFrom(torch::nn::Module& model, const std::string& path, bool strict) {
   return LoadStateDict(model, ReadPth(path), strict);
 }

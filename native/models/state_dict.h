@@ -30,12 +30,6 @@ NamedTensors StateDict(const torch::nn::Module& model);
 // throws CheckpointError and nothing is loaded.
 LoadReport LoadStateDict(torch::nn::Module& model, const NamedTensors& tensors, bool strict);
 
-// The bytes of a .pth file holding `tensors` as a dict, in order: the zip archive Python's
-// torch.load reads (written by LibTorch's own pickler). Tensors are saved from the CPU.
-std::vector<char> EncodePth(const NamedTensors& tensors);
-// The same for a dict of named sections, each a dict of tensors.
-std::vector<char> EncodePthSections(const std::vector<std::pair<std::string, NamedTensors>>& sections);
-
 // Reads the checkpoint at `path` (see pth_reader.h) and loads it as LoadStateDict does.
 LoadReport LoadStateDictFrom(torch::nn::Module& model, const std::string& path, bool strict);
 

@@ -8,6 +8,7 @@
 
 #include "common/errors.h"
 #include "common/files.h"
+#include "models/pth_writer.h"
 #include "models/state_dict.h"
 #include "runtime/runtime.h"
 #include "training/evaluate.h"

@@ -8,6 +8,7 @@
 #include <unordered_set>
 
 #include "common/errors.h"
+#include "common/torch_compat.h"
 
 namespace torch_attn::training {
 
@@ -110,11 +111,7 @@ void AddGroup(torch::optim::Optimizer& optimizer, const std::string& type, const
   optimizer.add_param_group(torch::optim::OptimizerParamGroup(Resolve(model, group.params(), taken), OptionsFor(type, group)));
 }
 
-namespace {
-
-std::string StateKey(const torch::Tensor& p) { return c10::guts::to_string(p.unsafeGetTensorImpl()); }
-
-}  // namespace
+using compat::StateKey;
 
 std::vector<std::pair<std::string, torch::Tensor>> StateByName(torch::optim::Optimizer& optimizer, const std::string& type,
                                                                const torch::nn::Module& model) {

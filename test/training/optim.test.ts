@@ -195,9 +195,18 @@ describe('optimizers', () => {
   });
 });
 
+/** How close LibTorch's C++ optimizers stay to the PyTorch that wrote the fixtures. PyTorch 2.x's
+ *  Python Adam/AdamW update exp_avg with lerp_ where LibTorch's C++ Adam (and PyTorch 1.x) use
+ *  mul_/add_: a few 1e-6 apart after three steps (measured 4e-6 on 2.6); SGD is the same code. */
+function optimizerTolerance(name: string): number {
+  const torch = String(JSON.parse(fs.readFileSync(path.join(dir, 'index.json'), 'utf8')).torch ?? '');
+  return name !== 'sgd' && !torch.startsWith('1.') ? 1e-5 : 1e-6;
+}
+
 describe.runIf(haveFixtures)('optimizer numerics against PyTorch', () => {
-  it.each(['sgd', 'adam', 'adamw'])('%s: three steps over two groups match torch.optim (1e-6 relative)', async (name) => {
+  it.each(['sgd', 'adam', 'adamw'])('%s: three steps over two groups match torch.optim (1e-6 relative on PyTorch 1.x, 1e-5 for Adam on 2.x)', async (name) => {
     const config = JSON.parse(fs.readFileSync(path.join(dir, `optim_${name}.json`), 'utf8'));
+    const tolerance = optimizerTolerance(name);
     const model = new CBAMCNN({ numClasses: 10 });
     await model.loadStateDict(path.join(dir, 'cbamcnn.pth'));
     model.eval();
@@ -211,7 +220,7 @@ describe.runIf(haveFixtures)('optimizer numerics against PyTorch', () => {
     const y = labels([0, 1, 2, 3]);
     for (let step = 0; step < config.steps; step++) {
       const { loss } = await model.trainStep(opt, x, y);
-      expect(Math.abs(loss - config.losses[step]) / Math.abs(config.losses[step])).toBeLessThanOrEqual(1e-6);
+      expect(Math.abs(loss - config.losses[step]) / Math.abs(config.losses[step])).toBeLessThanOrEqual(tolerance);
     }
     const want = await readStateDict(path.join(dir, `optim_${name}.pth`));
     const have = model.stateDict();
@@ -223,7 +232,7 @@ describe.runIf(haveFixtures)('optimizer numerics against PyTorch', () => {
       for (const v of b) scale = Math.max(scale, Math.abs(v));
       let worst = 0;
       for (let i = 0; i < b.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]) / scale);
-      expect(worst, key).toBeLessThanOrEqual(1e-6);
+      expect(worst, key).toBeLessThanOrEqual(tolerance);
     }
   });
 });

@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# torch-attn against LibTorch 2.x: Debian 13 (trixie) in a chroot, with its libtorch-dev 2.6 and
+# python3-torch 2.6 as the PyTorch peer. Clones this checkout's HEAD into the chroot and runs
+# `npm ci && npm run typecheck && npm test` there, against LibTorch 2.6 (CPU).
+#
+#   bash scripts/check-libtorch2.sh           # the CPU suite (run by .ci/run after Debian 12's)
+#   bash scripts/check-libtorch2.sh --cuda    # libtorch-cuda-dev 2.6 (CUDA 12.4): compile and link
+#                                             # the addon, check it links libtorch_cuda and says cuda
+#
+# The chroot is kept between runs in $TORCH_ATTN_TRIXIE (default /var/cache/torch-attn/trixie):
+# the first run takes debootstrap (~25 s) and the packages (~800 MB, a few minutes; --cuda adds
+# ~2.4 GB). Needs root (debootstrap, mounts). Node.js and npm are this machine's, copied in, so
+# both suites run the same Node. Mounts are always undone on exit.
+set -euo pipefail
+
+mode=cpu
+for arg in "$@"; do
+  case "$arg" in
+    --cuda) mode=cuda ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    *) echo "check-libtorch2: unknown argument '$arg' (allowed: --cuda)" >&2; exit 2 ;;
+  esac
+done
+
+repo=$(cd "$(dirname "$0")/.." && pwd)
+root=${TORCH_ATTN_TRIXIE:-/var/cache/torch-attn/trixie}
+# libtorch-cuda-dev replaces libtorch-dev: the CUDA build gets a chroot of its own.
+if [ "$mode" = cuda ]; then root="$root-cuda"; fi
+started=$(date +%s)
+log() { echo "check-libtorch2 [$(( $(date +%s) - started )) s]: $*"; }
+
+if [ "$(id -u)" -ne 0 ]; then echo "check-libtorch2: needs root (debootstrap, chroot, mounts)" >&2; exit 2; fi
+
+if [ ! -x "$root/usr/bin/apt-get" ]; then
+  command -v debootstrap >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q debootstrap >/dev/null
+  log "debootstrap trixie into $root"
+  rm -rf "$root"
+  mkdir -p "$root"
+  debootstrap --variant=minbase --components=main,contrib trixie "$root" http://deb.debian.org/debian >/dev/null
+fi
+
+mounts=()
+cleanup() {
+  for ((i=${#mounts[@]}-1; i>=0; i--)); do umount -l "${mounts[$i]}" 2>/dev/null || true; done
+}
+trap cleanup EXIT
+bind() {  # bind SRC DST [ro]
+  mkdir -p "$2"
+  mount --bind "$1" "$2"
+  mounts+=("$2")
+  if [ "${3:-}" = ro ]; then mount -o remount,bind,ro "$2"; fi
+}
+for fs in proc sys dev; do bind "/$fs" "$root/$fs"; done
+
+# This machine's extra CA certificates (npm over TLS) and DNS.
+mkdir -p "$root/usr/local/share/ca-certificates"
+cp /usr/local/share/ca-certificates/*.crt "$root/usr/local/share/ca-certificates/" 2>/dev/null || true
+cp /etc/resolv.conf "$root/etc/resolv.conf"
+# contrib holds libtorch-cuda-dev.
+echo "deb http://deb.debian.org/debian trixie main contrib" > "$root/etc/apt/sources.list"
+rm -f "$root/etc/apt/sources.list.d/debian.sources"
+
+# The README's packages, as they are named on Debian 13.
+packages="ca-certificates git cmake g++ make python3 libturbojpeg0-dev libpng-dev nlohmann-json3-dev"
+if [ "$mode" = cuda ]; then
+  packages="$packages libtorch-cuda-dev nvidia-cuda-toolkit binutils"
+else
+  packages="$packages libtorch-dev python3-torch python3-torchvision"
+fi
+log "apt-get install ($mode)"
+chroot "$root" bash -c "export DEBIAN_FRONTEND=noninteractive; apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends $packages >/dev/null && update-ca-certificates >/dev/null"
+
+# This machine's Node.js and npm.
+install -D -m 755 "$(command -v node)" "$root/usr/local/bin/node"
+rm -rf "$root/usr/local/lib/node_modules/npm"
+mkdir -p "$root/usr/local/lib/node_modules"
+cp -a "$(dirname "$(dirname "$(readlink -f "$(command -v npm)")")")" "$root/usr/local/lib/node_modules/npm"
+ln -sf ../lib/node_modules/npm/bin/npm-cli.js "$root/usr/local/bin/npm"
+ln -sf ../lib/node_modules/npm/bin/npx-cli.js "$root/usr/local/bin/npx"
+
+# A fresh clone of HEAD; ../shared beside it when this checkout has one (the peer models).
+work="$root/build"
+rm -rf "$work/torch-attn"
+mkdir -p "$work"
+git clone -q "$repo" "$work/torch-attn"
+if [ -d "$repo/../shared" ]; then bind "$(cd "$repo/../shared" && pwd)" "$work/shared" ro; fi
+
+versions=$(chroot "$root" bash -c "dpkg-query -W -f='\${Package} \${Version}\n' libtorch-dev libtorch-cuda-dev python3-torch 2>/dev/null | tr '\n' ';'")
+log "building against: $versions"
+
+if [ "$mode" = cpu ]; then
+  chroot "$root" bash -c "cd /build/torch-attn && export HOME=/root && npm ci --no-audit --no-fund && npm run typecheck && npm test"
+  log "LibTorch 2.x suite passed"
+  exit 0
+fi
+
+# --cuda: configure and build against the CUDA LibTorch, then check what was linked.
+chroot "$root" bash -c "cd /build/torch-attn && export HOME=/root && npm ci --no-audit --no-fund --ignore-scripts && \
+  npm run build:native"
+addon="$work/torch-attn/build/Release/torch_attn.node"
+log "addon: $addon"
+readelf -d "$addon" | grep NEEDED
+if ! readelf -d "$addon" | grep -q 'libtorch_cuda'; then
+  echo "check-libtorch2: the addon does not link libtorch_cuda" >&2
+  exit 1
+fi
+grep -q "TORCH_ATTN_WITH_CUDA=1" "$work/torch-attn/build/build.ninja" || { echo "check-libtorch2: built without TORCH_ATTN_WITH_CUDA=1" >&2; exit 1; }
+# Loading needs cuDNN 9 (nvidia-cudnn fetches it from NVIDIA, unreachable here) and a GPU; where
+# it loads, buildInfo() must say cuda.
+if chroot "$root" bash -c "cd /build/torch-attn && node -e \"const b=require('./build/Release/torch_attn.node').buildInfo(); console.log(JSON.stringify(b)); process.exit(b.cuda ? 0 : 1)\""; then
+  log "CUDA build loads and reports cuda: true"
+else
+  log "CUDA build compiled and linked against libtorch_cuda; it does not load here (see above: cuDNN / GPU)"
+fi

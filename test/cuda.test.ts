@@ -1,0 +1,74 @@
+// CUDA, where a GPU and a CUDA build of the addon are present (scripts/gpu-check.sh builds one
+// against the machine's PyTorch and runs this file); skipped everywhere else. Tensors to and
+// from the device, every architecture's forward on CUDA against the CPU, a training step, and a
+// short staged fit whose loader feeds the GPU.
+import { describe, expect, it } from 'vitest';
+import { CBAMCNN, ECA, ResNetCBAM, ResNetNAM, StagedFineTuner, cuda, manualSeed, optim, randn, resnet, tensor, vgg, type Model } from '../lib/index';
+import { colourData } from './helpers';
+
+const available = cuda.isAvailable();
+
+/** max |a - b| / max |b| */
+function relative(a: Float32Array, b: Float32Array): number {
+  let worst = 0, scale = 1e-12;
+  for (let i = 0; i < b.length; i++) {
+    worst = Math.max(worst, Math.abs(a[i] - b[i]));
+    scale = Math.max(scale, Math.abs(b[i]));
+  }
+  return worst / scale;
+}
+
+describe.runIf(available)('CUDA', () => {
+  it('tensors go to the device and back unchanged', () => {
+    const x = randn([4, 3, 8, 8]);
+    const y = x.to('cuda');
+    expect(y.device).toBe('cuda:0');
+    expect(Array.from(y.to('cpu').toFloat32Array())).toEqual(Array.from(x.toFloat32Array()));
+  });
+
+  const models: [string, () => Model][] = [
+    ['CBAMCNN', () => new CBAMCNN({ numClasses: 10 })],
+    ['ResNet18-CBAM', () => new ResNetCBAM({ depth: 18, numClasses: 10 })],
+    ['ResNet50-NAM', () => new ResNetNAM({ depth: 50, numClasses: 100 })],
+    ['ResNet18-SE (block)', () => resnet({ depth: 18, attention: 'se', placement: 'block' })],
+    ['VGG16-BN-CBAM', () => vgg({ depth: 16 })],
+    ['ECA', () => new ECA({ channels: 64 })],
+  ];
+  it.each(models)('%s: forward on CUDA matches the CPU (TF32 convolutions: 1e-2 relative)', (_, make) => {
+    manualSeed(0);
+    const model = make().eval();
+    const x = randn(model.description === 'ECA' ? [2, 64, 16, 16] : [2, 3, 32, 32]);
+    const cpu = model.forward(x).toFloat32Array();
+    model.to('cuda');
+    const gpu = model.forward(x.to('cuda'));
+    expect(gpu.device).toBe('cuda:0');
+    expect(relative(gpu.to('cpu').toFloat32Array(), cpu)).toBeLessThanOrEqual(1e-2);
+  });
+
+  it('a training step on CUDA lowers the loss of a fixed batch', async () => {
+    manualSeed(1);
+    const model = new ResNetCBAM({ depth: 18, numClasses: 10 }).to('cuda');
+    const opt = optim.adam(model, [{ params: 'all', lr: 1e-3 }]);
+    const x = randn([16, 3, 32, 32]).to('cuda');
+    const y = tensor(BigInt64Array.from({ length: 16 }, (_, i) => BigInt(i % 10)), [16]);
+    const first = await model.trainStep(opt, x, y);
+    let last = first;
+    for (let i = 0; i < 5; i++) last = await model.trainStep(opt, x, y);
+    expect(last.loss).toBeLessThan(first.loss);
+  }, 120_000);
+
+  it('a staged fit with the loader feeding the GPU learns the colour task', async () => {
+    manualSeed(2);
+    const model = new CBAMCNN({ numClasses: 3 }).to('cuda');
+    const tuner = new StagedFineTuner(model, {
+      stages: [
+        { name: 'head', epochs: 1, train: ['head', 'attention'], lr: 1e-3 },
+        { name: 'all', epochs: 3, train: 'all', lr: 1e-3 },
+      ],
+      logEvery: 0,
+    });
+    const { epochs } = await tuner.fit(colourData(96), colourData(48, 32, 9), { batchSize: 16, seed: 1 });
+    expect(model.device).toBe('cuda:0');
+    expect(epochs.at(-1)!.testTop1!).toBeGreaterThan(0.6);
+  }, 120_000);
+});
