@@ -2,6 +2,7 @@
 // node-gyp-build) and types what it exports. Everything else imports `native` from here.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { isMainThread } from 'node:worker_threads';
 import type { EpochRecord } from './training/finetune';
 
 /** Raw addon Tensor; lib/tensor/tensor.ts gives it its public, typed face. */
@@ -134,7 +135,7 @@ export interface NativeLoaderOptions {
 
 export interface NativeBatchStream {
   next(): Promise<{ images: NativeTensor; labels: NativeTensor; index: number } | null>;
-  close(): void;
+  close(): Promise<void>;
 }
 
 export interface NativeLoader {
@@ -151,8 +152,9 @@ export interface NativeTunerPlan {
   groupLabels: string[];
   optimizer: string;
   groups: { params: string[]; [option: string]: unknown }[];
-  /** trainable: 1 per group that trains in the stage; lrTable: [epochs x batches] rows of one rate per group. */
-  stages: { name: string; epochs: number; trainable: Uint8Array; lrTable: Float64Array }[];
+  /** trainable: 1 per group that trains in the stage; lrTable: one row of a rate per group for
+   *  every step of the stage (lrPerStep) or every epoch. */
+  stages: { name: string; epochs: number; trainable: Uint8Array; lrTable: Float64Array; lrPerStep: boolean }[];
   batchNorm?: 'eval' | 'train';
   labelSmoothing?: number;
   namSparsity?: number;
@@ -202,6 +204,7 @@ export interface NativeEvalResult {
 
 export interface NativeBinding {
   buildInfo(): NativeBuildInfo;
+  stopOwnedThreads(all: boolean): void;
   cudaIsAvailable(): boolean;
   cudaDeviceCount(): number;
   setNumThreads(n: number): void;
@@ -225,6 +228,7 @@ export interface NativeBinding {
   createFileDataset(paths: string[], labels: Int32Array): NativeDataset;
   applyTransform(steps: readonly object[], image: NativeTensor, seed?: number | bigint): NativeTensor;
   drawSeed(): bigint;
+  imageLimits(limits?: { maxPixels?: number; maxFileBytes?: number }): { maxPixels: number; maxFileBytes: number };
   DataLoader: abstract new () => NativeLoader;
   createLoader(dataset: NativeDataset, options: NativeLoaderOptions): NativeLoader;
 
@@ -282,3 +286,8 @@ function load(): NativeBinding {
 }
 
 export const native: NativeBinding = load();
+
+// process.exit() runs the 'exit' listeners and then C++'s exit handlers, which destroy
+// LibTorch's static objects: a native thread still inside a kernel then would crash. Stop and
+// join this environment's native threads (every one, on the main thread) first.
+process.once('exit', () => native.stopOwnedThreads(isMainThread));

@@ -3,7 +3,7 @@
 # python3-torch 2.6 as the PyTorch peer. Clones this checkout's HEAD into the chroot and runs
 # `npm ci && npm run typecheck && npm test` there, against LibTorch 2.6 (CPU).
 #
-#   bash scripts/check-libtorch2.sh           # the CPU suite (run by .ci/run after Debian 12's)
+#   bash scripts/check-libtorch2.sh           # the CPU suite (by hand: see README, LibTorch versions)
 #   bash scripts/check-libtorch2.sh --cuda    # libtorch-cuda-dev 2.6 (CUDA 12.4): compile and link
 #                                             # the addon, check it links libtorch_cuda and says cuda
 #
@@ -36,7 +36,7 @@ if [ ! -x "$root/usr/bin/apt-get" ]; then
   log "debootstrap trixie into $root"
   rm -rf "$root"
   mkdir -p "$root"
-  debootstrap --variant=minbase --components=main,contrib trixie "$root" http://deb.debian.org/debian >/dev/null
+  debootstrap --variant=minbase --components=main,contrib,non-free trixie "$root" http://deb.debian.org/debian >/dev/null
 fi
 
 mounts=()
@@ -50,14 +50,14 @@ bind() {  # bind SRC DST [ro]
   mounts+=("$2")
   if [ "${3:-}" = ro ]; then mount -o remount,bind,ro "$2"; fi
 }
-for fs in proc sys dev; do bind "/$fs" "$root/$fs"; done
+for fs in proc sys dev dev/pts; do bind "/$fs" "$root/$fs"; done
 
 # This machine's extra CA certificates (npm over TLS) and DNS.
 mkdir -p "$root/usr/local/share/ca-certificates"
 cp /usr/local/share/ca-certificates/*.crt "$root/usr/local/share/ca-certificates/" 2>/dev/null || true
 cp /etc/resolv.conf "$root/etc/resolv.conf"
-# contrib holds libtorch-cuda-dev.
-echo "deb http://deb.debian.org/debian trixie main contrib" > "$root/etc/apt/sources.list"
+# contrib holds libtorch-cuda-dev, non-free the CUDA toolkit (nvcc) its CMake package needs.
+echo "deb http://deb.debian.org/debian trixie main contrib non-free" > "$root/etc/apt/sources.list"
 rm -f "$root/etc/apt/sources.list.d/debian.sources"
 
 # The README's packages, as they are named on Debian 13.
@@ -68,7 +68,18 @@ else
   packages="$packages libtorch-dev python3-torch python3-torchvision"
 fi
 log "apt-get install ($mode)"
-chroot "$root" bash -c "export DEBIAN_FRONTEND=noninteractive; apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends $packages >/dev/null && update-ca-certificates >/dev/null"
+if ! chroot "$root" bash -c "export DEBIAN_FRONTEND=noninteractive; apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends $packages >/dev/null"; then
+  # libtorch-cuda depends on nvidia-cudnn, whose install script downloads cuDNN from NVIDIA:
+  # unreachable here, so it stays unconfigured. Its files (and LibTorch's) are unpacked, which
+  # is all compiling and linking need.
+  if [ "$mode" = cuda ] && [ -e "$root/usr/lib/x86_64-linux-gnu/libtorch_cuda.so" ] && [ -x "$root/usr/bin/nvcc" ]; then
+    log "nvidia-cudnn could not be configured (it fetches cuDNN from NVIDIA); building against the unpacked packages"
+  else
+    echo "check-libtorch2: apt-get install failed" >&2
+    exit 1
+  fi
+fi
+chroot "$root" update-ca-certificates >/dev/null
 
 # This machine's Node.js and npm.
 install -D -m 755 "$(command -v node)" "$root/usr/local/bin/node"
@@ -85,7 +96,7 @@ mkdir -p "$work"
 git clone -q "$repo" "$work/torch-attn"
 if [ -d "$repo/../shared" ]; then bind "$(cd "$repo/../shared" && pwd)" "$work/shared" ro; fi
 
-versions=$(chroot "$root" bash -c "dpkg-query -W -f='\${Package} \${Version}\n' libtorch-dev libtorch-cuda-dev python3-torch 2>/dev/null | tr '\n' ';'")
+versions=$(chroot "$root" bash -c "dpkg-query -W -f='\${Package} \${Version}\n' libtorch-dev libtorch-cuda-dev python3-torch 2>/dev/null | awk 'NF == 2' | tr '\n' ';'")
 log "building against: $versions"
 
 if [ "$mode" = cpu ]; then
@@ -104,7 +115,9 @@ if ! readelf -d "$addon" | grep -q 'libtorch_cuda'; then
   echo "check-libtorch2: the addon does not link libtorch_cuda" >&2
   exit 1
 fi
-grep -q "TORCH_ATTN_WITH_CUDA=1" "$work/torch-attn/build/build.ninja" || { echo "check-libtorch2: built without TORCH_ATTN_WITH_CUDA=1" >&2; exit 1; }
+# The CUDA-specific code paths are compiled in when CMake found torch_cuda (Ninja or Make build).
+grep -rqs "TORCH_ATTN_WITH_CUDA=1" "$work/torch-attn/build/CMakeFiles" "$work/torch-attn/build/build.ninja" || { echo "check-libtorch2: built without TORCH_ATTN_WITH_CUDA=1" >&2; exit 1; }
+log "compiled with $(grep -rhos 'TORCH_ATTN_CUDA_VERSION=[^ ]*' "$work/torch-attn/build/CMakeFiles" | head -1)"
 # Loading needs cuDNN 9 (nvidia-cudnn fetches it from NVIDIA, unreachable here) and a GPU; where
 # it loads, buildInfo() must say cuda.
 if chroot "$root" bash -c "cd /build/torch-attn && node -e \"const b=require('./build/Release/torch_attn.node').buildInfo(); console.log(JSON.stringify(b)); process.exit(b.cuda ? 0 : 1)\""; then

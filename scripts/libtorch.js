@@ -88,6 +88,7 @@ if (require.main === module) {
         'NAPI_VERSION=8',
         'NODE_ADDON_API_CPP_EXCEPTIONS',
         'NODE_ADDON_API_DISABLE_DEPRECATED',
+        'NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS',
         `TORCH_ATTN_WITH_CUDA=${libraries(found.libDir).includes('torch_cuda') ? 1 : 0}`,
         'TORCH_ATTN_CUDA_VERSION=\\"\\"',
         `TORCH_ATTN_LIBTORCH_DIR=\\"${found.libDir}\\"`,

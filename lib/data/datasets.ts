@@ -4,6 +4,7 @@
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { ErrorCode, codedError } from '../errors';
+import { readRegularFile } from '../files';
 import { native, type NativeDataset } from '../native';
 import { Tensor } from '../tensor/tensor';
 import { integer, isPlainObject, oneOf, options, typeError } from '../validate';
@@ -88,12 +89,11 @@ async function exists(file: string): Promise<boolean> {
   );
 }
 
-async function readData(file: string): Promise<Buffer> {
-  try {
-    return await fsp.readFile(file);
-  } catch (err) {
-    throw dataError(`${file}: cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
-  }
+/** CIFAR batch files are ~30 MB (the python pickles ~160 MB); nothing larger is read. */
+const MAX_DATA_FILE_BYTES = 1 << 30;
+
+function readData(file: string): Promise<Buffer> {
+  return readRegularFile(file, MAX_DATA_FILE_BYTES, dataError);
 }
 
 function checkLabels(labels: Int32Array, classes: readonly string[], file: string, from = 0): void {
@@ -192,7 +192,8 @@ function pickledBatch(bytes: Buffer, file: string, labelKey: string) {
   const n = data.shape[0];
   if (data.data.length !== n * CIFAR_PIXELS) throw dataError(`${file}: 'data' holds ${data.data.length} bytes, expected ${n * CIFAR_PIXELS}`);
   const list = field(dict, labelKey, file);
-  if (!Array.isArray(list) || list.length !== n || !list.every((v) => typeof v === 'number' && Number.isInteger(v) && v >= 0)) {
+  // Below 2^31: an Int32Array would wrap a larger index into another, valid-looking class.
+  if (!Array.isArray(list) || list.length !== n || !list.every((v) => typeof v === "number" && Number.isInteger(v) && v >= 0 && v < 2 ** 31)) {
     throw dataError(`${file}: '${labelKey}' is not a list of ${n} class indices`);
   }
   return { pixels: data.data, labels: Int32Array.from(list as number[]) };
@@ -372,4 +373,18 @@ export const datasets = {
   /** Images already in memory. */
   fromArrays,
   fromFiles,
+  /**
+   * Limits on image files, checked before anything is allocated: `maxPixels` is PIL's
+   * `Image.MAX_IMAGE_PIXELS` (89,478,485 by default; larger images are an error above twice it,
+   * as PIL's DecompressionBombError), `maxFileBytes` the largest image file read (256 MiB).
+   * Process-wide; returns the limits now in force.
+   */
+  imageLimits(limits?: { maxPixels?: number; maxFileBytes?: number }): { maxPixels: number; maxFileBytes: number } {
+    if (limits !== undefined) {
+      const o = options(limits, 'datasets.imageLimits(limits)', ['maxPixels', 'maxFileBytes']);
+      if (o.maxPixels !== undefined) integer(o.maxPixels, 'datasets.imageLimits maxPixels', 1);
+      if (o.maxFileBytes !== undefined) integer(o.maxFileBytes, 'datasets.imageLimits maxFileBytes', 1);
+    }
+    return native.imageLimits(limits);
+  },
 };

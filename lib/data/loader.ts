@@ -74,14 +74,15 @@ export class DataLoader implements AsyncIterable<Batch> {
         const batch = await stream.next();
         if (batch === null) {
           done = true;
-          stream.close();
+          await stream.close();
           return { done: true, value: undefined };
         }
         return { done: false, value: { images: batch.images as unknown as Tensor, labels: batch.labels as unknown as Tensor, index: batch.index } };
       },
+      /** Stops the loader threads at once; resolves when they are joined (off the JS thread). */
       async return(): Promise<IteratorResult<Batch>> {
         done = true;
-        stream.close();
+        await stream.close();
         return { done: true, value: undefined };
       },
       [Symbol.asyncIterator]() {

@@ -40,6 +40,9 @@ function isTuple(v: unknown): v is { kind: 'tuple'; items: PickleValue[] } {
   return typeof v === 'object' && v !== null && (v as { kind?: string }).kind === 'tuple';
 }
 
+/** The most opcodes one pickle may hold (CIFAR-100's training batch: about 300,000). */
+export const MAX_OPCODES = 2_000_000;
+
 /** Reads one pickle. `file` names the source in errors. */
 export function unpickle(bytes: Buffer, file: string): PickleValue {
   let at = 0;
@@ -79,9 +82,12 @@ export function unpickle(bytes: Buffer, file: string): PickleValue {
     if (v === undefined || v === MARK) return fail('the pickle stack is malformed');
     return v as PickleValue;
   };
+  // Where each open MARK is: popMark is O(1) to find it (a search from the top made a file of
+  // MARKs quadratic: half a minute on the event loop).
+  const marks: number[] = [];
   const popMark = (): PickleValue[] => {
-    const i = stack.lastIndexOf(MARK);
-    if (i < 0) fail('the pickle stack is malformed');
+    const i = marks.pop();
+    if (i === undefined || stack[i] !== MARK) return fail('the pickle stack is malformed');
     const items = stack.splice(i) as PickleValue[];
     items.shift();
     return items;
@@ -114,13 +120,17 @@ export function unpickle(bytes: Buffer, file: string): PickleValue {
     array.data = Buffer.isBuffer(raw) ? raw : typeof raw === 'string' ? Buffer.from(raw, 'latin1') : fail('array data is not bytes');
   };
 
+  // A CIFAR batch is a few hundred thousand opcodes (one large string of pixels, the labels, the
+  // file names); a file of tens of millions of tiny container opcodes would fill the JS heap.
+  let budget = MAX_OPCODES;
   for (;;) {
+    if (--budget < 0) fail(`it holds more than ${MAX_OPCODES} pickle opcodes, which a CIFAR batch never does`);
     const op = u8();
     switch (op) {
       case 0x80: u8(); break; // PROTO
       case 0x95: take(8); break; // FRAME
       case 0x2e: return stack.length === 1 ? pop() : fail('the pickle stack is malformed'); // STOP
-      case 0x28: stack.push(MARK); break; // MARK
+      case 0x28: marks.push(stack.length); stack.push(MARK); break; // MARK
       case 0x7d: stack.push(new Map()); break; // EMPTY_DICT
       case 0x64: { const m = new Map<string, PickleValue>(); dictSet(m, popMark()); stack.push(m); break; } // DICT
       case 0x5d: stack.push([]); break; // EMPTY_LIST

@@ -2,6 +2,7 @@
 // through LibTorch's own pickler) and .safetensors (read and written here: a little-endian u64
 // header length, a JSON header, then the raw tensor bytes). Writes are atomic: a temporary
 // file in the same folder, flushed, then renamed over the target.
+import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ErrorCode, codedError } from '../errors';
@@ -9,6 +10,7 @@ import { native } from '../native';
 import { expectTensor, tensor } from '../tensor/tensor';
 import type { Tensor } from '../tensor/tensor';
 import type { DType } from '../tensor/tensor';
+import { readRegularFile } from '../files';
 import * as validate from '../validate';
 
 export type CheckpointFormat = 'pth' | 'safetensors';
@@ -55,13 +57,17 @@ export function isSafetensors(file: string): boolean {
 /** Writes `chunks` to `file` atomically: never a half-written file under the final name. */
 export async function writeFileAtomic(file: string, chunks: readonly Uint8Array[]): Promise<void> {
   const dir = path.dirname(path.resolve(file));
-  const temp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}.tmp`);
+  // Unpredictable, and created exclusively ('wx'): a planted file or link is never written through.
+  const temp = path.join(dir, `.${path.basename(file)}.${randomBytes(8).toString('hex')}.tmp`);
   const handle = await fs.promises.open(temp, 'wx');
   try {
     for (const chunk of chunks) await handle.write(chunk);
     await handle.sync();
     await handle.close();
     await fs.promises.rename(temp, file);
+    // The rename is durable once the folder is flushed too.
+    const folder = await fs.promises.open(dir, 'r');
+    await folder.sync().finally(() => folder.close());
   } catch (err) {
     await handle.close().catch(() => undefined);
     await fs.promises.rm(temp, { force: true });
@@ -134,10 +140,12 @@ function tensorFromBytes(bytes: Buffer, entry: SafetensorsHeaderEntry): Tensor {
 }
 
 async function readSafetensors(file: string): Promise<Record<string, Tensor>> {
-  const bytes = await fs.promises.readFile(file);
+  // Regular files only, up to the size the .pth reader takes (16 GiB).
+  const bytes = await readRegularFile(file, 16 * 2 ** 30, (message) => codedError(ErrorCode.CHECKPOINT, message));
   const { entries, dataStart } = parseSafetensorsHeader(bytes, bytes.length, file);
   const data = bytes.subarray(dataStart);
-  const out: Record<string, Tensor> = {};
+  // A null prototype: a '__proto__' entry is a name like any other.
+  const out: Record<string, Tensor> = Object.create(null);
   for (const entry of entries) out[entry.name] = tensorFromBytes(data, entry);
   return out;
 }

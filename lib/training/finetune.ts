@@ -102,6 +102,9 @@ export interface FitResult {
 
 const STAGE_KEYS = ['name', 'epochs', 'train', 'lr', 'scheduler'];
 
+/** The most learning rates a stage's table may hold (8 bytes each): 400 MB. */
+const MAX_LR_TABLE = 50_000_000;
+
 function toSchedule(spec: SchedulerSpec, span: number, where: string): { schedule: Schedule; unit: 'epoch' | 'step' } {
   if (!validate.isPlainObject(spec)) throw validate.typeError(where, 'a scheduler { type, ... }', spec);
   const type = validate.oneOf(spec.type, `${where}.type`, ['step', 'multistep', 'cosine', 'warmup', 'constant'] as const);
@@ -224,6 +227,8 @@ export class StagedFineTuner {
     if (o.signal?.aborted) throw abortError('fit() was aborted before it started');
     // The loader's seed is part of the run: a resumed run takes the checkpoint's unless given.
     const saved = o.resume === undefined ? undefined : await native.readTrainingProgress(o.resume);
+    // An abort while the checkpoint was being read stops here, before anything trains.
+    if (o.signal?.aborted) throw abortError('fit() was aborted before it started');
     const seed = o.seed ?? saved?.run.seed ?? Number(native.drawSeed() & 0xffffffffn);
     const batchSize = o.batchSize ?? 64;
     const workers = o.workers ?? 2;
@@ -235,7 +240,7 @@ export class StagedFineTuner {
       groupLabels: plan.labels,
       optimizer: plan.type,
       groups: plan.groups,
-      stages: this.options.stages.map((s, i) => ({ name: s.name, epochs: s.epochs, trainable: plan.trainable[i], lrTable: plan.tables[i] })),
+      stages: this.options.stages.map((s, i) => ({ name: s.name, epochs: s.epochs, trainable: plan.trainable[i], lrTable: plan.tables[i].table, lrPerStep: plan.tables[i].perStep })),
       batchNorm: this.options.batchNorm ?? 'eval',
       labelSmoothing: this.options.loss?.labelSmoothing ?? 0,
       namSparsity: this.options.namSparsity ?? 0,
@@ -298,7 +303,7 @@ export class StagedFineTuner {
     const type: OptimizerType = this.options.optimizer?.type ?? 'adam';
     const { type: _t, ...hyper } = this.options.optimizer ?? {};
     const total = stages.reduce((n, s) => n + s.epochs, 0);
-    const tables: Float64Array[] = [];
+    const tables: { table: Float64Array; perStep: boolean }[] = [];
     let epochStart = 0;
     const stageRates = stages.map((stage, i) => this.#stageRates(i, labels, params));
     stages.forEach((stage, i) => {
@@ -308,17 +313,22 @@ export class StagedFineTuner {
       const perStep = 'unit' in spec && spec.unit === 'step';
       const { schedule, unit } = toSchedule(spec, perStep ? spanEpochs * batchesPerEpoch : spanEpochs, own ? `stages[${i}].scheduler` : 'options.scheduler');
       const origin = own ? epochStart : 0;
-      const rows = stage.epochs * batchesPerEpoch;
+      // A row per epoch when the schedule moves per epoch (a million epochs is a few MB), a row
+      // per step only when it moves per step, and then within a bound.
+      const stepRows = unit === 'step';
+      const rows = stepRows ? stage.epochs * batchesPerEpoch : stage.epochs;
+      if (rows * labels.length > MAX_LR_TABLE) {
+        throw new RangeError(`stages[${i}] ('${stage.name}'): a per-step schedule over ${stage.epochs} epochs of ${batchesPerEpoch} batches needs ${rows * labels.length} learning rates, more than ${MAX_LR_TABLE}; use unit 'epoch' or fewer epochs`);
+      }
       const table = new Float64Array(rows * labels.length);
       for (let r = 0; r < rows; r++) {
-        const epoch = epochStart + Math.floor(r / batchesPerEpoch);
-        const t = unit === 'epoch' ? epoch - origin : epochStart * batchesPerEpoch + r - origin * batchesPerEpoch;
+        const t = stepRows ? epochStart * batchesPerEpoch + r - origin * batchesPerEpoch : epochStart + r - origin;
         for (let g = 0; g < labels.length; g++) {
           const base = stageRates[i][g];
           table[r * labels.length + g] = base === null ? 0 : schedule.lr(base, t);
         }
       }
-      tables.push(table);
+      tables.push({ table, perStep: stepRows });
       epochStart += stage.epochs;
     });
     const groups = labels.map((_, g) => ({ params: params[g], ...nativeOptions(type, { lr: stageRates.map((r) => r[g]).find((v) => v !== null) ?? 0, ...hyper } as Record<string, unknown>, `options.optimizer`) }));

@@ -29,6 +29,12 @@ struct DataError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// Memory that cannot be had, or a size no JS value can hold: a JS RangeError with code
+// ERR_TORCH_ATTN_OOM (as std::bad_alloc and LibTorch's allocation failures are).
+struct OutOfMemoryError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
 // An object busy with asynchronous work (see common/claim.h): code ERR_TORCH_ATTN_BUSY.
 struct BusyError : std::logic_error {
   using std::logic_error::logic_error;

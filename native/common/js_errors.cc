@@ -44,6 +44,8 @@ Napi::Error CurrentExceptionToJs(Napi::Env env) {
     return WithCode(Napi::Error::New(env, e.what()), "ERR_TORCH_ATTN_CHECKPOINT");
   } catch (const DataError& e) {
     return WithCode(Napi::Error::New(env, e.what()), "ERR_TORCH_ATTN_DATA");
+  } catch (const OutOfMemoryError& e) {
+    return WithCode(Napi::RangeError::New(env, e.what()), "ERR_TORCH_ATTN_OOM");
   } catch (const BusyError& e) {
     return WithCode(Napi::Error::New(env, e.what()), "ERR_TORCH_ATTN_BUSY");
   } catch (const c10::IndexError& e) {

@@ -6,6 +6,7 @@
 #include <napi.h>
 
 #include "common/errors.h"
+#include "common/type_tag.h"
 
 namespace torch_attn {
 
@@ -24,12 +25,18 @@ Napi::Value Guard(Napi::Env env, Fn&& fn) {
   }
 }
 
-// Lets an ObjectWrap route each instance method through Guard:
+// Lets an ObjectWrap route each instance method and accessor through Guard:
 //   InstanceMethod("shape", &TensorWrap::Guarded<&TensorWrap::Shape>)
+// First it checks that `this` carries T's type tag (T::kTypeTag): V8 checks the receiver of
+// methods, not of getters and setters, and a getter taken from one class's prototype and
+// called on another class's object would otherwise read that object as a T.
 template <typename T>
 struct GuardedMethods {
   template <Napi::Value (T::*Method)(const Napi::CallbackInfo&)>
   Napi::Value Guarded(const Napi::CallbackInfo& info) {
+    if (!HasTypeTag(info.This(), T::kTypeTag)) {
+      throw Napi::TypeError::New(info.Env(), "Illegal invocation: the receiver is not the native object this method belongs to");
+    }
     return Guard(info.Env(), [&] { return (static_cast<T*>(this)->*Method)(info); });
   }
 };

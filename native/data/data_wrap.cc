@@ -14,9 +14,6 @@ namespace torch_attn::data {
 
 namespace {
 
-constexpr napi_type_tag kDatasetTag = {0x5d1a7a5e70a1b2c3ULL, 0x0d47a5e7d47a5e70ULL};
-constexpr napi_type_tag kLoaderTag = {0x10ad3e5b7c9d1e2fULL, 0x2b4d6f8091a3c5e7ULL};
-constexpr napi_type_tag kStreamTag = {0x57e4a3b2c1d0e9f8ULL, 0x0f1e2d3c4b5a6978ULL};
 
 // A typed array's bytes, checked for the element type.
 template <typename T>
@@ -156,6 +153,23 @@ LoaderOptions ReadLoaderOptions(const Napi::Value& value) {
   return opt;
 }
 
+// imageLimits({ maxPixels?, maxFileBytes? }?) -> { maxPixels, maxFileBytes }: reads, and sets
+// what is given.
+Napi::Value ImageLimitsJs(const Napi::CallbackInfo& info) {
+  ImageLimits limits = GetImageLimits();
+  if (!info[0].IsUndefined()) {
+    if (!info[0].IsObject()) args::ThrowType("imageLimits(limits)", "an object { maxPixels?, maxFileBytes? }", info[0]);
+    auto o = info[0].As<Napi::Object>();
+    limits.max_pixels = args::IntegerField(o, "maxPixels", limits.max_pixels, 1, int64_t{1} << 40);
+    limits.max_file_bytes = static_cast<uint64_t>(args::IntegerField(o, "maxFileBytes", static_cast<int64_t>(limits.max_file_bytes), 1, int64_t{1} << 40));
+    SetImageLimits(limits);
+  }
+  auto out = Napi::Object::New(info.Env());
+  out.Set("maxPixels", static_cast<double>(limits.max_pixels));
+  out.Set("maxFileBytes", static_cast<double>(limits.max_file_bytes));
+  return out;
+}
+
 // ---- Dataset ------------------------------------------------------------------------------
 
 void DatasetWrap::Register(Napi::Env env, Napi::Object exports) {
@@ -173,10 +187,11 @@ void DatasetWrap::Register(Napi::Env env, Napi::Object exports) {
   exports.Set("createFileDataset", Napi::Function::New(env, GuardedFn<&CreateFileDataset>, "createFileDataset"));
   exports.Set("applyTransform", Napi::Function::New(env, GuardedFn<&ApplyTransform>, "applyTransform"));
   exports.Set("drawSeed", Napi::Function::New(env, GuardedFn<&DrawSeedJs>, "drawSeed"));
+  exports.Set("imageLimits", Napi::Function::New(env, GuardedFn<&ImageLimitsJs>, "imageLimits"));
 }
 
 DatasetWrap& DatasetWrap::FromValue(const Napi::Value& value, const std::string& what) {
-  if (!HasTypeTag(value, kDatasetTag)) args::ThrowType(what, "a Dataset", value);
+  if (!HasTypeTag(value, DatasetWrap::kTypeTag)) args::ThrowType(what, "a Dataset", value);
   return *ObjectWrap<DatasetWrap>::Unwrap(value.As<Napi::Object>());
 }
 
@@ -192,7 +207,7 @@ DatasetWrap::DatasetWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Data
       throw TypeError("Dataset cannot be constructed directly: use datasets.cifar10(), datasets.imageFolder(), ...");
     }
     data_ = *info[0].As<Napi::External<TransformedDataset>>().Data();
-    SetTypeTag(info.This().As<Napi::Object>(), kDatasetTag);
+    SetTypeTag(info.This().As<Napi::Object>(), DatasetWrap::kTypeTag);
     return info.Env().Undefined();
   });
 }
@@ -276,7 +291,7 @@ void LoaderWrap::Register(Napi::Env env, Napi::Object exports) {
 }
 
 LoaderWrap& LoaderWrap::FromValue(const Napi::Value& value, const std::string& what) {
-  if (!HasTypeTag(value, kLoaderTag)) args::ThrowType(what, "a DataLoader", value);
+  if (!HasTypeTag(value, LoaderWrap::kTypeTag)) args::ThrowType(what, "a DataLoader", value);
   return *ObjectWrap<LoaderWrap>::Unwrap(value.As<Napi::Object>());
 }
 
@@ -284,7 +299,7 @@ LoaderWrap::LoaderWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Loader
   Guard(info.Env(), [&] {
     const auto& data = DatasetWrap::FromValue(info[0], "DataLoader(dataset)").data();
     loader_ = std::make_shared<Loader>(data, ReadLoaderOptions(info[1]));
-    SetTypeTag(info.This().As<Napi::Object>(), kLoaderTag);
+    SetTypeTag(info.This().As<Napi::Object>(), LoaderWrap::kTypeTag);
     return info.Env().Undefined();
   });
 }
@@ -315,7 +330,7 @@ StreamWrap::StreamWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Stream
   Guard(info.Env(), [&] {
     if (info.Length() != 1 || !info[0].IsExternal()) throw TypeError("BatchStream comes from DataLoader.epoch()");
     stream_.reset(info[0].As<Napi::External<BatchStream>>().Data());
-    SetTypeTag(info.This().As<Napi::Object>(), kStreamTag);
+    SetTypeTag(info.This().As<Napi::Object>(), StreamWrap::kTypeTag);
     return info.Env().Undefined();
   });
 }
@@ -335,9 +350,14 @@ Napi::Value StreamWrap::Next(const Napi::CallbackInfo& info) {
       nullptr);
 }
 
+// close() -> Promise: asks the workers to stop at once, and joins them off the JS thread (they
+// may be decoding a slow image).
 Napi::Value StreamWrap::Close(const Napi::CallbackInfo& info) {
-  stream_->Close();
-  return info.Env().Undefined();
+  stream_->Stop();
+  auto stream = stream_;
+  return PromiseWorker<bool>::Start(
+      info.Env(), info.This().As<Napi::Object>(), Claim(), [stream] { stream->Join(); return true; },
+      [](Napi::Env env, bool&) { return env.Undefined(); }, nullptr);
 }
 
 }  // namespace torch_attn::data

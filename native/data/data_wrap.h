@@ -17,6 +17,7 @@ namespace torch_attn::data {
 
 class DatasetWrap : public Napi::ObjectWrap<DatasetWrap>, public GuardedMethods<DatasetWrap> {
  public:
+  static constexpr napi_type_tag kTypeTag = {0x5d1a7a5e70a1b2c3ULL, 0x0d47a5e7d47a5e70ULL};
   static void Register(Napi::Env env, Napi::Object exports);
   static DatasetWrap& FromValue(const Napi::Value& value, const std::string& what);
   static Napi::Object New(Napi::Env env, TransformedDataset data);
@@ -36,6 +37,7 @@ class DatasetWrap : public Napi::ObjectWrap<DatasetWrap>, public GuardedMethods<
 
 class LoaderWrap : public Napi::ObjectWrap<LoaderWrap>, public GuardedMethods<LoaderWrap> {
  public:
+  static constexpr napi_type_tag kTypeTag = {0x10ad3e5b7c9d1e2fULL, 0x2b4d6f8091a3c5e7ULL};
   static void Register(Napi::Env env, Napi::Object exports);
   static LoaderWrap& FromValue(const Napi::Value& value, const std::string& what);
 
@@ -51,6 +53,7 @@ class LoaderWrap : public Napi::ObjectWrap<LoaderWrap>, public GuardedMethods<Lo
 
 class StreamWrap : public Napi::ObjectWrap<StreamWrap>, public GuardedMethods<StreamWrap> {
  public:
+  static constexpr napi_type_tag kTypeTag = {0x57e4a3b2c1d0e9f8ULL, 0x0f1e2d3c4b5a6978ULL};
   static void Register(Napi::Env env, Napi::Object exports);
   explicit StreamWrap(const Napi::CallbackInfo& info);
 

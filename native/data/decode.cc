@@ -3,26 +3,29 @@
 #include <png.h>
 #include <turbojpeg.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
-#include <fstream>
 #include <memory>
-#include <sstream>
 
 #include "common/errors.h"
+#include "common/files.h"
 #include "data/image.h"
 
 namespace torch_attn::data {
 
 namespace {
 
-// Larger images are refused before any allocation (a corrupt header must not ask for terabytes).
-constexpr int64_t kMaxPixels = int64_t{1} << 28;
+std::atomic<int64_t> max_pixels{ImageLimits{}.max_pixels};
+std::atomic<uint64_t> max_file_bytes{ImageLimits{}.max_file_bytes};
 
+// Refused from the header, before any allocation: a small file must not ask for gigabytes.
 void CheckSize(int64_t width, int64_t height, const std::string& name) {
-  if (width <= 0 || height <= 0 || width * height > kMaxPixels) {
+  const int64_t limit = 2 * max_pixels.load();
+  if (width <= 0 || height <= 0 || width * height > limit) {
     throw DataError(name + ": image size " + std::to_string(width) + "x" + std::to_string(height) +
-                    " is outside what torch-attn decodes (1 to 2^28 pixels)");
+                    " is more than " + std::to_string(limit) + " pixels, twice the image limit (a decompression bomb, as PIL " +
+                    "calls it; raise the limit with datasets.imageLimits({ maxPixels }))");
   }
 }
 
@@ -40,12 +43,15 @@ Image DecodeJpeg(const std::string& bytes, const std::string& name) {
   }
   CheckSize(width, height, name);
   Image image(height, width, 3);
-  // Accurate integer DCT and fancy upsampling: what PIL (libjpeg's defaults) uses.
-  if (tjDecompress2(handle.get(), data, size, image.pixels.data(), width, 0, height, TJPF_RGB, TJFLAG_ACCURATEDCT) != 0) {
+  // Accurate integer DCT and fancy upsampling: what PIL (libjpeg's defaults) uses. At most 500
+  // progressive scans: a file of thousands of tiny scans would decode for minutes.
+  if (tjDecompress2(handle.get(), data, size, image.pixels.data(), width, 0, height, TJPF_RGB,
+                    TJFLAG_ACCURATEDCT | TJFLAG_LIMITSCANS) != 0) {
     // Warnings (stray bytes between markers) are tolerated, as PIL tolerates them; a fatal error
     // or a file that ends early (PIL: "image file is truncated") is not.
     const std::string message = tjGetErrorStr2(handle.get());
-    if (tjGetErrorCode(handle.get()) == TJERR_FATAL || message.find("Premature end") != std::string::npos) {
+    if (tjGetErrorCode(handle.get()) == TJERR_FATAL || message.find("Premature end") != std::string::npos ||
+        message.find("scans") != std::string::npos) {
       throw DataError(name + ": corrupt or truncated JPEG (" + message + ")");
     }
   }
@@ -100,13 +106,14 @@ Image DecodeImage(const std::string& bytes, const std::string& name) {
                   (bytes.empty() ? std::string("the file is empty") : "its first bytes match neither") + ")");
 }
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw DataError(path + ": cannot open (" + std::strerror(errno) + ")");
-  std::ostringstream out;
-  out << in.rdbuf();
-  if (in.bad()) throw DataError(path + ": read failed");
-  return out.str();
+ImageLimits GetImageLimits() { return ImageLimits{max_pixels.load(), max_file_bytes.load()}; }
+
+void SetImageLimits(const ImageLimits& limits) {
+  if (limits.max_pixels < 1 || limits.max_file_bytes < 1) throw RangeError("image limits must be at least 1");
+  max_pixels.store(limits.max_pixels);
+  max_file_bytes.store(limits.max_file_bytes);
 }
+
+std::string ReadFile(const std::string& path) { return ReadRegularFileOr<DataError>(path, max_file_bytes.load()); }
 
 }  // namespace torch_attn::data

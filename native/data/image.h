@@ -31,11 +31,23 @@ struct Sample {
   int64_t label = 0;
 };
 
+// Limits on images from outside, checked from the file's size and the image header before
+// anything is allocated. max_pixels follows PIL (Image.MAX_IMAGE_PIXELS): larger images are a
+// DataError above twice it, as PIL raises DecompressionBombError. Process-wide.
+struct ImageLimits {
+  int64_t max_pixels = 89478485;            // PIL's default
+  uint64_t max_file_bytes = uint64_t{256} << 20;  // 256 MiB
+};
+ImageLimits GetImageLimits();
+// RangeError for a limit below 1.
+void SetImageLimits(const ImageLimits& limits);
+
 // Decodes a JPEG or PNG held in memory into 8-bit RGB (grayscale is expanded, alpha dropped as
 // PIL's convert('RGB') does). `name` (the file) appears in every error.
 Image DecodeImage(const std::string& bytes, const std::string& name);
 
-// Reads a whole file; a clear error naming it when it cannot.
+// Reads a whole image file: a regular file of at most max_file_bytes; a clear error naming it
+// otherwise.
 std::string ReadFile(const std::string& path);
 
 }  // namespace torch_attn::data

@@ -49,19 +49,28 @@ BatchStream::BatchStream(TransformedDataset data, LoaderOptions options, int64_t
 BatchStream::~BatchStream() { Close(); }
 
 void BatchStream::Close() {
+  Stop();
+  Join();
+}
+
+void BatchStream::Stop() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     closed_ = true;
   }
   can_make_.notify_all();
   can_take_.notify_all();
+}
+
+void BatchStream::Join() {
+  std::lock_guard<std::mutex> lock(join_mutex_);
   for (auto& t : threads_) {
     if (t.joinable()) t.join();
   }
   threads_.clear();
 }
 
-Batch BatchStream::Make(int64_t batch) const {
+std::optional<Batch> BatchStream::Make(int64_t batch) const {
   const int64_t begin = batch * options_.batch_size;
   const int64_t end = std::min<int64_t>(begin + options_.batch_size, static_cast<int64_t>(order_.size()));
   Batch out;
@@ -70,7 +79,7 @@ Batch BatchStream::Make(int64_t batch) const {
   auto* labels = out.labels.data_ptr<int64_t>();
   std::vector<int64_t> shape;
   for (int64_t i = begin; i < end; ++i) {
-    if (closed_) return out;  // a racy read is fine: it only cuts work short
+    if (closed_) return std::nullopt;  // closed meanwhile: no half-made batch leaves here
     const int64_t index = order_[static_cast<size_t>(i)];
     Sample s = data_.Get(index, SampleSeed(options_.seed, epoch_, index));
     const FloatImage& t = s.tensor;
@@ -104,9 +113,10 @@ void BatchStream::Work() {
       batch = next_to_make_++;
     }
     try {
-      Batch made = Make(batch);
+      std::optional<Batch> made = Make(batch);
+      if (!made) return;  // closed
       std::lock_guard<std::mutex> lock(mutex_);
-      ready_.emplace(batch, std::move(made));
+      ready_.emplace(batch, std::move(*made));
     } catch (...) {
       std::lock_guard<std::mutex> lock(mutex_);
       errors_.emplace(batch, std::current_exception());
@@ -119,7 +129,7 @@ void BatchStream::Work() {
 std::optional<Batch> BatchStream::Next() {
   if (options_.workers == 0) {
     if (closed_ || next_to_take_ >= batches_) return std::nullopt;
-    return Make(next_to_take_++);
+    return Make(next_to_take_++);  // nullopt when closed meanwhile
   }
   std::unique_lock<std::mutex> lock(mutex_);
   const int64_t want = next_to_take_;

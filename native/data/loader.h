@@ -54,9 +54,14 @@ class BatchStream {
   std::optional<Batch> Next();
   // Stops the workers (they finish the sample in hand) and joins them.
   void Close();
+  // The two halves of Close: Stop only asks (cheap, for the JS thread); Join waits.
+  void Stop();
+  void Join();
 
  private:
-  Batch Make(int64_t batch) const;
+  // The batch, or nullopt when the stream was closed while it was being made (a partial batch
+  // would have rows of uninitialised memory).
+  std::optional<Batch> Make(int64_t batch) const;
   void Work();
 
   TransformedDataset data_;
@@ -73,6 +78,7 @@ class BatchStream {
   std::map<int64_t, Batch> ready_;
   std::map<int64_t, std::exception_ptr> errors_;
   std::vector<std::thread> threads_;
+  std::mutex join_mutex_;
 };
 
 class Loader {

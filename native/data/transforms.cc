@@ -47,6 +47,17 @@ int64_t PadIndex(int64_t p, int64_t n, PadMode mode) {
   }
 }
 
+// A per-channel parameter (fill, mean, std) holds one value for every channel or one for all;
+// anything else is refused before any pixel is touched (an image with more channels than
+// values would otherwise read past them).
+void CheckPerChannel(const std::vector<double>& values, int64_t channels, const char* what, bool may_be_empty) {
+  const auto n = static_cast<int64_t>(values.size());
+  if ((n == 0 && may_be_empty) || n == 1 || n == channels) return;
+  throw RangeError(std::string(what) + " has " + std::to_string(n) + " values for a " + std::to_string(channels) +
+                   "-channel image (allowed: 1 value, or one per channel)");
+}
+
+// The fill of `channel`; CheckPerChannel(fill, ...) has run.
 uint8_t FillValue(const std::vector<double>& fill, int64_t channel) {
   if (fill.empty()) return 0;
   double v = fill.size() == 1 ? fill[0] : fill[static_cast<size_t>(channel)];
@@ -91,6 +102,7 @@ Image Pad(const Image& in, int64_t left, int64_t top, int64_t right, int64_t bot
                      std::to_string(in.width) + ")");
   }
   const int64_t c = in.channels;
+  CheckPerChannel(fill, c, "pad: fill", true);
   Image out(in.height + top + bottom, in.width + left + right, c);
   if (mode == PadMode::kConstant) {
     // Fill the border, copy the rows.
@@ -228,6 +240,7 @@ Image Rotate(const Image& in, double degrees, const std::vector<double>& fill) {
   const float m0 = static_cast<float>(std::cos(rot)), m1 = static_cast<float>(std::sin(rot));
   const float m3 = static_cast<float>(-std::sin(rot)), m4 = static_cast<float>(std::cos(rot));
   const int64_t h = in.height, w = in.width, c = in.channels;
+  CheckPerChannel(fill, c, "rotate: fill", true);
   const float half_w = static_cast<float>(0.5 * static_cast<double>(w));
   const float half_h = static_cast<float>(0.5 * static_cast<double>(h));
   const float r00 = m0 / half_w, r10 = m1 / half_w, r01 = m3 / half_h, r11 = m4 / half_h;
@@ -376,10 +389,8 @@ FloatImage ToTensor(const Image& image) {
 
 void Normalize(FloatImage& image, const std::vector<double>& mean, const std::vector<double>& std) {
   const int64_t n = image.height * image.width;
-  if (static_cast<int64_t>(mean.size()) != image.channels && mean.size() != 1) {
-    throw RangeError("normalize: mean has " + std::to_string(mean.size()) + " values for a " +
-                     std::to_string(image.channels) + "-channel image");
-  }
+  CheckPerChannel(mean, image.channels, "normalize: mean", false);
+  CheckPerChannel(std, image.channels, "normalize: std", false);
   for (int64_t k = 0; k < image.channels; ++k) {
     const float m = static_cast<float>(mean.size() == 1 ? mean[0] : mean[k]);
     const float s = static_cast<float>(std.size() == 1 ? std[0] : std[k]);

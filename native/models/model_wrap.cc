@@ -21,7 +21,6 @@ namespace torch_attn::models {
 
 namespace {
 
-constexpr napi_type_tag kModelTag = {0x4d0de1a77e2f5b13ULL, 0x9c1b3d5e7f80a2c4ULL};
 
 // The spec object comes from the TypeScript builders, which have validated it; the field
 // readers re-check it to guard the addon against direct calls.
@@ -146,7 +145,7 @@ void ModelWrap::Register(Napi::Env env, Napi::Object exports) {
 }
 
 ModelWrap& ModelWrap::FromValue(const Napi::Value& value, const std::string& what) {
-  if (!HasTypeTag(value, kModelTag)) args::ThrowType(what, "a model", value);
+  if (!HasTypeTag(value, ModelWrap::kTypeTag)) args::ThrowType(what, "a model", value);
   return *ObjectWrap<ModelWrap>::Unwrap(value.As<Napi::Object>());
 }
 
@@ -155,7 +154,7 @@ ModelWrap::ModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ModelWra
     throw Napi::TypeError::New(info.Env(), "Model cannot be constructed with new here: use the model builders (resnet(), vgg(), new ResNetCBAM(), ...)");
   }
   model_ = *info[0].As<Napi::External<std::shared_ptr<ModelImpl>>>().Data();
-  SetTypeTag(info.This().As<Napi::Object>(), kModelTag);
+  SetTypeTag(info.This().As<Napi::Object>(), ModelWrap::kTypeTag);
 }
 
 ModelImpl& ModelWrap::Model() {

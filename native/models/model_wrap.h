@@ -16,6 +16,8 @@ namespace torch_attn::models {
 
 class ModelWrap : public Napi::ObjectWrap<ModelWrap>, public GuardedMethods<ModelWrap> {
  public:
+  // Marks this class's JS objects: a look-alike, or another class's object, is refused.
+  static constexpr napi_type_tag kTypeTag = {0x4d0de1a77e2f5b13ULL, 0x9c1b3d5e7f80a2c4ULL};
   static void Register(Napi::Env env, Napi::Object exports);
   // The model behind a JS value; TypeError when it is anything else.
   static ModelWrap& FromValue(const Napi::Value& value, const std::string& what);

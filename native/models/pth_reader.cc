@@ -9,6 +9,7 @@
 #include <unordered_map>
 #include <variant>
 
+#include "common/files.h"
 #include "models/pth_format.h"
 
 namespace torch_attn::models {
@@ -107,7 +108,9 @@ class Zip {
       if (U32(b, local) != 0x04034b50) Fail("zip entry header of '" + name + "' is corrupt");
       uint64_t data = local + 30 + U16(b, local + 26) + U16(b, local + 28);
       Need(data, size, "zip entry '" + name + "'");
-      entries_[name] = {data, size, method};
+      // torch.load takes the first of two same-named entries, a naive reader the last: a file
+      // that names one twice means two different things to them, so it is refused.
+      if (!entries_.emplace(name, ZipEntry{data, size, method}).second) Fail("it names the entry '" + name + "' twice");
       at += 46 + name_len + extra_len + comment_len;
     }
   }
@@ -410,6 +413,8 @@ class Unpickler {
     Fail("cannot call " + g->module + "." + g->name);
   }
 
+  static constexpr int64_t kMaxExpansion = int64_t{1} << 20;
+
   at::Tensor RebuildTensor(const Tuple& a) {
     // (storage, storage_offset, size, stride, requires_grad, backward_hooks[, metadata])
     if (a.items.size() < 4) Fail("malformed tensor record");
@@ -436,6 +441,13 @@ class Unpickler {
     int64_t available = storage->flat.numel();
     if (numel > 0 && last >= available) {
       Fail("a tensor reaches past its storage (" + std::to_string(available) + " elements): truncated or corrupt");
+    }
+    // A view with zero or overlapping strides can name far more elements than are stored;
+    // materialised here, a few stored bytes would become gigabytes. State dicts never hold such
+    // views beyond a small size.
+    if (numel > available && numel > kMaxExpansion) {
+      Fail("a tensor record expands " + std::to_string(available) + " stored elements to " + std::to_string(numel) +
+           " (a broadcast view); refused above " + std::to_string(kMaxExpansion) + " elements");
     }
     return storage->flat.as_strided(sizes, strides, offset).clone(at::MemoryFormat::Contiguous);
   }
@@ -465,6 +477,8 @@ NamedTensors ToNamedTensors(const Dict& dict, const Zip& zip, bool allow_nested)
   for (const auto& [key, value] : dict) {
     auto* name = std::get_if<std::string>(&key->v);
     if (name == nullptr) zip.Fail("a state dict key that is not a string");
+    // Module names never hold NUL; a key with one would be cut short on its way to JS.
+    if (name->find('\0') != std::string::npos || name->empty()) zip.Fail("a state dict key that is empty or holds a NUL byte");
     auto* tensor = std::get_if<at::Tensor>(&value->v);
     if (tensor == nullptr) zip.Fail("the value of '" + *name + "' is not a tensor (expected a state dict)");
     out.emplace_back(*name, *tensor);
@@ -503,6 +517,10 @@ auto ReadTopDict(const std::string& bytes, const std::string& name, Use&& use) {
   }
   if (pickle.empty()) zip.Fail("it has no data.pkl entry");
   std::string prefix = pickle.substr(0, pickle.size() - std::string("data.pkl").size());
+  // PyTorch's reader requires every record under one top-level folder; so does this one.
+  for (const auto& [entry, _] : zip.entries()) {
+    if (entry.compare(0, prefix.size(), prefix) != 0) zip.Fail("its entries are under more than one top-level folder ('" + prefix + "', '" + entry + "')");
+  }
   if (zip.Has(prefix + "byteorder")) {
     auto [order, size] = zip.Data(prefix + "byteorder");
     if (std::string(order, size) != "little") zip.Fail("it was written on a big-endian machine");
@@ -515,11 +533,11 @@ auto ReadTopDict(const std::string& bytes, const std::string& name, Use&& use) {
   return use(*dict, zip);
 }
 
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw CheckpointError("cannot open " + path + ": " + std::strerror(errno));
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
+// Checkpoints are read whole; regular files only, up to a size no model torch-attn builds needs
+// (ResNet152 with Adam state is under 1 GiB).
+constexpr uint64_t kMaxCheckpointBytes = uint64_t{16} << 30;
+
+std::string ReadAll(const std::string& path) { return ReadRegularFileOr<CheckpointError>(path, kMaxCheckpointBytes); }
 
 }  // namespace
 

@@ -5,6 +5,7 @@
 #include <mutex>
 #include <thread>
 
+#include "runtime/owned_threads.h"
 #include "runtime/runtime.h"
 
 namespace torch_attn::runtime {
@@ -13,7 +14,16 @@ namespace {
 
 class Thread {
  public:
-  Thread() : thread_([this] { Loop(); }) { thread_.detach(); }
+  Thread() : thread_([this] { Loop(); }) {
+    thread_.detach();
+    // At process exit, let the task in hand finish (it may be inside a LibTorch kernel) and
+    // take no more; the thread itself stays parked, never destroyed.
+    OwnThread(nullptr, [this] {
+      std::unique_lock<std::mutex> lock(mutex_);
+      stopping_ = true;
+      idle_.wait(lock, [&] { return !running_; });
+    });
+  }
 
   void Run(const std::function<void()>& fn) {
     std::mutex done_mutex;
@@ -40,16 +50,23 @@ class Thread {
       std::function<void()> task;
       {
         std::unique_lock<std::mutex> lock(mutex_);
-        cv_.wait(lock, [&] { return !queue_.empty(); });
+        cv_.wait(lock, [&] { return !queue_.empty() && !stopping_; });
         task = std::move(queue_.front());
         queue_.pop_front();
+        running_ = true;
       }
       task();
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        running_ = false;
+      }
+      idle_.notify_all();
     }
   }
 
   std::mutex mutex_;
-  std::condition_variable cv_;
+  std::condition_variable cv_, idle_;
+  bool running_ = false, stopping_ = false;
   std::deque<std::function<void()>> queue_;
   std::thread thread_;
 };

@@ -2,6 +2,8 @@
 
 #include "common/args.h"
 #include "common/js_errors.h"
+#include "common/addon_data.h"
+#include "runtime/owned_threads.h"
 #include "runtime/runtime.h"
 
 namespace torch_attn::runtime {
@@ -41,7 +43,15 @@ Napi::Value ManualSeedJs(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
+// stopOwnedThreads(all): cancels and joins the native threads this environment started (every
+// one in the process when `all`); called from process.on('exit').
+Napi::Value StopOwnedThreadsJs(const Napi::CallbackInfo& info) {
+  StopOwnedThreads(&GetAddonData(info.Env()), info[0].IsBoolean() && info[0].As<Napi::Boolean>().Value());
+  return info.Env().Undefined();
+}
+
 void Register(Napi::Env env, Napi::Object exports) {
+  exports.Set("stopOwnedThreads", Napi::Function::New(env, GuardedFn<&StopOwnedThreadsJs>, "stopOwnedThreads"));
   exports.Set("buildInfo", Napi::Function::New(env, GuardedFn<&BuildInfoJs>, "buildInfo"));
   exports.Set("cudaIsAvailable", Napi::Function::New(env, GuardedFn<&CudaIsAvailableJs>, "cudaIsAvailable"));
   exports.Set("cudaDeviceCount", Napi::Function::New(env, GuardedFn<&CudaDeviceCountJs>, "cudaDeviceCount"));

@@ -1,5 +1,6 @@
 #include "tensor/tensor_wrap.h"
 
+#include <cstdlib>
 #include <cstring>
 #include <utility>
 
@@ -13,7 +14,6 @@ namespace torch_attn::tensor {
 namespace {
 
 // Marks JS objects made by TensorWrap, so a look-alike object is refused instead of cast.
-constexpr napi_type_tag kTensorTag = {0x7a3c1f0e9b2d4c61ULL, 0x8e5f20a4d1c3b977ULL};
 
 // Set by Wrap() for the constructor call it makes; JS code calling `new Tensor()` finds it empty.
 thread_local at::Tensor* pending_tensor = nullptr;
@@ -21,15 +21,39 @@ thread_local at::Tensor* pending_tensor = nullptr;
 bool HasTensorTag(const Napi::Value& value) {
   if (!value.IsObject()) return false;
   bool tagged = false;
-  napi_status status = napi_check_object_type_tag(value.Env(), value, &kTensorTag, &tagged);
+  napi_status status = napi_check_object_type_tag(value.Env(), value, &TensorWrap::kTypeTag, &tagged);
   return status == napi_ok && tagged;
 }
 
-// A new TypedArray of the given kind holding a copy of `bytes` bytes from `src`.
+// The most elements V8 puts in one TypedArray (v8::TypedArray::kMaxLength on 64-bit); asking
+// for more is a fatal error inside V8, not an exception.
+constexpr size_t kMaxTypedArrayLength = size_t{1} << 32;
+
+// A new TypedArray of the given kind holding a copy of `bytes` bytes from `src`. The memory is
+// allocated here, where a failure can be reported, and handed to V8 (whose own allocation
+// failure would end the process).
 Napi::Value CopyToTypedArray(Napi::Env env, napi_typedarray_type kind, const void* src, size_t bytes,
                              size_t element_size) {
-  auto buffer = Napi::ArrayBuffer::New(env, bytes);
-  if (bytes > 0) std::memcpy(buffer.Data(), src, bytes);
+  const size_t length = bytes / element_size;
+  if (length > kMaxTypedArrayLength) {
+    throw OutOfMemoryError("the tensor has " + std::to_string(length) + " elements; a TypedArray holds at most " +
+                           std::to_string(kMaxTypedArrayLength) + ": copy it out in slices");
+  }
+  void* data = std::malloc(bytes > 0 ? bytes : 1);
+  if (data == nullptr) throw OutOfMemoryError("out of memory: " + std::to_string(bytes) + " bytes for the tensor's copy could not be allocated");
+  if (bytes > 0) std::memcpy(data, src, bytes);
+  Napi::ArrayBuffer buffer;
+  try {
+    // Reported to V8 like its own buffers, so the garbage collector sees the memory.
+    buffer = Napi::ArrayBuffer::New(env, data, bytes, [bytes](Napi::Env finalizing, void* p) {
+      std::free(p);
+      Napi::MemoryManagement::AdjustExternalMemory(finalizing, -static_cast<int64_t>(bytes));
+    });
+    Napi::MemoryManagement::AdjustExternalMemory(env, static_cast<int64_t>(bytes));
+  } catch (...) {
+    std::free(data);
+    throw;
+  }
   napi_value out;
   NAPI_THROW_IF_FAILED(env, napi_create_typedarray(env, kind, bytes / element_size, buffer, 0, &out), Napi::Value());
   return Napi::Value(env, out);
@@ -142,7 +166,7 @@ TensorWrap::TensorWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Tensor
   }
   tensor_ = std::move(*pending_tensor);
   pending_tensor = nullptr;
-  NAPI_THROW_IF_FAILED_VOID(env, napi_type_tag_object(env, info.This(), &kTensorTag));
+  NAPI_THROW_IF_FAILED_VOID(env, napi_type_tag_object(env, info.This(), &TensorWrap::kTypeTag));
   if (tensor_.is_cpu() && tensor_.has_storage()) {
     external_bytes_ = static_cast<int64_t>(tensor_.storage().nbytes());
     Napi::MemoryManagement::AdjustExternalMemory(env, external_bytes_);
@@ -228,8 +252,14 @@ Napi::Value TensorWrap::Dispose(const Napi::CallbackInfo& info) {
 }
 
 Napi::Object NamedTensorsToJs(Napi::Env env, const NamedTensorList& tensors) {
-  auto out = Napi::Object::New(env);
-  for (const auto& [name, tensor] : tensors) out.Set(name, TensorWrap::Wrap(env, tensor));
+  // A null prototype, so a key such as '__proto__' is an entry like any other; keys passed with
+  // their length, so nothing is cut at a NUL byte.
+  auto out = env.Global().Get("Object").As<Napi::Object>().Get("create").As<Napi::Function>().Call({env.Null()}).As<Napi::Object>();
+  for (const auto& [name, tensor] : tensors) {
+    auto key = Napi::String::New(env, name.data(), name.size());
+    if (out.HasOwnProperty(key)) throw CheckpointError("the state dict names '" + name + "' twice");
+    out.Set(key, TensorWrap::Wrap(env, tensor));
+  }
   return out;
 }
 
@@ -239,8 +269,10 @@ NamedTensorList NamedTensorsFromJs(const Napi::Value& value, const std::string& 
   NamedTensorList tensors;
   auto keys = dict.GetPropertyNames();
   for (uint32_t i = 0; i < keys.Length(); ++i) {
-    std::string key = keys.Get(i).ToString().Utf8Value();
-    tensors.emplace_back(key, TensorWrap::FromValue(dict.Get(key), what + " entry '" + key + "'").Get());
+    Napi::Value js_key = keys.Get(i);
+    std::string key = js_key.ToString().Utf8Value();  // with its length: a NUL byte stays
+    if (key.find('\0') != std::string::npos) throw RangeError(what + ": a name holds a NUL byte");
+    tensors.emplace_back(key, TensorWrap::FromValue(dict.Get(js_key), what + " entry '" + key + "'").Get());
   }
   return tensors;
 }

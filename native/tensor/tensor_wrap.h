@@ -24,6 +24,8 @@ NamedTensorList NamedTensorsFromJs(const Napi::Value& value, const std::string& 
 
 class TensorWrap : public Napi::ObjectWrap<TensorWrap>, public GuardedMethods<TensorWrap> {
  public:
+  // Marks this class's JS objects: a look-alike, or another class's object, is refused.
+  static constexpr napi_type_tag kTypeTag = {0x7a3c1f0e9b2d4c61ULL, 0x8e5f20a4d1c3b977ULL};
   static void Register(Napi::Env env, Napi::Object exports);
   // A new JS Tensor that owns `t`.
   static Napi::Object Wrap(Napi::Env env, at::Tensor t);

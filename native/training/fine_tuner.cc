@@ -54,7 +54,11 @@ class Run {
 
   TunerResult Execute() {
     if (!plan_.resume.empty()) Resume(plan_.resume);
-    if (!plan_.checkpoint_dir.empty()) std::filesystem::create_directories(plan_.checkpoint_dir);
+    if (!plan_.checkpoint_dir.empty()) {
+      std::filesystem::create_directories(plan_.checkpoint_dir);
+      // Temporaries of a writer that was killed mid-write (kill -9) go now, not never.
+      for (const char* name : {"last.pth", "best.pth"}) RemoveStaleTemporaries(plan_.checkpoint_dir + "/" + name);
+    }
     const int64_t batches = train_.batch_count();
     const int64_t resume_epoch = progress_.next_epoch, resume_batch = progress_.next_batch;
     int64_t epoch_start = 0;
@@ -73,7 +77,7 @@ class Run {
       progress_.stage_name = stage.name;
       for (int64_t e = first_epoch; e < stage_end; ++e) {
         const bool resumed = e == first_epoch && start_batch > 0;
-        if (!RunEpoch(stage, e, epoch_start * batches, resumed ? start_batch : 0, resumed ? progress_.partial : Partial{})) {
+        if (!RunEpoch(stage, e, epoch_start, resumed ? start_batch : 0, resumed ? progress_.partial : Partial{})) {
           return Result(true);
         }
         if (cancel_.load() && e + 1 < stage_end) return Result(true);
@@ -141,7 +145,8 @@ class Run {
 
   // Epoch e (0-based, global) from batch `start`; false when cancelled before its end (a
   // checkpoint that resumes right after the last batch done is written then).
-  bool RunEpoch(const StagePlan& stage, int64_t e, int64_t table_start, int64_t start, Partial sums) {
+  bool RunEpoch(const StagePlan& stage, int64_t e, int64_t stage_start, int64_t start, Partial sums) {
+    const int64_t table_start = stage_start * train_.batch_count();
     auto stream = train_.Epoch(e, start);
     const int64_t batches = stream->batch_count();
     const auto started = Clock::now();
@@ -151,7 +156,7 @@ class Run {
     int64_t batch_index = start;
     while (auto batch = stream->Next()) {
       ++batch_index;
-      SetLearningRates(stage, progress_.step - table_start);
+      SetLearningRates(stage, stage.lr_per_step ? progress_.step - table_start : e - stage_start);
       auto x = batch->images.to(model_.parameters().front().device());
       StepResult r = TrainStep(model_, *optimizer_, x, batch->labels, plan_.step_options);
       ++progress_.step;
@@ -289,10 +294,11 @@ void CheckPlan(const TunerPlan& plan, const models::ModelImpl& model, int64_t ba
     const std::string where = "fineTune plan: stages[" + std::to_string(i) + "]";
     if (s.epochs < 1) throw RangeError(where + ".epochs must be at least 1");
     if (s.trainable.size() != groups) throw RangeError(where + ".trainable must have one entry per group (" + std::to_string(groups) + ")");
-    const auto rows = static_cast<size_t>(s.epochs * batches_per_epoch);
+    const auto rows = static_cast<size_t>(s.lr_per_step ? s.epochs * batches_per_epoch : s.epochs);
     if (s.lr_table.size() != rows * groups) {
       throw RangeError(where + ".lrTable must have " + std::to_string(rows * groups) + " rates (" + std::to_string(rows) +
-                       " steps x " + std::to_string(groups) + " groups), got " + std::to_string(s.lr_table.size()));
+                       (s.lr_per_step ? " steps" : " epochs") + " x " + std::to_string(groups) + " groups), got " +
+                       std::to_string(s.lr_table.size()));
     }
     for (double lr : s.lr_table) {
       if (!std::isfinite(lr) || lr < 0) throw RangeError(where + ".lrTable: learning rates must be finite and non-negative");

@@ -26,7 +26,8 @@ struct StagePlan {
   std::string name;
   int64_t epochs = 0;
   std::vector<bool> trainable;   // per optimizer group
-  std::vector<double> lr_table;  // [epochs x batches per epoch] rows of one rate per group
+  std::vector<double> lr_table;  // rows of one rate per group: one row per step, or per epoch
+  bool lr_per_step = true;
 };
 
 struct TunerPlan {

@@ -13,7 +13,6 @@ namespace torch_attn::training {
 
 namespace {
 
-constexpr napi_type_tag kOptimizerTag = {0x0a7e1c3b5d9f2468ULL, 0x13579bdf2468ace0ULL};
 
 using args::BooleanField;
 using args::NumberField;
@@ -58,7 +57,7 @@ void OptimizerWrap::Register(Napi::Env env, Napi::Object exports) {
 }
 
 OptimizerWrap& OptimizerWrap::FromValue(const Napi::Value& value, const std::string& what) {
-  if (!HasTypeTag(value, kOptimizerTag)) args::ThrowType(what, "an Optimizer", value);
+  if (!HasTypeTag(value, OptimizerWrap::kTypeTag)) args::ThrowType(what, "an Optimizer", value);
   return *ObjectWrap<OptimizerWrap>::Unwrap(value.As<Napi::Object>());
 }
 
@@ -74,7 +73,7 @@ OptimizerWrap::OptimizerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<
     model_ = model.shared();
     slot_ = model.slot();
     optimizer_ = MakeOptimizer(type_, model.Model(), groups);
-    SetTypeTag(info.This().As<Napi::Object>(), kOptimizerTag);
+    SetTypeTag(info.This().As<Napi::Object>(), OptimizerWrap::kTypeTag);
     return info.Env().Undefined();
   });
 }

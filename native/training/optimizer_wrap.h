@@ -19,6 +19,8 @@ GroupOptions ReadGroupOptions(const Napi::Value& value, const std::string& what)
 
 class OptimizerWrap : public Napi::ObjectWrap<OptimizerWrap>, public GuardedMethods<OptimizerWrap> {
  public:
+  // Marks this class's JS objects: a look-alike, or another class's object, is refused.
+  static constexpr napi_type_tag kTypeTag = {0x0a7e1c3b5d9f2468ULL, 0x13579bdf2468ace0ULL};
   static void Register(Napi::Env env, Napi::Object exports);
   static OptimizerWrap& FromValue(const Napi::Value& value, const std::string& what);
 

@@ -1,6 +1,7 @@
 #include "training/tuner_wrap.h"
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -16,6 +17,7 @@
 #include "data/data_wrap.h"
 #include "models/model_wrap.h"
 #include "runtime/compute.h"
+#include "runtime/owned_threads.h"
 #include "training/evaluate.h"
 #include "training/fine_tuner.h"
 #include "training/optimizer_wrap.h"
@@ -24,22 +26,21 @@ namespace torch_attn::training {
 
 namespace {
 
-constexpr napi_type_tag kControlTag = {0xc0a7c0a7f17f17f1ULL, 0x5ca1ab1e5ca1ab1eULL};
-
 // A cancel flag JS holds and the training thread reads.
 class ControlWrap : public Napi::ObjectWrap<ControlWrap>, public GuardedMethods<ControlWrap> {
  public:
+  static constexpr napi_type_tag kTypeTag = {0xc0a7c0a7f17f17f1ULL, 0x5ca1ab1e5ca1ab1eULL};
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "FitControl",
                        {InstanceMethod("cancel", &ControlWrap::Guarded<&ControlWrap::Cancel>),
                         InstanceAccessor("cancelled", &ControlWrap::Guarded<&ControlWrap::Cancelled>, nullptr)});
   }
   static ControlWrap& FromValue(const Napi::Value& value, const std::string& what) {
-    if (!HasTypeTag(value, kControlTag)) args::ThrowType(what, "a FitControl", value);
+    if (!HasTypeTag(value, ControlWrap::kTypeTag)) args::ThrowType(what, "a FitControl", value);
     return *Unwrap(value.As<Napi::Object>());
   }
   explicit ControlWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ControlWrap>(info) {
-    SetTypeTag(info.This().As<Napi::Object>(), kControlTag);
+    SetTypeTag(info.This().As<Napi::Object>(), ControlWrap::kTypeTag);
   }
   std::shared_ptr<std::atomic<bool>> flag = std::make_shared<std::atomic<bool>>(false);
 
@@ -84,6 +85,7 @@ TunerPlan ReadPlan(const Napi::Value& value) {
     for (size_t k = 0; k < trainable.ElementLength(); ++k) stage.trainable.push_back(trainable[k] != 0);
     auto table = TypedField<double>(so, "lrTable", napi_float64_array, where, "a Float64Array");
     stage.lr_table.assign(table.Data(), table.Data() + table.ElementLength());
+    stage.lr_per_step = args::Boolean(so.Get("lrPerStep"), where + ".lrPerStep");
     p.stages.push_back(std::move(stage));
   }
   const std::string bn = args::StringField(o, "batchNorm", "eval");
@@ -111,7 +113,8 @@ Napi::Value ResultToJs(Napi::Env env, const TunerResult& r) {
   return o;
 }
 
-// Signalled when the main thread has handled a stage event (or dropped it): the run waits.
+// Signalled when the main thread has handled a stage event (or dropped it): the run waits,
+// unless the run is cancelled meanwhile (at process exit the main thread delivers nothing).
 struct Handled {
   std::mutex mutex;
   std::condition_variable cv;
@@ -121,9 +124,9 @@ struct Handled {
     done = true;
     cv.notify_all();
   }
-  void Wait() {
+  void Wait(const std::atomic<bool>& cancel) {
     std::unique_lock<std::mutex> lock(mutex);
-    cv.wait(lock, [&] { return done; });
+    while (!done && !cancel.load()) cv.wait_for(lock, std::chrono::milliseconds(20));
   }
 };
 
@@ -150,11 +153,21 @@ struct TuneJob {
   Napi::ThreadSafeFunction events;
   Napi::Promise::Deferred deferred;
   std::thread thread;
+  std::mutex join_mutex;
+  uint64_t owned = 0;  // its entry in runtime::OwnThread's registry
   TunerResult result;
   std::exception_ptr error;
   std::atomic<bool> finished{false};
 
   explicit TuneJob(Napi::Env env) : deferred(Napi::Promise::Deferred::New(env)) {}
+
+  // Cancels the run (it stops at the next batch boundary) and waits for its thread. Called by
+  // the thread-safe function's finalizer, or at process exit; safe from either, once or twice.
+  void StopAndJoin() {
+    if (!finished.load()) cancel->store(true);
+    std::lock_guard<std::mutex> lock(join_mutex);
+    if (thread.joinable() && thread.get_id() != std::this_thread::get_id()) thread.join();
+  }
 };
 
 Napi::Object EventToJs(Napi::Env env, const Event& event, const TuneJob& job) {
@@ -238,8 +251,8 @@ Napi::Value FineTune(const Napi::CallbackInfo& info) {
       env, info[5].As<Napi::Function>(), "torch-attn fineTune", 0, 1, keep, [](Napi::Env, std::shared_ptr<TuneJob>* held) {
         // Runs on the main thread once the training thread has released the function, or when
         // the environment is torn down (then the run is cancelled and awaited first).
-        if (!(*held)->finished.load()) (*held)->cancel->store(true);
-        if ((*held)->thread.joinable()) (*held)->thread.join();
+        runtime::ReleaseThread((*held)->owned);
+        (*held)->StopAndJoin();
         delete held;
       });
   job->thread = std::thread([job] {
@@ -250,10 +263,10 @@ Napi::Value FineTune(const Napi::CallbackInfo& info) {
       }
     };
     TunerEvents events;
-    events.on_stage = [post](const StageEvent& s) {
+    events.on_stage = [post, j](const StageEvent& s) {
       auto handled = std::make_shared<Handled>();
       post(new Event{Event::kStage, s, {}, {}, handled});
-      handled->Wait();
+      handled->Wait(*j->cancel);
     };
     events.on_batch = [post](const BatchEvent& b) { post(new Event{Event::kBatch, {}, b, {}, nullptr}); };
     events.on_epoch = [post](const EpochRecord& r) { post(new Event{Event::kEpoch, {}, {}, r, nullptr}); };
@@ -265,6 +278,12 @@ Napi::Value FineTune(const Napi::CallbackInfo& info) {
     j->finished.store(true);
     post(new Event{Event::kDone, {}, {}, {}, nullptr});
     j->events.Release();
+  });
+  // Registered after the thread exists; the registry holds the job only weakly (the job owns
+  // the thread, and the thread-safe function owns the job).
+  std::weak_ptr<TuneJob> weak = job;
+  job->owned = runtime::OwnThread(&GetAddonData(env), [weak] {
+    if (auto held = weak.lock()) held->StopAndJoin();
   });
   return promise;
 }

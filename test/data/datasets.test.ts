@@ -95,6 +95,11 @@ describe('CIFAR-10', () => {
     const truncated = await rejection(datasets.cifar10(py, { train: false }));
     expect(truncated.code).toBe(ErrorCode.DATA);
     expect(truncated.message).toMatch(/test_batch: not a CIFAR python batch: the file ends early/);
+    // A label of 2^32 + 3 (LONG1 in place of BININT1): refused, not wrapped into class 3 (class 20).
+    const at = batch.indexOf('labels](K', 0, 'latin1') + 'labels]('.length;
+    const wide = Buffer.concat([batch.subarray(0, at), Buffer.from([0x8a, 0x05, 0x03, 0x00, 0x00, 0x00, 0x01]), batch.subarray(at + 2)]);
+    fs.writeFileSync(path.join(py, 'test_batch'), wide);
+    expect((await rejection(datasets.cifar10(py, { train: false }))).message).toMatch(/test_batch: 'labels' is not a list of 2 class indices/);
     // A pickle that names os.system is refused before anything could run.
     fs.writeFileSync(path.join(py, 'test_batch'), Buffer.from("\x80\x02cos\nsystem\nU\x04echo\x85R.", 'latin1'));
     expect((await rejection(datasets.cifar10(py, { train: false }))).message).toMatch(/names os\.system.*refused/);
@@ -242,5 +247,26 @@ describe.runIf(fs.existsSync(shared))('real data in ../shared/data', () => {
     expect(ds.classes).toEqual(['cardboard', 'glass', 'metal', 'paper', 'plastic', 'trash']);
     expect(ds.length).toBeGreaterThan(0);
     expect(ds.get(0).image.shape).toEqual([512, 384, 3]); // 384 wide, 512 high (PIL: size (384, 512))
+  });
+});
+
+describe('hostile CIFAR python pickles (hardening class 6)', () => {
+  it('tens of MB of container opcodes are refused quickly, without filling the heap or blocking for long', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'torch-attn-pickle-'));
+    try {
+      const py = path.join(dir, 'cifar-10-batches-py');
+      fs.cpSync(path.join(fixtures, 'cifar-10-batches-py'), py, { recursive: true });
+      for (const filler of [0x5d /* EMPTY_LIST */, 0x28 /* MARK */]) {
+        const body = Buffer.alloc(30 * 2 ** 20, filler);
+        fs.writeFileSync(path.join(py, 'test_batch'), Buffer.concat([Buffer.from([0x80, 0x02]), body, Buffer.from('.')]));
+        const started = Date.now();
+        const err = await rejection(datasets.cifar10(py, { train: false }));
+        expect(err.code).toBe(ErrorCode.DATA);
+        expect(err.message).toMatch(/more than 2000000 pickle opcodes/);
+        expect(Date.now() - started).toBeLessThan(5000);
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

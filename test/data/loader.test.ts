@@ -118,3 +118,58 @@ describe('DataLoader', () => {
     }
   });
 });
+
+describe('closing a stream early (hardening classes 9 and 19)', () => {
+  // Large PNGs (small files: smooth content compresses), each a while to decode and resize, so a
+  // close lands while the workers are busy.
+  function png(width: number, height: number, seed: number): Buffer {
+    const zlib = require('node:zlib') as typeof import('node:zlib');
+    const raw = Buffer.alloc((width * 3 + 1) * height);
+    let s = seed;
+    for (let i = 0; i < raw.length; i++) raw[i] = i % (width * 3 + 1) === 0 ? 0 : (s + (i >> 12)) & 0xff;
+    const chunk = (type: string, data: Buffer) => {
+      const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
+      const out = Buffer.alloc(12 + data.length);
+      out.writeUInt32BE(data.length, 0);
+      body.copy(out, 4);
+      out.writeUInt32BE(zlib.crc32(body) >>> 0, 8 + data.length);
+      return out;
+    };
+    const ihdr = Buffer.alloc(13);
+    ihdr.writeUInt32BE(width, 0);
+    ihdr.writeUInt32BE(height, 4);
+    ihdr[8] = 8; // bit depth
+    ihdr[9] = 2; // RGB
+    return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', zlib.deflateSync(raw, { level: 1 })), chunk('IEND', Buffer.alloc(0))]);
+  }
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'torch-attn-slow-'));
+  const files = Array.from({ length: 12 }, (_, i) => {
+    const file = path.join(dir, `${i}.png`);
+    fs.writeFileSync(file, png(4000, 3000, i + 1));
+    return file;
+  });
+  const resized = () => datasets.fromFiles(files, ['x'], transforms.compose([transforms.resize([32, 32]), transforms.toTensor()]));
+
+  it('return() stops the workers and joins them off the JS thread', async () => {
+    const loader = new DataLoader(resized(), { batchSize: 3, workers: 2 });
+    const it = loader.epoch(0);
+    await it.next();
+    const started = performance.now();
+    const closing = it.return!();
+    const synchronous = performance.now() - started;
+    await closing;
+    expect(synchronous).toBeLessThan(20); // joining workers mid-decode took the JS thread for the whole decode
+  }, 60_000);
+
+  it('with workers: 0, a return() that races a pending next() never yields a half-made batch', async () => {
+    const want = await new DataLoader(resized(), { batchSize: 6, workers: 0 }).epoch(0).next();
+    for (const delay of [0, 5, 20, 60]) {
+      const it = new DataLoader(resized(), { batchSize: 6, workers: 0 }).epoch(0);
+      const pending = it.next();
+      await new Promise((r) => setTimeout(r, delay));
+      await it.return!();
+      const got = await pending;
+      if (!got.done) expect(Buffer.from(got.value.images.data() as Float32Array).equals(Buffer.from(want.value!.images.data() as Float32Array))).toBe(true);
+    }
+  }, 60_000);
+});

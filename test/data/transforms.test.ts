@@ -3,7 +3,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { tensor, transforms, type Tensor, type TransformStep } from '../../lib/index';
+import { datasets, tensor, transforms, type Tensor, type TransformStep } from '../../lib/index';
 import { thrown } from '../helpers';
 
 interface Case {
@@ -151,5 +151,25 @@ describe('transform errors', () => {
     expect(thrown(() => transforms.apply(transforms.toTensor(), tensor(new Float64Array(12), [2, 2, 3]))).message).toMatch(/uint8 tensor \[height, width, channels\]/);
     expect(thrown(() => transforms.apply(transforms.functional.pad(20, { paddingMode: 'reflect' }), images.noise)).message).toMatch(/reflect padding must be smaller/);
     expect(thrown(() => transforms.apply(transforms.toTensor(), 'image' as never)).name).toBe('TypeError');
+  });
+});
+
+describe('per-channel parameters against the image\'s channels (hardening class 4)', () => {
+  // An image with more channels than a fill / mean / std has values: refused before any pixel is
+  // read (it used to read past the parameter's values: heap bytes in pixels, or a crash).
+  const wide = (channels: number) =>
+    datasets.fromArrays({ images: new Uint8Array(2 * channels * 8 * 8).fill(7), shape: [2, channels, 8, 8], labels: [0, 1], classes: ['a', 'b'] });
+  const cases: [string, TransformStep[], RegExp][] = [
+    ['pad fill', [transforms.functional.pad(2, { fill: [1, 2, 3] }), transforms.toTensor()], /pad: fill has 3 values for a 200-channel image/],
+    ['rotate fill', [transforms.functional.rotate(30, { fill: [1, 2, 3] }), transforms.toTensor()], /rotate: fill has 3 values for a 200-channel image/],
+    ['normalize mean', [transforms.toTensor(), transforms.normalize([0.5, 0.5, 0.5], [0.2, 0.2, 0.2])], /normalize: mean has 3 values for a 200-channel image/],
+  ];
+  it.each(cases)('%s', (_, steps, message) => {
+    const data = wide(200).withTransform(transforms.compose(steps));
+    expect(() => data.get(0)).toThrow(message);
+  });
+  it('one value for all channels, or one per channel, is fine', () => {
+    const data = wide(3).withTransform(transforms.compose([transforms.functional.pad(1, { fill: [9, 8, 7] }), transforms.toTensor(), transforms.normalize([0.5], [0.5])]));
+    expect(data.get(0).image.shape).toEqual([3, 10, 10]);
   });
 });

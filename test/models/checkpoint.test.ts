@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { CBAM, readStateDict, tensor } from '../../lib';
+import { CBAM, ErrorCode, readStateDict, tensor } from '../../lib';
 import { readFloats, rejection } from '../helpers';
 
 const fixtures = path.resolve(__dirname, '..', 'fixtures', 'pth');
@@ -238,5 +238,35 @@ describe('layouts', () => {
     const err = await rejection(cbam.loadStateDict(doubled, { layout: 'cbam-original' }));
     expect(err.code).toBe('ERR_TORCH_ATTN_CHECKPOINT');
     expect(err.message).toMatch(/'module\.spatial_attn\.conv\.weight' and another entry both become 'spatial_attn\.conv\.weight'/);
+  });
+});
+
+describe('hostile .pth files (hardening classes 12, 16, 17; scripts/make-hostile-pth.py)', () => {
+  const hostile = (name: string) => path.resolve(__dirname, '../fixtures/pth/hostile', name);
+
+  it('a key with a NUL byte is refused, never cut short into another key (class 16)', async () => {
+    const err = await rejection(readStateDict(hostile('nul_key.pth')));
+    expect(err.code).toBe(ErrorCode.CHECKPOINT);
+    expect(err.message).toMatch(/a state dict key that is empty or holds a NUL byte/);
+  });
+
+  it("a '__proto__' key is an entry like any other, not the object's prototype (class 16)", async () => {
+    const tensors = await readStateDict(hostile('proto_key.pth'));
+    expect(Object.getPrototypeOf(tensors)).toBeNull();
+    expect(Object.keys(tensors)).toEqual(['__proto__', 'weight']);
+    expect(Array.from(tensors['__proto__'].toFloat32Array())).toEqual([1, 1, 1]);
+  });
+
+  it('a broadcast view of a few stored bytes is not expanded into megabytes (class 12)', async () => {
+    const err = await rejection(readStateDict(hostile('stride0.pth')));
+    expect(err.code).toBe(ErrorCode.CHECKPOINT);
+    expect(err.message).toMatch(/expands 1 stored elements to 2097152 \(a broadcast view\)/);
+  });
+
+  it('an archive naming an entry twice, or with two top-level folders, is refused (class 17)', async () => {
+    const dup = await rejection(readStateDict(hostile('duplicate_entry.pth')));
+    expect(dup.message).toMatch(/names the entry 'base\/data\/0' twice/);
+    const two = await rejection(readStateDict(hostile('two_prefixes.pth')));
+    expect(two.message).toMatch(/more than one top-level folder/);
   });
 });

@@ -1,5 +1,7 @@
 // EXPECTED FAILURE tests: every bad call is a TypeError or RangeError that names the argument,
 // what is allowed and what came, and nothing crashes the process.
+import { spawnSync } from 'node:child_process';
+import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { arange, ones, tensor, Tensor, zeros } from '../../lib';
 import { native } from '../../lib/native';
@@ -75,4 +77,22 @@ describe('LibTorch errors', () => {
     expect(err.message.split('\n').length).toBeLessThanOrEqual(4);
     expect(err.message.length).toBeLessThan(300);
   });
+});
+
+// Makes and fills a 4 GiB tensor: minutes on a busy 2-core machine, so it runs when asked for
+// (TORCH_ATTN_BIG_TESTS=1) and is reported as skipped otherwise.
+describe.skipIf(!process.env.TORCH_ATTN_BIG_TESTS)('copies out of very large tensors (hardening class 5)', () => {
+  it('data() of a tensor with more elements than a TypedArray holds is ERR_TORCH_ATTN_OOM, not a V8 fatal error', () => {
+    // In a child process: before the fix this ended the process inside V8.
+    const run = spawnSync(path.resolve(__dirname, '../../node_modules/.bin/tsx'), ['-e', `
+      import { zeros } from ${JSON.stringify(path.resolve(__dirname, '../../lib/index.ts'))};
+      const t = zeros([2 ** 32 + 1], { dtype: 'uint8' });
+      for (const read of [() => t.data(), () => t.toFloat32Array()]) {
+        try { read(); console.log('no error'); } catch (e) { console.log(e.name, e.code, e.message.includes('a TypedArray holds at most')); }
+      }
+    `], { encoding: 'utf8', timeout: 600_000 });
+    expect(run.stderr).not.toMatch(/FATAL|Invalid length|allocation failed/);
+    expect(run.signal).toBeNull();
+    expect(run.stdout.trim().split('\n')).toEqual(['RangeError ERR_TORCH_ATTN_OOM true', 'RangeError ERR_TORCH_ATTN_OOM true']);
+  }, 660_000);
 });

@@ -221,6 +221,47 @@ describe('StagedFineTuner', () => {
     expect(code).toBe(ErrorCode.BUSY);
   }, 60_000);
 
+  it('checkpoint writes never follow a planted link, and a killed writer\'s temporaries are cleaned (hardening classes 21, 22)', async () => {
+    const dir = path.join(tmp, 'planted');
+    fs.mkdirSync(dir);
+    const victim = path.join(tmp, 'victim.txt');
+    fs.writeFileSync(victim, 'precious');
+    // The names the writer used to use, and one a kill -9 left behind.
+    fs.symlinkSync(victim, path.join(dir, `last.pth.tmp-${process.pid}`));
+    fs.writeFileSync(path.join(dir, 'last.pth.tmp-a1B2c3'), 'half a checkpoint');
+    const model = new CBAMCNN({ numClasses: 3 });
+    await new StagedFineTuner(model, { stages: [{ name: 's', epochs: 1, train: 'all', lr: 1e-3 }], checkpointDir: dir, logEvery: 0 }).fit(colourData(32), null, { batchSize: 16 });
+    expect(fs.readFileSync(victim, 'utf8')).toBe('precious');
+    expect(fs.existsSync(path.join(dir, 'last.pth.tmp-a1B2c3'))).toBe(false);
+    expect(fs.readdirSync(dir).filter((n) => n.includes('.tmp-') && !n.endsWith(String(process.pid)))).toEqual([]);
+    expect(fs.existsSync(path.join(dir, 'last.pth'))).toBe(true);
+  }, 60_000);
+
+  it('a million epochs do not build a gigabyte learning-rate table (hardening class 14)', async () => {
+    const model = new CBAMCNN({ numClasses: 3 });
+    const tuner = new StagedFineTuner(model, { stages: [{ name: 's', epochs: 1_000_000, train: 'all', lr: 1e-3 }], scheduler: { type: 'cosine' }, logEvery: 1 });
+    const controller = new AbortController();
+    const heapBefore = process.memoryUsage().heapUsed + process.memoryUsage().arrayBuffers;
+    let heapAtFirstBatch = 0;
+    const started = Date.now();
+    const err = await rejection(
+      tuner.fit(colourData(32), null, {
+        batchSize: 16,
+        signal: controller.signal,
+        onBatch: () => {
+          heapAtFirstBatch = process.memoryUsage().heapUsed + process.memoryUsage().arrayBuffers;
+          controller.abort();
+        },
+      }),
+    );
+    expect(err.name).toBe('AbortError');
+    expect(Date.now() - started).toBeLessThan(20_000);
+    expect(heapAtFirstBatch - heapBefore).toBeLessThan(200 * 2 ** 20); // the per-step table was 1.4 GB
+    // Per step, the table is bounded with a message that says what to do.
+    const perStep = new StagedFineTuner(model, { stages: [{ name: 's', epochs: 1_000_000, train: 'all', lr: 1e-3 }], scheduler: { type: 'cosine', unit: 'step' } });
+    expect((await rejection(perStep.fit(colourData(32), null, { batchSize: 2 }))).message).toMatch(/use unit 'epoch' or fewer epochs/);
+  }, 60_000);
+
   it('an already-aborted signal rejects before anything runs', async () => {
     const controller = new AbortController();
     controller.abort();

@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { CBAMCNN, ErrorCode, StagedFineTuner, manualSeed } from '../../lib/index';
+import { CBAMCNN, ErrorCode, StagedFineTuner, buildInfo, manualSeed } from '../../lib/index';
 import { RESUME_FIXTURE, interruptedRun, straightRun } from '../../scripts/make-resume-fixture';
 import { colourData, rejection, stateDictHash } from '../helpers';
 
@@ -14,7 +14,9 @@ const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'torch-attn-resume-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 const fixture = path.resolve(__dirname, '../fixtures/resume');
-const expected = JSON.parse(fs.readFileSync(path.join(fixture, 'expected.json'), 'utf8')) as { trainLoss: number[]; stateDictSha256: string };
+const expected = JSON.parse(fs.readFileSync(path.join(fixture, 'expected.json'), 'utf8')) as { libtorch: string; trainLoss: number[]; stateDictSha256: string };
+/** Bits are compared with the fixture's only on the LibTorch that made it (other kernels, other bits). */
+const sameLibTorch = buildInfo().libtorchVersion === expected.libtorch;
 const f = RESUME_FIXTURE;
 
 describe('resume', () => {
@@ -29,8 +31,13 @@ describe('resume', () => {
     });
     expect(stages).toEqual(['high', 'full']); // the stage it stopped in, then the rest
     expect(result.epochs.map((r) => r.epoch)).toEqual([1, 2, 3]);
-    expect(result.epochs.map((r) => r.trainLoss)).toEqual(expected.trainLoss);
-    expect(stateDictHash(model)).toBe(expected.stateDictSha256);
+    expect(result.epochs[0].trainLoss).toBe(expected.trainLoss[0]); // from the checkpoint's own records
+    if (sameLibTorch) {
+      expect(result.epochs.map((r) => r.trainLoss)).toEqual(expected.trainLoss);
+      expect(stateDictHash(model)).toBe(expected.stateDictSha256);
+    } else {
+      expect(result.epochs.every((r) => Number.isFinite(r.trainLoss))).toBe(true);
+    }
   }, 60_000);
 
   it('a three-stage run aborted in stage 2 resumes to the same weights as an uninterrupted one', async () => {
@@ -41,8 +48,24 @@ describe('resume', () => {
     const rest = await new StagedFineTuner(resumed, f.config(path.join(tmp, 'b'))).fit(colourData(f.samples), null, { batchSize: f.batchSize, resume: checkpoint });
     expect(rest.epochs.map((r) => r.trainLoss)).toEqual(full.epochs.map((r) => r.trainLoss));
     expect(stateDictHash(resumed)).toBe(stateDictHash(straight));
-    expect(stateDictHash(straight)).toBe(expected.stateDictSha256); // the same run as the old version's
+    if (sameLibTorch) expect(stateDictHash(straight)).toBe(expected.stateDictSha256); // the same run as the old version's
   }, 120_000);
+
+  it('an abort while the checkpoint is being read stops the run before it trains (hardening class 7)', async () => {
+    const model = new CBAMCNN({ numClasses: 3 });
+    const controller = new AbortController();
+    let batches = 0;
+    const running = new StagedFineTuner(model, f.config(path.join(tmp, 'abort'))).fit(colourData(f.samples), null, {
+      batchSize: f.batchSize,
+      resume: path.join(fixture, 'last.pth'),
+      signal: controller.signal,
+      onBatch: () => batches++,
+    });
+    controller.abort(); // while readTrainingProgress reads the file
+    const err = await rejection(running);
+    expect(err.name).toBe('AbortError');
+    expect(batches).toBe(0);
+  });
 
   it('a checkpoint of another run is refused, naming what differs', async () => {
     const model = new CBAMCNN({ numClasses: 3 });
