@@ -77,3 +77,12 @@ describe('decompression bombs (hardening class 15)', () => {
     expect(() => datasets.imageLimits({ maxPixels: 0 })).toThrow(RangeError);
   });
 });
+
+describe('slow JPEGs (hardening class 10)', () => {
+  it('a progressive JPEG with thousands of scans is a data error at the 500th scan, not minutes of decoding', () => {
+    // scripts/make-hostile-images.py: a 16x16 image whose last scan is repeated 2,000 times.
+    const err = image(path.resolve(__dirname, '../fixtures/data/hostile/many-scans.jpg'));
+    expect(err.code).toBe(ErrorCode.DATA);
+    expect(err.message).toMatch(/more than 500 scans/);
+  });
+});
