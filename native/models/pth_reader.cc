@@ -123,7 +123,10 @@ class Zip {
 // ---- the pickle subset ---------------------------------------------------------------------
 
 struct Value;
-using ValuePtr = std::shared_ptr<Value>;
+// Values are owned by the read's arena (see Arena below) and refer to each other by plain
+// pointer: a pickle can make a list that contains itself through the memo, and reference-counted
+// values would never free such a cycle (or the tensors hanging off it) again.
+using ValuePtr = Value*;
 
 struct Global {
   std::string module, name;
@@ -140,38 +143,30 @@ using Dict = std::vector<std::pair<ValuePtr, ValuePtr>>;
 
 struct Value {
   std::variant<std::monostate, bool, int64_t, double, std::string, Global, Storage, at::Tensor, List, Tuple, Dict, Mark> v;
-
-  // A pickle can nest containers a million deep in a few MB; destroying them recursively would
-  // overflow the stack. Children whose last owner is going away are taken apart one at a time.
-  ~Value() {
-    std::vector<ValuePtr> pending;
-    TakeChildren(pending);
-    while (!pending.empty()) {
-      ValuePtr next = std::move(pending.back());
-      pending.pop_back();
-      if (next.use_count() == 1) next->TakeChildren(pending);
-    }
-  }
-
-  void TakeChildren(std::vector<ValuePtr>& out) {
-    if (auto* list = std::get_if<List>(&v)) {
-      for (auto& item : *list) out.push_back(std::move(item));
-      list->clear();
-    } else if (auto* tuple = std::get_if<Tuple>(&v)) {
-      for (auto& item : tuple->items) out.push_back(std::move(item));
-      tuple->items.clear();
-    } else if (auto* dict = std::get_if<Dict>(&v)) {
-      for (auto& [key, value] : *dict) {
-        out.push_back(std::move(key));
-        out.push_back(std::move(value));
-      }
-      dict->clear();
-    }
-  }
 };
 
+// Every value of one read, freed together when the read ends, cycles or not; flat, so even a
+// million-deep nesting is freed without recursion.
+class Arena {
+ public:
+  Arena() : outer_(current_) { current_ = this; }
+  ~Arena() { current_ = outer_; }
+  Arena(const Arena&) = delete;
+  Arena& operator=(const Arena&) = delete;
+  static Value* New() {
+    current_->values_.push_back(std::make_unique<Value>());
+    return current_->values_.back().get();
+  }
+
+ private:
+  std::vector<std::unique_ptr<Value>> values_;
+  Arena* outer_;
+  static thread_local Arena* current_;
+};
+thread_local Arena* Arena::current_ = nullptr;
+
 ValuePtr Make(decltype(Value::v) v) {
-  auto p = std::make_shared<Value>();
+  ValuePtr p = Arena::New();
   p->v = std::move(v);
   return p;
 }
@@ -526,6 +521,7 @@ auto ReadTopDict(const std::string& bytes, const std::string& name, Use&& use) {
     if (std::string(order, size) != "little") zip.Fail("it was written on a big-endian machine");
   }
   auto [data, size] = zip.Data(pickle);
+  Arena arena;  // outlives `use`, which reads the values
   Unpickler unpickler(zip, prefix, data, size);
   ValuePtr top = unpickler.Run();
   auto* dict = std::get_if<Dict>(&top->v);

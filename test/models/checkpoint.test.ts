@@ -270,3 +270,17 @@ describe('hostile .pth files (hardening classes 12, 16, 17; scripts/make-hostile
     expect(two.message).toMatch(/more than one top-level folder/);
   });
 });
+
+describe('reference cycles in a pickle (hardening class 11)', () => {
+  it('a list that holds itself, beside the state dict, leaks nothing read after read', async () => {
+    const file = path.resolve(__dirname, '../fixtures/pth/hostile/cycle.pth');
+    const read = async () => {
+      const err = await rejection(readStateDict(file)); // 'junk' is not a tensor: refused
+      expect(err.code).toBe(ErrorCode.CHECKPOINT);
+    };
+    for (let i = 0; i < 3; i++) await read();
+    const before = process.memoryUsage().rss;
+    for (let i = 0; i < 40; i++) await read(); // each read materialises a 4 MiB tensor inside the cycle
+    expect(process.memoryUsage().rss - before).toBeLessThan(60 * 2 ** 20); // reference counting kept 160 MiB
+  });
+});
