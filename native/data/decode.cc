@@ -73,7 +73,7 @@ Image DecodePng(const std::string& bytes, const std::string& name) {
     png_image_free(&png);
     throw;
   }
-  std::vector<uint8_t> rgba(PNG_IMAGE_SIZE(png));
+  PixelBuffer rgba(PNG_IMAGE_SIZE(png));
   if (!png_image_finish_read(&png, nullptr, rgba.data(), 0, nullptr)) {
     std::string message = png.message;
     png_image_free(&png);

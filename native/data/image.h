@@ -3,14 +3,39 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
+#include <utility>
 #include <string>
 #include <vector>
 
 namespace torch_attn::data {
 
+// An allocator whose resize() leaves new bytes uninitialised: a decoder overwrites every pixel,
+// so zero-filling first only touches every page of a possibly large buffer twice.
+template <typename T>
+struct UninitializedAllocator : std::allocator<T> {
+  template <typename U>
+  struct rebind {
+    using other = UninitializedAllocator<U>;
+  };
+  UninitializedAllocator() = default;
+  template <typename U>
+  UninitializedAllocator(const UninitializedAllocator<U>&) noexcept {}
+  template <typename U>
+  void construct(U* p) noexcept {
+    ::new (static_cast<void*>(p)) U;
+  }
+  template <typename U, typename... Args>
+  void construct(U* p, Args&&... args) {
+    ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+  }
+};
+
+using PixelBuffer = std::vector<uint8_t, UninitializedAllocator<uint8_t>>;
+
 struct Image {
   int64_t height = 0, width = 0, channels = 0;
-  std::vector<uint8_t> pixels;  // height * width * channels, row-major, channels interleaved
+  PixelBuffer pixels;  // height * width * channels, row-major, channels interleaved; written before read
 
   Image() = default;
   Image(int64_t h, int64_t w, int64_t c) : height(h), width(w), channels(c), pixels(static_cast<size_t>(h * w * c)) {}
