@@ -311,24 +311,23 @@ export class StagedFineTuner {
       const spec = stage.scheduler ?? this.options.scheduler ?? ({ type: 'constant' } as SchedulerSpec);
       const spanEpochs = own ? stage.epochs : total;
       const perStep = 'unit' in spec && spec.unit === 'step';
-      const { schedule, unit } = toSchedule(spec, perStep ? spanEpochs * batchesPerEpoch : spanEpochs, own ? `stages[${i}].scheduler` : 'options.scheduler');
+      const { schedule } = toSchedule(spec, perStep ? spanEpochs * batchesPerEpoch : spanEpochs, own ? `stages[${i}].scheduler` : 'options.scheduler');
       const origin = own ? epochStart : 0;
       // A row per epoch when the schedule moves per epoch (a million epochs is a few MB), a row
       // per step only when it moves per step, and then within a bound.
-      const stepRows = unit === 'step';
-      const rows = stepRows ? stage.epochs * batchesPerEpoch : stage.epochs;
+      const rows = perStep ? stage.epochs * batchesPerEpoch : stage.epochs;
       if (rows * labels.length > MAX_LR_TABLE) {
         throw new RangeError(`stages[${i}] ('${stage.name}'): a per-step schedule over ${stage.epochs} epochs of ${batchesPerEpoch} batches needs ${rows * labels.length} learning rates, more than ${MAX_LR_TABLE}; use unit 'epoch' or fewer epochs`);
       }
       const table = new Float64Array(rows * labels.length);
       for (let r = 0; r < rows; r++) {
-        const t = stepRows ? epochStart * batchesPerEpoch + r - origin * batchesPerEpoch : epochStart + r - origin;
+        const t = perStep ? epochStart * batchesPerEpoch + r - origin * batchesPerEpoch : epochStart + r - origin;
         for (let g = 0; g < labels.length; g++) {
           const base = stageRates[i][g];
           table[r * labels.length + g] = base === null ? 0 : schedule.lr(base, t);
         }
       }
-      tables.push({ table, perStep: stepRows });
+      tables.push({ table, perStep });
       epochStart += stage.epochs;
     });
     const groups = labels.map((_, g) => ({ params: params[g], ...nativeOptions(type, { lr: stageRates.map((r) => r[g]).find((v) => v !== null) ?? 0, ...hyper } as Record<string, unknown>, `options.optimizer`) }));

@@ -32,6 +32,15 @@ std::string StringField(const Napi::Object& o, const char* key, const std::strin
 // An Array of strings (names, pool types, ...).
 std::vector<std::string> Strings(const Napi::Value& value, const std::string& what);
 
+// A copy of a TypedArray's values, which must be of `type` (T its element type).
+template <typename T>
+std::vector<T> TypedValues(const Napi::Value& value, napi_typedarray_type type, const std::string& what, const char* expected) {
+  if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != type) ThrowType(what, expected, value);
+  auto array = value.As<Napi::TypedArray>();
+  const auto* data = reinterpret_cast<const T*>(static_cast<const uint8_t*>(array.ArrayBuffer().Data()) + array.ByteOffset());
+  return std::vector<T>(data, data + array.ElementLength());
+}
+
 // A shape: an Array of non-negative safe integers.
 std::vector<int64_t> Shape(const Napi::Value& value, const std::string& what);
 

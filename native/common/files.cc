@@ -14,6 +14,17 @@
 
 namespace torch_attn {
 
+namespace {
+
+// The folder holding `path`: "." for a bare name, "/" for a file at the root.
+std::string FolderOf(const std::string& path) {
+  const auto slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
+
+}  // namespace
+
 FileRead ReadRegularFile(const std::string& path, uint64_t max_bytes) {
   FileRead out;
   // O_NONBLOCK: opening a FIFO must not wait for a writer; regular files ignore the flag.
@@ -85,8 +96,7 @@ void WriteFileAtomic(const std::string& path, const char* data, size_t size) {
     throw CheckpointError("cannot write " + path + ": " + std::strerror(err));
   }
   // The rename itself is durable only once the folder is flushed too.
-  const std::string dir = path.find('/') == std::string::npos ? "." : path.substr(0, path.rfind('/') == 0 ? 1 : path.rfind('/'));
-  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  const int dfd = ::open(FolderOf(path).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd >= 0) {
     ::fsync(dfd);
     ::close(dfd);
@@ -95,9 +105,8 @@ void WriteFileAtomic(const std::string& path, const char* data, size_t size) {
 
 void RemoveStaleTemporaries(const std::string& path) {
   const auto slash = path.rfind('/');
-  const std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
   const std::string prefix = (slash == std::string::npos ? path : path.substr(slash + 1)) + kTempMarker;
-  DIR* d = ::opendir(dir.c_str());
+  DIR* d = ::opendir(FolderOf(path).c_str());
   if (d == nullptr) return;
   while (const dirent* e = ::readdir(d)) {
     const std::string name = e->d_name;

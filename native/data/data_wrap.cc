@@ -16,19 +16,8 @@ namespace {
 
 
 // A typed array's bytes, checked for the element type.
-template <typename T>
-std::vector<T> TypedValues(const Napi::Value& value, napi_typedarray_type type, const std::string& what,
-                           const char* expected) {
-  if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != type) {
-    args::ThrowType(what, expected, value);
-  }
-  auto array = value.As<Napi::TypedArray>();
-  const auto* data = reinterpret_cast<const T*>(static_cast<const uint8_t*>(array.ArrayBuffer().Data()) + array.ByteOffset());
-  return std::vector<T>(data, data + array.ElementLength());
-}
-
 std::vector<int64_t> Labels(const Napi::Value& value, const std::string& what) {
-  auto raw = TypedValues<int32_t>(value, napi_int32_array, what, "an Int32Array");
+  auto raw = args::TypedValues<int32_t>(value, napi_int32_array, what, "an Int32Array");
   for (int32_t v : raw) {
     if (v < 0) throw RangeError(what + " must be non-negative class indices, got " + std::to_string(v));
   }
@@ -36,7 +25,7 @@ std::vector<int64_t> Labels(const Napi::Value& value, const std::string& what) {
 }
 
 Napi::Value CreateMemoryDataset(const Napi::CallbackInfo& info) {
-  auto pixels = TypedValues<uint8_t>(info[0], napi_uint8_array, "pixels", "a Uint8Array");
+  auto pixels = args::TypedValues<uint8_t>(info[0], napi_uint8_array, "pixels", "a Uint8Array");
   auto labels = Labels(info[1], "labels");
   auto shape = args::Shape(info[2], "shape");
   if (shape.size() != 3) throw RangeError("shape must be [channels, height, width]");

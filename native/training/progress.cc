@@ -10,10 +10,8 @@ namespace torch_attn::training {
 namespace {
 
 // Non-finite numbers are written as null (JSON has no NaN) and read back as NaN.
-double Number(const Json& j, const char* key) {
-  const Json& v = j.at(key);
-  return v.is_null() ? std::numeric_limits<double>::quiet_NaN() : v.get<double>();
-}
+double Number(const Json& v) { return v.is_null() ? std::numeric_limits<double>::quiet_NaN() : v.get<double>(); }
+double Number(const Json& j, const char* key) { return Number(j.at(key)); }
 
 }  // namespace
 
@@ -44,7 +42,7 @@ void from_json(const Json& j, EpochRecord& r) {
     r.test_top5 = Number(j, "testTop5");
   }
   r.lr.clear();
-  for (const auto& [label, rate] : j.at("lr").items()) r.lr.emplace_back(label, rate.is_null() ? std::nan("") : rate.get<double>());
+  for (const auto& [label, rate] : j.at("lr").items()) r.lr.emplace_back(label, Number(rate));
   r.seconds = Number(j, "seconds");
   r.images_per_second = Number(j, "imagesPerSecond");
 }

@@ -52,14 +52,6 @@ class ControlWrap : public Napi::ObjectWrap<ControlWrap>, public GuardedMethods<
   Napi::Value Cancelled(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), flag->load()); }
 };
 
-template <typename T>
-Napi::TypedArrayOf<T> TypedField(const Napi::Object& o, const char* key, napi_typedarray_type type, const std::string& what,
-                                 const char* expected) {
-  Napi::Value v = o.Get(key);
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != type) args::ThrowType(what + "." + key, expected, v);
-  return v.As<Napi::TypedArrayOf<T>>();
-}
-
 TunerPlan ReadPlan(const Napi::Value& value) {
   if (!value.IsObject()) args::ThrowType("fineTune plan", "an object", value);
   auto o = value.As<Napi::Object>();
@@ -81,10 +73,10 @@ TunerPlan ReadPlan(const Napi::Value& value) {
     StagePlan stage;
     stage.name = args::String(so.Get("name"), where + ".name");
     stage.epochs = args::Integer(so.Get("epochs"), where + ".epochs", 1, int64_t{1} << 40);
-    auto trainable = TypedField<uint8_t>(so, "trainable", napi_uint8_array, where, "a Uint8Array (1: the group trains)");
-    for (size_t k = 0; k < trainable.ElementLength(); ++k) stage.trainable.push_back(trainable[k] != 0);
-    auto table = TypedField<double>(so, "lrTable", napi_float64_array, where, "a Float64Array");
-    stage.lr_table.assign(table.Data(), table.Data() + table.ElementLength());
+    for (uint8_t t : args::TypedValues<uint8_t>(so.Get("trainable"), napi_uint8_array, where + ".trainable", "a Uint8Array (1: the group trains)")) {
+      stage.trainable.push_back(t != 0);
+    }
+    stage.lr_table = args::TypedValues<double>(so.Get("lrTable"), napi_float64_array, where + ".lrTable", "a Float64Array");
     stage.lr_per_step = args::Boolean(so.Get("lrPerStep"), where + ".lrPerStep");
     p.stages.push_back(std::move(stage));
   }
@@ -236,8 +228,7 @@ Napi::Value FineTune(const Napi::CallbackInfo& info) {
   TunerPlan plan = ReadPlan(info[3]);
   auto& control = ControlWrap::FromValue(info[4], "fineTune control");
   if (!info[5].IsFunction()) args::ThrowType("fineTune onEvent", "a function", info[5]);
-  CheckPlan(plan, model.Model(), train.loader()->batch_count());
-
+  // The plan is checked against the model by RunFineTune, on the run's thread.
   auto job = std::make_shared<TuneJob>(env);
   job->claim = model.TakeClaim("fit()");
   job->model = model.shared();

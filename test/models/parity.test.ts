@@ -56,7 +56,6 @@ describe.runIf(haveFixtures)('parity with PyTorch peers (fixtures from scripts/m
 });
 
 describe.runIf(!haveFixtures)('parity with PyTorch peers', () => {
-  it('is skipped: no fixtures (needs python3-torch, python3-torchvision and ../shared/peer; the test setup then generates them)', () => {
-    expect(haveFixtures).toBe(false);
-  });
+  // Reported as skipped, with the reason, when the fixtures are missing.
+  it.skip('no fixtures (needs python3-torch, python3-torchvision and ../shared/peer; the test setup then generates them)', () => {});
 });
