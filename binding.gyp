@@ -16,7 +16,7 @@
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17", "-std=gnu++1y"],
       "cflags_cc": ["-std=c++17", "-fexceptions", "-frtti", "-Wno-unused-parameter", "<!@(node scripts/libtorch.js --gyp-cflags)"],
       "ldflags": ["<!@(node scripts/libtorch.js --gyp-ldflags)"],
-      "libraries": ["<!@(node scripts/libtorch.js --gyp-libs)", "-lturbojpeg", "-lpng16"]
+      "libraries": ["<!@(node scripts/libtorch.js --gyp-libs)", "-lturbojpeg", "-lpng16", "-ldl"]
     }
   ]
 }

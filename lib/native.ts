@@ -25,6 +25,8 @@ export interface NativeBuildInfo {
   cuda: boolean;
   cudaVersion?: string;
   napiVersion: number;
+  onednnVersion?: string;
+  workarounds: string[];
 }
 
 export interface NativeLoadResult {

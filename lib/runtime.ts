@@ -15,6 +15,10 @@ export interface BuildInfo {
   cudaVersion?: string;
   /** The Node-API version the addon targets. */
   napiVersion: number;
+  /** The oneDNN LibTorch runs CPU convolutions with, when it is a shared library (Debian's). */
+  onednnVersion?: string;
+  /** Defects of this LibTorch build that torch-attn works around, one sentence each. */
+  workarounds: string[];
 }
 
 /** What this torch-attn was built against. */

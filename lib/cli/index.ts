@@ -270,6 +270,8 @@ function doctor(io: Io): number {
     `CUDA: ${info.cuda ? `built with CUDA ${info.cudaVersion || '?'}; ${cuda.isAvailable() ? `${cuda.deviceCount()} device(s) usable` : 'no usable GPU'}` : 'CPU build'}`,
     `threads: ${getNumThreads()} intra-op (OMP_NUM_THREADS=${process.env.OMP_NUM_THREADS ?? 'unset'}), ${require('node:os').cpus().length} CPUs`,
     `node ${process.version}`,
+    ...(info.onednnVersion ? [`oneDNN ${info.onednnVersion}`] : []),
+    ...info.workarounds.map((w) => `works around: ${w}`),
   ];
   const fixes: string[] = [];
   lines.push('image decoding: libjpeg-turbo (TurboJPEG) and libpng, linked into the addon');

@@ -3,6 +3,7 @@
 #include "common/errors.h"
 #include "common/torch_compat.h"
 #include "modules/attention.h"
+#include "modules/conv.h"
 
 namespace torch_attn::models {
 
@@ -200,7 +201,7 @@ torch::Tensor Conv2dForward(torch::nn::Conv2dImpl& conv, const torch::Tensor& x)
     if (conv.bias.defined()) bias = conv.bias;
     return at::mkldnn_convolution(x.contiguous(), conv.weight, bias, *padding, *o.stride(), *o.dilation(), o.groups());
   }
-  return conv.forward(x);
+  return modules::Conv(conv, x);
 }
 
 }  // namespace torch_attn::models

@@ -3,6 +3,7 @@
 #include "common/args.h"
 #include "common/js_errors.h"
 #include "common/addon_data.h"
+#include "runtime/onednn.h"
 #include "runtime/owned_threads.h"
 #include "runtime/runtime.h"
 
@@ -19,6 +20,16 @@ Napi::Value BuildInfoJs(const Napi::CallbackInfo& info) {
   out.Set("cuda", build.cuda);
   if (build.cuda && !build.cuda_version.empty()) out.Set("cudaVersion", build.cuda_version);
   out.Set("napiVersion", NAPI_VERSION);
+  const OneDnn& onednn = GetOneDnn();
+  if (!onednn.version.empty()) out.Set("onednnVersion", onednn.version);
+  auto workarounds = Napi::Array::New(env);
+  if (onednn.padded_conv_backward_unsafe) {
+    workarounds.Set(workarounds.Length(),
+                    "oneDNN " + onednn.version +
+                        " returns non-finite input gradients from multi-threaded convolutions with channel counts "
+                        "that are not a multiple of 16; those take their input gradient from ATen's im2col kernel");
+  }
+  out.Set("workarounds", workarounds);
   return out;
 }
 
