@@ -27,6 +27,16 @@ export interface NativeBuildInfo {
   napiVersion: number;
   onednnVersion?: string;
   workarounds: string[];
+  nativePrecisions: { cpu: string[]; cuda?: string[] };
+  cudaCapability?: string;
+}
+
+/** fp16 loss scaling, PyTorch's GradScaler arguments (defaults 65536, 2, 0.5, 2000). */
+export interface LossScaling {
+  initScale?: number;
+  growthFactor?: number;
+  backoffFactor?: number;
+  growthInterval?: number;
 }
 
 export interface NativeLoadResult {
@@ -48,11 +58,12 @@ export interface NativeModel {
   readonly training: boolean;
   readonly description: string;
   readonly device: string;
+  readonly memoryFormat: 'contiguous' | 'channels-last';
   forward(x: NativeTensor): NativeTensor;
-  predict(x: NativeTensor, batchSize?: number): Promise<NativeTensor>;
+  predict(x: NativeTensor, batchSize?: number, precision?: string): Promise<NativeTensor>;
   attentionMaps(x: NativeTensor): Record<string, NativeTensor>;
   train(mode?: boolean): void;
-  to(device: string): NativeModel;
+  to(device?: string, memoryFormat?: string): NativeModel;
   namedParameters(): { name: string; shape: number[]; requiresGrad: boolean }[];
   namedBuffers(): { name: string; shape: number[]; dtype: string }[];
   parameterCount(trainableOnly?: boolean): number;
@@ -70,7 +81,7 @@ export interface NativeModel {
     optimizer: NativeOptimizer,
     x: NativeTensor,
     labels: NativeTensor,
-    options: { labelSmoothing?: number; namSparsity?: number; gradClip?: number },
+    options: { labelSmoothing?: number; namSparsity?: number; gradClip?: number; precision?: string },
   ): Promise<NativeStepResult>;
 }
 
@@ -103,6 +114,7 @@ export interface NativeModelSpec {
 
 export interface NativeOptimizer {
   readonly groupCount: number;
+  readonly lossScale: { scale: number; growthTracker: number };
   getLr(group: number): number;
   setLr(group: number, lr: number): void;
   addGroup(group: { params: string[]; [option: string]: unknown }): void;
@@ -115,6 +127,7 @@ export interface NativeStepResult {
   loss: number;
   correct: number;
   count: number;
+  skipped: boolean;
 }
 
 /** Raw addon Dataset: a data source with its transform (lib/data gives it its public face). */
@@ -161,6 +174,8 @@ export interface NativeTunerPlan {
   labelSmoothing?: number;
   namSparsity?: number;
   gradClip?: number;
+  precision?: string;
+  lossScaling?: LossScaling;
   logEvery?: number;
   checkpointDir?: string;
   resume?: string;
@@ -187,10 +202,11 @@ export interface NativeProgress {
   nextEpoch: number;
   nextBatch: number;
   step: number;
-  partial: { lossSum: number; correct: number; count: number; seconds: number };
+  partial: { lossSum: number; correct: number; count: number; seconds: number; skipped?: number };
   best: { metric: number | null; epoch: number };
   run: { version: number; seed: number; batchesPerEpoch: number; groups: string[]; stages: [string, number][]; optimizer: string };
   records: EpochRecord[];
+  scaler?: { scale: number; growthTracker: number };
 }
 
 export interface NativeEvalResult {
@@ -243,9 +259,12 @@ export interface NativeBinding {
     control: NativeFitControl,
     onEvent: (event: NativeTunerEvent) => void,
   ): Promise<NativeTunerResult>;
-  evaluate(model: NativeModel, loader: NativeLoader, keepProbabilities: boolean): Promise<NativeEvalResult>;
+  evaluate(model: NativeModel, loader: NativeLoader, keepProbabilities: boolean, precision?: string): Promise<NativeEvalResult>;
   readTrainingProgress(path: string): Promise<NativeProgress>;
   epochRecordFields(): { name: string; optional: boolean }[];
+  /** The precision names, in the core's order (models/precision.h). */
+  precisions: string[];
+  gradScalerSteps(steps: NativeTensor[][], options?: LossScaling): { foundInf: boolean; scale: number; growthTracker: number }[];
 
   Optimizer: abstract new () => NativeOptimizer;
   createOptimizer(model: NativeModel, type: string, groups: { params: string[]; [option: string]: unknown }[]): NativeOptimizer;

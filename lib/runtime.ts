@@ -19,6 +19,11 @@ export interface BuildInfo {
   onednnVersion?: string;
   /** Defects of this LibTorch build that torch-attn works around, one sentence each. */
   workarounds: string[];
+  /** Precisions this machine computes in hardware: bf16 on CPUs with avx512_bf16 or AMX (it runs
+   *  emulated, slowly, elsewhere), fp16 and bf16 (capability 8.0+) on the GPU. */
+  nativePrecisions: { cpu: string[]; cuda?: string[] };
+  /** The first GPU's compute capability ('9.0'), when CUDA has one. */
+  cudaCapability?: string;
 }
 
 /** What this torch-attn was built against. */

@@ -8,6 +8,7 @@
 #include "runtime/runtime_wrap.h"
 #include "tensor/tensor_wrap.h"
 #include "training/optimizer_wrap.h"
+#include "training/scaler_wrap.h"
 #include "training/tuner_wrap.h"
 
 namespace {
@@ -23,6 +24,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   torch_attn::data::LoaderWrap::Register(env, exports);
   torch_attn::data::StreamWrap::Register(env, exports);
   torch_attn::training::RegisterTuner(env, exports);
+  torch_attn::training::RegisterScaler(env, exports);
   return exports;
 }
 

@@ -5,6 +5,7 @@ import { expectTensor } from '../tensor/tensor';
 import type { Tensor } from '../tensor/tensor';
 import type { Device } from '../tensor/tensor';
 import * as validate from '../validate';
+import { MEMORY_FORMATS, precisionOption, type MemoryFormat, type Precision } from '../precision';
 import { loadBackbone } from './backbone';
 import { parameterGroups, resolveParameters } from '../training/groups';
 import { Optimizer } from '../training/optim';
@@ -61,6 +62,8 @@ export interface LoadOptions {
 export interface PredictOptions {
   /** Images per forward pass; default 256. */
   batchSize?: number;
+  /** 'fp32' (default), 'bf16' (autocast; CPU and CUDA) or 'fp16' (CUDA). Logits come back float32. */
+  precision?: Precision;
 }
 
 /**
@@ -100,9 +103,10 @@ export class Model {
    *  The model is busy until it settles: other calls on it throw ERR_TORCH_ATTN_BUSY. */
   predict(x: Tensor, options?: PredictOptions): Promise<Tensor> {
     try {
-      const opts = validate.options(options, 'predict() options', ['batchSize']);
+      const opts = validate.options(options, 'predict() options', ['batchSize', 'precision']);
       const batch = opts.batchSize === undefined ? undefined : validate.integer(opts.batchSize, 'predict() options.batchSize', 1);
-      return this.native.predict(expectTensor(x, 'predict(x)') as never, batch) as unknown as Promise<Tensor>;
+      const precision = precisionOption(opts.precision, 'predict() options.precision', this.device);
+      return this.native.predict(expectTensor(x, 'predict(x)') as never, batch, precision) as unknown as Promise<Tensor>;
     } catch (err) {
       return Promise.reject(err);
     }
@@ -129,10 +133,23 @@ export class Model {
     return this.native.device;
   }
 
-  /** Moves parameters and buffers to `device`. */
-  to(device: Device): this {
-    this.native.to(device);
+  /** Moves parameters and buffers to `device`, and/or keeps the 4-D weights in `memoryFormat`
+   *  ('channels-last' or 'contiguous'); inputs are then converted at the model's entry. */
+  to(target: Device | { device?: Device; memoryFormat?: MemoryFormat }): this {
+    if (typeof target === 'string') {
+      this.native.to(target);
+      return this;
+    }
+    const o = validate.options(target, 'to() options', ['device', 'memoryFormat']);
+    if (o.device === undefined && o.memoryFormat === undefined) throw new TypeError('to(): give a device, or { device?, memoryFormat? }');
+    const format = o.memoryFormat === undefined ? undefined : validate.oneOf(o.memoryFormat, 'to() memoryFormat', MEMORY_FORMATS);
+    this.native.to(o.device, format);
     return this;
+  }
+
+  /** 'channels-last' after to({ memoryFormat: 'channels-last' }), else 'contiguous'. */
+  get memoryFormat(): MemoryFormat {
+    return this.native.memoryFormat;
   }
 
   namedParameters(): NamedParameter[] {
@@ -268,22 +285,25 @@ export class Model {
    * One optimisation step off the main thread: forward, cross-entropy against `labels` (int64
    * class indices), backward, the NAM sparsity subgradient when `namSparsity` > 0, gradient
    * clipping when `gradClip` > 0, then `optimizer`'s update. Resolves to the batch's loss and
-   * top-1 hits. The model is busy until it settles.
+   * top-1 hits. `precision` 'bf16' / 'fp16' runs the forward and backward passes under autocast;
+   * fp16 (CUDA) scales the loss with the optimizer's loss scaler and skips the update when a
+   * gradient overflows (`skipped`). The model is busy until it settles.
    */
   async trainStep(
     optimizer: Optimizer,
     x: Tensor,
     labels: Tensor,
-    options?: { labelSmoothing?: number; namSparsity?: number; gradClip?: number },
-  ): Promise<{ loss: number; correct: number; count: number }> {
-    const opts = validate.options(options, 'trainStep() options', ['labelSmoothing', 'namSparsity', 'gradClip']);
+    options?: { labelSmoothing?: number; namSparsity?: number; gradClip?: number; precision?: Precision },
+  ): Promise<{ loss: number; correct: number; count: number; skipped: boolean }> {
+    const { precision, ...opts } = validate.options(options, 'trainStep() options', ['labelSmoothing', 'namSparsity', 'gradClip', 'precision']);
+    const p = precisionOption(precision, 'trainStep() options.precision', this.device);
     for (const [key, value] of Object.entries(opts)) {
       if (validate.finiteNumber(value, `trainStep() options.${key}`) < 0) throw new RangeError(`trainStep() options.${key} must be at least 0, got ${value}`);
     }
     if (opts.labelSmoothing !== undefined && opts.labelSmoothing >= 1) throw new RangeError(`trainStep() options.labelSmoothing must be below 1, got ${opts.labelSmoothing}`);
     if (!(optimizer instanceof Optimizer)) throw validate.typeError('trainStep() optimizer', 'an Optimizer (optim.sgd / adam / adamw)', optimizer);
     if (optimizer.model !== this) throw new TypeError('trainStep(): the optimizer was made for another model');
-    return this.native.trainStep(optimizer.native, expectTensor(x, 'trainStep() x') as never, expectTensor(labels, 'trainStep() labels') as never, opts);
+    return this.native.trainStep(optimizer.native, expectTensor(x, 'trainStep() x') as never, expectTensor(labels, 'trainStep() labels') as never, { ...opts, precision: p });
   }
 
   /** Writes the state dict to `path`, as .pth (torch.load reads it; load_state_dict(strict=True)

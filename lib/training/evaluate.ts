@@ -5,6 +5,7 @@ import { ImageDataset } from '../data/datasets';
 import type { Model } from '../models/model';
 import { native } from '../native';
 import * as validate from '../validate';
+import { precisionOption, type Precision } from '../precision';
 
 export interface ClassMetrics {
   class: string;
@@ -35,6 +36,8 @@ export interface EvaluateOptions {
   workers?: number;
   /** Keep every sample's class probabilities (for PR curves). */
   probabilities?: boolean;
+  /** 'fp32' (default), 'bf16' or 'fp16' (CUDA): autocast for the forward passes; loss and metrics in float32. */
+  precision?: Precision;
 }
 
 /** Precision, recall and F1 per class from a confusion matrix (0 where undefined, as sklearn's zero_division=0). */
@@ -51,7 +54,8 @@ export function classMetrics(confusion: number[][], classes: readonly string[]):
 }
 
 export async function evaluate(model: Model, data: ImageDataset | DataLoader, options?: EvaluateOptions): Promise<Evaluation> {
-  const o = validate.options(options, 'evaluate() options', ['batchSize', 'workers', 'probabilities']);
+  const o = validate.options(options, 'evaluate() options', ['batchSize', 'workers', 'probabilities', 'precision']);
+  const precision = precisionOption(o.precision, 'evaluate() options.precision', model.device);
   const loader =
     data instanceof DataLoader
       ? data
@@ -60,7 +64,7 @@ export async function evaluate(model: Model, data: ImageDataset | DataLoader, op
         : (() => {
             throw validate.typeError('evaluate(data)', 'a dataset or a DataLoader', data);
           })();
-  const r = await native.evaluate(model.native, loader.handle, o.probabilities === true);
+  const r = await native.evaluate(model.native, loader.handle, o.probabilities === true, precision);
   const classes = [...loader.dataset.classes];
   const k = r.classes;
   if (k !== classes.length) {

@@ -125,6 +125,12 @@ export class Optimizer {
     return [{ params: decay, ...options }, { params: noDecay, ...options, weightDecay: 0 }];
   }
 
+  /** The fp16 loss scale of trainStep(..., { precision: 'fp16' }) and its count of good steps
+   *  since the last change (PyTorch's GradScaler.get_scale() and _growth_tracker). */
+  get lossScale(): { scale: number; growthTracker: number } {
+    return this.native.lossScale;
+  }
+
   /** How many groups you gave (and added). */
   get groupCount(): number {
     return this.#map.length;

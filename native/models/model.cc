@@ -130,11 +130,31 @@ torch::Tensor PrepareInput(const torch::Tensor& x, const torch::nn::Module& mode
   return x.to(DeviceOf(model), at::kFloat);
 }
 
-torch::Tensor Predict(ModelImpl& model, const torch::Tensor& x, int64_t batch) {
+torch::Tensor ModelImpl::Compute(const torch::Tensor& x, Precision precision, Trace* trace) {
+  const auto& input = channels_last_ && x.dim() == 4 ? x.contiguous(at::MemoryFormat::ChannelsLast) : x;
+  AutocastScope autocast(precision, input.device());
+  auto out = Forward(input, trace);
+  return out.scalar_type() == at::kFloat ? out : out.to(at::kFloat);
+}
+
+void ModelImpl::SetChannelsLast(bool on) {
+  torch::NoGradGuard no_grad;
+  const auto format = on ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous;
+  for (auto& t : parameters()) {
+    if (t.dim() == 4) t.set_data(t.data().contiguous(format));
+  }
+  for (auto& t : buffers()) {
+    if (t.dim() == 4) t.set_data(t.data().contiguous(format));
+  }
+  channels_last_ = on;
+}
+
+torch::Tensor Predict(ModelImpl& model, const torch::Tensor& x, int64_t batch, Precision precision) {
+  CheckPrecision(precision, DeviceOf(model), "predict() precision");
   return InEvalMode(model, [&] {
     std::vector<torch::Tensor> outputs;
     for (int64_t start = 0; start < x.size(0); start += batch) {
-      outputs.push_back(model.Forward(x.slice(0, start, std::min(x.size(0), start + batch)), nullptr));
+      outputs.push_back(model.Compute(x.slice(0, start, std::min(x.size(0), start + batch)), precision));
     }
     return torch::cat(outputs).to(c10::kCPU);
   });

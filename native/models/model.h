@@ -3,6 +3,7 @@
 
 #include <torch/torch.h>
 
+#include "models/precision.h"
 #include "modules/attention.h"
 
 #include <string>
@@ -57,6 +58,16 @@ class ModelImpl : public torch::nn::Module {
 
   void CheckInput(const torch::Tensor& x) const;
 
+  // The forward pass as every entry point runs it (train steps, evaluation, predict, the
+  // fine-tuner): the input in the model's memory format, autocast in `precision`, float32
+  // outputs.
+  torch::Tensor Compute(const torch::Tensor& x, Precision precision, Trace* trace = nullptr);
+
+  // Channels-last (NHWC) memory for the 4-D weights and for inputs: oneDNN's convolutions run
+  // without layout reorders. State dicts are written in the standard layout either way.
+  void SetChannelsLast(bool on);
+  bool channels_last() const { return channels_last_; }
+
   // train(mode), then, in training mode, the BatchNorms named by SetFrozenBatchNorms() back to
   // inference mode: the frozen-BN policy survives every train() call.
   void ApplyTrainingMode(bool mode);
@@ -67,6 +78,7 @@ class ModelImpl : public torch::nn::Module {
 
  private:
   std::vector<std::string> frozen_bn_;
+  bool channels_last_ = false;
 };
 
 // Every state-dict entry (parameters, then buffers) with its group: 'attention' for anything
@@ -105,8 +117,8 @@ auto InEvalMode(ModelImpl& model, Fn&& fn) {
   }
 }
 
-// Outputs for x in eval mode, `batch` images at a time, on the CPU.
-torch::Tensor Predict(ModelImpl& model, const torch::Tensor& x, int64_t batch);
+// Outputs for x in eval mode, `batch` images at a time, in `precision`, on the CPU (float32).
+torch::Tensor Predict(ModelImpl& model, const torch::Tensor& x, int64_t batch, Precision precision = Precision::kFp32);
 
 // One row per top-level step of a forward pass over zeros of `shape`, in eval mode.
 std::vector<SummaryRow> Summarize(ModelImpl& model, const std::vector<int64_t>& shape);

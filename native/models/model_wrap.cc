@@ -123,6 +123,7 @@ void ModelWrap::Register(Napi::Env env, Napi::Object exports) {
           InstanceAccessor("training", &ModelWrap::Guarded<&ModelWrap::Training>, nullptr),
           InstanceAccessor("description", &ModelWrap::Guarded<&ModelWrap::Describe>, nullptr),
           InstanceAccessor("device", &ModelWrap::Guarded<&ModelWrap::Device>, nullptr),
+          InstanceAccessor("memoryFormat", &ModelWrap::Guarded<&ModelWrap::MemoryFormat>, nullptr),
           InstanceMethod("to", &ModelWrap::Guarded<&ModelWrap::To>),
           InstanceMethod("namedParameters", &ModelWrap::Guarded<&ModelWrap::NamedParameters>),
           InstanceMethod("namedBuffers", &ModelWrap::Guarded<&ModelWrap::NamedBuffers>),
@@ -142,6 +143,9 @@ void ModelWrap::Register(Napi::Env env, Napi::Object exports) {
   exports.Set("createModel", Napi::Function::New(env, GuardedFn<&CreateModel>, "createModel"));
   exports.Set("readStateDict", Napi::Function::New(env, GuardedFn<&ReadStateDictJs>, "readStateDict"));
   exports.Set("encodePth", Napi::Function::New(env, GuardedFn<&EncodePthJs>, "encodePth"));
+  auto precisions = Napi::Array::New(env, kPrecisionNames.size());
+  for (size_t i = 0; i < kPrecisionNames.size(); ++i) precisions.Set(static_cast<uint32_t>(i), kPrecisionNames[i]);
+  exports.Set("precisions", precisions);
 }
 
 ModelWrap& ModelWrap::FromValue(const Napi::Value& value, const std::string& what) {
@@ -179,7 +183,7 @@ Napi::Value ModelWrap::Forward(const Napi::CallbackInfo& info) {
   runtime::RunOnComputeThread([&] {
     try {
       torch::NoGradGuard no_grad;
-      out = model.Forward(x, nullptr);
+      out = model.Compute(x, Precision::kFp32);
     } catch (...) {
       error = std::current_exception();
     }
@@ -192,10 +196,13 @@ Napi::Value ModelWrap::Predict(const Napi::CallbackInfo& info) {
   auto& model = Model();
   torch::Tensor x = PrepareInput(tensor::TensorWrap::FromValue(info[0], "predict(x)").Get(), model);
   int64_t batch = info[1].IsUndefined() ? 256 : args::Integer(info[1], "predict() batchSize", 1, 1 << 20);
+  const auto precision = ParsePrecision(info[2].IsUndefined() ? "fp32" : args::String(info[2], "predict() precision"), "predict() precision");
+  CheckPrecision(precision, DeviceOf(model), "predict() precision");
   model.CheckInput(x);
   auto shared = model_;
   return PromiseWorker<torch::Tensor>::Start(
-      info.Env(), info.This().As<Napi::Object>(), TakeClaim("predict()"), [shared, x, batch] { return models::Predict(*shared, x, batch); },
+      info.Env(), info.This().As<Napi::Object>(), TakeClaim("predict()"),
+      [shared, x, batch, precision] { return models::Predict(*shared, x, batch, precision); },
       [](Napi::Env env, torch::Tensor& out) { return Napi::Value(tensor::TensorWrap::Wrap(env, out)); },
       runtime::RunOnComputeThread);
 }
@@ -225,10 +232,22 @@ Napi::Value ModelWrap::Device(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), tensor::DeviceName(DeviceOf(*model_)));
 }
 
+// to(device | undefined, memoryFormat | undefined)
 Napi::Value ModelWrap::To(const Napi::CallbackInfo& info) {
-  auto device = tensor::ParseDevice(args::String(info[0], "to() device"));
-  Model().to(device);
+  auto& model = Model();
+  if (!info[0].IsUndefined()) model.to(tensor::ParseDevice(args::String(info[0], "to() device")));
+  if (!info[1].IsUndefined()) {
+    const std::string format = args::String(info[1], "to() memoryFormat");
+    if (format != "contiguous" && format != "channels-last") {
+      throw RangeError("to() memoryFormat must be 'contiguous' or 'channels-last', got '" + format + "'");
+    }
+    model.SetChannelsLast(format == "channels-last");
+  }
   return info.This();
+}
+
+Napi::Value ModelWrap::MemoryFormat(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), Model().channels_last() ? "channels-last" : "contiguous");
 }
 
 Napi::Value ModelWrap::NamedParameters(const Napi::CallbackInfo& info) {
@@ -351,7 +370,8 @@ Napi::Value ModelWrap::GroupTable(const Napi::CallbackInfo& info) {
   return out;
 }
 
-// trainStep(optimizer, x, labels, { labelSmoothing, namSparsity, gradClip }) -> Promise<{ loss, correct, count }>
+// trainStep(optimizer, x, labels, { labelSmoothing, namSparsity, gradClip, precision })
+//   -> Promise<{ loss, correct, count, skipped }>; fp16 scales the loss with the optimizer's scaler.
 Napi::Value ModelWrap::TrainStep(const Napi::CallbackInfo& info) {
   auto& model = Model();
   auto& opt = training::OptimizerWrap::FromValue(info[0], "trainStep() optimizer");
@@ -367,17 +387,21 @@ Napi::Value ModelWrap::TrainStep(const Napi::CallbackInfo& info) {
     auto o = info[3].As<Napi::Object>();
     options.label_smoothing(args::NumberField(o, "labelSmoothing", 0))
         .nam_sparsity(args::NumberField(o, "namSparsity", 0))
-        .grad_clip(args::NumberField(o, "gradClip", 0));
+        .grad_clip(args::NumberField(o, "gradClip", 0))
+        .precision(ParsePrecision(args::StringField(o, "precision", "fp32"), "trainStep() precision"));
   }
+  CheckPrecision(options.precision(), DeviceOf(model), "trainStep() precision");
   auto shared = model_;
+  auto scaler = opt.scaler();
   return PromiseWorker<training::StepResult>::Start(
       info.Env(), info.This().As<Napi::Object>(), TakeClaim("trainStep()"),
-      [shared, optimizer, x, labels, options] { return training::TrainStep(*shared, *optimizer, x, labels, options); },
+      [shared, optimizer, x, labels, options, scaler] { return training::TrainStep(*shared, *optimizer, x, labels, options, scaler.get()); },
       [](Napi::Env env, training::StepResult& r) {
         auto out = Napi::Object::New(env);
         out.Set("loss", r.loss);
         out.Set("correct", static_cast<double>(r.correct));
         out.Set("count", static_cast<double>(r.count));
+        out.Set("skipped", r.skipped);
         return Napi::Value(out);
       },
       runtime::RunOnComputeThread);

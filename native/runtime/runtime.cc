@@ -11,6 +11,10 @@
 
 #include "common/errors.h"
 
+#if TORCH_ATTN_WITH_CUDA
+#include <ATen/cuda/CUDAContext.h>
+#endif
+
 namespace torch_attn::runtime {
 
 namespace {
@@ -43,6 +47,16 @@ BuildInfo GetBuildInfo() {
 }
 
 bool CudaIsAvailable() { return at::hasCUDA(); }
+
+std::string CudaCapability() {
+#if TORCH_ATTN_WITH_CUDA
+  if (!at::hasCUDA() || at::getNumGPUs() == 0) return "";
+  const auto* props = at::cuda::getDeviceProperties(0);
+  return std::to_string(props->major) + "." + std::to_string(props->minor);
+#else
+  return "";
+#endif
+}
 
 int64_t CudaDeviceCount() { return at::hasCUDA() ? static_cast<int64_t>(at::getNumGPUs()) : 0; }
 

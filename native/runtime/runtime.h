@@ -18,6 +18,8 @@ struct BuildInfo {
 BuildInfo GetBuildInfo();
 
 bool CudaIsAvailable();
+// The first GPU's compute capability as "major.minor"; empty without CUDA or a GPU.
+std::string CudaCapability();
 int64_t CudaDeviceCount();
 
 // Intra-op threads. LibTorch keeps this per OS thread (OpenMP), so the value is also remembered

@@ -3,6 +3,7 @@
 #include "common/args.h"
 #include "common/js_errors.h"
 #include "common/addon_data.h"
+#include "models/precision.h"
 #include "runtime/onednn.h"
 #include "runtime/owned_threads.h"
 #include "runtime/runtime.h"
@@ -30,6 +31,23 @@ Napi::Value BuildInfoJs(const Napi::CallbackInfo& info) {
                         "that are not a multiple of 16; those take their input gradient from ATen's im2col kernel");
   }
   out.Set("workarounds", workarounds);
+  // Precisions the hardware computes natively: bf16 needs avx512_bf16 / AMX on the CPU (it runs
+  // emulated, slowly, elsewhere), compute capability 8.0 on a GPU; fp16 runs on GPUs only.
+  auto native = Napi::Object::New(env);
+  auto cpu = Napi::Array::New(env);
+  cpu.Set(0u, "fp32");
+  if (models::CpuHasNativeBf16()) cpu.Set(1u, "bf16");
+  native.Set("cpu", cpu);
+  const std::string capability = CudaCapability();
+  if (!capability.empty()) {
+    auto gpu = Napi::Array::New(env);
+    gpu.Set(0u, "fp32");
+    gpu.Set(1u, "fp16");
+    if (std::stod(capability) >= 8.0) gpu.Set(2u, "bf16");
+    native.Set("cuda", gpu);
+    out.Set("cudaCapability", capability);
+  }
+  out.Set("nativePrecisions", native);
   return out;
 }
 

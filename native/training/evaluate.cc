@@ -6,14 +6,15 @@
 namespace torch_attn::training {
 
 EvalResult Evaluate(models::ModelImpl& model, const data::Loader& loader, bool keep_probabilities,
-                    const std::atomic<bool>* cancel) {
+                    const std::atomic<bool>* cancel, models::Precision precision) {
+  models::CheckPrecision(precision, models::DeviceOf(model), "evaluate() precision");
   return models::InEvalMode(model, [&] {
     EvalResult r;
     auto stream = loader.Epoch(0);
     while (auto batch = stream->Next()) {
       if (cancel != nullptr && cancel->load()) break;
       auto x = batch->images.to(model.parameters().front().device());
-      auto logits = model.Forward(x, nullptr);
+      auto logits = model.Compute(x, precision);
       const int64_t classes = logits.size(1);
       if (r.classes == 0) {
         r.classes = classes;

@@ -20,7 +20,9 @@ struct EvalResult {
   std::vector<int64_t> labels;       // [count], with the probabilities
 };
 
+// In `precision` (autocast; the loss and softmax in float32). RangeError for a precision the
+// model's device cannot run.
 EvalResult Evaluate(models::ModelImpl& model, const data::Loader& loader, bool keep_probabilities,
-                    const std::atomic<bool>* cancel);
+                    const std::atomic<bool>* cancel, models::Precision precision = models::Precision::kFp32);
 
 }  // namespace torch_attn::training

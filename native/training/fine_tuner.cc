@@ -48,9 +48,12 @@ class Run {
   Run(models::ModelImpl& model, const data::Loader& train, const data::Loader* test, const TunerPlan& plan,
       const std::atomic<bool>& cancel, const TunerEvents& events)
       : model_(model), train_(train), test_(test), plan_(plan), cancel_(cancel), events_(events),
-        optimizer_(MakeOptimizer(plan.optimizer_type, model, plan.groups)) {
+        optimizer_(MakeOptimizer(plan.optimizer_type, model, plan.groups)), scaler_(plan.scaler) {
     progress_.run = IdentityOf(plan, train);
+    models::CheckPrecision(plan.step_options.precision(), models::DeviceOf(model), "fineTune precision");
   }
+
+  bool loss_scaled() const { return plan_.step_options.precision() == models::Precision::kFp16; }
 
   TunerResult Execute() {
     if (!plan_.resume.empty()) Resume(plan_.resume);
@@ -105,6 +108,9 @@ class Run {
     if (checkpoint.rng_state.defined()) runtime::SetRngState(checkpoint.rng_state);
     saved.run = progress_.run;
     progress_ = std::move(saved);
+    // An fp16 run continues with the loss scale it stopped at; a run that was not fp16 starts
+    // scaling afresh.
+    if (loss_scaled() && progress_.has_scaler) scaler_.set_state({progress_.scale, progress_.growth_tracker});
   }
 
   int64_t TotalEpochs() const {
@@ -134,6 +140,9 @@ class Run {
   }
 
   void WriteCheckpoint(const std::string& name) {
+    progress_.has_scaler = loss_scaled();
+    progress_.scale = scaler_.state().scale;
+    progress_.growth_tracker = scaler_.state().growth_tracker;
     std::vector<std::pair<std::string, models::NamedTensors>> sections;
     sections.emplace_back("model_state_dict", models::StateDict(model_));
     sections.emplace_back("optimizer_state", StateByName(*optimizer_, plan_.optimizer_type, model_));
@@ -158,8 +167,9 @@ class Run {
       ++batch_index;
       SetLearningRates(stage, stage.lr_per_step ? progress_.step - table_start : e - stage_start);
       auto x = batch->images.to(model_.parameters().front().device());
-      StepResult r = TrainStep(model_, *optimizer_, x, batch->labels, plan_.step_options);
+      StepResult r = TrainStep(model_, *optimizer_, x, batch->labels, plan_.step_options, &scaler_);
       ++progress_.step;
+      sums.skipped += r.skipped;
       sums.loss_sum += r.loss * static_cast<double>(r.count);
       sums.correct += r.correct;
       sums.count += r.count;
@@ -190,8 +200,13 @@ class Run {
     for (size_t g = 0; g < param_groups.size(); ++g) rec.lr.emplace_back(plan_.group_labels[g], param_groups[g].options().get_lr());
     const double train_seconds = Seconds(started);
     rec.images_per_second = train_seconds > 0 ? static_cast<double>(images_here) / train_seconds : 0;
+    rec.loss_scaled = loss_scaled();
+    if (rec.loss_scaled) {
+      rec.skipped_steps = sums.skipped;
+      rec.loss_scale = scaler_.state().scale;
+    }
     if (test_ != nullptr) {
-      EvalResult ev = Evaluate(model_, *test_, false, nullptr);
+      EvalResult ev = Evaluate(model_, *test_, false, nullptr, plan_.step_options.precision());
       rec.has_test = true;
       rec.test_loss = ev.count ? ev.loss_sum / static_cast<double>(ev.count) : 0;
       rec.test_top1 = ev.count ? static_cast<double>(ev.top1) / static_cast<double>(ev.count) : 0;
@@ -235,6 +250,7 @@ class Run {
   const std::atomic<bool>& cancel_;
   const TunerEvents& events_;
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
+  GradScaler scaler_;
   Progress progress_;
   std::string checkpoint_;
 };

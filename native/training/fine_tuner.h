@@ -36,7 +36,8 @@ struct TunerPlan {
   std::vector<GroupOptions> groups;  // each group's parameter names and hyper-parameters
   std::vector<StagePlan> stages;
   bool freeze_batch_norm = true;     // BatchNorms of frozen groups keep their statistics
-  StepOptions step_options;          // loss, clipping, NAM sparsity
+  StepOptions step_options;          // loss, clipping, NAM sparsity, precision
+  ScalerOptions scaler;              // fp16 loss scaling
   int64_t log_every = 100;           // a batch event every log_every batches (0: none)
   std::string checkpoint_dir;        // empty: no checkpoints
   std::string resume;                // a checkpoint to continue from; empty: a new run

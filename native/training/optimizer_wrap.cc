@@ -44,6 +44,7 @@ void OptimizerWrap::Register(Napi::Env env, Napi::Object exports) {
       env, "Optimizer",
       {
           InstanceAccessor("groupCount", &OptimizerWrap::Guarded<&OptimizerWrap::GroupCount>, nullptr),
+          InstanceAccessor("lossScale", &OptimizerWrap::Guarded<&OptimizerWrap::LossScale>, nullptr),
           InstanceMethod("getLr", &OptimizerWrap::Guarded<&OptimizerWrap::GetLr>),
           InstanceMethod("setLr", &OptimizerWrap::Guarded<&OptimizerWrap::SetLr>),
           InstanceMethod("addGroup", &OptimizerWrap::Guarded<&OptimizerWrap::AddGroup>),
@@ -136,6 +137,16 @@ Napi::Value OptimizerWrap::Load(const Napi::CallbackInfo& info) {
   }
   Get().load(archive);
   return info.Env().Undefined();
+}
+
+// The fp16 loss scale and its growth count (PyTorch's GradScaler.get_scale() and
+// _growth_tracker): { scale, growthTracker }.
+Napi::Value OptimizerWrap::LossScale(const Napi::CallbackInfo& info) {
+  Get();
+  auto out = Napi::Object::New(info.Env());
+  out.Set("scale", scaler_->state().scale);
+  out.Set("growthTracker", static_cast<double>(scaler_->state().growth_tracker));
+  return out;
 }
 
 }  // namespace torch_attn::training

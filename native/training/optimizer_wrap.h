@@ -10,6 +10,7 @@
 #include "common/claim.h"
 #include "common/js_errors.h"
 #include "models/model.h"
+#include "training/grad_scaler.h"
 #include "training/optimizer.h"
 
 namespace torch_attn::training {
@@ -31,6 +32,9 @@ class OptimizerWrap : public Napi::ObjectWrap<OptimizerWrap>, public GuardedMeth
   std::shared_ptr<torch::optim::Optimizer> shared() const { return optimizer_; }
   const std::shared_ptr<models::ModelImpl>& model() const { return model_; }
   const std::string& type() const { return type_; }
+  // The loss scaler of fp16 steps taken with this optimizer (PyTorch users keep one GradScaler
+  // beside their optimizer; here the optimizer holds it).
+  std::shared_ptr<GradScaler> scaler() const { return scaler_; }
 
  private:
   Napi::Value GroupCount(const Napi::CallbackInfo& info);
@@ -40,6 +44,7 @@ class OptimizerWrap : public Napi::ObjectWrap<OptimizerWrap>, public GuardedMeth
   Napi::Value ZeroGrad(const Napi::CallbackInfo& info);
   Napi::Value Save(const Napi::CallbackInfo& info);
   Napi::Value Load(const Napi::CallbackInfo& info);
+  Napi::Value LossScale(const Napi::CallbackInfo& info);
 
   size_t GroupIndex(const Napi::Value& value, const char* what);
 
@@ -47,6 +52,7 @@ class OptimizerWrap : public Napi::ObjectWrap<OptimizerWrap>, public GuardedMeth
   std::shared_ptr<models::ModelImpl> model_;
   std::shared_ptr<torch::optim::Optimizer> optimizer_;
   std::shared_ptr<JobSlot> slot_;
+  std::shared_ptr<GradScaler> scaler_ = std::make_shared<GradScaler>();
 };
 
 }  // namespace torch_attn::training

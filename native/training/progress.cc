@@ -27,6 +27,10 @@ void to_json(Json& j, const EpochRecord& r) {
   j["lr"] = std::move(lr);
   j["seconds"] = r.seconds;
   j["imagesPerSecond"] = r.images_per_second;
+  if (r.loss_scaled) {
+    j["skippedSteps"] = r.skipped_steps;
+    j["lossScale"] = r.loss_scale;
+  }
 }
 
 void from_json(const Json& j, EpochRecord& r) {
@@ -45,10 +49,16 @@ void from_json(const Json& j, EpochRecord& r) {
   for (const auto& [label, rate] : j.at("lr").items()) r.lr.emplace_back(label, Number(rate));
   r.seconds = Number(j, "seconds");
   r.images_per_second = Number(j, "imagesPerSecond");
+  r.loss_scaled = j.contains("skippedSteps");
+  if (r.loss_scaled) {
+    j.at("skippedSteps").get_to(r.skipped_steps);
+    r.loss_scale = Number(j, "lossScale");
+  }
 }
 
 void to_json(Json& j, const Partial& p) {
   j = Json{{"lossSum", p.loss_sum}, {"correct", p.correct}, {"count", p.count}, {"seconds", p.seconds}};
+  if (p.skipped > 0) j["skipped"] = p.skipped;
 }
 
 void from_json(const Json& j, Partial& p) {
@@ -56,6 +66,7 @@ void from_json(const Json& j, Partial& p) {
   j.at("correct").get_to(p.correct);
   j.at("count").get_to(p.count);
   p.seconds = Number(j, "seconds");
+  p.skipped = j.value("skipped", int64_t{0});
 }
 
 void to_json(Json& j, const RunIdentity& r) {
@@ -80,6 +91,7 @@ void to_json(Json& j, const Progress& p) {
   j = Json{{"version", p.version}, {"stage", p.stage}, {"stageName", p.stage_name}, {"nextEpoch", p.next_epoch},
            {"nextBatch", p.next_batch}, {"step", p.step}, {"partial", p.partial},
            {"best", Json{{"metric", p.best_metric}, {"epoch", p.best_epoch}}}, {"run", p.run}, {"records", p.records}};
+  if (p.has_scaler) j["scaler"] = Json{{"scale", p.scale}, {"growthTracker", p.growth_tracker}};
 }
 
 void from_json(const Json& j, Progress& p) {
@@ -94,6 +106,11 @@ void from_json(const Json& j, Progress& p) {
   j.at("best").at("epoch").get_to(p.best_epoch);
   j.at("run").get_to(p.run);
   j.at("records").get_to(p.records);
+  p.has_scaler = j.contains("scaler");
+  if (p.has_scaler) {
+    p.scale = Number(j.at("scaler"), "scale");
+    j.at("scaler").at("growthTracker").get_to(p.growth_tracker);
+  }
 }
 
 std::string ProgressBytes(const Progress& progress) { return Json(progress).dump(); }

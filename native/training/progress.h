@@ -24,6 +24,9 @@ struct EpochRecord {
   double test_loss = 0, test_top1 = 0, test_top5 = 0;
   std::vector<std::pair<std::string, double>> lr;  // per optimizer group (label, rate) at the epoch's last step
   double seconds = 0, images_per_second = 0;
+  bool loss_scaled = false;   // an fp16 run: the fields below are in the record
+  int64_t skipped_steps = 0;  // steps skipped for inf/NaN gradients
+  double loss_scale = 0;      // the scale at the epoch's end
 };
 
 // Sums of an epoch in progress, so a resumed epoch reports the same metrics.
@@ -31,6 +34,7 @@ struct Partial {
   double loss_sum = 0;
   int64_t correct = 0, count = 0;
   double seconds = 0;
+  int64_t skipped = 0;  // fp16 steps skipped so far in the epoch
 };
 
 // What a resumed run must share with the run that wrote the checkpoint.
@@ -54,6 +58,9 @@ struct Progress {
   int64_t best_epoch = 0;  // 0: none yet
   RunIdentity run;
   std::vector<EpochRecord> records;
+  bool has_scaler = false;  // an fp16 run: its loss scale and growth count, to resume exactly
+  double scale = 0;
+  int64_t growth_tracker = 0;
 };
 
 void to_json(Json& j, const EpochRecord& r);

@@ -20,7 +20,10 @@ void CheckLabels(const torch::Tensor& labels, int64_t batch, int64_t classes) {
 }
 
 StepResult TrainStep(models::ModelImpl& model, torch::optim::Optimizer& optimizer, const torch::Tensor& x,
-                     const torch::Tensor& labels, const StepOptions& options) {
+                     const torch::Tensor& labels, const StepOptions& options, GradScaler* scaler) {
+  const bool fp16 = options.precision() == models::Precision::kFp16;
+  models::CheckPrecision(options.precision(), models::DeviceOf(model), "trainStep() precision");
+  if (fp16 && scaler == nullptr) throw RangeError("trainStep(): fp16 needs a loss scaler");
   bool trainable = false;
   for (const auto& p : model.parameters()) trainable = trainable || p.requires_grad();
   if (!trainable) throw RangeError("nothing to train: every parameter of " + model.Describe() + " is frozen");
@@ -31,16 +34,24 @@ StepResult TrainStep(models::ModelImpl& model, torch::optim::Optimizer& optimize
       if (p.grad().defined()) p.mutable_grad() = torch::Tensor();
     }
   }
-  auto logits = model.Forward(x, nullptr);
+  auto logits = model.Compute(x, options.precision());
   CheckLabels(labels, logits.size(0), logits.size(1));
   auto target = labels.to(logits.device());
   auto loss = torch::nn::functional::cross_entropy(
       logits, target, torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(options.label_smoothing()));
-  loss.backward();
-  modules::ApplyNamSparsity(model, options.nam_sparsity());
-  if (options.grad_clip() > 0) torch::nn::utils::clip_grad_norm_(model.parameters(), options.grad_clip());
-  optimizer.step();
   StepResult result;
+  if (fp16) {
+    scaler->Scale(loss).backward();
+    result.skipped = scaler->Unscale(GradScaler::GradsOf(model.parameters()));
+  } else {
+    loss.backward();
+  }
+  if (!result.skipped) {
+    modules::ApplyNamSparsity(model, options.nam_sparsity());
+    if (options.grad_clip() > 0) torch::nn::utils::clip_grad_norm_(model.parameters(), options.grad_clip());
+    optimizer.step();
+  }
+  if (fp16) scaler->Update(result.skipped);
   result.loss = loss.item<double>();
   result.correct = logits.argmax(1).eq(target).sum().item<int64_t>();
   result.count = logits.size(0);

@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include "models/model.h"
+#include "training/grad_scaler.h"
 
 namespace torch_attn::training {
 
@@ -12,18 +13,21 @@ struct StepOptions {
   TORCH_ARG(double, label_smoothing) = 0;
   TORCH_ARG(double, nam_sparsity) = 0;  // lambda of the NAM |gamma| penalty; 0 disables it
   TORCH_ARG(double, grad_clip) = 0;     // max global gradient norm; 0 disables clipping
+  TORCH_ARG(models::Precision, precision) = models::Precision::kFp32;
 };
 
 struct StepResult {
   double loss = 0;
   int64_t correct = 0;  // top-1 hits in the batch
   int64_t count = 0;
+  bool skipped = false;  // fp16: inf/NaN gradients, so the optimizer did not step
 };
 
 // Throws RangeError for labels that are not int64 class indices of the batch's size in
-// [0, classes).
+// [0, classes), and for a precision the model's device cannot run. fp16 needs `scaler` (its
+// loss scaling), which the step updates.
 StepResult TrainStep(models::ModelImpl& model, torch::optim::Optimizer& optimizer, const torch::Tensor& x,
-                     const torch::Tensor& labels, const StepOptions& options);
+                     const torch::Tensor& labels, const StepOptions& options, GradScaler* scaler = nullptr);
 
 void CheckLabels(const torch::Tensor& labels, int64_t batch, int64_t classes);
 

@@ -21,6 +21,7 @@
 #include "training/evaluate.h"
 #include "training/fine_tuner.h"
 #include "training/optimizer_wrap.h"
+#include "training/scaler_wrap.h"
 
 namespace torch_attn::training {
 
@@ -85,7 +86,9 @@ TunerPlan ReadPlan(const Napi::Value& value) {
   p.freeze_batch_norm = bn == "eval";
   p.step_options.label_smoothing(args::NumberField(o, "labelSmoothing", 0))
       .nam_sparsity(args::NumberField(o, "namSparsity", 0))
-      .grad_clip(args::NumberField(o, "gradClip", 0));
+      .grad_clip(args::NumberField(o, "gradClip", 0))
+      .precision(models::ParsePrecision(args::StringField(o, "precision", "fp32"), "plan.precision"));
+  p.scaler = ReadScalerOptions(o.Get("lossScaling"), "plan.lossScaling");
   p.log_every = args::IntegerField(o, "logEvery", 100, 0, int64_t{1} << 40);
   p.checkpoint_dir = args::StringField(o, "checkpointDir", "");
   p.resume = args::StringField(o, "resume", "");
@@ -279,15 +282,17 @@ Napi::Value FineTune(const Napi::CallbackInfo& info) {
   return promise;
 }
 
-// evaluate(model, loader, keepProbabilities) -> Promise<{ lossSum, count, top1, top5, classes, confusion, probabilities?, labels? }>
+// evaluate(model, loader, keepProbabilities, precision) -> Promise<{ lossSum, count, top1, top5, classes, confusion, probabilities?, labels? }>
 Napi::Value EvaluateJs(const Napi::CallbackInfo& info) {
   auto& model = models::ModelWrap::FromValue(info[0], "evaluate model");
   auto loader = data::LoaderWrap::FromValue(info[1], "evaluate loader").loader();
   const bool keep = info[2].IsBoolean() && info[2].As<Napi::Boolean>().Value();
+  const auto precision = models::ParsePrecision(info[3].IsUndefined() ? "fp32" : args::String(info[3], "evaluate() precision"), "evaluate() precision");
   auto shared = model.shared();
+  models::CheckPrecision(precision, models::DeviceOf(*shared), "evaluate() precision");
   return PromiseWorker<EvalResult>::Start(
       info.Env(), info[0].As<Napi::Object>(), model.TakeClaim("evaluate()"),
-      [shared, loader, keep] { return Evaluate(*shared, *loader, keep, nullptr); },
+      [shared, loader, keep, precision] { return Evaluate(*shared, *loader, keep, nullptr, precision); },
       [](Napi::Env env, EvalResult& r) -> Napi::Value {
         auto o = Napi::Object::New(env);
         o.Set("lossSum", r.loss_sum);
@@ -329,6 +334,7 @@ Napi::Value ReadTrainingProgress(const Napi::CallbackInfo& info) {
 Napi::Value EpochRecordFields(const Napi::CallbackInfo& info) {
   EpochRecord full, bare;
   full.has_test = true;
+  full.loss_scaled = true;
   const Json with = full, without = bare;
   auto out = Napi::Array::New(info.Env());
   uint32_t i = 0;
