@@ -21,9 +21,11 @@ describe('EpochRecord', () => {
   it('the TypeScript type has exactly the native record\'s fields, in order, with the same optionality', () => {
     const declared = declaredFields(path.resolve(__dirname, '../../lib/training/finetune.ts'), 'EpochRecord');
     expect(declared).toEqual(native.epochRecordFields());
-    // What the native record is: the fields a checkpoint's training.progress has always held.
+    // What the native record is: the fields a checkpoint's training.progress has always held,
+    // then the loss-scaling fields of fp16 runs (0.2).
     expect(native.epochRecordFields().map((f) => f.name)).toEqual([
       'stage', 'stageIndex', 'epoch', 'trainLoss', 'trainAcc', 'testLoss', 'testTop1', 'testTop5', 'lr', 'seconds', 'imagesPerSecond',
+      'skippedSteps', 'lossScale',
     ]);
   });
 });
