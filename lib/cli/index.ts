@@ -49,6 +49,8 @@ torch-attn help <command> shows a command's options.
   --batch-size N      default 64
   --workers N         loader threads, default 2
   --seed N            default 0
+  --precision P       fp32 | bf16 | fp16 (fp16: CUDA only; bf16 about 2x on CPUs with bf16 arithmetic)
+  --channels-last     channels-last (NHWC) weights and inputs
   --weights FILE      torchvision ImageNet checkpoint for the backbone
   --out DIR           run directory (default runs/<name>)
   --resume FILE       continue a run from its last.pth
@@ -112,6 +114,8 @@ export function trainConfig(values: Record<string, string | boolean | (string | 
   if (values.workers) raw.workers = int(String(values.workers), '--workers', 0);
   if (values.seed) raw.seed = int(String(values.seed), '--seed', 0);
   if (values.out) raw.out = values.out;
+  if (values.precision) raw.precision = values.precision;
+  if (values['channels-last']) raw.memoryFormat = 'channels-last';
   return checkConfig(raw, values.config ? String(values.config) : 'config');
 }
 
@@ -119,7 +123,7 @@ async function train(args: string[], io: Io): Promise<number> {
   const { values } = parse(args, {
     config: { type: 'string' }, data: { type: 'string' }, dataset: { type: 'string' }, model: { type: 'string' }, attention: { type: 'string' },
     epochs: { type: 'string' }, 'batch-size': { type: 'string' }, workers: { type: 'string' }, seed: { type: 'string' },
-    weights: { type: 'string' }, out: { type: 'string' }, resume: { type: 'string' },
+    weights: { type: 'string' }, out: { type: 'string' }, resume: { type: 'string' }, precision: { type: 'string' }, 'channels-last': { type: 'boolean' },
   }, 'train');
   const config = trainConfig(values);
   const controller = new AbortController();
@@ -270,6 +274,7 @@ function doctor(io: Io): number {
     `CUDA: ${info.cuda ? `built with CUDA ${info.cudaVersion || '?'}; ${cuda.isAvailable() ? `${cuda.deviceCount()} device(s) usable` : 'no usable GPU'}` : 'CPU build'}`,
     `threads: ${getNumThreads()} intra-op (OMP_NUM_THREADS=${process.env.OMP_NUM_THREADS ?? 'unset'}), ${require('node:os').cpus().length} CPUs`,
     `node ${process.version}`,
+    `precisions in hardware: CPU ${info.nativePrecisions.cpu.join(', ')}${info.nativePrecisions.cuda ? `; GPU (capability ${info.cudaCapability}) ${info.nativePrecisions.cuda.join(', ')}` : ''}${info.nativePrecisions.cpu.includes('bf16') ? '' : ' (bf16 runs emulated here: slower than fp32)'}`,
     ...(info.onednnVersion ? [`oneDNN ${info.onednnVersion}`] : []),
     ...info.workarounds.map((w) => `works around: ${w}`),
   ];

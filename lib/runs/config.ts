@@ -11,6 +11,7 @@ import type { Model } from '../models/model';
 import { ATTENTION_KINDS } from '../modules/attention';
 import type { FineTunerOptions, SchedulerSpec, StageSpec } from '../training/finetune';
 import * as validate from '../validate';
+import { MEMORY_FORMATS, PRECISIONS, type MemoryFormat, type Precision } from '../precision';
 
 export const ARCHS = ['resnet18', 'resnet34', 'resnet50', 'resnet101', 'resnet152', 'vgg11', 'vgg13', 'vgg16', 'vgg19', 'cbamcnn'] as const;
 export type Arch = (typeof ARCHS)[number];
@@ -47,6 +48,10 @@ export interface RunConfig {
   loss?: FineTunerOptions['loss'];
   namSparsity?: number;
   gradClip?: number;
+  /** 'fp32' (default), 'bf16' or 'fp16' (CUDA). */
+  precision: Precision;
+  /** 'channels-last' weights and inputs (default 'contiguous'). */
+  memoryFormat: MemoryFormat;
   batchSize: number;
   workers: number;
   seed: number;
@@ -61,7 +66,7 @@ export const THREE_STAGE: StageSpec[] = [
   { name: 'full', epochs: 30, train: 'all', lr: 1e-5 },
 ];
 
-const TOP_KEYS = ['name', 'model', 'data', 'stages', 'epochs', 'optimizer', 'scheduler', 'loss', 'namSparsity', 'gradClip', 'batchSize', 'workers', 'seed', 'logEvery', 'out'];
+const TOP_KEYS = ['name', 'model', 'data', 'stages', 'epochs', 'optimizer', 'scheduler', 'loss', 'namSparsity', 'gradClip', 'precision', 'memoryFormat', 'batchSize', 'workers', 'seed', 'logEvery', 'out'];
 
 /** Checks a parsed config and fills its defaults. `epochs` (one number per stage) rescales the stages. */
 export function checkConfig(raw: unknown, where = 'config'): RunConfig {
@@ -108,6 +113,8 @@ export function checkConfig(raw: unknown, where = 'config'): RunConfig {
     loss: c.loss as RunConfig['loss'],
     namSparsity: c.namSparsity as number | undefined,
     gradClip: c.gradClip as number | undefined,
+    precision: validate.oneOf(c.precision ?? 'fp32', `${where}.precision`, PRECISIONS),
+    memoryFormat: validate.oneOf(c.memoryFormat ?? 'contiguous', `${where}.memoryFormat`, MEMORY_FORMATS),
     batchSize: c.batchSize === undefined ? 64 : validate.integer(c.batchSize, `${where}.batchSize`, 1),
     workers: c.workers === undefined ? 2 : validate.integer(c.workers, `${where}.workers`, 0, 256),
     seed: c.seed === undefined ? 0 : validate.integer(c.seed, `${where}.seed`, 0),

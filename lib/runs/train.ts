@@ -33,7 +33,7 @@ export async function runTraining(config: RunConfig, hooks: RunHooks = {}): Prom
   const log = hooks.log ?? (() => {});
   manualSeed(config.seed);
   const { train, test } = await loadData(config);
-  const model = buildModel(config, train.classes.length);
+  const model = buildModel(config, train.classes.length).to({ memoryFormat: config.memoryFormat });
   log(`${config.name}: ${model.description}, ${model.parameterCount().toLocaleString('en-US')} parameters`);
   log(`data: ${config.data.dataset} ${config.data.path}: ${train.length} training images${test ? `, ${test.length} test images` : ''}, ${train.classes.length} classes`);
   if (config.model.weights) {
@@ -49,6 +49,7 @@ export async function runTraining(config: RunConfig, hooks: RunHooks = {}): Prom
     loss: config.loss,
     namSparsity: config.namSparsity,
     gradClip: config.gradClip,
+    precision: config.precision,
     logEvery: config.logEvery,
     checkpointDir: dir,
   });
@@ -57,7 +58,7 @@ export async function runTraining(config: RunConfig, hooks: RunHooks = {}): Prom
     path.join(dir, 'config.json'),
     `${JSON.stringify({ ...config, classes: train.classes, model: { ...config.model, description: model.description, spec: model.spec }, torchAttn: info.version, libtorch: info.libtorchVersion }, null, 2)}\n`,
   );
-  log(`stages: ${config.stages.map((s) => `${s.name} (${s.epochs} epoch${s.epochs === 1 ? '' : 's'})`).join(' -> ')}; batch ${config.batchSize}, ${config.workers} loader threads, seed ${config.seed}`);
+  log(`stages: ${config.stages.map((s) => `${s.name} (${s.epochs} epoch${s.epochs === 1 ? '' : 's'})`).join(' -> ')}; batch ${config.batchSize}, ${config.precision}${config.memoryFormat === 'channels-last' ? ', channels-last' : ''}, ${config.workers} loader threads, seed ${config.seed}`);
   log(`run directory: ${dir}`);
   const metrics = fs.openSync(path.join(dir, 'metrics.jsonl'), hooks.resume ? 'a' : 'w');
   let stage = '';
@@ -87,7 +88,7 @@ export async function runTraining(config: RunConfig, hooks: RunHooks = {}): Prom
   }
   let evaluation: RunEvaluation | null = null;
   if (test) {
-    const ev = await evaluate(model, test, { batchSize: config.batchSize, workers: config.workers, probabilities: true });
+    const ev = await evaluate(model, test, { batchSize: config.batchSize, workers: config.workers, probabilities: true, precision: config.precision });
     const { probabilities, labels, ...rest } = ev;
     evaluation = { ...rest, prCurves: prCurves(probabilities!, labels!, ev.classes) };
     fs.writeFileSync(path.join(dir, 'evaluation.json'), `${JSON.stringify(evaluation)}\n`);

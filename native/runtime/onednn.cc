@@ -1,6 +1,7 @@
 #include "runtime/onednn.h"
 
 #include <dlfcn.h>
+#include <link.h>
 
 #include <cstdlib>
 #include <cstring>
@@ -22,20 +23,36 @@ struct DnnlVersion {
   unsigned gpu_runtime;
 };
 
+// The path of the loaded libdnnl (its soname varies: libdnnl.so.2, libdnnl.so.3.6 on Debian 13);
+// empty when LibTorch carries oneDNN inside itself (the official archives).
+std::string LoadedOneDnnPath() {
+  std::string found;
+  dl_iterate_phdr(
+      [](struct dl_phdr_info* info, size_t, void* data) {
+        const char* name = info->dlpi_name;
+        if (name != nullptr && std::strstr(name, "/libdnnl.so") != nullptr) {
+          *static_cast<std::string*>(data) = name;
+          return 1;
+        }
+        return 0;
+      },
+      &found);
+  return found;
+}
+
 OneDnn Detect() {
   OneDnn out;
-  for (const char* soname : {"libdnnl.so.3", "libdnnl.so.2"}) {
-    void* lib = dlopen(soname, RTLD_LAZY | RTLD_NOLOAD);
-    if (lib == nullptr) continue;
+  const std::string path = LoadedOneDnnPath();
+  if (!path.empty()) {
+    void* lib = dlopen(path.c_str(), RTLD_LAZY | RTLD_NOLOAD);
     using VersionFn = const DnnlVersion* (*)();
-    auto fn = reinterpret_cast<VersionFn>(dlsym(lib, "dnnl_version"));
+    auto fn = lib == nullptr ? nullptr : reinterpret_cast<VersionFn>(dlsym(lib, "dnnl_version"));
     if (fn != nullptr) {
       const DnnlVersion* v = fn();
       out.version = std::to_string(v->major) + "." + std::to_string(v->minor) + "." + std::to_string(v->patch);
       out.padded_conv_backward_unsafe = v->major == 3 && v->minor == 7;
     }
-    dlclose(lib);
-    break;
+    if (lib != nullptr) dlclose(lib);
   }
   // TORCH_ATTN_CONV_INPUT_GRAD=aten|onednn overrides the choice made from the version.
   if (const char* env = std::getenv("TORCH_ATTN_CONV_INPUT_GRAD"); env != nullptr && *env != '\0') {

@@ -63,7 +63,7 @@ describe('convolution input gradients from ATen (TORCH_ATTN_CONV_INPUT_GRAD)', (
       // The first forward pass is the same computation; the steps differ only in rounding.
       expect(aten.losses[0]).toBe(onednn.losses[0]);
       for (const l of aten.losses) expect(Number.isFinite(l)).toBe(true);
-      for (let i = 1; i < 3; i++) expect(Math.abs(aten.losses[i] - onednn.losses[i])).toBeLessThan(1e-4 * Math.max(1, onednn.losses[i]));
+      for (let i = 1; i < 3; i++) expect(Math.abs(aten.losses[i] - onednn.losses[i])).toBeLessThan(1e-3 * Math.max(1, onednn.losses[i]));
       const names = Object.keys(onednn.params);
       expect(Object.keys(aten.params)).toEqual(names);
       let worst = 0;
