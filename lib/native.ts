@@ -146,6 +146,7 @@ export interface NativeLoaderOptions {
   workers?: number;
   prefetch?: number;
   seed?: number | bigint;
+  pinMemory?: boolean;
 }
 
 export interface NativeBatchStream {
@@ -225,6 +226,7 @@ export interface NativeBinding {
   stopOwnedThreads(all: boolean): void;
   cudaIsAvailable(): boolean;
   cudaDeviceCount(): number;
+  cudnnBenchmark(on?: boolean): boolean;
   setNumThreads(n: number): void;
   getNumThreads(): number;
   manualSeed(seed: number | bigint): void;

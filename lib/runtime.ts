@@ -41,6 +41,13 @@ export const cuda = {
   deviceCount(): number {
     return native.cudaDeviceCount();
   },
+  /** cuDNN autotuning (PyTorch's torch.backends.cudnn.benchmark): each new input shape tries
+   *  cuDNN's algorithms once and keeps the fastest; best when shapes repeat. Returns the setting;
+   *  `on` changes it first. Without CUDA it stays false. */
+  cudnnBenchmark(on?: boolean): boolean {
+    if (on !== undefined && typeof on !== 'boolean') throw validate.typeError('cuda.cudnnBenchmark(on)', 'true or false', on);
+    return native.cudnnBenchmark(on);
+  },
 };
 
 /**

@@ -2,8 +2,9 @@
 // python3-torch: the same LibTorch) on the same machine, the same workloads, in one go.
 //   npm run bench [-- --json] [--threads 2] [--reps 5] [--fit-epochs 1]
 // Workloads (the peer's): ResNet18-CBAM, CIFAR stem, 10 classes, batch 64, 32x32, Adam, full
-// model trainable (training step); eval at batch 64 and batch 1; the CIFAR augmentation chain on
-// one thread. Plus torch-attn's end-to-end fit on real CIFAR-10 (../shared/data/cifar10-subset-bin):
+// model trainable (training step); eval at batch 64 and batch 1 on a fresh seeded model; each in
+// fp32 and bf16 autocast, contiguous and channels-last (keys *_bf16, *_cl, *_bf16_cl); the CIFAR
+// augmentation chain on one thread. Plus torch-attn's end-to-end fit on real CIFAR-10 (../shared/data/cifar10-subset-bin):
 // throughput, event-loop lag during it, peak RSS. Each part runs in a child process of its own so
 // its peak RSS is its own. Medians of several repetitions (bench.py: the median of each figure
 // over three runs); warm-up first.
@@ -56,33 +57,40 @@ async function runs(fn: () => unknown, n: number, warm: number, count = reps): P
   return out;
 }
 
+const VARIANTS = [
+  { suffix: '', precision: 'fp32', memoryFormat: 'contiguous' },
+  { suffix: '_cl', precision: 'fp32', memoryFormat: 'channels-last' },
+  { suffix: '_bf16', precision: 'bf16', memoryFormat: 'contiguous' },
+  { suffix: '_bf16_cl', precision: 'bf16', memoryFormat: 'channels-last' },
+] as const;
+
 async function core() {
   setNumThreads(threads);
-  manualSeed(0);
-  const model = new ResNetCBAM({ depth: 18, numClasses: 10 });
-  const opt = optim.adam(model, [{ params: 'all' }], { lr: 1e-3 });
   const x = randn([64, 3, 32, 32]);
-  const y = tensor(BigInt64Array.from({ length: 64 }, (_, i) => BigInt((i * 7) % 10)), [64]);
-  // bench.py's order on one model: 2 warm-up and 5 timed training steps, then eval (its speed
-  // depends on the BatchNorm statistics those 7 steps leave), then our further training runs.
-  const trainStep = () => model.trainStep(opt, x, y);
-  model.train();
-  const stepRuns = await runs(trainStep, 5, 2, 1);
-  model.eval();
-  const evalB64 = median(await runs(() => model.forward(x).dispose(), 5, 2));
   const x1 = randn([1, 3, 32, 32]);
-  const evalB1 = median(await runs(() => model.forward(x1).dispose(), 20, 3));
-  model.train();
-  stepRuns.push(...(await runs(trainStep, 5, 0, reps - 1)));
-  const step = median(stepRuns);
+  const y = tensor(BigInt64Array.from({ length: 64 }, (_, i) => BigInt((i * 7) % 10)), [64]);
+  const out: Record<string, number> = {};
+  // bench.py's order per variant: a seeded model trained 2 warm-up + timed steps; eval on a fresh
+  // seeded model (default initialisation), batch 64 then batch 1.
+  for (const v of VARIANTS) {
+    manualSeed(0);
+    const model = new ResNetCBAM({ depth: 18, numClasses: 10 }).to({ memoryFormat: v.memoryFormat });
+    const opt = optim.adam(model, [{ params: 'all' }], { lr: 1e-3 });
+    model.train();
+    const step = median(await runs(() => model.trainStep(opt, x, y, { precision: v.precision }), 5, 2));
+    manualSeed(1);
+    const evalModel = new ResNetCBAM({ depth: 18, numClasses: 10 }).to({ memoryFormat: v.memoryFormat }).eval();
+    // fp32 through forward() (synchronous, as a PyTorch call is); bf16 through predict(), the
+    // entry point that takes a precision.
+    const infer = (input: typeof x) => (v.precision === 'fp32' ? Promise.resolve(evalModel.forward(input)) : evalModel.predict(input, { precision: v.precision }));
+    const evalB64 = median(await runs(async () => (await infer(x)).dispose(), 5, 2));
+    const evalB1 = median(await runs(async () => (await infer(x1)).dispose(), 20, 3));
+    out[`train_img_per_s${v.suffix}`] = +(64 / step).toFixed(2);
+    out[`eval_img_per_s${v.suffix}`] = +(64 / evalB64).toFixed(2);
+    out[`eval_b1_ms${v.suffix}`] = +(evalB1 * 1000).toFixed(2);
+  }
   const augment = await augmentImagesPerSecond(2048, reps);
-  return {
-    train_img_per_s: +(64 / step).toFixed(2),
-    eval_img_per_s: +(64 / evalB64).toFixed(2),
-    eval_b1_ms: +(evalB1 * 1000).toFixed(2),
-    augment_img_per_s_1core: Math.round(augment),
-    peak_rss_mb: Math.round(peakRssMb()),
-  };
+  return { ...out, augment_img_per_s_1core: Math.round(augment), peak_rss_mb: Math.round(peakRssMb()) };
 }
 
 async function fit() {
@@ -150,9 +158,18 @@ async function main() {
     typeof p === 'string'
       ? null
       : {
-          train: ratio(ours.train_img_per_s, p.train_img_per_s),
-          eval: ratio(ours.eval_img_per_s, p.eval_img_per_s),
-          eval_b1: ratio(ours.eval_b1_ms, p.eval_b1_ms),
+          ...Object.fromEntries(
+            VARIANTS.flatMap((v) => [
+              [`train${v.suffix}`, ratio(ours[`train_img_per_s${v.suffix}`], p[`train_img_per_s${v.suffix}`])],
+              [`eval${v.suffix}`, ratio(ours[`eval_img_per_s${v.suffix}`], p[`eval_img_per_s${v.suffix}`])],
+              [`eval_b1${v.suffix}`, ratio(ours[`eval_b1_ms${v.suffix}`], p[`eval_b1_ms${v.suffix}`])],
+            ]),
+          ),
+          // Within torch-attn: what bf16 (and channels-last) buys over fp32.
+          ours_bf16_over_fp32_train: ratio(ours.train_img_per_s_bf16, ours.train_img_per_s),
+          ours_bf16_cl_over_fp32_train: ratio(ours.train_img_per_s_bf16_cl, ours.train_img_per_s),
+          ours_bf16_over_fp32_eval: ratio(ours.eval_img_per_s_bf16, ours.eval_img_per_s),
+          ours_bf16_cl_over_fp32_eval: ratio(ours.eval_img_per_s_bf16_cl, ours.eval_img_per_s),
           augment: ratio(ours.augment_img_per_s_1core, p.augment_img_per_s_1core),
           fit_vs_train_step: ratio(ours.fit_epoch_img_per_s, ours.train_img_per_s),
           peak_rss: ratio(ours.peak_rss_mb, p.peak_rss_mb),
@@ -162,10 +179,16 @@ async function main() {
     console.log(JSON.stringify(result));
     return;
   }
+  const r = ratios as Record<string, number | null> | null;
   const rows: [string, unknown, unknown, unknown][] = [
-    ['training step, img/s', ours.train_img_per_s, typeof p === 'string' ? '-' : p.train_img_per_s, ratios?.train],
-    ['eval batch 64, img/s', ours.eval_img_per_s, typeof p === 'string' ? '-' : p.eval_img_per_s, ratios?.eval],
-    ['eval batch 1, ms', ours.eval_b1_ms, typeof p === 'string' ? '-' : p.eval_b1_ms, ratios?.eval_b1],
+    ...VARIANTS.flatMap((v) => {
+      const label = `${v.precision}${v.memoryFormat === 'channels-last' ? ' channels-last' : ''}`;
+      return [
+        [`training step ${label}, img/s`, ours[`train_img_per_s${v.suffix}`], typeof p === 'string' ? '-' : p[`train_img_per_s${v.suffix}`], r?.[`train${v.suffix}`]],
+        [`eval b64 ${label}, img/s`, ours[`eval_img_per_s${v.suffix}`], typeof p === 'string' ? '-' : p[`eval_img_per_s${v.suffix}`], r?.[`eval${v.suffix}`]],
+        [`eval b1 ${label}, ms`, ours[`eval_b1_ms${v.suffix}`], typeof p === 'string' ? '-' : p[`eval_b1_ms${v.suffix}`], r?.[`eval_b1${v.suffix}`]],
+      ] as [string, unknown, unknown, unknown][];
+    }),
     ['augmentation, img/s/core', ours.augment_img_per_s_1core, typeof p === 'string' ? '-' : p.augment_img_per_s_1core, ratios?.augment],
     ['peak RSS (same work), MB', ours.peak_rss_mb, typeof p === 'string' ? '-' : p.peak_rss_mb, ratios?.peak_rss],
     ['fit on CIFAR-10, img/s', ours.fit_epoch_img_per_s ?? '-', '', ratios?.fit_vs_train_step === undefined ? '' : `${ratios?.fit_vs_train_step} of the step`],

@@ -71,4 +71,52 @@ describe.runIf(available)('CUDA', () => {
     expect(model.device).toBe('cuda:0');
     expect(epochs.at(-1)!.testTop1!).toBeGreaterThan(0.6);
   }, 120_000);
+
+  it('fp16 with loss scaling and bf16 autocast train on CUDA; an overflow is skipped and backs the scale off', async () => {
+    manualSeed(3);
+    const model = new ResNetCBAM({ depth: 18, numClasses: 10 }).to({ device: 'cuda', memoryFormat: 'channels-last' });
+    const opt = optim.sgd(model, undefined, { lr: 0.01, momentum: 0.9 });
+    const x = randn([16, 3, 32, 32]).to('cuda');
+    const y = tensor(BigInt64Array.from({ length: 16 }, (_, i) => BigInt(i % 10)), [16]);
+    for (const precision of ['fp16', 'bf16'] as const) {
+      const first = await model.trainStep(opt, x, y, { precision });
+      let last = first;
+      for (let i = 0; i < 5; i++) last = await model.trainStep(opt, x, y, { precision });
+      expect(Number.isFinite(last.loss)).toBe(true);
+      expect(last.loss).toBeLessThan(first.loss);
+    }
+    expect(opt.lossScale.scale).toBeGreaterThan(0);
+    // An input of 1e30 overflows fp16 activations: the step is skipped and the scale halves.
+    const before = opt.lossScale.scale;
+    const r = await model.trainStep(opt, randn([16, 3, 32, 32]).to('cuda'), y, { precision: 'fp16' });
+    const huge = await model.trainStep(opt, tensor(new Float32Array(16 * 3 * 32 * 32).fill(1e30), [16, 3, 32, 32]).to('cuda'), y, { precision: 'fp16' });
+    expect(r.skipped).toBe(false);
+    expect(huge.skipped).toBe(true);
+    expect(opt.lossScale.scale).toBe(before / 2);
+  }, 120_000);
+
+  it('fp16 and bf16 inference on CUDA are close to fp32', async () => {
+    manualSeed(4);
+    const model = new ResNetCBAM({ depth: 18, numClasses: 10 }).eval().to('cuda');
+    const x = randn([8, 3, 32, 32]);
+    const fp32 = (await model.predict(x)).toFloat32Array();
+    for (const precision of ['fp16', 'bf16'] as const) {
+      const low = await model.predict(x, { precision });
+      expect(low.dtype).toBe('float32');
+      expect(relative(low.toFloat32Array(), fp32)).toBeLessThan(5e-2);
+    }
+  });
+
+  it('a staged fp16 fit with pinned, non-blocking batches records its loss scale', async () => {
+    manualSeed(5);
+    cuda.cudnnBenchmark(true);
+    const model = new CBAMCNN({ numClasses: 3 }).to('cuda');
+    const tuner = new StagedFineTuner(model, { stages: [{ name: 'all', epochs: 2, train: 'all', lr: 1e-3 }], precision: 'fp16', logEvery: 0 });
+    const { epochs } = await tuner.fit(colourData(96), colourData(48, 32, 9), { batchSize: 16, seed: 1, pinMemory: true });
+    expect(cuda.cudnnBenchmark()).toBe(true);
+    cuda.cudnnBenchmark(false);
+    expect(epochs.at(-1)!.testTop1!).toBeGreaterThan(0.5);
+    expect(epochs.at(-1)!.lossScale).toBeGreaterThan(0);
+    expect(epochs.at(-1)!.skippedSteps).toBeGreaterThanOrEqual(0);
+  }, 120_000);
 });

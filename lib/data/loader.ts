@@ -16,6 +16,9 @@ export interface DataLoaderOptions {
   prefetch?: number;
   /** Seeds the shuffle and every sample's augmentation (default: drawn from manualSeed's generator). */
   seed?: number | bigint;
+  /** Batches in page-locked memory, so the fine-tuner and evaluate() copy them to the GPU without
+   *  blocking (CUDA only; an error without it). Default false. */
+  pinMemory?: boolean;
 }
 
 export interface Batch {
@@ -40,7 +43,7 @@ export class DataLoader implements AsyncIterable<Batch> {
 
   constructor(dataset: ImageDataset, opts?: DataLoaderOptions) {
     const handle = nativeDataset(dataset, 'new DataLoader(dataset)');
-    const o = options(opts, 'DataLoader options', ['batchSize', 'shuffle', 'dropLast', 'workers', 'prefetch', 'seed']);
+    const o = options(opts, 'DataLoader options', ['batchSize', 'shuffle', 'dropLast', 'workers', 'prefetch', 'seed', 'pinMemory']);
     this.dataset = dataset;
     this.batchSize = o.batchSize === undefined ? 1 : integer(o.batchSize, 'DataLoader options.batchSize', 1);
     this.shuffle = flag(o.shuffle, 'shuffle');
@@ -56,6 +59,7 @@ export class DataLoader implements AsyncIterable<Batch> {
       workers: this.workers,
       prefetch,
       seed: this.seed,
+      pinMemory: flag(o.pinMemory, 'pinMemory'),
     });
   }
 

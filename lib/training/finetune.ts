@@ -103,6 +103,8 @@ export interface FitOptions {
   resume?: string;
   /** This run's precision, over the fine-tuner's option. */
   precision?: Precision;
+  /** Page-locked batches for non-blocking copies to the GPU (CUDA only). */
+  pinMemory?: boolean;
 }
 
 export interface FitResult {
@@ -236,7 +238,7 @@ export class StagedFineTuner {
   }
 
   async fit(train: ImageDataset | DataLoader, test?: ImageDataset | DataLoader | null, options?: FitOptions): Promise<FitResult> {
-    const o = validate.options(options, 'fit() options', ['batchSize', 'workers', 'seed', 'dropLast', 'signal', 'onBatch', 'onEpoch', 'onStage', 'resume', 'precision']);
+    const o = validate.options(options, 'fit() options', ['batchSize', 'workers', 'seed', 'dropLast', 'signal', 'onBatch', 'onEpoch', 'onStage', 'resume', 'precision', 'pinMemory']);
     const precision = precisionOption(o.precision ?? this.options.precision, o.precision !== undefined ? 'fit() options.precision' : 'options.precision', this.model.device);
     for (const key of ['onBatch', 'onEpoch', 'onStage'] as const) {
       if (o[key] !== undefined && typeof o[key] !== 'function') throw validate.typeError(`fit() options.${key}`, 'a function', o[key]);
@@ -251,8 +253,8 @@ export class StagedFineTuner {
     const seed = o.seed ?? saved?.run.seed ?? Number(native.drawSeed() & 0xffffffffn);
     const batchSize = o.batchSize ?? 64;
     const workers = o.workers ?? 2;
-    const trainLoader = train instanceof DataLoader ? train : new DataLoader(validDataset(train, 'fit(train)'), { batchSize, workers, shuffle: true, dropLast: o.dropLast ?? true, seed });
-    const testLoader = test == null ? null : test instanceof DataLoader ? test : new DataLoader(validDataset(test, 'fit(test)'), { batchSize, workers, shuffle: false });
+    const trainLoader = train instanceof DataLoader ? train : new DataLoader(validDataset(train, 'fit(train)'), { batchSize, workers, shuffle: true, dropLast: o.dropLast ?? true, seed, pinMemory: o.pinMemory });
+    const testLoader = test == null ? null : test instanceof DataLoader ? test : new DataLoader(validDataset(test, 'fit(test)'), { batchSize, workers, shuffle: false, pinMemory: o.pinMemory });
     const plan = this.#plan(trainLoader.length);
     const dir = this.options.checkpointDir;
     const nativePlan: NativeTunerPlan = {

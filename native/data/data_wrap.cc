@@ -137,6 +137,7 @@ LoaderOptions ReadLoaderOptions(const Napi::Value& value) {
   opt.drop_last = args::BooleanField(o, "dropLast", false);
   opt.workers = args::IntegerField(o, "workers", 0, 0, 256);
   opt.prefetch = args::IntegerField(o, "prefetch", 0, 0, 4096);
+  opt.pin_memory = args::BooleanField(o, "pinMemory", false);
   Napi::Value seed = o.Get("seed");
   opt.seed = seed.IsUndefined() ? runtime::DrawSeed() : args::Seed(seed, "seed");
   return opt;

@@ -29,6 +29,9 @@ Loader::Loader(TransformedDataset data, LoaderOptions options) : data_(std::move
                      "(and normalize(...)), e.g. dataset.withTransform(transforms.compose([transforms.toTensor()]))");
   }
   if (data_.size() == 0) throw RangeError("DataLoader: the dataset is empty");
+  if (options_.pin_memory && !at::hasCUDA()) {
+    throw RangeError("DataLoader: pinMemory needs CUDA (page-locked memory only speeds up copies to a GPU); this process has none");
+  }
 }
 
 int64_t Loader::batch_count() const {
@@ -86,7 +89,8 @@ std::optional<Batch> BatchStream::Make(int64_t batch) const {
     std::vector<int64_t> sample_shape = {t.channels, t.height, t.width};
     if (i == begin) {
       shape = sample_shape;
-      out.images = torch::empty({end - begin, t.channels, t.height, t.width}, torch::kFloat32);
+      out.images = torch::empty({end - begin, t.channels, t.height, t.width},
+                                torch::TensorOptions(torch::kFloat32).pinned_memory(options_.pin_memory));
     } else if (sample_shape != shape) {
       auto str = [](const std::vector<int64_t>& v) {
         return std::to_string(v[0]) + "x" + std::to_string(v[1]) + "x" + std::to_string(v[2]);

@@ -27,6 +27,7 @@ struct LoaderOptions {
   int64_t workers = 0;   // 0: batches are made on the consumer's thread
   int64_t prefetch = 0;  // batches made ahead of the consumer; 0: 2 per worker
   uint64_t seed = 0;
+  bool pin_memory = false;  // batches in page-locked memory, for non-blocking copies to a GPU (CUDA only)
 };
 
 struct Batch {

@@ -212,7 +212,9 @@ namespace variants = compat::variants;
 
 torch::Tensor Conv2dForward(torch::nn::Conv2dImpl& conv, const torch::Tensor& x) {
   const auto& o = conv.options;
-  if (at::hasMKLDNN() && !torch::GradMode::is_enabled() && x.dim() == 4 && x.size(0) == 1 && x.device().is_cpu() &&
+  // Not under autocast: at::mkldnn_convolution is not on autocast's lists, so it would run in fp32.
+  if (at::hasMKLDNN() && !torch::GradMode::is_enabled() && !compat::AutocastEnabled(c10::DeviceType::CPU) && x.dim() == 4 &&
+      x.size(0) == 1 && x.device().is_cpu() &&
       x.scalar_type() == torch::kFloat && !o.transposed() &&
       variants::holds_alternative<torch::ExpandingArray<2>>(o.padding()) &&
       variants::holds_alternative<torch::enumtype::kZeros>(o.padding_mode())) {

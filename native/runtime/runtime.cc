@@ -48,6 +48,10 @@ BuildInfo GetBuildInfo() {
 
 bool CudaIsAvailable() { return at::hasCUDA(); }
 
+void SetCudnnBenchmark(bool on) { at::globalContext().setBenchmarkCuDNN(on && at::hasCUDA()); }
+
+bool CudnnBenchmark() { return at::globalContext().benchmarkCuDNN(); }
+
 std::string CudaCapability() {
 #if TORCH_ATTN_WITH_CUDA
   if (!at::hasCUDA() || at::getNumGPUs() == 0) return "";

@@ -18,6 +18,9 @@ struct BuildInfo {
 BuildInfo GetBuildInfo();
 
 bool CudaIsAvailable();
+// cuDNN autotuning (torch.backends.cudnn.benchmark), process-wide; stays off without CUDA.
+void SetCudnnBenchmark(bool on);
+bool CudnnBenchmark();
 // The first GPU's compute capability as "major.minor"; empty without CUDA or a GPU.
 std::string CudaCapability();
 int64_t CudaDeviceCount();

@@ -57,6 +57,12 @@ Napi::Value CudaDeviceCountJs(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(CudaDeviceCount()));
 }
 
+// cudnnBenchmark(on?) -> the setting, after changing it when `on` is given.
+Napi::Value CudnnBenchmarkJs(const Napi::CallbackInfo& info) {
+  if (!info[0].IsUndefined()) SetCudnnBenchmark(args::Boolean(info[0], "cuda.cudnnBenchmark(on)"));
+  return Napi::Boolean::New(info.Env(), CudnnBenchmark());
+}
+
 Napi::Value SetNumThreadsJs(const Napi::CallbackInfo& info) {
   SetNumThreads(static_cast<int>(args::Integer(info[0], "setNumThreads(n)", 1, 1024)));
   return info.Env().Undefined();
@@ -84,6 +90,7 @@ void Register(Napi::Env env, Napi::Object exports) {
   exports.Set("buildInfo", Napi::Function::New(env, GuardedFn<&BuildInfoJs>, "buildInfo"));
   exports.Set("cudaIsAvailable", Napi::Function::New(env, GuardedFn<&CudaIsAvailableJs>, "cudaIsAvailable"));
   exports.Set("cudaDeviceCount", Napi::Function::New(env, GuardedFn<&CudaDeviceCountJs>, "cudaDeviceCount"));
+  exports.Set("cudnnBenchmark", Napi::Function::New(env, GuardedFn<&CudnnBenchmarkJs>, "cudnnBenchmark"));
   exports.Set("setNumThreads", Napi::Function::New(env, GuardedFn<&SetNumThreadsJs>, "setNumThreads"));
   exports.Set("getNumThreads", Napi::Function::New(env, GuardedFn<&GetNumThreadsJs>, "getNumThreads"));
   exports.Set("manualSeed", Napi::Function::New(env, GuardedFn<&ManualSeedJs>, "manualSeed"));

@@ -13,7 +13,7 @@ EvalResult Evaluate(models::ModelImpl& model, const data::Loader& loader, bool k
     auto stream = loader.Epoch(0);
     while (auto batch = stream->Next()) {
       if (cancel != nullptr && cancel->load()) break;
-      auto x = batch->images.to(model.parameters().front().device());
+      auto x = batch->images.to(model.parameters().front().device(), /*non_blocking=*/batch->images.is_pinned());
       auto logits = model.Compute(x, precision);
       const int64_t classes = logits.size(1);
       if (r.classes == 0) {

@@ -166,7 +166,7 @@ class Run {
     while (auto batch = stream->Next()) {
       ++batch_index;
       SetLearningRates(stage, stage.lr_per_step ? progress_.step - table_start : e - stage_start);
-      auto x = batch->images.to(model_.parameters().front().device());
+      auto x = batch->images.to(model_.parameters().front().device(), /*non_blocking=*/batch->images.is_pinned());
       StepResult r = TrainStep(model_, *optimizer_, x, batch->labels, plan_.step_options, &scaler_);
       ++progress_.step;
       sums.skipped += r.skipped;

@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { MEMORY_FORMATS, Model, PRECISIONS, ResNetCBAM, StagedFineTuner, buildInfo, evaluate, manualSeed, optim, randn, tensor } from '../../lib';
+import { DataLoader, MEMORY_FORMATS, Model, PRECISIONS, cuda, ResNetCBAM, StagedFineTuner, buildInfo, evaluate, manualSeed, optim, randn, tensor } from '../../lib';
 import { native, type NativeModelSpec } from '../../lib/native';
 import { colourData, readFloats, rejection } from '../helpers';
 
@@ -74,6 +74,15 @@ describe('bad settings are refused, naming what is allowed', () => {
     expect(cl.memoryFormat).toBe('channels-last');
     expect((await rejection(cl.predict(randn([3, 32, 32])))).message).toMatch(/B x C x H x W|4-D|rank/);
     expect(() => cl.forward(randn([2, 3, 32, 32, 1]))).toThrow(/B x C x H x W|4-D|rank/);
+  });
+});
+
+describe.skipIf(cuda.isAvailable())('CUDA-only settings without CUDA', () => {
+  it('pinMemory is refused, cudnnBenchmark stays off', () => {
+    expect(() => new DataLoader(colourData(8), { batchSize: 4, pinMemory: true })).toThrow(/pinMemory needs CUDA/);
+    expect(() => new DataLoader(colourData(8), { batchSize: 4, pinMemory: 'yes' as never })).toThrow(/pinMemory/);
+    expect(cuda.cudnnBenchmark(true)).toBe(false);
+    expect(() => cuda.cudnnBenchmark(1 as never)).toThrow(/true or false/);
   });
 });
 
