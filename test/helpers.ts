@@ -1,6 +1,8 @@
 // Small helpers shared by the test files.
 import * as crypto from 'node:crypto';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { datasets, transforms, type Model } from '../lib/index';
 
 /** The error a promise rejects with; fails the test if it resolves. */
@@ -60,4 +62,18 @@ export function stateDictHash(model: Model): string {
     t.dispose();
   }
   return hash.digest('hex');
+}
+
+/** Runs a PyTorch-side script of scripts/ (Debian's /usr/bin/python3) on a job file written as
+ *  JSON; returns its stdout after checking it ran cleanly. The peer models come from
+ *  TORCH_ATTN_PEER (default ../shared/peer). */
+export function runPeerScript(script: string, jobFile: string, job: unknown): string {
+  const root = path.resolve(__dirname, '..');
+  fs.writeFileSync(jobFile, JSON.stringify(job));
+  const run = spawnSync('/usr/bin/python3', [path.join(root, 'scripts', script), jobFile], {
+    encoding: 'utf8',
+    env: { ...process.env, TORCH_ATTN_PEER: process.env.TORCH_ATTN_PEER ?? path.resolve(root, '..', 'shared', 'peer') },
+  });
+  if (run.stderr !== '' || run.status !== 0) throw new Error(`${script} failed (status ${run.status}):\n${run.stderr}`);
+  return run.stdout;
 }

@@ -1,14 +1,13 @@
 // Checkpoints both ways with PyTorch: torch-attn's save() read back by PyTorch, PyTorch's
 // safetensors read by torch-attn, torchvision backbones loaded into attention models, and
 // atomic writes. The PyTorch side uses the fixtures of scripts/make-parity-fixtures.py.
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CBAM, Model, ResNetCBAM, StagedFineTuner, datasets, inspectCheckpoint, randn, readStateDict, resnet, saveStateDict, tensor, transforms, vgg } from '../../lib';
 import type { NativeModelSpec } from '../../lib/native';
-import { readFloats, rejection, sameBytes } from '../helpers';
+import { readFloats, rejection, runPeerScript, sameBytes } from '../helpers';
 
 const root = path.resolve(__dirname, '..', '..');
 const dir = path.join(root, 'test', 'fixtures', 'parity');
@@ -134,14 +133,7 @@ describe.runIf(haveFixtures)('with PyTorch (fixtures from scripts/make-parity-fi
         jobs.push({ case: name, checkpoint, input, inputShape: c.inputShape, output: path.join(scratch, `${name}.${ext}.logits.f32`) });
       }
     }
-    const jobsFile = path.join(scratch, 'jobs.json');
-    fs.writeFileSync(jobsFile, JSON.stringify(jobs));
-    const run = spawnSync('/usr/bin/python3', [path.join(root, 'scripts', 'peer-logits.py'), jobsFile], {
-      encoding: 'utf8',
-      env: { ...process.env, TORCH_ATTN_PEER: process.env.TORCH_ATTN_PEER ?? path.resolve(root, '..', 'shared', 'peer') },
-    });
-    expect(run.stderr).toBe('');
-    expect(run.status).toBe(0);
+    runPeerScript('peer-logits.py', path.join(scratch, 'jobs.json'), jobs);
     for (const job of jobs) {
       expect(maxRelativeDifference(readFloats(job.output), ours.get(job.case)!), job.checkpoint).toBeLessThanOrEqual(1e-4);
     }
@@ -158,14 +150,7 @@ describe.runIf(haveFixtures)('with PyTorch (fixtures from scripts/make-parity-fi
     const input = path.join(dir, `${name}.input.f32`);
     const ours = model.forward(tensor(readFloats(input), c.inputShape)).data() as Float32Array;
     const job = { case: name, checkpoint: path.join(ckdir, 'last.pth'), input, inputShape: c.inputShape, output: path.join(scratch, 'fit.logits.f32') };
-    const jobsFile = path.join(scratch, 'fit-jobs.json');
-    fs.writeFileSync(jobsFile, JSON.stringify([job]));
-    const run = spawnSync('/usr/bin/python3', [path.join(root, 'scripts', 'peer-logits.py'), jobsFile], {
-      encoding: 'utf8',
-      env: { ...process.env, TORCH_ATTN_PEER: process.env.TORCH_ATTN_PEER ?? path.resolve(root, '..', 'shared', 'peer') },
-    });
-    expect(run.stderr).toBe('');
-    expect(run.status).toBe(0);
+    runPeerScript('peer-logits.py', path.join(scratch, 'fit-jobs.json'), [job]);
     expect(maxRelativeDifference(readFloats(job.output), ours)).toBeLessThanOrEqual(1e-4);
   }, 60_000);
 

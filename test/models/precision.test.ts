@@ -1,14 +1,13 @@
 // Mixed precision and channels-last: the names (one table, in the core), bf16 autocast against
 // PyTorch's (the same LibTorch kernels), channels-last weights and inputs, fp16 loss scaling
 // (driven on CPU tensors: fp16 training itself needs CUDA), and the errors for bad settings.
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DataLoader, MEMORY_FORMATS, Model, PRECISIONS, cuda, ResNetCBAM, StagedFineTuner, buildInfo, evaluate, manualSeed, optim, randn, tensor } from '../../lib';
 import { native, type NativeModelSpec } from '../../lib/native';
-import { colourData, readFloats, rejection } from '../helpers';
+import { colourData, readFloats, rejection, runPeerScript } from '../helpers';
 
 const root = path.resolve(__dirname, '..', '..');
 const fixtures = path.join(root, 'test', 'fixtures', 'parity');
@@ -157,14 +156,7 @@ describe('bf16 autocast', () => {
         at += state[name].numel;
       }
       const job = { case: 'resnet18_cbam', checkpoint, input, inputShape: c.inputShape, labels, lr, channelsLast, names, logits: path.join(scratch, `logits${channelsLast}.f32`), params: path.join(scratch, `params${channelsLast}.f32`) };
-      const jobFile = path.join(scratch, `job${channelsLast}.json`);
-      fs.writeFileSync(jobFile, JSON.stringify(job));
-      const run = spawnSync('/usr/bin/python3', [path.join(root, 'scripts', 'peer-precision.py'), jobFile], {
-        encoding: 'utf8',
-        env: { ...process.env, TORCH_ATTN_PEER: process.env.TORCH_ATTN_PEER ?? path.resolve(root, '..', 'shared', 'peer') },
-      });
-      expect(run.stderr).toBe('');
-      expect(run.status).toBe(0);
+      runPeerScript('peer-precision.py', path.join(scratch, `job${channelsLast}.json`), job);
       const logitsDiff = maxRelative(logits, readFloats(job.logits));
       const paramsDiff = maxRelative(ours, readFloats(job.params));
       console.log(`bf16 vs PyTorch${channelsLast ? ' (channels-last)' : ''}: logits ${logitsDiff.toExponential(2)} relative; params after one SGD step ${paramsDiff.toExponential(2)} relative; bf16 vs fp32 logits ${maxRelative(logits, fp32).toExponential(2)}`);
