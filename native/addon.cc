@@ -4,6 +4,7 @@
 #include "common/addon_data.h"
 #include "data/data_wrap.h"
 #include "models/model_wrap.h"
+#include "runtime/onednn.h"
 #include "runtime/runtime.h"
 #include "runtime/runtime_wrap.h"
 #include "tensor/tensor_wrap.h"
@@ -14,6 +15,8 @@
 namespace {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  // Before LibTorch runs anything: oneDNN reads its instruction-set cap once, at first use.
+  torch_attn::runtime::ApplyOneDnnWorkarounds();
   env.SetInstanceData(new torch_attn::AddonData());
   torch_attn::runtime::ApplyNumThreads();
   torch_attn::runtime::Register(env, exports);

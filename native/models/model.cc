@@ -3,7 +3,6 @@
 #include "common/errors.h"
 #include "common/torch_compat.h"
 #include "modules/attention.h"
-#include "modules/conv.h"
 
 namespace torch_attn::models {
 
@@ -223,7 +222,7 @@ torch::Tensor Conv2dForward(torch::nn::Conv2dImpl& conv, const torch::Tensor& x)
     if (conv.bias.defined()) bias = conv.bias;
     return at::mkldnn_convolution(x.contiguous(), conv.weight, bias, *padding, *o.stride(), *o.dilation(), o.groups());
   }
-  return modules::Conv(conv, x);
+  return conv.forward(x);
 }
 
 }  // namespace torch_attn::models

@@ -1,7 +1,5 @@
 #include "modules/cbam.h"
 
-#include "modules/conv.h"
-
 namespace torch_attn::modules {
 
 ChannelAttentionImpl::ChannelAttentionImpl(int64_t channels, int64_t ratio, bool bias, std::vector<std::string> pools)
@@ -54,7 +52,7 @@ SpatialAttentionImpl::SpatialAttentionImpl(int64_t kernel_size, bool max_first, 
 torch::Tensor SpatialAttentionImpl::Map(const torch::Tensor& x) {
   auto mean = x.mean(1, /*keepdim=*/true);
   auto max = std::get<0>(x.max(1, /*keepdim=*/true));
-  auto out = Conv(*conv, max_first ? torch::cat({max, mean}, 1) : torch::cat({mean, max}, 1));
+  auto out = conv->forward(max_first ? torch::cat({max, mean}, 1) : torch::cat({mean, max}, 1));
   if (bn) out = bn->forward(out);
   return torch::sigmoid(out);
 }

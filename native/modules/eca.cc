@@ -1,7 +1,5 @@
 #include "modules/eca.h"
 
-#include "modules/conv.h"
-
 #include <cmath>
 
 namespace torch_attn::modules {
@@ -18,7 +16,7 @@ EcaImpl::EcaImpl(int64_t channels, const AttentionOptions& options) : channels(c
 
 torch::Tensor EcaImpl::Weights(const torch::Tensor& x) {
   auto descriptors = x.mean({2, 3}).unsqueeze(1);  // B x 1 x C
-  return torch::sigmoid(Conv(*conv, descriptors)).squeeze(1);
+  return torch::sigmoid(conv->forward(descriptors)).squeeze(1);
 }
 
 torch::Tensor EcaImpl::forward(const torch::Tensor& x) {

@@ -5,8 +5,7 @@
 
 #include <cstdlib>
 #include <cstring>
-
-#include "common/errors.h"
+#include <mutex>
 
 namespace torch_attn::runtime {
 
@@ -50,28 +49,29 @@ OneDnn Detect() {
     if (fn != nullptr) {
       const DnnlVersion* v = fn();
       out.version = std::to_string(v->major) + "." + std::to_string(v->minor) + "." + std::to_string(v->patch);
-      out.padded_conv_backward_unsafe = v->major == 3 && v->minor == 7;
     }
     if (lib != nullptr) dlclose(lib);
-  }
-  // TORCH_ATTN_CONV_INPUT_GRAD=aten|onednn overrides the choice made from the version.
-  if (const char* env = std::getenv("TORCH_ATTN_CONV_INPUT_GRAD"); env != nullptr && *env != '\0') {
-    if (std::strcmp(env, "aten") == 0) {
-      out.padded_conv_backward_unsafe = true;
-    } else if (std::strcmp(env, "onednn") == 0) {
-      out.padded_conv_backward_unsafe = false;
-    } else {
-      throw RangeError(std::string("TORCH_ATTN_CONV_INPUT_GRAD must be 'aten' or 'onednn' (or unset), got '") + env + "'");
-    }
   }
   return out;
 }
 
+OneDnn& State() {
+  static OneDnn onednn = Detect();
+  return onednn;
+}
+
 }  // namespace
 
-const OneDnn& GetOneDnn() {
-  static const OneDnn onednn = Detect();
-  return onednn;
+const OneDnn& GetOneDnn() { return State(); }
+
+void ApplyOneDnnWorkarounds() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    OneDnn& onednn = State();
+    if (onednn.version.rfind("3.7.", 0) != 0 || std::getenv("ONEDNN_MAX_CPU_ISA") != nullptr) return;
+    setenv("ONEDNN_MAX_CPU_ISA", "AVX2", /*overwrite=*/0);
+    onednn.isa_capped = true;
+  });
 }
 
 }  // namespace torch_attn::runtime

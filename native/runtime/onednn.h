@@ -1,4 +1,4 @@
-// The oneDNN that LibTorch runs convolutions with, and the defects of known builds that
+// The oneDNN that LibTorch runs CPU convolutions with, and the defects of known builds that
 // torch-attn works around. Core only: no N-API.
 #pragma once
 
@@ -8,16 +8,19 @@ namespace torch_attn::runtime {
 
 struct OneDnn {
   std::string version;  // "3.7.2"; empty when LibTorch's oneDNN is not a shared library we can ask
-  // oneDNN 3.7 (Debian 13's LibTorch 2.6) returns non-finite input gradients, now and then, from
-  // the AVX-512 backward-data kernel of convolutions whose channel counts oneDNN pads (not a
-  // multiple of 16) when more than one thread runs it (scripts/repro-libtorch26-conv.py, with
-  // PyTorch alone). Where true, such convolutions take their input gradient from ATen's own
-  // (im2col) kernel: modules/conv.h. The environment variable TORCH_ATTN_CONV_INPUT_GRAD=aten
-  // forces that path on any build, =onednn forces it off.
-  bool padded_conv_backward_unsafe = false;
+  // oneDNN 3.7 (Debian 13's LibTorch 2.6) computes wrong results in its AVX-512 kernels: now and
+  // then non-finite or wrong input gradients from multi-threaded convolutions whose channel counts
+  // it pads, and channels-last ResNet18-CBAM logits 1e-2 away from float64's, in PyTorch alone
+  // as in torch-attn (scripts/repro-libtorch26-conv.py). Capped to AVX2 it is right. Where true,
+  // the addon set ONEDNN_MAX_CPU_ISA=AVX2 when it loaded (never over a value the user set).
+  bool isa_capped = false;
 };
 
-// Asked once (RangeError on a bad TORCH_ATTN_CONV_INPUT_GRAD), from the loaded libdnnl (dlopen with RTLD_NOLOAD: nothing is loaded by asking).
+// Asked once, from the loaded libdnnl (dlopen with RTLD_NOLOAD: nothing is loaded by asking).
 const OneDnn& GetOneDnn();
+
+// Called when the addon loads, before LibTorch runs anything: caps oneDNN's instruction set on
+// builds known to be wrong above it.
+void ApplyOneDnnWorkarounds();
 
 }  // namespace torch_attn::runtime

@@ -24,11 +24,12 @@ Napi::Value BuildInfoJs(const Napi::CallbackInfo& info) {
   const OneDnn& onednn = GetOneDnn();
   if (!onednn.version.empty()) out.Set("onednnVersion", onednn.version);
   auto workarounds = Napi::Array::New(env);
-  if (onednn.padded_conv_backward_unsafe) {
+  if (onednn.isa_capped) {
     workarounds.Set(workarounds.Length(),
                     "oneDNN " + onednn.version +
-                        " returns non-finite input gradients from multi-threaded convolutions with channel counts "
-                        "that are not a multiple of 16; those take their input gradient from ATen's im2col kernel");
+                        " computes wrong convolution results in its AVX-512 kernels (non-finite or wrong input gradients "
+                        "with several threads, wrong channels-last outputs); torch-attn set ONEDNN_MAX_CPU_ISA=AVX2, which "
+                        "is right and slower (set ONEDNN_MAX_CPU_ISA yourself to choose otherwise)");
   }
   out.Set("workarounds", workarounds);
   // Precisions the hardware computes natively: bf16 needs avx512_bf16 / AMX on the CPU (it runs
