@@ -68,9 +68,12 @@ void ApplyOneDnnWorkarounds() {
   static std::once_flag once;
   std::call_once(once, [] {
     OneDnn& onednn = State();
-    if (onednn.version.rfind("3.7.", 0) != 0 || std::getenv("ONEDNN_MAX_CPU_ISA") != nullptr) return;
-    setenv("ONEDNN_MAX_CPU_ISA", "AVX2", /*overwrite=*/0);
-    onednn.isa_capped = true;
+    if (onednn.version.rfind("3.7.", 0) != 0) return;
+    if (std::getenv("ONEDNN_MAX_CPU_ISA") == nullptr) {
+      setenv("ONEDNN_MAX_CPU_ISA", "AVX2", /*overwrite=*/0);
+      onednn.isa_capped = true;
+    }
+    onednn.single_threaded = std::getenv("OMP_NUM_THREADS") == nullptr;
   });
 }
 

@@ -8,12 +8,16 @@ namespace torch_attn::runtime {
 
 struct OneDnn {
   std::string version;  // "3.7.2"; empty when LibTorch's oneDNN is not a shared library we can ask
-  // oneDNN 3.7 (Debian 13's LibTorch 2.6) computes wrong results in its AVX-512 kernels: now and
-  // then non-finite or wrong input gradients from multi-threaded convolutions whose channel counts
-  // it pads, and channels-last ResNet18-CBAM logits 1e-2 away from float64's, in PyTorch alone
-  // as in torch-attn (scripts/repro-libtorch26-conv.py). Capped to AVX2 it is right. Where true,
-  // the addon set ONEDNN_MAX_CPU_ISA=AVX2 when it loaded (never over a value the user set).
+  // oneDNN 3.7 (Debian 13's LibTorch 2.6) computes wrong results, in PyTorch alone as in
+  // torch-attn (scripts/repro-libtorch26-conv.py): its AVX-512 kernels give channels-last
+  // ResNet18-CBAM logits 1e-2 away from float64's (right when capped to AVX2), and with more than
+  // one thread its convolution backward passes now and then give non-finite or wrong gradients
+  // (CBAM-CNN training reaches NaN in 6 of 6 seeded runs, 4 of 6 capped to AVX2, 0 of 6 with one
+  // thread or with oneDNN off). So on that build the addon sets ONEDNN_MAX_CPU_ISA=AVX2 and an
+  // intra-op default of one thread, each only where the user has not chosen (ONEDNN_MAX_CPU_ISA,
+  // OMP_NUM_THREADS; setNumThreads() still overrides).
   bool isa_capped = false;
+  bool single_threaded = false;
 };
 
 // Asked once, from the loaded libdnnl (dlopen with RTLD_NOLOAD: nothing is loaded by asking).

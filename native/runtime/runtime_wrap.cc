@@ -27,9 +27,14 @@ Napi::Value BuildInfoJs(const Napi::CallbackInfo& info) {
   if (onednn.isa_capped) {
     workarounds.Set(workarounds.Length(),
                     "oneDNN " + onednn.version +
-                        " computes wrong convolution results in its AVX-512 kernels (non-finite or wrong input gradients "
-                        "with several threads, wrong channels-last outputs); torch-attn set ONEDNN_MAX_CPU_ISA=AVX2, which "
-                        "is right and slower (set ONEDNN_MAX_CPU_ISA yourself to choose otherwise)");
+                        "'s AVX-512 kernels give wrong channels-last results: torch-attn set ONEDNN_MAX_CPU_ISA=AVX2 "
+                        "(right, slower; set ONEDNN_MAX_CPU_ISA yourself to choose otherwise)");
+  }
+  if (onednn.single_threaded) {
+    workarounds.Set(workarounds.Length(),
+                    "oneDNN " + onednn.version +
+                        " gives non-finite or wrong convolution gradients with more than one thread: torch-attn "
+                        "defaults to one intra-op thread (OMP_NUM_THREADS or setNumThreads() override it)");
   }
   out.Set("workarounds", workarounds);
   // Precisions the hardware computes natively: bf16 needs avx512_bf16 / AMX on the CPU (it runs

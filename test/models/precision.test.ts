@@ -129,7 +129,7 @@ describe('bf16 autocast', () => {
       expect(Number.isFinite(r.trainLoss)).toBe(true);
       expect(r.skippedSteps).toBeUndefined(); // loss scaling is fp16's
     }
-  }, 60_000);
+  }, 180_000);
 
   const cases = haveFixtures ? (JSON.parse(fs.readFileSync(path.join(fixtures, 'index.json'), 'utf8')) as Record<string, { spec: NativeModelSpec; inputShape: number[] }>) : {};
   for (const channelsLast of [false, true]) {
