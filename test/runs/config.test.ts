@@ -20,6 +20,9 @@ describe('run configuration', () => {
     expect(checkConfig({ ...minimal, epochs: [1, 2, 3] }).stages.map((s) => s.epochs)).toEqual([1, 2, 3]);
     expect(checkConfig({ ...minimal, epochs: 2 }).stages.map((s) => s.epochs)).toEqual([2, 2, 2]);
     expect(checkConfig({ ...minimal, data: { dataset: 'imageFolder', path: 'x' } }).data.augment).toBe('imagenet');
+    expect([c.precision, c.memoryFormat]).toEqual(['fp32', 'contiguous']);
+    const fast = checkConfig({ ...minimal, precision: 'bf16', memoryFormat: 'channels-last' });
+    expect([fast.precision, fast.memoryFormat]).toEqual(['bf16', 'channels-last']);
   });
 
   it.each([
@@ -34,6 +37,8 @@ describe('run configuration', () => {
     [{ ...minimal, model: { arch: 'cbamcnn', attention: 'nam' } }, /config.model.attention must be 'cbam' for cbamcnn/],
     [{ ...minimal, model: { arch: 'resnet18', attentionStages: [5] } }, /config.model.attentionStages\[0\] must be from 1 to 4, got 5/],
     [[], /Expected an object \(the run configuration\) for config/],
+    [{ ...minimal, precision: 'fp8' }, /config.precision must be one of 'fp32', 'bf16', 'fp16', got 'fp8'/],
+    [{ ...minimal, memoryFormat: 'nhwc' }, /config.memoryFormat must be one of 'contiguous', 'channels-last', got 'nhwc'/],
   ])('refuses %j', (raw, message) => {
     expect(thrown(() => checkConfig(raw)).message).toMatch(message);
   });
