@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { main } from '../../lib/cli';
+import { main, trainConfig } from '../../lib/cli';
 import { buildInfo } from '../../lib/index';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'torch-attn-cli-'));
@@ -34,10 +34,19 @@ describe('torch-attn CLI', () => {
     r = await run('train', '--data', 'x', '--model', 'resnet19');
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/config.model.arch must be one of/);
+    r = await run('train', '--data', 'x', '--precision', 'half');
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/config.precision must be one of 'fp32', 'bf16', 'fp16', got 'half'/);
     r = await run('predict', '--checkpoint', 'x.pth');
     expect(r.err).toMatch(/predict needs image files or a folder/);
     r = await run('summary', '--input', '3,32');
     expect(r.err).toMatch(/--input takes C,H,W/);
+  });
+
+  it('--precision and --channels-last reach the run configuration', () => {
+    const c = trainConfig({ data: 'x', precision: 'bf16', 'channels-last': true });
+    expect([c.precision, c.memoryFormat]).toEqual(['bf16', 'channels-last']);
+    expect([trainConfig({ data: 'x' }).precision, trainConfig({ data: 'x' }).memoryFormat]).toEqual(['fp32', 'contiguous']);
   });
 
   it('help, summary and doctor', async () => {
@@ -51,6 +60,8 @@ describe('torch-attn CLI', () => {
     expect(d.code).toBe(0);
     expect(d.out).toContain(`LibTorch ${buildInfo().libtorchVersion}`); // 1.13 on Debian 12, 2.6 on Debian 13
     expect(d.out).toMatch(/CUDA: /);
+    expect(d.out).toMatch(/precisions in hardware: CPU fp32/);
+    expect((await run('help', 'train')).out).toMatch(/--precision P\s+fp32 \| bf16 \| fp16[\s\S]*--channels-last/);
   });
 
   it('train -> eval -> predict on a tiny CIFAR-10 folder writes the run directory and reads it back', async () => {
