@@ -148,6 +148,10 @@ void ModelWrap::Register(Napi::Env env, Napi::Object exports) {
   exports.Set("precisions", precisions);
 }
 
+Precision ReadPrecision(const Napi::Value& value, const std::string& where) {
+  return value.IsUndefined() ? Precision::kFp32 : ParsePrecision(args::String(value, where), where);
+}
+
 ModelWrap& ModelWrap::FromValue(const Napi::Value& value, const std::string& what) {
   if (!HasTypeTag(value, ModelWrap::kTypeTag)) args::ThrowType(what, "a model", value);
   return *ObjectWrap<ModelWrap>::Unwrap(value.As<Napi::Object>());
@@ -196,8 +200,7 @@ Napi::Value ModelWrap::Predict(const Napi::CallbackInfo& info) {
   auto& model = Model();
   torch::Tensor x = PrepareInput(tensor::TensorWrap::FromValue(info[0], "predict(x)").Get(), model);
   int64_t batch = info[1].IsUndefined() ? 256 : args::Integer(info[1], "predict() batchSize", 1, 1 << 20);
-  const auto precision = ParsePrecision(info[2].IsUndefined() ? "fp32" : args::String(info[2], "predict() precision"), "predict() precision");
-  CheckPrecision(precision, DeviceOf(model), "predict() precision");
+  const auto precision = ReadPrecision(info[2], "predict() precision");
   model.CheckInput(x);
   auto shared = model_;
   return PromiseWorker<torch::Tensor>::Start(
@@ -388,9 +391,8 @@ Napi::Value ModelWrap::TrainStep(const Napi::CallbackInfo& info) {
     options.label_smoothing(args::NumberField(o, "labelSmoothing", 0))
         .nam_sparsity(args::NumberField(o, "namSparsity", 0))
         .grad_clip(args::NumberField(o, "gradClip", 0))
-        .precision(ParsePrecision(args::StringField(o, "precision", "fp32"), "trainStep() precision"));
+        .precision(ReadPrecision(o.Get("precision"), "trainStep() precision"));
   }
-  CheckPrecision(options.precision(), DeviceOf(model), "trainStep() precision");
   auto shared = model_;
   auto scaler = opt.scaler();
   return PromiseWorker<training::StepResult>::Start(

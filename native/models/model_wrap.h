@@ -14,6 +14,10 @@
 
 namespace torch_attn::models {
 
+// A precision name from JS (undefined: fp32); RangeError naming `where` otherwise. Whether the
+// model's device can run it is checked by the core, where the work runs.
+Precision ReadPrecision(const Napi::Value& value, const std::string& where);
+
 class ModelWrap : public Napi::ObjectWrap<ModelWrap>, public GuardedMethods<ModelWrap> {
  public:
   // Marks this class's JS objects: a look-alike, or another class's object, is refused.

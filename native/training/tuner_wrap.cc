@@ -87,7 +87,7 @@ TunerPlan ReadPlan(const Napi::Value& value) {
   p.step_options.label_smoothing(args::NumberField(o, "labelSmoothing", 0))
       .nam_sparsity(args::NumberField(o, "namSparsity", 0))
       .grad_clip(args::NumberField(o, "gradClip", 0))
-      .precision(models::ParsePrecision(args::StringField(o, "precision", "fp32"), "plan.precision"));
+      .precision(models::ReadPrecision(o.Get("precision"), "plan.precision"));
   p.scaler = ReadScalerOptions(o.Get("lossScaling"), "plan.lossScaling");
   p.log_every = args::IntegerField(o, "logEvery", 100, 0, int64_t{1} << 40);
   p.checkpoint_dir = args::StringField(o, "checkpointDir", "");
@@ -287,9 +287,8 @@ Napi::Value EvaluateJs(const Napi::CallbackInfo& info) {
   auto& model = models::ModelWrap::FromValue(info[0], "evaluate model");
   auto loader = data::LoaderWrap::FromValue(info[1], "evaluate loader").loader();
   const bool keep = info[2].IsBoolean() && info[2].As<Napi::Boolean>().Value();
-  const auto precision = models::ParsePrecision(info[3].IsUndefined() ? "fp32" : args::String(info[3], "evaluate() precision"), "evaluate() precision");
+  const auto precision = models::ReadPrecision(info[3], "evaluate() precision");
   auto shared = model.shared();
-  models::CheckPrecision(precision, models::DeviceOf(*shared), "evaluate() precision");
   return PromiseWorker<EvalResult>::Start(
       info.Env(), info[0].As<Napi::Object>(), model.TakeClaim("evaluate()"),
       [shared, loader, keep, precision] { return Evaluate(*shared, *loader, keep, nullptr, precision); },
