@@ -3,7 +3,7 @@ python3-torchvision and PIL: torchvision's outputs for the deterministic transfo
 batches in the python formats torchvision downloads, and a tiny image folder with PIL's decodes.
 usage: /usr/bin/python3 scripts/make-data-fixtures.py
 """
-import io, json, os, pickle, struct, base64
+import io, json, os, pickle, struct, base64, zlib
 import numpy as np
 import torch
 import torchvision.transforms.functional as F
@@ -191,6 +191,66 @@ save('dog/f.JPEG', Image.fromarray(images['smooth']).convert('L'), quality=85)  
 with open(os.path.join(folder, 'dog', 'notes.txt'), 'w') as f:
     f.write('not an image\n')
 expect['folder'] = decoded
+
+# ---- PNG colour types and depths PIL cannot write, written chunk by chunk -----------------------
+# PIL converts the stored samples (no gamma, no sBIT, no ICC): 16-bit colour by its high byte, 16-bit
+# gray is mode "I" which convert('RGB') clips at 255, 1/2/4-bit gray scaled to 0..255, tRNS ignored.
+def chunk(kind, data):
+    return struct.pack('>I', len(data)) + kind + data + struct.pack('>I', zlib.crc32(kind + data) & 0xffffffff)
+
+def packed(values, depth):
+    bits = ''.join(format(int(v), '0%db' % depth) for v in values)
+    bits += '0' * (-len(bits) % 8)
+    return bytes(int(bits[i:i + 8], 2) for i in range(0, len(bits), 8))
+
+ADAM7 = [(0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2)]
+
+def write_png(rel, samples, depth, color, extra=b'', interlace=False):
+    """samples: (h, w, channels) array of the stored values; rows filtered with filter 0."""
+    h, w = samples.shape[:2]
+    def rows(a):
+        if depth < 8:
+            return [packed(a[y, :, 0], depth) for y in range(a.shape[0])]
+        return [a[y].astype('>u2' if depth == 16 else 'u1').tobytes() for y in range(a.shape[0])]
+    if interlace:
+        raw = b''
+        for x0, y0, dx, dy in ADAM7:
+            sub = samples[y0::dy, x0::dx]
+            if sub.size:
+                raw += b''.join(b'\x00' + r for r in rows(sub))
+    else:
+        raw = b''.join(b'\x00' + r for r in rows(samples))
+    ihdr = struct.pack('>IIBBBBB', w, h, depth, color, 0, 0, 1 if interlace else 0)
+    data = b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', ihdr) + extra + chunk(b'IDAT', zlib.compress(raw)) + chunk(b'IEND', b'')
+    path = os.path.join(OUT, 'png-variants', rel)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, 'wb') as f:
+        f.write(data)
+    png_decoded[rel] = b64(np.asarray(Image.open(path).convert('RGB')))
+
+png_decoded = {}
+h, w = 9, 11
+u16 = lambda c: rng.integers(0, 65536, (h, w, c), dtype=np.uint16)
+low16 = rng.integers(0, 400, (h, w, 1), dtype=np.uint16)  # below and above 255: PIL clips gray 16-bit
+gamma = chunk(b'gAMA', struct.pack('>I', 100000))       # gamma 1.0: libpng's simplified API would convert
+write_png('x/gray16.png', low16, 16, 0)
+write_png('x/gray16-trns.png', low16, 16, 0, chunk(b'tRNS', struct.pack('>H', 7)))
+write_png('x/gray-alpha16.png', u16(2), 16, 4)
+write_png('x/rgb16.png', u16(3), 16, 2)
+write_png('x/rgb16-gamma.png', u16(3), 16, 2, gamma)
+write_png('x/rgba16.png', u16(4), 16, 6)
+write_png('x/rgb16-interlaced.png', u16(3), 16, 2, interlace=True)
+write_png('x/rgb8-gamma.png', rng.integers(0, 256, (h, w, 3), dtype=np.uint8), 8, 2, gamma + chunk(b'sBIT', b'\x05\x05\x05'))
+write_png('x/rgb8-trns.png', rng.integers(0, 256, (h, w, 3), dtype=np.uint8), 8, 2, chunk(b'tRNS', struct.pack('>HHH', 1, 2, 3)))
+for depth in (1, 2, 4):
+    write_png(f'x/gray{depth}.png', rng.integers(0, 1 << depth, (h, w, 1), dtype=np.uint8), depth, 0)
+write_png('x/palette4-trns.png', rng.integers(0, 16, (h, w, 1), dtype=np.uint8), 4, 3,
+          chunk(b'PLTE', bytes(rng.integers(0, 256, 48, dtype=np.uint8))) + chunk(b'tRNS', b'\x00\x80\xff'))
+write_png('x/palette8-interlaced.png', rng.integers(0, 256, (h, w, 1), dtype=np.uint8), 8, 3,
+          chunk(b'PLTE', bytes(rng.integers(0, 256, 768, dtype=np.uint8))), interlace=True)
+write_png('x/text-chunks.png', rng.integers(0, 256, (h, w, 3), dtype=np.uint8), 8, 2,
+          chunk(b'tEXt', b'Comment\x00hello') + chunk(b'zTXt', b'Big\x00\x00' + zlib.compress(b'a' * 100000)))
+expect['png-variants'] = png_decoded
 with open(os.path.join(OUT, 'expected.json'), 'w') as f:
     json.dump(expect, f)
 print('wrote', OUT)

@@ -1,10 +1,12 @@
-// Image decoding through libjpeg-turbo (TurboJPEG API) and libpng (simplified API): neither
-// needs setjmp/longjmp, and every failure comes back as a message we can put in a DataError.
+// Image decoding through libjpeg-turbo (TurboJPEG API) and libpng; every failure comes back as a
+// message we can put in a DataError.
 #include <png.h>
 #include <turbojpeg.h>
 
 #include <atomic>
 #include <cerrno>
+#include <csetjmp>
+#include <cstdio>
 #include <cstring>
 #include <memory>
 
@@ -58,33 +60,90 @@ Image DecodeJpeg(const std::string& bytes, const std::string& name) {
   return image;
 }
 
+// PNG through libpng's full API, because its simplified API converts to sRGB (16-bit samples and
+// files with a gAMA chunk come out up to 69 levels away from PIL). PIL applies no gamma, no ICC
+// profile and no sBIT shift: it converts the stored samples. libpng reports errors by longjmp, so
+// the two functions that call it hold nothing with a destructor; their callers own the memory.
+struct PngReader {
+  png_structp png = nullptr;
+  png_infop info = nullptr;
+  const std::string* bytes = nullptr;
+  size_t offset = 0;
+  char message[256] = {0};
+  ~PngReader() { png_destroy_read_struct(&png, &info, nullptr); }
+};
+
+void PngError(png_structp png, png_const_charp message) {
+  auto* reader = static_cast<PngReader*>(png_get_error_ptr(png));
+  std::snprintf(reader->message, sizeof reader->message, "%s", message);
+  png_longjmp(png, 1);
+}
+
+void PngWarning(png_structp, png_const_charp) {}  // benign (an ancillary chunk's CRC, say): PIL reads on
+
+void PngRead(png_structp png, png_bytep out, png_size_t length) {
+  auto* reader = static_cast<PngReader*>(png_get_io_ptr(png));
+  if (length > reader->bytes->size() - reader->offset) png_error(png, "the file ends early (truncated)");
+  std::memcpy(out, reader->bytes->data() + reader->offset, length);
+  reader->offset += length;
+}
+
+// The header, and the transforms that turn every colour type into 8-bit samples as PIL's
+// convert('RGB') does: palette looked up, 1/2/4-bit gray scaled to 0..255, 16-bit samples by their
+// high byte, alpha and tRNS dropped, interlacing undone. Gray 16-bit is PIL's mode "I", which
+// convert('RGB') clips at 255: it stays 16-bit here and is clipped by the caller (*clip16).
+bool PngReadHeader(PngReader& r, uint32_t* width, uint32_t* height, bool* clip16) {
+  if (setjmp(png_jmpbuf(r.png))) return false;
+  png_set_read_fn(r.png, &r, PngRead);
+  // Text and colour-profile chunks are never used: skip them unread (no zTXt/iCCP inflation).
+  static const png_byte kSkipped[] = "tEXt\0zTXt\0iTXt\0iCCP\0";
+  png_set_keep_unknown_chunks(r.png, PNG_HANDLE_CHUNK_NEVER, kSkipped, 4);
+  png_set_chunk_malloc_max(r.png, 8u << 20);
+  png_read_info(r.png, r.info);
+  int depth = 0, color = 0;
+  png_get_IHDR(r.png, r.info, width, height, &depth, &color, nullptr, nullptr, nullptr);
+  *clip16 = depth == 16 && color == PNG_COLOR_TYPE_GRAY;
+  if (color == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(r.png);
+  if (color == PNG_COLOR_TYPE_GRAY && depth < 8) png_set_expand_gray_1_2_4_to_8(r.png);
+  if (depth == 16 && !*clip16) png_set_strip_16(r.png);
+  png_set_strip_alpha(r.png);  // also the alpha png_set_palette_to_rgb makes from a tRNS chunk
+  if (!*clip16 && (color == PNG_COLOR_TYPE_GRAY || color == PNG_COLOR_TYPE_GRAY_ALPHA)) png_set_gray_to_rgb(r.png);
+  png_set_interlace_handling(r.png);
+  return true;
+}
+
+// Into rows the caller allocated for row_bytes each, after checking that the transforms give that.
+bool PngReadRows(PngReader& r, png_bytepp rows, size_t row_bytes) {
+  if (setjmp(png_jmpbuf(r.png))) return false;
+  png_read_update_info(r.png, r.info);
+  if (png_get_rowbytes(r.png, r.info) != row_bytes) png_error(r.png, "unexpected row layout after conversion");
+  png_read_image(r.png, rows);
+  return true;
+}
+
 Image DecodePng(const std::string& bytes, const std::string& name) {
-  png_image png;
-  std::memset(&png, 0, sizeof png);
-  png.version = PNG_IMAGE_VERSION;
-  if (!png_image_begin_read_from_memory(&png, bytes.data(), bytes.size())) {
-    throw DataError(name + ": not a readable PNG (" + png.message + ")");
-  }
-  // Read RGBA and drop alpha ourselves: PIL's convert('RGB') ignores alpha, it does not composite.
-  png.format = PNG_FORMAT_RGBA;
-  try {
-    CheckSize(png.width, png.height, name);
-  } catch (...) {
-    png_image_free(&png);
-    throw;
-  }
-  PixelBuffer rgba(PNG_IMAGE_SIZE(png));
-  if (!png_image_finish_read(&png, nullptr, rgba.data(), 0, nullptr)) {
-    std::string message = png.message;
-    png_image_free(&png);
-    throw DataError(name + ": corrupt PNG (" + message + ")");
-  }
-  Image image(png.height, png.width, 3);
-  const size_t n = static_cast<size_t>(image.height * image.width);
-  for (size_t i = 0; i < n; ++i) {
-    image.pixels[3 * i] = rgba[4 * i];
-    image.pixels[3 * i + 1] = rgba[4 * i + 1];
-    image.pixels[3 * i + 2] = rgba[4 * i + 2];
+  PngReader r;
+  r.bytes = &bytes;
+  r.png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &r, PngError, PngWarning);
+  if (r.png) r.info = png_create_info_struct(r.png);
+  if (!r.png || !r.info) throw DataError(name + ": cannot start the PNG decoder");
+  uint32_t width = 0, height = 0;
+  bool clip16 = false;
+  if (!PngReadHeader(r, &width, &height, &clip16)) throw DataError(name + ": not a readable PNG (" + r.message + ")");
+  CheckSize(width, height, name);
+  const size_t row_bytes = size_t{width} * (clip16 ? 2 : 3);
+  Image image(height, width, 3);
+  PixelBuffer gray16(clip16 ? row_bytes * height : 0);
+  std::vector<png_bytep> rows(height);
+  for (uint32_t y = 0; y < height; ++y) rows[y] = clip16 ? gray16.data() + y * row_bytes : image.row(y);
+  if (!PngReadRows(r, rows.data(), row_bytes)) throw DataError(name + ": corrupt PNG (" + r.message + ")");
+  if (clip16) {
+    const size_t n = size_t{width} * height;
+    for (size_t i = 0; i < n; ++i) {
+      const unsigned v = (unsigned{gray16[2 * i]} << 8) | gray16[2 * i + 1];  // PNG samples are big-endian
+      const uint8_t c = static_cast<uint8_t>(v > 255 ? 255 : v);
+      image.pixels[3 * i] = image.pixels[3 * i + 1] = image.pixels[3 * i + 2] = c;
+    }
   }
   return image;
 }

@@ -166,6 +166,22 @@ describe('imageFolder', () => {
     });
   });
 
+  it('PNG colour types and depths as PIL converts them: 16-bit, gamma-tagged, 1/2/4-bit, palette, tRNS, interlaced', async () => {
+    // 16-bit and gAMA-tagged files once came out up to 69 levels away (libpng's simplified API converts to sRGB).
+    const ds = await datasets.imageFolder(path.join(fixtures, 'png-variants'));
+    const order = Object.keys(expected['png-variants']).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    expect(ds.length).toBe(order.length);
+    const worst: Record<string, number> = {};
+    order.forEach((rel, i) => {
+      const data = ds.get(i).image.data() as Uint8Array;
+      const want = bytes(expected['png-variants'][rel]);
+      expect(data.length, rel).toBe(want.length);
+      worst[rel] = 0;
+      for (let k = 0; k < want.length; k++) worst[rel] = Math.max(worst[rel], Math.abs(data[k] - want[k]));
+    });
+    expect(worst).toEqual(Object.fromEntries(order.map((rel) => [rel, 0])));
+  });
+
   it('honours extensions; refuses empty class folders and folders without classes', async () => {
     expect((await datasets.imageFolder(folder, { extensions: ['png'] })).length).toBe(4);
     const dir = path.join(tmp, 'folder-empty');
