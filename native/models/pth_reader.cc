@@ -541,8 +541,8 @@ NamedTensors ReadPthBytes(const std::string& bytes, const std::string& name) {
   return ReadTopDict(bytes, name, [](const Dict& dict, const Zip& zip) { return ToNamedTensors(dict, zip, true); });
 }
 
-std::vector<std::pair<std::string, NamedTensors>> ReadPthSections(const std::string& path) {
-  return ReadTopDict(ReadAll(path), path, [](const Dict& dict, const Zip& zip) {
+std::vector<std::pair<std::string, NamedTensors>> ReadPthSectionsBytes(const std::string& bytes, const std::string& name) {
+  return ReadTopDict(bytes, name, [](const Dict& dict, const Zip& zip) {
     std::vector<std::pair<std::string, NamedTensors>> out;
     for (const auto& [key, value] : dict) {
       auto* name = std::get_if<std::string>(&key->v);
@@ -554,7 +554,9 @@ std::vector<std::pair<std::string, NamedTensors>> ReadPthSections(const std::str
   });
 }
 
-
+std::vector<std::pair<std::string, NamedTensors>> ReadPthSections(const std::string& path) {
+  return ReadPthSectionsBytes(ReadAll(path), path);
+}
 
 NamedTensors ReadPth(const std::string& path) { return ReadPthBytes(ReadAll(path), path); }
 

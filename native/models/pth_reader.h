@@ -26,5 +26,6 @@ NamedTensors ReadPthBytes(const std::string& bytes, const std::string& name);
 // A checkpoint whose top-level dict maps section names to dicts of tensors (torch-attn's
 // training checkpoints: model_state_dict, optimizer_state, training), section by section.
 std::vector<std::pair<std::string, NamedTensors>> ReadPthSections(const std::string& path);
+std::vector<std::pair<std::string, NamedTensors>> ReadPthSectionsBytes(const std::string& bytes, const std::string& name);
 
 }  // namespace torch_attn::models
