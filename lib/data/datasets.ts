@@ -96,10 +96,10 @@ function readData(file: string): Promise<Buffer> {
   return readRegularFile(file, MAX_DATA_FILE_BYTES, dataError);
 }
 
-function checkLabels(labels: Int32Array, classes: readonly string[], file: string, from = 0): void {
+function checkLabels(labels: Int32Array, classes: readonly string[], file: string, namesFile: string, from = 0): void {
   for (let i = from; i < labels.length; i++) {
     if (labels[i] >= classes.length) {
-      throw dataError(`${file}: record ${i - from} has label ${labels[i]}, but there are ${classes.length} classes`);
+      throw dataError(`${file}: record ${i - from} has label ${labels[i]}, but there are ${classes.length} classes (named in ${namesFile})`);
     }
   }
 }
@@ -220,10 +220,12 @@ async function loadCifar(kind: 10 | 100, dir: string, opts: Cifar100Options | un
   }
 
   let classes: string[];
+  let metaFile: string;
   if (layout.format === 'binary') {
-    classes = await readNames(at(kind === 10 ? 'batches.meta.txt' : `${label}_label_names.txt`));
+    metaFile = at(kind === 10 ? 'batches.meta.txt' : `${label}_label_names.txt`);
+    classes = await readNames(metaFile);
   } else {
-    const metaFile = at(kind === 10 ? 'batches.meta' : 'meta');
+    metaFile = at(kind === 10 ? 'batches.meta' : 'meta');
     classes = pickledNames(unpickle(await readData(metaFile), metaFile), kind === 10 ? 'label_names' : `${label}_label_names`, metaFile);
   }
 
@@ -235,7 +237,7 @@ async function loadCifar(kind: 10 | 100, dir: string, opts: Cifar100Options | un
       layout.format === 'binary'
         ? splitRecords(bytes, file, kind === 10 ? 1 : 2, kind === 100 && label === 'fine' ? 1 : 0)
         : pickledBatch(bytes, file, kind === 10 ? 'labels' : `${label}_labels`);
-    checkLabels(part.labels, classes, file);
+    checkLabels(part.labels, classes, file, metaFile);
     parts.push(part);
   }
   const pixels = parts.length === 1 ? parts[0].pixels : Buffer.concat(parts.map((p) => p.pixels));
