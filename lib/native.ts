@@ -287,8 +287,9 @@ export const packageVersion: string = JSON.parse(fs.readFileSync(path.join(packa
 function load(): NativeBinding {
   let file: string;
   try {
+    // TORCH_ATTN_ADDON names another build of the addon (the sanitizer build of scripts/test-asan.sh).
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    file = require('node-gyp-build').path(packageRoot);
+    file = process.env.TORCH_ATTN_ADDON ? path.resolve(process.env.TORCH_ATTN_ADDON) : require('node-gyp-build').path(packageRoot);
   } catch {
     throw new Error(
       'torch-attn: the native addon is not built. Run `npm rebuild torch-attn` (or `npm run build:native` ' +

@@ -22,7 +22,7 @@ import json, os, sys
 
 import torch
 
-from peer_cases import CASES, LAYOUTS, models, randomize, raw, write_safetensors
+from peer_cases import CASES, LAYOUTS, models, randomize, raw, set_peer_threads, write_safetensors
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TRAIN_SEED = 123  # torch.manual_seed before the train-mode forward (dropout masks)
@@ -100,7 +100,7 @@ def scheduler_fixtures(out, steps=14):
 def main():
     out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "..", "test", "fixtures", "parity")
     os.makedirs(out, exist_ok=True)
-    torch.set_num_threads(2)
+    set_peer_threads()
     index = {}
     for i, (name, (build, spec)) in enumerate(CASES.items()):
         model = randomize(build(), seed=i)

@@ -10,9 +10,9 @@ import json, sys
 
 import torch
 
-from peer_cases import CASES, raw, read_raw, read_safetensors
+from peer_cases import CASES, set_peer_threads, raw, read_raw, read_safetensors
 
-torch.set_num_threads(2)
+set_peer_threads()
 for job in json.load(open(sys.argv[1])):
     build, _ = CASES[job["case"]]
     model = build()

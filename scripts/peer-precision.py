@@ -14,9 +14,9 @@ import json, sys
 import torch
 import torch.nn.functional as F
 
-from peer_cases import CASES, raw, read_raw
+from peer_cases import CASES, set_peer_threads, raw, read_raw
 
-torch.set_num_threads(2)
+set_peer_threads()
 job = json.load(open(sys.argv[1]))
 build, _ = CASES[job["case"]]
 model = build()

@@ -16,6 +16,14 @@ sys.path.insert(0, os.environ.get("TORCH_ATTN_PEER", os.path.join(HERE, "..", ".
 from peer_models import CBAM, PeerCBAMCNN, PeerNAMResNet, PeerResNetCBAM, randomize  # noqa: E402,F401
 
 
+def set_peer_threads():
+    """The references compute with the threads torch-attn computes with: 2 on these machines, or
+    OMP_NUM_THREADS where it is set (scripts/check-libtorch2.sh sets 1: Debian 13's oneDNN is wrong
+    with several threads, torch-attn caps itself at 1 there, and a reference computed with 2
+    differs in its reductions' order, by up to 4e-6 after three SGD steps and 3e-2 with Adam)."""
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS") or 2))
+
+
 class SE(nn.Module):
     """Squeeze-and-excitation, senet.pytorch layout: fc.0 / fc.2 Linear without bias."""
 

@@ -597,18 +597,18 @@ std::unique_ptr<Transform> MakeTransform(const TransformSpec& spec) {
   if (op == "crop") {
     const int64_t top = r.Int("top", -1000000, 1000000), left = r.Int("left", -1000000, 1000000);
     const auto [h, w] = r.Size("size");
-    return image_op([=](Image& img, Rng&) { img = Crop(img, top, left, h, w); });
+    return image_op([=, h = h, w = w](Image& img, Rng&) { img = Crop(img, top, left, h, w); });
   }
   if (op == "centerCrop") {
     const auto [h, w] = r.Size("size");
-    return image_op([=](Image& img, Rng&) { img = CenterCropImage(img, h, w); });
+    return image_op([=, h = h, w = w](Image& img, Rng&) { img = CenterCropImage(img, h, w); });
   }
   if (op == "resize") {
     // size [h, w], or one number: the shorter edge (aspect kept), optionally capped by maxSize.
     auto v = r.List("size", 1, 2);
     const auto [h, w] = r.Size("size");
     const int64_t max_size = r.Int("maxSize", 0, 1000000, 0);
-    if (v.size() == 2) return image_op([=](Image& img, Rng&) { img = Resize(img, h, w); });
+    if (v.size() == 2) return image_op([=, h = h, w = w](Image& img, Rng&) { img = Resize(img, h, w); });
     if (max_size != 0 && max_size <= h) {
       throw RangeError(r.Where("maxSize") + " must be greater than size (" + std::to_string(h) + ")");
     }

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The test suite once more against an ASan + UBSan build of the addon (clang), so memory errors and
+# undefined behaviour in the native code fail loudly instead of passing by luck.
+#   npm run test:asan [-- vitest arguments, e.g. test/data]
+# Needs clang and its runtime: sudo apt-get install -y clang libclang-rt-14-dev. The build goes to
+# build-asan/ (the normal build/ is untouched); node is not instrumented, so the sanitizer runtime
+# is preloaded. Leak checking is off: V8 and LibTorch keep global allocations until exit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+command -v clang++ >/dev/null || { echo "test:asan: clang++ not found (sudo apt-get install -y clang libclang-rt-14-dev)" >&2; exit 2; }
+runtime=$(clang++ -print-file-name=libclang_rt.asan-x86_64.so)
+[ -f "$runtime" ] || { echo "test:asan: $runtime is missing (sudo apt-get install -y libclang-rt-14-dev)" >&2; exit 2; }
+
+node node_modules/cmake-js/bin/cmake-js build --out build-asan --prefer-clang --config RelWithDebInfo \
+  --CDTORCH_ATTN_SANITIZE=ON --parallel "$(nproc)" --log-level warn
+
+export TORCH_ATTN_ADDON=$PWD/build-asan/RelWithDebInfo/torch_attn.node
+export LD_PRELOAD=$runtime
+export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:allow_user_segv_handler=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+exec npx vitest run --testTimeout 120000 --hookTimeout 120000 "$@"
