@@ -5,6 +5,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { datasets, transforms, type Model } from '../lib/index';
 
+/** Running against the ASan build (npm run test:asan): resident memory is not the program's alone. */
+export const sanitized = process.env.TORCH_ATTN_SANITIZED === '1';
+
 /** The error a promise rejects with; fails the test if it resolves. */
 export async function rejection(promise: Promise<unknown>): Promise<Error & { code?: string }> {
   try {

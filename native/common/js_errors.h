@@ -25,19 +25,38 @@ Napi::Value Guard(Napi::Env env, Fn&& fn) {
   }
 }
 
-// Lets an ObjectWrap route each instance method and accessor through Guard:
-//   InstanceMethod("shape", &TensorWrap::Guarded<&TensorWrap::Shape>)
-// First it checks that `this` carries T's type tag (T::kTypeTag): V8 checks the receiver of
-// methods, not of getters and setters, and a getter taken from one class's prototype and
-// called on another class's object would otherwise read that object as a T.
+// An ObjectWrap's instance methods and accessors, each routed through Guard:
+//   TensorWrap::GuardedMethod<&TensorWrap::Data>("data"), TensorWrap::GuardedGetter<&TensorWrap::Shape>("shape")
+// First `this` must carry T's type tag (T::kTypeTag): V8 checks the receiver of methods, not of
+// getters, and a getter taken from one class's prototype and called on another class's object
+// would read that object as a T. The check runs in a static callback, before anything treats
+// `this` as a T (node-addon-api's own InstanceMethod/InstanceAccessor call a member function on
+// whatever the receiver wraps, which is undefined behaviour for a foreign receiver).
 template <typename T>
 struct GuardedMethods {
   template <Napi::Value (T::*Method)(const Napi::CallbackInfo&)>
-  Napi::Value Guarded(const Napi::CallbackInfo& info) {
-    if (!HasTypeTag(info.This(), T::kTypeTag)) {
-      throw Napi::TypeError::New(info.Env(), "Illegal invocation: the receiver is not the native object this method belongs to");
+  static Napi::ClassPropertyDescriptor<T> GuardedMethod(const char* name) {
+    return napi_property_descriptor{name, nullptr, &Call<Method>, nullptr, nullptr, nullptr, napi_default, nullptr};
+  }
+  template <Napi::Value (T::*Method)(const Napi::CallbackInfo&)>
+  static Napi::ClassPropertyDescriptor<T> GuardedGetter(const char* name) {
+    return napi_property_descriptor{name, nullptr, nullptr, &Call<Method>, nullptr, nullptr, napi_default, nullptr};
+  }
+
+ private:
+  template <Napi::Value (T::*Method)(const Napi::CallbackInfo&)>
+  static napi_value Call(napi_env env, napi_callback_info callback_info) {
+    Napi::CallbackInfo info(env, callback_info);
+    try {
+      if (!HasTypeTag(info.This(), T::kTypeTag)) {
+        throw Napi::TypeError::New(info.Env(), "Illegal invocation: the receiver is not the native object this method belongs to");
+      }
+      T* self = T::Unwrap(info.This().As<Napi::Object>());
+      return Guard(info.Env(), [&] { return (self->*Method)(info); });
+    } catch (const Napi::Error& e) {
+      e.ThrowAsJavaScriptException();
+      return nullptr;
     }
-    return Guard(info.Env(), [&] { return (static_cast<T*>(this)->*Method)(info); });
   }
 };
 

@@ -165,11 +165,11 @@ Napi::Value ImageLimitsJs(const Napi::CallbackInfo& info) {
 void DatasetWrap::Register(Napi::Env env, Napi::Object exports) {
   Napi::Function ctor = DefineClass(env, "Dataset",
                                     {
-                                        InstanceAccessor("length", &DatasetWrap::Guarded<&DatasetWrap::Length>, nullptr),
-                                        InstanceMethod("describe", &DatasetWrap::Guarded<&DatasetWrap::Describe>),
-                                        InstanceMethod("withTransform", &DatasetWrap::Guarded<&DatasetWrap::WithTransform>),
-                                        InstanceMethod("get", &DatasetWrap::Guarded<&DatasetWrap::Get>),
-                                        InstanceMethod("verify", &DatasetWrap::Guarded<&DatasetWrap::Verify>),
+                                        DatasetWrap::GuardedGetter<&DatasetWrap::Length>("length"),
+                                        DatasetWrap::GuardedMethod<&DatasetWrap::Describe>("describe"),
+                                        DatasetWrap::GuardedMethod<&DatasetWrap::WithTransform>("withTransform"),
+                                        DatasetWrap::GuardedMethod<&DatasetWrap::Get>("get"),
+                                        DatasetWrap::GuardedMethod<&DatasetWrap::Verify>("verify"),
                                     });
   GetAddonData(env).dataset_constructor = Napi::Persistent(ctor);
   exports.Set("Dataset", ctor);
@@ -272,8 +272,8 @@ Napi::Value DatasetWrap::Verify(const Napi::CallbackInfo& info) {
 void LoaderWrap::Register(Napi::Env env, Napi::Object exports) {
   Napi::Function ctor = DefineClass(env, "DataLoader",
                                     {
-                                        InstanceAccessor("batchCount", &LoaderWrap::Guarded<&LoaderWrap::BatchCount>, nullptr),
-                                        InstanceMethod("epoch", &LoaderWrap::Guarded<&LoaderWrap::Epoch>),
+                                        LoaderWrap::GuardedGetter<&LoaderWrap::BatchCount>("batchCount"),
+                                        LoaderWrap::GuardedMethod<&LoaderWrap::Epoch>("epoch"),
                                     });
   GetAddonData(env).loader_constructor = Napi::Persistent(ctor);
   exports.Set("DataLoader", ctor);
@@ -310,8 +310,8 @@ Napi::Value LoaderWrap::Epoch(const Napi::CallbackInfo& info) {
 void StreamWrap::Register(Napi::Env env, Napi::Object exports) {
   Napi::Function ctor = DefineClass(env, "BatchStream",
                                     {
-                                        InstanceMethod("next", &StreamWrap::Guarded<&StreamWrap::Next>),
-                                        InstanceMethod("close", &StreamWrap::Guarded<&StreamWrap::Close>),
+                                        StreamWrap::GuardedMethod<&StreamWrap::Next>("next"),
+                                        StreamWrap::GuardedMethod<&StreamWrap::Close>("close"),
                                     });
   GetAddonData(env).stream_constructor = Napi::Persistent(ctor);
 }

@@ -120,16 +120,16 @@ void TensorWrap::Register(Napi::Env env, Napi::Object exports) {
   Napi::Function ctor = DefineClass(
       env, "Tensor",
       {
-          InstanceAccessor("shape", &TensorWrap::Guarded<&TensorWrap::Shape>, nullptr),
-          InstanceAccessor("dtype", &TensorWrap::Guarded<&TensorWrap::DTypeName>, nullptr),
-          InstanceAccessor("device", &TensorWrap::Guarded<&TensorWrap::Device>, nullptr),
-          InstanceAccessor("numel", &TensorWrap::Guarded<&TensorWrap::Numel>, nullptr),
-          InstanceAccessor("disposed", &TensorWrap::Guarded<&TensorWrap::Disposed>, nullptr),
-          InstanceMethod("data", &TensorWrap::Guarded<&TensorWrap::Data>),
-          InstanceMethod("toFloat32Array", &TensorWrap::Guarded<&TensorWrap::ToFloat32Array>),
-          InstanceMethod("item", &TensorWrap::Guarded<&TensorWrap::Item>),
-          InstanceMethod("to", &TensorWrap::Guarded<&TensorWrap::To>),
-          InstanceMethod("dispose", &TensorWrap::Guarded<&TensorWrap::Dispose>),
+          TensorWrap::GuardedGetter<&TensorWrap::Shape>("shape"),
+          TensorWrap::GuardedGetter<&TensorWrap::DTypeName>("dtype"),
+          TensorWrap::GuardedGetter<&TensorWrap::Device>("device"),
+          TensorWrap::GuardedGetter<&TensorWrap::Numel>("numel"),
+          TensorWrap::GuardedGetter<&TensorWrap::Disposed>("disposed"),
+          TensorWrap::GuardedMethod<&TensorWrap::Data>("data"),
+          TensorWrap::GuardedMethod<&TensorWrap::ToFloat32Array>("toFloat32Array"),
+          TensorWrap::GuardedMethod<&TensorWrap::Item>("item"),
+          TensorWrap::GuardedMethod<&TensorWrap::To>("to"),
+          TensorWrap::GuardedMethod<&TensorWrap::Dispose>("dispose"),
       });
   GetAddonData(env).tensor_constructor = Napi::Persistent(ctor);
   exports.Set("Tensor", ctor);

@@ -62,7 +62,6 @@ class Run {
       // Temporaries of a writer that was killed mid-write (kill -9) go now, not never.
       for (const char* name : {"last.pth", "best.pth"}) RemoveStaleTemporaries(plan_.checkpoint_dir + "/" + name);
     }
-    const int64_t batches = train_.batch_count();
     const int64_t resume_epoch = progress_.next_epoch, resume_batch = progress_.next_batch;
     int64_t epoch_start = 0;
     for (size_t index = 0; index < plan_.stages.size(); ++index) {

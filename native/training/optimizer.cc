@@ -157,7 +157,9 @@ void LoadStateByName(torch::optim::Optimizer& optimizer, const std::string& type
   }
   auto& target = optimizer.state();
   target.clear();
-  for (const auto& [name, fields] : by_param) {
+  for (const auto& entry : by_param) {
+    const std::string& name = entry.first;
+    const auto& fields = entry.second;
     const torch::Tensor& p = params[name];
     auto get = [&](const char* field) -> torch::Tensor {
       auto it = fields.find(field);

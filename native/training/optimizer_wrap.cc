@@ -43,14 +43,14 @@ void OptimizerWrap::Register(Napi::Env env, Napi::Object exports) {
   Napi::Function ctor = DefineClass(
       env, "Optimizer",
       {
-          InstanceAccessor("groupCount", &OptimizerWrap::Guarded<&OptimizerWrap::GroupCount>, nullptr),
-          InstanceAccessor("lossScale", &OptimizerWrap::Guarded<&OptimizerWrap::LossScale>, nullptr),
-          InstanceMethod("getLr", &OptimizerWrap::Guarded<&OptimizerWrap::GetLr>),
-          InstanceMethod("setLr", &OptimizerWrap::Guarded<&OptimizerWrap::SetLr>),
-          InstanceMethod("addGroup", &OptimizerWrap::Guarded<&OptimizerWrap::AddGroup>),
-          InstanceMethod("zeroGrad", &OptimizerWrap::Guarded<&OptimizerWrap::ZeroGrad>),
-          InstanceMethod("save", &OptimizerWrap::Guarded<&OptimizerWrap::Save>),
-          InstanceMethod("load", &OptimizerWrap::Guarded<&OptimizerWrap::Load>),
+          OptimizerWrap::GuardedGetter<&OptimizerWrap::GroupCount>("groupCount"),
+          OptimizerWrap::GuardedGetter<&OptimizerWrap::LossScale>("lossScale"),
+          OptimizerWrap::GuardedMethod<&OptimizerWrap::GetLr>("getLr"),
+          OptimizerWrap::GuardedMethod<&OptimizerWrap::SetLr>("setLr"),
+          OptimizerWrap::GuardedMethod<&OptimizerWrap::AddGroup>("addGroup"),
+          OptimizerWrap::GuardedMethod<&OptimizerWrap::ZeroGrad>("zeroGrad"),
+          OptimizerWrap::GuardedMethod<&OptimizerWrap::Save>("save"),
+          OptimizerWrap::GuardedMethod<&OptimizerWrap::Load>("load"),
       });
   GetAddonData(env).optimizer_constructor = Napi::Persistent(ctor);
   exports.Set("Optimizer", ctor);

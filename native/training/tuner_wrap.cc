@@ -33,8 +33,8 @@ class ControlWrap : public Napi::ObjectWrap<ControlWrap>, public GuardedMethods<
   static constexpr napi_type_tag kTypeTag = {0xc0a7c0a7f17f17f1ULL, 0x5ca1ab1e5ca1ab1eULL};
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "FitControl",
-                       {InstanceMethod("cancel", &ControlWrap::Guarded<&ControlWrap::Cancel>),
-                        InstanceAccessor("cancelled", &ControlWrap::Guarded<&ControlWrap::Cancelled>, nullptr)});
+                       {ControlWrap::GuardedMethod<&ControlWrap::Cancel>("cancel"),
+                        ControlWrap::GuardedGetter<&ControlWrap::Cancelled>("cancelled")});
   }
   static ControlWrap& FromValue(const Napi::Value& value, const std::string& what) {
     if (!HasTypeTag(value, ControlWrap::kTypeTag)) args::ThrowType(what, "a FitControl", value);
