@@ -13,6 +13,9 @@ export const ErrorCode = {
   DISPOSED: 'ERR_TORCH_ATTN_DISPOSED',
   /** A model was used while async work (predict, a load) runs on it. */
   BUSY: 'ERR_TORCH_ATTN_BUSY',
+  /** A collective failed (another rank died or timed out), a rendezvous could not happen, or a
+   *  destroyed process group was used. */
+  DISTRIBUTED: 'ERR_TORCH_ATTN_DISTRIBUTED',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

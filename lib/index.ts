@@ -10,6 +10,8 @@ export { Model } from './models/model';
 export { readStateDict, saveStateDict, inspectCheckpoint } from './models/checkpoint';
 export type { CheckpointFormat, CheckpointEntry, CheckpointInfo } from './models/checkpoint';
 export { ErrorCode } from './errors';
+export { distributed, ProcessGroup, REDUCE_OPS } from './distributed';
+export type { InitOptions, ReduceOp, DistributedBackend } from './distributed';
 export { CHECKPOINT_LAYOUTS } from './models/layouts';
 export type { CheckpointLayout } from './models/layouts';
 export type { NamedParameter, NamedBuffer, SummaryRow, LoadResult, LoadOptions, PredictOptions, BackboneReport } from './models/model';

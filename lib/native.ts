@@ -81,7 +81,7 @@ export interface NativeModel {
     optimizer: NativeOptimizer,
     x: NativeTensor,
     labels: NativeTensor,
-    options: { labelSmoothing?: number; namSparsity?: number; gradClip?: number; precision?: string },
+    options: { labelSmoothing?: number; namSparsity?: number; gradClip?: number; precision?: string; distributed?: NativeProcessGroup },
   ): Promise<NativeStepResult>;
 }
 
@@ -221,6 +221,30 @@ export interface NativeEvalResult {
   labels?: Int32Array;
 }
 
+export interface NativeGroupOptions {
+  backend: string;
+  masterAddr: string;
+  masterPort: number;
+  rank: number;
+  worldSize: number;
+  localRank: number;
+  timeoutMs: number;
+}
+
+/** Raw addon ProcessGroup (native/distributed/group_wrap.h); lib/distributed.ts types it. */
+export interface NativeProcessGroup {
+  readonly rank: number;
+  readonly worldSize: number;
+  readonly localRank: number;
+  readonly backend: string;
+  readonly destroyed: boolean;
+  barrier(): Promise<void>;
+  allReduce(t: NativeTensor, op?: string): Promise<NativeTensor>;
+  broadcast(t: NativeTensor, src?: number): Promise<NativeTensor>;
+  allGather(t: NativeTensor): Promise<NativeTensor[]>;
+  destroy(): void;
+}
+
 export interface NativeBinding {
   buildInfo(): NativeBuildInfo;
   stopOwnedThreads(all: boolean): void;
@@ -267,6 +291,10 @@ export interface NativeBinding {
   /** The precision names, in the core's order (models/precision.h). */
   precisions: string[];
   gradScalerSteps(steps: NativeTensor[][], options?: LossScaling): { foundInf: boolean; scale: number; growthTracker: number }[];
+
+  ProcessGroup: abstract new () => NativeProcessGroup;
+  initProcessGroup(options: NativeGroupOptions): Promise<NativeProcessGroup>;
+  distributedBackends(): string[];
 
   Optimizer: abstract new () => NativeOptimizer;
   createOptimizer(model: NativeModel, type: string, groups: { params: string[]; [option: string]: unknown }[]): NativeOptimizer;

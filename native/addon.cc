@@ -3,6 +3,7 @@
 
 #include "common/addon_data.h"
 #include "data/data_wrap.h"
+#include "distributed/group_wrap.h"
 #include "models/model_wrap.h"
 #include "runtime/onednn.h"
 #include "runtime/runtime.h"
@@ -28,6 +29,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   torch_attn::data::StreamWrap::Register(env, exports);
   torch_attn::training::RegisterTuner(env, exports);
   torch_attn::training::RegisterScaler(env, exports);
+  torch_attn::distributed::ProcessGroupWrap::Register(env, exports);
   return exports;
 }
 

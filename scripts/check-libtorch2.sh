@@ -61,7 +61,7 @@ echo "deb http://deb.debian.org/debian trixie main contrib non-free" > "$root/et
 rm -f "$root/etc/apt/sources.list.d/debian.sources"
 
 # The README's packages, as they are named on Debian 13.
-packages="ca-certificates git cmake g++ make python3 libturbojpeg0-dev libpng-dev nlohmann-json3-dev"
+packages="ca-certificates git cmake g++ make python3 libgloo-dev libturbojpeg0-dev libpng-dev nlohmann-json3-dev"
 if [ "$mode" = cuda ]; then
   packages="$packages libtorch-cuda-dev nvidia-cuda-toolkit binutils"
 else

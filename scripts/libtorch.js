@@ -79,7 +79,9 @@ if (require.main === module) {
   }
   const mode = process.argv[2];
   const out = {
-    '--gyp-include': () => found.includeDirs.join(' '),
+    // c10d's reducer.hpp includes a header Debian 12's libtorch-dev lacks (CMakeLists.txt does the same).
+    '--gyp-include': () =>
+      [...found.includeDirs, ...(found.includeDirs.some((d) => fs.existsSync(path.join(d, 'torch/csrc/distributed/autograd/context/context.h'))) ? [] : ['native/compat/include'])].join(' '),
     '--gyp-cflags': () => found.cxxFlags.join(' '),
     '--gyp-ldflags': () => `-L${found.libDir} -Wl,-rpath,${found.libDir} -Wl,--disable-new-dtags`,
     '--gyp-libs': () => libraries(found.libDir).map((name) => `-l${name}`).join(' '),
@@ -89,6 +91,8 @@ if (require.main === module) {
         'NODE_ADDON_API_CPP_EXCEPTIONS',
         'NODE_ADDON_API_DISABLE_DEPRECATED',
         'NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS',
+        'USE_DISTRIBUTED',
+        'USE_C10D_GLOO',
         `TORCH_ATTN_WITH_CUDA=${libraries(found.libDir).includes('torch_cuda') ? 1 : 0}`,
         'TORCH_ATTN_CUDA_VERSION=\\"\\"',
         `TORCH_ATTN_LIBTORCH_DIR=\\"${found.libDir}\\"`,

@@ -7,7 +7,9 @@ import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { SingleBar } from 'cli-progress';
 import { DataLoader } from '../data/loader';
 import { datasets } from '../data/datasets';
+import { distributed } from '../distributed';
 import { buildInfo, cuda, getNumThreads } from '../runtime';
+import { launch } from './launch';
 import { type RunConfig, ARCHS, buildModel, checkConfig, loadData, readConfigFile, transformsFor } from '../runs/config';
 import { prCurves } from '../runs/metrics';
 import { formatEpoch, formatResult, runTraining } from '../runs/train';
@@ -35,6 +37,7 @@ commands:
   predict   top-k classes for images (a folder or files), as a table, JSON or CSV
   summary   a model's layers, output shapes and parameter counts
   doctor    LibTorch, CUDA, threads, and what to fix when something is missing
+  launch    run a command as several data-parallel ranks (torchrun's environment)
 
 torch-attn help <command> shows a command's options.
 `,
@@ -73,6 +76,18 @@ Ctrl-C stops at the next batch with a resumable checkpoint.
   summary: `usage: torch-attn summary [--model ARCH] [--attention KIND] [--classes N] [--input C,H,W]
 `,
   doctor: `usage: torch-attn doctor
+`,
+  launch: `usage: torch-attn launch --nproc-per-node N [options] -- <command> [args...]
+
+  --nproc-per-node N  ranks on this machine
+  --nnodes M          machines in the job (default 1)
+  --node-rank K       this machine's index, 0 to M-1 (default 0)
+  --master-addr HOST  where rank 0 listens for the rendezvous (default 127.0.0.1)
+  --master-port PORT  its port (default 29500)
+  --threads N         threads per rank (default: cores / N)
+Each rank gets MASTER_ADDR, MASTER_PORT, WORLD_SIZE, RANK, LOCAL_RANK and OMP_NUM_THREADS, as
+torchrun sets them; the script calls distributed.init(). Ctrl-C reaches every rank; when one rank
+fails the others are stopped and launch exits with its code.
 `,
 };
 
@@ -276,6 +291,7 @@ function doctor(io: Io): number {
     `node ${process.version}`,
     `precisions in hardware: CPU ${info.nativePrecisions.cpu.join(', ')}${info.nativePrecisions.cuda ? `; GPU (capability ${info.cudaCapability}) ${info.nativePrecisions.cuda.join(', ')}` : ''}${info.nativePrecisions.cpu.includes('bf16') ? '' : ' (bf16 runs emulated here: slower than fp32)'}`,
     ...(info.onednnVersion ? [`oneDNN ${info.onednnVersion}`] : []),
+    `distributed (c10d): ${distributed.backends().join(', ')} (no NCCL: CUDA tensors are not reduced across ranks yet)`,
     ...info.workarounds.map((w) => `works around: ${w}`),
   ];
   const fixes: string[] = [];
@@ -289,6 +305,35 @@ function doctor(io: Io): number {
   if (!info.cuda) fixes.push('for GPUs: build against a CUDA LibTorch, e.g. TORCH_ATTN_LIBTORCH=$(python3 -c "import torch, os; print(os.path.dirname(torch.__file__))") npm run build:native');
   io.out(`${lines.join('\n')}\n${fixes.length ? `\nto fix or improve:\n${fixes.map((f) => `  - ${f}`).join('\n')}\n` : '\neverything needed is there.\n'}`);
   return 0;
+}
+
+async function launchCommand(args: string[], io: Io): Promise<number> {
+  const split = args.indexOf('--');
+  if (split < 0 || split === args.length - 1) throw new UsageError('launch: give the command to run after --, e.g. -- npx tsx train.ts');
+  const { values } = parse(
+    args.slice(0, split),
+    {
+      'nproc-per-node': { type: 'string' },
+      nnodes: { type: 'string' },
+      'node-rank': { type: 'string' },
+      'master-addr': { type: 'string' },
+      'master-port': { type: 'string' },
+      threads: { type: 'string' },
+    },
+    'launch',
+  );
+  const nprocPerNode = int(values['nproc-per-node'] as string | undefined, '--nproc-per-node', 1);
+  if (nprocPerNode === undefined) throw new UsageError('launch: --nproc-per-node is required');
+  const nnodes = int(values.nnodes as string | undefined, '--nnodes', 1) ?? 1;
+  const nodeRank = int(values['node-rank'] as string | undefined, '--node-rank', 0) ?? 0;
+  if (nodeRank >= nnodes) throw new UsageError(`launch: --node-rank must be below --nnodes (${nnodes}), got ${nodeRank}`);
+  const masterPort = int(values['master-port'] as string | undefined, '--master-port', 1) ?? 29500;
+  if (masterPort > 65535) throw new UsageError(`launch: --master-port must be at most 65535, got ${masterPort}`);
+  const threads = int(values.threads as string | undefined, '--threads', 1);
+  return launch(
+    { nprocPerNode, nnodes, nodeRank, masterAddr: (values['master-addr'] as string | undefined) ?? '127.0.0.1', masterPort, threads, command: args.slice(split + 1) },
+    (line) => io.err(`${line}\n`),
+  );
 }
 
 /** A plain-text table: the first column left-aligned, the others right-aligned. */
@@ -308,7 +353,9 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
       io.out(HELP[topic]);
       return 0;
     }
-    if (args.includes('--help') || args.includes('-h')) {
+    // launch's arguments after -- belong to the command it runs.
+    const own = command === 'launch' && args.includes('--') ? args.slice(0, args.indexOf('--')) : args;
+    if (own.includes('--help') || own.includes('-h')) {
       if (!(command in HELP)) throw new UsageError(`unknown command '${command}'`);
       io.out(HELP[command]);
       return 0;
@@ -324,8 +371,10 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
         return summary(args, io);
       case 'doctor':
         return doctor(io);
+      case 'launch':
+        return await launchCommand(args, io);
       default:
-        throw new UsageError(`unknown command '${command}' (commands: train, eval, predict, summary, doctor)`);
+        throw new UsageError(`unknown command '${command}' (commands: train, eval, predict, summary, doctor, launch)`);
     }
   } catch (err) {
     if (err instanceof UsageError) {

@@ -14,6 +14,7 @@ struct AddonData {
   Napi::FunctionReference loader_constructor;
   Napi::FunctionReference stream_constructor;
   Napi::FunctionReference control_constructor;
+  Napi::FunctionReference process_group_constructor;
 };
 
 inline AddonData& GetAddonData(Napi::Env env) { return *env.GetInstanceData<AddonData>(); }

@@ -45,6 +45,12 @@ struct DisposedError : std::logic_error {
   using std::logic_error::logic_error;
 };
 
+// A collective that failed (a peer died, a timeout), a rendezvous that could not happen (port in
+// use), a destroyed process group used: code ERR_TORCH_ATTN_DISTRIBUTED.
+struct DistributedError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
 // The first lines of a LibTorch message, without the C++ backtrace and "Exception raised from".
 std::string ShortTorchMessage(const std::string& what);
 

@@ -48,6 +48,8 @@ Napi::Error CurrentExceptionToJs(Napi::Env env) {
     return WithCode(Napi::RangeError::New(env, e.what()), "ERR_TORCH_ATTN_OOM");
   } catch (const BusyError& e) {
     return WithCode(Napi::Error::New(env, e.what()), "ERR_TORCH_ATTN_BUSY");
+  } catch (const DistributedError& e) {
+    return WithCode(Napi::Error::New(env, e.what()), "ERR_TORCH_ATTN_DISTRIBUTED");
   } catch (const c10::IndexError& e) {
     return WithCode(Napi::RangeError::New(env, ShortTorchMessage(e.what_without_backtrace())),
                     "ERR_TORCH_ATTN_LIBTORCH");

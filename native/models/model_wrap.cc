@@ -6,6 +6,7 @@
 #include "common/args.h"
 #include "common/async.h"
 #include "common/type_tag.h"
+#include "distributed/group_wrap.h"
 #include "models/factory.h"
 #include "models/pth_writer.h"
 #include "models/state_dict.h"
@@ -116,27 +117,27 @@ void ModelWrap::Register(Napi::Env env, Napi::Object exports) {
   Napi::Function ctor = DefineClass(
       env, "Model",
       {
-          InstanceMethod("forward", &ModelWrap::Guarded<&ModelWrap::Forward>),
-          InstanceMethod("predict", &ModelWrap::Guarded<&ModelWrap::Predict>),
-          InstanceMethod("attentionMaps", &ModelWrap::Guarded<&ModelWrap::AttentionMaps>),
-          InstanceMethod("train", &ModelWrap::Guarded<&ModelWrap::Train>),
-          InstanceAccessor("training", &ModelWrap::Guarded<&ModelWrap::Training>, nullptr),
-          InstanceAccessor("description", &ModelWrap::Guarded<&ModelWrap::Describe>, nullptr),
-          InstanceAccessor("device", &ModelWrap::Guarded<&ModelWrap::Device>, nullptr),
-          InstanceAccessor("memoryFormat", &ModelWrap::Guarded<&ModelWrap::MemoryFormat>, nullptr),
-          InstanceMethod("to", &ModelWrap::Guarded<&ModelWrap::To>),
-          InstanceMethod("namedParameters", &ModelWrap::Guarded<&ModelWrap::NamedParameters>),
-          InstanceMethod("namedBuffers", &ModelWrap::Guarded<&ModelWrap::NamedBuffers>),
-          InstanceMethod("parameterCount", &ModelWrap::Guarded<&ModelWrap::ParameterCount>),
-          InstanceMethod("summary", &ModelWrap::Guarded<&ModelWrap::Summary>),
-          InstanceMethod("stateDict", &ModelWrap::Guarded<&ModelWrap::StateDict>),
-          InstanceMethod("loadStateDict", &ModelWrap::Guarded<&ModelWrap::LoadStateDict>),
-          InstanceMethod("namScalingFactors", &ModelWrap::Guarded<&ModelWrap::NamScalingFactors>),
-          InstanceMethod("namSparsityPenalty", &ModelWrap::Guarded<&ModelWrap::NamSparsityPenalty>),
-          InstanceMethod("setRequiresGrad", &ModelWrap::Guarded<&ModelWrap::SetRequiresGrad>),
-          InstanceMethod("applyBatchNormPolicy", &ModelWrap::Guarded<&ModelWrap::ApplyBatchNormPolicy>),
-          InstanceMethod("groupTable", &ModelWrap::Guarded<&ModelWrap::GroupTable>),
-          InstanceMethod("trainStep", &ModelWrap::Guarded<&ModelWrap::TrainStep>),
+          ModelWrap::GuardedMethod<&ModelWrap::Forward>("forward"),
+          ModelWrap::GuardedMethod<&ModelWrap::Predict>("predict"),
+          ModelWrap::GuardedMethod<&ModelWrap::AttentionMaps>("attentionMaps"),
+          ModelWrap::GuardedMethod<&ModelWrap::Train>("train"),
+          ModelWrap::GuardedGetter<&ModelWrap::Training>("training"),
+          ModelWrap::GuardedGetter<&ModelWrap::Describe>("description"),
+          ModelWrap::GuardedGetter<&ModelWrap::Device>("device"),
+          ModelWrap::GuardedGetter<&ModelWrap::MemoryFormat>("memoryFormat"),
+          ModelWrap::GuardedMethod<&ModelWrap::To>("to"),
+          ModelWrap::GuardedMethod<&ModelWrap::NamedParameters>("namedParameters"),
+          ModelWrap::GuardedMethod<&ModelWrap::NamedBuffers>("namedBuffers"),
+          ModelWrap::GuardedMethod<&ModelWrap::ParameterCount>("parameterCount"),
+          ModelWrap::GuardedMethod<&ModelWrap::Summary>("summary"),
+          ModelWrap::GuardedMethod<&ModelWrap::StateDict>("stateDict"),
+          ModelWrap::GuardedMethod<&ModelWrap::LoadStateDict>("loadStateDict"),
+          ModelWrap::GuardedMethod<&ModelWrap::NamScalingFactors>("namScalingFactors"),
+          ModelWrap::GuardedMethod<&ModelWrap::NamSparsityPenalty>("namSparsityPenalty"),
+          ModelWrap::GuardedMethod<&ModelWrap::SetRequiresGrad>("setRequiresGrad"),
+          ModelWrap::GuardedMethod<&ModelWrap::ApplyBatchNormPolicy>("applyBatchNormPolicy"),
+          ModelWrap::GuardedMethod<&ModelWrap::GroupTable>("groupTable"),
+          ModelWrap::GuardedMethod<&ModelWrap::TrainStep>("trainStep"),
       });
   GetAddonData(env).model_constructor = Napi::Persistent(ctor);
   exports.Set("Model", ctor);
@@ -373,7 +374,7 @@ Napi::Value ModelWrap::GroupTable(const Napi::CallbackInfo& info) {
   return out;
 }
 
-// trainStep(optimizer, x, labels, { labelSmoothing, namSparsity, gradClip, precision })
+// trainStep(optimizer, x, labels, { labelSmoothing, namSparsity, gradClip, precision, distributed })
 //   -> Promise<{ loss, correct, count, skipped }>; fp16 scales the loss with the optimizer's scaler.
 Napi::Value ModelWrap::TrainStep(const Napi::CallbackInfo& info) {
   auto& model = Model();
@@ -386,18 +387,23 @@ Napi::Value ModelWrap::TrainStep(const Napi::CallbackInfo& info) {
   model.CheckInput(x);
   training::CheckLabels(labels, x.size(0), std::numeric_limits<int64_t>::max());
   training::StepOptions options;
+  std::shared_ptr<distributed::Group> group;
   if (info[3].IsObject()) {
     auto o = info[3].As<Napi::Object>();
     options.label_smoothing(args::NumberField(o, "labelSmoothing", 0))
         .nam_sparsity(args::NumberField(o, "namSparsity", 0))
         .grad_clip(args::NumberField(o, "gradClip", 0))
         .precision(ReadPrecision(o.Get("precision"), "trainStep() precision"));
+    if (!o.Get("distributed").IsUndefined()) group = distributed::ProcessGroupWrap::FromValue(o.Get("distributed"), "trainStep() distributed");
   }
   auto shared = model_;
   auto scaler = opt.scaler();
   return PromiseWorker<training::StepResult>::Start(
       info.Env(), info.This().As<Napi::Object>(), TakeClaim("trainStep()"),
-      [shared, optimizer, x, labels, options, scaler] { return training::TrainStep(*shared, *optimizer, x, labels, options, scaler.get()); },
+      [shared, optimizer, x, labels, options, scaler, group] {
+        auto replica = group ? group->ReplicaOf(shared) : nullptr;
+        return training::TrainStep(*shared, *optimizer, x, labels, options, scaler.get(), replica.get());
+      },
       [](Napi::Env env, training::StepResult& r) {
         auto out = Napi::Object::New(env);
         out.Set("loss", r.loss);

@@ -20,7 +20,8 @@ void CheckLabels(const torch::Tensor& labels, int64_t batch, int64_t classes) {
 }
 
 StepResult TrainStep(models::ModelImpl& model, torch::optim::Optimizer& optimizer, const torch::Tensor& x,
-                     const torch::Tensor& labels, const StepOptions& options, GradScaler* scaler) {
+                     const torch::Tensor& labels, const StepOptions& options, GradScaler* scaler,
+                     distributed::DataParallel* replica) {
   const bool fp16 = options.precision() == models::Precision::kFp16;
   models::CheckPrecision(options.precision(), models::DeviceOf(model), "trainStep() precision");
   if (fp16 && scaler == nullptr) throw RangeError("trainStep(): fp16 needs a loss scaler");
@@ -34,17 +35,26 @@ StepResult TrainStep(models::ModelImpl& model, torch::optim::Optimizer& optimize
       if (p.grad().defined()) p.mutable_grad() = torch::Tensor();
     }
   }
+  if (replica != nullptr) replica->BeforeForward();
   auto logits = model.Compute(x, options.precision());
   CheckLabels(labels, logits.size(0), logits.size(1));
+  if (replica != nullptr) replica->AfterForward();  // from here a backward must follow
+  auto backward = [replica](const torch::Tensor& l) {
+    if (replica != nullptr) {
+      replica->Backward(l);
+    } else {
+      l.backward();
+    }
+  };
   auto target = labels.to(logits.device());
   auto loss = torch::nn::functional::cross_entropy(
       logits, target, torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(options.label_smoothing()));
   StepResult result;
   if (fp16) {
-    scaler->Scale(loss).backward();
+    backward(scaler->Scale(loss));
     result.skipped = scaler->Unscale(GradScaler::GradsOf(model.parameters()));
   } else {
-    loss.backward();
+    backward(loss);
   }
   if (!result.skipped) {
     modules::ApplyNamSparsity(model, options.nam_sparsity());

@@ -4,6 +4,7 @@
 
 #include <torch/torch.h>
 
+#include "distributed/data_parallel.h"
 #include "models/model.h"
 #include "training/grad_scaler.h"
 
@@ -25,9 +26,12 @@ struct StepResult {
 
 // Throws RangeError for labels that are not int64 class indices of the batch's size in
 // [0, classes), and for a precision the model's device cannot run. fp16 needs `scaler` (its
-// loss scaling), which the step updates.
+// loss scaling), which the step updates. With `replica` the step is one rank's part of a
+// data-parallel step: buffers from rank 0 before the forward, gradients averaged over the ranks
+// during backward (the caller feeds each rank its own shard of the batch).
 StepResult TrainStep(models::ModelImpl& model, torch::optim::Optimizer& optimizer, const torch::Tensor& x,
-                     const torch::Tensor& labels, const StepOptions& options, GradScaler* scaler = nullptr);
+                     const torch::Tensor& labels, const StepOptions& options, GradScaler* scaler = nullptr,
+                     distributed::DataParallel* replica = nullptr);
 
 void CheckLabels(const torch::Tensor& labels, int64_t batch, int64_t classes);
 

@@ -1,0 +1,23 @@
+// Where c10d differs between LibTorch 1.13 and 2.x. In 1.x a backend (ProcessGroupGloo) is a
+// ProcessGroup; from 2.0 a ProcessGroup holds backends per device type.
+#pragma once
+
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/version.h>
+
+namespace torch_attn::compat {
+
+inline c10::intrusive_ptr<c10d::ProcessGroup> MakeGlooGroup(const c10::intrusive_ptr<c10d::Store>& store, int rank, int size,
+                                                            const c10::intrusive_ptr<c10d::ProcessGroupGloo::Options>& options) {
+  auto gloo = c10::make_intrusive<c10d::ProcessGroupGloo>(store, rank, size, options);
+#if TORCH_VERSION_MAJOR >= 2
+  auto group = c10::make_intrusive<c10d::ProcessGroup>(store, rank, size);
+  group->setDefaultBackend(c10d::ProcessGroup::BackendType::GLOO);
+  group->setBackend(c10::DeviceType::CPU, c10d::ProcessGroup::BackendType::GLOO, gloo);
+  return group;
+#else
+  return gloo;
+#endif
+}
+
+}  // namespace torch_attn::compat

@@ -1,0 +1,184 @@
+// Data-parallel training on c10d (Gloo over loopback, ports chosen free at run time): collectives,
+// the launcher, bad environments, a rank that dies, and equivalence with PyTorch's
+// DistributedDataParallel (scripts/peer-ddp.py, when Debian's python3-torch and the peer models
+// in ../shared/peer are there).
+import { spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { main } from '../../lib/cli/index';
+import { distributed, ErrorCode, readStateDict } from '../../lib/index';
+import { rejection } from '../helpers';
+
+const root = path.resolve(__dirname, '..', '..');
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'torch-attn-ddp-'));
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+const python = '/usr/bin/python3';
+const peerModels = path.join(process.env.TORCH_ATTN_PEER ?? path.resolve(root, '..', 'shared', 'peer'), 'peer_models.py');
+const havePeer = fs.existsSync(peerModels) && spawnSync(python, ['-c', 'import torch.distributed as d; assert d.is_available()']).status === 0;
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** `torch-attn launch` in this process; its own messages are collected. */
+async function launch(nproc: number, command: string[], port: number): Promise<{ code: number; err: string }> {
+  let err = '';
+  const code = await main(['launch', '--nproc-per-node', String(nproc), '--master-port', String(port), '--threads', '1', '--', ...command], {
+    out: () => {},
+    err: (t) => (err += t),
+    isTTY: false,
+  });
+  return { code, err };
+}
+
+const tsx = (script: string, ...args: string[]) => [process.execPath, '--import', 'tsx', path.join(__dirname, script), ...args];
+
+describe('process groups', () => {
+  it('allReduce (sum, avg, max, min), broadcast, allGather and barrier across 2 launched ranks', async () => {
+    const { code, err } = await launch(2, tsx('collectives-rank.ts'), await freePort());
+    expect(err).toBe('');
+    expect(code).toBe(0);
+  }, 120_000);
+
+  it('a one-rank group works without peers; trainStep with it is an ordinary step', async () => {
+    const g = await distributed.init({ rank: 0, worldSize: 1, masterAddr: '127.0.0.1', masterPort: await freePort(), timeout: 10 });
+    expect([g.rank, g.worldSize, g.localRank, g.backend]).toEqual([0, 1, 0, 'gloo']);
+    await g.barrier();
+    g.destroy();
+    expect(g.destroyed).toBe(true);
+    expect((await rejection(g.barrier())).code).toBe(ErrorCode.DISTRIBUTED);
+  });
+
+  it('EXPECTED FAILURE - a missing environment, a rank beyond the world, a port in use, an unknown backend', async () => {
+    const saved = { ...process.env };
+    try {
+      for (const k of ['MASTER_ADDR', 'MASTER_PORT', 'RANK', 'WORLD_SIZE', 'LOCAL_RANK']) delete process.env[k];
+      let e = await rejection(distributed.init());
+      expect(e).toBeInstanceOf(RangeError);
+      expect(e.message).toMatch(/WORLD_SIZE is not set\. Start the ranks with `torch-attn launch --nproc-per-node N -- <command>`/);
+      Object.assign(process.env, { WORLD_SIZE: '2', RANK: '2', MASTER_ADDR: '127.0.0.1', MASTER_PORT: '29500' });
+      expect((await rejection(distributed.init())).message).toMatch(/RANK must be below WORLD_SIZE \(2\), got 2/);
+      process.env.RANK = 'one';
+      expect((await rejection(distributed.init())).message).toMatch(/RANK must be an integer from 0 to \d+, got 'one'/);
+      expect((await rejection(distributed.init({ backend: 'nccl' as never }))).message).toMatch(/options\.backend must be one of 'gloo', got 'nccl'/);
+      const busy = net.createServer();
+      await new Promise<void>((resolve) => busy.listen(0, '0.0.0.0', resolve));
+      const port = (busy.address() as net.AddressInfo).port;
+      try {
+        e = await rejection(distributed.init({ rank: 0, worldSize: 1, masterAddr: '127.0.0.1', masterPort: port, timeout: 5 }));
+        expect(e.code).toBe(ErrorCode.DISTRIBUTED);
+        expect(e.message).toMatch(new RegExp(`rank 0 of 1: cannot meet the other ranks at 127\\.0\\.0\\.1:${port} \\(rank 0 serves the rendezvous there: is the port in use\\?\\)`));
+      } finally {
+        busy.close();
+      }
+    } finally {
+      process.env = saved;
+    }
+  });
+
+  it('EXPECTED FAILURE - trainStep refuses what is not a process group', async () => {
+    const { CBAMCNN, optim, tensor } = await import('../../lib/index');
+    const model = new CBAMCNN({ numClasses: 10 });
+    const opt = optim.sgd(model, [{ params: 'all', lr: 0.1 }]);
+    const x = tensor(new Float32Array(2 * 3 * 32 * 32), [2, 3, 32, 32]);
+    const y = tensor(new BigInt64Array(2), [2], { dtype: 'int64' });
+    await expect(model.trainStep(opt, x, y, { distributed: {} as never })).rejects.toThrow(/Expected a ProcessGroup \(from distributed\.init\(\)\) for trainStep\(\) options\.distributed/);
+  });
+});
+
+describe('the launcher', () => {
+  it('gives each rank torchrun\'s environment and one thread; a failing rank stops the others and sets the exit code', async () => {
+    const port = await freePort();
+    const script = `const e = process.env; if (e.RANK === '1') process.exit(7); console.log([e.RANK, e.LOCAL_RANK, e.WORLD_SIZE, e.MASTER_ADDR, e.MASTER_PORT, e.OMP_NUM_THREADS].join(' ')); setTimeout(() => {}, 60000);`;
+    const started = Date.now();
+    const { code, err } = await launch(2, [process.execPath, '-e', script], port);
+    expect(code).toBe(7);
+    expect(err).toMatch(/launch: rank 1 failed \(exit code 7\); stopping the other ranks/);
+    expect(Date.now() - started).toBeLessThan(30_000); // rank 0 sleeps 60 s unless stopped
+  }, 60_000);
+
+  it('EXPECTED FAILURE - usage mistakes', async () => {
+    const run = async (...args: string[]) => {
+      let err = '';
+      const code = await main(['launch', ...args], { out: () => {}, err: (t) => (err += t), isTTY: false });
+      return { code, err };
+    };
+    expect(await run('--', 'node')).toMatchObject({ code: 2, err: expect.stringMatching(/--nproc-per-node is required/) });
+    expect(await run('--nproc-per-node', '2')).toMatchObject({ code: 2, err: expect.stringMatching(/give the command to run after --/) });
+    expect(await run('--nproc-per-node', '0', '--', 'node')).toMatchObject({ code: 2, err: expect.stringMatching(/--nproc-per-node takes an integer of at least 1, got '0'/) });
+    expect(await run('--nproc-per-node', '1', '--nnodes', '2', '--node-rank', '2', '--', 'node')).toMatchObject({ code: 2, err: expect.stringMatching(/--node-rank must be below --nnodes \(2\)/) });
+  });
+});
+
+describe('faults', () => {
+  it('a rank killed mid-training makes the other fail with ERR_TORCH_ATTN_DISTRIBUTED, not hang', async () => {
+    const port = await freePort();
+    const env = { ...process.env, MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port), WORLD_SIZE: '2', OMP_NUM_THREADS: '1', FAULT_RANK: '1', FAULT_TIMEOUT: '20' };
+    const run = (rank: number) =>
+      new Promise<{ code: number | null; signal: string | null; out: string }>((resolve) => {
+        const child = spawn(tsx('fault-rank.ts')[0], tsx('fault-rank.ts').slice(1), { env: { ...env, RANK: String(rank), LOCAL_RANK: String(rank) }, stdio: ['ignore', 'pipe', 'inherit'] });
+        let out = '';
+        child.stdout.on('data', (d) => (out += d));
+        child.on('exit', (code, signal) => resolve({ code, signal, out }));
+      });
+    const [survivor, killed] = await Promise.all([run(0), run(1)]);
+    expect(killed.signal).toBe('SIGKILL');
+    expect(survivor.code).toBe(3);
+    const report = JSON.parse(survivor.out.trim().split('\n').pop()!);
+    expect(report.code).toBe(ErrorCode.DISTRIBUTED);
+    expect(report.message).toMatch(/^rank 0 of 2: .* failed: /);
+    expect(report.seconds).toBeLessThan(25); // the timeout is 20 s; a closed connection is seen at once
+  }, 120_000);
+});
+
+describe.skipIf(!havePeer)('equivalence with PyTorch DistributedDataParallel', () => {
+  it('2 ranks, ResNet18-CBAM, 5 steps of SGD (momentum 0.9) and of Adam: parameters and BatchNorm buffers within 1e-5 of PyTorch on each rank, parameters identical across ranks', async () => {
+    const peerDir = path.join(tmp, 'peer');
+    const peer = spawnSync(python, [path.join(root, 'scripts', 'peer-ddp.py'), peerDir, String(await freePort())], {
+      cwd: path.join(root, 'scripts'),
+      encoding: 'utf8',
+      env: { ...process.env, OMP_NUM_THREADS: '1' },
+    });
+    expect(peer.status, peer.stderr).toBe(0);
+    const out = path.join(tmp, 'ours');
+    fs.mkdirSync(out);
+    const { code, err } = await launch(2, tsx('ddp-rank.ts', peerDir, out), await freePort());
+    expect(code, err).toBe(0);
+    for (const name of ['sgd', 'adam']) {
+      const ranks = [];
+      for (const rank of [0, 1]) {
+        const ours = await readStateDict(path.join(out, `ta_${name}_rank${rank}.safetensors`));
+        const theirs = await readStateDict(path.join(peerDir, `ddp_${name}_rank${rank}.safetensors`));
+        const worst: Record<string, number> = {};
+        for (const [key, t] of Object.entries(theirs)) {
+          const a = ours[key].data() as Float32Array;
+          const b = t.data() as Float32Array;
+          if (t.dtype !== 'float32') {
+            expect([...a], key).toEqual([...b]);
+            continue;
+          }
+          let scale = 1e-12;
+          let diff = 0;
+          for (let i = 0; i < b.length; i++) scale = Math.max(scale, Math.abs(b[i]));
+          for (let i = 0; i < b.length; i++) diff = Math.max(diff, Math.abs(a[i] - b[i]) / scale);
+          if (diff > 1e-5) worst[key] = diff;
+        }
+        expect(worst, `${name} rank ${rank}`).toEqual({});
+        ranks.push(ours);
+      }
+      for (const key of Object.keys(ranks[0]).filter((k) => !k.includes('running_') && !k.endsWith('num_batches_tracked'))) {
+        expect(Buffer.from((ranks[0][key].data() as Float32Array).buffer).equals(Buffer.from((ranks[1][key].data() as Float32Array).buffer)), key).toBe(true);
+      }
+    }
+  }, 300_000);
+});
