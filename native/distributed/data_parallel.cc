@@ -42,7 +42,9 @@ void DataParallel::BuildReducer() {
   // As DistributedDataParallel builds it: buckets assigned by size in reverse parameter order
   // (gradients arrive roughly in reverse), no sparse gradients, every parameter used.
   const std::vector<bool> sparse(params.size(), false);
-  auto [buckets, limits] = c10d::compute_bucket_assignment_by_size(params, {kFirstBucketBytes, kBucketBytes}, sparse);
+  auto assignment = c10d::compute_bucket_assignment_by_size(params, {kFirstBucketBytes, kBucketBytes}, sparse);
+  auto& buckets = std::get<0>(assignment);
+  auto& limits = std::get<1>(assignment);
   std::reverse(buckets.begin(), buckets.end());
   std::reverse(limits.begin(), limits.end());
   group_->Guard("setting up gradient averaging", [&] {
