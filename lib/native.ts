@@ -147,6 +147,8 @@ export interface NativeLoaderOptions {
   prefetch?: number;
   seed?: number | bigint;
   pinMemory?: boolean;
+  shardRank?: number;
+  shardCount?: number;
 }
 
 export interface NativeBatchStream {
@@ -180,6 +182,7 @@ export interface NativeTunerPlan {
   logEvery?: number;
   checkpointDir?: string;
   resume?: string;
+  distributed?: NativeProcessGroup;
 }
 
 export type NativeTunerEvent =

@@ -1,5 +1,6 @@
 // DataLoader: batches made on native worker threads, in order, with a bounded prefetch queue.
 // Iterate it with `for await`; each iteration is one epoch (reshuffled when `shuffle` is set).
+import { expectGroup, type ProcessGroup } from '../distributed';
 import { native, type NativeLoader } from '../native';
 import { Tensor } from '../tensor/tensor';
 import { integer, options, typeError } from '../validate';
@@ -19,6 +20,11 @@ export interface DataLoaderOptions {
   /** Batches in page-locked memory, so the fine-tuner and evaluate() copy them to the GPU without
    *  blocking (CUDA only; an error without it). Default false. */
   pinMemory?: boolean;
+  /** Data parallelism: this rank's share of every epoch, as PyTorch's DistributedSampler gives it
+   *  (the same order on every rank, padded to a multiple of the world size, rank r takes positions
+   *  r, r + worldSize, ...). `batchSize` is per rank. Augmentation seeds stay per sample, so the
+   *  images do not depend on the world size. */
+  distributed?: ProcessGroup;
 }
 
 export interface Batch {
@@ -37,13 +43,15 @@ export class DataLoader implements AsyncIterable<Batch> {
   readonly dropLast: boolean;
   readonly workers: number;
   readonly seed: bigint;
+  readonly distributed?: ProcessGroup;
   /** @internal */
   readonly handle: NativeLoader;
   private nextEpoch = 0;
 
   constructor(dataset: ImageDataset, opts?: DataLoaderOptions) {
     const handle = nativeDataset(dataset, 'new DataLoader(dataset)');
-    const o = options(opts, 'DataLoader options', ['batchSize', 'shuffle', 'dropLast', 'workers', 'prefetch', 'seed', 'pinMemory']);
+    const o = options(opts, 'DataLoader options', ['batchSize', 'shuffle', 'dropLast', 'workers', 'prefetch', 'seed', 'pinMemory', 'distributed']);
+    this.distributed = o.distributed === undefined ? undefined : expectGroup(o.distributed, 'DataLoader options.distributed');
     this.dataset = dataset;
     this.batchSize = o.batchSize === undefined ? 1 : integer(o.batchSize, 'DataLoader options.batchSize', 1);
     this.shuffle = flag(o.shuffle, 'shuffle');
@@ -60,6 +68,8 @@ export class DataLoader implements AsyncIterable<Batch> {
       prefetch,
       seed: this.seed,
       pinMemory: flag(o.pinMemory, 'pinMemory'),
+      shardRank: this.distributed?.rank ?? 0,
+      shardCount: this.distributed?.worldSize ?? 1,
     });
   }
 

@@ -4,6 +4,7 @@
 // epochs back. Every group is in the optimizer from the start; a stage only changes which
 // groups train and their learning rates, so optimizer state carries over and a checkpoint
 // always has the same layout.
+import { expectGroup, type ProcessGroup } from '../distributed';
 import * as path from 'node:path';
 import { DataLoader } from '../data/loader';
 import { ImageDataset } from '../data/datasets';
@@ -105,6 +106,11 @@ export interface FitOptions {
   precision?: Precision;
   /** Page-locked batches for non-blocking copies to the GPU (CUDA only). */
   pinMemory?: boolean;
+  /** Data-parallel: this process is one rank of `distributed` (distributed.init()). Datasets are
+   *  sharded per rank (batchSize is per rank), gradients averaged as by PyTorch's DDP, epoch
+   *  metrics and evaluation are over all ranks, a stop on one rank stops all at the same batch,
+   *  and only rank 0 writes checkpoints; resume every rank from the same last.pth. */
+  distributed?: ProcessGroup;
 }
 
 export interface FitResult {
@@ -238,7 +244,17 @@ export class StagedFineTuner {
   }
 
   async fit(train: ImageDataset | DataLoader, test?: ImageDataset | DataLoader | null, options?: FitOptions): Promise<FitResult> {
-    const o = validate.options(options, 'fit() options', ['batchSize', 'workers', 'seed', 'dropLast', 'signal', 'onBatch', 'onEpoch', 'onStage', 'resume', 'precision', 'pinMemory']);
+    const o = validate.options(options, 'fit() options', ['batchSize', 'workers', 'seed', 'dropLast', 'signal', 'onBatch', 'onEpoch', 'onStage', 'resume', 'precision', 'pinMemory', 'distributed']);
+    const group = o.distributed === undefined ? undefined : expectGroup(o.distributed, 'fit() options.distributed');
+    for (const [name, given] of [['train', train], ['test', test]] as const) {
+      if (given instanceof DataLoader && given.distributed !== group) {
+        throw new RangeError(
+          group
+            ? `fit(${name}): with options.distributed, a DataLoader must shard for the same group (new DataLoader(dataset, { distributed: group })), or pass the dataset`
+            : `fit(${name}): the DataLoader shards for a process group; pass the same group as fit() options.distributed`,
+        );
+      }
+    }
     const precision = precisionOption(o.precision ?? this.options.precision, o.precision !== undefined ? 'fit() options.precision' : 'options.precision', this.model.device);
     for (const key of ['onBatch', 'onEpoch', 'onStage'] as const) {
       if (o[key] !== undefined && typeof o[key] !== 'function') throw validate.typeError(`fit() options.${key}`, 'a function', o[key]);
@@ -253,8 +269,8 @@ export class StagedFineTuner {
     const seed = o.seed ?? saved?.run.seed ?? Number(native.drawSeed() & 0xffffffffn);
     const batchSize = o.batchSize ?? 64;
     const workers = o.workers ?? 2;
-    const trainLoader = train instanceof DataLoader ? train : new DataLoader(validDataset(train, 'fit(train)'), { batchSize, workers, shuffle: true, dropLast: o.dropLast ?? true, seed, pinMemory: o.pinMemory });
-    const testLoader = test == null ? null : test instanceof DataLoader ? test : new DataLoader(validDataset(test, 'fit(test)'), { batchSize, workers, shuffle: false, pinMemory: o.pinMemory });
+    const trainLoader = train instanceof DataLoader ? train : new DataLoader(validDataset(train, 'fit(train)'), { batchSize, workers, shuffle: true, dropLast: o.dropLast ?? true, seed, pinMemory: o.pinMemory, distributed: group });
+    const testLoader = test == null ? null : test instanceof DataLoader ? test : new DataLoader(validDataset(test, 'fit(test)'), { batchSize, workers, shuffle: false, pinMemory: o.pinMemory, distributed: group });
     const plan = this.#plan(trainLoader.length);
     const dir = this.options.checkpointDir;
     const nativePlan: NativeTunerPlan = {
@@ -271,6 +287,7 @@ export class StagedFineTuner {
       logEvery: this.options.logEvery ?? 100,
       checkpointDir: dir ? path.resolve(dir) : undefined,
       resume: o.resume === undefined ? undefined : path.resolve(o.resume),
+      distributed: group?.native,
     };
 
     // A listener that throws stops the run; fit() rejects with its error.

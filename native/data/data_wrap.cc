@@ -138,6 +138,8 @@ LoaderOptions ReadLoaderOptions(const Napi::Value& value) {
   opt.workers = args::IntegerField(o, "workers", 0, 0, 256);
   opt.prefetch = args::IntegerField(o, "prefetch", 0, 0, 4096);
   opt.pin_memory = args::BooleanField(o, "pinMemory", false);
+  opt.shard_count = args::IntegerField(o, "shardCount", 1, 1, 1 << 20);
+  opt.shard_rank = args::IntegerField(o, "shardRank", 0, 0, 1 << 20);
   Napi::Value seed = o.Get("seed");
   opt.seed = seed.IsUndefined() ? runtime::DrawSeed() : args::Seed(seed, "seed");
   return opt;

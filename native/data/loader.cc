@@ -18,6 +18,16 @@ std::vector<int64_t> EpochOrder(int64_t size, bool shuffle, uint64_t seed, int64
   return order;
 }
 
+std::vector<int64_t> ShardOrder(const std::vector<int64_t>& order, int64_t shard_rank, int64_t shard_count) {
+  if (shard_count == 1) return order;
+  const int64_t n = static_cast<int64_t>(order.size()), per = ShardSize(n, shard_count);
+  std::vector<int64_t> out(static_cast<size_t>(per));
+  for (int64_t i = 0; i < per; ++i) out[static_cast<size_t>(i)] = order[static_cast<size_t>((shard_rank + i * shard_count) % n)];
+  return out;
+}
+
+int64_t ShardSize(int64_t size, int64_t shard_count) { return (size + shard_count - 1) / shard_count; }
+
 uint64_t SampleSeed(uint64_t seed, int64_t epoch, int64_t index) {
   return MixSeed(seed, static_cast<uint64_t>(epoch), static_cast<uint64_t>(index));
 }
@@ -29,20 +39,23 @@ Loader::Loader(TransformedDataset data, LoaderOptions options) : data_(std::move
                      "(and normalize(...)), e.g. dataset.withTransform(transforms.compose([transforms.toTensor()]))");
   }
   if (data_.size() == 0) throw RangeError("DataLoader: the dataset is empty");
+  if (options_.shard_count < 1 || options_.shard_rank < 0 || options_.shard_rank >= options_.shard_count) {
+    throw RangeError("DataLoader: shard rank " + std::to_string(options_.shard_rank) + " of " + std::to_string(options_.shard_count) + " is not a rank of the group");
+  }
   if (options_.pin_memory && !at::hasCUDA()) {
     throw RangeError("DataLoader: pinMemory needs CUDA (page-locked memory only speeds up copies to a GPU); this process has none");
   }
 }
 
 int64_t Loader::batch_count() const {
-  const int64_t n = data_.size(), b = options_.batch_size;
+  const int64_t n = ShardSize(data_.size(), options_.shard_count), b = options_.batch_size;
   return options_.drop_last ? n / b : (n + b - 1) / b;
 }
 
 BatchStream::BatchStream(TransformedDataset data, LoaderOptions options, int64_t epoch, int64_t start)
     : data_(std::move(data)), options_(options), epoch_(epoch) {
-  order_ = EpochOrder(data_.size(), options_.shuffle, options_.seed, epoch);
-  const int64_t n = data_.size(), b = options_.batch_size;
+  order_ = ShardOrder(EpochOrder(data_.size(), options_.shuffle, options_.seed, epoch), options_.shard_rank, options_.shard_count);
+  const int64_t n = static_cast<int64_t>(order_.size()), b = options_.batch_size;
   batches_ = options_.drop_last ? n / b : (n + b - 1) / b;
   if (options_.prefetch <= 0) options_.prefetch = 2 * std::max<int64_t>(options_.workers, 1);
   next_to_make_ = next_to_take_ = std::min(std::max<int64_t>(start, 0), batches_);

@@ -28,6 +28,10 @@ struct LoaderOptions {
   int64_t prefetch = 0;  // batches made ahead of the consumer; 0: 2 per worker
   uint64_t seed = 0;
   bool pin_memory = false;  // batches in page-locked memory, for non-blocking copies to a GPU (CUDA only)
+  // Data parallelism, as PyTorch's DistributedSampler: every rank orders the epoch the same way,
+  // the order is padded (from its start) to a multiple of shard_count, and rank r takes its
+  // positions r, r + shard_count, ... Batches are then made of the rank's share.
+  int64_t shard_rank = 0, shard_count = 1;
 };
 
 struct Batch {
@@ -38,6 +42,10 @@ struct Batch {
 
 // The order of sample indices for one epoch (a permutation when shuffling).
 std::vector<int64_t> EpochOrder(int64_t size, bool shuffle, uint64_t seed, int64_t epoch);
+// This rank's share of an epoch's order (all of it when shard_count is 1).
+std::vector<int64_t> ShardOrder(const std::vector<int64_t>& order, int64_t shard_rank, int64_t shard_count);
+// The samples in each rank's share of `size`: size / count rounded up (the padding repeats samples).
+int64_t ShardSize(int64_t size, int64_t shard_count);
 // The seed of one sample's transform: a function of (loader seed, epoch, dataset index) only.
 uint64_t SampleSeed(uint64_t seed, int64_t epoch, int64_t index);
 

@@ -8,6 +8,7 @@
 
 #include "common/errors.h"
 #include "common/files.h"
+#include "distributed/data_parallel.h"
 #include "models/pth_writer.h"
 #include "models/state_dict.h"
 #include "runtime/runtime.h"
@@ -54,10 +55,48 @@ class Run {
   }
 
   bool loss_scaled() const { return plan_.step_options.precision() == models::Precision::kFp16; }
+  // Only rank 0 of a data-parallel run writes (the ranks' weights are the same).
+  bool writes_checkpoints() const { return !plan_.checkpoint_dir.empty() && (!plan_.group || plan_.group->rank() == 0); }
+
+  // The sum over the ranks of `values` (themselves when there is one process).
+  std::vector<double> SumOverRanks(std::vector<double> values, const char* what) {
+    if (!plan_.group) return values;
+    auto t = torch::from_blob(values.data(), {static_cast<int64_t>(values.size())}, torch::kFloat64).clone();
+    plan_.group->Guard(what, [&] { plan_.group->AllReduce(t, distributed::ReduceOp::kSum); });
+    std::memcpy(values.data(), t.data_ptr<double>(), values.size() * sizeof(double));
+    return values;
+  }
+
+  // Whether any rank was cancelled: every rank stops at the same batch.
+  bool Cancelled() {
+    const bool here = cancel_.load();
+    if (!plan_.group) return here;
+    return SumOverRanks({here ? 1.0 : 0.0}, "agreeing whether to stop")[0] > 0;
+  }
+
+  // An epoch's sums over the ranks (the seconds are this rank's). A resumed data-parallel run
+  // carries the sums of its interrupted epoch on rank 0 only.
+  Partial SumPartial(Partial p) {
+    if (!plan_.group) return p;
+    const auto total = SumOverRanks({p.loss_sum, static_cast<double>(p.correct), static_cast<double>(p.count), static_cast<double>(p.skipped)},
+                                    "summing the epoch's metrics");
+    p.loss_sum = total[0];
+    p.correct = static_cast<int64_t>(total[1]);
+    p.count = static_cast<int64_t>(total[2]);
+    p.skipped = static_cast<int64_t>(total[3]);
+    return p;
+  }
+
+  // The written checkpoint is complete before any rank goes on (and may resume from it).
+  void AfterCheckpoint() {
+    if (plan_.group && !plan_.checkpoint_dir.empty()) plan_.group->Barrier();
+  }
 
   TunerResult Execute() {
     if (!plan_.resume.empty()) Resume(plan_.resume);
-    if (!plan_.checkpoint_dir.empty()) {
+    // Every rank starts from rank 0's weights (after a resume they are already the same).
+    if (plan_.group) replica_ = std::make_unique<distributed::DataParallel>(plan_.group, model_);
+    if (writes_checkpoints()) {
       std::filesystem::create_directories(plan_.checkpoint_dir);
       // Temporaries of a writer that was killed mid-write (kill -9) go now, not never.
       for (const char* name : {"last.pth", "best.pth"}) RemoveStaleTemporaries(plan_.checkpoint_dir + "/" + name);
@@ -82,11 +121,11 @@ class Run {
         if (!RunEpoch(stage, e, epoch_start, resumed ? start_batch : 0, resumed ? progress_.partial : Partial{})) {
           return Result(true);
         }
-        if (cancel_.load() && e + 1 < stage_end) return Result(true);
+        if (e + 1 < stage_end && Cancelled()) return Result(true);
       }
       epoch_start = stage_end;
       // Cancelled at the last epoch of a stage: the next stage has not started, so this is a stop too.
-      if (cancel_.load() && index + 1 < plan_.stages.size()) return Result(true);
+      if (index + 1 < plan_.stages.size() && Cancelled()) return Result(true);
     }
     return Result(false);
   }
@@ -104,9 +143,21 @@ class Run {
     }
     models::LoadStateDict(model_, checkpoint.model_state, /*strict=*/true);
     LoadStateByName(*optimizer_, plan_.optimizer_type, model_, checkpoint.optimizer_state);
-    if (checkpoint.rng_state.defined()) runtime::SetRngState(checkpoint.rng_state);
+    // Each rank continues its own random stream (dropout masks differ between ranks).
+    const int64_t rank = plan_.group ? plan_.group->rank() : 0;
+    const auto own = checkpoint.rank_rng_states.find(rank);
+    if (rank > 0 && own != checkpoint.rank_rng_states.end()) {
+      runtime::SetRngState(own->second);
+    } else if (checkpoint.rng_state.defined()) {
+      runtime::SetRngState(checkpoint.rng_state);
+    }
     saved.run = progress_.run;
     progress_ = std::move(saved);
+    if (plan_.group && plan_.group->rank() != 0) {  // the saved partial sums are over all ranks: counted once
+      const double seconds = progress_.partial.seconds;
+      progress_.partial = Partial{};
+      progress_.partial.seconds = seconds;
+    }
     // An fp16 run continues with the loss scale it stopped at; a run that was not fp16 starts
     // scaling afresh.
     if (loss_scaled() && progress_.has_scaler) scaler_.set_state({progress_.scale, progress_.growth_tracker});
@@ -138,15 +189,22 @@ class Run {
     }
   }
 
-  void WriteCheckpoint(const std::string& name) {
+  // Every rank's generator state, by rank (a collective in a data-parallel run).
+  std::vector<torch::Tensor> RngStates() {
+    if (!plan_.group) return {runtime::RngState()};
+    return plan_.group->AllGather(runtime::RngState());
+  }
+
+  void WriteCheckpoint(const std::string& name, const std::vector<torch::Tensor>& rng_states) {
     progress_.has_scaler = loss_scaled();
     progress_.scale = scaler_.state().scale;
     progress_.growth_tracker = scaler_.state().growth_tracker;
     std::vector<std::pair<std::string, models::NamedTensors>> sections;
     sections.emplace_back("model_state_dict", models::StateDict(model_));
     sections.emplace_back("optimizer_state", StateByName(*optimizer_, plan_.optimizer_type, model_));
-    sections.emplace_back("training", models::NamedTensors{{"progress", BytesTensor(ProgressBytes(progress_))},
-                                                          {"rng_state", runtime::RngState()}});
+    models::NamedTensors training{{"progress", BytesTensor(ProgressBytes(progress_))}, {"rng_state", rng_states.front()}};
+    for (size_t r = 1; r < rng_states.size(); ++r) training.emplace_back("rng_state_rank" + std::to_string(r), rng_states[r]);
+    sections.emplace_back("training", std::move(training));
     const auto bytes = models::EncodePthSections(sections);
     WriteFileAtomic(plan_.checkpoint_dir + "/" + name, bytes.data(), bytes.size());
   }
@@ -166,7 +224,7 @@ class Run {
       ++batch_index;
       SetLearningRates(stage, stage.lr_per_step ? progress_.step - table_start : e - stage_start);
       auto x = batch->images.to(model_.parameters().front().device(), /*non_blocking=*/batch->images.is_pinned());
-      StepResult r = TrainStep(model_, *optimizer_, x, batch->labels, plan_.step_options, &scaler_);
+      StepResult r = TrainStep(model_, *optimizer_, x, batch->labels, plan_.step_options, &scaler_, replica_.get());
       ++progress_.step;
       sums.skipped += r.skipped;
       sums.loss_sum += r.loss * static_cast<double>(r.count);
@@ -176,18 +234,24 @@ class Run {
       if (events_.on_batch && plan_.log_every > 0 && (batch_index % plan_.log_every == 0 || batch_index == batches)) {
         events_.on_batch({e + 1, batch_index, batches, r.loss, sums.loss_sum / static_cast<double>(sums.count)});
       }
-      if (cancel_.load() && batch_index < batches) {
+      if (batch_index < batches && Cancelled()) {
         stream->Close();
         sums.seconds = seconds_before + Seconds(started);
         progress_.next_epoch = e;
         progress_.next_batch = batch_index;
-        progress_.partial = sums;
+        progress_.partial = SumPartial(sums);
         if (!plan_.checkpoint_dir.empty()) {
-          WriteCheckpoint("last.pth");
+          const auto rng = RngStates();
+          if (writes_checkpoints()) WriteCheckpoint("last.pth", rng);
+          AfterCheckpoint();
           checkpoint_ = plan_.checkpoint_dir + "/last.pth";
         }
         return false;
       }
+    }
+    if (plan_.group) {
+      sums = SumPartial(sums);
+      images_here = static_cast<int64_t>(SumOverRanks({static_cast<double>(images_here)}, "summing the epoch's metrics")[0]);
     }
     EpochRecord rec;
     rec.stage = progress_.stage;
@@ -206,6 +270,14 @@ class Run {
     }
     if (test_ != nullptr) {
       EvalResult ev = Evaluate(model_, *test_, false, nullptr, plan_.step_options.precision());
+      if (plan_.group) {  // each rank evaluated its share of the test set
+        const auto total = SumOverRanks({ev.loss_sum, static_cast<double>(ev.count), static_cast<double>(ev.top1), static_cast<double>(ev.top5)},
+                                        "summing the evaluation");
+        ev.loss_sum = total[0];
+        ev.count = static_cast<int64_t>(total[1]);
+        ev.top1 = static_cast<int64_t>(total[2]);
+        ev.top5 = static_cast<int64_t>(total[3]);
+      }
       rec.has_test = true;
       rec.test_loss = ev.count ? ev.loss_sum / static_cast<double>(ev.count) : 0;
       rec.test_top1 = ev.count ? static_cast<double>(ev.top1) / static_cast<double>(ev.count) : 0;
@@ -223,9 +295,13 @@ class Run {
     progress_.next_batch = 0;
     progress_.partial = Partial{};
     if (!plan_.checkpoint_dir.empty()) {
-      WriteCheckpoint("last.pth");
+      const auto rng = RngStates();
+      if (writes_checkpoints()) {
+        WriteCheckpoint("last.pth", rng);
+        if (best) WriteCheckpoint("best.pth", rng);
+      }
+      AfterCheckpoint();
       checkpoint_ = plan_.checkpoint_dir + "/last.pth";
-      if (best) WriteCheckpoint("best.pth");
     }
     if (events_.on_epoch) events_.on_epoch(rec);
     return true;
@@ -250,6 +326,7 @@ class Run {
   const TunerEvents& events_;
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
   GradScaler scaler_;
+  std::unique_ptr<distributed::DataParallel> replica_;  // data-parallel runs only
   Progress progress_;
   std::string checkpoint_;
 };
@@ -279,6 +356,13 @@ TrainingCheckpoint ReadTrainingCheckpoint(const std::string& file) {
     } else if (name == "training") {
       for (auto& [key, t] : tensors) {
         if (key == "rng_state") out.rng_state = t;
+        if (key.rfind("rng_state_rank", 0) == 0) {
+          const std::string digits = key.substr(14);
+          if (digits.empty() || digits.size() > 6 || digits.find_first_not_of("0123456789") != std::string::npos) {
+            throw CheckpointError(file + ": training." + key + " is not a rank's random state");
+          }
+          out.rank_rng_states[std::stoll(digits)] = t;
+        }
         if (key != "progress") continue;
         out.progress = ParseProgress(TensorBytes(t), file);
         has_progress = true;

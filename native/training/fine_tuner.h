@@ -10,10 +10,12 @@
 
 #include <atomic>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
 #include "data/loader.h"
+#include "distributed/group.h"
 #include "models/model.h"
 #include "models/pth_reader.h"
 #include "training/optimizer.h"
@@ -41,6 +43,10 @@ struct TunerPlan {
   int64_t log_every = 100;           // a batch event every log_every batches (0: none)
   std::string checkpoint_dir;        // empty: no checkpoints
   std::string resume;                // a checkpoint to continue from; empty: a new run
+  // Data-parallel: this process is one rank (its loaders shard the data). Gradients averaged,
+  // epoch metrics and evaluation summed over the ranks, a cancel on any rank stops all at the
+  // same batch, only rank 0 writes checkpoints. nullptr: one process.
+  std::shared_ptr<distributed::Group> group;
 };
 
 struct StageEvent {
@@ -75,6 +81,8 @@ struct TunerResult {
 struct TrainingCheckpoint {
   models::NamedTensors model_state, optimizer_state;
   torch::Tensor rng_state;  // undefined when the file has none
+  // A data-parallel run's: rank r's generator state (rank 0's is rng_state), for r >= 1.
+  std::map<int64_t, torch::Tensor> rank_rng_states;
   Progress progress;
 };
 

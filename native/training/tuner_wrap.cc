@@ -15,6 +15,7 @@
 #include "common/json_js.h"
 #include "common/type_tag.h"
 #include "data/data_wrap.h"
+#include "distributed/group_wrap.h"
 #include "models/model_wrap.h"
 #include "runtime/compute.h"
 #include "runtime/owned_threads.h"
@@ -89,6 +90,7 @@ TunerPlan ReadPlan(const Napi::Value& value) {
       .grad_clip(args::NumberField(o, "gradClip", 0))
       .precision(models::ReadPrecision(o.Get("precision"), "plan.precision"));
   p.scaler = ReadScalerOptions(o.Get("lossScaling"), "plan.lossScaling");
+  if (!o.Get("distributed").IsUndefined()) p.group = distributed::ProcessGroupWrap::FromValue(o.Get("distributed"), "plan.distributed");
   p.log_every = args::IntegerField(o, "logEvery", 100, 0, int64_t{1} << 40);
   p.checkpoint_dir = args::StringField(o, "checkpointDir", "");
   p.resume = args::StringField(o, "resume", "");

@@ -141,6 +141,45 @@ describe('faults', () => {
   }, 120_000);
 });
 
+const cifarSubset = path.resolve(root, '..', 'shared', 'data', 'cifar10-subset-bin');
+
+/** The staged fit of fit-rank.ts on 2 ranks in `mode`; each rank's JSON line. */
+async function fitRanks(mode: 'straight' | 'abort' | 'resume', dir: string, data?: string) {
+  const port = await freePort();
+  const run = (rank: number) =>
+    new Promise<Record<string, unknown>>((resolve, reject) => {
+      const env: NodeJS.ProcessEnv = { ...process.env, MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port), WORLD_SIZE: '2', RANK: String(rank), LOCAL_RANK: String(rank), OMP_NUM_THREADS: '1' };
+      if (data) env.DATA = data;
+      else delete env.DATA;
+      const child = spawn(process.execPath, tsx('fit-rank.ts', mode, dir).slice(1), { env, stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      let err = '';
+      child.stdout.on('data', (d) => (out += d));
+      child.stderr.on('data', (d) => (err += d));
+      child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').pop()!)) : reject(new Error(`rank ${rank} exited ${code}: ${err}`))));
+    });
+  return Promise.all([run(0), run(1)]);
+}
+
+describe.each([
+  ['colour data', undefined],
+  ['the CIFAR-10 subset (../shared/data/cifar10-subset-bin)', fs.existsSync(cifarSubset) ? cifarSubset : null],
+] as const)('a staged fit on 2 ranks: %s', (_name, data) => {
+  it.skipIf(data === null)('3 stages with changing frozen sets: same records on both ranks, identical parameters, one set of checkpoints; aborted on rank 1 and resumed, the uninterrupted run\'s weights on every rank', async () => {
+    const dir = fs.mkdtempSync(path.join(tmp, 'fit-'));
+    const straight = await fitRanks('straight', path.join(dir, 'straight'), data ?? undefined);
+    expect(straight[0].records).toHaveLength(3);
+    expect(straight[1].records).toEqual(straight[0].records);
+    expect(straight[1].parameters).toBe(straight[0].parameters);
+    expect(straight[0].files).toEqual(['best.pth', 'last.pth']);
+    const aborted = await fitRanks('abort', path.join(dir, 'abort'), data ?? undefined);
+    expect(aborted.map((r) => r.error)).toEqual(['AbortError', 'AbortError']); // rank 1 stopped, rank 0 with it
+    const resumed = await fitRanks('resume', path.join(dir, 'abort'), data ?? undefined);
+    expect(resumed.map((r) => r.records)).toEqual(straight.map((r) => r.records));
+    expect(resumed.map((r) => r.hash)).toEqual(straight.map((r) => r.hash)); // parameters and each rank's BatchNorm statistics
+  }, 600_000);
+});
+
 describe.skipIf(!havePeer)('equivalence with PyTorch DistributedDataParallel', () => {
   it('2 ranks, ResNet18-CBAM, 5 steps of SGD (momentum 0.9) and of Adam: parameters and BatchNorm buffers within 1e-5 of PyTorch on each rank, parameters identical across ranks', async () => {
     const peerDir = path.join(tmp, 'peer');
