@@ -6,6 +6,20 @@ namespace torch_attn::models {
 
 namespace {
 
+// torchvision's classifier, its layers made one after the other as PyTorch makes them (the order
+// of a call's arguments is unspecified in C++, and each Linear draws its initial weights).
+torch::nn::Sequential MakeClassifier(int64_t in, int64_t hidden, int64_t classes) {
+  torch::nn::Linear first(in, hidden);
+  torch::nn::Linear second(hidden, hidden);
+  torch::nn::Linear last(hidden, classes);
+  return torch::nn::Sequential(first, torch::nn::ReLU(true), torch::nn::Dropout(0.5), second, torch::nn::ReLU(true),
+                               torch::nn::Dropout(0.5), last);
+}
+
+}  // namespace
+
+namespace {
+
 constexpr int64_t kPool = 0;  // 'M' in torchvision's configuration lists
 
 std::vector<int64_t> Config(int64_t depth) {
@@ -52,9 +66,7 @@ class VggImpl : public ModelImpl {
     int64_t hidden = imagenet ? 4096 : 512;
     classifier = register_module(
         "classifier",
-        torch::nn::Sequential(torch::nn::Linear(512 * pool_size_ * pool_size_, hidden), torch::nn::ReLU(true),
-                              torch::nn::Dropout(0.5), torch::nn::Linear(hidden, hidden), torch::nn::ReLU(true),
-                              torch::nn::Dropout(0.5), torch::nn::Linear(hidden, options.num_classes())));
+        MakeClassifier(512 * pool_size_ * pool_size_, hidden, options.num_classes()));
     torch::NoGradGuard no_grad;
     for (auto& m : classifier->modules(false)) {
       if (auto* linear = m->as<torch::nn::LinearImpl>()) {

@@ -5,10 +5,11 @@ namespace torch_attn::modules {
 ChannelAttentionImpl::ChannelAttentionImpl(int64_t channels, int64_t ratio, bool bias, std::vector<std::string> pools)
     : pool_types(std::move(pools)) {
   int64_t hidden = std::max<int64_t>(1, channels / ratio);
-  fc = register_module("fc", torch::nn::Sequential(
-                                 torch::nn::Linear(torch::nn::LinearOptions(channels, hidden).bias(bias)),
-                                 torch::nn::ReLU(),
-                                 torch::nn::Linear(torch::nn::LinearOptions(hidden, channels).bias(bias))));
+  // Made one after the other, as PyTorch makes them: the order of a call's arguments is
+  // unspecified in C++ (GCC and clang differ), and each layer draws its initial weights.
+  torch::nn::Linear squeeze(torch::nn::LinearOptions(channels, hidden).bias(bias));
+  torch::nn::Linear excite(torch::nn::LinearOptions(hidden, channels).bias(bias));
+  fc = register_module("fc", torch::nn::Sequential(squeeze, torch::nn::ReLU(), excite));
 }
 
 namespace {

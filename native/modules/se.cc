@@ -4,10 +4,10 @@ namespace torch_attn::modules {
 
 SeImpl::SeImpl(int64_t channels, const AttentionOptions& options) : channels(channels) {
   int64_t hidden = std::max<int64_t>(1, channels / options.ratio());
-  fc = register_module("fc", torch::nn::Sequential(
-                                 torch::nn::Linear(torch::nn::LinearOptions(channels, hidden).bias(false)),
-                                 torch::nn::ReLU(),
-                                 torch::nn::Linear(torch::nn::LinearOptions(hidden, channels).bias(false))));
+  // One after the other, as PyTorch makes them (see ChannelAttentionImpl in cbam.cc).
+  torch::nn::Linear squeeze(torch::nn::LinearOptions(channels, hidden).bias(false));
+  torch::nn::Linear excite(torch::nn::LinearOptions(hidden, channels).bias(false));
+  fc = register_module("fc", torch::nn::Sequential(squeeze, torch::nn::ReLU(), excite));
   if (options.passthrough()) gate = register_parameter("gate", torch::zeros({1}));
 }
 
