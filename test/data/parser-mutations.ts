@@ -84,6 +84,21 @@ const CIFAR10_NAMES = 'airplane\nautomobile\nbird\ncat\ndeer\ndog\nfrog\nhorse\n
 
 export const TARGET_NAMES = ['safetensors', 'pth', 'cifar-binary', 'cifar10-python batch', 'cifar10-python meta', 'cifar100-python batch'] as const;
 
+/** A file of a CIFAR python folder (copied whole, then `file` replaced), loaded with `open`. */
+function pickled(name: string, folder: string, file: string, open: (dir: string) => Promise<{ length: number; get(i: number): { image: Tensor } }>): ParserTarget {
+  return {
+    name,
+    seed: fs.readFileSync(path.join(folder, file)),
+    file,
+    load: async (dir, bytes) => {
+      const d = path.join(dir, path.basename(folder));
+      copyDir(folder, d);
+      fs.writeFileSync(path.join(d, file), bytes);
+      touch(await open(d));
+    },
+  };
+}
+
 /** The targets (named as TARGET_NAMES), with seed files built from the committed fixtures and in `work`. */
 export async function parserTargets(work: string): Promise<ParserTarget[]> {
   fs.mkdirSync(work, { recursive: true });
@@ -135,39 +150,9 @@ export async function parserTargets(work: string): Promise<ParserTarget[]> {
         touch(await datasets.cifar10(d));
       },
     },
-    {
-      name: 'cifar10-python batch',
-      seed: fs.readFileSync(path.join(py10, 'cifar-10-batches-py', 'data_batch_1')),
-      file: 'data_batch_1',
-      load: async (dir, bytes) => {
-        const d = path.join(dir, 'cifar-10-batches-py');
-        copyDir(path.join(py10, 'cifar-10-batches-py'), d);
-        fs.writeFileSync(path.join(d, 'data_batch_1'), bytes);
-        touch(await datasets.cifar10(d));
-      },
-    },
-    {
-      name: 'cifar10-python meta',
-      seed: fs.readFileSync(path.join(py10, 'cifar-10-batches-py', 'batches.meta')),
-      file: 'batches.meta',
-      load: async (dir, bytes) => {
-        const d = path.join(dir, 'cifar-10-batches-py');
-        copyDir(path.join(py10, 'cifar-10-batches-py'), d);
-        fs.writeFileSync(path.join(d, 'batches.meta'), bytes);
-        touch(await datasets.cifar10(d, { train: false }));
-      },
-    },
-    {
-      name: 'cifar100-python batch',
-      seed: fs.readFileSync(path.join(py100, 'train')),
-      file: 'train',
-      load: async (dir, bytes) => {
-        const d = path.join(dir, 'cifar-100-python');
-        copyDir(py100, d);
-        fs.writeFileSync(path.join(d, 'train'), bytes);
-        touch(await datasets.cifar100(d, { label: 'coarse' }));
-      },
-    },
+    pickled('cifar10-python batch', path.join(py10, 'cifar-10-batches-py'), 'data_batch_1', (d) => datasets.cifar10(d)),
+    pickled('cifar10-python meta', path.join(py10, 'cifar-10-batches-py'), 'batches.meta', (d) => datasets.cifar10(d, { train: false })),
+    pickled('cifar100-python batch', py100, 'train', (d) => datasets.cifar100(d, { label: 'coarse' })),
   ];
 }
 
