@@ -3,9 +3,20 @@
 #pragma once
 
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #include <torch/version.h>
 
 namespace torch_attn::compat {
+
+// TCPStore's libuv server (the default from 2.4) only where LibTorch was built with libuv, which
+// Debian's is not ("use_libuv was requested but PyTorch was build without libuv support"); 1.13
+// has no such option.
+template <typename Options>
+auto UseClassicStore(Options& o, int) -> decltype(o.useLibUV = false, void()) {
+  o.useLibUV = false;
+}
+template <typename Options>
+void UseClassicStore(Options&, long) {}
 
 inline c10::intrusive_ptr<c10d::ProcessGroup> MakeGlooGroup(const c10::intrusive_ptr<c10d::Store>& store, int rank, int size,
                                                             const c10::intrusive_ptr<c10d::ProcessGroupGloo::Options>& options) {

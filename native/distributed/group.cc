@@ -67,6 +67,7 @@ std::shared_ptr<Group> Group::Create(const GroupOptions& o) {
     store.numWorkers = static_cast<size_t>(o.world_size);
     store.waitWorkers = true;
     store.timeout = o.timeout;
+    compat::UseClassicStore(store, 0);
     group->store_ = c10::make_intrusive<c10d::TCPStore>(o.master_addr, store);
   } catch (const std::exception& e) {
     throw DistributedError(Where(o) + ": cannot meet the other ranks at " + o.master_addr + ":" + std::to_string(o.master_port) +
