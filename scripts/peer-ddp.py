@@ -22,6 +22,8 @@ OPTIMIZERS = {"sgd": lambda p: torch.optim.SGD(p, lr=0.01, momentum=0.9), "adam"
 
 def rank_main(rank, out, port):
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS") or 1))
+    # PyTorch >= 2.4 serves the TCPStore with libuv by default; Debian's is built without it.
+    os.environ.setdefault("USE_LIBUV", "0")
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=WORLD)
     build, _ = CASES["resnet18_cbam"]
     x = torch.from_numpy(__import__("numpy").fromfile(os.path.join(out, "ddp_x.f32"), dtype="<f4")).reshape(STEPS, WORLD * BATCH, 3, 32, 32)

@@ -3,7 +3,7 @@
 import { distributed, tensor } from '../../lib/index';
 
 async function main(): Promise<void> {
-  const g = await distributed.init({ timeout: 30 });
+  const g = await distributed.init({ timeout: 60 });
   const { rank, worldSize } = g;
   const values = (t: { data(): ArrayBufferView }) => [...(t.data() as Float32Array)];
   const mine = tensor(new Float32Array([rank + 1, -(rank + 1)]), [2]);
