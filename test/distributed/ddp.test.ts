@@ -17,7 +17,12 @@ const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'torch-attn-ddp-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 const python = '/usr/bin/python3';
 const peerModels = path.join(process.env.TORCH_ATTN_PEER ?? path.resolve(root, '..', 'shared', 'peer'), 'peer_models.py');
-const havePeer = fs.existsSync(peerModels) && spawnSync(python, ['-c', 'import torch.distributed as d; assert d.is_available()']).status === 0;
+const peerProbe = fs.existsSync(peerModels) ? spawnSync(python, ['-c', 'import torch, torch.distributed as d; assert d.is_available(); print(torch.__version__)'], { encoding: 'utf8' }) : undefined;
+const havePeer = peerProbe?.status === 0;
+/** PyTorch 2.x's Python Adam updates exp_avg with lerp_ where LibTorch's C++ Adam (and PyTorch 1.x)
+ *  use mul_/add_: a few ulps per step, which Adam's normalisation turns into up to 9.2e-3 (relative
+ *  to a tensor's largest value) after these 5 steps on PyTorch 2.6. SGD, and Adam on 1.x, are exact. */
+const adamTolerance = havePeer && !peerProbe!.stdout.trim().startsWith('1.') ? 2e-2 : 1e-5;
 
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -210,7 +215,7 @@ describe.skipIf(!havePeer)('equivalence with PyTorch DistributedDataParallel', (
           let diff = 0;
           for (let i = 0; i < b.length; i++) scale = Math.max(scale, Math.abs(b[i]));
           for (let i = 0; i < b.length; i++) diff = Math.max(diff, Math.abs(a[i] - b[i]) / scale);
-          if (diff > 1e-5) worst[key] = diff;
+          if (diff > (name === 'adam' ? adamTolerance : 1e-5)) worst[key] = diff;
         }
         expect(worst, `${name} rank ${rank}`).toEqual({});
         ranks.push(ours);
