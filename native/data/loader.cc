@@ -47,16 +47,21 @@ Loader::Loader(TransformedDataset data, LoaderOptions options) : data_(std::move
   }
 }
 
-int64_t Loader::batch_count() const {
-  const int64_t n = ShardSize(data_.size(), options_.shard_count), b = options_.batch_size;
-  return options_.drop_last ? n / b : (n + b - 1) / b;
+namespace {
+
+// Batches of `samples` (a rank's share of an epoch).
+int64_t BatchesOf(int64_t samples, const LoaderOptions& o) {
+  return o.drop_last ? samples / o.batch_size : (samples + o.batch_size - 1) / o.batch_size;
 }
+
+}  // namespace
+
+int64_t Loader::batch_count() const { return BatchesOf(ShardSize(data_.size(), options_.shard_count), options_); }
 
 BatchStream::BatchStream(TransformedDataset data, LoaderOptions options, int64_t epoch, int64_t start)
     : data_(std::move(data)), options_(options), epoch_(epoch) {
   order_ = ShardOrder(EpochOrder(data_.size(), options_.shuffle, options_.seed, epoch), options_.shard_rank, options_.shard_count);
-  const int64_t n = static_cast<int64_t>(order_.size()), b = options_.batch_size;
-  batches_ = options_.drop_last ? n / b : (n + b - 1) / b;
+  batches_ = BatchesOf(static_cast<int64_t>(order_.size()), options_);
   if (options_.prefetch <= 0) options_.prefetch = 2 * std::max<int64_t>(options_.workers, 1);
   next_to_make_ = next_to_take_ = std::min(std::max<int64_t>(start, 0), batches_);
   for (int64_t i = 0; i < options_.workers; ++i) threads_.emplace_back([this] { Work(); });

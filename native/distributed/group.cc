@@ -124,9 +124,9 @@ void Group::Barrier() {
   Guard("barrier()", [&] { pg->barrier()->wait(); });
 }
 
-void Group::AllReduce(torch::Tensor& tensor, ReduceOp op) {
+void Group::AllReduce(torch::Tensor& tensor, ReduceOp op, const std::string& what) {
   auto pg = backend();
-  Guard("allReduce()", [&] {
+  Guard(what, [&] {
     std::vector<torch::Tensor> tensors{tensor};
     c10d::AllreduceOptions opts;
     opts.reduceOp = ToC10d(op);

@@ -58,7 +58,8 @@ class Group : public std::enable_shared_from_this<Group> {
   bool destroyed() const;
 
   void Barrier();
-  void AllReduce(torch::Tensor& tensor, ReduceOp op);  // in place, on every rank
+  // In place, on every rank; `what` names the operation in errors.
+  void AllReduce(torch::Tensor& tensor, ReduceOp op, const std::string& what = "allReduce()");
   void Broadcast(torch::Tensor& tensor, int64_t src);  // in place
   std::vector<torch::Tensor> AllGather(const torch::Tensor& tensor);
   // Tensors of any dtypes from `src` to every rank, packed into few messages (DDP's way);

@@ -62,9 +62,12 @@ void ProcessGroupWrap::Register(Napi::Env env, Napi::Object exports) {
 
 std::shared_ptr<Group> ProcessGroupWrap::FromValue(const Napi::Value& value, const std::string& what) {
   if (!HasTypeTag(value, ProcessGroupWrap::kTypeTag)) args::ThrowType(what, "a ProcessGroup (from distributed.init())", value);
-  auto group = Unwrap(value.As<Napi::Object>())->group_;
-  if (!group) throw TypeError(what + " is an uninitialised ProcessGroup (use distributed.init())");
-  return group;
+  return Unwrap(value.As<Napi::Object>())->Get(what);
+}
+
+std::shared_ptr<Group> ProcessGroupWrap::Get(const std::string& what) const {
+  if (!group_) throw TypeError(what + " is an uninitialised ProcessGroup (use distributed.init())");
+  return group_;
 }
 
 Napi::Object ProcessGroupWrap::New(Napi::Env env, std::shared_ptr<Group> group) {
@@ -78,23 +81,23 @@ ProcessGroupWrap::ProcessGroupWrap(const Napi::CallbackInfo& info) : Napi::Objec
 }
 
 Napi::Value ProcessGroupWrap::Rank(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), static_cast<double>(FromValue(info.This(), "this")->rank()));
+  return Napi::Number::New(info.Env(), static_cast<double>(Get("this")->rank()));
 }
 Napi::Value ProcessGroupWrap::WorldSize(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), static_cast<double>(FromValue(info.This(), "this")->world_size()));
+  return Napi::Number::New(info.Env(), static_cast<double>(Get("this")->world_size()));
 }
 Napi::Value ProcessGroupWrap::LocalRank(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), static_cast<double>(FromValue(info.This(), "this")->options().local_rank));
+  return Napi::Number::New(info.Env(), static_cast<double>(Get("this")->options().local_rank));
 }
 Napi::Value ProcessGroupWrap::Backend(const Napi::CallbackInfo& info) {
-  return Napi::String::New(info.Env(), FromValue(info.This(), "this")->options().backend);
+  return Napi::String::New(info.Env(), Get("this")->options().backend);
 }
 Napi::Value ProcessGroupWrap::Destroyed(const Napi::CallbackInfo& info) {
-  return Napi::Boolean::New(info.Env(), FromValue(info.This(), "this")->destroyed());
+  return Napi::Boolean::New(info.Env(), Get("this")->destroyed());
 }
 
 Napi::Value ProcessGroupWrap::Barrier(const Napi::CallbackInfo& info) {
-  auto group = FromValue(info.This(), "this");
+  auto group = Get("this");
   return PromiseWorker<bool>::Start(
       info.Env(), info.This().As<Napi::Object>(), Claim(), [group] { group->Barrier(); return true; },
       [](Napi::Env env, bool&) { return env.Undefined(); }, nullptr);
@@ -102,7 +105,7 @@ Napi::Value ProcessGroupWrap::Barrier(const Napi::CallbackInfo& info) {
 
 // allReduce(tensor, op = 'sum') -> Promise<Tensor>: a new tensor; the argument is left as it was.
 Napi::Value ProcessGroupWrap::AllReduce(const Napi::CallbackInfo& info) {
-  auto group = FromValue(info.This(), "this");
+  auto group = Get("this");
   torch::Tensor t = tensor::TensorWrap::FromValue(info[0], "allReduce() tensor").Get().clone();
   const ReduceOp op = ParseReduceOp(info[1].IsUndefined() ? std::string("sum") : args::String(info[1], "allReduce() op"));
   return PromiseWorker<torch::Tensor>::Start(
@@ -112,7 +115,7 @@ Napi::Value ProcessGroupWrap::AllReduce(const Napi::CallbackInfo& info) {
 
 // broadcast(tensor, src = 0) -> Promise<Tensor>: src's values on every rank, in a new tensor.
 Napi::Value ProcessGroupWrap::Broadcast(const Napi::CallbackInfo& info) {
-  auto group = FromValue(info.This(), "this");
+  auto group = Get("this");
   torch::Tensor t = tensor::TensorWrap::FromValue(info[0], "broadcast() tensor").Get().clone();
   const int64_t src = info[1].IsUndefined() ? 0 : args::Integer(info[1], "broadcast() src", 0, group->world_size() - 1);
   return PromiseWorker<torch::Tensor>::Start(
@@ -122,7 +125,7 @@ Napi::Value ProcessGroupWrap::Broadcast(const Napi::CallbackInfo& info) {
 
 // allGather(tensor) -> Promise<Tensor[]>: every rank's tensor (same shape and dtype), by rank.
 Napi::Value ProcessGroupWrap::AllGather(const Napi::CallbackInfo& info) {
-  auto group = FromValue(info.This(), "this");
+  auto group = Get("this");
   torch::Tensor t = tensor::TensorWrap::FromValue(info[0], "allGather() tensor").Get();
   return PromiseWorker<std::vector<torch::Tensor>>::Start(
       info.Env(), info.This().As<Napi::Object>(), Claim(), [group, t] { return group->AllGather(t); },
@@ -135,7 +138,7 @@ Napi::Value ProcessGroupWrap::AllGather(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value ProcessGroupWrap::Destroy(const Napi::CallbackInfo& info) {
-  FromValue(info.This(), "this")->Destroy();
+  Get("this")->Destroy();
   return info.Env().Undefined();
 }
 

@@ -36,6 +36,10 @@ class ProcessGroupWrap : public Napi::ObjectWrap<ProcessGroupWrap>, public Guard
   Napi::Value AllGather(const Napi::CallbackInfo& info);
   Napi::Value Destroy(const Napi::CallbackInfo& info);
 
+  // The group (the receiver's type was checked by GuardedMethod/GuardedGetter); TypeError for an
+  // object made by `new ProcessGroup()` rather than distributed.init().
+  std::shared_ptr<Group> Get(const std::string& what) const;
+
   std::shared_ptr<Group> group_;
 };
 

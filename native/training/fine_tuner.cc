@@ -62,7 +62,7 @@ class Run {
   std::vector<double> SumOverRanks(std::vector<double> values, const char* what) {
     if (!plan_.group) return values;
     auto t = torch::from_blob(values.data(), {static_cast<int64_t>(values.size())}, torch::kFloat64).clone();
-    plan_.group->Guard(what, [&] { plan_.group->AllReduce(t, distributed::ReduceOp::kSum); });
+    plan_.group->AllReduce(t, distributed::ReduceOp::kSum, what);
     std::memcpy(values.data(), t.data_ptr<double>(), values.size() * sizeof(double));
     return values;
   }
@@ -153,7 +153,7 @@ class Run {
     }
     saved.run = progress_.run;
     progress_ = std::move(saved);
-    if (plan_.group && plan_.group->rank() != 0) {  // the saved partial sums are over all ranks: counted once
+    if (rank != 0) {  // the saved partial sums are over all ranks: counted once
       const double seconds = progress_.partial.seconds;
       progress_.partial = Partial{};
       progress_.partial.seconds = seconds;
