@@ -13,6 +13,8 @@ export const ErrorCode = {
   DISPOSED: 'ERR_TORCH_ATTN_DISPOSED',
   /** A model was used while async work (predict, a load) runs on it. */
   BUSY: 'ERR_TORCH_ATTN_BUSY',
+  /** A predictor's queue is full (or the predictor is closed): retry later. */
+  OVERLOADED: 'ERR_TORCH_ATTN_OVERLOADED',
   /** A collective failed (another rank died or timed out), a rendezvous could not happen, or a
    *  destroyed process group was used. */
   DISTRIBUTED: 'ERR_TORCH_ATTN_DISTRIBUTED',

@@ -29,6 +29,10 @@ export type { Sample, SkippedFile, CifarOptions, Cifar100Options, ImageFolderOpt
 export { transforms, PADDING_MODES } from './data/transforms';
 export type { TransformStep, Compose, TransformLike, PaddingMode, PadOptions, RandomCropOptions, ColorJitterOptions } from './data/transforms';
 export { DataLoader } from './data/loader';
+export { decodeImage, Predictor } from './serving/predictor';
+export { predictorFromRun } from './serving/run';
+export type { RunPredictorOptions } from './serving/run';
+export type { DecodeImageOptions, BatchInfo, PredictorOptions, PredictRequestOptions, ClassifyOptions, Classification, PredictorStats } from './serving/predictor';
 export type { DataLoaderOptions, Batch } from './data/loader';
 export { StagedFineTuner } from './training/finetune';
 export type { FineTunerOptions, StageSpec, SchedulerSpec, EpochRecord, BatchEvent, FitOptions, FitResult } from './training/finetune';

@@ -61,6 +61,7 @@ export interface NativeModel {
   readonly memoryFormat: 'contiguous' | 'channels-last';
   forward(x: NativeTensor): NativeTensor;
   predict(x: NativeTensor, batchSize?: number, precision?: string): Promise<NativeTensor>;
+  predictParts(xs: NativeTensor[], precision?: string): Promise<NativeTensor[]>;
   attentionMaps(x: NativeTensor): Record<string, NativeTensor>;
   train(mode?: boolean): void;
   to(device?: string, memoryFormat?: string): NativeModel;
@@ -274,6 +275,7 @@ export interface NativeBinding {
   createMemoryDataset(pixels: Uint8Array, labels: Int32Array, shape: number[]): NativeDataset;
   createFileDataset(paths: string[], labels: Int32Array): NativeDataset;
   applyTransform(steps: readonly object[], image: NativeTensor, seed?: number | bigint): NativeTensor;
+  decodeImage(data: Uint8Array, steps: readonly object[] | undefined, name?: string): Promise<NativeTensor>;
   drawSeed(): bigint;
   imageLimits(limits?: { maxPixels?: number; maxFileBytes?: number }): { maxPixels: number; maxFileBytes: number };
   DataLoader: abstract new () => NativeLoader;

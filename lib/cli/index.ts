@@ -10,10 +10,11 @@ import { datasets } from '../data/datasets';
 import { distributed } from '../distributed';
 import { buildInfo, cuda, getNumThreads } from '../runtime';
 import { launch } from './launch';
-import { type RunConfig, ARCHS, buildModel, checkConfig, loadData, readConfigFile, transformsFor } from '../runs/config';
+import { type RunConfig, ARCHS, buildModel, checkConfig, loadData, readConfigFile, readRunConfig, transformsFor } from '../runs/config';
 import { prCurves } from '../runs/metrics';
 import { formatEpoch, formatResult, runTraining } from '../runs/train';
 import { evaluate } from '../training/evaluate';
+import { PRECISIONS, type Precision } from '../precision';
 
 export interface Io {
   out: (text: string) => void;
@@ -35,6 +36,7 @@ commands:
   train     train a model with the staged fine-tuner (--config run.json|run.yaml, or flags)
   eval      evaluate a checkpoint on a dataset
   predict   top-k classes for images (a folder or files), as a table, JSON or CSV
+  serve     a checkpoint behind HTTP: POST /predictions, batched dynamically; /health /ready /metrics
   summary   a model's layers, output shapes and parameter counts
   doctor    LibTorch, CUDA, threads, and what to fix when something is missing
   launch    run a command as several data-parallel ranks (torchrun's environment)
@@ -72,6 +74,23 @@ Ctrl-C stops at the next batch with a resumable checkpoint.
   --config FILE       the run's config.json, when it is not beside the checkpoint
   --top-k N           classes per image (default 3)
   --format FMT        table | json | csv (default table)
+`,
+  serve: `usage: torch-attn serve --checkpoint FILE [options]
+
+  --checkpoint FILE   a run's best.pth (its config.json beside it gives model, classes, transforms)
+  --config FILE       the run's config.json, when it is not beside the checkpoint
+  --host HOST         default 127.0.0.1
+  --port PORT         default 8080 (0: any free port)
+  --max-batch N       most images per forward pass (default 32; 1: no batching)
+  --max-delay-ms MS   longest a request waits for others to join its batch (default 5)
+  --max-queue N       most images waiting; more get 503 (default 1024)
+  --precision P       fp32 | bf16 | fp16 (fp16: CUDA only)
+  --top-k N           classes per answer unless the request asks (?topk=N); default 5
+  --max-body-mb N     largest request body in MiB (default 10)
+POST /predictions takes an image body (image/jpeg, image/png, application/octet-stream) or
+multipart/form-data with image files; it answers JSON { predictions: [{ label, index,
+probability }] } (multipart: { results: [{ name, predictions }] }); a bad image gets 400, a full
+queue 503. SIGTERM or Ctrl-C stops accepting, finishes what is in flight and exits 0.
 `,
   summary: `usage: torch-attn summary [--model ARCH] [--attention KIND] [--classes N] [--input C,H,W]
 `,
@@ -190,13 +209,11 @@ async function train(args: string[], io: Io): Promise<number> {
 
 /** The run's config.json beside a checkpoint (or the one given). */
 function runConfigFor(checkpoint: string, explicit?: string): RunConfig & { classes: string[] } {
-  const file = explicit ?? path.join(path.dirname(checkpoint), 'config.json');
-  if (!fs.existsSync(file)) throw new UsageError(`no config.json beside ${checkpoint}: pass the run's config with --config`);
-  const raw = JSON.parse(fs.readFileSync(file, 'utf8'));
-  const { classes, torchAttn: _v, libtorch: _l, ...rest } = raw;
-  if (!Array.isArray(classes)) throw new UsageError(`${file} is not a torch-attn run config (it has no class list)`);
-  const { description: _d, spec: _s, ...model } = rest.model ?? {};
-  return { ...checkConfig({ ...rest, model }, file), classes };
+  try {
+    return readRunConfig(checkpoint, explicit);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
 }
 
 async function evalCommand(args: string[], io: Io): Promise<number> {
@@ -268,6 +285,49 @@ async function predict(args: string[], io: Io): Promise<number> {
   } else {
     io.out(table(['file', ...Array.from({ length: k }, (_, i) => `#${i + 1}`)], results.map((r) => [r.file, ...r.top.map((t) => `${t.class} ${(100 * t.probability).toFixed(1)}%`)])));
   }
+  return 0;
+}
+
+async function serveCommand(args: string[], io: Io): Promise<number> {
+  const { values } = parse(
+    args,
+    {
+      checkpoint: { type: 'string' },
+      config: { type: 'string' },
+      host: { type: 'string' },
+      port: { type: 'string' },
+      'max-batch': { type: 'string' },
+      'max-delay-ms': { type: 'string' },
+      'max-queue': { type: 'string' },
+      precision: { type: 'string' },
+      'top-k': { type: 'string' },
+      'max-body-mb': { type: 'string' },
+    },
+    'serve',
+  );
+  if (!values.checkpoint) throw new UsageError('serve needs --checkpoint FILE');
+  const port = int(values.port as string | undefined, '--port', 0) ?? 8080;
+  if (port > 65535) throw new UsageError(`--port must be at most 65535, got ${port}`);
+  const delay = values['max-delay-ms'] === undefined ? undefined : Number(values['max-delay-ms']);
+  if (delay !== undefined && !(delay >= 0)) throw new UsageError(`--max-delay-ms takes a number of at least 0, got '${values['max-delay-ms']}'`);
+  const precision = values.precision as string | undefined;
+  if (precision !== undefined && !(PRECISIONS as readonly string[]).includes(precision)) throw new UsageError(`--precision must be ${PRECISIONS.join(', ')}, got '${precision}'`);
+  const bodyMb = int(values['max-body-mb'] as string | undefined, '--max-body-mb', 1);
+  runConfigFor(String(values.checkpoint), values.config as string | undefined);
+  const { serve } = await import('../serving/server');
+  await serve({
+    checkpoint: String(values.checkpoint),
+    config: values.config as string | undefined,
+    host: values.host as string | undefined,
+    port,
+    maxBatch: int(values['max-batch'] as string | undefined, '--max-batch', 1),
+    maxDelayMs: delay,
+    maxQueue: int(values['max-queue'] as string | undefined, '--max-queue', 1),
+    precision: precision as Precision | undefined,
+    topK: int(values['top-k'] as string | undefined, '--top-k', 1),
+    maxBodyBytes: bodyMb === undefined ? undefined : bodyMb << 20,
+    log: (line) => io.err(`${line}\n`),
+  });
   return 0;
 }
 
@@ -367,6 +427,8 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
         return await evalCommand(args, io);
       case 'predict':
         return await predict(args, io);
+      case 'serve':
+        return await serveCommand(args, io);
       case 'summary':
         return summary(args, io);
       case 'doctor':
@@ -374,7 +436,7 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
       case 'launch':
         return await launchCommand(args, io);
       default:
-        throw new UsageError(`unknown command '${command}' (commands: train, eval, predict, summary, doctor, launch)`);
+        throw new UsageError(`unknown command '${command}' (commands: train, eval, predict, serve, summary, doctor, launch)`);
     }
   } catch (err) {
     if (err instanceof UsageError) {

@@ -13,6 +13,7 @@ import { Optimizer } from '../training/optim';
 import { checkpointFormat, isSafetensors, readStateDict, saveStateDict } from './checkpoint';
 import { CHECKPOINT_LAYOUTS, convertLayout } from './layouts';
 import type { CheckpointLayout } from './layouts';
+import { Predictor, type PredictorOptions } from '../serving/predictor';
 
 export interface NamedParameter {
   name: string;
@@ -101,7 +102,8 @@ export class Model {
   }
 
   /** Logits in eval mode, computed off the main thread in batches; resolves to a CPU tensor.
-   *  The model is busy until it settles: other calls on it throw ERR_TORCH_ATTN_BUSY. */
+   *  Inference calls may overlap (they run one after another); while one runs, training and
+   *  loading on the model throw ERR_TORCH_ATTN_BUSY, and while those run, so does predict(). */
   predict(x: Tensor, options?: PredictOptions): Promise<Tensor> {
     try {
       const opts = validate.options(options, 'predict() options', ['batchSize', 'precision']);
@@ -111,6 +113,12 @@ export class Model {
     } catch (err) {
       return Promise.reject(err);
     }
+  }
+
+  /** A dynamic batcher on this model for services: concurrent predict()/classify() calls are
+   *  coalesced into batches of up to `maxBatch` images, waiting at most `maxDelayMs`. */
+  predictor(options?: PredictorOptions): Predictor {
+    return new Predictor(this, options);
   }
 
   /** Training mode (BatchNorm uses batch statistics, dropout is on). */

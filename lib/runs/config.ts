@@ -172,9 +172,14 @@ const IMAGENET_MEAN = [0.485, 0.456, 0.406];
 const IMAGENET_STD = [0.229, 0.224, 0.225];
 
 /** Training and evaluation transforms for a config. */
+/** The side of the square images the run's model takes (after its transforms). */
+export function inputSize(config: RunConfig): number {
+  return config.data.imageSize ?? (config.data.dataset === 'imageFolder' ? 224 : 32);
+}
+
 export function transformsFor(config: RunConfig): { train: TransformStep[]; test: TransformStep[] } {
   const folder = config.data.dataset === 'imageFolder';
-  const size = config.data.imageSize ?? (folder ? 224 : 32);
+  const size = inputSize(config);
   const [mean, std] = folder ? [IMAGENET_MEAN, IMAGENET_STD] : [CIFAR_MEAN, CIFAR_STD];
   const tail = [transforms.toTensor(), transforms.normalize(mean, std)];
   // Resized and cropped to the model's input size either way, so any image can be predicted on
@@ -206,4 +211,16 @@ export async function loadData(config: RunConfig): Promise<{ train: ImageDataset
     throw new RangeError(`the test folder ${testDir} has other classes (${test.classes.join(', ')}) than ${dir} (${train.classes.join(', ')})`);
   }
   return { train, test };
+}
+
+/** A run's configuration for using its checkpoint (eval, predict, serve): the config.json beside
+ *  the checkpoint, or the file given, with the run's class list. */
+export function readRunConfig(checkpoint: string, explicit?: string): RunConfig & { classes: string[] } {
+  const file = explicit ?? path.join(path.dirname(checkpoint), 'config.json');
+  if (!fs.existsSync(file)) throw new Error(`no config.json beside ${checkpoint}: pass the run's config with --config`);
+  const raw = JSON.parse(fs.readFileSync(file, 'utf8'));
+  const { classes, torchAttn: _v, libtorch: _l, ...rest } = raw;
+  if (!Array.isArray(classes)) throw new Error(`${file} is not a torch-attn run config (it has no class list)`);
+  const { description: _d, spec: _s, ...model } = rest.model ?? {};
+  return { ...checkConfig({ ...rest, model }, file), classes };
 }

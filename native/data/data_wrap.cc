@@ -88,6 +88,34 @@ Napi::Value ApplyTransform(const Napi::CallbackInfo& info) {
   return SampleToJs(info.Env(), s).Get("image");
 }
 
+// decodeImage(bytes, transform | undefined, name) -> Promise<Tensor>: a JPEG or PNG held in memory
+// (an HTTP body), decoded off the main thread with the image folders' decoder and limits, then
+// through `transform` (a deterministic eval transform; seed 0). uint8 [H, W, 3] without a
+// transform or before toTensor, float32 [C, H, W] after it.
+Napi::Value DecodeImageJs(const Napi::CallbackInfo& info) {
+  if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+    args::ThrowType("decodeImage(data)", "a Buffer or Uint8Array", info[0]);
+  }
+  auto view = info[0].As<Napi::Uint8Array>();
+  const std::string name = info[2].IsUndefined() ? "image" : args::String(info[2], "decodeImage() name");
+  const uint64_t limit = GetImageLimits().max_file_bytes;
+  if (view.ByteLength() > limit) {
+    throw DataError(name + ": " + std::to_string(view.ByteLength()) + " bytes is over the image size limit of " + std::to_string(limit) +
+                    " bytes (imageLimits({ maxFileBytes }))");
+  }
+  auto pipeline = std::make_shared<const Pipeline>(info[1].IsUndefined() ? std::vector<TransformSpec>{} : ReadTransformSpecs(info[1], "decodeImage() transform"));
+  std::string bytes(reinterpret_cast<const char*>(view.Data()), view.ByteLength());
+  return PromiseWorker<Sample>::Start(
+      info.Env(), Napi::Object::New(info.Env()), Claim(),
+      [bytes = std::move(bytes), pipeline, name] {
+        Sample s;
+        s.image = DecodeImage(bytes, name);
+        pipeline->Apply(s, 0);
+        return s;
+      },
+      [](Napi::Env env, Sample& s) { return SampleToJs(env, s).Get("image"); }, nullptr);
+}
+
 }  // namespace
 
 std::vector<TransformSpec> ReadTransformSpecs(const Napi::Value& value, const std::string& what) {
@@ -178,6 +206,7 @@ void DatasetWrap::Register(Napi::Env env, Napi::Object exports) {
   exports.Set("createMemoryDataset", Napi::Function::New(env, GuardedFn<&CreateMemoryDataset>, "createMemoryDataset"));
   exports.Set("createFileDataset", Napi::Function::New(env, GuardedFn<&CreateFileDataset>, "createFileDataset"));
   exports.Set("applyTransform", Napi::Function::New(env, GuardedFn<&ApplyTransform>, "applyTransform"));
+  exports.Set("decodeImage", Napi::Function::New(env, GuardedFn<&DecodeImageJs>, "decodeImage"));
   exports.Set("drawSeed", Napi::Function::New(env, GuardedFn<&DrawSeedJs>, "drawSeed"));
   exports.Set("imageLimits", Napi::Function::New(env, GuardedFn<&ImageLimitsJs>, "imageLimits"));
 }

@@ -159,6 +159,22 @@ torch::Tensor Predict(ModelImpl& model, const torch::Tensor& x, int64_t batch, P
   });
 }
 
+std::vector<torch::Tensor> PredictParts(ModelImpl& model, const std::vector<torch::Tensor>& parts, Precision precision) {
+  if (parts.empty()) return {};
+  std::vector<int64_t> sizes;
+  for (const auto& p : parts) {
+    if (p.dim() != 4 || p.sizes().slice(1) != parts.front().sizes().slice(1)) {
+      throw RangeError("inputs batched together must all be B x C x H x W with the same C, H, W; got " +
+                       c10::str(parts.front().sizes()) + " and " + c10::str(p.sizes()));
+    }
+    sizes.push_back(p.size(0));
+  }
+  auto x = parts.size() == 1 ? parts.front() : torch::cat(parts);
+  auto out = Predict(model, x, std::max<int64_t>(x.size(0), 1), precision);
+  auto split = out.split_with_sizes(sizes);
+  return std::vector<torch::Tensor>(split.begin(), split.end());
+}
+
 std::vector<SummaryRow> Summarize(ModelImpl& model, const std::vector<int64_t>& shape) {
   Trace trace;
   InEvalMode(model, [&] {

@@ -101,12 +101,14 @@ c10::Device DeviceOf(const torch::nn::Module& model);
 // model checks rank and channels).
 torch::Tensor PrepareInput(const torch::Tensor& x, const torch::nn::Module& model);
 
-// Runs fn in eval mode with gradients off, restoring the previous mode however fn ends.
+// Runs fn in eval mode with gradients off, restoring the previous mode however fn ends. A model
+// already in eval mode is not written to (readers on the JS thread may look at its mode).
 template <typename Fn>
 auto InEvalMode(ModelImpl& model, Fn&& fn) {
   const bool was_training = model.is_training();
-  model.ApplyTrainingMode(false);
   torch::NoGradGuard no_grad;
+  if (!was_training) return fn();
+  model.ApplyTrainingMode(false);
   try {
     auto result = fn();
     model.ApplyTrainingMode(was_training);
@@ -119,6 +121,10 @@ auto InEvalMode(ModelImpl& model, Fn&& fn) {
 
 // Outputs for x in eval mode, `batch` images at a time, in `precision`, on the CPU (float32).
 torch::Tensor Predict(ModelImpl& model, const torch::Tensor& x, int64_t batch, Precision precision = Precision::kFp32);
+
+// Several callers' inputs (each B_i x C x H x W, the same C, H, W) in one pass through Predict:
+// one output per input, in order (the dynamic batcher's unit of work).
+std::vector<torch::Tensor> PredictParts(ModelImpl& model, const std::vector<torch::Tensor>& parts, Precision precision);
 
 // One row per top-level step of a forward pass over zeros of `shape`, in eval mode.
 std::vector<SummaryRow> Summarize(ModelImpl& model, const std::vector<int64_t>& shape);

@@ -119,6 +119,7 @@ void ModelWrap::Register(Napi::Env env, Napi::Object exports) {
       {
           ModelWrap::GuardedMethod<&ModelWrap::Forward>("forward"),
           ModelWrap::GuardedMethod<&ModelWrap::Predict>("predict"),
+          ModelWrap::GuardedMethod<&ModelWrap::PredictParts>("predictParts"),
           ModelWrap::GuardedMethod<&ModelWrap::AttentionMaps>("attentionMaps"),
           ModelWrap::GuardedMethod<&ModelWrap::Train>("train"),
           ModelWrap::GuardedGetter<&ModelWrap::Training>("training"),
@@ -176,12 +177,14 @@ ModelImpl& ModelWrap::ModelForReading() {
   return *model_;
 }
 
-Claim ModelWrap::TakeClaim(const char* job) { return Claim(slot_, "the model", job); }
+Claim ModelWrap::TakeClaim(const char* job, Claim::Kind kind) { return Claim(slot_, "the model", job, kind); }
 
 // Synchronous, but computed on the compute thread like every other model job (the main thread
-// waits): one OpenMP team and one malloc arena for all of LibTorch's work, as in Python.
+// waits): one OpenMP team and one malloc arena for all of LibTorch's work, as in Python. Runs
+// beside inference jobs (queued behind them there), not beside a training job.
 Napi::Value ModelWrap::Forward(const Napi::CallbackInfo& info) {
-  auto& model = Model();
+  slot_->CheckShareable("the model");
+  auto& model = *model_;
   auto x = PrepareInput(tensor::TensorWrap::FromValue(info[0], "forward(x)").Get(), model);
   torch::Tensor out;
   std::exception_ptr error;
@@ -198,16 +201,52 @@ Napi::Value ModelWrap::Forward(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value ModelWrap::Predict(const Napi::CallbackInfo& info) {
-  auto& model = Model();
+  slot_->CheckShareable("the model");
+  auto& model = *model_;
   torch::Tensor x = PrepareInput(tensor::TensorWrap::FromValue(info[0], "predict(x)").Get(), model);
   int64_t batch = info[1].IsUndefined() ? 256 : args::Integer(info[1], "predict() batchSize", 1, 1 << 20);
   const auto precision = ReadPrecision(info[2], "predict() precision");
   model.CheckInput(x);
   auto shared = model_;
   return PromiseWorker<torch::Tensor>::Start(
-      info.Env(), info.This().As<Napi::Object>(), TakeClaim("predict()"),
+      info.Env(), info.This().As<Napi::Object>(), TakeClaim("predict()", Claim::kShared),
       [shared, x, batch, precision] { return models::Predict(*shared, x, batch, precision); },
       [](Napi::Env env, torch::Tensor& out) { return Napi::Value(tensor::TensorWrap::Wrap(env, out)); },
+      runtime::RunOnComputeThread);
+}
+
+// predictParts([x1, x2, ...], precision) -> Promise<[y1, y2, ...]>: the inputs (each B_i x C x H x W,
+// or one image C x H x W whose output then has no batch dimension) in one forward pass, the
+// outputs split back (the dynamic batcher of lib/serving).
+Napi::Value ModelWrap::PredictParts(const Napi::CallbackInfo& info) {
+  slot_->CheckShareable("the model");
+  auto& model = *model_;
+  if (!info[0].IsArray()) args::ThrowType("predictParts() inputs", "an Array of tensors", info[0]);
+  auto list = info[0].As<Napi::Array>();
+  std::vector<torch::Tensor> parts;
+  std::vector<bool> single;
+  for (uint32_t i = 0; i < list.Length(); ++i) {
+    const std::string what = "predictParts() inputs[" + std::to_string(i) + "]";
+    auto x = PrepareInput(tensor::TensorWrap::FromValue(list.Get(i), what).Get(), model);
+    single.push_back(x.dim() == 3);
+    if (x.dim() == 3) x = x.unsqueeze(0);
+    model.CheckInput(x);
+    parts.push_back(x);
+  }
+  const auto precision = ReadPrecision(info[1], "predictParts() precision");
+  auto shared = model_;
+  return PromiseWorker<std::vector<torch::Tensor>>::Start(
+      info.Env(), info.This().As<Napi::Object>(), TakeClaim("predict()", Claim::kShared),
+      [shared, parts, precision, single] {
+        auto outs = models::PredictParts(*shared, parts, precision);
+        for (size_t i = 0; i < outs.size(); ++i) outs[i] = single[i] ? outs[i][0].clone() : outs[i].clone();
+        return outs;
+      },
+      [](Napi::Env env, std::vector<torch::Tensor>& outs) {
+        auto arr = Napi::Array::New(env, outs.size());
+        for (size_t i = 0; i < outs.size(); ++i) arr.Set(static_cast<uint32_t>(i), tensor::TensorWrap::Wrap(env, outs[i]));
+        return Napi::Value(arr);
+      },
       runtime::RunOnComputeThread);
 }
 

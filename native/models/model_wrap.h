@@ -35,12 +35,15 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap>, public GuardedMethods<Mode
   ModelImpl& ModelForReading();
   std::shared_ptr<ModelImpl> shared() const { return model_; }
   const std::shared_ptr<JobSlot>& slot() const { return slot_; }
-  // Claims the model for the job `job` ("predict()"); BusyError while another holds it.
-  Claim TakeClaim(const char* job);
+  // Claims the model for the job `job` ("fit()"); BusyError while another holds it. Inference
+  // jobs take shared claims: they may overlap one another (they run one after the other on the
+  // compute thread), not a training job or a load.
+  Claim TakeClaim(const char* job, Claim::Kind kind = Claim::kExclusive);
 
  private:
   Napi::Value Forward(const Napi::CallbackInfo& info);
   Napi::Value Predict(const Napi::CallbackInfo& info);
+  Napi::Value PredictParts(const Napi::CallbackInfo& info);
   Napi::Value AttentionMaps(const Napi::CallbackInfo& info);
   Napi::Value Train(const Napi::CallbackInfo& info);
   Napi::Value Training(const Napi::CallbackInfo& info);

@@ -124,17 +124,18 @@ describe('forward, summary, predict', () => {
     for (let i = 0; i < whole.length; i++) expect(Math.abs(p[i] - whole[i])).toBeLessThan(1e-5);
   });
 
-  it('predict runs off the main thread and the model is busy until it settles', async () => {
+  it('predict runs off the main thread; other inference may overlap it, training and loading may not', async () => {
     const m = resnet({ depth: 18 });
     const x = randn([32, 3, 32, 32]);
     let ticks = 0;
     const timer = setInterval(() => ticks++, 1);
     const pending = m.predict(x, { batchSize: 8 });
-    expect(() => m.forward(x)).toThrow(/busy with predict\(\)/);
-    const second = await rejection(m.predict(x));
-    expect(second.code).toBe('ERR_TORCH_ATTN_BUSY');
+    expect(() => m.train()).toThrow(/busy with 1 running predict\(\) call/);
+    expect((await rejection(m.loadStateDict(m.stateDict()))).code).toBe('ERR_TORCH_ATTN_BUSY');
+    const second = m.predict(x);
     const out = await pending;
     clearInterval(timer);
+    expect((await second).shape).toEqual([32, 10]);
     expect(out.shape).toEqual([32, 10]);
     expect(ticks).toBeGreaterThan(0);
     expect(m.training).toBe(true);

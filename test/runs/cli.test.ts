@@ -21,7 +21,7 @@ describe('torch-attn CLI', () => {
   it('usage errors: exit code 2, a message naming the problem, the usage', async () => {
     let r = await run('trian');
     expect(r.code).toBe(2);
-    expect(r.err).toMatch(/unknown command 'trian' \(commands: train, eval, predict, summary, doctor, launch\)/);
+    expect(r.err).toMatch(/unknown command 'trian' \(commands: train, eval, predict, serve, summary, doctor, launch\)/);
     r = await run('train', '--epochs', '1');
     expect(r.code).toBe(2);
     expect(r.err).toMatch(/train needs a dataset: --data DIR/);

@@ -1,0 +1,362 @@
+// Inference for services: images decoded from memory, and a dynamic batcher that coalesces
+// concurrent requests on one model into batches (TorchServe's batch_size / max_batch_delay), with
+// a bounded queue, cancellation and statistics.
+import { codedError, ErrorCode } from '../errors';
+import { native } from '../native';
+import { type Precision, precisionOption } from '../precision';
+import { type TransformLike, type TransformStep, toSteps } from '../data/transforms';
+import { type Tensor, expectTensor } from '../tensor/tensor';
+import type { Model } from '../models/model';
+import * as validate from '../validate';
+
+export interface DecodeImageOptions {
+  /** Applied after decoding, natively (e.g. a run's eval transform: resize, center crop, toTensor, normalize). */
+  transform?: TransformLike;
+  /** Shown in errors instead of 'image' (a file name, a request id). */
+  name?: string;
+}
+
+/**
+ * Decodes a JPEG or PNG held in memory (an HTTP body) off the main thread, with the decoder, the
+ * PIL-equivalent rules and the size limits (`datasets.imageLimits()`) of the image datasets.
+ * Resolves to a uint8 [H, W, 3] tensor, or with a transform ending in toTensor, float32 [C, H, W].
+ * A corrupt or oversized image rejects with code ERR_TORCH_ATTN_DATA.
+ */
+export function decodeImage(data: Uint8Array, options?: DecodeImageOptions): Promise<Tensor> {
+  try {
+    if (!(data instanceof Uint8Array)) throw validate.typeError('decodeImage(data)', 'a Buffer or Uint8Array', data);
+    const o = validate.options(options, 'decodeImage() options', ['transform', 'name']);
+    const steps = o.transform === undefined ? undefined : toSteps(o.transform, 'decodeImage() options.transform');
+    const name = o.name === undefined ? undefined : String(o.name);
+    return native.decodeImage(data, steps, name) as unknown as Promise<Tensor>;
+  } catch (err) {
+    return Promise.reject(err);
+  }
+}
+
+export interface PredictorOptions {
+  /** Most images in one forward pass; default 32. */
+  maxBatch?: number;
+  /** Longest a request waits for others to join its batch, in ms; default 5. */
+  maxDelayMs?: number;
+  /** Most images waiting (not counting the batch running); beyond it calls reject with code
+   *  ERR_TORCH_ATTN_OVERLOADED. Default 1024. */
+  maxQueue?: number;
+  /** 'fp32' (default), 'bf16' or 'fp16' (CUDA), as predict(). */
+  precision?: Precision;
+  /** What classify() applies to decoded images: the model's eval transform (ending in toTensor
+   *  and normalize). Required for classify(). */
+  transform?: TransformLike;
+  /** Class names for classify(), by index; default the index as a string. */
+  classes?: readonly string[];
+  /** Called after each forward pass (for metrics). */
+  onBatch?: (batch: BatchInfo) => void;
+}
+
+export interface BatchInfo {
+  images: number;
+  requests: number;
+  /** The forward pass, in ms. */
+  ms: number;
+}
+
+export interface PredictRequestOptions {
+  /** Aborting removes a request that is still queued (it rejects with an AbortError); a request
+   *  whose batch already runs completes. */
+  signal?: AbortSignal;
+}
+
+export interface ClassifyOptions extends PredictRequestOptions {
+  /** Classes per image, most probable first; default 5 (at most the number of classes). */
+  topK?: number;
+}
+
+export interface Classification {
+  label: string;
+  index: number;
+  probability: number;
+}
+
+export interface PredictorStats {
+  /** Requests accepted (predict() calls; classify() counts one per image). */
+  requests: number;
+  /** Images predicted. */
+  images: number;
+  batches: number;
+  /** Images per forward pass, on average. */
+  meanBatchSize: number;
+  maxBatchSize: number;
+  /** Requests and images waiting now. */
+  queueLength: number;
+  queuedImages: number;
+  /** Time from a request's arrival to the start of its batch, on average, in ms. */
+  meanQueueWaitMs: number;
+  /** Refused because the queue was full. */
+  rejected: number;
+  /** Removed from the queue by their signal. */
+  aborted: number;
+  /** Completed with an error. */
+  failed: number;
+}
+
+interface Pending {
+  x: Tensor;
+  images: number;
+  key: string;
+  arrived: number;
+  resolve: (y: Tensor) => void;
+  reject: (err: unknown) => void;
+  signal?: AbortSignal;
+  onAbort?: () => void;
+}
+
+function abortError(signal: AbortSignal): unknown {
+  return signal.reason ?? Object.assign(new Error('the request was aborted'), { name: 'AbortError' });
+}
+
+/**
+ * Concurrent inference on one model. Requests (single images C x H x W or batches B x C x H x W)
+ * queue; the batcher runs the oldest one together with those that arrived with it, up to
+ * `maxBatch` images, as soon as that many wait or the oldest has waited `maxDelayMs`, one batch at
+ * a time, and hands each caller its own rows. Outputs equal one-at-a-time predict() outputs.
+ * Made by `model.predictor(options)`.
+ */
+export class Predictor {
+  readonly maxBatch: number;
+  readonly maxDelayMs: number;
+  readonly maxQueue: number;
+  readonly precision: Precision;
+  readonly classes: readonly string[] | undefined;
+  readonly #model: Model;
+  readonly #transform: TransformStep[] | undefined;
+  readonly #onBatch: ((batch: BatchInfo) => void) | undefined;
+  #queue: Pending[] = [];
+  #queuedImages = 0;
+  #running = false;
+  #timer: NodeJS.Timeout | undefined;
+  #closed = false;
+  #drained: (() => void)[] = [];
+  #stats = { requests: 0, images: 0, batches: 0, maxBatchSize: 0, waitMs: 0, waited: 0, rejected: 0, aborted: 0, failed: 0 };
+
+  /** @internal Use model.predictor(). */
+  constructor(model: Model, options?: PredictorOptions) {
+    const o = validate.options(options, 'predictor() options', ['maxBatch', 'maxDelayMs', 'maxQueue', 'precision', 'transform', 'classes', 'onBatch']);
+    this.#model = model;
+    this.maxBatch = o.maxBatch === undefined ? 32 : validate.integer(o.maxBatch, 'predictor() options.maxBatch', 1, 1 << 16);
+    this.maxDelayMs = o.maxDelayMs === undefined ? 5 : validate.finiteNumber(o.maxDelayMs, 'predictor() options.maxDelayMs');
+    if (this.maxDelayMs < 0) throw new RangeError(`predictor() options.maxDelayMs must be at least 0, got ${this.maxDelayMs}`);
+    this.maxQueue = o.maxQueue === undefined ? 1024 : validate.integer(o.maxQueue, 'predictor() options.maxQueue', 1);
+    this.precision = precisionOption(o.precision, 'predictor() options.precision', model.device);
+    this.#transform = o.transform === undefined ? undefined : toSteps(o.transform, 'predictor() options.transform');
+    if (o.onBatch !== undefined && typeof o.onBatch !== 'function') throw validate.typeError('predictor() options.onBatch', 'a function', o.onBatch);
+    this.#onBatch = o.onBatch;
+    if (o.classes !== undefined) {
+      if (!Array.isArray(o.classes) || o.classes.some((c) => typeof c !== 'string')) {
+        throw validate.typeError('predictor() options.classes', 'an Array of class names (strings)', o.classes);
+      }
+      this.classes = [...o.classes];
+    }
+  }
+
+  /** Logits for one image (C x H x W: a 1-D result) or a batch (B x C x H x W: B x classes), in
+   *  eval mode, batched with concurrent requests. */
+  predict(x: Tensor, options?: PredictRequestOptions): Promise<Tensor> {
+    try {
+      const o = validate.options(options, 'predictor.predict() options', ['signal']);
+      expectTensor(x, 'predictor.predict(x)');
+      if (x.dtype !== 'float32') throw new TypeError(`predictor.predict(x) takes a float32 tensor (after toTensor), got ${x.dtype}`);
+      if (x.shape.length !== 3 && x.shape.length !== 4) {
+        throw new RangeError(`predictor.predict(x) takes one image C x H x W or a batch B x C x H x W, got shape [${x.shape.join(', ')}]`);
+      }
+      return this.#enqueue(x, o.signal);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /**
+   * Top-k classes for encoded images (JPEG/PNG bytes): decoded and transformed natively with the
+   * predictor's `transform`, predicted through the batcher, softmax probabilities. One image gives
+   * one list; an Array of images gives one list per image.
+   */
+  classify(images: Uint8Array, options?: ClassifyOptions): Promise<Classification[]>;
+  classify(images: readonly Uint8Array[], options?: ClassifyOptions): Promise<Classification[][]>;
+  async classify(images: Uint8Array | readonly Uint8Array[], options?: ClassifyOptions): Promise<Classification[] | Classification[][]> {
+    const o = validate.options(options, 'classify() options', ['topK', 'signal']);
+    const k = o.topK === undefined ? 5 : validate.integer(o.topK, 'classify() options.topK', 1);
+    if (this.#transform === undefined) {
+      throw new TypeError('classify() needs the model\'s eval transform: pass predictor({ transform }) (e.g. a run\'s test transform)');
+    }
+    const one = async (bytes: Uint8Array, i: number) => {
+      const x = await decodeImage(bytes, { transform: this.#transform, name: Array.isArray(images) ? `image ${i}` : 'image' });
+      if (x.dtype !== 'float32') {
+        x.dispose();
+        throw new TypeError('the predictor\'s transform must end with toTensor() (and normalize) so that images become float32 tensors');
+      }
+      try {
+        const y = await this.#enqueue(x, o.signal);
+        const logits = y.toFloat32Array();
+        y.dispose();
+        return this.#topK(logits, k);
+      } finally {
+        x.dispose();
+      }
+    };
+    if (images instanceof Uint8Array) return one(images, 0);
+    if (!Array.isArray(images)) throw validate.typeError('classify(images)', 'a Buffer, a Uint8Array or an Array of them', images);
+    return Promise.all(images.map((b, i) => {
+      if (!(b instanceof Uint8Array)) throw validate.typeError(`classify(images[${i}])`, 'a Buffer or Uint8Array', b);
+      return one(b, i);
+    }));
+  }
+
+  stats(): PredictorStats {
+    const s = this.#stats;
+    return {
+      requests: s.requests,
+      images: s.images,
+      batches: s.batches,
+      meanBatchSize: s.batches ? s.images / s.batches : 0,
+      maxBatchSize: s.maxBatchSize,
+      queueLength: this.#queue.length,
+      queuedImages: this.#queuedImages,
+      meanQueueWaitMs: s.waited ? s.waitMs / s.waited : 0,
+      rejected: s.rejected,
+      aborted: s.aborted,
+      failed: s.failed,
+    };
+  }
+
+  /** Takes no more requests; resolves once every queued and running one has finished. */
+  close(): Promise<void> {
+    this.#closed = true;
+    if (this.#queue.length === 0 && !this.#running) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.#drained.push(resolve);
+      this.#schedule(true);
+    });
+  }
+
+  #topK(logits: Float32Array, k: number): Classification[] {
+    let max = -Infinity;
+    for (const v of logits) max = Math.max(max, v);
+    let sum = 0;
+    const p = Array.from(logits, (v) => {
+      const e = Math.exp(v - max);
+      sum += e;
+      return e;
+    });
+    return p
+      .map((e, index) => ({ label: this.classes?.[index] ?? String(index), index, probability: e / sum }))
+      .sort((a, b) => b.probability - a.probability)
+      .slice(0, Math.min(k, p.length));
+  }
+
+  #enqueue(x: Tensor, signal: AbortSignal | undefined): Promise<Tensor> {
+    if (this.#closed) return Promise.reject(codedError(ErrorCode.OVERLOADED, 'the predictor is closed: it takes no more requests'));
+    if (signal?.aborted) return Promise.reject(abortError(signal));
+    const images = x.shape.length === 3 ? 1 : x.shape[0];
+    if (this.#queuedImages + images > this.maxQueue && this.#queue.length > 0) {
+      this.#stats.rejected++;
+      return Promise.reject(
+        codedError(
+          ErrorCode.OVERLOADED,
+          `the predictor is overloaded: ${this.#queuedImages} images wait (maxQueue ${this.maxQueue}); retry later, or raise maxQueue`,
+        ),
+      );
+    }
+    return new Promise<Tensor>((resolve, reject) => {
+      const shape = x.shape.length === 3 ? x.shape : x.shape.slice(1);
+      const p: Pending = { x, images, key: shape.join('x'), arrived: performance.now(), resolve, reject, signal };
+      if (signal) {
+        p.onAbort = () => {
+          const i = this.#queue.indexOf(p);
+          if (i < 0) return;
+          this.#queue.splice(i, 1);
+          this.#queuedImages -= p.images;
+          this.#stats.aborted++;
+          reject(abortError(signal));
+          this.#settled();
+        };
+        signal.addEventListener('abort', p.onAbort, { once: true });
+      }
+      this.#queue.push(p);
+      this.#queuedImages += images;
+      this.#stats.requests++;
+      this.#schedule(false);
+    });
+  }
+
+  /** Runs a batch now if one is due (full, or its oldest request waited maxDelayMs), else arms the timer. */
+  #schedule(flush: boolean) {
+    if (this.#running || this.#queue.length === 0) return;
+    const waited = performance.now() - this.#queue[0].arrived;
+    if (flush || this.#closed || this.#queuedImages >= this.maxBatch || waited >= this.maxDelayMs) {
+      if (this.#timer) clearTimeout(this.#timer);
+      this.#timer = undefined;
+      void this.#runBatch();
+      return;
+    }
+    this.#timer ??= setTimeout(() => {
+      this.#timer = undefined;
+      this.#schedule(true);
+    }, this.maxDelayMs - waited);
+  }
+
+  async #runBatch() {
+    // The oldest request and those after it with the same image shape, up to maxBatch images.
+    const key = this.#queue[0].key;
+    const batch: Pending[] = [];
+    let images = 0;
+    for (let i = 0; i < this.#queue.length; ) {
+      const p = this.#queue[i];
+      if (p.key === key && (batch.length === 0 || images + p.images <= this.maxBatch)) {
+        batch.push(p);
+        images += p.images;
+        this.#queue.splice(i, 1);
+      } else {
+        i++;
+      }
+      if (images >= this.maxBatch) break;
+    }
+    this.#queuedImages -= images;
+    const start = performance.now();
+    for (const p of batch) {
+      if (p.onAbort) p.signal!.removeEventListener('abort', p.onAbort);
+      this.#stats.waitMs += start - p.arrived;
+      this.#stats.waited++;
+    }
+    this.#running = true;
+    try {
+      await this.#predictAll(batch);
+      this.#stats.batches++;
+      this.#stats.images += images;
+      this.#stats.maxBatchSize = Math.max(this.#stats.maxBatchSize, images);
+      this.#onBatch?.({ images, requests: batch.length, ms: performance.now() - start });
+    } finally {
+      this.#running = false;
+      this.#settled();
+      this.#schedule(false);
+    }
+  }
+
+  /** One forward pass for the batch; when it fails and holds several requests, each runs alone,
+   *  so that one bad input fails only its own request. */
+  async #predictAll(batch: Pending[]) {
+    try {
+      const ys = (await this.#model.native.predictParts(batch.map((p) => p.x) as never, this.precision)) as unknown as Tensor[];
+      batch.forEach((p, i) => p.resolve(ys[i]));
+    } catch (err) {
+      if (batch.length === 1 || (err as { code?: string }).code === ErrorCode.BUSY) {
+        this.#stats.failed += batch.length;
+        for (const p of batch) p.reject(err);
+        return;
+      }
+      for (const p of batch) await this.#predictAll([p]);
+    }
+  }
+
+  #settled() {
+    if (this.#queue.length === 0 && !this.#running) for (const done of this.#drained.splice(0)) done();
+  }
+}

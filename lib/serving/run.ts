@@ -1,0 +1,33 @@
+// A run's checkpoint as a predictor: what `torch-attn serve` serves, and what a service that
+// embeds torch-attn in its own HTTP app starts from.
+import type { Model } from '../models/model';
+import { type RunConfig, buildModel, inputSize, readRunConfig, transformsFor } from '../runs/config';
+import { randn } from '../tensor/tensor';
+import type { Predictor, PredictorOptions } from './predictor';
+
+export interface RunPredictorOptions extends Omit<PredictorOptions, 'transform' | 'classes'> {
+  /** The run's config.json, when it is not beside the checkpoint. */
+  config?: string;
+}
+
+/**
+ * A run's checkpoint ready to serve: the model its config.json describes, the weights loaded
+ * (strictly), a predictor with the run's eval transform and class names, and one warm-up pass.
+ */
+export async function predictorFromRun(
+  checkpoint: string,
+  options: RunPredictorOptions = {},
+): Promise<{ model: Model; predictor: Predictor; config: RunConfig & { classes: string[] } }> {
+  const { config: configFile, ...rest } = options;
+  const config = readRunConfig(checkpoint, configFile);
+  const model = buildModel(config, config.classes.length);
+  await model.loadStateDict(checkpoint, { strict: true });
+  model.eval();
+  const predictor = model.predictor({ ...rest, transform: transformsFor(config).test, classes: config.classes });
+  const size = inputSize(config);
+  const x = randn([3, size, size]);
+  (await predictor.predict(x)).dispose();
+  x.dispose();
+  return { model, predictor, config };
+}
+

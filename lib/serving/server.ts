@@ -1,0 +1,170 @@
+// `torch-attn serve`: a run's checkpoint behind HTTP (fastify), predictions through the dynamic
+// batcher, Prometheus metrics (prom-client), health and readiness, graceful shutdown.
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import multipart from '@fastify/multipart';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { ErrorCode } from '../errors';
+import type { Precision } from '../precision';
+import type { Classification, Predictor } from './predictor';
+import { predictorFromRun } from './run';
+
+export interface ServeOptions {
+  checkpoint: string;
+  config?: string;
+  host?: string;
+  port?: number;
+  maxBatch?: number;
+  maxDelayMs?: number;
+  maxQueue?: number;
+  precision?: Precision;
+  /** Classes per image in answers unless the request asks (?topk=N); default 5. */
+  topK?: number;
+  /** Largest request body; default 10 MiB. */
+  maxBodyBytes?: number;
+  log?: (line: string) => void;
+}
+
+const IMAGE_TYPES = /^(image\/[a-z0-9.+-]+|application\/octet-stream)$/i;
+
+/** A fastify app with the prediction routes over `predictor` (not listening yet). */
+export function createServer(
+  predictor: Predictor,
+  options: { topK?: number; maxBodyBytes?: number; ready?: () => boolean; registry?: Registry } = {},
+): FastifyInstance {
+  const maxBody = options.maxBodyBytes ?? 10 << 20;
+  const defaultTopK = options.topK ?? 5;
+  const app = Fastify({ bodyLimit: maxBody, return503OnClosing: true, forceCloseConnections: 'idle' });
+  const registry = options.registry ?? new Registry();
+  collectDefaultMetrics({ register: registry });
+  const requests = new Counter({ name: 'torch_attn_requests_total', help: 'HTTP requests by route and status', labelNames: ['route', 'status'], registers: [registry] });
+  const latency = new Histogram({
+    name: 'torch_attn_request_duration_seconds',
+    help: 'HTTP request latency by route',
+    labelNames: ['route'],
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [registry],
+  });
+  const stats = () => predictor.stats();
+  new Gauge({ name: 'torch_attn_queue_length', help: 'Requests waiting for a batch', registers: [registry], collect() { this.set(stats().queueLength); } });
+  new Gauge({ name: 'torch_attn_batches_total', help: 'Forward passes run', registers: [registry], collect() { this.set(stats().batches); } });
+  new Gauge({ name: 'torch_attn_batch_size_mean', help: 'Images per forward pass, on average', registers: [registry], collect() { this.set(stats().meanBatchSize); } });
+  new Gauge({ name: 'torch_attn_queue_wait_ms_mean', help: 'Wait for a batch, on average (ms)', registers: [registry], collect() { this.set(stats().meanQueueWaitMs); } });
+  new Gauge({ name: 'torch_attn_rejected_total', help: 'Requests refused because the queue was full', registers: [registry], collect() { this.set(stats().rejected); } });
+
+  // Closing: answers in flight end their connection (Connection: close), so that keep-alive
+  // clients do not hold the server open after the last response.
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook('onSend', async (_req, reply) => {
+    if (closing) void reply.header('connection', 'close');
+  });
+  const started = new WeakMap<FastifyRequest, bigint>();
+  app.addHook('onRequest', async (req) => {
+    started.set(req, process.hrtime.bigint());
+  });
+  app.addHook('onResponse', async (req, reply) => {
+    const route = req.routeOptions.url ?? 'unknown';
+    requests.inc({ route, status: String(reply.statusCode) });
+    const t = started.get(req);
+    if (t !== undefined) latency.observe({ route }, Number(process.hrtime.bigint() - t) / 1e9);
+  });
+
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser(IMAGE_TYPES, { parseAs: 'buffer', bodyLimit: maxBody }, (_req, body, done) => done(null, body));
+  void app.register(multipart, { limits: { fileSize: maxBody, files: 64, fields: 16 } });
+
+  app.setErrorHandler((err: Error & { code?: string; statusCode?: number }, _req, reply) => {
+    const { status, error } = httpError(err);
+    if (status === 503) void reply.header('retry-after', '1');
+    void reply.status(status).send({ error, message: err.message });
+  });
+
+  app.get('/health', async () => ({ status: 'ok' }));
+  app.get('/ready', async (_req, reply) => {
+    const ok = options.ready?.() ?? true;
+    return reply.status(ok ? 200 : 503).send({ ready: ok });
+  });
+  app.get('/metrics', async (_req, reply) => reply.header('content-type', registry.contentType).send(await registry.metrics()));
+
+  app.post('/predictions', async (req: FastifyRequest<{ Querystring: { topk?: string } }>, reply: FastifyReply) => {
+    const topK = req.query.topk === undefined ? defaultTopK : Number(req.query.topk);
+    if (!Number.isInteger(topK) || topK < 1) return reply.status(400).send({ error: 'bad_request', message: `topk must be a positive integer, got '${req.query.topk}'` });
+    if (req.isMultipart()) {
+      const results: { name: string; predictions: Classification[] }[] = [];
+      const pending: Promise<void>[] = [];
+      for await (const part of req.parts()) {
+        if (part.type !== 'file') continue;
+        const bytes = await part.toBuffer();
+        const entry = { name: part.filename, predictions: [] as Classification[] };
+        results.push(entry);
+        pending.push(predictor.classify(bytes, { topK }).then((p) => void (entry.predictions = p)));
+      }
+      if (results.length === 0) return reply.status(400).send({ error: 'bad_request', message: 'the multipart body has no file' });
+      await Promise.all(pending);
+      return { results };
+    }
+    const body = req.body;
+    if (!Buffer.isBuffer(body) || body.length === 0) {
+      return reply.status(400).send({ error: 'bad_request', message: 'send an image as the body (Content-Type image/jpeg, image/png or application/octet-stream) or as multipart/form-data' });
+    }
+    return { predictions: await predictor.classify(body, { topK }) };
+  });
+  return app;
+}
+
+function httpError(err: Error & { code?: string; statusCode?: number }): { status: number; error: string } {
+  switch (err.code) {
+    case ErrorCode.DATA:
+      return { status: 400, error: 'bad_image' };
+    case ErrorCode.OVERLOADED:
+    case ErrorCode.BUSY:
+      return { status: 503, error: 'overloaded' };
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+    case 'FST_REQ_FILE_TOO_LARGE':
+      return { status: 413, error: 'too_large' };
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return { status: 415, error: 'unsupported_media_type' };
+    default:
+      if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) return { status: err.statusCode, error: 'bad_request' };
+      return { status: 500, error: 'internal' };
+  }
+}
+
+/**
+ * Loads the run, listens, and serves until SIGTERM or SIGINT: then it stops accepting, finishes
+ * the requests in flight and the batches queued, and resolves.
+ */
+export async function serve(options: ServeOptions): Promise<void> {
+  const log = options.log ?? (() => {});
+  let ready = false;
+  const { model, predictor } = await predictorFromRun(options.checkpoint, {
+    config: options.config,
+    maxBatch: options.maxBatch,
+    maxDelayMs: options.maxDelayMs,
+    maxQueue: options.maxQueue,
+    precision: options.precision,
+  });
+  const app = createServer(predictor, { topK: options.topK, maxBodyBytes: options.maxBodyBytes, ready: () => ready });
+  const host = options.host ?? '127.0.0.1';
+  const address = await app.listen({ host, port: options.port ?? 8080 });
+  ready = true;
+  log(`${model.description} on ${address} (max batch ${predictor.maxBatch}, max delay ${predictor.maxDelayMs} ms, ${predictor.precision}): POST /predictions, GET /health /ready /metrics`);
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      process.removeListener('SIGTERM', onTerm);
+      process.removeListener('SIGINT', onInt);
+      ready = false;
+      log(`${signal}: finishing requests in flight`);
+      void app
+        .close()
+        .then(() => predictor.close())
+        .then(resolve);
+    };
+    const onTerm = () => stop('SIGTERM');
+    const onInt = () => stop('SIGINT');
+    process.once('SIGTERM', onTerm);
+    process.once('SIGINT', onInt);
+  });
+}

@@ -1,0 +1,160 @@
+// Load test of `torch-attn serve` on 127.0.0.1 with autocannon: CIFAR-10 test JPEGs (from
+// ../shared/data/cifar10-jpg) posted by `--connections` concurrent clients, with dynamic batching
+// (--max-batch 32) against none (--max-batch 1), in one run. Prints one JSON object:
+// requests/s, p50/p99 latency, errors, the server's event-loop lag p99 (its /metrics, scraped every
+// 5 s) and its resident memory over the run.
+//   npx tsx scripts/bench-serve.ts [--duration 60] [--baseline-duration 20] [--connections 32]
+//                                  [--precision fp32] [--threads 2]
+import { spawn, execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import autocannon from 'autocannon';
+import { manualSeed, saveStateDict } from '../lib';
+import { buildModel, checkConfig } from '../lib/runs/config';
+
+const { values } = parseArgs({
+  options: {
+    duration: { type: 'string', default: '60' },
+    'baseline-duration': { type: 'string', default: '20' },
+    connections: { type: 'string', default: '32' },
+    precision: { type: 'string', default: 'fp32' },
+    threads: { type: 'string', default: '2' },
+    data: { type: 'string', default: path.resolve(__dirname, '..', '..', 'shared', 'data', 'cifar10-jpg', 'test_10000.tar.gz') },
+  },
+});
+const root = path.resolve(__dirname, '..');
+const CLASSES = ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck'];
+
+/** The test JPEGs, unpacked once into the temp folder. */
+function images(): Buffer[] {
+  const dir = path.join(os.tmpdir(), 'torch-attn-cifar10-jpg');
+  if (!fs.existsSync(path.join(dir, 'test', 'truck'))) {
+    fs.mkdirSync(dir, { recursive: true });
+    execFileSync('tar', ['-xzf', values.data!, '-C', dir]);
+  }
+  const out: Buffer[] = [];
+  for (const c of CLASSES) {
+    const files = fs.readdirSync(path.join(dir, 'test', c)).sort().slice(0, 100);
+    for (const f of files) out.push(fs.readFileSync(path.join(dir, 'test', c, f)));
+  }
+  return out;
+}
+
+async function makeRun(dir: string): Promise<string> {
+  fs.mkdirSync(dir, { recursive: true });
+  const config = checkConfig({ model: { arch: 'resnet18', attention: 'cbam' }, data: { dataset: 'cifar10', path: '.' } }, 'bench');
+  manualSeed(0);
+  const model = buildModel(config, CLASSES.length);
+  fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ ...config, classes: CLASSES }));
+  const checkpoint = path.join(dir, 'best.pth');
+  await saveStateDict(model.stateDict(), checkpoint);
+  return checkpoint;
+}
+
+interface Server {
+  url: string;
+  pid: number;
+  stop: () => Promise<number | null>;
+}
+
+async function startServer(checkpoint: string, maxBatch: number): Promise<Server> {
+  const code = `require(${JSON.stringify(path.join(root, 'lib', 'cli'))}).main(process.argv.slice(1)).then((c) => { process.exitCode = c; })`;
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', '-e', code, 'serve', '--checkpoint', checkpoint, '--port', '0', '--max-batch', String(maxBatch), '--precision', values.precision!, '--max-queue', '4096'],
+    { stdio: ['ignore', 'ignore', 'pipe'], cwd: root, env: { ...process.env, OMP_NUM_THREADS: values.threads } },
+  );
+  let stderr = '';
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stderr!.on('data', (d) => {
+      stderr += d;
+      const m = /on (http:\/\/127\.0\.0\.1:\d+)/.exec(stderr);
+      if (m) resolve(m[1]);
+    });
+    void exited.then((c) => reject(new Error(`serve exited ${c}: ${stderr}`)));
+  });
+  return {
+    url,
+    pid: child.pid!,
+    stop: () => {
+      child.kill('SIGTERM');
+      return exited;
+    },
+  };
+}
+
+function metric(text: string, name: string): number {
+  const m = new RegExp(`^${name} ([0-9.e+-]+)$`, 'm').exec(text);
+  return m ? Number(m[1]) : NaN;
+}
+
+async function load(server: Server, bodies: Buffer[], seconds: number) {
+  let next = 0;
+  const lag: number[] = [];
+  const rss: number[] = [];
+  const scrape = async () => {
+    const text = await (await fetch(`${server.url}/metrics`)).text();
+    lag.push(metric(text, 'nodejs_eventloop_lag_p99_seconds') * 1000);
+    rss.push(metric(text, 'process_resident_memory_bytes') / 2 ** 20);
+    return text;
+  };
+  // Warm-up: a few seconds of the same load, not counted; then one scrape resets the lag histogram.
+  await autocannon({ url: `${server.url}/predictions`, connections: Number(values.connections), duration: 3, method: 'POST', headers: { 'content-type': 'image/jpeg' }, body: bodies[0] });
+  await scrape();
+  lag.length = 0;
+  const timer = setInterval(() => void scrape(), 5000);
+  const result = await autocannon({
+    url: `${server.url}/predictions`,
+    connections: Number(values.connections),
+    duration: seconds,
+    requests: [
+      {
+        method: 'POST',
+        headers: { 'content-type': 'image/jpeg' },
+        setupRequest: (req) => ({ ...req, body: bodies[next++ % bodies.length] }),
+      },
+    ],
+  });
+  clearInterval(timer);
+  const text = await scrape();
+  return {
+    requests_per_s: +result.requests.average.toFixed(1),
+    latency_p50_ms: result.latency.p50,
+    latency_p99_ms: result.latency.p99,
+    requests: result.requests.total,
+    errors: result.errors + result.non2xx + result.timeouts,
+    mean_batch: +metric(text, 'torch_attn_batch_size_mean').toFixed(2),
+    loop_lag_p99_ms_max: +Math.max(...lag).toFixed(2),
+    rss_mb_first: Math.round(rss[1] ?? rss[0]),
+    rss_mb_last: Math.round(rss[rss.length - 1]),
+    rss_mb_max: Math.round(Math.max(...rss)),
+  };
+}
+
+async function main() {
+  if (!fs.existsSync(values.data!)) {
+    console.log(JSON.stringify({ skipped: `missing: ${values.data}` }));
+    return;
+  }
+  const bodies = images();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'torch-attn-bench-serve-'));
+  try {
+    const checkpoint = await makeRun(dir);
+    const out: Record<string, unknown> = { connections: Number(values.connections), precision: values.precision, threads: Number(values.threads), images: bodies.length, cpus: os.cpus().length };
+    for (const [name, maxBatch, seconds] of [['batched', 32, Number(values.duration)], ['unbatched', 1, Number(values['baseline-duration'])]] as const) {
+      const server = await startServer(checkpoint, maxBatch);
+      out[name] = { max_batch: maxBatch, seconds, ...(await load(server, bodies, seconds)), exit_code: await server.stop() };
+    }
+    const b = out.batched as { requests_per_s: number };
+    const u = out.unbatched as { requests_per_s: number };
+    out.batched_over_unbatched = +(b.requests_per_s / u.requests_per_s).toFixed(2);
+    console.log(JSON.stringify(out));
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+void main();

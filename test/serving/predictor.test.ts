@@ -1,0 +1,188 @@
+// Concurrent inference on one model: predict() calls overlap, the dynamic batcher coalesces them
+// (results equal to one-at-a-time predictions), back-pressure, cancellation, the exclusivity of
+// training and inference, and images decoded from memory like the image datasets decode files.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { CBAMCNN, ErrorCode, ResNetCBAM, datasets, decodeImage, manualSeed, optim, randn, tensor, transforms, type Tensor } from '../../lib/index';
+import { rejection, thrown } from '../helpers';
+
+const FOLDER = path.resolve(__dirname, '..', 'fixtures', 'data', 'folder');
+const EVAL = [transforms.resize(32), transforms.centerCrop(32), transforms.toTensor(), transforms.normalize([0.5, 0.5, 0.5], [0.25, 0.25, 0.25])];
+
+function maxRelDiff(a: Tensor, b: Tensor): number {
+  const x = a.toFloat32Array();
+  const y = b.toFloat32Array();
+  expect(x.length).toBe(y.length);
+  let d = 0;
+  for (let i = 0; i < x.length; i++) d = Math.max(d, Math.abs(x[i] - y[i]) / Math.max(1e-3, Math.abs(y[i])));
+  return d;
+}
+
+function model() {
+  manualSeed(0);
+  return new ResNetCBAM({ depth: 18, numClasses: 10 }).eval();
+}
+
+describe('concurrent inference', () => {
+  it('64 concurrent predictor calls resolve with one-at-a-time results, in batches larger than one', async () => {
+    const m = model();
+    const xs = Array.from({ length: 64 }, () => randn([3, 32, 32]));
+    const p = m.predictor({ maxBatch: 16, maxDelayMs: 20 });
+    const ys = await Promise.all(xs.map((x) => p.predict(x)));
+    const stats = p.stats();
+    expect(stats.requests).toBe(64);
+    expect(stats.images).toBe(64);
+    expect(stats.batches).toBeLessThan(64);
+    expect(stats.maxBatchSize).toBeGreaterThan(1);
+    expect(stats.maxBatchSize).toBeLessThanOrEqual(16);
+    expect(stats.meanBatchSize).toBeGreaterThan(1);
+    for (let i = 0; i < 64; i++) {
+      expect(ys[i].shape).toEqual([10]);
+      const alone = await m.predict(tensor(xs[i].toFloat32Array(), [1, 3, 32, 32]));
+      expect(maxRelDiff(ys[i], tensor(alone.toFloat32Array(), [10]))).toBeLessThan(1e-4);
+    }
+    // Batches of several images (B x C x H x W) go through the batcher too.
+    const b = await p.predict(randn([5, 3, 32, 32]));
+    expect(b.shape).toEqual([5, 10]);
+    await p.close();
+  });
+
+  it('plain predict() calls on one model overlap instead of failing busy', async () => {
+    const m = model();
+    const xs = Array.from({ length: 8 }, () => randn([2, 3, 32, 32]));
+    const ys = await Promise.all(xs.map((x) => m.predict(x)));
+    for (let i = 0; i < 8; i++) expect(maxRelDiff(ys[i], await m.predict(xs[i]))).toBe(0);
+    // forward() runs beside them too (queued on the compute thread).
+    const pending = m.predict(randn([4, 3, 32, 32]));
+    expect(m.forward(randn([1, 3, 32, 32])).shape).toEqual([1, 10]);
+    await pending;
+  });
+
+  it('a full queue refuses with ERR_TORCH_ATTN_OVERLOADED; the accepted requests complete', async () => {
+    const m = model();
+    const p = m.predictor({ maxBatch: 16, maxDelayMs: 300, maxQueue: 6 });
+    const accepted = Array.from({ length: 6 }, () => p.predict(randn([3, 32, 32])));
+    const err = await rejection(p.predict(randn([3, 32, 32])));
+    expect(err.code).toBe(ErrorCode.OVERLOADED);
+    expect(err.message).toMatch(/overloaded: 6 images wait \(maxQueue 6\)/);
+    expect(p.stats().rejected).toBe(1);
+    expect((await Promise.all(accepted)).length).toBe(6);
+  });
+
+  it('aborting a queued request removes it; the others complete', async () => {
+    const m = model();
+    const p = m.predictor({ maxBatch: 8, maxDelayMs: 200 });
+    const ac = new AbortController();
+    const a = p.predict(randn([3, 32, 32]));
+    const b = p.predict(randn([3, 32, 32]), { signal: ac.signal });
+    const c = p.predict(randn([3, 32, 32]));
+    ac.abort();
+    const err = await rejection(b);
+    expect(err.name).toBe('AbortError');
+    await Promise.all([a, c]);
+    expect(p.stats()).toMatchObject({ aborted: 1, images: 2, batches: 1 });
+    // An already aborted signal rejects at once.
+    expect((await rejection(p.predict(randn([3, 32, 32]), { signal: AbortSignal.abort() }))).name).toBe('AbortError');
+  });
+
+  it('training and inference on one model exclude each other, with a clear error', async () => {
+    const m = model();
+    const opt = optim.sgd(m, [{ params: 'all' }], { lr: 0.01 });
+    const x = randn([2, 3, 32, 32]);
+    const y = tensor(BigInt64Array.from([1n, 2n]), [2]);
+    const p = m.predictor({ maxBatch: 8, maxDelayMs: 0 });
+    const running = p.predict(randn([8, 3, 32, 32]));
+    await new Promise((r) => setImmediate(r));
+    const busy = await rejection(m.trainStep(opt, x, y));
+    expect(busy.code).toBe(ErrorCode.BUSY);
+    expect(busy.message).toMatch(/busy with 1 running predict\(\) call\(s\).*not training or loading/);
+    await running;
+    const step = m.trainStep(opt, x, y);
+    const refused = await rejection(p.predict(randn([3, 32, 32])));
+    expect(refused.code).toBe(ErrorCode.BUSY);
+    expect(refused.message).toMatch(/busy with trainStep\(\)/);
+    await step;
+    expect(p.stats().failed).toBe(1);
+    // A bad input fails only its own request when batched with good ones.
+    const [good, bad] = await Promise.allSettled([p.predict(randn([3, 32, 32])), p.predict(randn([4, 32, 32]))]);
+    expect(good.status).toBe('fulfilled');
+    expect(bad.status === 'rejected' && String(bad.reason.message)).toMatch(/expects 3 input channels, got 4/);
+  });
+
+  it('checks its options and inputs', async () => {
+    const m = model();
+    expect(thrown(() => m.predictor({ maxBatch: 0 })).message).toMatch(/maxBatch must be from 1 to 65536, got 0/);
+    expect(thrown(() => m.predictor({ maxDelayMs: -1 })).message).toMatch(/maxDelayMs must be at least 0/);
+    expect(thrown(() => m.predictor({ precision: 'fp8' as never })).message).toMatch(/precision must be one of 'fp32', 'bf16', 'fp16'/);
+    expect(thrown(() => m.predictor({ batch: 3 } as never)).message).toMatch(/Unknown option 'batch'/);
+    expect(thrown(() => m.predictor({ classes: [1, 2] as never })).message).toMatch(/classes/);
+    const p = m.predictor();
+    expect((await rejection(p.predict(randn([32, 32])))).message).toMatch(/one image C x H x W or a batch B x C x H x W, got shape \[32, 32\]/);
+    expect((await rejection(p.predict(tensor(new Uint8Array(3 * 4 * 4), [3, 4, 4])))).message).toMatch(/float32 tensor \(after toTensor\), got uint8/);
+    expect((await rejection(p.predict('x' as never))).message).toMatch(/predictor.predict\(x\)/);
+    expect((await rejection(p.classify(Buffer.from('x')))).message).toMatch(/classify\(\) needs the model's eval transform/);
+    await p.close();
+    expect((await rejection(p.predict(randn([3, 32, 32])))).message).toMatch(/the predictor is closed/);
+  });
+});
+
+describe('images from memory', () => {
+  it('decodeImage gives the pixels the image datasets give for the same file, with or without a transform', async () => {
+    for (const file of [path.join(FOLDER, 'cat', 'a.png'), path.join(FOLDER, 'cat', 'b.jpg')]) {
+      const fromMemory = await decodeImage(fs.readFileSync(file));
+      const ds = datasets.fromFiles([file], ['x']);
+      const fromFile = (await ds.get(0)).image;
+      expect(fromMemory.shape).toEqual(fromFile.shape);
+      expect(fromMemory.dtype).toBe('uint8');
+      expect(Buffer.from(fromMemory.data() as Uint8Array).equals(Buffer.from(fromFile.data() as Uint8Array))).toBe(true);
+      const transformed = await decodeImage(fs.readFileSync(file), { transform: EVAL });
+      const viaDataset = (await datasets.fromFiles([file], ['x'], EVAL).get(0)).image;
+      expect(transformed.shape).toEqual([3, 32, 32]);
+      expect(maxRelDiff(transformed, viaDataset)).toBe(0);
+    }
+  });
+
+  it('a corrupt, empty or oversized image rejects with ERR_TORCH_ATTN_DATA naming it; bad arguments are TypeErrors', async () => {
+    const jpeg = fs.readFileSync(path.join(FOLDER, 'cat', 'b.jpg'));
+    let err = await rejection(decodeImage(jpeg.subarray(0, 40), { name: 'upload.jpg' }));
+    expect(err.code).toBe(ErrorCode.DATA);
+    expect(err.message).toMatch(/upload.jpg/);
+    err = await rejection(decodeImage(Buffer.from('GIF89a not supported')));
+    expect(err.code).toBe(ErrorCode.DATA);
+    err = await rejection(decodeImage(new Uint8Array(0)));
+    expect(err.code).toBe(ErrorCode.DATA);
+    const limits = datasets.imageLimits();
+    try {
+      datasets.imageLimits({ maxFileBytes: 100 });
+      err = await rejection(decodeImage(jpeg));
+      expect(err.code).toBe(ErrorCode.DATA);
+      expect(err.message).toMatch(/over the image size limit of 100 bytes/);
+    } finally {
+      datasets.imageLimits(limits);
+    }
+    expect((await rejection(decodeImage('x' as never))).message).toMatch(/Expected a Buffer or Uint8Array for decodeImage\(data\)/);
+    expect((await rejection(decodeImage(jpeg, { transform: 3 as never }))).name).toBe('TypeError');
+  });
+
+  it('classify: top-k labels and probabilities through the batcher, one list per image', async () => {
+    manualSeed(0);
+    const m = new CBAMCNN({ numClasses: 3 }).eval();
+    const p = m.predictor({ transform: EVAL, classes: ['red', 'green', 'blue'], maxDelayMs: 10 });
+    const bytes = [path.join(FOLDER, 'cat', 'a.png'), path.join(FOLDER, 'cat', 'b.jpg')].map((f) => fs.readFileSync(f));
+    const [one, two] = await p.classify(bytes, { topK: 2 });
+    expect(one.length).toBe(2);
+    expect(one[0].probability).toBeGreaterThanOrEqual(one[1].probability);
+    expect(['red', 'green', 'blue']).toContain(one[0].label);
+    expect(one[0].label).toBe(['red', 'green', 'blue'][one[0].index]);
+    const logits = (await m.predict(await decodeImage(bytes[1], { transform: EVAL }).then((t) => tensor(t.toFloat32Array(), [1, 3, 32, 32])))).toFloat32Array();
+    const exp = Array.from(logits, (v) => Math.exp(v - Math.max(...logits)));
+    const sum = exp.reduce((a, b) => a + b);
+    const best = exp.indexOf(Math.max(...exp));
+    expect(two[0].index).toBe(best);
+    expect(two[0].probability).toBeCloseTo(exp[best] / sum, 6);
+    const all = await p.classify(bytes[0], { topK: 10 });
+    expect(all.length).toBe(3);
+    expect(all.reduce((a, c) => a + c.probability, 0)).toBeCloseTo(1, 6);
+  });
+});

@@ -1,0 +1,148 @@
+// `torch-attn serve` over real loopback HTTP: predictions (raw body and multipart), per-request
+// errors, back-pressure, health, readiness, Prometheus metrics, and a graceful SIGTERM.
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { FastifyInstance } from 'fastify';
+import { predictorFromRun, type Predictor } from '../../lib/index';
+import { createServer } from '../../lib/serving/server';
+import { CLASSES, makeRun } from './helpers';
+
+const FOLDER = path.resolve(__dirname, '..', 'fixtures', 'data', 'folder');
+const JPEG = fs.readFileSync(path.join(FOLDER, 'cat', 'b.jpg'));
+const PNG = fs.readFileSync(path.join(FOLDER, 'cat', 'a.png'));
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'torch-attn-serve-'));
+let checkpoint = '';
+let app: FastifyInstance;
+let predictor: Predictor;
+let base = '';
+
+beforeAll(async () => {
+  checkpoint = await makeRun(path.join(tmp, 'run'));
+  ({ predictor } = await predictorFromRun(checkpoint, { maxBatch: 8, maxDelayMs: 10 }));
+  app = createServer(predictor, { topK: 3, maxBodyBytes: 64 << 10 });
+  base = await app.listen({ host: '127.0.0.1', port: 0 });
+});
+
+afterAll(async () => {
+  await app?.close();
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+const post = (body: Uint8Array | string, type = 'image/jpeg', query = '') =>
+  fetch(`${base}/predictions${query}`, { method: 'POST', body, headers: type ? { 'content-type': type } : {} });
+
+describe('torch-attn serve over HTTP', () => {
+  it('answers a posted JPEG or PNG with the top-k classes of the run', async () => {
+    for (const [bytes, type] of [[JPEG, 'image/jpeg'], [PNG, 'image/png'], [JPEG, 'application/octet-stream']] as const) {
+      const res = await post(bytes, type);
+      expect(res.status).toBe(200);
+      const { predictions } = (await res.json()) as { predictions: { label: string; index: number; probability: number }[] };
+      expect(predictions.length).toBe(3);
+      expect(predictions[0].label).toBe(CLASSES[predictions[0].index]);
+      expect(predictions[0].probability).toBeGreaterThanOrEqual(predictions[1].probability);
+    }
+    const res = await post(JPEG, 'image/jpeg', '?topk=10');
+    const { predictions } = (await res.json()) as { predictions: { probability: number }[] };
+    expect(predictions.length).toBe(10);
+    expect(predictions.reduce((a, p) => a + p.probability, 0)).toBeCloseTo(1, 5);
+  });
+
+  it('a corrupt image gets 400 for its own request while concurrent ones succeed, batched', async () => {
+    const before = predictor.stats().batches;
+    const bodies = Array.from({ length: 16 }, (_, i) => (i === 5 ? JPEG.subarray(0, 60) : i === 9 ? Buffer.from('not an image at all') : JPEG));
+    const answers = await Promise.all(bodies.map((b) => post(b)));
+    const statuses = answers.map((r) => r.status);
+    expect(statuses.filter((s) => s === 200).length).toBe(14);
+    expect(statuses[5]).toBe(400);
+    expect(statuses[9]).toBe(400);
+    const bad = (await answers[5].json()) as { error: string; message: string };
+    expect(bad.error).toBe('bad_image');
+    expect(bad.message).toMatch(/image/);
+    expect(predictor.stats().batches - before).toBeLessThan(14);
+  });
+
+  it('multipart uploads: one answer per file', async () => {
+    const form = new FormData();
+    form.append('a', new Blob([JPEG], { type: 'image/jpeg' }), 'b.jpg');
+    form.append('b', new Blob([PNG], { type: 'image/png' }), 'a.png');
+    const res = await fetch(`${base}/predictions`, { method: 'POST', body: form });
+    expect(res.status).toBe(200);
+    const { results } = (await res.json()) as { results: { name: string; predictions: unknown[] }[] };
+    expect(results.map((r) => r.name)).toEqual(['b.jpg', 'a.png']);
+    expect(results.every((r) => r.predictions.length === 3)).toBe(true);
+  });
+
+  it('clear 4xx JSON errors: empty body, wrong media type, too large, bad topk', async () => {
+    let res = await post(new Uint8Array(0));
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { message: string }).message).toMatch(/send an image as the body/);
+    res = await post('hello', 'text/plain');
+    expect(res.status).toBe(415);
+    expect(((await res.json()) as { error: string }).error).toBe('unsupported_media_type');
+    res = await post(new Uint8Array(100 << 10));
+    expect(res.status).toBe(413);
+    expect(((await res.json()) as { error: string }).error).toBe('too_large');
+    res = await post(JPEG, 'image/jpeg', '?topk=abc');
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { message: string }).message).toMatch(/topk must be a positive integer/);
+  });
+
+  it('health, readiness and Prometheus metrics', async () => {
+    expect((await fetch(`${base}/health`)).status).toBe(200);
+    const ready = await fetch(`${base}/ready`);
+    expect(ready.status).toBe(200);
+    expect(await ready.json()).toEqual({ ready: true });
+    const res = await fetch(`${base}/metrics`);
+    expect(res.headers.get('content-type')).toMatch(/text\/plain/);
+    const text = await res.text();
+    expect(text).toMatch(/torch_attn_requests_total\{route="\/predictions",status="200"\} \d+/);
+    expect(text).toMatch(/torch_attn_requests_total\{route="\/predictions",status="400"\} \d+/);
+    expect(text).toMatch(/torch_attn_request_duration_seconds_bucket/);
+    expect(text).toMatch(/torch_attn_batch_size_mean \d/);
+    expect(text).toMatch(/torch_attn_queue_length 0/);
+    expect(text).toMatch(/process_resident_memory_bytes \d+/);
+    expect(text).toMatch(/nodejs_eventloop_lag_p99_seconds/);
+  });
+
+  it('a full queue answers 503 with Retry-After', async () => {
+    const { predictor: slow } = await predictorFromRun(checkpoint, { maxBatch: 64, maxDelayMs: 300, maxQueue: 2 });
+    const small = createServer(slow, {});
+    const url = await small.listen({ host: '127.0.0.1', port: 0 });
+    try {
+      const answers = await Promise.all(Array.from({ length: 4 }, () => fetch(`${url}/predictions`, { method: 'POST', body: JPEG, headers: { 'content-type': 'image/jpeg' } })));
+      const statuses = answers.map((r) => r.status).sort();
+      expect(statuses).toEqual([200, 200, 503, 503]);
+      const refused = answers.find((r) => r.status === 503)!;
+      expect(refused.headers.get('retry-after')).toBe('1');
+      expect(((await refused.json()) as { error: string }).error).toBe('overloaded');
+    } finally {
+      await small.close();
+    }
+  });
+
+  it('the CLI server finishes requests in flight on SIGTERM and exits 0', async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(__dirname, 'serve-child.ts'), 'serve', '--checkpoint', checkpoint, '--port', '0', '--max-delay-ms', '50'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    const url = await new Promise<string>((resolve, reject) => {
+      child.stderr.on('data', (d) => {
+        stderr += d;
+        const m = /on (http:\/\/127\.0\.0\.1:\d+)/.exec(stderr);
+        if (m) resolve(m[1]);
+      });
+      child.on('exit', (code) => reject(new Error(`serve exited ${code}: ${stderr}`)));
+    });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    const inFlight = Array.from({ length: 6 }, () => fetch(`${url}/predictions`, { method: 'POST', body: JPEG, headers: { 'content-type': 'image/jpeg' } }));
+    await new Promise((r) => setTimeout(r, 20));
+    child.kill('SIGTERM');
+    const statuses = (await Promise.all(inFlight)).map((r) => r.status);
+    expect(statuses).toEqual([200, 200, 200, 200, 200, 200]);
+    expect(await exited).toBe(0);
+    expect(stderr).toMatch(/SIGTERM: finishing requests in flight/);
+  });
+});
