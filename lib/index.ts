@@ -1,9 +1,9 @@
 // torch-attn's public API. Exports only: each area lives in its own file.
-export { buildInfo, cuda, setNumThreads, getNumThreads, manualSeed } from './runtime';
+export { buildInfo, cuda, cpuCache, setNumThreads, getNumThreads, manualSeed } from './runtime';
 export type { BuildInfo } from './runtime';
 export { PRECISIONS, MEMORY_FORMATS } from './precision';
 export type { Precision, MemoryFormat } from './precision';
-export type { LossScaling } from './native';
+export type { LossScaling, InferencePlanInfo } from './native';
 export { Tensor, DTYPES, tensor, zeros, ones, randn, arange } from './tensor/tensor';
 export type { DType, DTypeOfData, Device, TypedArrayOf, ItemOf, TensorData, TensorOptions } from './tensor/tensor';
 export { Model } from './models/model';

@@ -54,6 +54,23 @@ export interface NativeSummaryRow {
 }
 
 /** Raw addon Model; lib/models gives it its public classes. */
+/** One inference plan of a model (model.inferencePlan()). */
+export interface InferencePlanInfo {
+  /** The input shape it was made for. */
+  shape: number[];
+  precision: 'fp32' | 'bf16' | 'fp16';
+  /** Prepared convolutions (weights reordered once into oneDNN's layout). */
+  convolutions: number;
+  /** BatchNorms folded into the convolution before them. */
+  foldedBatchNorms: number;
+  /** ReLUs fused into the convolution before them. */
+  fusedRelus: number;
+  /** Bytes of prepared weights the plan holds. */
+  weightBytes: number;
+  /** Forward passes it served. */
+  uses: number;
+}
+
 export interface NativeModel {
   readonly training: boolean;
   readonly description: string;
@@ -62,6 +79,9 @@ export interface NativeModel {
   forward(x: NativeTensor): NativeTensor;
   predict(x: NativeTensor, batchSize?: number, precision?: string): Promise<NativeTensor>;
   predictParts(xs: NativeTensor[], precision?: string): Promise<NativeTensor[]>;
+  prepareInference(shapes: number[][], precision?: string): Promise<InferencePlanInfo[]>;
+  inferencePlan(): InferencePlanInfo[];
+  setInferencePlans(enabled: boolean): void;
   attentionMaps(x: NativeTensor): Record<string, NativeTensor>;
   train(mode?: boolean): void;
   to(device?: string, memoryFormat?: string): NativeModel;
@@ -250,6 +270,7 @@ export interface NativeProcessGroup {
 }
 
 export interface NativeBinding {
+  cpuCache(empty?: boolean): { cachedBytes: number; limitBytes: number; hits: number; misses: number };
   buildInfo(): NativeBuildInfo;
   stopOwnedThreads(all: boolean): void;
   cudaIsAvailable(): boolean;

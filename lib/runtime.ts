@@ -71,3 +71,19 @@ export function manualSeed(seed: number | bigint): void {
   }
   native.manualSeed(validate.integer(seed, 'manualSeed(seed)', 0));
 }
+
+/**
+ * LibTorch's CPU memory goes through torch-attn's caching allocator: blocks of 128 KiB and more
+ * whose size recurs (the buffers of a forward pass run again and again) are kept when freed and
+ * reused, instead of being mapped fresh from the kernel each call; at most `limitBytes`
+ * (TORCH_ATTN_CPU_CACHE_MB, default 1024; 0 turns it off). `stats()` tells what it holds;
+ * `empty()` hands the kept blocks back to the system.
+ */
+export const cpuCache = {
+  stats(): { cachedBytes: number; limitBytes: number; hits: number; misses: number } {
+    return native.cpuCache();
+  },
+  empty(): void {
+    native.cpuCache(true);
+  },
+};

@@ -5,6 +5,7 @@
 #include "data/data_wrap.h"
 #include "distributed/group_wrap.h"
 #include "models/model_wrap.h"
+#include "runtime/cpu_cache.h"
 #include "runtime/onednn.h"
 #include "runtime/runtime.h"
 #include "runtime/runtime_wrap.h"
@@ -18,6 +19,7 @@ namespace {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   // Before LibTorch runs anything: oneDNN reads its instruction-set cap once, at first use.
   torch_attn::runtime::ApplyOneDnnWorkarounds();
+  torch_attn::runtime::InstallCpuCache();
   env.SetInstanceData(new torch_attn::AddonData());
   torch_attn::runtime::ApplyNumThreads();
   torch_attn::runtime::Register(env, exports);

@@ -11,8 +11,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
-import { manualSeed, saveStateDict } from '../lib';
-import { buildModel, checkConfig } from '../lib/runs/config';
+import { CLASSES, makeRun } from '../test/serving/helpers';
 
 const { values } = parseArgs({
   options: {
@@ -25,7 +24,6 @@ const { values } = parseArgs({
   },
 });
 const root = path.resolve(__dirname, '..');
-const CLASSES = ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck'];
 
 /** The test JPEGs, unpacked once into the temp folder. */
 function images(): Buffer[] {
@@ -40,17 +38,6 @@ function images(): Buffer[] {
     for (const f of files) out.push(fs.readFileSync(path.join(dir, 'test', c, f)));
   }
   return out;
-}
-
-async function makeRun(dir: string): Promise<string> {
-  fs.mkdirSync(dir, { recursive: true });
-  const config = checkConfig({ model: { arch: 'resnet18', attention: 'cbam' }, data: { dataset: 'cifar10', path: '.' } }, 'bench');
-  manualSeed(0);
-  const model = buildModel(config, CLASSES.length);
-  fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ ...config, classes: CLASSES }));
-  const checkpoint = path.join(dir, 'best.pth');
-  await saveStateDict(model.stateDict(), checkpoint);
-  return checkpoint;
 }
 
 interface Server {

@@ -27,6 +27,8 @@ import {
   tensor,
 } from '../lib';
 import { CIFAR_TRAIN_AUGMENT, augmentImagesPerSecond } from './bench-augment';
+import { inferenceFigures } from './bench-inference';
+import { median, runs as timedRuns } from './timing';
 
 const { values } = parseArgs({
   options: {
@@ -42,20 +44,8 @@ const threads = Number(values.threads);
 const reps = Number(values.reps);
 const peerBench = path.resolve(__dirname, '..', '..', 'shared', 'peer', 'bench.py');
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const peakRssMb = () => process.resourceUsage().maxRSS / 1024;
-
-/** Seconds per call, one figure a run: the mean over n calls (bench.py's timeit), `count` runs after `warm` calls. */
-async function runs(fn: () => unknown, n: number, warm: number, count = reps): Promise<number[]> {
-  for (let i = 0; i < warm; i++) await fn();
-  const out: number[] = [];
-  for (let r = 0; r < count; r++) {
-    const start = process.hrtime.bigint();
-    for (let i = 0; i < n; i++) await fn();
-    out.push(Number(process.hrtime.bigint() - start) / 1e9 / n);
-  }
-  return out;
-}
+const runs = (fn: () => unknown, n: number, warm: number, count = reps) => timedRuns(fn, n, warm, count);
 
 const VARIANTS = [
   { suffix: '', precision: 'fp32', memoryFormat: 'contiguous' },
@@ -114,7 +104,7 @@ async function fit() {
 }
 
 /** Runs this script's `part` in a child process and parses its JSON. */
-function child(part: string): Record<string, number> {
+function child(part: string): Record<string, any> {
   const run = spawnSync(process.execPath, [...process.execArgv, __filename, '--part', part, '--threads', String(threads), '--reps', String(reps), '--fit-epochs', values['fit-epochs']!, '--data', values.data!], {
     encoding: 'utf8',
     env: process.env,
@@ -149,10 +139,16 @@ function peerOnce(): Record<string, number> | string {
 async function main() {
   if (values.part === 'core') return console.log(JSON.stringify(await core()));
   if (values.part === 'fit') return console.log(JSON.stringify(await fit()));
+  if (values.part === 'inference') {
+    const r = await inferenceFigures(threads, reps);
+    return console.log(JSON.stringify(typeof r === 'string' ? { skipped: r } : r));
+  }
   const ours: Record<string, number> = { ...child('core') };
   const hasData = fs.existsSync(path.join(values.data!, 'data_batch_1.bin')) || fs.existsSync(path.join(values.data!, 'cifar-10-batches-bin'));
   if (hasData) Object.assign(ours, child('fit'));
   const p = peer();
+  // The inference peer (onnxruntime-node) beside torch-attn's inference plans, same weights.
+  const inference = child('inference');
   const ratio = (a: number | undefined, b: number | undefined) => (a && b ? +(a / b).toFixed(3) : null);
   const ratios =
     typeof p === 'string'
@@ -174,7 +170,7 @@ async function main() {
           fit_vs_train_step: ratio(ours.fit_epoch_img_per_s, ours.train_img_per_s),
           peak_rss: ratio(ours.peak_rss_mb, p.peak_rss_mb),
         };
-  const result = { threads, cpus: os.cpus().length, libtorch: buildInfo().libtorchVersion, torch_attn_threads: getNumThreads(), ours, peer: p, ratios };
+  const result = { threads, cpus: os.cpus().length, libtorch: buildInfo().libtorchVersion, torch_attn_threads: getNumThreads(), ours, peer: p, ratios, inference };
   if (values.json) {
     console.log(JSON.stringify(result));
     return;
@@ -198,6 +194,21 @@ async function main() {
   console.log(`threads ${threads}, ${os.cpus().length} CPUs, LibTorch ${result.libtorch}${typeof p === 'string' ? `; peer ${p}` : ''}`);
   console.log(['', 'torch-attn', 'peer', 'ratio'].map((h, i) => h.padEnd(i ? 14 : 32)).join(''));
   for (const r of rows) console.log(r.map((c, i) => String(c ?? '').padEnd(i ? 14 : 32)).join(''));
+  if (inference.skipped) {
+    console.log(`inference peer: ${inference.skipped}`);
+    return;
+  }
+  console.log(`\ninference, ResNet18-CBAM, same weights          torch-attn    onnxruntime-node ${inference.onnxruntime}`);
+  const inf: [string, unknown, unknown][] = [
+    ['batch 64 fp32, plan, img/s', inference.plan_eval_img_per_s, inference.ort_eval_img_per_s],
+    ['batch 64 fp32, no plan, img/s', inference.eager_eval_img_per_s, ''],
+    ['batch 64 bf16, plan, img/s', inference.plan_bf16_eval_img_per_s, ''],
+    ['batch 1 fp32, plan, ms', inference.plan_eval_b1_ms, inference.ort_eval_b1_ms],
+    ['batch 1 fp32, no plan, ms', inference.eager_eval_b1_ms, ''],
+    ['batch 1 bf16, plan, ms', inference.plan_bf16_eval_b1_ms, ''],
+    ['logits vs onnxruntime, max abs', inference.plan_max_abs_diff_vs_ort, ''],
+  ];
+  for (const r of inf) console.log(r.map((c, i) => String(c ?? '').padEnd(i ? 14 : 48)).join(''));
 }
 
 main().catch((err) => {

@@ -1,6 +1,6 @@
 // Model: the public face of a native model (any architecture, or one attention module).
 import { expectGroup, type ProcessGroup } from '../distributed';
-import type { NativeModel, NativeModelSpec } from '../native';
+import type { InferencePlanInfo, NativeModel, NativeModelSpec } from '../native';
 import { native } from '../native';
 import { expectTensor } from '../tensor/tensor';
 import type { Tensor } from '../tensor/tensor';
@@ -84,6 +84,7 @@ export class Model {
   /** @internal What the model was built from (architecture, stem, attention, placement). */
   readonly spec: Readonly<NativeModelSpec>;
   #batchNorm: 'eval' | 'train' = 'eval';
+  #plans = true;
 
   protected constructor(spec: NativeModelSpec) {
     this.native = native.createModel(spec);
@@ -113,6 +114,50 @@ export class Model {
     } catch (err) {
       return Promise.reject(err);
     }
+  }
+
+  /**
+   * Prepares inference plans ahead of the first call (a service at start-up): for each input
+   * shape (default one image of the model's usual size), the convolutions folded with their
+   * BatchNorms, their weights reordered once for oneDNN, ReLUs fused, activations kept
+   * channels-last. Eval-mode calls without gradients (predict, evaluate, forward after eval())
+   * use plans anyway, made on first use and rebuilt whenever the weights change; preparing only
+   * moves that cost. Resolves to the plans the model holds.
+   */
+  prepareInference(options?: { shapes?: number[][]; precision?: Precision }): Promise<InferencePlanInfo[]> {
+    try {
+      const o = validate.options(options, 'prepareInference() options', ['shapes', 'precision']);
+      const size = this.spec.stem === 'imagenet' ? 224 : 32;
+      const shapes =
+        o.shapes === undefined
+          ? [[1, 3, size, size]]
+          : Array.isArray(o.shapes)
+            ? o.shapes.map((s, i) => validate.shape(s, `prepareInference() options.shapes[${i}]`))
+            : (() => {
+                throw validate.typeError('prepareInference() options.shapes', 'an Array of shapes [B, C, H, W]', o.shapes);
+              })();
+      const precision = precisionOption(o.precision, 'prepareInference() options.precision', this.device);
+      return this.native.prepareInference(shapes, precision);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** The inference plans the model holds, most recently used first. */
+  inferencePlan(): InferencePlanInfo[] {
+    return this.native.inferencePlan();
+  }
+
+  /** Whether eval-mode calls use inference plans (default true). Off: every call runs the
+   *  modules eagerly, exactly as in training mode, and the plans are dropped. */
+  get inferencePlans(): boolean {
+    return this.#plans;
+  }
+
+  set inferencePlans(enabled: boolean) {
+    if (typeof enabled !== 'boolean') throw validate.typeError('inferencePlans', 'a boolean', enabled);
+    this.native.setInferencePlans(enabled);
+    this.#plans = enabled;
   }
 
   /** A dynamic batcher on this model for services: concurrent predict()/classify() calls are

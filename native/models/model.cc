@@ -3,6 +3,7 @@
 #include "common/errors.h"
 #include "common/torch_compat.h"
 #include "modules/attention.h"
+#include "runtime/cpu_cache.h"
 
 namespace torch_attn::models {
 
@@ -47,6 +48,7 @@ void ModelImpl::CheckInput(const torch::Tensor& x) const {
 }
 
 void ModelImpl::ApplyTrainingMode(bool mode) {
+  if (mode) plans_.Invalidate();  // BatchNorm statistics may change without a version bump
   train(mode);
   if (!mode || frozen_bn_.empty()) return;
   auto modules = named_modules();
@@ -132,6 +134,9 @@ torch::Tensor PrepareInput(const torch::Tensor& x, const torch::nn::Module& mode
 torch::Tensor ModelImpl::Compute(const torch::Tensor& x, Precision precision, Trace* trace) {
   const auto& input = channels_last_ && x.dim() == 4 ? x.contiguous(at::MemoryFormat::ChannelsLast) : x;
   AutocastScope autocast(precision, input.device());
+  InferencePlan* plan = trace == nullptr ? plans_.For(*this, input, precision) : nullptr;
+  InferencePlan::Scope scope(plan);
+  if (plan != nullptr) ++plan->uses;
   auto out = Forward(input, trace);
   return out.scalar_type() == at::kFloat ? out : out.to(at::kFloat);
 }
@@ -146,6 +151,7 @@ void ModelImpl::SetChannelsLast(bool on) {
     if (t.dim() == 4) t.set_data(t.data().contiguous(format));
   }
   channels_last_ = on;
+  plans_.Invalidate();
 }
 
 torch::Tensor Predict(ModelImpl& model, const torch::Tensor& x, int64_t batch, Precision precision) {
@@ -173,6 +179,22 @@ std::vector<torch::Tensor> PredictParts(ModelImpl& model, const std::vector<torc
   auto out = Predict(model, x, std::max<int64_t>(x.size(0), 1), precision);
   auto split = out.split_with_sizes(sizes);
   return std::vector<torch::Tensor>(split.begin(), split.end());
+}
+
+std::vector<PlanDescription> PrepareInference(ModelImpl& model, const std::vector<std::vector<int64_t>>& shapes, Precision precision) {
+  CheckPrecision(precision, DeviceOf(model), "prepareInference() precision");
+  InEvalMode(model, [&] {
+    for (const auto& shape : shapes) {
+      auto x = torch::zeros(shape, torch::TensorOptions().device(DeviceOf(model)));
+      model.CheckInput(x);
+      model.Compute(x, precision);
+    }
+    return 0;
+  });
+  // The warm-up passes' activation buffers are not the plans' to keep: the calls that use a plan
+  // cache their own.
+  runtime::EmptyCpuCache();
+  return model.plans().Describe();
 }
 
 std::vector<SummaryRow> Summarize(ModelImpl& model, const std::vector<int64_t>& shape) {

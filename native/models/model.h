@@ -3,6 +3,7 @@
 
 #include <torch/torch.h>
 
+#include "models/inference_plan.h"
 #include "models/precision.h"
 #include "modules/attention.h"
 
@@ -60,8 +61,12 @@ class ModelImpl : public torch::nn::Module {
 
   // The forward pass as every entry point runs it (train steps, evaluation, predict, the
   // fine-tuner): the input in the model's memory format, autocast in `precision`, float32
-  // outputs.
+  // outputs. In eval mode without gradients, through the inference plan for x's shape (made or
+  // rebuilt as needed; see inference_plan.h).
   torch::Tensor Compute(const torch::Tensor& x, Precision precision, Trace* trace = nullptr);
+
+  // The model's inference plans (model.prepareInference(), model.inferencePlan()).
+  PlanCache& plans() { return plans_; }
 
   // Channels-last (NHWC) memory for the 4-D weights and for inputs: oneDNN's convolutions run
   // without layout reorders. State dicts are written in the standard layout either way.
@@ -79,6 +84,7 @@ class ModelImpl : public torch::nn::Module {
  private:
   std::vector<std::string> frozen_bn_;
   bool channels_last_ = false;
+  PlanCache plans_;
 };
 
 // Every state-dict entry (parameters, then buffers) with its group: 'attention' for anything
@@ -125,6 +131,10 @@ torch::Tensor Predict(ModelImpl& model, const torch::Tensor& x, int64_t batch, P
 // Several callers' inputs (each B_i x C x H x W, the same C, H, W) in one pass through Predict:
 // one output per input, in order (the dynamic batcher's unit of work).
 std::vector<torch::Tensor> PredictParts(ModelImpl& model, const std::vector<torch::Tensor>& parts, Precision precision);
+
+// Plans for inputs of each shape (B x C x H x W) in `precision`, made ahead of the first call (a
+// service at start-up); what the model then holds.
+std::vector<PlanDescription> PrepareInference(ModelImpl& model, const std::vector<std::vector<int64_t>>& shapes, Precision precision);
 
 // One row per top-level step of a forward pass over zeros of `shape`, in eval mode.
 std::vector<SummaryRow> Summarize(ModelImpl& model, const std::vector<int64_t>& shape);

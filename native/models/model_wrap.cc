@@ -120,6 +120,9 @@ void ModelWrap::Register(Napi::Env env, Napi::Object exports) {
           ModelWrap::GuardedMethod<&ModelWrap::Forward>("forward"),
           ModelWrap::GuardedMethod<&ModelWrap::Predict>("predict"),
           ModelWrap::GuardedMethod<&ModelWrap::PredictParts>("predictParts"),
+          ModelWrap::GuardedMethod<&ModelWrap::PrepareInference>("prepareInference"),
+          ModelWrap::GuardedMethod<&ModelWrap::InferencePlan>("inferencePlan"),
+          ModelWrap::GuardedMethod<&ModelWrap::SetInferencePlans>("setInferencePlans"),
           ModelWrap::GuardedMethod<&ModelWrap::AttentionMaps>("attentionMaps"),
           ModelWrap::GuardedMethod<&ModelWrap::Train>("train"),
           ModelWrap::GuardedGetter<&ModelWrap::Training>("training"),
@@ -248,6 +251,67 @@ Napi::Value ModelWrap::PredictParts(const Napi::CallbackInfo& info) {
         return Napi::Value(arr);
       },
       runtime::RunOnComputeThread);
+}
+
+static Napi::Array PlansToJs(Napi::Env env, const std::vector<PlanDescription>& plans) {
+  auto out = Napi::Array::New(env, plans.size());
+  for (size_t i = 0; i < plans.size(); ++i) {
+    const auto& p = plans[i];
+    auto o = Napi::Object::New(env);
+    o.Set("shape", tensor::ShapeToJs(env, p.shape));
+    o.Set("precision", PrecisionName(p.precision));
+    o.Set("convolutions", static_cast<double>(p.convolutions));
+    o.Set("foldedBatchNorms", static_cast<double>(p.folded_batch_norms));
+    o.Set("fusedRelus", static_cast<double>(p.fused_relus));
+    o.Set("weightBytes", static_cast<double>(p.weight_bytes));
+    o.Set("uses", static_cast<double>(p.uses));
+    out.Set(static_cast<uint32_t>(i), o);
+  }
+  return out;
+}
+
+// prepareInference(shapes, precision) -> Promise<plans>: plans made ahead of the first call.
+Napi::Value ModelWrap::PrepareInference(const Napi::CallbackInfo& info) {
+  slot_->CheckShareable("the model");
+  if (!info[0].IsArray()) args::ThrowType("prepareInference() shapes", "an Array of shapes [B, C, H, W]", info[0]);
+  auto list = info[0].As<Napi::Array>();
+  std::vector<std::vector<int64_t>> shapes;
+  for (uint32_t i = 0; i < list.Length(); ++i) {
+    const std::string what = "prepareInference() shapes[" + std::to_string(i) + "]";
+    auto shape = args::Shape(list.Get(i), what);
+    if (shape.size() != 4) throw RangeError(what + " must be [batch, channels, height, width], got " + std::to_string(shape.size()) + " dimensions");
+    tensor::NumelOf(shape, what);
+    shapes.push_back(std::move(shape));
+  }
+  const auto precision = ReadPrecision(info[1], "prepareInference() precision");
+  auto shared = model_;
+  return PromiseWorker<std::vector<PlanDescription>>::Start(
+      info.Env(), info.This().As<Napi::Object>(), TakeClaim("prepareInference()", Claim::kShared),
+      [shared, shapes, precision] { return models::PrepareInference(*shared, shapes, precision); },
+      [](Napi::Env env, std::vector<PlanDescription>& plans) { return Napi::Value(PlansToJs(env, plans)); },
+      runtime::RunOnComputeThread);
+}
+
+// inferencePlan() -> the plans the model holds, most recently used first (read on the compute
+// thread, where plans are made).
+Napi::Value ModelWrap::InferencePlan(const Napi::CallbackInfo& info) {
+  slot_->CheckShareable("the model");
+  std::vector<PlanDescription> plans;
+  auto shared = model_;
+  runtime::RunOnComputeThread([&] { plans = shared->plans().Describe(); });
+  return PlansToJs(info.Env(), plans);
+}
+
+// setInferencePlans(enabled): plans on (the default) or off (every call eager; plans dropped).
+Napi::Value ModelWrap::SetInferencePlans(const Napi::CallbackInfo& info) {
+  slot_->CheckShareable("the model");
+  const bool enabled = args::Boolean(info[0], "inferencePlans");
+  auto shared = model_;
+  runtime::RunOnComputeThread([&] {
+    shared->plans().enabled = enabled;
+    if (!enabled) shared->plans().Clear();
+  });
+  return info.Env().Undefined();
 }
 
 Napi::Value ModelWrap::AttentionMaps(const Napi::CallbackInfo& info) {

@@ -44,6 +44,9 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap>, public GuardedMethods<Mode
   Napi::Value Forward(const Napi::CallbackInfo& info);
   Napi::Value Predict(const Napi::CallbackInfo& info);
   Napi::Value PredictParts(const Napi::CallbackInfo& info);
+  Napi::Value PrepareInference(const Napi::CallbackInfo& info);
+  Napi::Value InferencePlan(const Napi::CallbackInfo& info);
+  Napi::Value SetInferencePlans(const Napi::CallbackInfo& info);
   Napi::Value AttentionMaps(const Napi::CallbackInfo& info);
   Napi::Value Train(const Napi::CallbackInfo& info);
   Napi::Value Training(const Napi::CallbackInfo& info);

@@ -151,14 +151,14 @@ void ResidualBlockImpl::AttachAttention(std::shared_ptr<modules::AttentionModule
 
 torch::Tensor ResidualBlockImpl::forward(const torch::Tensor& x) {
   // In-place ReLU and residual add, as torchvision does: fewer allocations, same autograd.
-  auto out = bn1->forward(Conv2dForward(*conv1, x)).relu_();
-  out = bn2->forward(Conv2dForward(*conv2, out));
-  if (conv3) out = bn3->forward(Conv2dForward(*conv3, out.relu_()));
+  auto out = ConvBnAct(*conv1, bn1.get(), /*relu=*/true, x);
+  out = ConvBnAct(*conv2, bn2.get(), /*relu=*/static_cast<bool>(conv3), out);
+  if (conv3) out = ConvBnAct(*conv3, bn3.get(), /*relu=*/false, out);
   if (attention) out = attention->forward(out);
   if (downsample) {
     auto* conv = downsample[0]->as<torch::nn::Conv2dImpl>();
     auto* bn = downsample[1]->as<torch::nn::BatchNorm2dImpl>();
-    out += bn->forward(Conv2dForward(*conv, x));
+    out += ConvBnAct(*conv, bn, /*relu=*/false, x);
   } else {
     out += x;
   }
@@ -205,10 +205,15 @@ int64_t TorchvisionResNetImpl::StageChannels(int i) const {
 }
 
 torch::Tensor TorchvisionResNetImpl::Stem(const torch::Tensor& x, Trace* trace, const std::string& prefix) {
-  auto out = Conv2dForward(*conv1, x);
-  Record(trace, prefix + "conv1", *conv1, out);
-  out = bn1->forward(out).relu_();
-  Record(trace, prefix + "bn1", *bn1, out);
+  torch::Tensor out;
+  if (trace == nullptr) {
+    out = ConvBnAct(*conv1, bn1.get(), /*relu=*/true, x);
+  } else {
+    out = Conv2dForward(*conv1, x);
+    Record(trace, prefix + "conv1", *conv1, out);
+    out = bn1->forward(out).relu_();
+    Record(trace, prefix + "bn1", *bn1, out);
+  }
   if (maxpool) {
     out = maxpool->forward(out);
     Record(trace, prefix + "maxpool", *maxpool, out);

@@ -1,5 +1,7 @@
 #include "models/state_dict.h"
 
+#include "models/model.h"
+
 #include <torch/csrc/jit/serialization/pickle.h>
 
 #include <unordered_map>
@@ -62,6 +64,8 @@ LoadReport LoadStateDict(torch::nn::Module& model, const NamedTensors& tensors, 
   }
   torch::NoGradGuard no_grad;
   for (auto& [target, source] : plan) target.copy_(*source);
+  // The version counters tell plans already; a model's generation says it outright.
+  if (auto* m = dynamic_cast<ModelImpl*>(&model)) m->plans().Invalidate();
   return report;
 }
 

@@ -80,10 +80,20 @@ class VggImpl : public ModelImpl {
     CheckInput(input);
     auto x = input;
     size_t stage = 0;
-    for (auto& layer : *features) {
-      x = layer.forward(x);
-      if (layer.ptr()->as<torch::nn::MaxPool2dImpl>() == nullptr) continue;
-      Record(trace, "features (stage " + std::to_string(stage + 1) + ")", *layer.ptr(), x);
+    const auto end = features->end();
+    for (auto it = features->begin(); it != end; ++it) {
+      // conv [bn] relu: one step (a prepared convolution under an inference plan).
+      if (auto* conv = it->ptr()->as<torch::nn::Conv2dImpl>()) {
+        auto* bn = it + 1 != end ? (it + 1)->ptr()->as<torch::nn::BatchNorm2dImpl>() : nullptr;
+        if (bn != nullptr) ++it;
+        const bool relu = it + 1 != end && (it + 1)->ptr()->as<torch::nn::ReLUImpl>() != nullptr;
+        if (relu) ++it;
+        x = ConvBnAct(*conv, bn, relu, x);
+        continue;
+      }
+      x = it->forward(x);
+      if (it->ptr()->as<torch::nn::MaxPool2dImpl>() == nullptr) continue;
+      Record(trace, "features (stage " + std::to_string(stage + 1) + ")", *it->ptr(), x);
       if (attention[stage]) {
         x = attention[stage]->forward(x);
         Record(trace, options_.attention().kind() + "_stage" + std::to_string(stage + 1), *attention[stage], x);
@@ -142,7 +152,7 @@ class CbamCnnImpl : public ModelImpl {
     auto x = input;
     for (size_t i = 0; i < blocks_.size(); ++i) {
       auto& b = blocks_[i];
-      x = torch::max_pool2d(torch::relu(b.bn->forward(b.conv->forward(x))), 2);
+      x = torch::max_pool2d(ConvBnAct(*b.conv, b.bn.get(), /*relu=*/true, x), 2);
       Record(trace, "conv" + std::to_string(i + 1), *b.conv, x);
       x = b.attention->forward(x);
       Record(trace, "cbam" + std::to_string(i + 1), *b.attention, x);

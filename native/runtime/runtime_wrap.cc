@@ -1,5 +1,7 @@
 #include "runtime/runtime_wrap.h"
 
+#include "runtime/cpu_cache.h"
+
 #include "common/args.h"
 #include "common/js_errors.h"
 #include "common/addon_data.h"
@@ -82,7 +84,21 @@ Napi::Value ManualSeedJs(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// cpuCache(empty?) -> { cachedBytes, limitBytes, hits, misses }: the caching CPU allocator's state,
+// after handing its free blocks back when `empty` is true.
+Napi::Value CpuCacheJs(const Napi::CallbackInfo& info) {
+  if (!info[0].IsUndefined() && args::Boolean(info[0], "cpuCache(empty)")) EmptyCpuCache();
+  const auto stats = GetCpuCacheStats();
+  auto out = Napi::Object::New(info.Env());
+  out.Set("cachedBytes", static_cast<double>(stats.cached_bytes));
+  out.Set("limitBytes", static_cast<double>(stats.limit_bytes));
+  out.Set("hits", static_cast<double>(stats.hits));
+  out.Set("misses", static_cast<double>(stats.misses));
+  return out;
+}
+
 }  // namespace
+
 
 // stopOwnedThreads(all): cancels and joins the native threads this environment started (every
 // one in the process when `all`); called from process.on('exit').
@@ -92,6 +108,7 @@ Napi::Value StopOwnedThreadsJs(const Napi::CallbackInfo& info) {
 }
 
 void Register(Napi::Env env, Napi::Object exports) {
+  exports.Set("cpuCache", Napi::Function::New(env, GuardedFn<&CpuCacheJs>, "cpuCache"));
   exports.Set("stopOwnedThreads", Napi::Function::New(env, GuardedFn<&StopOwnedThreadsJs>, "stopOwnedThreads"));
   exports.Set("buildInfo", Napi::Function::New(env, GuardedFn<&BuildInfoJs>, "buildInfo"));
   exports.Set("cudaIsAvailable", Napi::Function::New(env, GuardedFn<&CudaIsAvailableJs>, "cudaIsAvailable"));

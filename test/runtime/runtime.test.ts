@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
-import { buildInfo, cuda, getNumThreads, manualSeed, setNumThreads } from '../../lib';
+import { buildInfo, cpuCache, cuda, getNumThreads, manualSeed, setNumThreads, zeros } from '../../lib';
 
 const root = path.resolve(__dirname, '..', '..');
 
@@ -118,5 +118,24 @@ describe('worker threads', () => {
     }
     await new Promise((resolve) => setTimeout(resolve, 1500)); // let the orphaned jobs finish
     expect(buildInfo().napiVersion).toBe(8);
+  });
+});
+
+describe('the caching CPU allocator', () => {
+  it('keeps the buffers of repeated passes for reuse, not one-off blocks, and empties on request', () => {
+    cpuCache.empty();
+    const start = cpuCache.stats();
+    expect(start.cachedBytes).toBe(0);
+    expect(start.limitBytes).toBe(1024 * 2 ** 20);
+    // A one-off 3 MiB block (a size not seen before) goes back to the system when freed.
+    zeros([3 * 2 ** 18 + 7]).dispose();
+    expect(cpuCache.stats().cachedBytes).toBe(0);
+    // The same size again and again: kept and reused.
+    for (let i = 0; i < 5; i++) zeros([2 ** 19 + 13]).dispose();
+    const after = cpuCache.stats();
+    expect(after.cachedBytes).toBeGreaterThanOrEqual(2 * 2 ** 20);
+    expect(after.hits - start.hits).toBeGreaterThanOrEqual(3);
+    cpuCache.empty();
+    expect(cpuCache.stats().cachedBytes).toBe(0);
   });
 });

@@ -1,0 +1,178 @@
+#include "models/inference_plan.h"
+
+#include <ATen/core/dispatch/Dispatcher.h>
+
+#include <algorithm>
+
+#include "common/errors.h"
+#include "common/torch_compat.h"
+#include "models/model.h"
+
+namespace torch_attn::models {
+
+namespace {
+
+namespace variants = compat::variants;
+
+thread_local InferencePlan* active_plan = nullptr;
+
+const c10::OperatorHandle* FindOp(const char* name) {
+  auto op = c10::Dispatcher::singleton().findSchema({name, ""});
+  return op ? new c10::OperatorHandle(*op) : nullptr;  // kept for the process
+}
+
+const c10::OperatorHandle* PrepackOp() {
+  static const c10::OperatorHandle* op = FindOp("mkldnn_prepacked::conv2d_prepack");
+  return op;
+}
+
+const c10::OperatorHandle* RunOp() {
+  static const c10::OperatorHandle* op = FindOp("mkldnn_prepacked::conv2d_run");
+  return op;
+}
+
+c10::ScalarType PlanDtype(Precision p) { return p == Precision::kBf16 ? at::kBFloat16 : at::kFloat; }
+
+// FNV-1a over what identifies the weights' current values.
+class Signature {
+ public:
+  void Mix(uint64_t v) {
+    hash_ ^= v;
+    hash_ *= 1099511628211ULL;
+  }
+  void Mix(const torch::Tensor& t) {
+    Mix(reinterpret_cast<uintptr_t>(t.unsafeGetTensorImpl()));
+    Mix(reinterpret_cast<uintptr_t>(t.data_ptr()));
+    Mix(static_cast<uint64_t>(t._version()));
+  }
+  uint64_t value() const { return hash_; }
+
+ private:
+  uint64_t hash_ = 1469598103934665603ULL;
+};
+
+uint64_t WeightsSignature(const ModelImpl& model, uint64_t generation) {
+  Signature s;
+  s.Mix(generation);
+  s.Mix(model.channels_last() ? 1 : 0);
+  for (const auto& p : model.parameters()) s.Mix(p);
+  for (const auto& b : model.buffers()) {
+    if (b.defined()) s.Mix(b);
+  }
+  return s.value();
+}
+
+}  // namespace
+
+bool PlansAvailable() { return at::hasMKLDNN() && PrepackOp() != nullptr && RunOp() != nullptr; }
+
+InferencePlan* InferencePlan::Active() { return active_plan; }
+
+InferencePlan::Scope::Scope(InferencePlan* plan) : previous_(active_plan) { active_plan = plan; }
+InferencePlan::Scope::~Scope() { active_plan = previous_; }
+
+const PreparedConv& InferencePlan::Get(torch::nn::Conv2dImpl& conv, torch::nn::BatchNorm2dImpl* bn, bool relu, const torch::Tensor& x) {
+  auto found = convs_.find(&conv);
+  if (found != convs_.end()) return found->second;
+  torch::NoGradGuard no_grad;
+  const auto& o = conv.options;
+  auto& folded = (key_.precision == Precision::kBf16 ? folded_->bf16 : folded_->fp32)[&conv];
+  if (!folded.first.defined()) {
+    // Folding in float64, so that the folded weights round once.
+    auto w = conv.weight.detach().to(at::kDouble);
+    auto b = conv.bias.defined() ? conv.bias.detach().to(at::kDouble) : torch::zeros({w.size(0)}, w.options());
+    if (bn != nullptr) {
+      auto scale = torch::rsqrt(bn->running_var.to(at::kDouble) + bn->options.eps());
+      if (bn->options.affine()) scale = scale * bn->weight.detach().to(at::kDouble);
+      w = w * scale.view({-1, 1, 1, 1});
+      b = (b - bn->running_mean.to(at::kDouble)) * scale;
+      if (bn->options.affine()) b = b + bn->bias.detach().to(at::kDouble);
+    }
+    folded = {w.to(PlanDtype(key_.precision)).contiguous(at::MemoryFormat::ChannelsLast), b.to(at::kFloat)};
+  }
+  const auto& padding = *variants::get<torch::ExpandingArray<2>>(o.padding());
+  torch::jit::Stack stack;
+  stack.emplace_back(folded.first);
+  stack.emplace_back(folded.second);
+  stack.emplace_back(std::vector<int64_t>(o.stride()->begin(), o.stride()->end()));
+  stack.emplace_back(std::vector<int64_t>(padding.begin(), padding.end()));
+  stack.emplace_back(std::vector<int64_t>(o.dilation()->begin(), o.dilation()->end()));
+  stack.emplace_back(o.groups());
+  stack.emplace_back(x.sizes().vec());
+  stack.emplace_back(std::string(relu ? "relu" : "none"));
+  PrepackOp()->callBoxed(&stack);
+  PreparedConv prepared;
+  prepared.context = std::move(stack.at(0));
+  prepared.relu = relu;
+  prepared.folded_bn = bn != nullptr;
+  prepared.weight_bytes = static_cast<int64_t>(folded.first.nbytes());
+  return convs_.emplace(&conv, std::move(prepared)).first->second;
+}
+
+int64_t InferencePlan::folded() const {
+  return std::count_if(convs_.begin(), convs_.end(), [](const auto& c) { return c.second.folded_bn; });
+}
+
+int64_t InferencePlan::fused_relu() const {
+  return std::count_if(convs_.begin(), convs_.end(), [](const auto& c) { return c.second.relu; });
+}
+
+int64_t InferencePlan::weight_bytes() const {
+  int64_t total = 0;
+  for (const auto& c : convs_) total += c.second.weight_bytes;
+  return total;
+}
+
+InferencePlan* PlanCache::For(ModelImpl& model, const torch::Tensor& x, Precision precision) {
+  if (!enabled || model.is_training() || torch::GradMode::is_enabled() || x.dim() != 4 || !x.device().is_cpu() ||
+      precision == Precision::kFp16 || !PlansAvailable()) {
+    return nullptr;
+  }
+  const uint64_t signature = WeightsSignature(model, generation_);
+  if (!folded_ || folded_->signature != signature) {
+    folded_ = std::make_shared<FoldedWeights>();
+    folded_->signature = signature;
+  }
+  PlanKey key{x.sizes().vec(), precision};
+  auto it = std::find_if(plans_.begin(), plans_.end(), [&](const auto& p) { return p->key() == key; });
+  if (it != plans_.end() && (*it)->signature != signature) {
+    plans_.erase(it);  // stale: the weights changed since it was made
+    it = plans_.end();
+  }
+  if (it == plans_.end()) {
+    plans_.push_front(std::make_unique<InferencePlan>(std::move(key), folded_));
+    plans_.front()->signature = signature;
+    while (plans_.size() > kMaxPlans) plans_.pop_back();
+  } else if (it != plans_.begin()) {
+    plans_.splice(plans_.begin(), plans_, it);
+  }
+  return plans_.front().get();
+}
+
+std::vector<PlanDescription> PlanCache::Describe() const {
+  std::vector<PlanDescription> out;
+  for (const auto& p : plans_) {
+    out.push_back({p->key().shape, p->key().precision, p->convolutions(), p->folded(), p->fused_relu(), p->weight_bytes(), p->uses});
+  }
+  return out;
+}
+
+torch::Tensor ConvBnAct(torch::nn::Conv2dImpl& conv, torch::nn::BatchNorm2dImpl* bn, bool relu, const torch::Tensor& x) {
+  InferencePlan* plan = InferencePlan::Active();
+  const auto& o = conv.options;
+  if (plan != nullptr && !o.transposed() && variants::holds_alternative<torch::ExpandingArray<2>>(o.padding()) &&
+      variants::holds_alternative<torch::enumtype::kZeros>(o.padding_mode())) {
+    const auto dtype = PlanDtype(plan->key().precision);
+    auto input = x.scalar_type() == dtype ? x : x.to(dtype);
+    if (!input.is_contiguous(at::MemoryFormat::ChannelsLast)) input = input.contiguous(at::MemoryFormat::ChannelsLast);
+    const PreparedConv& prepared = plan->Get(conv, bn, relu, input);
+    torch::jit::Stack stack{input, prepared.context};
+    RunOp()->callBoxed(&stack);
+    return stack.at(0).toTensor();
+  }
+  auto y = Conv2dForward(conv, x);
+  if (bn != nullptr) y = bn->forward(y);
+  return relu ? y.relu_() : y;
+}
+
+}  // namespace torch_attn::models

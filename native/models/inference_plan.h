@@ -1,0 +1,120 @@
+// Inference plans: a model in eval mode prepared for one input shape and precision. Every
+// convolution is folded with the BatchNorm after it (weights scaled, bias added), its weights
+// reordered once into oneDNN's layout for that shape (LibTorch's mkldnn_prepacked ops, what
+// torch.jit.optimize_for_inference uses), and the ReLU after it fused; activations stay
+// channels-last (NHWC) from end to end, which oneDNN's convolutions read and write without
+// reorders. The architectures keep one forward pass: they call ConvBnAct(), which runs the
+// prepared convolution while a plan is active on the thread and the modules' own forward passes
+// otherwise.
+//
+// A plan is never stale: it records a signature of the model's weights (each parameter's and
+// buffer's storage and version counter, and the model's generation, which every training-mode
+// switch and weight load advances) and is rebuilt when it no longer matches.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "models/precision.h"
+
+namespace torch_attn::models {
+
+class ModelImpl;
+
+// One prepared convolution (+ folded BatchNorm, + fused ReLU).
+struct PreparedConv {
+  c10::IValue context;  // mkldnn ConvOpContext
+  bool relu = false;
+  bool folded_bn = false;
+  int64_t weight_bytes = 0;
+};
+
+struct PlanKey {
+  std::vector<int64_t> shape;
+  Precision precision = Precision::kFp32;
+  bool operator==(const PlanKey& o) const { return shape == o.shape && precision == o.precision; }
+};
+
+// Folded weights (channels-last, in the plan's dtype) and biases, shared by every plan of a model
+// for the same weights: a plan's own memory is then its prepacked copy alone.
+struct FoldedWeights {
+  uint64_t signature = 0;
+  std::unordered_map<const torch::nn::Conv2dImpl*, std::pair<torch::Tensor, torch::Tensor>> fp32, bf16;
+};
+
+class InferencePlan {
+ public:
+  InferencePlan(PlanKey key, std::shared_ptr<FoldedWeights> folded) : key_(std::move(key)), folded_(std::move(folded)) {}
+  const PlanKey& key() const { return key_; }
+  uint64_t signature = 0;
+  int64_t uses = 0;
+
+  // The prepared form of (conv, bn, relu) for input x, made on first use.
+  const PreparedConv& Get(torch::nn::Conv2dImpl& conv, torch::nn::BatchNorm2dImpl* bn, bool relu, const torch::Tensor& x);
+  int64_t convolutions() const { return static_cast<int64_t>(convs_.size()); }
+  int64_t folded() const;
+  int64_t fused_relu() const;
+  int64_t weight_bytes() const;
+
+  // The plan in effect on this thread (set by Scope), or nullptr.
+  static InferencePlan* Active();
+  class Scope {
+   public:
+    explicit Scope(InferencePlan* plan);
+    ~Scope();
+    Scope(const Scope&) = delete;
+    Scope& operator=(const Scope&) = delete;
+
+   private:
+    InferencePlan* previous_;
+  };
+
+ private:
+  PlanKey key_;
+  std::shared_ptr<FoldedWeights> folded_;
+  std::unordered_map<const torch::nn::Conv2dImpl*, PreparedConv> convs_;
+};
+
+// What a plan is, for model.inferencePlan().
+struct PlanDescription {
+  std::vector<int64_t> shape;
+  Precision precision;
+  int64_t convolutions, folded_batch_norms, fused_relus, weight_bytes, uses;
+};
+
+// The plans of one model, most recently used first, at most kMaxPlans.
+class PlanCache {
+ public:
+  static constexpr size_t kMaxPlans = 8;
+  // The valid plan for (x's shape, precision), made or rebuilt when needed; nullptr when this
+  // input cannot be planned (not CPU, fp16, no oneDNN in this LibTorch, plans turned off).
+  InferencePlan* For(ModelImpl& model, const torch::Tensor& x, Precision precision);
+  void Clear() {
+    plans_.clear();
+    folded_.reset();
+  }
+  std::vector<PlanDescription> Describe() const;
+  bool enabled = true;
+  // Advanced by every change of weights the version counters may miss (training mode, loads).
+  void Invalidate() { ++generation_; }
+
+ private:
+  std::list<std::unique_ptr<InferencePlan>> plans_;
+  std::shared_ptr<FoldedWeights> folded_;
+  uint64_t generation_ = 0;
+};
+
+// Whether this LibTorch has the prepacked oneDNN convolution (built with MKLDNN).
+bool PlansAvailable();
+
+// conv -> BatchNorm (optional) -> ReLU (optional): eager through the modules, or prepared under
+// the active plan.
+torch::Tensor ConvBnAct(torch::nn::Conv2dImpl& conv, torch::nn::BatchNorm2dImpl* bn, bool relu, const torch::Tensor& x);
+
+}  // namespace torch_attn::models

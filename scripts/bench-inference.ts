@@ -1,0 +1,70 @@
+// Inference against the inference peer, in one run: onnxruntime-node (../shared/peer/ort_bench.mjs)
+// and torch-attn on the same seeded ResNet18-CBAM weights (../shared/peer/export_onnx.py writes the
+// state dict and its ONNX exports), batch 64 img/s and batch-1 latency, torch-attn with and
+// without an inference plan, fp32 and bf16, and the agreement of the batch-1 logits with
+// onnxruntime's. Standalone: `npx tsx scripts/bench-inference.ts [--threads 2] [--reps 5]` prints
+// one JSON object; `npm run bench` runs it as one of its parts.
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import { ResNetCBAM, randn, setNumThreads, tensor, type Precision } from '../lib';
+import { median, runs } from './timing';
+
+const peerDir = path.resolve(__dirname, '..', '..', 'shared', 'peer');
+const seconds = async (fn: () => Promise<unknown>, n: number, warm: number, reps: number) => median(await runs(fn, n, warm, reps));
+
+/** The inference figures, or a string saying what is missing. */
+export async function inferenceFigures(threads: number, reps: number): Promise<Record<string, unknown> | string> {
+  if (!fs.existsSync(path.join(peerDir, 'export_onnx.py'))) return 'missing: ../shared/peer/export_onnx.py';
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'torch-attn-ort-'));
+  try {
+    const exported = spawnSync('/usr/bin/python3', [path.join(peerDir, 'export_onnx.py'), dir], { encoding: 'utf8' });
+    if (exported.status !== 0) return `missing: export_onnx.py failed (${exported.stderr.trim().split('\n').pop()})`;
+    const ortRun = spawnSync(process.execPath, [path.join(peerDir, 'ort_bench.mjs'), dir, '--threads', String(threads)], { encoding: 'utf8' });
+    if (ortRun.status !== 0) return `missing: ort_bench.mjs failed (${ortRun.stderr.trim().split('\n').pop()})`;
+    const ort = JSON.parse(ortRun.stdout.trim().split('\n').pop()!) as { onnxruntime: string; eval_img_per_s: number; eval_b1_ms: number; y_b1: number[] };
+
+    setNumThreads(threads);
+    const model = new ResNetCBAM({ depth: 18, numClasses: 10 }).eval();
+    await model.loadStateDict(path.join(dir, 'resnet18_cbam.pth'), { strict: true });
+    const bytes = fs.readFileSync(path.join(dir, 'x_b1.f32'));
+    const x1 = tensor(new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)), [1, 3, 32, 32]);
+    const x64 = randn([64, 3, 32, 32]);
+    const out: Record<string, number | string> = { onnxruntime: ort.onnxruntime, ort_eval_img_per_s: ort.eval_img_per_s, ort_eval_b1_ms: ort.eval_b1_ms };
+    // Plans off and on alternate per precision, so that drift of this shared machine hits both alike.
+    for (const precision of ['fp32', 'bf16'] as Precision[]) {
+      for (const plans of [false, true]) {
+        model.inferencePlans = plans;
+        const key = `${plans ? 'plan' : 'eager'}${precision === 'bf16' ? '_bf16' : ''}`;
+        const b64 = await seconds(async () => (await model.predict(x64, { precision })).dispose(), 5, 2, reps);
+        const b1 = await seconds(async () => (await model.predict(x1, { precision })).dispose(), 30, 5, reps);
+        out[`${key}_eval_img_per_s`] = +(64 / b64).toFixed(2);
+        out[`${key}_eval_b1_ms`] = +(b1 * 1000).toFixed(3);
+        const y = (await model.predict(x1, { precision })).toFloat32Array();
+        out[`${key}_max_abs_diff_vs_ort`] = Math.max(...Array.from(y, (v, i) => Math.abs(v - ort.y_b1[i])));
+      }
+    }
+    const r = (a: number | string, b: number | string) => +((a as number) / (b as number)).toFixed(3);
+    return {
+      ...out,
+      ratios: {
+        plan_vs_ort_b64: r(out.plan_eval_img_per_s, ort.eval_img_per_s),
+        plan_vs_ort_b1_latency: r(out.plan_eval_b1_ms, ort.eval_b1_ms),
+        plan_bf16_vs_ort_fp32_b64: r(out.plan_bf16_eval_img_per_s, ort.eval_img_per_s),
+        plan_bf16_vs_ort_b1_latency: r(out.plan_bf16_eval_b1_ms, ort.eval_b1_ms),
+        plan_vs_eager_b64: r(out.plan_eval_img_per_s, out.eager_eval_img_per_s),
+        plan_vs_eager_b1_latency: r(out.plan_eval_b1_ms, out.eager_eval_b1_ms),
+        plan_bf16_vs_eager_bf16_b64: r(out.plan_bf16_eval_img_per_s, out.eager_bf16_eval_img_per_s),
+      },
+    };
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (require.main === module) {
+  const { values } = parseArgs({ options: { threads: { type: 'string', default: '2' }, reps: { type: 'string', default: '5' } } });
+  inferenceFigures(Number(values.threads), Number(values.reps)).then((r) => console.log(JSON.stringify(typeof r === 'string' ? { skipped: r } : { threads: Number(values.threads), ...r })));
+}

@@ -1,0 +1,15 @@
+// Timing for the benchmark scripts: bench.py's timeit (the mean over n calls), repeated.
+
+export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+/** Seconds per call, one figure a run: the mean over n calls, `count` runs after `warm` calls. */
+export async function runs(fn: () => unknown, n: number, warm: number, count: number): Promise<number[]> {
+  for (let i = 0; i < warm; i++) await fn();
+  const out: number[] = [];
+  for (let r = 0; r < count; r++) {
+    const start = process.hrtime.bigint();
+    for (let i = 0; i < n; i++) await fn();
+    out.push(Number(process.hrtime.bigint() - start) / 1e9 / n);
+  }
+  return out;
+}

@@ -1,0 +1,194 @@
+// Inference plans: eval-mode calls run folded, prepacked, fused convolutions; outputs stay within
+// 1e-4 of the modules' own forward passes; a plan never serves stale weights (training steps,
+// loads, mode switches, layout changes); plans cost at most their weights in memory.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import {
+  CBAMCNN,
+  ResNetCBAM,
+  ResNetNAM,
+  buildInfo,
+  datasets,
+  evaluate,
+  manualSeed,
+  optim,
+  randn,
+  resnet,
+  tensor,
+  transforms,
+  vgg,
+  type Model,
+  type Tensor,
+} from '../../lib/index';
+import { rejection, sanitized } from '../helpers';
+
+// Plans need LibTorch's oneDNN (every Debian and pytorch.org CPU build has it).
+const hasPlans = buildInfo().onednnVersion !== undefined && buildInfo().onednnVersion !== '';
+
+function relDiff(a: Float32Array, b: Float32Array): number {
+  let d = 0;
+  let scale = 0;
+  for (let i = 0; i < a.length; i++) {
+    d = Math.max(d, Math.abs(a[i] - b[i]));
+    scale = Math.max(scale, Math.abs(b[i]));
+  }
+  return d / scale;
+}
+
+/** Logits with plans, and with every module run eagerly, for the same input. */
+function planned(model: Model, x: Tensor): { plan: Float32Array; eager: Float32Array } {
+  model.inferencePlans = false;
+  const eager = model.forward(x).toFloat32Array();
+  model.inferencePlans = true;
+  const plan = model.forward(x).toFloat32Array();
+  return { plan, eager };
+}
+
+const labels = (n: number) => tensor(BigInt64Array.from({ length: n }, (_, i) => BigInt(i % 10)), [n]);
+
+describe.runIf(hasPlans)('inference plans', () => {
+  it.each([
+    ['ResNet18-CBAM (stage)', () => new ResNetCBAM({ depth: 18, numClasses: 10 }), 20, 20, 9],
+    ['ResNet50-NAM (block)', () => new ResNetNAM({ depth: 50, numClasses: 10 }), 53, 53, 33],
+    ['VGG11-BN-CBAM', () => vgg({ depth: 11, numClasses: 10 }), 8, 8, 8],
+    ['CBAM-CNN', () => new CBAMCNN({ numClasses: 10 }), 3, 3, 3],
+    ['ResNet18 without attention, ImageNet stem', () => resnet({ depth: 18, numClasses: 10, attention: 'none', stem: 'imagenet' }), 20, 20, 9],
+  ])('%s: eval forward runs the plan (folded, fused) within 1e-4 of the eager modules', (_name, make, convs, folded, relus) => {
+    manualSeed(0);
+    const m = make().eval();
+    const x = randn([2, 3, 32, 32]);
+    const { plan, eager } = planned(m, x);
+    expect(relDiff(plan, eager)).toBeLessThan(1e-4);
+    const [info] = m.inferencePlan();
+    expect(info).toMatchObject({ shape: [2, 3, 32, 32], precision: 'fp32', convolutions: convs, foldedBatchNorms: folded, fusedRelus: relus });
+    expect(info.weightBytes).toBeGreaterThan(0);
+    expect(info.uses).toBe(1);
+  });
+
+  it('training mode and gradients never use plans; summary traces the eager modules', () => {
+    const m = new ResNetCBAM({ depth: 18, numClasses: 10 });
+    m.train();
+    m.forward(randn([2, 3, 32, 32]));
+    expect(m.inferencePlan()).toEqual([]);
+    expect(m.summary([1, 3, 32, 32]).length).toBeGreaterThan(5);
+    expect(m.inferencePlan()).toEqual([]);
+  });
+
+  it('never serves stale weights: after a training step, a load, a mode switch and a layout change it matches the unprepared model', async () => {
+    manualSeed(0);
+    const m = new ResNetCBAM({ depth: 18, numClasses: 10 }).eval();
+    // The reference: the same weights, copied over after every change, run without plans.
+    const ref = new ResNetCBAM({ depth: 18, numClasses: 10 }).eval();
+    ref.inferencePlans = false;
+    const x = randn([4, 3, 32, 32]);
+    const check = async () => {
+      await ref.loadStateDict(m.stateDict());
+      const eager = ref.forward(x).toFloat32Array();
+      const plan = m.forward(x).toFloat32Array();
+      expect(relDiff(plan, eager)).toBeLessThan(1e-4);
+      expect(relDiff((await m.predict(x)).toFloat32Array(), eager)).toBeLessThan(1e-4);
+      return plan;
+    };
+    const before = await check();
+    expect(m.inferencePlan()[0].uses).toBe(2);
+    // A training step (SGD, large steps): the plan made before must not answer.
+    const opt = optim.sgd(m, [{ params: 'all' }], { lr: 0.5 });
+    m.train();
+    await m.trainStep(opt, randn([8, 3, 32, 32]), labels(8));
+    m.eval();
+    expect(relDiff(await check(), before)).toBeGreaterThan(1e-2);
+    // A state dict loaded from another model.
+    manualSeed(7);
+    await m.loadStateDict(new ResNetCBAM({ depth: 18, numClasses: 10 }).stateDict());
+    await check();
+    // BatchNorm statistics moved by a training-mode forward pass (no optimizer, no version bump).
+    m.train();
+    m.forward(randn([8, 3, 32, 32]));
+    m.eval();
+    await check();
+    // Channels-last weights.
+    m.to({ memoryFormat: 'channels-last' });
+    await check();
+    // One plan per shape; stale ones are replaced, not kept.
+    expect(m.inferencePlan().map((i) => i.shape)).toEqual([[4, 3, 32, 32]]);
+  });
+
+  it('prepareInference makes plans ahead, per shape and precision; bad shapes are refused clearly', async () => {
+    manualSeed(0);
+    const m = new ResNetCBAM({ depth: 18, numClasses: 10 }).eval();
+    const plans = await m.prepareInference({ shapes: [[1, 3, 32, 32], [8, 3, 32, 32]], precision: 'bf16' });
+    expect(plans.map((p) => [p.shape, p.precision])).toEqual([
+      [[8, 3, 32, 32], 'bf16'],
+      [[1, 3, 32, 32], 'bf16'],
+    ]);
+    expect(plans[0].weightBytes).toBe(plans[1].weightBytes);
+    const x = randn([8, 3, 32, 32]);
+    const bf16 = (await m.predict(x, { precision: 'bf16' })).toFloat32Array();
+    expect(m.inferencePlan()[0].uses).toBe(2);
+    const fp32 = planned(m, x).eager;
+    expect(relDiff(bf16, fp32)).toBeLessThan(5e-2);
+    expect((await rejection(m.prepareInference({ shapes: [[3, 32, 32]] }))).message).toMatch(/must be \[batch, channels, height, width\], got 3 dimensions/);
+    expect((await rejection(m.prepareInference({ shapes: [[1, 4, 32, 32]] }))).message).toMatch(/expects 3 input channels, got 4/);
+    expect((await rejection(m.prepareInference({ shapes: 'x' as never }))).name).toBe('TypeError');
+    expect((await m.prepareInference()).some((p) => p.shape.join() === '1,3,32,32' && p.precision === 'fp32')).toBe(true);
+  });
+
+  it.skipIf(sanitized)('memory: plans for 3 shapes cost about their weights each; 2,000 batch-1 predictions keep RSS flat', async () => {
+    manualSeed(0);
+    const m = new ResNetCBAM({ depth: 18, numClasses: 10 }).eval();
+    const x1 = randn([1, 3, 32, 32]);
+    for (let i = 0; i < 20; i++) (await m.predict(x1)).dispose();
+    const before = process.memoryUsage().rss;
+    const plans = await m.prepareInference({ shapes: [[2, 3, 32, 32], [4, 3, 32, 32], [16, 3, 32, 32]] });
+    const grown = process.memoryUsage().rss - before;
+    const weights = plans[0].weightBytes;
+    // Each plan holds its prepacked copy of the weights (44.6 MB for ResNet18-CBAM); the folded
+    // weights are shared, and the warm-up passes' activations are not kept.
+    expect(grown).toBeLessThan(3 * weights + 8 * 2 ** 20);
+    for (let i = 0; i < 200; i++) (await m.predict(x1)).dispose();
+    const start = process.memoryUsage().rss;
+    for (let i = 0; i < 2000; i++) (await m.predict(x1)).dispose();
+    expect(process.memoryUsage().rss - start).toBeLessThan(16 * 2 ** 20);
+  }, 120_000);
+
+  it('inferencePlans = false runs eagerly and drops the plans', () => {
+    const m = new CBAMCNN({ numClasses: 10 }).eval();
+    m.forward(randn([1, 3, 32, 32]));
+    expect(m.inferencePlan().length).toBe(1);
+    m.inferencePlans = false;
+    expect(m.inferencePlans).toBe(false);
+    expect(m.inferencePlan()).toEqual([]);
+    m.forward(randn([1, 3, 32, 32]));
+    expect(m.inferencePlan()).toEqual([]);
+    expect(() => {
+      m.inferencePlans = 'yes' as never;
+    }).toThrow(/Expected a boolean for inferencePlans/);
+  });
+});
+
+const shared = path.resolve(__dirname, '../../../shared/data/cifar10-subset-bin');
+describe.runIf(hasPlans && fs.existsSync(shared))('inference plans on real CIFAR-10 test images (../shared/data)', () => {
+  it('fp32 plans give the eager top-1 on every image; bf16 plans agree with fp32 on at least 99.5%', async () => {
+    manualSeed(0);
+    const norm = [transforms.toTensor(), transforms.normalize([0.4914, 0.4822, 0.4465], [0.247, 0.2435, 0.2616])];
+    const test = await datasets.cifar10(shared, { train: false, transform: norm });
+    const m = new ResNetCBAM({ depth: 18, numClasses: 10 }).eval();
+    const top1 = async (plans: boolean, precision: 'fp32' | 'bf16') => {
+      m.inferencePlans = plans;
+      const ev = await evaluate(m, test, { batchSize: 64, probabilities: true, precision });
+      const p = ev.probabilities!;
+      return Array.from({ length: test.length }, (_, i) => {
+        let best = 0;
+        for (let c = 1; c < 10; c++) if (p[i * 10 + c] > p[i * 10 + best]) best = c;
+        return best;
+      });
+    };
+    const eager = await top1(false, 'fp32');
+    const plan = await top1(true, 'fp32');
+    expect(plan).toEqual(eager);
+    const bf16 = await top1(true, 'bf16');
+    const agree = bf16.filter((c, i) => c === plan[i]).length / plan.length;
+    expect(agree).toBeGreaterThanOrEqual(0.995);
+  }, 240_000);
+});
