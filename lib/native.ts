@@ -26,6 +26,7 @@ export interface NativeBuildInfo {
   cudaVersion?: string;
   napiVersion: number;
   onednnVersion?: string;
+  inferencePlans: boolean;
   workarounds: string[];
   nativePrecisions: { cpu: string[]; cuda?: string[] };
   cudaCapability?: string;

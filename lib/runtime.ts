@@ -17,6 +17,9 @@ export interface BuildInfo {
   napiVersion: number;
   /** The oneDNN LibTorch runs CPU convolutions with, when it is a shared library (Debian's). */
   onednnVersion?: string;
+  /** Whether eval-mode inference runs through inference plans here (LibTorch with oneDNN 2.x;
+   *  not oneDNN 3.x, whose convolution setup crashes on prepared convolutions in Debian 13's build). */
+  inferencePlans: boolean;
   /** Defects of this LibTorch build that torch-attn works around, one sentence each. */
   workarounds: string[];
   /** Precisions this machine computes in hardware: bf16 on CPUs with avx512_bf16 or AMX (it runs

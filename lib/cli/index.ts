@@ -351,6 +351,7 @@ function doctor(io: Io): number {
     `node ${process.version}`,
     `precisions in hardware: CPU ${info.nativePrecisions.cpu.join(', ')}${info.nativePrecisions.cuda ? `; GPU (capability ${info.cudaCapability}) ${info.nativePrecisions.cuda.join(', ')}` : ''}${info.nativePrecisions.cpu.includes('bf16') ? '' : ' (bf16 runs emulated here: slower than fp32)'}`,
     ...(info.onednnVersion ? [`oneDNN ${info.onednnVersion}`] : []),
+    `inference plans (folded, prepacked convolutions in eval mode): ${info.inferencePlans ? 'on' : 'off with this LibTorch (eval runs the modules eagerly)'}`,
     `distributed (c10d): ${distributed.backends().join(', ')} (no NCCL: CUDA tensors are not reduced across ranks yet)`,
     ...info.workarounds.map((w) => `works around: ${w}`),
   ];

@@ -7,6 +7,8 @@
 #include "common/errors.h"
 #include "common/torch_compat.h"
 #include "models/model.h"
+#include "modules/cbam.h"
+#include "runtime/onednn.h"
 
 namespace torch_attn::models {
 
@@ -64,7 +66,18 @@ uint64_t WeightsSignature(const ModelImpl& model, uint64_t generation) {
 
 }  // namespace
 
-bool PlansAvailable() { return at::hasMKLDNN() && PrepackOp() != nullptr && RunOp() != nullptr; }
+// Plans need the prepacked ops, and a oneDNN they were checked on. Not oneDNN 3.x: Debian 13's
+// LibTorch 2.6 (oneDNN 3.6/3.7, capped to AVX2 there, see runtime/onednn.h) dies with SIGFPE (an
+// integer division by zero inside dnnl_convolution_forward_primitive_desc_create) on the first
+// prepared residual-block convolution; there, eval runs the modules eagerly as before.
+bool PlansAvailable() {
+  static const bool available = [] {
+    const std::string& version = runtime::GetOneDnn().version;
+    const bool onednn_ok = !version.empty() && version[0] >= '0' && version[0] <= '2' && version[1] == '.';
+    return onednn_ok && at::hasMKLDNN() && PrepackOp() != nullptr && RunOp() != nullptr;
+  }();
+  return available;
+}
 
 InferencePlan* InferencePlan::Active() { return active_plan; }
 
@@ -100,7 +113,12 @@ const PreparedConv& InferencePlan::Get(torch::nn::Conv2dImpl& conv, torch::nn::B
   stack.emplace_back(o.groups());
   stack.emplace_back(x.sizes().vec());
   stack.emplace_back(std::string(relu ? "relu" : "none"));
-  PrepackOp()->callBoxed(&stack);
+  try {
+    PrepackOp()->callBoxed(&stack);
+  } catch (const c10::Error& e) {
+    // oneDNN has no convolution for this precision on this CPU (bf16 without AVX-512).
+    throw PlanUnavailable(ShortTorchMessage(e.what()));
+  }
   PreparedConv prepared;
   prepared.context = std::move(stack.at(0));
   prepared.relu = relu;
@@ -125,7 +143,8 @@ int64_t InferencePlan::weight_bytes() const {
 
 InferencePlan* PlanCache::For(ModelImpl& model, const torch::Tensor& x, Precision precision) {
   if (!enabled || model.is_training() || torch::GradMode::is_enabled() || x.dim() != 4 || !x.device().is_cpu() ||
-      precision == Precision::kFp16 || !PlansAvailable()) {
+      precision == Precision::kFp16 || !PlansAvailable() ||
+      std::find(refused_.begin(), refused_.end(), precision) != refused_.end()) {
     return nullptr;
   }
   const uint64_t signature = WeightsSignature(model, generation_);
@@ -147,6 +166,11 @@ InferencePlan* PlanCache::For(ModelImpl& model, const torch::Tensor& x, Precisio
     plans_.splice(plans_.begin(), plans_, it);
   }
   return plans_.front().get();
+}
+
+void PlanCache::Refuse(Precision precision) {
+  refused_.push_back(precision);
+  plans_.remove_if([&](const auto& p) { return p->key().precision == precision; });
 }
 
 std::vector<PlanDescription> PlanCache::Describe() const {
@@ -173,6 +197,34 @@ torch::Tensor ConvBnAct(torch::nn::Conv2dImpl& conv, torch::nn::BatchNorm2dImpl*
   auto y = Conv2dForward(conv, x);
   if (bn != nullptr) y = bn->forward(y);
   return relu ? y.relu_() : y;
+}
+
+torch::Tensor AttentionForward(modules::AttentionModule& module, const torch::Tensor& x) {
+  auto* cbam = InferencePlan::Active() != nullptr ? dynamic_cast<modules::CbamImpl*>(&module) : nullptr;
+  if (cbam == nullptr || cbam->gate.defined() || cbam->channel_attn->pool_types != std::vector<std::string>{"avg", "max"}) {
+    return module.forward(x);
+  }
+  modules::CheckInput(x, cbam->channels, "CBAM");
+  const int64_t batch = x.size(0);
+  auto pooled = torch::cat({torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1), std::get<0>(torch::adaptive_max_pool2d(x, {1, 1})).flatten(1)});
+  auto h = cbam->channel_attn->fc->forward(pooled);
+  auto weights = (h.narrow(0, 0, batch) + h.narrow(0, batch, batch)).sigmoid_();
+  auto y = x * weights.view({batch, -1, 1, 1}).to(x.scalar_type());
+  if (!cbam->spatial_attn) return y;
+  auto& spatial = *cbam->spatial_attn;
+  auto mean = y.mean(1, /*keepdim=*/true);
+  auto max = y.amax(1, /*keepdim=*/true);
+  auto map = ConvBnAct(*spatial.conv, spatial.bn ? spatial.bn.get() : nullptr, /*relu=*/false,
+                       spatial.max_first ? torch::cat({max, mean}, 1) : torch::cat({mean, max}, 1));
+  return y.mul_(map.sigmoid_().to(y.scalar_type()));
+}
+
+torch::Tensor AddRelu(torch::Tensor out, const torch::Tensor& identity) {
+  if (InferencePlan::Active() != nullptr && out.scalar_type() == at::kFloat && identity.scalar_type() == at::kFloat) {
+    return at::_add_relu_(out, identity);
+  }
+  out += identity;
+  return out.relu_();
 }
 
 }  // namespace torch_attn::models

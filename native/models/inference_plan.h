@@ -17,15 +17,23 @@
 #include <cstdint>
 #include <list>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
 #include "models/precision.h"
+#include "modules/attention.h"
 
 namespace torch_attn::models {
 
 class ModelImpl;
+
+// oneDNN cannot prepare a convolution in the plan's precision here: the plan is given up for
+// that precision and the call runs eagerly.
+struct PlanUnavailable : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
 
 // One prepared convolution (+ folded BatchNorm, + fused ReLU).
 struct PreparedConv {
@@ -103,11 +111,14 @@ class PlanCache {
   bool enabled = true;
   // Advanced by every change of weights the version counters may miss (training mode, loads).
   void Invalidate() { ++generation_; }
+  // After PlanUnavailable: no more plans in `precision` for this model.
+  void Refuse(Precision precision);
 
  private:
   std::list<std::unique_ptr<InferencePlan>> plans_;
   std::shared_ptr<FoldedWeights> folded_;
   uint64_t generation_ = 0;
+  std::vector<Precision> refused_;
 };
 
 // Whether this LibTorch has the prepacked oneDNN convolution (built with MKLDNN).
@@ -116,5 +127,13 @@ bool PlansAvailable();
 // conv -> BatchNorm (optional) -> ReLU (optional): eager through the modules, or prepared under
 // the active plan.
 torch::Tensor ConvBnAct(torch::nn::Conv2dImpl& conv, torch::nn::BatchNorm2dImpl* bn, bool relu, const torch::Tensor& x);
+
+// An attention module's forward pass; under the active plan, CBAM (average and max pools, no
+// passthrough gate) runs one MLP pass over both descriptors, its spatial convolution prepared
+// like the others, and the spatial weighting in place.
+torch::Tensor AttentionForward(modules::AttentionModule& module, const torch::Tensor& x);
+
+// out + identity, then ReLU (a residual block's end): one fused pass under the active plan.
+torch::Tensor AddRelu(torch::Tensor out, const torch::Tensor& identity);
 
 }  // namespace torch_attn::models

@@ -135,9 +135,17 @@ torch::Tensor ModelImpl::Compute(const torch::Tensor& x, Precision precision, Tr
   const auto& input = channels_last_ && x.dim() == 4 ? x.contiguous(at::MemoryFormat::ChannelsLast) : x;
   AutocastScope autocast(precision, input.device());
   InferencePlan* plan = trace == nullptr ? plans_.For(*this, input, precision) : nullptr;
-  InferencePlan::Scope scope(plan);
-  if (plan != nullptr) ++plan->uses;
-  auto out = Forward(input, trace);
+  torch::Tensor out;
+  if (plan != nullptr) {
+    try {
+      InferencePlan::Scope scope(plan);
+      ++plan->uses;
+      out = Forward(input, trace);
+    } catch (const PlanUnavailable&) {
+      plans_.Refuse(precision);  // and this call runs eagerly
+    }
+  }
+  if (!out.defined()) out = Forward(input, trace);
   return out.scalar_type() == at::kFloat ? out : out.to(at::kFloat);
 }
 

@@ -63,7 +63,7 @@ class StageAttentionResNetImpl : public ModelImpl {
       x = backbone->Layer(i)->forward(x);
       Record(trace, "backbone.layer" + std::to_string(i), *backbone->Layer(i), x);
       if (attention[i - 1]) {
-        x = attention[i - 1]->forward(x);
+        x = AttentionForward(*attention[i - 1], x);
         Record(trace, options_.attention().kind() + "_layer" + std::to_string(i), *attention[i - 1], x);
       }
     }
@@ -154,15 +154,13 @@ torch::Tensor ResidualBlockImpl::forward(const torch::Tensor& x) {
   auto out = ConvBnAct(*conv1, bn1.get(), /*relu=*/true, x);
   out = ConvBnAct(*conv2, bn2.get(), /*relu=*/static_cast<bool>(conv3), out);
   if (conv3) out = ConvBnAct(*conv3, bn3.get(), /*relu=*/false, out);
-  if (attention) out = attention->forward(out);
+  if (attention) out = AttentionForward(*attention, out);
   if (downsample) {
     auto* conv = downsample[0]->as<torch::nn::Conv2dImpl>();
     auto* bn = downsample[1]->as<torch::nn::BatchNorm2dImpl>();
-    out += ConvBnAct(*conv, bn, /*relu=*/false, x);
-  } else {
-    out += x;
+    return AddRelu(out, ConvBnAct(*conv, bn, /*relu=*/false, x));
   }
-  return out.relu_();
+  return AddRelu(out, x);
 }
 
 TorchvisionResNetImpl::TorchvisionResNetImpl(const ResNetOptions& options, bool attention_in_blocks)

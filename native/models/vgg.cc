@@ -95,7 +95,7 @@ class VggImpl : public ModelImpl {
       if (it->ptr()->as<torch::nn::MaxPool2dImpl>() == nullptr) continue;
       Record(trace, "features (stage " + std::to_string(stage + 1) + ")", *it->ptr(), x);
       if (attention[stage]) {
-        x = attention[stage]->forward(x);
+        x = AttentionForward(*attention[stage], x);
         Record(trace, options_.attention().kind() + "_stage" + std::to_string(stage + 1), *attention[stage], x);
       }
       ++stage;
@@ -154,7 +154,7 @@ class CbamCnnImpl : public ModelImpl {
       auto& b = blocks_[i];
       x = torch::max_pool2d(ConvBnAct(*b.conv, b.bn.get(), /*relu=*/true, x), 2);
       Record(trace, "conv" + std::to_string(i + 1), *b.conv, x);
-      x = b.attention->forward(x);
+      x = AttentionForward(*b.attention, x);
       Record(trace, "cbam" + std::to_string(i + 1), *b.attention, x);
     }
     x = torch::relu(fc1->forward(x.flatten(1)));

@@ -21,7 +21,10 @@ class CachingCpuAllocator final : public c10::Allocator {
  public:
   explicit CachingCpuAllocator(int64_t limit) : limit_(limit) {}
 
-  c10::DataPtr allocate(size_t n) const override {
+  // allocate() is const in LibTorch 1.x and not in 2.x: one of these two overrides it, the other
+  // forwards to it, and no version number is guessed.
+  c10::DataPtr allocate(size_t n) { return static_cast<const CachingCpuAllocator&>(*this).allocate(n); }
+  c10::DataPtr allocate(size_t n) const {
     if (n < kMinCached) {
       void* p = c10::alloc_cpu(n);
       return {p, p, &Release, c10::Device(c10::DeviceType::CPU)};

@@ -5,6 +5,7 @@
 #include "common/args.h"
 #include "common/js_errors.h"
 #include "common/addon_data.h"
+#include "models/inference_plan.h"
 #include "models/precision.h"
 #include "runtime/onednn.h"
 #include "runtime/owned_threads.h"
@@ -25,6 +26,7 @@ Napi::Value BuildInfoJs(const Napi::CallbackInfo& info) {
   out.Set("napiVersion", NAPI_VERSION);
   const OneDnn& onednn = GetOneDnn();
   if (!onednn.version.empty()) out.Set("onednnVersion", onednn.version);
+  out.Set("inferencePlans", models::PlansAvailable());
   auto workarounds = Napi::Array::New(env);
   if (onednn.isa_capped) {
     workarounds.Set(workarounds.Length(),

@@ -23,8 +23,8 @@ import {
 } from '../../lib/index';
 import { rejection, sanitized } from '../helpers';
 
-// Plans need LibTorch's oneDNN (every Debian and pytorch.org CPU build has it).
-const hasPlans = buildInfo().onednnVersion !== undefined && buildInfo().onednnVersion !== '';
+// Plans need LibTorch's oneDNN 2.x (Debian 12's LibTorch 1.13; see buildInfo().inferencePlans).
+const hasPlans = buildInfo().inferencePlans;
 
 function relDiff(a: Float32Array, b: Float32Array): number {
   let d = 0;
@@ -47,14 +47,23 @@ function planned(model: Model, x: Tensor): { plan: Float32Array; eager: Float32A
 
 const labels = (n: number) => tensor(BigInt64Array.from({ length: n }, (_, i) => BigInt(i % 10)), [n]);
 
+describe.runIf(!hasPlans)('without inference plans (oneDNN 3.x)', () => {
+  it('eval runs eagerly and holds no plans; prepareInference makes none', async () => {
+    const m = new CBAMCNN({ numClasses: 10 }).eval();
+    m.forward(randn([1, 3, 32, 32]));
+    expect(m.inferencePlan()).toEqual([]);
+    expect(await m.prepareInference({ shapes: [[1, 3, 32, 32]] })).toEqual([]);
+  });
+});
+
 describe.runIf(hasPlans)('inference plans', () => {
   it.each([
-    ['ResNet18-CBAM (stage)', () => new ResNetCBAM({ depth: 18, numClasses: 10 }), 20, 20, 9],
+    ['ResNet18-CBAM (stage)', () => new ResNetCBAM({ depth: 18, numClasses: 10 }), 24, 20, 9],
     ['ResNet50-NAM (block)', () => new ResNetNAM({ depth: 50, numClasses: 10 }), 53, 53, 33],
-    ['VGG11-BN-CBAM', () => vgg({ depth: 11, numClasses: 10 }), 8, 8, 8],
-    ['CBAM-CNN', () => new CBAMCNN({ numClasses: 10 }), 3, 3, 3],
+    ['VGG11-BN-CBAM', () => vgg({ depth: 11, numClasses: 10 }), 13, 8, 8],
+    ['CBAM-CNN', () => new CBAMCNN({ numClasses: 10 }), 6, 3, 3],
     ['ResNet18 without attention, ImageNet stem', () => resnet({ depth: 18, numClasses: 10, attention: 'none', stem: 'imagenet' }), 20, 20, 9],
-  ])('%s: eval forward runs the plan (folded, fused) within 1e-4 of the eager modules', (_name, make, convs, folded, relus) => {
+  ])('%s: eval forward runs the plan (folded, fused; CBAM spatial convolutions prepared too) within 1e-4 of the eager modules', (_name, make, convs, folded, relus) => {
     manualSeed(0);
     const m = make().eval();
     const x = randn([2, 3, 32, 32]);
