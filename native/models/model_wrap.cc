@@ -175,6 +175,11 @@ ModelImpl& ModelWrap::Model() {
   return *model_;
 }
 
+ModelImpl& ModelWrap::ModelForInference() {
+  slot_->CheckShareable("the model");
+  return *model_;
+}
+
 ModelImpl& ModelWrap::ModelForReading() {
   slot_->CheckFree("the model", /*pausable=*/true);
   return *model_;
@@ -186,8 +191,7 @@ Claim ModelWrap::TakeClaim(const char* job, Claim::Kind kind) { return Claim(slo
 // waits): one OpenMP team and one malloc arena for all of LibTorch's work, as in Python. Runs
 // beside inference jobs (queued behind them there), not beside a training job.
 Napi::Value ModelWrap::Forward(const Napi::CallbackInfo& info) {
-  slot_->CheckShareable("the model");
-  auto& model = *model_;
+  auto& model = ModelForInference();
   auto x = PrepareInput(tensor::TensorWrap::FromValue(info[0], "forward(x)").Get(), model);
   torch::Tensor out;
   std::exception_ptr error;
@@ -204,8 +208,7 @@ Napi::Value ModelWrap::Forward(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value ModelWrap::Predict(const Napi::CallbackInfo& info) {
-  slot_->CheckShareable("the model");
-  auto& model = *model_;
+  auto& model = ModelForInference();
   torch::Tensor x = PrepareInput(tensor::TensorWrap::FromValue(info[0], "predict(x)").Get(), model);
   int64_t batch = info[1].IsUndefined() ? 256 : args::Integer(info[1], "predict() batchSize", 1, 1 << 20);
   const auto precision = ReadPrecision(info[2], "predict() precision");
@@ -222,8 +225,7 @@ Napi::Value ModelWrap::Predict(const Napi::CallbackInfo& info) {
 // or one image C x H x W whose output then has no batch dimension) in one forward pass, the
 // outputs split back (the dynamic batcher of lib/serving).
 Napi::Value ModelWrap::PredictParts(const Napi::CallbackInfo& info) {
-  slot_->CheckShareable("the model");
-  auto& model = *model_;
+  auto& model = ModelForInference();
   if (!info[0].IsArray()) args::ThrowType("predictParts() inputs", "an Array of tensors", info[0]);
   auto list = info[0].As<Napi::Array>();
   std::vector<torch::Tensor> parts;
@@ -272,7 +274,7 @@ static Napi::Array PlansToJs(Napi::Env env, const std::vector<PlanDescription>& 
 
 // prepareInference(shapes, precision) -> Promise<plans>: plans made ahead of the first call.
 Napi::Value ModelWrap::PrepareInference(const Napi::CallbackInfo& info) {
-  slot_->CheckShareable("the model");
+  ModelForInference();
   if (!info[0].IsArray()) args::ThrowType("prepareInference() shapes", "an Array of shapes [B, C, H, W]", info[0]);
   auto list = info[0].As<Napi::Array>();
   std::vector<std::vector<int64_t>> shapes;
@@ -295,7 +297,7 @@ Napi::Value ModelWrap::PrepareInference(const Napi::CallbackInfo& info) {
 // inferencePlan() -> the plans the model holds, most recently used first (read on the compute
 // thread, where plans are made).
 Napi::Value ModelWrap::InferencePlan(const Napi::CallbackInfo& info) {
-  slot_->CheckShareable("the model");
+  ModelForInference();
   std::vector<PlanDescription> plans;
   auto shared = model_;
   runtime::RunOnComputeThread([&] { plans = shared->plans().Describe(); });
@@ -304,7 +306,7 @@ Napi::Value ModelWrap::InferencePlan(const Napi::CallbackInfo& info) {
 
 // setInferencePlans(enabled): plans on (the default) or off (every call eager; plans dropped).
 Napi::Value ModelWrap::SetInferencePlans(const Napi::CallbackInfo& info) {
-  slot_->CheckShareable("the model");
+  ModelForInference();
   const bool enabled = args::Boolean(info[0], "inferencePlans");
   auto shared = model_;
   runtime::RunOnComputeThread([&] {

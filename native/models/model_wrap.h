@@ -30,6 +30,9 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap>, public GuardedMethods<Mode
 
   // The model for synchronous use; BusyError while a job runs on it.
   ModelImpl& Model();
+  // The same for inference (forward, predict, plans), which may overlap other inference jobs:
+  // BusyError only while an exclusive job (training, a load) runs.
+  ModelImpl& ModelForInference();
   // The same for reads (state dict, names, counts), which may also run while a job waits
   // for JS (a fine-tuner between stages).
   ModelImpl& ModelForReading();

@@ -26,25 +26,27 @@ class CachingCpuAllocator final : public c10::Allocator {
   c10::DataPtr allocate(size_t n) { return static_cast<const CachingCpuAllocator&>(*this).allocate(n); }
   c10::DataPtr allocate(size_t n) const {
     if (n < kMinCached) {
+      // Small blocks never touch the cache, nor its lock. (Release, the raw deleter, frees them
+      // too: it does not find them among the cached sizes.)
       void* p = c10::alloc_cpu(n);
-      return {p, p, &Release, c10::Device(c10::DeviceType::CPU)};
+      return {p, p, &c10::free_cpu, c10::Device(c10::DeviceType::CPU)};
     }
     const size_t size = (n + kGranule - 1) / kGranule * kGranule;
-    void* p = nullptr;
     {
       std::lock_guard<std::mutex> lock(mutex_);
       ++allocations_[size];
       auto it = free_.find(size);
       if (it != free_.end() && !it->second.empty()) {
-        p = it->second.back();
+        void* p = it->second.back();
         it->second.pop_back();
         cached_ -= static_cast<int64_t>(size);
         ++hits_;
-      } else {
-        ++misses_;
+        sizes_[p] = size;
+        return {p, p, &Release, c10::Device(c10::DeviceType::CPU)};
       }
+      ++misses_;
     }
-    if (p == nullptr) p = c10::alloc_cpu(size);  // throws on failure, as LibTorch's own does
+    void* p = c10::alloc_cpu(size);  // throws on failure, as LibTorch's own does
     {
       std::lock_guard<std::mutex> lock(mutex_);
       sizes_[p] = size;
