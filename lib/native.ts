@@ -194,7 +194,15 @@ export interface NativeTunerPlan {
   groups: { params: string[]; [option: string]: unknown }[];
   /** trainable: 1 per group that trains in the stage; lrTable: one row of a rate per group for
    *  every step of the stage (lrPerStep) or every epoch. */
-  stages: { name: string; epochs: number; trainable: Uint8Array; lrTable: Float64Array; lrPerStep: boolean }[];
+  stages: {
+    name: string;
+    epochs: number;
+    trainable: Uint8Array;
+    lrTable: Float64Array;
+    lrPerStep: boolean;
+    /** ReduceLROnPlateau over the stage's rates (native/training/fine_tuner.h PlateauOptions). */
+    plateau?: { monitor: string; mode: 'min' | 'max'; factor: number; patience: number; threshold: number; cooldown: number; minLr: number };
+  }[];
   batchNorm?: 'eval' | 'train';
   labelSmoothing?: number;
   namSparsity?: number;

@@ -1,5 +1,6 @@
 // Option and argument checks shared by every facade. Messages follow one form:
 // "Expected <what is allowed> for <name> but received <what came>".
+import { closest, distance } from 'fastest-levenshtein';
 
 /** A short description of a value for error messages: "a string", "the number 3", "an Array". */
 export function describe(value: unknown): string {
@@ -32,6 +33,12 @@ export function typeError(name: string, expected: string, value: unknown): TypeE
   return new TypeError(`Expected ${expected} for ${name} but received ${describe(value)}`);
 }
 
+/** ", did you mean 'x'?" when one of `known` is a likely typo of `name`, else "". */
+export function didYouMean(name: string, known: readonly string[]): string {
+  const best = closest(name, known as string[]);
+  return best !== undefined && distance(name.toLowerCase(), best.toLowerCase()) <= Math.max(2, Math.floor(name.length / 3)) ? ` (did you mean '${best}'?)` : '';
+}
+
 export function isPlainObject(value: unknown): value is Record<string, unknown> {
   if (typeof value !== 'object' || value === null) return false;
   const proto = Object.getPrototypeOf(value);
@@ -45,7 +52,7 @@ export function options<T extends object>(value: T | undefined, name: string, al
   if (!isPlainObject(value)) throw typeError(name, 'an options object', value);
   for (const key of Object.keys(value)) {
     if (!allowed.includes(key)) {
-      throw new TypeError(`Unknown option '${key}' in ${name}; allowed options are ${allowed.join(', ')}`);
+      throw new TypeError(`Unknown option '${key}' in ${name}${didYouMean(key, allowed)}; allowed options are ${allowed.join(', ')}`);
     }
   }
   return value;
@@ -61,6 +68,11 @@ export function integer(value: unknown, name: string, min = Number.MIN_SAFE_INTE
   return value;
 }
 
+export function flag(value: unknown, name: string): boolean {
+  if (typeof value !== 'boolean') throw typeError(name, 'true or false', value);
+  return value;
+}
+
 export function finiteNumber(value: unknown, name: string): number {
   if (typeof value !== 'number') throw typeError(name, 'a number', value);
   if (!Number.isFinite(value)) throw new RangeError(`${name} must be a finite number, got ${value}`);
@@ -70,7 +82,7 @@ export function finiteNumber(value: unknown, name: string): number {
 export function oneOf<T extends string>(value: unknown, name: string, allowed: readonly T[]): T {
   if (typeof value !== 'string') throw typeError(name, `one of ${allowed.map((a) => `'${a}'`).join(', ')}`, value);
   if (!(allowed as readonly string[]).includes(value)) {
-    throw new RangeError(`${name} must be one of ${allowed.map((a) => `'${a}'`).join(', ')}, got '${value}'`);
+    throw new RangeError(`${name} must be one of ${allowed.map((a) => `'${a}'`).join(', ')}, got '${value}'${didYouMean(value, allowed)}`);
   }
   return value as T;
 }

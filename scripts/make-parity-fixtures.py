@@ -93,8 +93,29 @@ def scheduler_fixtures(out, steps=14):
         "reduceOnPlateau": {"args": {"patience": 2, "factor": 0.5, "cooldown": 1}, "metrics": plateau_metrics,
                             "lrs": run(lambda o: S.ReduceLROnPlateau(o, patience=2, factor=0.5, cooldown=1), plateau_metrics)},
     }
+    fixtures["warmupFrom0+cosinePerEpoch"] = warmup_then_epochs()
     with open(os.path.join(out, "schedulers.json"), "w") as f:
         json.dump(fixtures, f)
+
+
+def warmup_then_epochs(batches=7, warmup=10, t_max=5, epochs=5):
+    """The NAM document's schedule in torch terms: a linear warm-up from 0 stepped per batch for
+    `warmup` steps, then cosine annealing stepped at each epoch end (its LRScheduler callback).
+    The lr each batch trains with, two groups (1e-2, 1e-4)."""
+    S = torch.optim.lr_scheduler
+    p = [torch.nn.Parameter(torch.zeros(1)), torch.nn.Parameter(torch.zeros(1))]
+    opt = torch.optim.SGD([{"params": [p[0]], "lr": 1e-2}, {"params": [p[1]], "lr": 1e-4}], lr=1e-2)
+    sched = S.SequentialLR(opt, [S.LambdaLR(opt, lambda t: t / warmup), S.CosineAnnealingLR(opt, t_max)], milestones=[warmup])
+    lrs = []
+    for _ in range(epochs):
+        for _ in range(batches):
+            lrs.append([g["lr"] for g in opt.param_groups])
+            opt.step()
+            if sched.last_epoch < warmup:
+                sched.step()
+        if sched.last_epoch >= warmup:
+            sched.step()
+    return {"batches": batches, "warmup": warmup, "tMax": t_max, "epochs": epochs, "base": [1e-2, 1e-4], "lrs": lrs}
 
 
 def main():

@@ -10,10 +10,11 @@ import { datasets } from '../data/datasets';
 import { distributed } from '../distributed';
 import { buildInfo, cuda, getNumThreads } from '../runtime';
 import { launch } from './launch';
-import { type RunConfig, ARCHS, buildModel, checkConfig, loadData, readConfigFile, readRunConfig, transformsFor } from '../runs/config';
+import { type RunConfig, ARCHS, buildModel, checkConfig, inputSize, loadData, readConfigFile, readRunConfig, transformsFor } from '../runs/config';
 import { prCurves } from '../runs/metrics';
 import { formatEpoch, formatResult, runTraining } from '../runs/train';
 import { evaluate } from '../training/evaluate';
+import { parameterGroups } from '../training/groups';
 import { PRECISIONS, type Precision } from '../precision';
 
 export interface Io {
@@ -92,7 +93,13 @@ multipart/form-data with image files; it answers JSON { predictions: [{ label, i
 probability }] } (multipart: { results: [{ name, predictions }] }); a bad image gets 400, a full
 queue 503. SIGTERM or Ctrl-C stops accepting, finishes what is in flight and exits 0.
 `,
-  summary: `usage: torch-attn summary [--model ARCH] [--attention KIND] [--classes N] [--input C,H,W]
+  summary: `usage: torch-attn summary [--config FILE] [--model ARCH] [--attention KIND] [--placement stage|block] [--classes N] [--input C,H,W]
+
+  --config FILE       the model of a run configuration (a recipe); the flags below override it
+  --placement WHERE   ResNet: 'stage' (after each stage) or 'block' (inside every residual block);
+                      default: CBAM after stages, NAM/SE/ECA in blocks
+  --classes N         default: the config's dataset's (10 without one)
+  --input C,H,W       default: the config's input size (3,32,32 without one)
 `,
   doctor: `usage: torch-attn doctor
 `,
@@ -172,13 +179,13 @@ async function train(args: string[], io: Io): Promise<number> {
     const result = await runTraining(config, {
       signal: controller.signal,
       resume: values.resume as string | undefined,
+      batchLines: !io.isTTY,
       log: (line) => {
         bar?.stop();
         bar = undefined;
         io.out(`${line}\n`);
       },
-      onBatch: (b) => {
-        if (!io.isTTY) return;
+      onBatch: !io.isTTY ? undefined : (b) => {
         if (!bar) {
           epochStarted = Date.now();
           bar = new SingleBar({ format: `epoch ${b.epoch} [${b.stage}] {bar} {value}/{total} batches | loss {loss} | {rate} img/s | eta {eta}s`, hideCursor: true });
@@ -332,12 +339,27 @@ async function serveCommand(args: string[], io: Io): Promise<number> {
 }
 
 function summary(args: string[], io: Io): number {
-  const { values } = parse(args, { model: { type: 'string' }, attention: { type: 'string' }, classes: { type: 'string' }, input: { type: 'string' } }, 'summary');
-  const input = (values.input as string | undefined)?.split(',').map((d) => int(d, '--input', 1)!) ?? [3, 32, 32];
-  if (input.length !== 3) throw new UsageError(`--input takes C,H,W, got '${values.input}'`);
-  const config = checkConfig({ model: { arch: values.model ?? 'resnet18', attention: values.attention ?? 'cbam' }, data: { dataset: input[1] >= 64 ? 'imageFolder' : 'cifar10', path: '.' } }, 'summary');
-  const model = buildModel(config, int(values.classes as string | undefined, '--classes', 1) ?? 10);
+  const { values } = parse(args, { config: { type: 'string' }, model: { type: 'string' }, attention: { type: 'string' }, placement: { type: 'string' }, classes: { type: 'string' }, input: { type: 'string' } }, 'summary');
+  const given = (values.input as string | undefined)?.split(',').map((d) => int(d, '--input', 1)!);
+  if (given && given.length !== 3) throw new UsageError(`--input takes C,H,W, got '${values.input}'`);
+  let config: RunConfig;
+  if (values.config) {
+    const raw = structuredClone(readConfigFile(String(values.config))) as Record<string, any>;
+    raw.model = { ...(raw.model ?? {}), ...(values.model ? { arch: values.model } : {}), ...(values.attention ? { attention: values.attention } : {}), ...(values.placement ? { placement: values.placement } : {}) };
+    raw.data = { path: '.', ...(raw.data ?? {}) };
+    config = checkConfig(raw, String(values.config));
+  } else {
+    const side = given?.[1] ?? 32;
+    const model = { arch: values.model ?? 'resnet18', attention: values.attention ?? 'cbam', ...(values.placement ? { placement: values.placement } : {}) };
+    config = checkConfig({ model, data: { dataset: side >= 64 ? 'imageFolder' : 'cifar10', path: '.' } }, 'summary');
+  }
+  const classes = int(values.classes as string | undefined, '--classes', 1) ?? (config.data.dataset === 'cifar100' ? (config.data.label === 'coarse' ? 20 : 100) : 10);
+  const input = given ?? [3, inputSize(config), inputSize(config)];
+  const model = buildModel(config, classes);
   io.out(`${model.toString()}\n${model.summaryTable([1, ...input])}\n`);
+  // Where the attention modules are (inside blocks they do not show as rows of the table).
+  const modules = [...new Set((parameterGroups(model).get('attention') ?? []).map((n) => n.split('.').slice(0, n.split('.').findIndex((p) => /^(cbam|nam|se|eca)(_|\d|$)/.test(p)) + 1).join('.')))];
+  if (modules.length > 0) io.out(`attention modules (${modules.length}): ${modules.join(', ')}\n`);
   return 0;
 }
 

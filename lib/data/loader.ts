@@ -3,6 +3,7 @@
 import { expectGroup, type ProcessGroup } from '../distributed';
 import { native, type NativeLoader } from '../native';
 import { Tensor } from '../tensor/tensor';
+import * as validate from '../validate';
 import { integer, options, typeError } from '../validate';
 import { type ImageDataset, nativeDataset } from './datasets';
 
@@ -113,7 +114,5 @@ export class DataLoader implements AsyncIterable<Batch> {
 }
 
 function flag(value: unknown, name: string): boolean {
-  if (value === undefined) return false;
-  if (typeof value !== 'boolean') throw typeError(`DataLoader options.${name}`, 'a boolean', value);
-  return value;
+  return value === undefined ? false : validate.flag(value, `DataLoader options.${name}`);
 }

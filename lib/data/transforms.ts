@@ -4,7 +4,7 @@
 // index) triple always gives the same image.
 import { native } from '../native';
 import { Tensor, expectTensor } from '../tensor/tensor';
-import { finiteNumber, integer, oneOf, options, typeError } from '../validate';
+import { didYouMean, finiteNumber, integer, oneOf, options, typeError } from '../validate';
 
 export type PaddingMode = 'constant' | 'edge' | 'reflect' | 'symmetric';
 export const PADDING_MODES: readonly PaddingMode[] = ['constant', 'edge', 'reflect', 'symmetric'];
@@ -33,8 +33,9 @@ export function toSteps(transform: TransformLike | undefined, name = 'transform'
   if (transform === undefined) return [];
   if (Array.isArray(transform)) return transform.flatMap((t, i) => toSteps(t, `${name}[${i}]`));
   if (typeof transform === 'object' && transform !== null) {
-    if (Array.isArray((transform as Compose).steps)) return [...(transform as Compose).steps];
+    // A step first: randomApply's step holds `steps` too, and is one step, not a compose().
     if (typeof (transform as TransformStep).op === 'string') return [transform as TransformStep];
+    if (Array.isArray((transform as Compose).steps)) return [...(transform as Compose).steps];
   }
   throw typeError(name, 'a transform (from transforms.*), a transforms.compose([...]) or an Array of them', transform);
 }
@@ -206,6 +207,14 @@ export const transforms = {
     return step('randomResizedCrop', { size: size(to, `${name}(size)`), scale, ratio });
   },
 
+  /** Applies `transform` (one step or several, in order) with probability p, else nothing: one
+   *  draw per sample, as torchvision's RandomApply. Only 8-bit image steps can be wrapped. */
+  randomApply(transform: TransformLike, p?: number): TransformStep {
+    const steps = toSteps(transform, 'transforms.randomApply(transform)');
+    if (steps.length === 0) throw new RangeError('transforms.randomApply(transform) must hold at least one transform');
+    return step('randomApply', { p: probability(p, 'transforms.randomApply(p)'), steps: Object.freeze(steps) });
+  },
+
   /** Deterministic operations (torchvision.transforms.functional), usable inside compose() too. */
   functional: {
     pad(pad: number | number[], opts?: PadOptions): TransformStep {
@@ -249,3 +258,48 @@ function nonNegative(value: unknown, name: string): number {
   return v;
 }
 
+
+/** The transforms a run configuration may name, with the argument each takes first (a bare value
+ *  is that argument: `{ resize: 36 }`) and its options. */
+const SPEC_TRANSFORMS: Record<string, { first?: string; options: readonly string[]; make: (first: any, o: any, where: string) => TransformStep }> = {
+  resize: { first: 'size', options: ['maxSize'], make: (a, o) => transforms.resize(a, o) },
+  centerCrop: { first: 'size', options: [], make: (a) => transforms.centerCrop(a) },
+  randomCrop: { first: 'size', options: ['padding', 'padIfNeeded', ...PAD_KEYS], make: (a, o) => transforms.randomCrop(a, o) },
+  randomResizedCrop: { first: 'size', options: ['scale', 'ratio'], make: (a, o) => transforms.randomResizedCrop(a, o) },
+  randomHorizontalFlip: { first: 'p', options: [], make: (a) => transforms.randomHorizontalFlip(a) },
+  randomVerticalFlip: { first: 'p', options: [], make: (a) => transforms.randomVerticalFlip(a) },
+  colorJitter: { options: ['brightness', 'contrast', 'saturation', 'hue'], make: (_, o) => transforms.colorJitter(o) },
+  randomRotation: { first: 'degrees', options: ['fill'], make: (a, o) => transforms.randomRotation(a, o) },
+  pad: { first: 'padding', options: PAD_KEYS, make: (a, o) => transforms.functional.pad(a, o) },
+  randomApply: {
+    first: 'transforms',
+    options: ['p'],
+    make: (a, o, where) => {
+      if (!Array.isArray(a)) throw typeError(`${where}.transforms`, 'an Array of transforms', a);
+      return transforms.randomApply(a.map((t, i) => transformFromSpec(t, `${where}.transforms[${i}]`)), o.p);
+    },
+  },
+};
+
+/** Names of the transforms a run configuration may list. */
+export const SPEC_TRANSFORM_NAMES = Object.keys(SPEC_TRANSFORMS);
+
+/**
+ * A transform written as data (a run configuration's `augment` / `testTransform` entries):
+ * `'randomHorizontalFlip'`, `{ randomCrop: { size: 32, padding: 4 } }`, `{ resize: 36 }` or
+ * `{ randomApply: { p: 0.5, transforms: [{ colorJitter: { brightness: 0.1 } }] } }`.
+ */
+export function transformFromSpec(spec: unknown, where = 'transform'): TransformStep {
+  const entry = typeof spec === 'string' ? [spec, {}] : spec !== null && typeof spec === 'object' && !Array.isArray(spec) && Object.keys(spec).length === 1 ? Object.entries(spec)[0] : undefined;
+  if (!entry) throw typeError(where, `a transform name or { name: options } with one of ${SPEC_TRANSFORM_NAMES.join(', ')}`, spec);
+  const [name, value] = entry as [string, unknown];
+  const t = SPEC_TRANSFORMS[name];
+  if (!t) throw new RangeError(`${where}: unknown transform '${name}'${didYouMean(name, SPEC_TRANSFORM_NAMES)}; known: ${SPEC_TRANSFORM_NAMES.join(', ')}`);
+  const at = `${where}.${name}`;
+  const isOptions = value !== null && typeof value === 'object' && !Array.isArray(value);
+  if (!isOptions && value !== undefined && value !== null && !t.first) throw typeError(at, 'an object of options', value);
+  const o = isOptions ? options(value as Record<string, unknown>, at, [...(t.first ? [t.first] : []), ...t.options]) : {};
+  const first = isOptions ? (o as Record<string, unknown>)[t.first ?? ''] : value ?? undefined;
+  const rest = Object.fromEntries(Object.entries(o).filter(([k]) => k !== t.first));
+  return t.make(first, rest, at);
+}

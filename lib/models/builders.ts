@@ -25,7 +25,7 @@ export interface ResNetOptions {
   /** default 'cbam' */
   attention?: AttentionKind;
   attentionOptions?: AttentionOptions;
-  /** default 'stage' */
+  /** default: where each kind's paper or seed document puts it (defaultPlacement) */
   placement?: Placement;
   /** Which of layer1..layer4 get attention; default all. */
   stages?: number[];
@@ -45,6 +45,12 @@ export interface VGGOptions {
   attentionOptions?: AttentionOptions;
 }
 
+/** Where an attention kind goes in a ResNet unless told: CBAM after each stage (the seed
+ *  documents' ResNet18_CBAM), NAM, SE and ECA inside every residual block (their papers). */
+export function defaultPlacement(kind: AttentionKind): Placement {
+  return kind === 'cbam' || kind === 'none' ? 'stage' : 'block';
+}
+
 const RESNET_KEYS = ['depth', 'numClasses', 'stem', 'attention', 'attentionOptions', 'placement', 'stages'] as const;
 
 function depthOf(value: unknown, name: string, allowed: number[]): number {
@@ -59,14 +65,16 @@ function numClasses(value: unknown, where: string): number {
 
 function resnetSpec(options: ResNetOptions | undefined, where: string, defaults: Partial<ResNetOptions>): NativeModelSpec {
   const o = { ...defaults, ...validate.options(options, `${where} options`, RESNET_KEYS) };
+  const attention = attentionSpec(o.attention ?? 'cbam', o.attentionOptions, where);
   const spec: NativeModelSpec = {
     arch: 'resnet',
     depth: o.depth === undefined ? 18 : depthOf(o.depth, `${where} depth`, [18, 34, 50, 101, 152]),
     numClasses: numClasses(o.numClasses, where),
     stem: validate.oneOf(o.stem ?? 'cifar', `${where} stem`, ['cifar', 'imagenet']),
-    placement: validate.oneOf(o.placement ?? 'stage', `${where} placement`, ['stage', 'block']),
-    attention: attentionSpec(o.attention ?? 'cbam', o.attentionOptions, where),
+    placement: 'stage',
+    attention,
   };
+  spec.placement = validate.oneOf(o.placement ?? defaultPlacement(attention.kind as AttentionKind), `${where} placement`, ['stage', 'block']);
   if (o.stages !== undefined) {
     if (!Array.isArray(o.stages)) throw validate.typeError(`${where} stages`, 'an Array of stage numbers (1-4)', o.stages);
     spec.stages = o.stages.map((s, i) => validate.integer(s, `${where} stages[${i}]`, 1, 4));

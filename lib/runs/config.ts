@@ -5,10 +5,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import YAML from 'yaml';
 import { type ImageDataset, datasets } from '../data/datasets';
-import { type TransformStep, transforms } from '../data/transforms';
+import { type TransformStep, transformFromSpec, transforms } from '../data/transforms';
 import { CBAMCNN, resnet, vgg } from '../models/builders';
 import type { Model } from '../models/model';
-import { ATTENTION_KINDS } from '../modules/attention';
+import { ATTENTION_KINDS, type AttentionOptions, attentionSpec } from '../modules/attention';
 import type { FineTunerOptions, SchedulerSpec, StageSpec } from '../training/finetune';
 import * as validate from '../validate';
 import { MEMORY_FORMATS, PRECISIONS, type MemoryFormat, type Precision } from '../precision';
@@ -17,6 +17,15 @@ export const ARCHS = ['resnet18', 'resnet34', 'resnet50', 'resnet101', 'resnet15
 export type Arch = (typeof ARCHS)[number];
 export const DATASETS = ['cifar10', 'cifar100', 'imageFolder'] as const;
 export const AUGMENTS = ['cifar', 'imagenet', 'none'] as const;
+/** Per-channel mean and std of each dataset's training images, as the field uses them. */
+export const NORMALIZATION = {
+  cifar10: { mean: [0.4914, 0.4822, 0.4465], std: [0.2023, 0.1994, 0.201] },
+  cifar100: { mean: [0.5071, 0.4865, 0.4409], std: [0.2673, 0.2564, 0.2762] },
+  imagenet: { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] },
+} as const;
+const NORMALIZE_NAMES = ['cifar10', 'cifar100', 'imagenet'] as const;
+/** A transform as a run config writes it (see transformFromSpec). */
+export type TransformSpec = string | Record<string, unknown>;
 
 export interface RunConfig {
   name: string;
@@ -27,19 +36,30 @@ export interface RunConfig {
     /** Stages (1-4) with attention; default all. */
     attentionStages?: number[];
     stem?: 'cifar' | 'imagenet';
+    /** VGG: with BatchNorm (vgg16_bn, default) or without (vgg16). */
     batchNorm?: boolean;
+    /** The attention modules' options (CBAM: ratio, kernelSize, init 'passthrough', ...; see attentionSpec). */
+    attentionOptions?: AttentionOptions;
     /** A torchvision ImageNet checkpoint for the backbone. */
     weights?: string;
   };
   data: {
     dataset: (typeof DATASETS)[number];
     path: string;
-    /** imageFolder: the validation folder (default: <path>/../val when it exists). */
+    /** The test images' folder (default: <path>/../val for image folders, <path>/test for CIFAR
+     *  as image files). */
     testPath?: string;
     label?: 'fine' | 'coarse';
     /** imageFolder: the side images are cropped to (default 224). */
     imageSize?: number;
-    augment?: (typeof AUGMENTS)[number];
+    /** A preset, or the training transforms before toTensor/normalize as data
+     *  (`[{ randomCrop: { size: 32, padding: 4 } }, 'randomHorizontalFlip', ...]`). */
+    augment?: (typeof AUGMENTS)[number] | TransformSpec[];
+    /** The test transforms before toTensor/normalize (default: resize and center crop to imageSize). */
+    testTransform?: TransformSpec[];
+    /** Normalisation statistics: a dataset's name or { mean, std } (default: the dataset's own;
+     *  ImageNet's for image folders). */
+    normalize?: (typeof NORMALIZE_NAMES)[number] | { mean: number[]; std: number[] };
   };
   /** Stages; default the three-stage recipe. */
   stages: StageSpec[];
@@ -48,6 +68,9 @@ export interface RunConfig {
   loss?: FineTunerOptions['loss'];
   namSparsity?: number;
   gradClip?: number;
+  /** BatchNorms of frozen groups: 'eval' keeps their statistics (default), 'train' updates them
+   *  (what a PyTorch script that only sets requires_grad=False does). */
+  batchNorm: 'eval' | 'train';
   /** 'fp32' (default), 'bf16' or 'fp16' (CUDA). */
   precision: Precision;
   /** 'channels-last' weights and inputs (default 'contiguous'). */
@@ -55,6 +78,7 @@ export interface RunConfig {
   batchSize: number;
   workers: number;
   seed: number;
+  /** Batch records in metrics.jsonl, and plain batch lines in logs, every this many batches (default 100; 0: none). */
   logEvery: number;
   /** The run directory. */
   out: string;
@@ -66,34 +90,43 @@ export const THREE_STAGE: StageSpec[] = [
   { name: 'full', epochs: 30, train: 'all', lr: 1e-5 },
 ];
 
-const TOP_KEYS = ['name', 'model', 'data', 'stages', 'epochs', 'optimizer', 'scheduler', 'loss', 'namSparsity', 'gradClip', 'precision', 'memoryFormat', 'batchSize', 'workers', 'seed', 'logEvery', 'out'];
+const TOP_KEYS = ['name', 'model', 'data', 'stages', 'epochs', 'optimizer', 'scheduler', 'loss', 'namSparsity', 'gradClip', 'batchNorm', 'precision', 'memoryFormat', 'batchSize', 'workers', 'seed', 'logEvery', 'out'];
 
 /** Checks a parsed config and fills its defaults. `epochs` (one number per stage) rescales the stages. */
 export function checkConfig(raw: unknown, where = 'config'): RunConfig {
   if (!validate.isPlainObject(raw)) throw validate.typeError(where, 'an object (the run configuration)', raw);
   const c = validate.options(raw as Record<string, unknown>, where, TOP_KEYS) as Record<string, unknown>;
-  const m = validate.options((c.model ?? {}) as Record<string, unknown>, `${where}.model`, ['arch', 'attention', 'placement', 'attentionStages', 'stem', 'batchNorm', 'weights']);
+  const m = validate.options((c.model ?? {}) as Record<string, unknown>, `${where}.model`, ['arch', 'attention', 'attentionOptions', 'placement', 'attentionStages', 'stem', 'batchNorm', 'weights']);
   if (c.model === undefined) throw new TypeError(`${where}.model is required: { arch: ${ARCHS.map((a) => `'${a}'`).join(' | ')}, attention }`);
   const arch = validate.oneOf(m.arch, `${where}.model.arch`, ARCHS);
   const attention = validate.oneOf(m.attention ?? 'cbam', `${where}.model.attention`, ATTENTION_KINDS) as RunConfig['model']['attention'];
   if (arch === 'cbamcnn' && attention !== 'cbam') throw new RangeError(`${where}.model.attention must be 'cbam' for cbamcnn`);
   const model: RunConfig['model'] = { arch, attention };
+  if (m.attentionOptions !== undefined) {
+    attentionSpec(attention, m.attentionOptions, `${where}.model.attentionOptions`);
+    model.attentionOptions = m.attentionOptions as AttentionOptions;
+  }
   if (m.placement !== undefined) model.placement = validate.oneOf(m.placement, `${where}.model.placement`, ['stage', 'block'] as const);
   if (m.attentionStages !== undefined) {
     if (!Array.isArray(m.attentionStages)) throw validate.typeError(`${where}.model.attentionStages`, 'an Array of stage numbers (1-4)', m.attentionStages);
     model.attentionStages = m.attentionStages.map((s, i) => validate.integer(s, `${where}.model.attentionStages[${i}]`, 1, 4));
   }
+  for (const [key, only] of [['placement', 'resnet'], ['attentionStages', 'resnet'], ['batchNorm', 'vgg'], ['stem', 'resnet and vgg']] as const) {
+    if (m[key] !== undefined && !only.split(' and ').some((a) => arch.startsWith(a))) throw new RangeError(`${where}.model.${key} applies to ${only} models only, not ${arch}`);
+  }
   if (m.stem !== undefined) model.stem = validate.oneOf(m.stem, `${where}.model.stem`, ['cifar', 'imagenet'] as const);
-  if (m.batchNorm !== undefined) model.batchNorm = flag(m.batchNorm, `${where}.model.batchNorm`);
+  if (m.batchNorm !== undefined) model.batchNorm = validate.flag(m.batchNorm, `${where}.model.batchNorm`);
   if (m.weights !== undefined) model.weights = filePath(m.weights, `${where}.model.weights`);
 
   if (c.data === undefined) throw new TypeError(`${where}.data is required: { dataset: ${DATASETS.map((d) => `'${d}'`).join(' | ')}, path }`);
-  const d = validate.options(c.data as Record<string, unknown>, `${where}.data`, ['dataset', 'path', 'testPath', 'label', 'imageSize', 'augment']);
+  const d = validate.options(c.data as Record<string, unknown>, `${where}.data`, ['dataset', 'path', 'testPath', 'label', 'imageSize', 'augment', 'testTransform', 'normalize']);
   const data: RunConfig['data'] = { dataset: validate.oneOf(d.dataset, `${where}.data.dataset`, DATASETS), path: filePath(d.path, `${where}.data.path`) };
   if (d.testPath !== undefined) data.testPath = filePath(d.testPath, `${where}.data.testPath`);
   if (d.label !== undefined) data.label = validate.oneOf(d.label, `${where}.data.label`, ['fine', 'coarse'] as const);
   if (d.imageSize !== undefined) data.imageSize = validate.integer(d.imageSize, `${where}.data.imageSize`, 8, 4096);
-  data.augment = validate.oneOf(d.augment ?? (data.dataset === 'imageFolder' ? 'imagenet' : 'cifar'), `${where}.data.augment`, AUGMENTS);
+  data.augment = Array.isArray(d.augment) ? specList(d.augment, `${where}.data.augment`) : validate.oneOf(d.augment ?? (data.dataset === 'imageFolder' ? 'imagenet' : 'cifar'), `${where}.data.augment`, AUGMENTS);
+  if (d.testTransform !== undefined) data.testTransform = specList(d.testTransform, `${where}.data.testTransform`);
+  if (d.normalize !== undefined) data.normalize = normalization(d.normalize, `${where}.data.normalize`);
 
   let stages = (c.stages ?? THREE_STAGE) as StageSpec[];
   if (!Array.isArray(stages) || stages.length === 0) throw validate.typeError(`${where}.stages`, 'a non-empty Array of stages { name, epochs, train, lr }', stages);
@@ -113,20 +146,32 @@ export function checkConfig(raw: unknown, where = 'config'): RunConfig {
     loss: c.loss as RunConfig['loss'],
     namSparsity: c.namSparsity as number | undefined,
     gradClip: c.gradClip as number | undefined,
+    batchNorm: validate.oneOf(c.batchNorm ?? 'eval', `${where}.batchNorm`, ['eval', 'train'] as const),
     precision: validate.oneOf(c.precision ?? 'fp32', `${where}.precision`, PRECISIONS),
     memoryFormat: validate.oneOf(c.memoryFormat ?? 'contiguous', `${where}.memoryFormat`, MEMORY_FORMATS),
     batchSize: c.batchSize === undefined ? 64 : validate.integer(c.batchSize, `${where}.batchSize`, 1),
     workers: c.workers === undefined ? 2 : validate.integer(c.workers, `${where}.workers`, 0, 256),
     seed: c.seed === undefined ? 0 : validate.integer(c.seed, `${where}.seed`, 0),
-    logEvery: c.logEvery === undefined ? 20 : validate.integer(c.logEvery, `${where}.logEvery`, 0),
+    logEvery: c.logEvery === undefined ? 100 : validate.integer(c.logEvery, `${where}.logEvery`, 0),
     out: c.out === undefined ? path.join('runs', name) : filePath(c.out, `${where}.out`),
   };
 }
 
-function flag(value: unknown, name: string): boolean {
-  if (typeof value !== 'boolean') throw validate.typeError(name, 'true or false', value);
-  return value;
+/** A list of transforms as data, each checked (the list itself is kept as written). */
+function specList(value: unknown, name: string): TransformSpec[] {
+  if (!Array.isArray(value)) throw validate.typeError(name, 'an Array of transforms', value);
+  value.forEach((t, i) => transformFromSpec(t, `${name}[${i}]`));
+  return value as TransformSpec[];
 }
+
+function normalization(value: unknown, name: string): NonNullable<RunConfig['data']['normalize']> {
+  if (typeof value === 'string') return validate.oneOf(value, name, NORMALIZE_NAMES);
+  const o = validate.options(value as Record<string, unknown>, name, ['mean', 'std']);
+  if (o.mean === undefined || o.std === undefined) throw validate.typeError(name, `one of ${NORMALIZE_NAMES.map((n) => `'${n}'`).join(', ')} or { mean: [r, g, b], std: [r, g, b] }`, value);
+  transforms.normalize(o.mean as number[], o.std as number[]);
+  return { mean: o.mean as number[], std: o.std as number[] };
+}
+
 
 function nonEmpty(value: unknown, name: string): string {
   if (typeof value !== 'string' || value === '') throw validate.typeError(name, 'a non-empty string', value);
@@ -157,36 +202,41 @@ export function readConfigFile(file: string): unknown {
 
 /** The model a config describes (not yet loaded with weights). */
 export function buildModel(config: RunConfig, numClasses: number): Model {
-  const { arch, attention, placement, attentionStages, stem, batchNorm } = config.model;
-  if (arch === 'cbamcnn') return new CBAMCNN({ numClasses });
+  const { arch, attention, attentionOptions, placement, attentionStages, stem, batchNorm } = config.model;
+  if (arch === 'cbamcnn') return new CBAMCNN({ numClasses, attentionOptions: attentionOptions as never });
   const defaultStem = config.data.dataset === 'imageFolder' ? 'imagenet' : 'cifar';
   if (arch.startsWith('resnet')) {
-    return resnet({ depth: Number(arch.slice(6)) as 18, numClasses, stem: stem ?? defaultStem, attention, placement, stages: attentionStages });
+    return resnet({ depth: Number(arch.slice(6)) as 18, numClasses, stem: stem ?? defaultStem, attention, attentionOptions, placement, stages: attentionStages });
   }
-  return vgg({ depth: Number(arch.slice(3)) as 16, numClasses, batchNorm: batchNorm ?? true, stem: stem ?? defaultStem, attention });
+  return vgg({ depth: Number(arch.slice(3)) as 16, numClasses, batchNorm: batchNorm ?? true, stem: stem ?? defaultStem, attention, attentionOptions });
 }
 
-const CIFAR_MEAN = [0.4914, 0.4822, 0.4465];
-const CIFAR_STD = [0.2023, 0.1994, 0.201];
-const IMAGENET_MEAN = [0.485, 0.456, 0.406];
-const IMAGENET_STD = [0.229, 0.224, 0.225];
-
-/** Training and evaluation transforms for a config. */
 /** The side of the square images the run's model takes (after its transforms). */
 export function inputSize(config: RunConfig): number {
   return config.data.imageSize ?? (config.data.dataset === 'imageFolder' ? 224 : 32);
 }
 
+/** The normalisation statistics a config uses. */
+export function normalizationFor(config: RunConfig): { mean: readonly number[]; std: readonly number[] } {
+  const n = config.data.normalize ?? (config.data.dataset === 'imageFolder' ? 'imagenet' : config.data.dataset);
+  return typeof n === 'string' ? NORMALIZATION[n] : n;
+}
+
+/** Training and evaluation transforms for a config. */
 export function transformsFor(config: RunConfig): { train: TransformStep[]; test: TransformStep[] } {
   const folder = config.data.dataset === 'imageFolder';
   const size = inputSize(config);
-  const [mean, std] = folder ? [IMAGENET_MEAN, IMAGENET_STD] : [CIFAR_MEAN, CIFAR_STD];
+  const { mean, std } = normalizationFor(config);
   const tail = [transforms.toTensor(), transforms.normalize(mean, std)];
+  const fromSpecs = (list: TransformSpec[], name: string) => list.map((t, i) => transformFromSpec(t, `${name}[${i}]`));
   // Resized and cropped to the model's input size either way, so any image can be predicted on
   // (for CIFAR's own 32x32 images both steps leave them as they are).
-  const test = [transforms.resize(folder ? Math.round((size * 256) / 224) : size), transforms.centerCrop(size), ...tail];
-  const train =
-    config.data.augment === 'none'
+  const test = config.data.testTransform
+    ? [...fromSpecs(config.data.testTransform, 'data.testTransform'), ...tail]
+    : [transforms.resize(folder ? Math.round((size * 256) / 224) : size), transforms.centerCrop(size), ...tail];
+  const train = Array.isArray(config.data.augment)
+    ? [...fromSpecs(config.data.augment, 'data.augment'), ...tail]
+    : config.data.augment === 'none'
       ? test
       : config.data.augment === 'cifar'
         ? [...(folder ? [transforms.resize(size), transforms.centerCrop(size)] : []), transforms.randomCrop(size, { padding: Math.round(size / 8) }), transforms.randomHorizontalFlip(),
@@ -199,14 +249,27 @@ export function transformsFor(config: RunConfig): { train: TransformStep[]; test
 export async function loadData(config: RunConfig): Promise<{ train: ImageDataset; test: ImageDataset | null }> {
   const t = transformsFor(config);
   const { dataset, path: dir, label } = config.data;
+  // CIFAR as image files: <dir>/train/<class>/*.png|jpg and <dir>/test/<class>/... (the classes
+  // sort into CIFAR's own label order).
+  if (dataset !== 'imageFolder' && isDirectory(path.join(dir, 'train'))) {
+    return folders(path.join(dir, 'train'), config.data.testPath ?? path.join(dir, 'test'), config.data.testPath, t);
+  }
   if (dataset === 'cifar10') return { train: await datasets.cifar10(dir, { transform: t.train }), test: await datasets.cifar10(dir, { train: false, transform: t.test }) };
   if (dataset === 'cifar100') {
     return { train: await datasets.cifar100(dir, { transform: t.train, label }), test: await datasets.cifar100(dir, { train: false, transform: t.test, label }) };
   }
-  const train = await datasets.imageFolder(dir, { transform: t.train });
   const sibling = path.join(path.dirname(path.resolve(dir)), 'val');
-  const testDir = config.data.testPath ?? (fs.existsSync(sibling) && path.resolve(dir) !== sibling ? sibling : undefined);
-  const test = testDir ? await datasets.imageFolder(testDir, { transform: t.test }) : null;
+  return folders(dir, config.data.testPath ?? (path.resolve(dir) !== sibling ? sibling : undefined), config.data.testPath, t);
+}
+
+function isDirectory(dir: string): boolean {
+  return fs.statSync(dir, { throwIfNoEntry: false })?.isDirectory() ?? false;
+}
+
+async function folders(dir: string, testDir: string | undefined, explicit: string | undefined, t: { train: TransformStep[]; test: TransformStep[] }): Promise<{ train: ImageDataset; test: ImageDataset | null }> {
+  const train = await datasets.imageFolder(dir, { transform: t.train });
+  // A test folder the config names must exist (imageFolder says what is wrong); a default one may not.
+  const test = testDir && (testDir === explicit || isDirectory(testDir)) ? await datasets.imageFolder(testDir, { transform: t.test }) : null;
   if (test && test.classes.join('\n') !== train.classes.join('\n')) {
     throw new RangeError(`the test folder ${testDir} has other classes (${test.classes.join(', ')}) than ${dir} (${train.classes.join(', ')})`);
   }

@@ -1,6 +1,7 @@
 // Precision-recall curves and average precision per class (one class against the rest), from
 // the softmax outputs evaluate() keeps. Average precision is scikit-learn's
-// average_precision_score: sum over thresholds of (recall step) x precision.
+// average_precision_score: sum over thresholds of (recall step) x precision; ROC-AUC is
+// roc_auc_score's (trapezoids between distinct thresholds, so ties count half).
 export interface PRCurve {
   class: string;
   /** One point per distinct score threshold, from the highest score down. */
@@ -8,6 +9,8 @@ export interface PRCurve {
   recall: number[];
   /** Area under the precision-recall curve as average precision. */
   averagePrecision: number;
+  /** Area under the ROC curve; null when the class has no positives or no negatives. */
+  rocAuc: number | null;
   positives: number;
 }
 
@@ -25,6 +28,10 @@ export function prCurves(probabilities: ArrayLike<number>, labels: ArrayLike<num
     let fp = 0;
     let ap = 0;
     let lastRecall = 0;
+    const negatives = n - positives;
+    let auc = 0;
+    let lastFpr = 0;
+    let lastTpr = 0;
     for (let i = 0; i < n; i++) {
       const idx = order[i];
       if (labels[idx] === c) tp++;
@@ -37,7 +44,11 @@ export function prCurves(probabilities: ArrayLike<number>, labels: ArrayLike<num
       recall.push(r);
       ap += (r - lastRecall) * p;
       lastRecall = r;
+      const fpr = negatives ? fp / negatives : 0;
+      auc += ((fpr - lastFpr) * (r + lastTpr)) / 2;
+      lastFpr = fpr;
+      lastTpr = r;
     }
-    return { class: name, precision, recall, averagePrecision: positives ? ap : 0, positives };
+    return { class: name, precision, recall, averagePrecision: positives ? ap : 0, rocAuc: positives && negatives ? auc : null, positives };
   });
 }

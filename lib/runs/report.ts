@@ -11,7 +11,14 @@ import type { EpochRecord } from '../training/finetune';
 import type { PRCurve } from './metrics';
 
 /** What evaluation.json holds: evaluate()'s result without the raw outputs, with PR curves. */
-export type RunEvaluation = Omit<Evaluation, 'probabilities' | 'labels'> & { prCurves?: PRCurve[] };
+export type RunEvaluation = Omit<Evaluation, 'probabilities' | 'labels'> & {
+  prCurves?: PRCurve[];
+  /** Which weights were evaluated: the best epoch's best.pth, or the last epoch's. */
+  checkpoint?: 'best.pth' | 'last';
+  epoch?: number;
+  /** The last epoch's figures when the evaluation is the best epoch's. */
+  last?: { epoch: number; top1: number; top5: number; loss: number; macroF1: number };
+};
 
 async function svg(spec: TopLevelSpec): Promise<string> {
   const view = new vega.View(vega.parse(compile(spec).spec), { renderer: 'none' });
@@ -67,7 +74,7 @@ export async function plots(records: EpochRecord[], evaluation: RunEvaluation | 
   const out: Record<string, string> = {};
   if (records.length > 0) {
     out.loss = await svg(curve(records, 'Loss per epoch', [['train', (r) => r.trainLoss], ['test', (r) => r.testLoss]], 'cross-entropy'));
-    out.top1 = await svg(curve(records, 'Top-1 accuracy per epoch', [['train', (r) => r.trainAcc], ['test', (r) => r.testTop1]], 'top-1'));
+    out.top1 = await svg(curve(records, 'Accuracy per epoch', [['train top-1', (r) => r.trainAcc], ['test top-1', (r) => r.testTop1], ['test top-5', (r) => r.testTop5]], 'accuracy'));
     const groups = Object.keys(records[0].lr);
     out.lr = await svg(curve(records, 'Learning rate per group (0: frozen)', groups.map((g) => [g, (r: EpochRecord) => r.lr[g]] as [string, (r: EpochRecord) => number]), 'learning rate'));
   }
@@ -134,7 +141,7 @@ export async function writeReport(runDir: string): Promise<string> {
     .map((r) => `<tr><td>${r.epoch}</td><td>${escape(r.stage)}</td><td>${r.trainLoss.toFixed(4)}</td><td>${pct(r.trainAcc)}</td><td>${r.testLoss?.toFixed(4) ?? ''}</td><td>${pct(r.testTop1)}</td><td>${pct(r.testTop5)}</td><td>${r.imagesPerSecond.toFixed(1)}</td><td>${r.seconds.toFixed(1)}</td></tr>`)
     .join('\n');
   const classRows = (evaluation?.perClass ?? [])
-    .map((m, i) => `<tr><td>${escape(m.class)}</td><td>${m.precision.toFixed(3)}</td><td>${m.recall.toFixed(3)}</td><td>${m.f1.toFixed(3)}</td><td>${m.support}</td><td>${evaluation?.prCurves?.[i]?.averagePrecision.toFixed(3) ?? ''}</td></tr>`)
+    .map((m, i) => `<tr><td>${escape(m.class)}</td><td>${m.precision.toFixed(3)}</td><td>${m.recall.toFixed(3)}</td><td>${m.f1.toFixed(3)}</td><td>${m.support}</td><td>${evaluation?.prCurves?.[i]?.averagePrecision.toFixed(3) ?? ''}</td><td>${evaluation?.prCurves?.[i]?.rocAuc?.toFixed(3) ?? ''}</td></tr>`)
     .join('\n');
   const figure = (name: string) => (figures[name] ? `<figure>${figures[name]}</figure>` : '');
   const html = `<!DOCTYPE html>
@@ -153,7 +160,7 @@ pre { background: #f7f7f7; padding: 1em; overflow-x: auto; }
 </head>
 <body>
 <h1>${escape(config.name ?? 'torch-attn run')}</h1>
-<p>${escape(config.model?.description ?? '')} ${evaluation ? `&middot; final test top-1 <b>${pct(evaluation.top1)}</b>, top-5 ${pct(evaluation.top5)}, macro-F1 ${evaluation.macroF1.toFixed(3)} on ${evaluation.count} images` : ''}</p>
+<p>${escape(config.model?.description ?? '')} ${evaluation ? `&middot; final evaluation${evaluation.checkpoint === 'best.pth' ? ` (best epoch ${evaluation.epoch}, best.pth)` : ''}: test top-1 <b>${pct(evaluation.top1)}</b>, top-5 ${pct(evaluation.top5)}, macro-F1 ${evaluation.macroF1.toFixed(3)} on ${evaluation.count} images${evaluation.last ? `; last epoch ${evaluation.last.epoch}: top-1 ${pct(evaluation.last.top1)}, top-5 ${pct(evaluation.last.top5)}` : ''}` : ''}</p>
 <h2>Training</h2>
 <div class="grid">${figure('loss')}${figure('top1')}${figure('lr')}</div>
 <table><tr><th>epoch</th><th>stage</th><th>train loss</th><th>train acc</th><th>test loss</th><th>test top-1</th><th>test top-5</th><th>img/s</th><th>seconds</th></tr>
@@ -161,7 +168,7 @@ ${epochRows}
 </table>
 ${evaluation ? `<h2>Evaluation</h2>
 <div class="grid">${figure('confusion')}${figure('pr')}</div>
-<table><tr><th>class</th><th>precision</th><th>recall</th><th>F1</th><th>support</th><th>AP (PR AUC)</th></tr>
+<table><tr><th>class</th><th>precision</th><th>recall</th><th>F1</th><th>support</th><th>AP (PR AUC)</th><th>ROC-AUC</th></tr>
 ${classRows}
 </table>` : ''}
 <h2>Configuration</h2>

@@ -15,8 +15,11 @@ export interface RunHooks {
   signal?: AbortSignal;
   /** Lines worth printing (what the run does, stage changes, per-epoch results). */
   log?: (line: string) => void;
-  /** `images`: training images of the epoch so far (batches x batch size). */
+  /** Every batch (for a progress bar). `images`: training images of the epoch so far. */
   onBatch?: (event: BatchEvent & { stage: string; images: number }) => void;
+  /** Log a plain line every config.logEvery batches, as the seed documents print them
+   *  (`Epoch 1/50 | Batch 100/782 | loss 1.8068 | mean 1.9504`); for logs and pipes. */
+  batchLines?: boolean;
   onEpoch?: (record: EpochRecord) => void;
   /** Continue from a checkpoint (the run's own last.pth). */
   resume?: string;
@@ -49,8 +52,10 @@ export async function runTraining(config: RunConfig, hooks: RunHooks = {}): Prom
     loss: config.loss,
     namSparsity: config.namSparsity,
     gradClip: config.gradClip,
+    batchNorm: config.batchNorm,
     precision: config.precision,
-    logEvery: config.logEvery,
+    // Every batch reaches a progress bar; metrics.jsonl and the batch lines take every logEvery-th.
+    logEvery: hooks.onBatch ? 1 : config.logEvery,
     checkpointDir: dir,
   });
   const info = buildInfo();
@@ -60,6 +65,7 @@ export async function runTraining(config: RunConfig, hooks: RunHooks = {}): Prom
   );
   log(`stages: ${config.stages.map((s) => `${s.name} (${s.epochs} epoch${s.epochs === 1 ? '' : 's'})`).join(' -> ')}; batch ${config.batchSize}, ${config.precision}${config.memoryFormat === 'channels-last' ? ', channels-last' : ''}, ${config.workers} loader threads, seed ${config.seed}`);
   log(`run directory: ${dir}`);
+  const totalEpochs = config.stages.reduce((n, st) => n + st.epochs, 0);
   const metrics = fs.openSync(path.join(dir, 'metrics.jsonl'), hooks.resume ? 'a' : 'w');
   let stage = '';
   let fit: FitResult;
@@ -75,7 +81,10 @@ export async function runTraining(config: RunConfig, hooks: RunHooks = {}): Prom
         log(`stage ${s.index + 1}/${config.stages.length} '${s.name}': training ${Object.entries(s.groups).filter(([, v]) => v === 'trainable').map(([k]) => k).join(', ')}`);
       },
       onBatch: (b) => {
-        fs.writeSync(metrics, `${JSON.stringify({ type: 'batch', stage, ...b })}\n`);
+        if (config.logEvery > 0 && (b.batch % config.logEvery === 0 || b.batch === b.batches)) {
+          fs.writeSync(metrics, `${JSON.stringify({ type: 'batch', stage, ...b })}\n`);
+          if (hooks.batchLines && b.batch % config.logEvery === 0) log(formatBatch(b, totalEpochs));
+        }
         hooks.onBatch?.({ ...b, stage, images: config.batchSize * b.batch });
       },
       onEpoch: (r) => {
@@ -88,9 +97,22 @@ export async function runTraining(config: RunConfig, hooks: RunHooks = {}): Prom
   }
   let evaluation: RunEvaluation | null = null;
   if (test) {
-    const ev = await evaluate(model, test, { batchSize: config.batchSize, workers: config.workers, probabilities: true, precision: config.precision });
-    const { probabilities, labels, ...rest } = ev;
-    evaluation = { ...rest, prCurves: prCurves(probabilities!, labels!, ev.classes) };
+    const run = async () => {
+      const ev = await evaluate(model, test, { batchSize: config.batchSize, workers: config.workers, probabilities: true, precision: config.precision });
+      const { probabilities, labels, ...rest } = ev;
+      return { ...rest, prCurves: prCurves(probabilities!, labels!, ev.classes) };
+    };
+    const lastEpoch = fit.epochs.at(-1)?.epoch ?? 0;
+    const last = await run();
+    // The final evaluation is the best epoch's (best.pth), as the seed documents report it; the
+    // last epoch's figures stand beside it.
+    const best = fit.best;
+    if (best?.checkpoint && best.epoch !== lastEpoch && fs.existsSync(best.checkpoint)) {
+      await model.loadStateDict(best.checkpoint, { strict: true });
+      evaluation = { ...(await run()), checkpoint: 'best.pth', epoch: best.epoch, last: { epoch: lastEpoch, top1: last.top1, top5: last.top5, loss: last.loss, macroF1: last.macroF1 } };
+    } else {
+      evaluation = { ...last, checkpoint: fit.best?.checkpoint ? 'best.pth' : 'last', epoch: lastEpoch };
+    }
     fs.writeFileSync(path.join(dir, 'evaluation.json'), `${JSON.stringify(evaluation)}\n`);
   }
   const report = await writeReport(dir);
@@ -103,9 +125,19 @@ export function formatResult(result: RunResult): string[] {
   const ev = result.evaluation;
   return [
     `best epoch ${best?.epoch ?? '-'} (${ev ? 'test top-1' : 'train accuracy'} ${(100 * (best?.metric ?? 0)).toFixed(2)}%)`,
-    ...(ev ? [`final test top-1 ${(100 * ev.top1).toFixed(2)}%, top-5 ${(100 * ev.top5).toFixed(2)}%, macro-F1 ${ev.macroF1.toFixed(4)}`] : []),
+    ...(ev
+      ? [
+          `final evaluation (${ev.checkpoint === 'best.pth' ? `best epoch ${ev.epoch}, best.pth` : `epoch ${ev.epoch}`}): test top-1 ${(100 * ev.top1).toFixed(2)}%, top-5 ${(100 * ev.top5).toFixed(2)}%, macro-F1 ${ev.macroF1.toFixed(4)}`,
+          ...(ev.last ? [`last epoch ${ev.last.epoch}: test top-1 ${(100 * ev.last.top1).toFixed(2)}%, top-5 ${(100 * ev.last.top5).toFixed(2)}%`] : []),
+        ]
+      : []),
     `report: ${result.report}`,
   ];
+}
+
+/** The seed documents' batch line: `Epoch 1/50 | Batch 100/782 | loss 1.8068 | mean 1.9504`. */
+export function formatBatch(b: BatchEvent, totalEpochs: number): string {
+  return `Epoch ${b.epoch}/${totalEpochs} | Batch ${b.batch}/${b.batches} | loss ${b.loss.toFixed(4)} | mean ${b.meanLoss.toFixed(4)}`;
 }
 
 /** One line for an epoch record. */

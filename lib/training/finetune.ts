@@ -22,7 +22,34 @@ export type SchedulerSpec =
   | { type: 'multistep'; milestones: number[]; gamma?: number; unit?: 'epoch' | 'step' }
   | { type: 'cosine'; tMax?: number; etaMin?: number; unit?: 'epoch' | 'step' }
   | { type: 'warmup'; steps: number; startFactor?: number; then?: SchedulerSpec; unit?: 'epoch' | 'step' }
-  | { type: 'constant' };
+  | { type: 'constant' }
+  /** ReduceLROnPlateau (PyTorch's defaults): the rates times `factor` once `monitor` (default the
+   *  test loss) has not improved by a relative `threshold` for more than `patience` epochs. */
+  | { type: 'plateau'; monitor?: PlateauMonitor; mode?: 'min' | 'max'; factor?: number; patience?: number; threshold?: number; cooldown?: number; minLr?: number };
+
+export type PlateauMonitor = 'testLoss' | 'testTop1' | 'trainLoss' | 'trainAcc';
+const PLATEAU_KEYS = ['type', 'monitor', 'mode', 'factor', 'patience', 'threshold', 'cooldown', 'minLr'];
+
+/** A plateau spec checked, with its defaults (mode follows the monitor: 'min' for losses). */
+function plateauOptions(spec: Extract<SchedulerSpec, { type: 'plateau' }>, where: string): NonNullable<NativeTunerPlan['stages'][number]['plateau']> {
+  const s = validate.options(spec, where, PLATEAU_KEYS);
+  const monitor = validate.oneOf(s.monitor ?? 'testLoss', `${where}.monitor`, ['testLoss', 'testTop1', 'trainLoss', 'trainAcc'] as const);
+  const factor = validate.finiteNumber(s.factor ?? 0.1, `${where}.factor`);
+  if (factor <= 0 || factor >= 1) throw new RangeError(`${where}.factor must be in (0, 1), got ${factor}`);
+  const nonNegative = (v: number, name: string) => {
+    if (validate.finiteNumber(v, `${where}.${name}`) < 0) throw new RangeError(`${where}.${name} must be at least 0, got ${v}`);
+    return v;
+  };
+  return {
+    monitor,
+    mode: validate.oneOf(s.mode ?? (monitor.endsWith('Loss') ? 'min' : 'max'), `${where}.mode`, ['min', 'max'] as const),
+    factor,
+    patience: validate.integer(s.patience ?? 10, `${where}.patience`, 0),
+    threshold: nonNegative(s.threshold ?? 1e-4, 'threshold'),
+    cooldown: validate.integer(s.cooldown ?? 0, `${where}.cooldown`, 0),
+    minLr: nonNegative(s.minLr ?? 0, 'minLr'),
+  };
+}
 
 export interface StageSpec {
   name: string;
@@ -94,7 +121,8 @@ export interface FitOptions {
   workers?: number;
   /** Seeds the shuffle and augmentation (default: drawn from manualSeed's generator; kept in checkpoints). */
   seed?: number;
-  /** Drop the last, smaller training batch of each epoch (default true: BatchNorm needs more than one sample). */
+  /** Drop the last, smaller training batch of each epoch. Default: only when it would hold a
+   *  single image (BatchNorm cannot train on one); other partial batches train, as in PyTorch. */
   dropLast?: boolean;
   signal?: AbortSignal;
   onBatch?: (event: BatchEvent) => void;
@@ -126,14 +154,20 @@ const STAGE_KEYS = ['name', 'epochs', 'train', 'lr', 'scheduler'];
 /** The most learning rates a stage's table may hold (8 bytes each): 400 MB. */
 const MAX_LR_TABLE = 50_000_000;
 
-function toSchedule(spec: SchedulerSpec, span: number, where: string): { schedule: Schedule; unit: 'epoch' | 'step' } {
+/** A schedule spec as a function of the step (or epoch) count; `span`: the schedule's length in
+ *  its unit; `batchesPerEpoch` relates the two units. */
+function toSchedule(spec: SchedulerSpec, span: number, where: string, batchesPerEpoch: number): { schedule: Schedule; unit: 'epoch' | 'step' } {
   if (!validate.isPlainObject(spec)) throw validate.typeError(where, 'a scheduler { type, ... }', spec);
-  const type = validate.oneOf(spec.type, `${where}.type`, ['step', 'multistep', 'cosine', 'warmup', 'constant'] as const);
+  const type = validate.oneOf(spec.type, `${where}.type`, ['step', 'multistep', 'cosine', 'warmup', 'constant', 'plateau'] as const);
   const unit = 'unit' in spec && spec.unit !== undefined ? validate.oneOf(spec.unit, `${where}.unit`, ['epoch', 'step'] as const) : 'epoch';
   switch (type) {
     case 'constant':
       validate.options(spec, where, ['type']);
       return { schedule: { name: 'constant', lr: (base) => base }, unit };
+    case 'plateau':
+      // The stage's rates as they are; the fine-tuner scales them down on plateaus.
+      plateauOptions(spec as Extract<SchedulerSpec, { type: 'plateau' }>, where);
+      return { schedule: { name: 'reduceOnPlateau', lr: (base) => base }, unit: 'epoch' };
     case 'step': {
       const s = validate.options(spec as { stepSize: number; gamma?: number }, where, ['type', 'stepSize', 'gamma', 'unit']);
       return { schedule: stepLR(s.stepSize as number, s.gamma ?? 0.1), unit };
@@ -149,7 +183,17 @@ function toSchedule(spec: SchedulerSpec, span: number, where: string): { schedul
     case 'warmup': {
       const s = validate.options(spec as { steps: number; startFactor?: number; then?: SchedulerSpec }, where, ['type', 'steps', 'startFactor', 'then', 'unit']);
       const steps = validate.integer(s.steps, `${where}.steps`, 1);
-      const then = s.then === undefined ? undefined : toSchedule({ unit, ...s.then } as SchedulerSpec, Math.max(span - steps, 1), `${where}.then`).schedule;
+      const thenUnit = s.then !== undefined && 'unit' in s.then && s.then.unit !== undefined ? validate.oneOf(s.then.unit, `${where}.then.unit`, ['epoch', 'step'] as const) : unit;
+      if (s.then !== undefined && thenUnit !== unit) {
+        if (unit === 'epoch') throw new RangeError(`${where}.then: a warm-up counted in epochs can only be followed by a schedule counted in epochs (unit 'epoch')`);
+        // A warm-up per step, then a schedule that moves at each epoch end from the one in which
+        // the warm-up finished (the NAM document's LinearWarmup around a per-epoch cosine).
+        const B = batchesPerEpoch;
+        const then = toSchedule(s.then, Math.max(Math.ceil(span / B) - Math.ceil(steps / B), 1), `${where}.then`, B).schedule;
+        const warm = linearWarmup(steps, s.startFactor ?? 0.1);
+        return { schedule: { name: `${warm.name}+${then.name}`, lr: (base, t) => (t < steps ? warm.lr(base, t) : then.lr(base, Math.floor(t / B) - Math.floor((steps - 1) / B))) }, unit };
+      }
+      const then = s.then === undefined ? undefined : toSchedule({ unit, ...s.then } as SchedulerSpec, Math.max(span - steps, 1), `${where}.then`, batchesPerEpoch).schedule;
       return { schedule: linearWarmup(steps, s.startFactor ?? 0.1, then), unit };
     }
   }
@@ -210,9 +254,9 @@ export class StagedFineTuner {
       } else {
         throw validate.typeError(`${where}.lr`, 'a number or { group: rate }', s.lr);
       }
-      if (s.scheduler !== undefined) toSchedule(s.scheduler, s.epochs, `${where}.scheduler`);
+      if (s.scheduler !== undefined) toSchedule(s.scheduler, s.epochs, `${where}.scheduler`, 1);
     });
-    if (o.scheduler !== undefined) toSchedule(o.scheduler, 1, 'options.scheduler');
+    if (o.scheduler !== undefined) toSchedule(o.scheduler, 1, 'options.scheduler', 1);
     const opt = validate.options(o.optimizer ?? {}, 'options.optimizer', ['type', 'momentum', 'dampening', 'nesterov', 'weightDecay', 'betas', 'eps', 'amsgrad']);
     if (opt.type !== undefined) validate.oneOf(opt.type, 'options.optimizer.type', ['sgd', 'adam', 'adamw'] as const);
     const loss = validate.options(o.loss ?? {}, 'options.loss', ['type', 'labelSmoothing']);
@@ -269,15 +313,23 @@ export class StagedFineTuner {
     const seed = o.seed ?? saved?.run.seed ?? Number(native.drawSeed() & 0xffffffffn);
     const batchSize = o.batchSize ?? 64;
     const workers = o.workers ?? 2;
-    const trainLoader = train instanceof DataLoader ? train : new DataLoader(validDataset(train, 'fit(train)'), { batchSize, workers, shuffle: true, dropLast: o.dropLast ?? true, seed, pinMemory: o.pinMemory, distributed: group });
+    const trainSet = train instanceof DataLoader ? undefined : validDataset(train, 'fit(train)');
+    // A final batch of one image is dropped by default (BatchNorm cannot train on it); any other
+    // partial batch is kept, as PyTorch's DataLoader keeps it.
+    const dropLast = o.dropLast === undefined ? Math.ceil((trainSet?.length ?? 0) / (group?.worldSize ?? 1)) % batchSize === 1 : validate.flag(o.dropLast, 'fit() options.dropLast');
+    const trainLoader = train instanceof DataLoader ? train : new DataLoader(trainSet!, { batchSize, workers, shuffle: true, dropLast, seed, pinMemory: o.pinMemory, distributed: group });
     const testLoader = test == null ? null : test instanceof DataLoader ? test : new DataLoader(validDataset(test, 'fit(test)'), { batchSize, workers, shuffle: false, pinMemory: o.pinMemory, distributed: group });
     const plan = this.#plan(trainLoader.length);
+    const blind = plan.tables.findIndex((t) => t.plateau?.monitor.startsWith('test') && !testLoader);
+    if (blind >= 0) {
+      throw new RangeError(`fit(): stage '${this.options.stages[blind].name}' reduces its rates on plateaus of ${plan.tables[blind].plateau!.monitor}, which needs a test set; pass one or monitor 'trainLoss'`);
+    }
     const dir = this.options.checkpointDir;
     const nativePlan: NativeTunerPlan = {
       groupLabels: plan.labels,
       optimizer: plan.type,
       groups: plan.groups,
-      stages: this.options.stages.map((s, i) => ({ name: s.name, epochs: s.epochs, trainable: plan.trainable[i], lrTable: plan.tables[i].table, lrPerStep: plan.tables[i].perStep })),
+      stages: this.options.stages.map((s, i) => ({ name: s.name, epochs: s.epochs, trainable: plan.trainable[i], lrTable: plan.tables[i].table, lrPerStep: plan.tables[i].perStep, plateau: plan.tables[i].plateau })),
       batchNorm: this.options.batchNorm ?? 'eval',
       labelSmoothing: this.options.loss?.labelSmoothing ?? 0,
       namSparsity: this.options.namSparsity ?? 0,
@@ -336,6 +388,25 @@ export class StagedFineTuner {
     };
   }
 
+  /**
+   * The learning rate of every optimizer group at every epoch (or step, for per-step schedules)
+   * of every stage, as fit() will set them for `batchesPerEpoch` batches per epoch (0: the group
+   * is frozen). Plateau stages list their starting rates; fit() lowers them as the metric stalls.
+   */
+  learningRates(batchesPerEpoch: number): { groups: string[]; stages: { name: string; unit: 'epoch' | 'step'; rates: number[][]; plateau?: boolean }[] } {
+    const plan = this.#plan(validate.integer(batchesPerEpoch, 'learningRates(batchesPerEpoch)', 1));
+    const k = plan.labels.length;
+    return {
+      groups: plan.labels,
+      stages: plan.tables.map((t, i) => ({
+        name: this.options.stages[i].name,
+        unit: t.perStep ? 'step' : 'epoch',
+        rates: Array.from({ length: t.table.length / k }, (_, r) => Array.from(t.table.subarray(r * k, (r + 1) * k))),
+        ...(t.plateau ? { plateau: true } : {}),
+      })),
+    };
+  }
+
   /** Groups, optimizer settings and every stage's lr table. */
   #plan(batchesPerEpoch: number) {
     const { stages } = this.options;
@@ -343,7 +414,7 @@ export class StagedFineTuner {
     const type: OptimizerType = this.options.optimizer?.type ?? 'adam';
     const { type: _t, ...hyper } = this.options.optimizer ?? {};
     const total = stages.reduce((n, s) => n + s.epochs, 0);
-    const tables: { table: Float64Array; perStep: boolean }[] = [];
+    const tables: { table: Float64Array; perStep: boolean; plateau?: ReturnType<typeof plateauOptions> }[] = [];
     let epochStart = 0;
     const stageRates = stages.map((stage, i) => this.#stageRates(i, labels, params));
     stages.forEach((stage, i) => {
@@ -351,7 +422,7 @@ export class StagedFineTuner {
       const spec = stage.scheduler ?? this.options.scheduler ?? ({ type: 'constant' } as SchedulerSpec);
       const spanEpochs = own ? stage.epochs : total;
       const perStep = 'unit' in spec && spec.unit === 'step';
-      const { schedule } = toSchedule(spec, perStep ? spanEpochs * batchesPerEpoch : spanEpochs, own ? `stages[${i}].scheduler` : 'options.scheduler');
+      const { schedule } = toSchedule(spec, perStep ? spanEpochs * batchesPerEpoch : spanEpochs, own ? `stages[${i}].scheduler` : 'options.scheduler', batchesPerEpoch);
       const origin = own ? epochStart : 0;
       // A row per epoch when the schedule moves per epoch (a million epochs is a few MB), a row
       // per step only when it moves per step, and then within a bound.
@@ -367,7 +438,8 @@ export class StagedFineTuner {
           table[r * labels.length + g] = base === null ? 0 : schedule.lr(base, t);
         }
       }
-      tables.push({ table, perStep });
+      const where = own ? `stages[${i}].scheduler` : 'options.scheduler';
+      tables.push({ table, perStep, plateau: spec.type === 'plateau' ? plateauOptions(spec, where) : undefined });
       epochStart += stage.epochs;
     });
     const groups = labels.map((_, g) => ({ params: params[g], ...nativeOptions(type, { lr: stageRates.map((r) => r[g]).find((v) => v !== null) ?? 0, ...hyper } as Record<string, unknown>, `options.optimizer`) }));

@@ -32,12 +32,13 @@ export function cosineAnnealing(tMax: number, etaMin = 0): Schedule {
   return { name: 'cosineAnnealing', lr: (base, t) => etaMin + ((base - etaMin) * (1 + Math.cos((Math.PI * t) / tMax))) / 2 };
 }
 
-/** Linear warm-up from startFactor * base to base over `steps`, then `then` (counted from 0 at
+/** Linear warm-up from startFactor * base (0 allowed: the first step's lr is 0, as Paddle's
+ *  LinearWarmup from 0) to base over `steps`, then `then` (counted from 0 at
  *  the end of the warm-up, as SequentialLR does), or constant. */
 export function linearWarmup(steps: number, startFactor = 0.1, then?: Schedule): Schedule {
   validate.integer(steps, 'linearWarmup(steps)', 1);
   const start = validate.finiteNumber(startFactor, 'linearWarmup(startFactor)');
-  if (start <= 0 || start > 1) throw new RangeError(`linearWarmup(startFactor) must be in (0, 1], got ${start}`);
+  if (start < 0 || start > 1) throw new RangeError(`linearWarmup(startFactor) must be in [0, 1], got ${start}`);
   return {
     name: then ? `linearWarmup+${then.name}` : 'linearWarmup',
     lr: (base, t) => (t < steps ? base * (start + ((1 - start) * t) / steps) : then ? then.lr(base, t - steps) : base),

@@ -118,9 +118,17 @@ Napi::Value DecodeImageJs(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
-std::vector<TransformSpec> ReadTransformSpecs(const Napi::Value& value, const std::string& what) {
+namespace {
+
+// Bounds on a transform list from a caller (no transform takes more than 4 numbers).
+constexpr uint32_t kMaxTransformSteps = 1024, kMaxTransformNumbers = 64;
+
+std::vector<TransformSpec> ReadSpecs(const Napi::Value& value, const std::string& what, int depth) {
   if (!value.IsArray()) args::ThrowType(what, "an Array of transforms", value);
   auto list = value.As<Napi::Array>();
+  if (list.Length() > kMaxTransformSteps) {
+    throw RangeError(what + " has " + std::to_string(list.Length()) + " transforms; at most " + std::to_string(kMaxTransformSteps) + " are allowed");
+  }
   std::vector<TransformSpec> specs;
   for (uint32_t i = 0; i < list.Length(); ++i) {
     const std::string where = what + "[" + std::to_string(i) + "]";
@@ -136,7 +144,12 @@ std::vector<TransformSpec> ReadTransformSpecs(const Napi::Value& value, const st
       Napi::Value v = o.Get(key);
       const std::string field = where + "." + key;
       if (v.IsUndefined()) continue;
-      if (v.IsNumber()) {
+      if (key == "steps") {
+        if (depth + 1 >= kMaxTransformNesting) {
+          throw RangeError(field + ": transforms nest " + std::to_string(depth + 2) + " deep; at most " + std::to_string(kMaxTransformNesting) + " levels are allowed");
+        }
+        spec.steps = ReadSpecs(v, field, depth + 1);
+      } else if (v.IsNumber()) {
         spec.numbers[key] = {args::Number(v, field)};
       } else if (v.IsBoolean()) {
         spec.numbers[key] = {v.As<Napi::Boolean>().Value() ? 1.0 : 0.0};
@@ -144,6 +157,9 @@ std::vector<TransformSpec> ReadTransformSpecs(const Napi::Value& value, const st
         spec.strings[key] = v.As<Napi::String>().Utf8Value();
       } else if (v.IsArray()) {
         auto a = v.As<Napi::Array>();
+        if (a.Length() > kMaxTransformNumbers) {
+          throw RangeError(field + " has " + std::to_string(a.Length()) + " values; at most " + std::to_string(kMaxTransformNumbers) + " are allowed");
+        }
         std::vector<double> numbers;
         for (uint32_t j = 0; j < a.Length(); ++j) numbers.push_back(args::Number(a.Get(j), field + "[" + std::to_string(j) + "]"));
         spec.numbers[key] = std::move(numbers);
@@ -155,6 +171,10 @@ std::vector<TransformSpec> ReadTransformSpecs(const Napi::Value& value, const st
   }
   return specs;
 }
+
+}  // namespace
+
+std::vector<TransformSpec> ReadTransformSpecs(const Napi::Value& value, const std::string& what) { return ReadSpecs(value, what, 0); }
 
 LoaderOptions ReadLoaderOptions(const Napi::Value& value) {
   if (!value.IsObject()) args::ThrowType("DataLoader options", "an object", value);

@@ -519,6 +519,23 @@ class ToTensorOp : public Transform {
   bool GivesFloat() const override { return true; }
 };
 
+// torchvision's RandomApply: the wrapped steps in order with probability p (one draw), else none.
+class RandomApplyOp : public Transform {
+ public:
+  RandomApplyOp(double p, std::vector<std::unique_ptr<Transform>> steps) : p_(p), steps_(std::move(steps)) {}
+  void Apply(Sample& sample, Rng& rng) const override {
+    if (!(rng.Uniform() < p_)) return;
+    for (const auto& step : steps_) step->Apply(sample, rng);
+  }
+
+ private:
+  double p_;
+  std::vector<std::unique_ptr<Transform>> steps_;
+};
+
+std::unique_ptr<Transform> MakeTransform(const TransformSpec& spec);
+std::unique_ptr<Transform> MakeRandomApply(const TransformSpec& spec, const SpecReader& r);
+
 class NormalizeOp : public Transform {
  public:
   NormalizeOp(std::vector<double> mean, std::vector<double> std) : mean_(std::move(mean)), std_(std::move(std)) {}
@@ -690,6 +707,7 @@ std::unique_ptr<Transform> MakeTransform(const TransformSpec& spec) {
     const auto range = *degrees;
     return image_op([=](Image& img, Rng& rng) { img = Rotate(img, rng.Uniform(range.first, range.second), fill); });
   }
+  if (op == "randomApply") return MakeRandomApply(spec, r);
   if (op == "randomResizedCrop") {
     const auto [th, tw] = r.Size("size");
     auto scale = r.Range("scale", 0, 1e6).value_or(std::make_pair(0.08, 1.0));
@@ -703,7 +721,22 @@ std::unique_ptr<Transform> MakeTransform(const TransformSpec& spec) {
   throw RangeError("transforms: unknown transform '" + op +
                    "' (known: toTensor, normalize, pad, crop, centerCrop, resize, hflip, vflip, rotate, "
                    "adjustBrightness, adjustContrast, adjustSaturation, adjustHue, randomCrop, "
-                   "randomHorizontalFlip, randomVerticalFlip, colorJitter, randomRotation, randomResizedCrop)");
+                   "randomHorizontalFlip, randomVerticalFlip, colorJitter, randomRotation, randomResizedCrop, randomApply)");
+}
+
+std::unique_ptr<Transform> MakeRandomApply(const TransformSpec& spec, const SpecReader& r) {
+  const double p = r.Number("p", 0, 1, 0.5);
+  if (spec.steps.empty()) throw RangeError(r.Where("steps") + " must list at least one transform");
+  std::vector<std::unique_ptr<Transform>> steps;
+  for (size_t i = 0; i < spec.steps.size(); ++i) {
+    auto step = MakeTransform(spec.steps[i]);
+    if (step->TakesFloat() || step->GivesFloat()) {
+      throw RangeError(r.Where("steps") + ": " + spec.steps[i].op + " (step " + std::to_string(i + 1) +
+                       ") does not work on 8-bit images; randomApply wraps image transforms only");
+    }
+    steps.push_back(std::move(step));
+  }
+  return std::make_unique<RandomApplyOp>(p, std::move(steps));
 }
 
 }  // namespace

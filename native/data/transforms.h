@@ -15,12 +15,17 @@
 namespace torch_attn::data {
 
 // One transform as JS describes it: `op` plus named numbers (scalars are 1-element lists) and
-// named strings. Built into a Transform (and checked) by MakeTransform.
+// named strings, and (randomApply) the steps it wraps. Built into a Transform (and checked) by
+// MakeTransform.
 struct TransformSpec {
   std::string op;
   std::map<std::string, std::vector<double>> numbers;
   std::map<std::string, std::string> strings;
+  std::vector<TransformSpec> steps;
 };
+
+// How deep randomApply may nest (a bound on recursion for specs from files and callers).
+constexpr int kMaxTransformNesting = 8;
 
 class Transform {
  public:

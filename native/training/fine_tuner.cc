@@ -113,6 +113,8 @@ class Run {
       const int64_t first_epoch = std::max(epoch_start, resume_epoch);
       const int64_t start_batch = first_epoch == resume_epoch ? resume_batch : 0;
       ApplyStage(index);
+      // A plateau's state belongs to its stage: a stage entered at its first batch starts afresh.
+      if (first_epoch == epoch_start && start_batch == 0) progress_.plateau = PlateauState{};
       if (events_.on_stage) events_.on_stage({static_cast<int64_t>(index), stage.name, stage.trainable});
       progress_.stage = static_cast<int64_t>(index);
       progress_.stage_name = stage.name;
@@ -184,8 +186,35 @@ class Run {
   void SetLearningRates(const StagePlan& stage, int64_t row) {
     const size_t groups = plan_.groups.size();
     auto& param_groups = optimizer_->param_groups();
+    const double scale = stage.plateau ? progress_.plateau.scale : 1;
     for (size_t g = 0; g < groups; ++g) {
-      param_groups[g].options().set_lr(stage.lr_table[static_cast<size_t>(row) * groups + g]);
+      double lr = stage.lr_table[static_cast<size_t>(row) * groups + g];
+      // PyTorch: lr = max(lr * factor, min_lr) at each reduction, never raised to min_lr.
+      if (scale < 1) lr = std::min(lr, std::max(lr * scale, stage.plateau->min_lr));
+      param_groups[g].options().set_lr(lr);
+    }
+  }
+
+  // ReduceLROnPlateau.step(metric) at an epoch's end.
+  void StepPlateau(const PlateauOptions& o, const EpochRecord& rec) {
+    const double metric = o.monitor == "testLoss" ? rec.test_loss : o.monitor == "testTop1" ? rec.test_top1 : o.monitor == "trainAcc" ? rec.train_acc : rec.train_loss;
+    PlateauState& st = progress_.plateau;
+    const bool better = !st.has_best || (o.maximize ? metric > st.best * (1 + o.threshold) : metric < st.best * (1 - o.threshold));
+    if (better) {
+      st.best = metric;
+      st.has_best = true;
+      st.bad = 0;
+    } else {
+      ++st.bad;
+    }
+    if (st.cooldown > 0) {
+      --st.cooldown;
+      st.bad = 0;
+    }
+    if (st.bad > o.patience) {
+      st.scale *= o.factor;
+      st.cooldown = o.cooldown;
+      st.bad = 0;
     }
   }
 
@@ -284,6 +313,7 @@ class Run {
       rec.test_top5 = ev.count ? static_cast<double>(ev.top5) / static_cast<double>(ev.count) : 0;
     }
     rec.seconds = seconds_before + Seconds(started);
+    if (stage.plateau) StepPlateau(*stage.plateau, rec);
     const double metric = rec.has_test ? rec.test_top1 : rec.train_acc;
     const bool best = metric > progress_.best_metric;
     if (best) {
@@ -402,6 +432,16 @@ void CheckPlan(const TunerPlan& plan, const models::ModelImpl& model, int64_t ba
     for (double lr : s.lr_table) {
       if (!std::isfinite(lr) || lr < 0) throw RangeError(where + ".lrTable: learning rates must be finite and non-negative");
     }
+    if (s.plateau) {
+      const auto& p = *s.plateau;
+      if (p.monitor != "testLoss" && p.monitor != "testTop1" && p.monitor != "trainLoss" && p.monitor != "trainAcc") {
+        throw RangeError(where + ".plateau.monitor must be 'testLoss', 'testTop1', 'trainLoss' or 'trainAcc', got '" + p.monitor + "'");
+      }
+      if (!(p.factor > 0 && p.factor < 1)) throw RangeError(where + ".plateau.factor must be in (0, 1)");
+      if (!std::isfinite(p.threshold) || p.threshold < 0 || !std::isfinite(p.min_lr) || p.min_lr < 0 || p.patience < 0 || p.cooldown < 0) {
+        throw RangeError(where + ".plateau: threshold, minLr, patience and cooldown must be finite and non-negative");
+      }
+    }
   }
 }
 
@@ -409,6 +449,12 @@ TunerResult RunFineTune(models::ModelImpl& model, const data::Loader& train, con
                         const TunerPlan& plan, const std::atomic<bool>& cancel, const TunerEvents& events) {
   runtime::ApplyNumThreads();
   CheckPlan(plan, model, train.batch_count());
+  for (const auto& s : plan.stages) {
+    if (s.plateau && test == nullptr && s.plateau->monitor.rfind("test", 0) == 0) {
+      throw RangeError("fineTune: stage '" + s.name + "' reduces its rates on plateaus of " + s.plateau->monitor +
+                       ", which needs a test set; pass one to fit() or monitor 'trainLoss'");
+    }
+  }
   Run run(model, train, test, plan, cancel, events);
   return run.Execute();
 }

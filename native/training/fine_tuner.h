@@ -11,6 +11,7 @@
 #include <atomic>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,12 +25,22 @@
 
 namespace torch_attn::training {
 
+// ReduceLROnPlateau (PyTorch's semantics, relative threshold) over a stage's rates, stepped at
+// each epoch end with the monitored metric; its state starts afresh with each stage.
+struct PlateauOptions {
+  std::string monitor = "testLoss";  // testLoss | testTop1 | trainLoss | trainAcc
+  bool maximize = false;             // mode 'max' (accuracies) instead of 'min' (losses)
+  double factor = 0.1, threshold = 1e-4, min_lr = 0;
+  int64_t patience = 10, cooldown = 0;
+};
+
 struct StagePlan {
   std::string name;
   int64_t epochs = 0;
   std::vector<bool> trainable;   // per optimizer group
   std::vector<double> lr_table;  // rows of one rate per group: one row per step, or per epoch
   bool lr_per_step = true;
+  std::optional<PlateauOptions> plateau;  // rates scaled down on plateaus of a metric
 };
 
 struct TunerPlan {

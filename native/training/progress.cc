@@ -92,6 +92,11 @@ void to_json(Json& j, const Progress& p) {
            {"nextBatch", p.next_batch}, {"step", p.step}, {"partial", p.partial},
            {"best", Json{{"metric", p.best_metric}, {"epoch", p.best_epoch}}}, {"run", p.run}, {"records", p.records}};
   if (p.has_scaler) j["scaler"] = Json{{"scale", p.scale}, {"growthTracker", p.growth_tracker}};
+  const PlateauState& pl = p.plateau;
+  if (pl.scale != 1 || pl.has_best) {
+    j["plateau"] = Json{{"scale", pl.scale}, {"bad", pl.bad}, {"cooldown", pl.cooldown}};
+    if (pl.has_best) j["plateau"]["best"] = pl.best;
+  }
 }
 
 void from_json(const Json& j, Progress& p) {
@@ -111,6 +116,14 @@ void from_json(const Json& j, Progress& p) {
     p.scale = Number(j.at("scaler"), "scale");
     j.at("scaler").at("growthTracker").get_to(p.growth_tracker);
   }
+  if (j.contains("plateau")) {
+    const Json& pl = j.at("plateau");
+    p.plateau.scale = Number(pl, "scale");
+    pl.at("bad").get_to(p.plateau.bad);
+    pl.at("cooldown").get_to(p.plateau.cooldown);
+    p.plateau.has_best = pl.contains("best");
+    if (p.plateau.has_best) p.plateau.best = Number(pl, "best");
+  }
 }
 
 std::string ProgressBytes(const Progress& progress) { return Json(progress).dump(); }
@@ -127,6 +140,10 @@ Progress ParseProgress(const std::string& bytes, const std::string& where) {
   }
   if (p.next_epoch < 0 || p.next_batch < 0 || p.step < 0 || p.partial.count < 0 || p.partial.correct < 0) {
     throw CheckpointError(where + ": training.progress holds negative positions or counts");
+  }
+  const PlateauState& pl = p.plateau;
+  if (!(pl.scale > 0 && pl.scale <= 1) || pl.bad < 0 || pl.cooldown < 0 || (pl.has_best && !std::isfinite(pl.best))) {
+    throw CheckpointError(where + ": training.progress holds a plateau state out of range (scale in (0, 1], counts >= 0, a finite best)");
   }
   return p;
 }

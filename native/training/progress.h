@@ -47,6 +47,15 @@ struct RunIdentity {
   std::string optimizer;
 };
 
+// ReduceLROnPlateau's state within a stage: the factor on the stage's rates, the best metric
+// so far and the counters (PyTorch's num_bad_epochs, cooldown_counter).
+struct PlateauState {
+  double scale = 1;
+  bool has_best = false;
+  double best = 0;
+  int64_t bad = 0, cooldown = 0;
+};
+
 struct Progress {
   int64_t version = 1;
   int64_t stage = 0;
@@ -61,6 +70,7 @@ struct Progress {
   bool has_scaler = false;  // an fp16 run: its loss scale and growth count, to resume exactly
   double scale = 0;
   int64_t growth_tracker = 0;
+  PlateauState plateau;  // stages scheduled by a plateau only
 };
 
 void to_json(Json& j, const EpochRecord& r);

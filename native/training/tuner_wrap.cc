@@ -80,6 +80,22 @@ TunerPlan ReadPlan(const Napi::Value& value) {
     }
     stage.lr_table = args::TypedValues<double>(so.Get("lrTable"), napi_float64_array, where + ".lrTable", "a Float64Array");
     stage.lr_per_step = args::Boolean(so.Get("lrPerStep"), where + ".lrPerStep");
+    Napi::Value plateau = so.Get("plateau");
+    if (!plateau.IsUndefined()) {
+      if (!plateau.IsObject()) args::ThrowType(where + ".plateau", "an object", plateau);
+      auto po = plateau.As<Napi::Object>();
+      PlateauOptions opt;
+      opt.monitor = args::StringField(po, "monitor", "testLoss");
+      const std::string mode = args::StringField(po, "mode", "min");
+      if (mode != "min" && mode != "max") throw RangeError(where + ".plateau.mode must be 'min' or 'max', got '" + mode + "'");
+      opt.maximize = mode == "max";
+      opt.factor = args::NumberField(po, "factor", 0.1);
+      opt.threshold = args::NumberField(po, "threshold", 1e-4);
+      opt.min_lr = args::NumberField(po, "minLr", 0);
+      opt.patience = args::IntegerField(po, "patience", 10, 0, int64_t{1} << 40);
+      opt.cooldown = args::IntegerField(po, "cooldown", 0, 0, int64_t{1} << 40);
+      stage.plateau = opt;
+    }
     p.stages.push_back(std::move(stage));
   }
   const std::string bn = args::StringField(o, "batchNorm", "eval");

@@ -2,10 +2,28 @@
 // --workers, --seed, --weights), running a configuration with per-epoch lines, and Ctrl-C.
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { checkConfig } from '../../lib/runs/config';
+import { checkConfig, readConfigFile } from '../../lib/runs/config';
 import { type RunResult, formatEpoch, formatResult, runTraining } from '../../lib/runs/train';
 
 export const SHARED_DATA = path.resolve(__dirname, '..', '..', '..', 'shared', 'data');
+export const RECIPES = path.resolve(__dirname, '..', '..', 'recipes');
+
+/** A recipe file (recipes/<name>.yaml) with the script's flags over it: --data, --epochs (one
+ *  number per stage, or one for all), --batch-size, --workers, --seed, --weights, --out. */
+export function fromRecipe(name: string, a: ExperimentArgs, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  const raw = structuredClone(readConfigFile(path.join(RECIPES, `${name}.yaml`))) as Record<string, any>;
+  return {
+    ...raw,
+    ...extra,
+    model: { ...raw.model, ...(a.weights ? { weights: a.weights } : {}), ...((extra.model as object) ?? {}) },
+    data: { ...raw.data, path: a.data, ...((extra.data as object) ?? {}) },
+    ...(a.epochs.length > 0 ? { epochs: a.epochs.length === 1 ? a.epochs[0] : a.epochs } : {}),
+    ...(a.batchSize !== undefined ? { batchSize: a.batchSize } : {}),
+    ...(a.workers !== undefined ? { workers: a.workers } : {}),
+    ...(a.seed !== undefined ? { seed: a.seed } : {}),
+    out: a.out,
+  };
+}
 
 export interface ExperimentArgs {
   data: string;
@@ -36,7 +54,7 @@ export function experimentArgs(defaults: { data: string; epochs: string; out: st
   const num = (v: string | boolean | undefined) => (v === undefined ? undefined : Number(v));
   return {
     data: String(values.data),
-    epochs: String(values.epochs).split(',').map(Number),
+    epochs: String(values.epochs) === '' ? [] : String(values.epochs).split(',').map(Number),
     out: String(values.out),
     batchSize: num(values['batch-size']),
     workers: num(values.workers),
@@ -56,7 +74,7 @@ export async function experiment(raw: Record<string, unknown>): Promise<RunResul
   };
   process.once('SIGINT', stop);
   try {
-    const result = await runTraining(config, { signal: controller.signal, log: (l) => console.log(l), onEpoch: (r) => console.log(formatEpoch(r)) });
+    const result = await runTraining(config, { signal: controller.signal, batchLines: true, log: (l) => console.log(l), onEpoch: (r) => console.log(formatEpoch(r)) });
     console.log(`${formatResult(result).join('\n')}\n`);
     return result;
   } finally {

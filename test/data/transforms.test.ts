@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { datasets, tensor, transforms, type Tensor, type TransformStep } from '../../lib/index';
+import { transformFromSpec } from '../../lib/data/transforms';
 import { thrown } from '../helpers';
 
 interface Case {
@@ -117,6 +118,30 @@ describe('random transforms', () => {
     expect(pixels(transforms.apply(transforms.colorJitter({ brightness: [1.3, 1.3] }), image, 9)).equals(want)).toBe(true);
   });
 
+  it('randomApply: one draw per sample, then the wrapped steps in order (torchvision RandomApply)', () => {
+    const flipped = pixels(transforms.apply(transforms.functional.hflip(), image));
+    const bright = transforms.functional.adjustBrightness(1.3);
+    // p = 1 and p = 0 are the wrapped steps and nothing, for every draw.
+    const both = pixels(transforms.apply([transforms.functional.hflip(), bright], image));
+    for (let seed = 0; seed < 50; seed++) {
+      expect(pixels(transforms.apply(transforms.randomApply([transforms.functional.hflip(), bright], 1), image, seed)).equals(both)).toBe(true);
+      expect(pixels(transforms.apply(transforms.randomApply(transforms.functional.hflip(), 0), image, seed)).equals(pixels(image))).toBe(true);
+    }
+    // p = 0.5: applied to about half the samples, and all of its steps or none.
+    let applied = 0;
+    for (let seed = 0; seed < 1000; seed++) {
+      const out = pixels(transforms.apply(transforms.randomApply([transforms.functional.hflip(), bright], 0.5), image, seed));
+      if (out.equals(both)) applied++;
+      else expect(out.equals(pixels(image))).toBe(true);
+    }
+    expect(applied).toBeGreaterThan(430);
+    expect(applied).toBeLessThan(570);
+    // Nested random steps draw from the same per-sample stream: deterministic per seed.
+    const jitter = transforms.randomApply(transforms.colorJitter({ brightness: 0.5 }), 0.7);
+    expect(pixels(transforms.apply(jitter, image, 11)).equals(pixels(transforms.apply(jitter, image, 11)))).toBe(true);
+    expect(flipped.equals(pixels(image))).toBe(false);
+  });
+
   it('randomResizedCrop gives the requested size; resize and centerCrop compose', () => {
     const out = transforms.apply(transforms.randomResizedCrop([12, 10]), images.photo, 5);
     expect(out.shape).toEqual([12, 10, 3]);
@@ -126,6 +151,25 @@ describe('random transforms', () => {
 });
 
 describe('transform errors', () => {
+  it('randomApply wraps image steps only, at least one, nested at most 8 deep', () => {
+    expect(thrown(() => transforms.randomApply([], 0.5)).message).toMatch(/must hold at least one transform/);
+    expect(thrown(() => transforms.randomApply(transforms.functional.hflip(), 1.5)).message).toMatch(/randomApply\(p\) must be in \[0, 1\], got 1.5/);
+    expect(thrown(() => transforms.apply(transforms.randomApply(transforms.toTensor(), 1), images.smooth)).message).toMatch(/randomApply wraps image transforms only/);
+    let deep = transforms.functional.hflip();
+    for (let i = 0; i < 9; i++) deep = transforms.randomApply(deep, 1);
+    expect(thrown(() => transforms.apply(deep, images.smooth)).message).toMatch(/at most 8 levels are allowed/);
+  });
+
+  it('transforms written as data (run configs) name the entry and suggest a near name', () => {
+    expect(transformFromSpec('randomHorizontalFlip')).toEqual(transforms.randomHorizontalFlip());
+    expect(transformFromSpec({ resize: 36 })).toEqual(transforms.resize(36));
+    expect(transformFromSpec({ randomCrop: { size: 32, padding: 4 } })).toEqual(transforms.randomCrop(32, { padding: 4 }));
+    expect(transformFromSpec({ randomApply: { p: 0.5, transforms: [{ colorJitter: { contrast: 0.1 } }] } })).toEqual(transforms.randomApply([transforms.colorJitter({ contrast: 0.1 })], 0.5));
+    expect(thrown(() => transformFromSpec({ randomCorp: { size: 32 } }, 'augment[0]')).message).toMatch(/augment\[0\]: unknown transform 'randomCorp' \(did you mean 'randomCrop'\?\)/);
+    expect(thrown(() => transformFromSpec({ randomCrop: { size: 32, pading: 4 } }, 'augment[0]')).message).toMatch(/Unknown option 'pading' in augment\[0\]\.randomCrop \(did you mean 'padding'\?\)/);
+    expect(thrown(() => transformFromSpec({ resize: 32, centerCrop: 32 })).message).toMatch(/a transform name or \{ name: options \}/);
+  });
+
   it('name the transform, the field and what is allowed', () => {
     expect(thrown(() => transforms.randomCrop(0)).message).toMatch(/randomCrop\(size\) must be at least 1/);
     expect(thrown(() => transforms.randomCrop(32, { padding: [1, 2, 3] })).message).toMatch(/padding/);

@@ -68,11 +68,13 @@ describe('torch-attn CLI', () => {
     const out = path.join(tmp, 'run');
     const data = path.join(__dirname, '..', 'fixtures', 'data');
     const config = path.join(tmp, 'run.yaml');
-    fs.writeFileSync(config, `model: { arch: cbamcnn }\ndata: { dataset: cifar10, path: ${data} }\nstages:\n  - { name: all, epochs: 2, train: all, lr: 0.001 }\nbatchSize: 2\nworkers: 1\n`);
+    fs.writeFileSync(config, `model: { arch: cbamcnn }\ndata: { dataset: cifar10, path: ${data} }\nstages:\n  - { name: all, epochs: 2, train: all, lr: 0.001 }\nbatchSize: 2\nworkers: 1\nlogEvery: 1\n`);
     const t = await run('train', '--config', config, '--out', out);
     expect(t.err).toBe('');
     expect(t.code).toBe(0);
     expect(t.out).toMatch(/epoch {3}2 \[all\] train loss/);
+    // Not a TTY: the seed documents' batch lines instead of a progress bar.
+    expect(t.out).toMatch(/^Epoch 1\/2 \| Batch 1\/\d+ \| loss \d+\.\d{4} \| mean \d+\.\d{4}$/m);
     for (const f of ['config.json', 'metrics.jsonl', 'last.pth', 'best.pth', 'evaluation.json', 'report.html', 'plots/loss.svg', 'plots/confusion.svg', 'plots/pr.svg']) {
       expect(fs.existsSync(path.join(out, f)), f).toBe(true);
     }
@@ -81,6 +83,13 @@ describe('torch-attn CLI', () => {
     const evaluation = JSON.parse(fs.readFileSync(path.join(out, 'evaluation.json'), 'utf8'));
     expect(evaluation.count).toBe(2);
     expect(evaluation.prCurves).toHaveLength(10);
+    // The final evaluation is the best epoch's weights, the last epoch's figures beside them.
+    const best = Math.max(...lines.filter((l) => l.type === 'epoch').map((l) => l.testTop1));
+    const bestEpoch = lines.find((l) => l.type === 'epoch' && l.testTop1 === best).epoch;
+    expect(evaluation.epoch).toBe(bestEpoch);
+    expect(evaluation.checkpoint).toBe('best.pth');
+    if (bestEpoch !== 2) expect(evaluation.last.epoch).toBe(2);
+    expect(evaluation.prCurves[0].rocAuc === null || (evaluation.prCurves[0].rocAuc >= 0 && evaluation.prCurves[0].rocAuc <= 1)).toBe(true);
 
     const e = await run('eval', '--checkpoint', path.join(out, 'best.pth'), '--data', data, '--json');
     expect(e.code).toBe(0);

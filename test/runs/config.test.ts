@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { checkConfig, readConfigFile, THREE_STAGE } from '../../lib/runs/config';
+import { buildModel, checkConfig, readConfigFile, THREE_STAGE, transformsFor } from '../../lib/runs/config';
 import { thrown } from '../helpers';
 
 const minimal = { model: { arch: 'resnet18' }, data: { dataset: 'cifar10', path: 'data' } };
@@ -32,13 +32,55 @@ describe('run configuration', () => {
     [{ ...minimal, data: { dataset: 'cifar10' } }, /Expected a non-empty string for config.data.path but received undefined/],
     [{ ...minimal, batchSize: 0 }, /config.batchSize must be at least 1, got 0/],
     [{ ...minimal, epochs: [1, 2] }, /an Array of 3 numbers \(one per stage\) for config.epochs/],
-    [{ ...minimal, batchsize: 64 }, /Unknown option 'batchsize' in config; allowed options are name, model, data, stages/],
+    [{ ...minimal, batchsize: 64 }, /Unknown option 'batchsize' in config \(did you mean 'batchSize'\?\); allowed options are name, model, data, stages/],
     [{ data: minimal.data }, /config.model is required/],
     [{ ...minimal, model: { arch: 'cbamcnn', attention: 'nam' } }, /config.model.attention must be 'cbam' for cbamcnn/],
     [{ ...minimal, model: { arch: 'resnet18', attentionStages: [5] } }, /config.model.attentionStages\[0\] must be from 1 to 4, got 5/],
     [[], /Expected an object \(the run configuration\) for config/],
     [{ ...minimal, precision: 'fp8' }, /config.precision must be one of 'fp32', 'bf16', 'fp16', got 'fp8'/],
     [{ ...minimal, memoryFormat: 'nhwc' }, /config.memoryFormat must be one of 'contiguous', 'channels-last', got 'nhwc'/],
+  ])('refuses %j', (raw, message) => {
+    expect(thrown(() => checkConfig(raw)).message).toMatch(message);
+  });
+
+  it('normalisation: each dataset its own statistics (CIFAR-100 for cifar100), or named, or given', () => {
+    const stats = (raw: Record<string, unknown>) => transformsFor(checkConfig(raw)).test.at(-1);
+    expect(stats(minimal)).toMatchObject({ mean: [0.4914, 0.4822, 0.4465], std: [0.2023, 0.1994, 0.201] });
+    expect(stats({ ...minimal, data: { dataset: 'cifar100', path: 'x' } })).toMatchObject({ mean: [0.5071, 0.4865, 0.4409], std: [0.2673, 0.2564, 0.2762] });
+    expect(stats({ ...minimal, data: { dataset: 'imageFolder', path: 'x' } })).toMatchObject({ mean: [0.485, 0.456, 0.406] });
+    expect(stats({ ...minimal, data: { dataset: 'cifar10', path: 'x', normalize: 'imagenet' } })).toMatchObject({ std: [0.229, 0.224, 0.225] });
+    expect(stats({ ...minimal, data: { dataset: 'cifar10', path: 'x', normalize: { mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25] } } })).toMatchObject({ mean: [0.5, 0.5, 0.5] });
+  });
+
+  it('augment and testTransform as lists of transforms; toTensor and normalize are appended', () => {
+    const c = checkConfig({ ...minimal, data: { dataset: 'cifar10', path: 'x', augment: [{ randomCrop: { size: 32, padding: 4 } }, 'randomHorizontalFlip'], testTransform: [{ centerCrop: 28 }] } });
+    const t = transformsFor(c);
+    expect(t.train.map((s) => s.op)).toEqual(['randomCrop', 'randomHorizontalFlip', 'toTensor', 'normalize']);
+    expect(t.test.map((s) => s.op)).toEqual(['centerCrop', 'toTensor', 'normalize']);
+    expect(c.data.augment).toEqual([{ randomCrop: { size: 32, padding: 4 } }, 'randomHorizontalFlip']); // kept as written, for config.json
+  });
+
+  it('model options the API has: attention options, placement, VGG without BatchNorm, the frozen-BatchNorm policy', () => {
+    const c = checkConfig({ ...minimal, model: { arch: 'resnet18', attentionOptions: { ratio: 8, kernelSize: 3, init: 'passthrough' }, placement: 'block' }, batchNorm: 'train' });
+    expect(c.model.attentionOptions).toEqual({ ratio: 8, kernelSize: 3, init: 'passthrough' });
+    expect(c.batchNorm).toBe('train');
+    expect(checkConfig(minimal).batchNorm).toBe('eval');
+    const m = buildModel(c, 10);
+    expect(m.namedParameters().some((p) => p.name === 'layer1.0.cbam.spatial_attn.conv.weight')).toBe(true);
+    expect(m.stateDict()['layer1.0.cbam.spatial_attn.conv.weight'].shape).toEqual([1, 2, 3, 3]);
+    const plain = buildModel(checkConfig({ ...minimal, model: { arch: 'vgg16', batchNorm: false } }), 10);
+    expect(plain.namedParameters().filter((p) => p.name.startsWith('features.')).length).toBe(26); // 13 convs, no BatchNorm
+  });
+
+  it.each([
+    [{ ...minimal, model: { arch: 'vgg16', placement: 'block' } }, /config.model.placement applies to resnet models only, not vgg16/],
+    [{ ...minimal, model: { arch: 'resnet18', batchNorm: false } }, /config.model.batchNorm applies to vgg models only/],
+    [{ ...minimal, model: { arch: 'resnet18', attentionOptions: { ratoi: 8 } } }, /Unknown option 'ratoi' .*did you mean 'ratio'/],
+    [{ ...minimal, batchNorm: 'frozen' }, /config.batchNorm must be one of 'eval', 'train', got 'frozen'/],
+    [{ ...minimal, data: { dataset: 'cifar10', path: 'x', augment: 'cifr' } }, /config.data.augment must be one of 'cifar', 'imagenet', 'none', got 'cifr' \(did you mean 'cifar'\?\)/],
+    [{ ...minimal, data: { dataset: 'cifar10', path: 'x', augment: [{ flip: {} }] } }, /config.data.augment\[0\]: unknown transform 'flip'/],
+    [{ ...minimal, data: { dataset: 'cifar10', path: 'x', normalize: { mean: [0.5] } } }, /config.data.normalize/],
+    [{ ...minimal, data: { dataset: 'cifar10', path: 'x', normalize: { mean: [0.5], std: [0] } } }, /std must not contain 0/],
   ])('refuses %j', (raw, message) => {
     expect(thrown(() => checkConfig(raw)).message).toMatch(message);
   });

@@ -28,4 +28,30 @@ describe('prCurves', () => {
     expect(none.averagePrecision).toBe(0);
     expect(() => prCurves([0.1], [0, 1], ['a', 'b'])).toThrow(/1 scores for 2 samples x 2 classes/);
   });
+
+  it('ROC-AUC per class equals the Mann-Whitney statistic (ties count half), null without negatives', () => {
+    let seed = 7;
+    const rand = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+    const n = 60;
+    const k = 3;
+    const labels = Array.from({ length: n }, (_, i) => i % k);
+    // Scores rounded to 0.1 so that there are ties.
+    const probs = labels.flatMap((l) => Array.from({ length: k }, (_, c) => Math.round((rand() + (c === l ? 0.4 : 0)) * 10) / 10));
+    const curves = prCurves(probs, labels, ['a', 'b', 'c']);
+    for (let c = 0; c < k; c++) {
+      let wins = 0;
+      let pairs = 0;
+      for (let i = 0; i < n; i++) {
+        if (labels[i] !== c) continue;
+        for (let j = 0; j < n; j++) {
+          if (labels[j] === c) continue;
+          pairs++;
+          const d = probs[i * k + c] - probs[j * k + c];
+          wins += d > 0 ? 1 : d === 0 ? 0.5 : 0;
+        }
+      }
+      expect(curves[c].rocAuc).toBeCloseTo(wins / pairs, 12);
+    }
+    expect(prCurves([0.9, 0.1, 0.8, 0.2], [0, 0], ['a', 'b'])[0].rocAuc).toBeNull();
+  });
 });

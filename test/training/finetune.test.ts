@@ -96,6 +96,49 @@ describe('StagedFineTuner', () => {
     expect(ev.perClass.map((m) => m.support)).toEqual([16, 16, 16]);
   }, 60_000);
 
+  it('keeps a last partial batch and drops only a last batch of one image (BatchNorm cannot train on it)', async () => {
+    const count = async (n: number) => {
+      manualSeed(1);
+      let batches = 0;
+      await new StagedFineTuner(new CBAMCNN({ numClasses: 3 }), { stages: [{ name: 'all', epochs: 1, train: 'all', lr: 1e-3 }], logEvery: 1 })
+        .fit(colourData(n), null, { batchSize: 16, seed: 1, onBatch: (e) => (batches = e.batches) });
+      return batches;
+    };
+    expect(await count(37)).toBe(3); // 16 + 16 + 5
+    expect(await count(33)).toBe(2); // 16 + 16, the 1 left over dropped
+  }, 60_000);
+
+  it('reduces the rates on a plateau of the monitored metric at epoch ends, and resumes its state', async () => {
+    // threshold 1: nothing after the first epoch counts as better; patience 0: every epoch after
+    // the first halves the rates (PyTorch: reductions at the ends of epochs 2, 3, 4).
+    const config = (dir: string) => ({
+      optimizer: { type: 'sgd' as const, momentum: 0.9 },
+      stages: [{ name: 'all', epochs: 4, train: 'all', lr: 0.08 }],
+      scheduler: { type: 'plateau' as const, monitor: 'trainLoss' as const, factor: 0.5, patience: 0, threshold: 1 },
+      logEvery: 1,
+      checkpointDir: dir,
+    });
+    const data = colourData(48);
+    manualSeed(3);
+    const straight = await new StagedFineTuner(new CBAMCNN({ numClasses: 3 }), config(path.join(tmp, 'plateau-a'))).fit(data, null, { batchSize: 16, seed: 2 });
+    expect(straight.epochs.map((r) => r.lr.head)).toEqual([0.08, 0.08, 0.04, 0.02]);
+    // Stopped in epoch 3, resumed: the halving so far comes from the checkpoint.
+    manualSeed(3);
+    const controller = new AbortController();
+    const err = await rejection(
+      new StagedFineTuner(new CBAMCNN({ numClasses: 3 }), config(path.join(tmp, 'plateau-b'))).fit(data, null, {
+        batchSize: 16, seed: 2, signal: controller.signal, onBatch: (e) => e.epoch === 3 && e.batch === 1 && controller.abort(),
+      }),
+    );
+    const resumed = await new StagedFineTuner(new CBAMCNN({ numClasses: 3 }), config(path.join(tmp, 'plateau-b'))).fit(data, null, { batchSize: 16, resume: (err as Error & { checkpoint: string }).checkpoint });
+    expect(resumed.epochs.map((r) => r.lr.head)).toEqual([0.08, 0.08, 0.04, 0.02]);
+    expect(resumed.epochs.map((r) => r.trainLoss)).toEqual(straight.epochs.map((r) => r.trainLoss));
+    // Monitoring the test loss needs a test set.
+    const blind = new StagedFineTuner(new CBAMCNN({ numClasses: 3 }), { stages: [{ name: 'all', epochs: 1, train: 'all', lr: 1e-3 }], scheduler: { type: 'plateau' } });
+    expect((await rejection(blind.fit(data, null, { batchSize: 16 }))).message).toMatch(/reduces its rates on plateaus of testLoss, which needs a test set/);
+    expect(() => new StagedFineTuner(new CBAMCNN({ numClasses: 3 }), { stages: [{ name: 'all', epochs: 1, train: 'all', lr: 1e-3 }], scheduler: { type: 'plateau', factor: 1 } })).toThrow(/factor must be in \(0, 1\), got 1/);
+  }, 120_000);
+
   it('resumes after an abort to the same final weights as an uninterrupted run', async () => {
     const config = (dir: string) => ({
       optimizer: { type: 'adam' as const },

@@ -2,7 +2,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CBAM, cosineAnnealing, linearWarmup, multiStepLR, optim, schedulers, stepLR } from '../../lib';
+import { CBAM, StagedFineTuner, cosineAnnealing, linearWarmup, multiStepLR, optim, schedulers, stepLR } from '../../lib';
 import type { Schedule } from '../../lib';
 
 const file = path.resolve(__dirname, '..', 'fixtures', 'parity', 'schedulers.json');
@@ -41,7 +41,7 @@ describe('schedules', () => {
     ['stepLR(0)', () => stepLR(0)],
     ['multiStepLR([0])', () => multiStepLR([0])],
     ['cosineAnnealing(5, -1)', () => cosineAnnealing(5, -1)],
-    ['linearWarmup(3, 0)', () => linearWarmup(3, 0)],
+    ['linearWarmup(3, -0.1)', () => linearWarmup(3, -0.1)],
     ['reduceOnPlateau factor 1', () => schedulers.reduceOnPlateau(twoGroups(), { factor: 1 })],
     ['reduceOnPlateau unknown option', () => schedulers.reduceOnPlateau(twoGroups(), { patients: 3 } as never)],
   ])('EXPECTED FAILURE - %s', (_name, make) => {
@@ -79,5 +79,26 @@ describe.runIf(haveFixtures)('sequences match torch.optim.lr_scheduler', () => {
       seq.push(s.lastLr);
     }
     expectClose(seq, lrs);
+  });
+
+  it('a per-step warm-up from 0, then a cosine moved at epoch ends (the NAM recipe): the fine-tuner\'s rates equal torch\'s', () => {
+    const f = fixtures['warmupFrom0+cosinePerEpoch'];
+    const model = new CBAM({ channels: 16, ratio: 4 });
+    const tuner = new StagedFineTuner(model, {
+      optimizer: { type: 'sgd', momentum: 0.9 },
+      stages: [{ name: 'all', epochs: f.epochs, train: 'all', lr: { 'channel_attn.*': f.base[0], 'spatial_attn.*': f.base[1] } }],
+      scheduler: { type: 'warmup', steps: f.warmup, startFactor: 0, unit: 'step', then: { type: 'cosine', tMax: f.tMax, unit: 'epoch' } },
+    });
+    const { stages } = tuner.learningRates(f.batches);
+    expect(stages[0].unit).toBe('step');
+    expectClose(stages[0].rates, f.lrs);
+  });
+
+  it('a warm-up counted in epochs cannot hand over to a per-step schedule', () => {
+    const tuner = () => new StagedFineTuner(new CBAM({ channels: 16, ratio: 4 }), {
+      stages: [{ name: 'all', epochs: 3, train: 'all', lr: 1e-3 }],
+      scheduler: { type: 'warmup', steps: 1, then: { type: 'cosine', unit: 'step' } },
+    }).learningRates(5);
+    expect(tuner).toThrow(/a warm-up counted in epochs can only be followed by a schedule counted in epochs/);
   });
 });
