@@ -9,6 +9,13 @@ if (!fs.existsSync(compiled)) {
   console.error('torch-attn: the TypeScript is not compiled yet; run `npm run build:ts` in ' + path.dirname(__dirname));
   process.exit(1);
 }
+// A closed pipe (`torch-attn predict ... | head`) ends the command quietly, as other CLIs do.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (err) => {
+    if (err && err.code === 'EPIPE') process.exit(0);
+    throw err;
+  });
+}
 require(compiled)
   .main(process.argv.slice(2))
   .then((code) => { process.exitCode = code; });

@@ -18,6 +18,9 @@ export const ErrorCode = {
   /** A collective failed (another rank died or timed out), a rendezvous could not happen, or a
    *  destroyed process group was used. */
   DISTRIBUTED: 'ERR_TORCH_ATTN_DISTRIBUTED',
+  /** Pretrained weights are not in the cache, or fetching them failed (network, HTTP status,
+   *  a truncated transfer, a SHA-256 that does not match the file name). */
+  WEIGHTS: 'ERR_TORCH_ATTN_WEIGHTS',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -16,6 +16,8 @@ export { CHECKPOINT_LAYOUTS } from './models/layouts';
 export type { CheckpointLayout } from './models/layouts';
 export type { NamedParameter, NamedBuffer, SummaryRow, LoadResult, LoadOptions, PredictOptions, BackboneReport } from './models/model';
 export { resnet, vgg, ResNetCBAM, ResNetNAM, CBAMCNN } from './models/builders';
+export { pretrained } from './models/weights';
+export type { PretrainedWeights, DownloadOptions } from './models/weights';
 export type { ResNetOptions, VGGOptions, ResNetDepth, VGGDepth, Stem, Placement } from './models/builders';
 export { AttentionModule, CBAM, NAM, SE, ECA, ATTENTION_KINDS, CBAM_LAYOUTS } from './modules/attention';
 export type { AttentionKind, AttentionInit, AttentionOptions, AttentionMaps, CBAMOptions, CBAMPoolType, NAMOptions, SEOptions, ECAOptions } from './modules/attention';

@@ -8,13 +8,19 @@ import { SingleBar } from 'cli-progress';
 import { DataLoader } from '../data/loader';
 import { datasets } from '../data/datasets';
 import { distributed } from '../distributed';
-import { buildInfo, cuda, getNumThreads } from '../runtime';
+import { buildInfo, cuda, getNumThreads, setNumThreads } from '../runtime';
 import { launch } from './launch';
-import { type RunConfig, ARCHS, buildModel, checkConfig, inputSize, loadData, readConfigFile, readRunConfig, transformsFor } from '../runs/config';
+import YAML from 'yaml';
+import { type RunConfig, ARCHS, THREE_STAGE, buildModel, checkConfig, inputSize, loadData, readConfigFile, readRunConfig, runConfigRaw, transformsFor } from '../runs/config';
 import { prCurves } from '../runs/metrics';
 import { formatEpoch, formatResult, runTraining } from '../runs/train';
 import { evaluate } from '../training/evaluate';
+import { StagedFineTuner } from '../training/finetune';
 import { parameterGroups } from '../training/groups';
+import { findWeights, listWeights, pullWeights, weightsCacheDir, weightsPath, IMAGENET_CATEGORIES } from '../models/weights';
+import { resnet, vgg } from '../models/builders';
+import { transforms } from '../data/transforms';
+import * as validate from '../validate';
 import { PRECISIONS, type Precision } from '../precision';
 
 export interface Io {
@@ -39,10 +45,11 @@ commands:
   predict   top-k classes for images (a folder or files), as a table, JSON or CSV
   serve     a checkpoint behind HTTP: POST /predictions, batched dynamically; /health /ready /metrics
   summary   a model's layers, output shapes and parameter counts
+  weights   torchvision's ImageNet weights: list, path, pull (the only command that downloads)
   doctor    LibTorch, CUDA, threads, and what to fix when something is missing
   launch    run a command as several data-parallel ranks (torchrun's environment)
 
-torch-attn help <command> shows a command's options.
+torch-attn help <command> shows a command's options; torch-attn --version the versions.
 `,
   train: `usage: torch-attn train [--config run.yaml] [options]
 
@@ -57,21 +64,33 @@ torch-attn help <command> shows a command's options.
   --seed N            default 0
   --precision P       fp32 | bf16 | fp16 (fp16: CUDA only; bf16 about 2x on CPUs with bf16 arithmetic)
   --channels-last     channels-last (NHWC) weights and inputs
-  --weights FILE      torchvision ImageNet checkpoint for the backbone
-  --out DIR           run directory (default runs/<name>)
-  --resume FILE       continue a run from its last.pth
+  --weights FILE      torchvision ImageNet checkpoint for the backbone, or 'imagenet' / 'imagenet-v2'
+                      (torchvision's file from PyTorch's cache; torch-attn weights pull fetches it)
+  --out DIR           run directory (default runs/<name>); one that holds a run already is not
+                      overwritten: the run goes to DIR-2 (DIR-3, ...) unless --exist-ok
+  --exist-ok          write into --out even when it holds a run
+  --resume FILE       continue a run from its last.pth (alone: the run's own config.json and folder)
+  --set KEY=VALUE     override one config field by its dotted path, the value as YAML; repeatable
+                      (--set optimizer.weightDecay=5e-4 --set stages.0.lr=1e-2)
+  --threads N         intra-op threads (default: LibTorch's, the cores)
+  --dry-run           print the resolved config, the model and its learning rates; train nothing
 Ctrl-C stops at the next batch with a resumable checkpoint.
 `,
-  eval: `usage: torch-attn eval --checkpoint FILE --data DIR [--config FILE] [--json]
+  eval: `usage: torch-attn eval --checkpoint FILE [--data DIR] [--config FILE] [--json]
 
   --checkpoint FILE   a .pth/.safetensors state dict (a run's best.pth or last.pth)
-  --data DIR          the dataset to evaluate on (its test split)
+  --data DIR          the dataset to evaluate on (its test split; default the run's own)
   --config FILE       the run's config.json (default: config.json beside the checkpoint)
   --json              print the evaluation as JSON
 `,
   predict: `usage: torch-attn predict --checkpoint FILE [options] <folder or image files...>
+       torch-attn predict --weights imagenet --model resnet50 [options] <images...>
 
   --checkpoint FILE   a run's best.pth (its config.json beside it gives model, classes, transforms)
+  --weights NAME      imagenet | imagenet-v2: the plain torchvision model with its ImageNet weights
+                      (from PyTorch's cache), its eval transform and the 1000 ImageNet classes
+  --model ARCH        with --weights: resnet18-152, vgg11-19 (default resnet18)
+  --bn                with --weights and a VGG: vgg*_bn
   --config FILE       the run's config.json, when it is not beside the checkpoint
   --top-k N           classes per image (default 3)
   --format FMT        table | json | csv (default table)
@@ -102,6 +121,19 @@ queue 503. SIGTERM or Ctrl-C stops accepting, finishes what is in flight and exi
   --input C,H,W       default: the config's input size (3,32,32 without one)
 `,
   doctor: `usage: torch-attn doctor
+`,
+  weights: `usage: torch-attn weights list | path NAME | pull NAME [--mirror URL] [--timeout S]
+
+  list                every ImageNet weights file torchvision publishes for the backbones here,
+                      and whether it is in PyTorch's cache ($TORCH_HOME/hub/checkpoints)
+  path NAME           where NAME's file is (or goes) in the cache
+  pull NAME           download NAME into the cache: a progress bar, the size and the SHA-256
+                      prefix of the file name checked, an atomic rename; an interrupted pull
+                      continues where it stopped. HTTPS_PROXY / NO_PROXY are honoured.
+  NAME                resnet18 ... resnet152, vgg11 ... vgg19, vgg11_bn ... vgg19_bn; add .v2 for
+                      the V2 weights (resnet50/101/152), or torchvision's ResNet50_Weights.IMAGENET1K_V2
+  --mirror URL        fetch <URL>/<file name> instead of download.pytorch.org
+  --timeout S         longest silence from the server, in seconds (default 30)
 `,
   launch: `usage: torch-attn launch --nproc-per-node N [options] -- <command> [args...]
 
@@ -134,7 +166,10 @@ function int(value: string | undefined, flag: string, min: number): number | und
 
 /** The run configuration from --config and the flags. */
 export function trainConfig(values: Record<string, string | boolean | (string | boolean)[] | undefined>): RunConfig {
-  const base = values.config ? readConfigFile(String(values.config)) : {};
+  // --resume alone: the run's own config.json (beside its last.pth), the run directory its out.
+  const resumeConfig = values.resume && !values.config ? path.join(path.dirname(String(values.resume)), 'config.json') : undefined;
+  if (resumeConfig && !fs.existsSync(resumeConfig)) throw new UsageError(`--resume ${values.resume}: no config.json beside it; pass the run's configuration with --config`);
+  const base = values.config ? readConfigFile(String(values.config)) : resumeConfig ? { ...runConfigRaw(resumeConfig).raw, out: path.dirname(String(values.resume)) } : {};
   if (typeof base !== 'object' || base === null || Array.isArray(base)) throw new UsageError(`${values.config} does not hold a configuration object`);
   const raw = structuredClone(base) as Record<string, any>;
   raw.model = { ...(raw.model ?? {}) };
@@ -157,7 +192,32 @@ export function trainConfig(values: Record<string, string | boolean | (string | 
   if (values.out) raw.out = values.out;
   if (values.precision) raw.precision = values.precision;
   if (values['channels-last']) raw.memoryFormat = 'channels-last';
+  for (const assignment of ([] as (string | boolean)[]).concat(values.set ?? [])) applySet(raw, String(assignment));
   return checkConfig(raw, values.config ? String(values.config) : 'config');
+}
+
+/** `--set optimizer.lr=3e-4`: a dotted path into the config, the value read as YAML (numbers,
+ *  booleans, lists and maps as in a config file). Stages are addressed by index: stages.0.lr=1e-3. */
+function applySet(raw: Record<string, any>, assignment: string): void {
+  const eq = assignment.indexOf('=');
+  if (eq <= 0) throw new UsageError(`--set takes key=value with a dotted key (e.g. optimizer.weightDecay=5e-4), got '${assignment}'`);
+  const keys = assignment.slice(0, eq).split('.');
+  if (keys.some((k) => k === '' || k === '__proto__' || k === 'constructor' || k === 'prototype')) throw new UsageError(`--set: '${assignment.slice(0, eq)}' is not a config key`);
+  let value: unknown;
+  try {
+    value = YAML.parse(assignment.slice(eq + 1));
+  } catch (err) {
+    throw new UsageError(`--set ${assignment}: the value is not valid YAML (${(err as Error).message.split('\n')[0]})`);
+  }
+  // Stages not written in the config are the default recipe's: --set addresses those.
+  if (keys[0] === 'stages' && raw.stages === undefined) raw.stages = structuredClone(THREE_STAGE);
+  let node: Record<string, any> = raw;
+  for (const key of keys.slice(0, -1)) {
+    if (node[key] === undefined) node[key] = {};
+    if (typeof node[key] !== 'object' || node[key] === null) throw new UsageError(`--set ${assignment}: '${key}' holds ${JSON.stringify(node[key])}, not a section`);
+    node = node[key];
+  }
+  node[keys.at(-1)!] = value;
 }
 
 async function train(args: string[], io: Io): Promise<number> {
@@ -165,8 +225,22 @@ async function train(args: string[], io: Io): Promise<number> {
     config: { type: 'string' }, data: { type: 'string' }, dataset: { type: 'string' }, model: { type: 'string' }, attention: { type: 'string' },
     epochs: { type: 'string' }, 'batch-size': { type: 'string' }, workers: { type: 'string' }, seed: { type: 'string' },
     weights: { type: 'string' }, out: { type: 'string' }, resume: { type: 'string' }, precision: { type: 'string' }, 'channels-last': { type: 'boolean' },
+    set: { type: 'string', multiple: true }, 'dry-run': { type: 'boolean' }, threads: { type: 'string' }, 'exist-ok': { type: 'boolean' },
   }, 'train');
   const config = trainConfig(values);
+  if (!values.resume && !values['exist-ok'] && !values['dry-run']) {
+    // A run directory in use is not overwritten: the run goes to a numbered sibling.
+    const taken = (dir: string) => fs.existsSync(dir) && fs.readdirSync(dir).length > 0;
+    if (taken(config.out)) {
+      let n = 2;
+      while (taken(`${config.out}-${n}`)) n++;
+      io.out(`${config.out} holds a run already: writing to ${config.out}-${n} (--exist-ok writes into it)\n`);
+      config.out = `${config.out}-${n}`;
+    }
+  }
+  const threads = int(values.threads as string | undefined, '--threads', 1);
+  if (threads !== undefined) setNumThreads(threads);
+  if (values['dry-run']) return dryRun(config, io);
   const controller = new AbortController();
   const onSigint = () => {
     io.err('\nstopping at the next batch; a resumable checkpoint is being written ...\n');
@@ -205,13 +279,34 @@ async function train(args: string[], io: Io): Promise<number> {
   } catch (err) {
     bar?.stop();
     if ((err as Error).name === 'AbortError') {
-      io.err(`${(err as Error).message}\n`);
+      const checkpoint = (err as Error & { checkpoint?: string }).checkpoint;
+      io.err(checkpoint ? `stopped; continue with: npx torch-attn train --resume ${path.relative(process.cwd(), checkpoint) || checkpoint}\n` : `${(err as Error).message}\n`);
       return 130;
     }
     throw err;
   } finally {
     process.removeListener('SIGINT', onSigint);
   }
+}
+
+/** `train --dry-run`: the resolved configuration, the model and its schedule; nothing trained or written. */
+async function dryRun(config: RunConfig, io: Io): Promise<number> {
+  const { train, test } = await loadData(config);
+  const model = buildModel(config, train.classes.length);
+  io.out(`${JSON.stringify(config, null, 2)}\n\n`);
+  io.out(`${model.toString()}\n${model.summaryTable([1, 3, inputSize(config), inputSize(config)])}\n`);
+  io.out(`data: ${train.length} training images${test ? `, ${test.length} test images` : ' (no test split)'}, ${train.classes.length} classes\n`);
+  const tuner = new StagedFineTuner(model, { optimizer: config.optimizer, stages: config.stages, scheduler: config.scheduler, batchNorm: config.batchNorm });
+  const batches = Math.ceil(train.length / config.batchSize);
+  const rates = tuner.learningRates(batches);
+  for (const s of rates.stages) {
+    const first = s.rates[0];
+    const last = s.rates.at(-1)!;
+    const fmt = (row: number[]) => rates.groups.map((g, i) => `${g} ${row[i].toExponential(2)}`).join(', ');
+    io.out(`stage '${s.name}': ${s.rates.length} ${s.unit}s${s.plateau ? ' (reduced on plateaus)' : ''}; lr first ${fmt(first)}; last ${fmt(last)}\n`);
+  }
+  io.out('dry run: nothing trained, nothing written\n');
+  return 0;
 }
 
 /** The run's config.json beside a checkpoint (or the one given). */
@@ -263,25 +358,54 @@ function imageFiles(inputs: string[]): string[] {
   return out.sort();
 }
 
+/** A run's model, classes and eval transform, from its checkpoint and config.json. */
+async function runModel(checkpoint: string, explicit: string | undefined) {
+  const config = runConfigFor(checkpoint, explicit);
+  const model = buildModel(config, config.classes.length);
+  await model.loadStateDict(checkpoint, { strict: true });
+  return { model, classes: config.classes, test: transformsFor(config).test, workers: config.workers };
+}
+
+/** torchvision's plain model with its cached ImageNet weights, eval transform and class names. */
+async function imagenetModel(source: string, arch: string, bn: boolean) {
+  if (source !== 'imagenet' && source !== 'imagenet-v2') throw new UsageError(`predict --weights takes imagenet or imagenet-v2, got '${source}' (a run's checkpoint goes with --checkpoint)`);
+  const m = /^(resnet|vgg)(\d+)$/.exec(arch);
+  if (!m) throw new UsageError(`predict --model takes resnet18-152 or vgg11-19 with --weights, got '${arch}'`);
+  const w = findWeights(`${arch}${m[1] === 'vgg' && bn ? '_bn' : ''}${source === 'imagenet' ? '' : '.v2'}`);
+  const depth = Number(m[2]);
+  const model = m[1] === 'resnet'
+    ? resnet({ depth: depth as 18, numClasses: 1000, stem: 'imagenet', attention: 'none' })
+    : vgg({ depth: depth as 16, batchNorm: bn, numClasses: 1000, stem: 'imagenet', attention: 'none' });
+  const report = await model.loadBackbone(source);
+  if (report.skipped.length > 0 || report.missing.length > 0) throw new Error(`${w.file} does not fit ${model.description}: ${[...report.skipped.map((s) => `${s.name} (${s.reason})`), ...report.missing].slice(0, 3).join(', ')}`);
+  const t = w.transform;
+  const test = [transforms.resize(t.resize), transforms.centerCrop(t.crop), transforms.toTensor(), transforms.normalize(t.mean, t.std)];
+  return { model, classes: [...IMAGENET_CATEGORIES], test, workers: 2 };
+}
+
 async function predict(args: string[], io: Io): Promise<number> {
-  const { values, positionals } = parse(args, { checkpoint: { type: 'string' }, config: { type: 'string' }, 'top-k': { type: 'string' }, format: { type: 'string' } }, 'predict');
-  if (!values.checkpoint) throw new UsageError('predict needs --checkpoint FILE');
+  const { values, positionals } = parse(args, {
+    checkpoint: { type: 'string' }, config: { type: 'string' }, 'top-k': { type: 'string' }, format: { type: 'string' },
+    weights: { type: 'string' }, model: { type: 'string' }, bn: { type: 'boolean' },
+  }, 'predict');
+  if (!values.checkpoint && !values.weights) throw new UsageError('predict needs --checkpoint FILE (a run\'s) or --weights imagenet (a plain ImageNet model)');
+  if (values.checkpoint && values.weights) throw new UsageError('predict takes --checkpoint or --weights, not both');
   if (positionals.length === 0) throw new UsageError('predict needs image files or a folder of images');
   const format = (values.format as string | undefined) ?? 'table';
   if (!['table', 'json', 'csv'].includes(format)) throw new UsageError(`--format must be table, json or csv, got '${format}'`);
-  const config = runConfigFor(String(values.checkpoint), values.config as string | undefined);
-  const k = Math.min(int(values['top-k'] as string | undefined, '--top-k', 1) ?? 3, config.classes.length);
   const files = imageFiles(positionals);
   if (files.length === 0) throw new UsageError(`predict: no ${IMAGE_EXTENSIONS.join('/')} images in ${positionals.join(', ')}`);
-  const model = buildModel(config, config.classes.length);
-  await model.loadStateDict(String(values.checkpoint), { strict: true });
-  const data = datasets.fromFiles(files, config.classes, transformsFor(config).test);
-  const ev = await evaluate(model, new DataLoader(data, { batchSize: 32, workers: config.workers }), { probabilities: true });
+  const { model, classes, test, workers } = values.weights
+    ? await imagenetModel(String(values.weights), (values.model as string | undefined) ?? 'resnet18', Boolean(values.bn))
+    : await runModel(String(values.checkpoint), values.config as string | undefined);
+  const k = Math.min(int(values['top-k'] as string | undefined, '--top-k', 1) ?? 3, classes.length);
+  const data = datasets.fromFiles(files, classes, test);
+  const ev = await evaluate(model, new DataLoader(data, { batchSize: 32, workers }), { probabilities: true });
   const probs = ev.probabilities!;
-  const n = config.classes.length;
+  const n = classes.length;
   const results = files.map((file, i) => {
     const row = Array.from(probs.subarray(i * n, (i + 1) * n));
-    const top = row.map((p, c) => ({ class: config.classes[c], probability: p })).sort((a, b) => b.probability - a.probability).slice(0, k);
+    const top = row.map((p, c) => ({ class: classes[c], probability: p })).sort((a, b) => b.probability - a.probability).slice(0, k);
     return { file, top };
   });
   if (format === 'json') io.out(`${JSON.stringify(results, null, 2)}\n`);
@@ -375,6 +499,7 @@ function doctor(io: Io): number {
     ...(info.onednnVersion ? [`oneDNN ${info.onednnVersion}`] : []),
     `inference plans (folded, prepacked convolutions in eval mode): ${info.inferencePlans ? 'on' : 'off with this LibTorch (eval runs the modules eagerly)'}`,
     `distributed (c10d): ${distributed.backends().join(', ')} (no NCCL: CUDA tensors are not reduced across ranks yet)`,
+    `pretrained weights in ${weightsCacheDir()}: ${listWeights().filter((w) => fs.existsSync(path.join(weightsCacheDir(), w.file))).map((w) => `${w.arch}${w.version === 'v1' ? '' : '.v2'}`).join(', ') || 'none (npx torch-attn weights pull resnet18)'}`,
     ...info.workarounds.map((w) => `works around: ${w}`),
   ];
   const fixes: string[] = [];
@@ -427,9 +552,60 @@ export function table(header: string[], rows: string[][]): string {
 }
 
 /** Runs one command; resolves to the process exit code. */
+const COMMANDS = ['train', 'eval', 'predict', 'serve', 'summary', 'doctor', 'launch', 'weights'];
+
+async function weightsCommand(args: string[], io: Io): Promise<number> {
+  const { values, positionals } = parseArgs({ args, options: { mirror: { type: 'string' }, timeout: { type: 'string' } }, allowPositionals: true, strict: true });
+  const [action, name] = positionals;
+  if (action === 'list') {
+    const dir = weightsCacheDir();
+    const rows = listWeights().map((w) => [`${w.arch}${w.version === 'v1' ? '' : '.v2'}`, w.name, w.file, `${w.acc1.toFixed(1)}%`, fs.existsSync(path.join(dir, w.file)) ? 'cached' : '-']);
+    io.out(table(['name', 'torchvision', 'file', 'ImageNet top-1', 'here'], rows));
+    io.out(`cache: ${dir}\n`);
+    return 0;
+  }
+  if (action !== 'path' && action !== 'pull') throw new UsageError(action === undefined ? 'weights needs list, path NAME or pull NAME' : `weights: unknown action '${action}' (list, path, pull)`);
+  if (!name) throw new UsageError(`weights ${action} needs a NAME, e.g. resnet18`);
+  if (action === 'path') {
+    io.out(`${weightsPath(name)}\n`);
+    return 0;
+  }
+  const w = findWeights(name);
+  const dest = weightsPath(name);
+  if (fs.existsSync(dest)) {
+    io.out(`${w.name}: already in the cache, ${dest}\n`);
+    return 0;
+  }
+  const timeout = int(values.timeout as string | undefined, '--timeout', 1);
+  let bar: SingleBar | undefined;
+  try {
+    const file = await pullWeights(name, {
+      mirror: values.mirror as string | undefined,
+      timeoutMs: timeout === undefined ? undefined : timeout * 1000,
+      onProgress: (received, total) => {
+        if (!io.isTTY || total === null) return;
+        if (!bar) {
+          bar = new SingleBar({ format: `${w.file} {bar} {percentage}% | {value}/{total} MB`, hideCursor: true });
+          bar.start(Math.round(total / 1e6), 0);
+        }
+        bar.update(Math.round(received / 1e6));
+      },
+    });
+    bar?.stop();
+    io.out(`${w.name}: ${file} (${(fs.statSync(file).size / 1e6).toFixed(1)} MB, SHA-256 ${w.sha256Prefix}... checked)\n`);
+    return 0;
+  } finally {
+    bar?.stop();
+  }
+}
+
 export async function main(argv: string[], io: Io = defaultIo): Promise<number> {
   const [command, ...args] = argv;
   try {
+    if (command === '--version' || command === '-V') {
+      io.out(`torch-attn ${buildInfo().version} (LibTorch ${buildInfo().libtorchVersion})\n`);
+      return 0;
+    }
     if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
       const topic = args[0] ?? '';
       if (!(topic in HELP)) throw new UsageError(`no command '${topic}'`);
@@ -458,8 +634,10 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
         return doctor(io);
       case 'launch':
         return await launchCommand(args, io);
+      case 'weights':
+        return await weightsCommand(args, io);
       default:
-        throw new UsageError(`unknown command '${command}' (commands: train, eval, predict, serve, summary, doctor, launch)`);
+        throw new UsageError(`unknown command '${command}'${validate.didYouMean(command, COMMANDS)} (commands: ${COMMANDS.join(', ')})`);
     }
   } catch (err) {
     if (err instanceof UsageError) {

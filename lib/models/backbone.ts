@@ -4,13 +4,30 @@ import { ErrorCode, codedError } from '../errors';
 import type { Tensor } from '../tensor/tensor';
 import { isAttentionName } from '../training/groups';
 import { readStateDict } from './checkpoint';
+import { cachedWeights } from './weights';
 import type { BackboneReport, Model } from './model';
 
-export async function loadBackbone(model: Model, file: string): Promise<BackboneReport> {
+/** The registered weights a model's backbone takes: 'resnet50', 'vgg16_bn', ... */
+export function backboneWeightsName(model: Model): string {
+  const { arch, depth, batchNorm } = model.spec;
+  if (arch === 'resnet') return `resnet${depth}`;
+  if (arch === 'vgg') return `vgg${depth}${batchNorm === false ? '' : '_bn'}`;
+  throw new TypeError(`loadBackbone() loads torchvision ResNet and VGG weights; this model is ${model.description}`);
+}
+
+/** 'imagenet' (torchvision's V1, what `pretrained=True` loads) and 'imagenet-v2' name the cached
+ *  ImageNet weights of the model's backbone; anything else is a file. */
+export function resolveBackboneSource(model: Model, source: string): string {
+  if (source !== 'imagenet' && source !== 'imagenet-v2') return source;
+  return cachedWeights(`${backboneWeightsName(model)}${source === 'imagenet' ? '' : '.v2'}`);
+}
+
+export async function loadBackbone(model: Model, source: string): Promise<BackboneReport> {
   const { arch, stem, placement, attention } = model.spec;
   if (arch !== 'resnet' && arch !== 'vgg') {
     throw new TypeError(`loadBackbone() loads torchvision ResNet and VGG weights; this model is ${model.description}`);
   }
+  const file = resolveBackboneSource(model, source);
   const prefix = arch === 'resnet' && placement !== 'block' && (attention?.kind ?? 'none') !== 'none' ? 'backbone.' : '';
   const head = arch === 'resnet' ? 'fc.' : 'classifier.';
   // Attention modules are never loaded from a backbone file.

@@ -85,6 +85,7 @@ export class Model {
   readonly spec: Readonly<NativeModelSpec>;
   #batchNorm: 'eval' | 'train' = 'eval';
   #plans = true;
+  #learned = false;
 
   protected constructor(spec: NativeModelSpec) {
     this.native = native.createModel(spec);
@@ -262,6 +263,12 @@ export class Model {
       throw validate.typeError('loadStateDict() source', 'a file path or an object of name -> Tensor', source);
     }
     const strict = opts.strict ?? true;
+    const result = await this.#loadStateDict(source, strict, layout);
+    this.#learned = true;
+    return result;
+  }
+
+  async #loadStateDict(source: string | Record<string, Tensor>, strict: boolean, layout: (typeof CHECKPOINT_LAYOUTS)[number]): Promise<LoadResult> {
     if (typeof source === 'string' && !isSafetensors(source) && layout === 'torch-attn') {
       return this.native.loadStateDict(source, strict); // read and loaded off the main thread
     }
@@ -281,14 +288,28 @@ export class Model {
 
   /**
    * Loads a torchvision ImageNet ResNet or VGG state dict (`torchvision.models.resnet50().state_dict()`
-   * saved with torch.save, or .safetensors) into this model's backbone: the `backbone.` prefix is
+   * saved with torch.save, or .safetensors; 'imagenet' / 'imagenet-v2': torchvision's own file for
+   * this architecture from PyTorch's cache, see `pretrained`) into this model's backbone: the `backbone.` prefix is
    * added where the layout has one, a DataParallel `module.` prefix is removed, the 7x7 `conv1`
    * is skipped under the CIFAR stem and the head when the class count differs. Attention modules
    * keep their own initialisation. Everything not loaded is reported with the reason.
    */
   async loadBackbone(path: string): Promise<BackboneReport> {
-    if (typeof path !== 'string') throw validate.typeError('loadBackbone(path)', 'a file path', path);
-    return loadBackbone(this, path);
+    if (typeof path !== 'string') throw validate.typeError('loadBackbone(path)', "a file path, 'imagenet' or 'imagenet-v2'", path);
+    const report = await loadBackbone(this, path);
+    if (report.loaded.length > 0) this.#learned = true;
+    return report;
+  }
+
+  /** @internal The fine-tuner trained this model. */
+  markLearned(): void {
+    this.#learned = true;
+  }
+
+  /** Whether the weights came from somewhere (a loaded state dict or backbone, a training step)
+   *  rather than only from initialisation. */
+  get hasLearnedWeights(): boolean {
+    return this.#learned;
   }
 
   /**
@@ -358,7 +379,9 @@ export class Model {
     if (opts.labelSmoothing !== undefined && opts.labelSmoothing >= 1) throw new RangeError(`trainStep() options.labelSmoothing must be below 1, got ${opts.labelSmoothing}`);
     if (!(optimizer instanceof Optimizer)) throw validate.typeError('trainStep() optimizer', 'an Optimizer (optim.sgd / adam / adamw)', optimizer);
     if (optimizer.model !== this) throw new TypeError('trainStep(): the optimizer was made for another model');
-    return this.native.trainStep(optimizer.native, expectTensor(x, 'trainStep() x') as never, expectTensor(labels, 'trainStep() labels') as never, { ...opts, precision: p, distributed: group });
+    const result = await this.native.trainStep(optimizer.native, expectTensor(x, 'trainStep() x') as never, expectTensor(labels, 'trainStep() labels') as never, { ...opts, precision: p, distributed: group });
+    this.#learned = true;
+    return result;
   }
 
   /** Writes the state dict to `path`, as .pth (torch.load reads it; load_state_dict(strict=True)

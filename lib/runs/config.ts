@@ -276,14 +276,21 @@ async function folders(dir: string, testDir: string | undefined, explicit: strin
   return { train, test };
 }
 
+/** The run configuration a run directory's config.json holds, without what the run added to it
+ *  (class names, versions, the model's description and spec): what checkConfig takes. */
+export function runConfigRaw(file: string): { raw: Record<string, unknown>; classes: unknown } {
+  const saved = JSON.parse(fs.readFileSync(file, 'utf8'));
+  const { classes, torchAttn: _v, libtorch: _l, ...rest } = saved;
+  const { description: _d, spec: _s, ...model } = rest.model ?? {};
+  return { raw: { ...rest, model }, classes };
+}
+
 /** A run's configuration for using its checkpoint (eval, predict, serve): the config.json beside
  *  the checkpoint, or the file given, with the run's class list. */
 export function readRunConfig(checkpoint: string, explicit?: string): RunConfig & { classes: string[] } {
   const file = explicit ?? path.join(path.dirname(checkpoint), 'config.json');
   if (!fs.existsSync(file)) throw new Error(`no config.json beside ${checkpoint}: pass the run's config with --config`);
-  const raw = JSON.parse(fs.readFileSync(file, 'utf8'));
-  const { classes, torchAttn: _v, libtorch: _l, ...rest } = raw;
+  const { raw, classes } = runConfigRaw(file);
   if (!Array.isArray(classes)) throw new Error(`${file} is not a torch-attn run config (it has no class list)`);
-  const { description: _d, spec: _s, ...model } = rest.model ?? {};
-  return { ...checkConfig({ ...rest, model }, file), classes };
+  return { ...checkConfig(raw, file), classes };
 }

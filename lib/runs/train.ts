@@ -63,7 +63,7 @@ export async function runTraining(config: RunConfig, hooks: RunHooks = {}): Prom
     path.join(dir, 'config.json'),
     `${JSON.stringify({ ...config, classes: train.classes, model: { ...config.model, description: model.description, spec: model.spec }, torchAttn: info.version, libtorch: info.libtorchVersion }, null, 2)}\n`,
   );
-  log(`stages: ${config.stages.map((s) => `${s.name} (${s.epochs} epoch${s.epochs === 1 ? '' : 's'})`).join(' -> ')}; batch ${config.batchSize}, ${config.precision}${config.memoryFormat === 'channels-last' ? ', channels-last' : ''}, ${config.workers} loader threads, seed ${config.seed}`);
+  log(`stages: ${config.stages.map((s) => `${s.name} (${s.epochs} epoch${s.epochs === 1 ? '' : 's'})`).join(' -> ')}; batch ${config.batchSize}, ${config.precision}${config.memoryFormat === 'channels-last' ? ', channels-last' : ''}, ${config.workers} loader thread${config.workers === 1 ? '' : 's'}, seed ${config.seed}`);
   log(`run directory: ${dir}`);
   const totalEpochs = config.stages.reduce((n, st) => n + st.epochs, 0);
   const metrics = fs.openSync(path.join(dir, 'metrics.jsonl'), hooks.resume ? 'a' : 'w');
@@ -76,6 +76,7 @@ export async function runTraining(config: RunConfig, hooks: RunHooks = {}): Prom
       seed: config.seed,
       signal: hooks.signal,
       resume: hooks.resume,
+      onWarning: (message) => log(`warning: ${message}`),
       onStage: (s) => {
         stage = s.name;
         log(`stage ${s.index + 1}/${config.stages.length} '${s.name}': training ${Object.entries(s.groups).filter(([, v]) => v === 'trainable').map(([k]) => k).join(', ')}`);

@@ -128,6 +128,8 @@ export interface FitOptions {
   onBatch?: (event: BatchEvent) => void;
   onEpoch?: (record: EpochRecord) => void;
   onStage?: (stage: { index: number; name: string; groups: Record<string, 'trainable' | 'frozen'> }) => void;
+  /** Advice about the run (a random backbone frozen in the first stage); default process.emitWarning. */
+  onWarning?: (message: string) => void;
   /** Continue the run a checkpoint of this configuration (last.pth) stopped at. */
   resume?: string;
   /** This run's precision, over the fine-tuner's option. */
@@ -288,7 +290,7 @@ export class StagedFineTuner {
   }
 
   async fit(train: ImageDataset | DataLoader, test?: ImageDataset | DataLoader | null, options?: FitOptions): Promise<FitResult> {
-    const o = validate.options(options, 'fit() options', ['batchSize', 'workers', 'seed', 'dropLast', 'signal', 'onBatch', 'onEpoch', 'onStage', 'resume', 'precision', 'pinMemory', 'distributed']);
+    const o = validate.options(options, 'fit() options', ['batchSize', 'workers', 'seed', 'dropLast', 'signal', 'onBatch', 'onEpoch', 'onStage', 'onWarning', 'resume', 'precision', 'pinMemory', 'distributed']);
     const group = o.distributed === undefined ? undefined : expectGroup(o.distributed, 'fit() options.distributed');
     for (const [name, given] of [['train', train], ['test', test]] as const) {
       if (given instanceof DataLoader && given.distributed !== group) {
@@ -300,7 +302,7 @@ export class StagedFineTuner {
       }
     }
     const precision = precisionOption(o.precision ?? this.options.precision, o.precision !== undefined ? 'fit() options.precision' : 'options.precision', this.model.device);
-    for (const key of ['onBatch', 'onEpoch', 'onStage'] as const) {
+    for (const key of ['onBatch', 'onEpoch', 'onStage', 'onWarning'] as const) {
       if (o[key] !== undefined && typeof o[key] !== 'function') throw validate.typeError(`fit() options.${key}`, 'a function', o[key]);
     }
     if (o.resume !== undefined && (typeof o.resume !== 'string' || o.resume === '')) throw validate.typeError('fit() options.resume', 'a checkpoint path', o.resume);
@@ -320,6 +322,7 @@ export class StagedFineTuner {
     const trainLoader = train instanceof DataLoader ? train : new DataLoader(trainSet!, { batchSize, workers, shuffle: true, dropLast, seed, pinMemory: o.pinMemory, distributed: group });
     const testLoader = test == null ? null : test instanceof DataLoader ? test : new DataLoader(validDataset(test, 'fit(test)'), { batchSize, workers, shuffle: false, pinMemory: o.pinMemory, distributed: group });
     const plan = this.#plan(trainLoader.length);
+    if (o.resume === undefined) this.#warnRandomFrozenBackbone(o.onWarning);
     const blind = plan.tables.findIndex((t) => t.plateau?.monitor.startsWith('test') && !testLoader);
     if (blind >= 0) {
       throw new RangeError(`fit(): stage '${this.options.stages[blind].name}' reduces its rates on plateaus of ${plan.tables[blind].plateau!.monitor}, which needs a test set; pass one or monitor 'trainLoss'`);
@@ -374,6 +377,7 @@ export class StagedFineTuner {
       this.#running = false;
       o.signal?.removeEventListener('abort', onAbort);
     }
+    if (result.records.length > 0) this.model.markLearned();
     if (listenerError !== undefined) throw listenerError;
     if (result.cancelled) {
       throw abortError(
@@ -386,6 +390,19 @@ export class StagedFineTuner {
       best: result.best.epoch > 0 ? { epoch: result.best.epoch, metric: result.best.metric, checkpoint: result.bestCheckpoint } : null,
       groups: Object.fromEntries(plan.labels.map((l, g) => [l, plan.params[g]])),
     };
+  }
+
+  /** A stage that trains the head and attention over a backbone that was never loaded or trained
+   *  learns next to nothing: say so (once per fit). */
+  #warnRandomFrozenBackbone(onWarning: ((message: string) => void) | undefined): void {
+    const backbone = parameterGroups(this.model).get('backbone');
+    if (!backbone || backbone.length === 0 || this.model.hasLearnedWeights) return;
+    const first = this.options.stages[0];
+    const trained = new Set(resolveParameters(this.model, first.train, 'stages[0].train'));
+    if (backbone.some((n) => trained.has(n))) return;
+    const message = `the backbone is randomly initialised and frozen in stage '${first.name}': it cannot learn; pass weights (loadBackbone('imagenet'), --weights imagenet), or unfreeze it`;
+    if (onWarning) onWarning(message);
+    else process.emitWarning(message, { code: 'TORCH_ATTN_RANDOM_FROZEN_BACKBONE' });
   }
 
   /**

@@ -1,5 +1,6 @@
 // The command line: argument errors (exit code 2 with usage), help, summary, doctor, and a whole
 // train -> eval -> predict round on the committed CIFAR fixtures (tiny, fast).
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -21,7 +22,7 @@ describe('torch-attn CLI', () => {
   it('usage errors: exit code 2, a message naming the problem, the usage', async () => {
     let r = await run('trian');
     expect(r.code).toBe(2);
-    expect(r.err).toMatch(/unknown command 'trian' \(commands: train, eval, predict, serve, summary, doctor, launch\)/);
+    expect(r.err).toMatch(/unknown command 'trian' \(did you mean 'train'\?\) \(commands: train, eval, predict, serve, summary, doctor, launch, weights\)/);
     r = await run('train', '--epochs', '1');
     expect(r.code).toBe(2);
     expect(r.err).toMatch(/train needs a dataset: --data DIR/);
@@ -42,6 +43,42 @@ describe('torch-attn CLI', () => {
     r = await run('summary', '--input', '3,32');
     expect(r.err).toMatch(/--input takes C,H,W/);
   });
+
+  it('--set overrides config fields by dotted path (values as YAML); --version; train --dry-run trains nothing', async () => {
+    const c = trainConfig({ data: 'x', set: ['optimizer.weightDecay=5e-4', 'stages.0.lr=0.01', 'data.augment=[randomHorizontalFlip]', 'batchSize=16'] });
+    expect(c.optimizer).toEqual({ weightDecay: 5e-4 });
+    expect(c.stages[0].lr).toBe(0.01);
+    expect(c.stages[1].lr).toBe(1e-4); // the rest of the default recipe stays
+    expect(c.data.augment).toEqual(['randomHorizontalFlip']);
+    expect(c.batchSize).toBe(16);
+    expect(() => trainConfig({ data: 'x', set: ['optimizer'] })).toThrow(/--set takes key=value/);
+    expect(() => trainConfig({ data: 'x', set: ['batchSize=16', 'batchSize.x=1'] })).toThrow(/--set batchSize.x=1: 'batchSize' holds 16, not a section/);
+    expect(() => trainConfig({ data: 'x', set: ['__proto__.x=1'] })).toThrow(/is not a config key/);
+    expect(() => trainConfig({ data: 'x', set: ['optimzer.lr=1'] })).toThrow(/Unknown option 'optimzer' in config \(did you mean 'optimizer'\?\)/);
+    const v = await run('--version');
+    expect(v.code).toBe(0);
+    expect(v.out).toMatch(/^torch-attn \d+\.\d+\.\d+ \(LibTorch \d+\.\d+/);
+    const out = path.join(tmp, 'dry');
+    const d = await run('train', '--model', 'cbamcnn', '--data', path.join(__dirname, '..', 'fixtures', 'data'), '--epochs', '3', '--set', 'stages=[{name: all, epochs: 3, train: all, lr: 0.001}]', '--set', 'scheduler={type: step, stepSize: 1, gamma: 0.5}', '--out', out, '--dry-run');
+    expect(d.err).toBe('');
+    expect(d.code).toBe(0);
+    expect(d.out).toMatch(/"arch": "cbamcnn"/);
+    expect(d.out).toMatch(/total parameters: /);
+    expect(d.out).toMatch(/stage 'all': 3 epochs; lr first .*1\.00e-3.*; last .*2\.50e-4/);
+    expect(d.out).toMatch(/dry run: nothing trained, nothing written/);
+    expect(fs.existsSync(out)).toBe(false);
+  });
+
+  it('a closed pipe (torch-attn ... | head) ends the command quietly', async () => {
+    const bin = path.join(__dirname, '..', '..', 'bin', 'torch-attn.js');
+    const child = spawn(process.execPath, [bin, 'weights', 'list'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.destroy(); // the reader went away before the command wrote
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    const code = await new Promise((resolve) => child.on('close', resolve));
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+  }, 60_000);
 
   it('--precision and --channels-last reach the run configuration', () => {
     const c = trainConfig({ data: 'x', precision: 'bf16', 'channels-last': true });
@@ -90,6 +127,19 @@ describe('torch-attn CLI', () => {
     expect(evaluation.checkpoint).toBe('best.pth');
     if (bestEpoch !== 2) expect(evaluation.last.epoch).toBe(2);
     expect(evaluation.prCurves[0].rocAuc === null || (evaluation.prCurves[0].rocAuc >= 0 && evaluation.prCurves[0].rocAuc <= 1)).toBe(true);
+
+    // The run directory is not overwritten by a second run; --resume alone finds the run's config.
+    const again = await run('train', '--config', config, '--out', out, '--epochs', '1');
+    expect(again.code).toBe(0);
+    expect(again.out).toContain(`${out} holds a run already: writing to ${out}-2 (--exist-ok writes into it)`);
+    expect(fs.existsSync(path.join(`${out}-2`, 'best.pth'))).toBe(true);
+    expect(JSON.parse(fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').at(-1)!).epoch).toBe(2);
+    const resumed = await run('train', '--resume', path.join(out, 'last.pth'));
+    expect(resumed.err).toBe('');
+    expect(resumed.code).toBe(0);
+    expect(resumed.out).toMatch(/final evaluation/);
+    expect(fs.existsSync(`${out}-3`)).toBe(false);
+    expect((await run('train', '--resume', path.join(tmp, 'nowhere', 'last.pth'))).err).toMatch(/no config.json beside it/);
 
     const e = await run('eval', '--checkpoint', path.join(out, 'best.pth'), '--data', data, '--json');
     expect(e.code).toBe(0);
