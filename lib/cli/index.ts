@@ -248,7 +248,7 @@ async function train(args: string[], io: Io): Promise<number> {
   };
   process.once('SIGINT', onSigint);
   let bar: SingleBar | undefined;
-  let epochStarted = Date.now();
+  let first = { batch: 0, at: 0 };
   try {
     const result = await runTraining(config, {
       signal: controller.signal,
@@ -260,13 +260,14 @@ async function train(args: string[], io: Io): Promise<number> {
         io.out(`${line}\n`);
       },
       onBatch: !io.isTTY ? undefined : (b) => {
+        const now = Date.now();
         if (!bar) {
-          epochStarted = Date.now();
-          bar = new SingleBar({ format: `epoch ${b.epoch} [${b.stage}] {bar} {value}/{total} batches | loss {loss} | {rate} img/s | eta {eta}s`, hideCursor: true });
-          bar.start(b.batches, 0, { loss: '-', rate: '-' });
+          first = { batch: b.batch, at: now };
+          bar = new SingleBar({ format: `epoch ${b.epoch} [${b.stage}] {bar} {value}/{total} batches | loss {loss} | {rate} img/s | eta {remaining}`, hideCursor: true });
+          bar.start(b.batches, 0, { loss: '-', rate: '-', remaining: '-' });
         }
-        const seconds = (Date.now() - epochStarted) / 1000;
-        bar.update(b.batch, { loss: b.meanLoss.toFixed(4), rate: seconds > 0 ? (b.images / seconds).toFixed(1) : '-' });
+        const { rate, eta } = epochProgress(first, { batch: b.batch, batches: b.batches, at: now }, config.batchSize);
+        bar.update(b.batch, { loss: b.meanLoss.toFixed(4), rate: rate === null ? '-' : rate.toFixed(1), remaining: eta === null ? '-' : `${Math.round(eta)}s` });
       },
       onEpoch: (r) => {
         bar?.stop();
@@ -287,6 +288,18 @@ async function train(args: string[], io: Io): Promise<number> {
   } finally {
     process.removeListener('SIGINT', onSigint);
   }
+}
+
+/**
+ * An epoch's rate (images/s) and remaining seconds from its batch events, timed from the first
+ * event seen: the batch already done when timing started does not count (a rate over a few
+ * microseconds was 320,000 img/s). Null until a second event.
+ */
+export function epochProgress(first: { batch: number; at: number }, now: { batch: number; batches: number; at: number }, batchSize: number): { rate: number | null; eta: number | null } {
+  const done = now.batch - first.batch;
+  const seconds = (now.at - first.at) / 1000;
+  if (done <= 0 || seconds <= 0) return { rate: null, eta: null };
+  return { rate: (done * batchSize) / seconds, eta: ((now.batches - now.batch) * seconds) / done };
 }
 
 /** `train --dry-run`: the resolved configuration, the model and its schedule; nothing trained or written. */
@@ -360,6 +373,7 @@ function imageFiles(inputs: string[]): string[] {
 
 /** A run's model, classes and eval transform, from its checkpoint and config.json. */
 async function runModel(checkpoint: string, explicit: string | undefined) {
+  if (!fs.existsSync(checkpoint)) throw new UsageError(`--checkpoint ${checkpoint}: file not found`);
   const config = runConfigFor(checkpoint, explicit);
   const model = buildModel(config, config.classes.length);
   await model.loadStateDict(checkpoint, { strict: true });

@@ -259,6 +259,9 @@ function nonNegative(value: unknown, name: string): number {
 }
 
 
+/** How deep randomApply may nest (the native pipeline's bound too). */
+const MAX_NESTING = 8;
+
 /** The transforms a run configuration may name, with the argument each takes first (a bare value
  *  is that argument: `{ resize: 36 }`) and its options. */
 const SPEC_TRANSFORMS: Record<string, { first?: string; options: readonly string[]; make: (first: any, o: any, where: string) => TransformStep }> = {
@@ -276,6 +279,7 @@ const SPEC_TRANSFORMS: Record<string, { first?: string; options: readonly string
     options: ['p'],
     make: (a, o, where) => {
       if (!Array.isArray(a)) throw typeError(`${where}.transforms`, 'an Array of transforms', a);
+      if ((where.match(/\.randomApply/g)?.length ?? 0) > MAX_NESTING) throw new RangeError(`${where}: randomApply nests more than ${MAX_NESTING} deep`);
       return transforms.randomApply(a.map((t, i) => transformFromSpec(t, `${where}.transforms[${i}]`)), o.p);
     },
   },

@@ -168,6 +168,9 @@ describe('transform errors', () => {
     expect(thrown(() => transformFromSpec({ randomCorp: { size: 32 } }, 'augment[0]')).message).toMatch(/augment\[0\]: unknown transform 'randomCorp' \(did you mean 'randomCrop'\?\)/);
     expect(thrown(() => transformFromSpec({ randomCrop: { size: 32, pading: 4 } }, 'augment[0]')).message).toMatch(/Unknown option 'pading' in augment\[0\]\.randomCrop \(did you mean 'padding'\?\)/);
     expect(thrown(() => transformFromSpec({ resize: 32, centerCrop: 32 })).message).toMatch(/a transform name or \{ name: options \}/);
+    let deep: unknown = 'randomHorizontalFlip';
+    for (let i = 0; i < 50; i++) deep = { randomApply: { transforms: [deep] } };
+    expect(thrown(() => transformFromSpec(deep, 'augment[0]')).message).toMatch(/randomApply nests more than 8 deep/);
   });
 
   it('name the transform, the field and what is allowed', () => {

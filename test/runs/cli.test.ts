@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { main, trainConfig } from '../../lib/cli';
+import { epochProgress, main, trainConfig } from '../../lib/cli';
 import { buildInfo } from '../../lib/index';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'torch-attn-cli-'));
@@ -40,6 +40,9 @@ describe('torch-attn CLI', () => {
     expect(r.err).toMatch(/config.precision must be one of 'fp32', 'bf16', 'fp16', got 'half'/);
     r = await run('predict', '--checkpoint', 'x.pth');
     expect(r.err).toMatch(/predict needs image files or a folder/);
+    r = await run('predict', '--checkpoint', path.join(tmp, 'missing.pth'), path.join(__dirname, '..', 'fixtures', 'data', 'folder'));
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/--checkpoint .*missing.pth: file not found/);
     r = await run('summary', '--input', '3,32');
     expect(r.err).toMatch(/--input takes C,H,W/);
   });
@@ -79,6 +82,11 @@ describe('torch-attn CLI', () => {
     expect(stderr).toBe('');
     expect(code).toBe(0);
   }, 60_000);
+
+  it('the progress bar\'s rate and ETA are timed from the first batch seen, not from before it', () => {
+    expect(epochProgress({ batch: 1, at: 1000 }, { batch: 1, batches: 10, at: 1000.01 }, 64)).toEqual({ rate: null, eta: null });
+    expect(epochProgress({ batch: 1, at: 1000 }, { batch: 3, batches: 10, at: 3000 }, 64)).toEqual({ rate: 64, eta: 7 });
+  });
 
   it('--precision and --channels-last reach the run configuration', () => {
     const c = trainConfig({ data: 'x', precision: 'bf16', 'channels-last': true });
