@@ -17,6 +17,7 @@ import { formatEpoch, formatResult, runTraining } from '../runs/train';
 import { evaluate } from '../training/evaluate';
 import { StagedFineTuner } from '../training/finetune';
 import { parameterGroups } from '../training/groups';
+import { backboneWeights } from '../models/backbone';
 import { findWeights, listWeights, pullWeights, weightsCacheDir, weightsPath, IMAGENET_CATEGORIES } from '../models/weights';
 import { resnet, vgg } from '../models/builders';
 import { transforms } from '../data/transforms';
@@ -151,7 +152,7 @@ fails the others are stopped and launch exits with its code.
 
 function parse(args: string[], options: NonNullable<ParseArgsConfig['options']>, command: string) {
   try {
-    return parseArgs({ args, options, allowPositionals: command === 'predict', strict: true });
+    return parseArgs({ args, options, allowPositionals: command === 'predict' || command === 'weights', strict: true });
   } catch (err) {
     throw new UsageError(`${command}: ${(err as Error).message}`);
   }
@@ -385,11 +386,11 @@ async function imagenetModel(source: string, arch: string, bn: boolean) {
   if (source !== 'imagenet' && source !== 'imagenet-v2') throw new UsageError(`predict --weights takes imagenet or imagenet-v2, got '${source}' (a run's checkpoint goes with --checkpoint)`);
   const m = /^(resnet|vgg)(\d+)$/.exec(arch);
   if (!m) throw new UsageError(`predict --model takes resnet18-152 or vgg11-19 with --weights, got '${arch}'`);
-  const w = findWeights(`${arch}${m[1] === 'vgg' && bn ? '_bn' : ''}${source === 'imagenet' ? '' : '.v2'}`);
   const depth = Number(m[2]);
   const model = m[1] === 'resnet'
     ? resnet({ depth: depth as 18, numClasses: 1000, stem: 'imagenet', attention: 'none' })
     : vgg({ depth: depth as 16, batchNorm: bn, numClasses: 1000, stem: 'imagenet', attention: 'none' });
+  const w = backboneWeights(model, source)!;
   const report = await model.loadBackbone(source);
   if (report.skipped.length > 0 || report.missing.length > 0) throw new Error(`${w.file} does not fit ${model.description}: ${[...report.skipped.map((s) => `${s.name} (${s.reason})`), ...report.missing].slice(0, 3).join(', ')}`);
   const t = w.transform;
@@ -569,7 +570,7 @@ export function table(header: string[], rows: string[][]): string {
 const COMMANDS = ['train', 'eval', 'predict', 'serve', 'summary', 'doctor', 'launch', 'weights'];
 
 async function weightsCommand(args: string[], io: Io): Promise<number> {
-  const { values, positionals } = parseArgs({ args, options: { mirror: { type: 'string' }, timeout: { type: 'string' } }, allowPositionals: true, strict: true });
+  const { values, positionals } = parse(args, { mirror: { type: 'string' }, timeout: { type: 'string' } }, 'weights');
   const [action, name] = positionals;
   if (action === 'list') {
     const dir = weightsCacheDir();

@@ -4,7 +4,7 @@ import { ErrorCode, codedError } from '../errors';
 import type { Tensor } from '../tensor/tensor';
 import { isAttentionName } from '../training/groups';
 import { readStateDict } from './checkpoint';
-import { cachedWeights } from './weights';
+import { type PretrainedWeights, cachedWeights, findWeights } from './weights';
 import type { BackboneReport, Model } from './model';
 
 /** The registered weights a model's backbone takes: 'resnet50', 'vgg16_bn', ... */
@@ -15,11 +15,17 @@ export function backboneWeightsName(model: Model): string {
   throw new TypeError(`loadBackbone() loads torchvision ResNet and VGG weights; this model is ${model.description}`);
 }
 
-/** 'imagenet' (torchvision's V1, what `pretrained=True` loads) and 'imagenet-v2' name the cached
- *  ImageNet weights of the model's backbone; anything else is a file. */
+/** The registered weights 'imagenet' (torchvision's V1, what `pretrained=True` loads) or
+ *  'imagenet-v2' name for the model's backbone; null for anything else (a file). */
+export function backboneWeights(model: Model, source: string): PretrainedWeights | null {
+  if (source !== 'imagenet' && source !== 'imagenet-v2') return null;
+  return findWeights(`${backboneWeightsName(model)}${source === 'imagenet' ? '' : '.v2'}`);
+}
+
+/** The file a loadBackbone() source names: the cached weights for 'imagenet' / 'imagenet-v2'. */
 export function resolveBackboneSource(model: Model, source: string): string {
-  if (source !== 'imagenet' && source !== 'imagenet-v2') return source;
-  return cachedWeights(`${backboneWeightsName(model)}${source === 'imagenet' ? '' : '.v2'}`);
+  const weights = backboneWeights(model, source);
+  return weights ? cachedWeights(weights.name) : source;
 }
 
 export async function loadBackbone(model: Model, source: string): Promise<BackboneReport> {

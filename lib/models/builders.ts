@@ -71,10 +71,9 @@ function resnetSpec(options: ResNetOptions | undefined, where: string, defaults:
     depth: o.depth === undefined ? 18 : depthOf(o.depth, `${where} depth`, [18, 34, 50, 101, 152]),
     numClasses: numClasses(o.numClasses, where),
     stem: validate.oneOf(o.stem ?? 'cifar', `${where} stem`, ['cifar', 'imagenet']),
-    placement: 'stage',
+    placement: validate.oneOf(o.placement ?? defaultPlacement(attention.kind as AttentionKind), `${where} placement`, ['stage', 'block']),
     attention,
   };
-  spec.placement = validate.oneOf(o.placement ?? defaultPlacement(attention.kind as AttentionKind), `${where} placement`, ['stage', 'block']);
   if (o.stages !== undefined) {
     if (!Array.isArray(o.stages)) throw validate.typeError(`${where} stages`, 'an Array of stage numbers (1-4)', o.stages);
     spec.stages = o.stages.map((s, i) => validate.integer(s, `${where} stages[${i}]`, 1, 4));

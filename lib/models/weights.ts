@@ -107,14 +107,14 @@ export async function pullWeights(name: string, options: DownloadOptions = {}): 
  * Streams `url` to `<dest>.partial` while hashing it, checks the length the server announced and
  * that the SHA-256 starts with `sha256Prefix`, then renames it to `dest` (atomic: `dest` is whole
  * or absent). An interrupted transfer leaves the .partial file, and the next call continues it
- * with a Range request (or starts again when the server ignores ranges); a wrong hash removes it.
+ * with a Range request (or rewrites it from the start when the server ignores ranges); a wrong hash removes it.
  * HTTPS_PROXY / HTTP_PROXY / NO_PROXY are honoured.
  */
 export async function downloadVerified(url: string, dest: string, sha256Prefix: string, options: DownloadOptions = {}): Promise<string> {
   const timeout = options.timeoutMs ?? 30_000;
   const partial = `${dest}.partial`;
   fs.mkdirSync(path.dirname(dest), { recursive: true });
-  const hash = createHash('sha256');
+  let hash = createHash('sha256');
   let have = 0;
   if (fs.existsSync(partial)) {
     // Continue an interrupted transfer: the bytes already there count towards the hash.
@@ -144,9 +144,9 @@ export async function downloadVerified(url: string, dest: string, sha256Prefix: 
       throw codedError(ErrorCode.WEIGHTS, `${where}: the server answered ${res.statusCode}; ${manual}`);
     } else {
       if (res.statusCode === 200 && have > 0) {
-        // The server ignored the range: start again.
-        hash.destroy();
-        return await restart(url, dest, sha256Prefix, options);
+        // The server ignored the range: this body is the whole file, written from the start.
+        hash = createHash('sha256');
+        have = 0;
       }
       const length = Number(res.headers['content-length']);
       const total = res.statusCode === 206 ? Number(/\/(\d+)$/.exec(String(res.headers['content-range'] ?? ''))?.[1]) : length;
@@ -178,11 +178,6 @@ export async function downloadVerified(url: string, dest: string, sha256Prefix: 
   }
   fs.renameSync(partial, dest);
   return dest;
-}
-
-async function restart(url: string, dest: string, sha256Prefix: string, options: DownloadOptions): Promise<string> {
-  fs.rmSync(`${dest}.partial`, { force: true });
-  return downloadVerified(url, dest, sha256Prefix, options);
 }
 
 function describeNetworkError(err: unknown): string {

@@ -23,7 +23,7 @@ export const NORMALIZATION = {
   cifar100: { mean: [0.5071, 0.4865, 0.4409], std: [0.2673, 0.2564, 0.2762] },
   imagenet: { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] },
 } as const;
-const NORMALIZE_NAMES = ['cifar10', 'cifar100', 'imagenet'] as const;
+const NORMALIZE_NAMES = Object.keys(NORMALIZATION) as (keyof typeof NORMALIZATION)[];
 /** A transform as a run config writes it (see transformFromSpec). */
 export type TransformSpec = string | Record<string, unknown>;
 
@@ -171,7 +171,6 @@ function normalization(value: unknown, name: string): NonNullable<RunConfig['dat
   transforms.normalize(o.mean as number[], o.std as number[]);
   return { mean: o.mean as number[], std: o.std as number[] };
 }
-
 
 function nonEmpty(value: unknown, name: string): string {
   if (typeof value !== 'string' || value === '') throw validate.typeError(name, 'a non-empty string', value);

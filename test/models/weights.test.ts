@@ -110,6 +110,9 @@ describe('downloads (a local server on 127.0.0.1)', () => {
           res.writeHead(200, { 'content-length': data.length });
           res.end(data);
         }
+      } else if (route === '/no-range.pth') {
+        res.writeHead(200, { 'content-length': body.length }); // ignores Range
+        res.end(body);
       } else if (route === '/truncated.pth') {
         // Announces the whole file, sends 100 kB, then drops the connection.
         res.writeHead(200, { 'content-length': body.length });
@@ -175,6 +178,17 @@ describe('downloads (a local server on 127.0.0.1)', () => {
     await downloadVerified(`${base}/ok.pth`, target, sha);
     expect(seen[0].range).toBe(`bytes=${got}-`);
     expect(fs.readFileSync(target).equals(body)).toBe(true);
+  });
+
+  it('a server that ignores Range: its whole-file answer replaces the partial file', async () => {
+    const target = dest('no-range');
+    fs.mkdirSync(path.dirname(target), { recursive: true });
+    fs.writeFileSync(`${target}.partial`, Buffer.alloc(1234, 9));
+    seen.length = 0;
+    await downloadVerified(`${base}/no-range.pth`, target, sha);
+    expect(seen.map((s) => s.range)).toEqual(['bytes=1234-']);
+    expect(fs.readFileSync(target).equals(body)).toBe(true);
+    expect(fs.existsSync(`${target}.partial`)).toBe(false);
   });
 
   it('a server that stalls times out with a clear error', async () => {
@@ -268,6 +282,9 @@ describe.runIf(haveTorchvision)('ImageNet weights from the cache (a stand-in fil
     expect((await run('weights', 'path', 'vgg16_bn')).out.trim()).toBe(path.join(home, 'hub', 'checkpoints', 'vgg16_bn-6c64b313.pth'));
     expect((await run('weights', 'pull', 'resnet18')).out).toMatch(/already in the cache/);
     expect((await run('weights', 'fetch', 'resnet18')).err).toMatch(/weights: unknown action 'fetch' \(list, path, pull\)/);
+    const flag = await run('weights', 'pull', 'resnet18', '--mirorr', 'http://x');
+    expect(flag.code).toBe(2);
+    expect(flag.err).toMatch(/weights: Unknown option '--mirorr'/);
     const image = path.join(root, 'test', 'fixtures', 'data', 'folder', 'cat', 'a.png');
     const p = await run('predict', '--weights', 'imagenet', '--model', 'resnet18', '--format', 'json', '--top-k', '2', image);
     expect(p.err).toBe('');
