@@ -15,7 +15,7 @@ export type { InitOptions, ReduceOp, DistributedBackend } from './distributed';
 export { CHECKPOINT_LAYOUTS } from './models/layouts';
 export type { CheckpointLayout } from './models/layouts';
 export type { NamedParameter, NamedBuffer, SummaryRow, LoadResult, LoadOptions, PredictOptions, BackboneReport } from './models/model';
-export { resnet, vgg, ResNetCBAM, ResNetNAM, CBAMCNN } from './models/builders';
+export { resnet, vgg, Network, ResNetCBAM, ResNetNAM, CBAMCNN } from './models/builders';
 export { pretrained } from './models/weights';
 export type { PretrainedWeights, DownloadOptions } from './models/weights';
 export type { ResNetOptions, VGGOptions, ResNetDepth, VGGDepth, Stem, Placement } from './models/builders';

@@ -52,6 +52,7 @@ export interface NativeSummaryRow {
   outputShape: number[];
   params: number;
   trainable: number;
+  macs: number;
 }
 
 /** Raw addon Model; lib/models gives it its public classes. */
@@ -84,6 +85,7 @@ export interface NativeModel {
   inferencePlan(): InferencePlanInfo[];
   setInferencePlans(enabled: boolean): void;
   attentionMaps(x: NativeTensor): Record<string, NativeTensor>;
+  modelAttentionMaps(x: NativeTensor): Promise<Record<string, Record<string, NativeTensor>>>;
   train(mode?: boolean): void;
   to(device?: string, memoryFormat?: string): NativeModel;
   namedParameters(): { name: string; shape: number[]; requiresGrad: boolean }[];
@@ -217,7 +219,7 @@ export interface NativeTunerPlan {
 
 export type NativeTunerEvent =
   | { type: 'stage'; index: number; name: string; trainable: boolean[] }
-  | { type: 'batch'; epoch: number; batch: number; batches: number; loss: number; meanLoss: number }
+  | { type: 'batch'; epoch: number; batch: number; batches: number; loss: number; meanLoss: number; lr: Record<string, number> }
   | { type: 'epoch'; record: EpochRecord };
 
 export interface NativeTunerResult {

@@ -1,28 +1,13 @@
-// The torch-attn command line: train, eval, predict, summary, doctor.
+// The torch-attn command line: train, eval, predict, serve, summary, compare, weights, doctor, launch.
 //   npx torch-attn <command> [options]        (npx torch-attn help <command>)
-import { execFileSync } from 'node:child_process';
+// This module parses and dispatches; the commands (commands.ts) load the library, and with it the
+// native addon, only when one runs: help, usage errors and `doctor` work when the addon cannot load.
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
-import { SingleBar } from 'cli-progress';
-import { DataLoader } from '../data/loader';
-import { datasets } from '../data/datasets';
-import { distributed } from '../distributed';
-import { buildInfo, cuda, getNumThreads, setNumThreads } from '../runtime';
-import { launch } from './launch';
-import YAML from 'yaml';
-import { type RunConfig, ARCHS, THREE_STAGE, buildModel, checkConfig, inputSize, loadData, readConfigFile, readRunConfig, runConfigRaw, transformsFor } from '../runs/config';
-import { prCurves } from '../runs/metrics';
-import { formatEpoch, formatResult, runTraining } from '../runs/train';
-import { evaluate } from '../training/evaluate';
-import { StagedFineTuner } from '../training/finetune';
-import { parameterGroups } from '../training/groups';
-import { backboneWeights } from '../models/backbone';
-import { findWeights, listWeights, pullWeights, weightsCacheDir, weightsPath, IMAGENET_CATEGORIES } from '../models/weights';
-import { resnet, vgg } from '../models/builders';
-import { transforms } from '../data/transforms';
+import { ARCHS } from '../runs/archs';
 import * as validate from '../validate';
-import { PRECISIONS, type Precision } from '../precision';
 
 export interface Io {
   out: (text: string) => void;
@@ -45,7 +30,8 @@ commands:
   eval      evaluate a checkpoint on a dataset
   predict   top-k classes for images (a folder or files), as a table, JSON or CSV
   serve     a checkpoint behind HTTP: POST /predictions, batched dynamically; /health /ready /metrics
-  summary   a model's layers, output shapes and parameter counts
+  summary   a model's layers, output shapes, parameters and MACs
+  compare   runs side by side: a table of their final figures, their curves on one page
   weights   torchvision's ImageNet weights: list, path, pull (the only command that downloads)
   doctor    LibTorch, CUDA, threads, and what to fix when something is missing
   launch    run a command as several data-parallel ranks (torchrun's environment)
@@ -56,7 +42,9 @@ torch-attn help <command> shows a command's options; torch-attn --version the ve
 
   --config FILE       a run configuration (.json, .yaml); the flags below override it
   --data DIR          dataset folder (CIFAR batches, or an image folder)
-  --dataset NAME      cifar10 | cifar100 | imageFolder (default cifar10)
+  --dataset NAME      cifar10 | cifar100 | imageFolder (default cifar10). An image folder is one
+                      sub-folder per class; a folder holding train/ and val/ (or test/) is split
+                      that way (else a sibling val/ folder is the test split, when there is one)
   --model ARCH        ${ARCHS.join(' | ')} (default resnet18)
   --attention KIND    cbam | nam | se | eca | none (default cbam)
   --epochs LIST       epochs per stage, e.g. 5,15,30 (or one number for every stage)
@@ -67,6 +55,9 @@ torch-attn help <command> shows a command's options; torch-attn --version the ve
   --channels-last     channels-last (NHWC) weights and inputs
   --weights FILE      torchvision ImageNet checkpoint for the backbone, or 'imagenet' / 'imagenet-v2'
                       (torchvision's file from PyTorch's cache; torch-attn weights pull fetches it)
+  --name NAME         the run's name (default <arch>-<attention>-<dataset>)
+  --device DEV        cpu | cuda | cuda:N (default cpu)
+  --quiet             no progress bar, no per-epoch lines: warnings and the result only
   --out DIR           run directory (default runs/<name>); one that holds a run already is not
                       overwritten: the run goes to DIR-2 (DIR-3, ...) unless --exist-ok
   --exist-ok          write into --out even when it holds a run
@@ -75,6 +66,8 @@ torch-attn help <command> shows a command's options; torch-attn --version the ve
                       (--set optimizer.weightDecay=5e-4 --set stages.0.lr=1e-2)
   --threads N         intra-op threads (default: LibTorch's, the cores)
   --dry-run           print the resolved config, the model and its learning rates; train nothing
+Without stages in a config, ResNets and VGGs get the staged fine-tune (head + attention, then the
+high stages, then everything) and the CBAM-CNN one stage training everything.
 Ctrl-C stops at the next batch with a resumable checkpoint.
 `,
   eval: `usage: torch-attn eval --checkpoint FILE [--data DIR] [--config FILE] [--json]
@@ -87,7 +80,13 @@ Ctrl-C stops at the next batch with a resumable checkpoint.
   predict: `usage: torch-attn predict --checkpoint FILE [options] <folder or image files...>
        torch-attn predict --weights imagenet --model resnet50 [options] <images...>
 
-  --checkpoint FILE   a run's best.pth (its config.json beside it gives model, classes, transforms)
+  --checkpoint FILE   a run's best.pth (its config.json beside it gives model, classes, transforms),
+                      or any state dict with the flags that describe its model:
+  --model ARCH          ${ARCHS.join(' | ')}
+  --classes N           the class count, or
+  --class-names A,B,..  the class names, in the order of the outputs
+  --attention KIND      cbam | nam | se | eca | none (default cbam)
+  --image-size S        input side the images are resized and cropped to (default 32)
   --weights NAME      imagenet | imagenet-v2: the plain torchvision model with its ImageNet weights
                       (from PyTorch's cache), its eval transform and the 1000 ImageNet classes
   --model ARCH        with --weights: resnet18-152, vgg11-19 (default resnet18)
@@ -95,6 +94,8 @@ Ctrl-C stops at the next batch with a resumable checkpoint.
   --config FILE       the run's config.json, when it is not beside the checkpoint
   --top-k N           classes per image (default 3)
   --format FMT        table | json | csv (default table)
+An image that cannot be read is reported in its row (the others are predicted); the exit code is
+then 1.
 `,
   serve: `usage: torch-attn serve --checkpoint FILE [options]
 
@@ -122,6 +123,14 @@ queue 503. SIGTERM or Ctrl-C stops accepting, finishes what is in flight and exi
   --input C,H,W       default: the config's input size (3,32,32 without one)
 `,
   doctor: `usage: torch-attn doctor
+
+What torch-attn runs on here (LibTorch, CUDA, threads, precisions, cached weights) and what to
+fix; works when the native addon cannot load.
+`,
+  compare: `usage: torch-attn compare RUN_DIR RUN_DIR ... [--out FILE] [--json]
+
+  --out FILE          the page with the runs' curves overlaid (default compare.html)
+  --json              print the runs' figures as JSON instead of the table
 `,
   weights: `usage: torch-attn weights list | path NAME | pull NAME [--mirror URL] [--timeout S]
 
@@ -150,413 +159,19 @@ fails the others are stopped and launch exits with its code.
 `,
 };
 
-function parse(args: string[], options: NonNullable<ParseArgsConfig['options']>, command: string) {
+export function parse(args: string[], options: NonNullable<ParseArgsConfig['options']>, command: string) {
   try {
-    return parseArgs({ args, options, allowPositionals: command === 'predict' || command === 'weights', strict: true });
+    return parseArgs({ args, options, allowPositionals: command === 'predict' || command === 'weights' || command === 'compare', strict: true });
   } catch (err) {
     throw new UsageError(`${command}: ${(err as Error).message}`);
   }
 }
 
-function int(value: string | undefined, flag: string, min: number): number | undefined {
+export function int(value: string | undefined, flag: string, min: number): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
   if (!Number.isInteger(n) || n < min) throw new UsageError(`${flag} takes an integer of at least ${min}, got '${value}'`);
   return n;
-}
-
-/** The run configuration from --config and the flags. */
-export function trainConfig(values: Record<string, string | boolean | (string | boolean)[] | undefined>): RunConfig {
-  // --resume alone: the run's own config.json (beside its last.pth), the run directory its out.
-  const resumeConfig = values.resume && !values.config ? path.join(path.dirname(String(values.resume)), 'config.json') : undefined;
-  if (resumeConfig && !fs.existsSync(resumeConfig)) throw new UsageError(`--resume ${values.resume}: no config.json beside it; pass the run's configuration with --config`);
-  const base = values.config ? readConfigFile(String(values.config)) : resumeConfig ? { ...runConfigRaw(resumeConfig).raw, out: path.dirname(String(values.resume)) } : {};
-  if (typeof base !== 'object' || base === null || Array.isArray(base)) throw new UsageError(`${values.config} does not hold a configuration object`);
-  const raw = structuredClone(base) as Record<string, any>;
-  raw.model = { ...(raw.model ?? {}) };
-  raw.data = { ...(raw.data ?? {}) };
-  if (values.model) raw.model.arch = values.model;
-  if (values.attention) raw.model.attention = values.attention;
-  if (values.weights) raw.model.weights = values.weights;
-  if (values.data) raw.data.path = values.data;
-  if (values.dataset) raw.data.dataset = values.dataset;
-  raw.model.arch ??= 'resnet18';
-  raw.data.dataset ??= 'cifar10';
-  if (raw.data.path === undefined) throw new UsageError('train needs a dataset: --data DIR or data.path in --config');
-  if (values.epochs) {
-    const list = String(values.epochs).split(',').map((e) => int(e.trim(), '--epochs', 1)!);
-    raw.epochs = list.length === 1 ? list[0] : list;
-  }
-  if (values['batch-size']) raw.batchSize = int(String(values['batch-size']), '--batch-size', 1);
-  if (values.workers) raw.workers = int(String(values.workers), '--workers', 0);
-  if (values.seed) raw.seed = int(String(values.seed), '--seed', 0);
-  if (values.out) raw.out = values.out;
-  if (values.precision) raw.precision = values.precision;
-  if (values['channels-last']) raw.memoryFormat = 'channels-last';
-  for (const assignment of ([] as (string | boolean)[]).concat(values.set ?? [])) applySet(raw, String(assignment));
-  return checkConfig(raw, values.config ? String(values.config) : 'config');
-}
-
-/** `--set optimizer.lr=3e-4`: a dotted path into the config, the value read as YAML (numbers,
- *  booleans, lists and maps as in a config file). Stages are addressed by index: stages.0.lr=1e-3. */
-function applySet(raw: Record<string, any>, assignment: string): void {
-  const eq = assignment.indexOf('=');
-  if (eq <= 0) throw new UsageError(`--set takes key=value with a dotted key (e.g. optimizer.weightDecay=5e-4), got '${assignment}'`);
-  const keys = assignment.slice(0, eq).split('.');
-  if (keys.some((k) => k === '' || k === '__proto__' || k === 'constructor' || k === 'prototype')) throw new UsageError(`--set: '${assignment.slice(0, eq)}' is not a config key`);
-  let value: unknown;
-  try {
-    value = YAML.parse(assignment.slice(eq + 1));
-  } catch (err) {
-    throw new UsageError(`--set ${assignment}: the value is not valid YAML (${(err as Error).message.split('\n')[0]})`);
-  }
-  // Stages not written in the config are the default recipe's: --set addresses those.
-  if (keys[0] === 'stages' && raw.stages === undefined) raw.stages = structuredClone(THREE_STAGE);
-  let node: Record<string, any> = raw;
-  for (const key of keys.slice(0, -1)) {
-    if (node[key] === undefined) node[key] = {};
-    if (typeof node[key] !== 'object' || node[key] === null) throw new UsageError(`--set ${assignment}: '${key}' holds ${JSON.stringify(node[key])}, not a section`);
-    node = node[key];
-  }
-  node[keys.at(-1)!] = value;
-}
-
-async function train(args: string[], io: Io): Promise<number> {
-  const { values } = parse(args, {
-    config: { type: 'string' }, data: { type: 'string' }, dataset: { type: 'string' }, model: { type: 'string' }, attention: { type: 'string' },
-    epochs: { type: 'string' }, 'batch-size': { type: 'string' }, workers: { type: 'string' }, seed: { type: 'string' },
-    weights: { type: 'string' }, out: { type: 'string' }, resume: { type: 'string' }, precision: { type: 'string' }, 'channels-last': { type: 'boolean' },
-    set: { type: 'string', multiple: true }, 'dry-run': { type: 'boolean' }, threads: { type: 'string' }, 'exist-ok': { type: 'boolean' },
-  }, 'train');
-  const config = trainConfig(values);
-  if (!values.resume && !values['exist-ok'] && !values['dry-run']) {
-    // A run directory in use is not overwritten: the run goes to a numbered sibling.
-    const taken = (dir: string) => fs.existsSync(dir) && fs.readdirSync(dir).length > 0;
-    if (taken(config.out)) {
-      let n = 2;
-      while (taken(`${config.out}-${n}`)) n++;
-      io.out(`${config.out} holds a run already: writing to ${config.out}-${n} (--exist-ok writes into it)\n`);
-      config.out = `${config.out}-${n}`;
-    }
-  }
-  const threads = int(values.threads as string | undefined, '--threads', 1);
-  if (threads !== undefined) setNumThreads(threads);
-  if (values['dry-run']) return dryRun(config, io);
-  const controller = new AbortController();
-  const onSigint = () => {
-    io.err('\nstopping at the next batch; a resumable checkpoint is being written ...\n');
-    controller.abort();
-  };
-  process.once('SIGINT', onSigint);
-  let bar: SingleBar | undefined;
-  let first = { batch: 0, at: 0 };
-  try {
-    const result = await runTraining(config, {
-      signal: controller.signal,
-      resume: values.resume as string | undefined,
-      batchLines: !io.isTTY,
-      log: (line) => {
-        bar?.stop();
-        bar = undefined;
-        io.out(`${line}\n`);
-      },
-      onBatch: !io.isTTY ? undefined : (b) => {
-        const now = Date.now();
-        if (!bar) {
-          first = { batch: b.batch, at: now };
-          bar = new SingleBar({ format: `epoch ${b.epoch} [${b.stage}] {bar} {value}/{total} batches | loss {loss} | {rate} img/s | eta {remaining}`, hideCursor: true });
-          bar.start(b.batches, 0, { loss: '-', rate: '-', remaining: '-' });
-        }
-        const { rate, eta } = epochProgress(first, { batch: b.batch, batches: b.batches, at: now }, config.batchSize);
-        bar.update(b.batch, { loss: b.meanLoss.toFixed(4), rate: rate === null ? '-' : rate.toFixed(1), remaining: eta === null ? '-' : `${Math.round(eta)}s` });
-      },
-      onEpoch: (r) => {
-        bar?.stop();
-        bar = undefined;
-        io.out(`${formatEpoch(r)}\n`);
-      },
-    });
-    io.out(`${formatResult(result).join('\n')}\n`);
-    return 0;
-  } catch (err) {
-    bar?.stop();
-    if ((err as Error).name === 'AbortError') {
-      const checkpoint = (err as Error & { checkpoint?: string }).checkpoint;
-      io.err(checkpoint ? `stopped; continue with: npx torch-attn train --resume ${path.relative(process.cwd(), checkpoint) || checkpoint}\n` : `${(err as Error).message}\n`);
-      return 130;
-    }
-    throw err;
-  } finally {
-    process.removeListener('SIGINT', onSigint);
-  }
-}
-
-/**
- * An epoch's rate (images/s) and remaining seconds from its batch events, timed from the first
- * event seen: the batch already done when timing started does not count (a rate over a few
- * microseconds was 320,000 img/s). Null until a second event.
- */
-export function epochProgress(first: { batch: number; at: number }, now: { batch: number; batches: number; at: number }, batchSize: number): { rate: number | null; eta: number | null } {
-  const done = now.batch - first.batch;
-  const seconds = (now.at - first.at) / 1000;
-  if (done <= 0 || seconds <= 0) return { rate: null, eta: null };
-  return { rate: (done * batchSize) / seconds, eta: ((now.batches - now.batch) * seconds) / done };
-}
-
-/** `train --dry-run`: the resolved configuration, the model and its schedule; nothing trained or written. */
-async function dryRun(config: RunConfig, io: Io): Promise<number> {
-  const { train, test } = await loadData(config);
-  const model = buildModel(config, train.classes.length);
-  io.out(`${JSON.stringify(config, null, 2)}\n\n`);
-  io.out(`${model.toString()}\n${model.summaryTable([1, 3, inputSize(config), inputSize(config)])}\n`);
-  io.out(`data: ${train.length} training images${test ? `, ${test.length} test images` : ' (no test split)'}, ${train.classes.length} classes\n`);
-  const tuner = new StagedFineTuner(model, { optimizer: config.optimizer, stages: config.stages, scheduler: config.scheduler, batchNorm: config.batchNorm });
-  const batches = Math.ceil(train.length / config.batchSize);
-  const rates = tuner.learningRates(batches);
-  for (const s of rates.stages) {
-    const first = s.rates[0];
-    const last = s.rates.at(-1)!;
-    const fmt = (row: number[]) => rates.groups.map((g, i) => `${g} ${row[i].toExponential(2)}`).join(', ');
-    io.out(`stage '${s.name}': ${s.rates.length} ${s.unit}s${s.plateau ? ' (reduced on plateaus)' : ''}; lr first ${fmt(first)}; last ${fmt(last)}\n`);
-  }
-  io.out('dry run: nothing trained, nothing written\n');
-  return 0;
-}
-
-/** The run's config.json beside a checkpoint (or the one given). */
-function runConfigFor(checkpoint: string, explicit?: string): RunConfig & { classes: string[] } {
-  try {
-    return readRunConfig(checkpoint, explicit);
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
-}
-
-async function evalCommand(args: string[], io: Io): Promise<number> {
-  const { values } = parse(args, { checkpoint: { type: 'string' }, data: { type: 'string' }, config: { type: 'string' }, json: { type: 'boolean' } }, 'eval');
-  if (!values.checkpoint) throw new UsageError('eval needs --checkpoint FILE');
-  const config = runConfigFor(String(values.checkpoint), values.config as string | undefined);
-  if (values.data) config.data.path = String(values.data);
-  const { test } = await loadData(config);
-  if (!test) throw new UsageError(`no test split found for ${config.data.path}`);
-  const model = buildModel(config, config.classes.length);
-  await model.loadStateDict(String(values.checkpoint), { strict: true });
-  const ev = await evaluate(model, test, { batchSize: config.batchSize, workers: config.workers, probabilities: true });
-  const curves = prCurves(ev.probabilities!, ev.labels!, ev.classes);
-  const { probabilities: _p, labels: _l, ...summary } = ev;
-  if (values.json) {
-    io.out(`${JSON.stringify({ ...summary, prCurves: curves.map((c) => ({ class: c.class, averagePrecision: c.averagePrecision })) }, null, 2)}\n`);
-    return 0;
-  }
-  io.out(`${test.length} images: loss ${ev.loss.toFixed(4)}, top-1 ${(100 * ev.top1).toFixed(2)}%, top-5 ${(100 * ev.top5).toFixed(2)}%, macro-F1 ${ev.macroF1.toFixed(4)}\n`);
-  const rows = ev.perClass.map((m, i) => [m.class, m.precision.toFixed(3), m.recall.toFixed(3), m.f1.toFixed(3), String(m.support), curves[i].averagePrecision.toFixed(3)]);
-  io.out(table(['class', 'precision', 'recall', 'F1', 'support', 'AP'], rows));
-  return 0;
-}
-
-const IMAGE_EXTENSIONS = ['.jpg', '.jpeg', '.png'];
-
-function imageFiles(inputs: string[]): string[] {
-  const out: string[] = [];
-  for (const input of inputs) {
-    if (!fs.existsSync(input)) throw new UsageError(`predict: ${input} does not exist`);
-    if (fs.statSync(input).isDirectory()) {
-      for (const entry of fs.readdirSync(input, { recursive: true, withFileTypes: true }) as fs.Dirent[]) {
-        const full = path.join(entry.parentPath ?? (entry as unknown as { path: string }).path, entry.name);
-        if (entry.isFile() && IMAGE_EXTENSIONS.includes(path.extname(entry.name).toLowerCase())) out.push(full);
-      }
-    } else {
-      out.push(input);
-    }
-  }
-  return out.sort();
-}
-
-/** A run's model, classes and eval transform, from its checkpoint and config.json. */
-async function runModel(checkpoint: string, explicit: string | undefined) {
-  if (!fs.existsSync(checkpoint)) throw new UsageError(`--checkpoint ${checkpoint}: file not found`);
-  const config = runConfigFor(checkpoint, explicit);
-  const model = buildModel(config, config.classes.length);
-  await model.loadStateDict(checkpoint, { strict: true });
-  return { model, classes: config.classes, test: transformsFor(config).test, workers: config.workers };
-}
-
-/** torchvision's plain model with its cached ImageNet weights, eval transform and class names. */
-async function imagenetModel(source: string, arch: string, bn: boolean) {
-  if (source !== 'imagenet' && source !== 'imagenet-v2') throw new UsageError(`predict --weights takes imagenet or imagenet-v2, got '${source}' (a run's checkpoint goes with --checkpoint)`);
-  const m = /^(resnet|vgg)(\d+)$/.exec(arch);
-  if (!m) throw new UsageError(`predict --model takes resnet18-152 or vgg11-19 with --weights, got '${arch}'`);
-  const depth = Number(m[2]);
-  const model = m[1] === 'resnet'
-    ? resnet({ depth: depth as 18, numClasses: 1000, stem: 'imagenet', attention: 'none' })
-    : vgg({ depth: depth as 16, batchNorm: bn, numClasses: 1000, stem: 'imagenet', attention: 'none' });
-  const w = backboneWeights(model, source)!;
-  const report = await model.loadBackbone(source);
-  if (report.skipped.length > 0 || report.missing.length > 0) throw new Error(`${w.file} does not fit ${model.description}: ${[...report.skipped.map((s) => `${s.name} (${s.reason})`), ...report.missing].slice(0, 3).join(', ')}`);
-  const t = w.transform;
-  const test = [transforms.resize(t.resize), transforms.centerCrop(t.crop), transforms.toTensor(), transforms.normalize(t.mean, t.std)];
-  return { model, classes: [...IMAGENET_CATEGORIES], test, workers: 2 };
-}
-
-async function predict(args: string[], io: Io): Promise<number> {
-  const { values, positionals } = parse(args, {
-    checkpoint: { type: 'string' }, config: { type: 'string' }, 'top-k': { type: 'string' }, format: { type: 'string' },
-    weights: { type: 'string' }, model: { type: 'string' }, bn: { type: 'boolean' },
-  }, 'predict');
-  if (!values.checkpoint && !values.weights) throw new UsageError('predict needs --checkpoint FILE (a run\'s) or --weights imagenet (a plain ImageNet model)');
-  if (values.checkpoint && values.weights) throw new UsageError('predict takes --checkpoint or --weights, not both');
-  if (positionals.length === 0) throw new UsageError('predict needs image files or a folder of images');
-  const format = (values.format as string | undefined) ?? 'table';
-  if (!['table', 'json', 'csv'].includes(format)) throw new UsageError(`--format must be table, json or csv, got '${format}'`);
-  const files = imageFiles(positionals);
-  if (files.length === 0) throw new UsageError(`predict: no ${IMAGE_EXTENSIONS.join('/')} images in ${positionals.join(', ')}`);
-  const { model, classes, test, workers } = values.weights
-    ? await imagenetModel(String(values.weights), (values.model as string | undefined) ?? 'resnet18', Boolean(values.bn))
-    : await runModel(String(values.checkpoint), values.config as string | undefined);
-  const k = Math.min(int(values['top-k'] as string | undefined, '--top-k', 1) ?? 3, classes.length);
-  const data = datasets.fromFiles(files, classes, test);
-  const ev = await evaluate(model, new DataLoader(data, { batchSize: 32, workers }), { probabilities: true });
-  const probs = ev.probabilities!;
-  const n = classes.length;
-  const results = files.map((file, i) => {
-    const row = Array.from(probs.subarray(i * n, (i + 1) * n));
-    const top = row.map((p, c) => ({ class: classes[c], probability: p })).sort((a, b) => b.probability - a.probability).slice(0, k);
-    return { file, top };
-  });
-  if (format === 'json') io.out(`${JSON.stringify(results, null, 2)}\n`);
-  else if (format === 'csv') {
-    const quote = (s: string) => (/[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
-    io.out(`file,${Array.from({ length: k }, (_, i) => `class_${i + 1},probability_${i + 1}`).join(',')}\n`);
-    for (const r of results) io.out(`${quote(r.file)},${r.top.map((t) => `${quote(t.class)},${t.probability.toFixed(6)}`).join(',')}\n`);
-  } else {
-    io.out(table(['file', ...Array.from({ length: k }, (_, i) => `#${i + 1}`)], results.map((r) => [r.file, ...r.top.map((t) => `${t.class} ${(100 * t.probability).toFixed(1)}%`)])));
-  }
-  return 0;
-}
-
-async function serveCommand(args: string[], io: Io): Promise<number> {
-  const { values } = parse(
-    args,
-    {
-      checkpoint: { type: 'string' },
-      config: { type: 'string' },
-      host: { type: 'string' },
-      port: { type: 'string' },
-      'max-batch': { type: 'string' },
-      'max-delay-ms': { type: 'string' },
-      'max-queue': { type: 'string' },
-      precision: { type: 'string' },
-      'top-k': { type: 'string' },
-      'max-body-mb': { type: 'string' },
-    },
-    'serve',
-  );
-  if (!values.checkpoint) throw new UsageError('serve needs --checkpoint FILE');
-  const port = int(values.port as string | undefined, '--port', 0) ?? 8080;
-  if (port > 65535) throw new UsageError(`--port must be at most 65535, got ${port}`);
-  const delay = values['max-delay-ms'] === undefined ? undefined : Number(values['max-delay-ms']);
-  if (delay !== undefined && !(delay >= 0)) throw new UsageError(`--max-delay-ms takes a number of at least 0, got '${values['max-delay-ms']}'`);
-  const precision = values.precision as string | undefined;
-  if (precision !== undefined && !(PRECISIONS as readonly string[]).includes(precision)) throw new UsageError(`--precision must be ${PRECISIONS.join(', ')}, got '${precision}'`);
-  const bodyMb = int(values['max-body-mb'] as string | undefined, '--max-body-mb', 1);
-  runConfigFor(String(values.checkpoint), values.config as string | undefined);
-  const { serve } = await import('../serving/server');
-  await serve({
-    checkpoint: String(values.checkpoint),
-    config: values.config as string | undefined,
-    host: values.host as string | undefined,
-    port,
-    maxBatch: int(values['max-batch'] as string | undefined, '--max-batch', 1),
-    maxDelayMs: delay,
-    maxQueue: int(values['max-queue'] as string | undefined, '--max-queue', 1),
-    precision: precision as Precision | undefined,
-    topK: int(values['top-k'] as string | undefined, '--top-k', 1),
-    maxBodyBytes: bodyMb === undefined ? undefined : bodyMb << 20,
-    log: (line) => io.err(`${line}\n`),
-  });
-  return 0;
-}
-
-function summary(args: string[], io: Io): number {
-  const { values } = parse(args, { config: { type: 'string' }, model: { type: 'string' }, attention: { type: 'string' }, placement: { type: 'string' }, classes: { type: 'string' }, input: { type: 'string' } }, 'summary');
-  const given = (values.input as string | undefined)?.split(',').map((d) => int(d, '--input', 1)!);
-  if (given && given.length !== 3) throw new UsageError(`--input takes C,H,W, got '${values.input}'`);
-  let config: RunConfig;
-  if (values.config) {
-    const raw = structuredClone(readConfigFile(String(values.config))) as Record<string, any>;
-    raw.model = { ...(raw.model ?? {}), ...(values.model ? { arch: values.model } : {}), ...(values.attention ? { attention: values.attention } : {}), ...(values.placement ? { placement: values.placement } : {}) };
-    raw.data = { path: '.', ...(raw.data ?? {}) };
-    config = checkConfig(raw, String(values.config));
-  } else {
-    const side = given?.[1] ?? 32;
-    const model = { arch: values.model ?? 'resnet18', attention: values.attention ?? 'cbam', ...(values.placement ? { placement: values.placement } : {}) };
-    config = checkConfig({ model, data: { dataset: side >= 64 ? 'imageFolder' : 'cifar10', path: '.' } }, 'summary');
-  }
-  const classes = int(values.classes as string | undefined, '--classes', 1) ?? (config.data.dataset === 'cifar100' ? (config.data.label === 'coarse' ? 20 : 100) : 10);
-  const input = given ?? [3, inputSize(config), inputSize(config)];
-  const model = buildModel(config, classes);
-  io.out(`${model.toString()}\n${model.summaryTable([1, ...input])}\n`);
-  // Where the attention modules are (inside blocks they do not show as rows of the table).
-  const modules = [...new Set((parameterGroups(model).get('attention') ?? []).map((n) => n.split('.').slice(0, n.split('.').findIndex((p) => /^(cbam|nam|se|eca)(_|\d|$)/.test(p)) + 1).join('.')))];
-  if (modules.length > 0) io.out(`attention modules (${modules.length}): ${modules.join(', ')}\n`);
-  return 0;
-}
-
-function doctor(io: Io): number {
-  const info = buildInfo();
-  const lines = [
-    `torch-attn ${info.version} (N-API ${info.napiVersion})`,
-    `LibTorch ${info.libtorchVersion} from ${info.libtorchDir}`,
-    `CUDA: ${info.cuda ? `built with CUDA ${info.cudaVersion || '?'}; ${cuda.isAvailable() ? `${cuda.deviceCount()} device(s) usable` : 'no usable GPU'}` : 'CPU build'}`,
-    `threads: ${getNumThreads()} intra-op (OMP_NUM_THREADS=${process.env.OMP_NUM_THREADS ?? 'unset'}), ${require('node:os').cpus().length} CPUs`,
-    `node ${process.version}`,
-    `precisions in hardware: CPU ${info.nativePrecisions.cpu.join(', ')}${info.nativePrecisions.cuda ? `; GPU (capability ${info.cudaCapability}) ${info.nativePrecisions.cuda.join(', ')}` : ''}${info.nativePrecisions.cpu.includes('bf16') ? '' : ' (bf16 runs emulated here: slower than fp32)'}`,
-    ...(info.onednnVersion ? [`oneDNN ${info.onednnVersion}`] : []),
-    `inference plans (folded, prepacked convolutions in eval mode): ${info.inferencePlans ? 'on' : 'off with this LibTorch (eval runs the modules eagerly)'}`,
-    `distributed (c10d): ${distributed.backends().join(', ')} (no NCCL: CUDA tensors are not reduced across ranks yet)`,
-    `pretrained weights in ${weightsCacheDir()}: ${listWeights().filter((w) => fs.existsSync(path.join(weightsCacheDir(), w.file))).map((w) => `${w.arch}${w.version === 'v1' ? '' : '.v2'}`).join(', ') || 'none (npx torch-attn weights pull resnet18)'}`,
-    ...info.workarounds.map((w) => `works around: ${w}`),
-  ];
-  const fixes: string[] = [];
-  lines.push('image decoding: libjpeg-turbo (TurboJPEG) and libpng, linked into the addon');
-  try {
-    const v = execFileSync('/usr/bin/python3', ['-c', 'import torch, torchvision; print(torch.__version__, torchvision.__version__)'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-    lines.push(`PyTorch for the parity tests and the benchmark: ${v}`);
-  } catch {
-    fixes.push('no PyTorch for the parity tests and the benchmark peer: sudo apt-get install -y python3-torch python3-torchvision');
-  }
-  if (!info.cuda) fixes.push('for GPUs: build against a CUDA LibTorch, e.g. TORCH_ATTN_LIBTORCH=$(python3 -c "import torch, os; print(os.path.dirname(torch.__file__))") npm run build:native');
-  io.out(`${lines.join('\n')}\n${fixes.length ? `\nto fix or improve:\n${fixes.map((f) => `  - ${f}`).join('\n')}\n` : '\neverything needed is there.\n'}`);
-  return 0;
-}
-
-async function launchCommand(args: string[], io: Io): Promise<number> {
-  const split = args.indexOf('--');
-  if (split < 0 || split === args.length - 1) throw new UsageError('launch: give the command to run after --, e.g. -- npx tsx train.ts');
-  const { values } = parse(
-    args.slice(0, split),
-    {
-      'nproc-per-node': { type: 'string' },
-      nnodes: { type: 'string' },
-      'node-rank': { type: 'string' },
-      'master-addr': { type: 'string' },
-      'master-port': { type: 'string' },
-      threads: { type: 'string' },
-    },
-    'launch',
-  );
-  const nprocPerNode = int(values['nproc-per-node'] as string | undefined, '--nproc-per-node', 1);
-  if (nprocPerNode === undefined) throw new UsageError('launch: --nproc-per-node is required');
-  const nnodes = int(values.nnodes as string | undefined, '--nnodes', 1) ?? 1;
-  const nodeRank = int(values['node-rank'] as string | undefined, '--node-rank', 0) ?? 0;
-  if (nodeRank >= nnodes) throw new UsageError(`launch: --node-rank must be below --nnodes (${nnodes}), got ${nodeRank}`);
-  const masterPort = int(values['master-port'] as string | undefined, '--master-port', 1) ?? 29500;
-  if (masterPort > 65535) throw new UsageError(`launch: --master-port must be at most 65535, got ${masterPort}`);
-  const threads = int(values.threads as string | undefined, '--threads', 1);
-  return launch(
-    { nprocPerNode, nnodes, nodeRank, masterAddr: (values['master-addr'] as string | undefined) ?? '127.0.0.1', masterPort, threads, command: args.slice(split + 1) },
-    (line) => io.err(`${line}\n`),
-  );
 }
 
 /** A plain-text table: the first column left-aligned, the others right-aligned. */
@@ -566,100 +181,105 @@ export function table(header: string[], rows: string[][]): string {
   return `${[line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n')}\n`;
 }
 
-/** Runs one command; resolves to the process exit code. */
-const COMMANDS = ['train', 'eval', 'predict', 'serve', 'summary', 'doctor', 'launch', 'weights'];
+const COMMANDS = ['train', 'eval', 'predict', 'serve', 'summary', 'compare', 'weights', 'doctor', 'launch'];
 
-async function weightsCommand(args: string[], io: Io): Promise<number> {
-  const { values, positionals } = parse(args, { mirror: { type: 'string' }, timeout: { type: 'string' } }, 'weights');
-  const [action, name] = positionals;
-  if (action === 'list') {
-    const dir = weightsCacheDir();
-    const rows = listWeights().map((w) => [`${w.arch}${w.version === 'v1' ? '' : '.v2'}`, w.name, w.file, `${w.acc1.toFixed(1)}%`, fs.existsSync(path.join(dir, w.file)) ? 'cached' : '-']);
-    io.out(table(['name', 'torchvision', 'file', 'ImageNet top-1', 'here'], rows));
-    io.out(`cache: ${dir}\n`);
-    return 0;
-  }
-  if (action !== 'path' && action !== 'pull') throw new UsageError(action === undefined ? 'weights needs list, path NAME or pull NAME' : `weights: unknown action '${action}' (list, path, pull)`);
-  if (!name) throw new UsageError(`weights ${action} needs a NAME, e.g. resnet18`);
-  if (action === 'path') {
-    io.out(`${weightsPath(name)}\n`);
-    return 0;
-  }
-  const w = findWeights(name);
-  const dest = weightsPath(name);
-  if (fs.existsSync(dest)) {
-    io.out(`${w.name}: already in the cache, ${dest}\n`);
-    return 0;
-  }
-  const timeout = int(values.timeout as string | undefined, '--timeout', 1);
-  let bar: SingleBar | undefined;
-  try {
-    const file = await pullWeights(name, {
-      mirror: values.mirror as string | undefined,
-      timeoutMs: timeout === undefined ? undefined : timeout * 1000,
-      onProgress: (received, total) => {
-        if (!io.isTTY || total === null) return;
-        if (!bar) {
-          bar = new SingleBar({ format: `${w.file} {bar} {percentage}% | {value}/{total} MB`, hideCursor: true });
-          bar.start(Math.round(total / 1e6), 0);
-        }
-        bar.update(Math.round(received / 1e6));
-      },
-    });
-    bar?.stop();
-    io.out(`${w.name}: ${file} (${(fs.statSync(file).size / 1e6).toFixed(1)} MB, SHA-256 ${w.sha256Prefix}... checked)\n`);
-    return 0;
-  } finally {
-    bar?.stop();
+/** ANSI colour for a terminal only: not in pipes or files, and never with NO_COLOR set. */
+export function paint(io: Io, style: 'bold' | 'green' | 'red' | 'yellow' | 'dim', text: string): string {
+  if (!io.isTTY || process.env.NO_COLOR) return text;
+  const codes = { bold: [1, 22], green: [32, 39], red: [31, 39], yellow: [33, 39], dim: [2, 22] }[style];
+  return `\x1b[${codes[0]}m${text}\x1b[${codes[1]}m`;
+}
+
+/** The package's version from package.json (without loading the addon). */
+function packageVersion(): string {
+  for (let dir = __dirname; ; dir = path.dirname(dir)) {
+    const manifest = path.join(dir, 'package.json');
+    if (fs.existsSync(manifest)) {
+      const pkg = JSON.parse(fs.readFileSync(manifest, 'utf8'));
+      if (pkg.name === 'torch-attn') return String(pkg.version);
+    }
+    if (path.dirname(dir) === dir) return 'unknown';
   }
 }
 
+/** `doctor` when the library cannot load: what failed and what to check, without the addon. */
+function doctorWithoutAddon(io: Io, err: unknown): number {
+  const reason = err instanceof Error ? err.message : String(err);
+  const libtorch = ['/usr/lib/x86_64-linux-gnu/libtorch.so', '/usr/lib/aarch64-linux-gnu/libtorch.so'].find((f) => fs.existsSync(f));
+  io.out(
+    [
+      `torch-attn ${packageVersion()}, node ${process.version}, ${os.cpus().length} CPUs`,
+      paint(io, 'red', `the native addon does not load: ${reason}`),
+      `LibTorch (Debian's libtorch-dev): ${libtorch ? `found, ${libtorch}` : 'not found'}${process.env.TORCH_ATTN_LIBTORCH ? `; TORCH_ATTN_LIBTORCH=${process.env.TORCH_ATTN_LIBTORCH}` : ''}`,
+      '',
+      'to fix:',
+      ...(libtorch ? [] : ['  - sudo apt-get install -y libtorch-dev   (or TORCH_ATTN_LIBTORCH=/path/to/libtorch)']),
+      '  - npm rebuild torch-attn   (builds the addon against the LibTorch found; needs cmake and g++)',
+      '',
+    ].join('\n'),
+  );
+  return 1;
+}
+
+/** Runs one command; resolves to the process exit code. */
 export async function main(argv: string[], io: Io = defaultIo): Promise<number> {
   const [command, ...args] = argv;
   try {
-    if (command === '--version' || command === '-V') {
-      io.out(`torch-attn ${buildInfo().version} (LibTorch ${buildInfo().libtorchVersion})\n`);
-      return 0;
-    }
     if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
       const topic = args[0] ?? '';
-      if (!(topic in HELP)) throw new UsageError(`no command '${topic}'`);
+      if (!(topic in HELP)) throw new UsageError(`no command '${topic}'${validate.didYouMean(topic, COMMANDS)}`);
       io.out(HELP[topic]);
       return 0;
     }
     // launch's arguments after -- belong to the command it runs.
     const own = command === 'launch' && args.includes('--') ? args.slice(0, args.indexOf('--')) : args;
     if (own.includes('--help') || own.includes('-h')) {
-      if (!(command in HELP)) throw new UsageError(`unknown command '${command}'`);
+      if (!(command in HELP)) throw new UsageError(`unknown command '${command}'${validate.didYouMean(command, COMMANDS)}`);
       io.out(HELP[command]);
       return 0;
     }
+    if (command !== '--version' && command !== '-V' && !COMMANDS.includes(command)) {
+      throw new UsageError(`unknown command '${command}'${validate.didYouMean(command, COMMANDS)} (commands: ${COMMANDS.join(', ')})`);
+    }
+    let commands: typeof import('./commands');
+    try {
+      commands = await import('./commands');
+    } catch (err) {
+      if (command === 'doctor') return doctorWithoutAddon(io, err);
+      throw err;
+    }
     switch (command) {
+      case '--version':
+      case '-V': {
+        const info = commands.versions();
+        io.out(`torch-attn ${info.version} (LibTorch ${info.libtorch})\n`);
+        return 0;
+      }
       case 'train':
-        return await train(args, io);
+        return await commands.train(args, io);
       case 'eval':
-        return await evalCommand(args, io);
+        return await commands.evalCommand(args, io);
       case 'predict':
-        return await predict(args, io);
+        return await commands.predict(args, io);
       case 'serve':
-        return await serveCommand(args, io);
+        return await commands.serveCommand(args, io);
       case 'summary':
-        return summary(args, io);
+        return commands.summary(args, io);
+      case 'compare':
+        return await commands.compareCommand(args, io);
       case 'doctor':
-        return doctor(io);
+        return commands.doctor(io);
       case 'launch':
-        return await launchCommand(args, io);
-      case 'weights':
-        return await weightsCommand(args, io);
+        return await commands.launchCommand(args, io);
       default:
-        throw new UsageError(`unknown command '${command}'${validate.didYouMean(command, COMMANDS)} (commands: ${COMMANDS.join(', ')})`);
+        return await commands.weightsCommand(args, io);
     }
   } catch (err) {
     if (err instanceof UsageError) {
-      io.err(`torch-attn: ${err.message}\n${HELP[command && command in HELP ? command : ''] ?? ''}`);
+      io.err(`${paint(io, 'red', `torch-attn: ${err.message}`)}\n${HELP[command && command in HELP ? command : ''] ?? ''}`);
       return 2;
     }
-    io.err(`torch-attn ${command}: ${err instanceof Error ? err.message : String(err)}\n`);
+    io.err(`${paint(io, 'red', `torch-attn ${command}: ${err instanceof Error ? err.message : String(err)}`)}\n`);
     return 1;
   }
 }

@@ -2,7 +2,8 @@
 // ResNetNAM presets, and the small CBAMCNN.
 import type { NativeModelSpec } from '../native';
 import { attentionSpec } from '../modules/attention';
-import type { AttentionKind, AttentionOptions, CBAMOptions } from '../modules/attention';
+import type { AttentionKind, AttentionMaps, AttentionOptions, CBAMOptions } from '../modules/attention';
+import { expectTensor, type Tensor } from '../tensor/tensor';
 import * as validate from '../validate';
 import { Model } from './model';
 
@@ -82,7 +83,25 @@ function resnetSpec(options: ResNetOptions | undefined, where: string, defaults:
   return spec;
 }
 
-class BuiltModel extends Model {
+/** A whole network (ResNet, VGG, the CBAM-CNN): a Model whose attention modules can be looked into. */
+export class Network extends Model {
+  /**
+   * What every attention module computes for x (B x C x H x W), by the module's name in the
+   * model (`cbam_layer1`, `layer2.0.nam`, `cbam1`, ...) in forward order: CBAM's `channel`
+   * (B x C) and `spatial` (B x 1 x h x w, at the module's resolution), NAM's `channel` gate, SE's and
+   * ECA's `channel`. One eval-mode forward pass, off the main thread; CPU float32 tensors.
+   *
+   * ```ts
+   * const maps = await model.attentionMaps(images);
+   * maps.cbam_layer1.spatial.shape; // [8, 1, 32, 32]
+   * ```
+   */
+  async attentionMaps(x: Tensor): Promise<Record<string, AttentionMaps>> {
+    return (await this.native.modelAttentionMaps(expectTensor(x, 'attentionMaps(x)') as never)) as unknown as Record<string, AttentionMaps>;
+  }
+}
+
+class BuiltModel extends Network {
   constructor(spec: NativeModelSpec) {
     super(spec);
   }
@@ -96,26 +115,26 @@ class BuiltModel extends Model {
  * const se = resnet({ depth: 18, attention: 'se', placement: 'block' });
  * ```
  */
-export function resnet(options?: ResNetOptions): Model {
+export function resnet(options?: ResNetOptions): Network {
   return new BuiltModel(resnetSpec(options, 'resnet()', {}));
 }
 
 /** ResNet with CBAM after each stage (the common "ResNet18_CBAM" layout). */
-export class ResNetCBAM extends Model {
+export class ResNetCBAM extends Network {
   constructor(options?: Omit<ResNetOptions, 'attention' | 'attentionOptions'> & { attentionOptions?: CBAMOptions }) {
     super(resnetSpec(options, 'ResNetCBAM', { attention: 'cbam', placement: 'stage' }));
   }
 }
 
 /** ResNet with NAM inside every residual block (layerX.Y.nam.Channel_Att.bn2). */
-export class ResNetNAM extends Model {
+export class ResNetNAM extends Network {
   constructor(options?: Omit<ResNetOptions, 'attention' | 'attentionOptions'> & { attentionOptions?: { detachWeights?: boolean } }) {
     super(resnetSpec(options, 'ResNetNAM', { attention: 'nam', placement: 'block' }));
   }
 }
 
 /** VGG 11/13/16/19 in torchvision's layout with attention after each conv stage. */
-export function vgg(options?: VGGOptions): Model {
+export function vgg(options?: VGGOptions): Network {
   const o = validate.options(options, 'vgg() options', ['depth', 'batchNorm', 'numClasses', 'stem', 'attention', 'attentionOptions']);
   if (o.batchNorm !== undefined && typeof o.batchNorm !== 'boolean') throw validate.typeError('vgg() batchNorm', 'a boolean', o.batchNorm);
   return new BuiltModel({
@@ -131,7 +150,7 @@ export function vgg(options?: VGGOptions): Model {
 /** The small CNN: three blocks of conv3x3 -> BN -> ReLU -> 2x2 max-pool -> CBAM (32, 64, 128
  *  channels), then Linear(2048 -> 512) -> ReLU -> Dropout(0.5) -> Linear(512 -> classes).
  *  Takes 32 x 32 inputs. */
-export class CBAMCNN extends Model {
+export class CBAMCNN extends Network {
   constructor(options?: { numClasses?: number; attentionOptions?: CBAMOptions }) {
     const o = validate.options(options, 'CBAMCNN options', ['numClasses', 'attentionOptions']);
     super({ arch: 'cbamcnn', numClasses: numClasses(o.numClasses, 'CBAMCNN'), attention: attentionSpec('cbam', o.attentionOptions, 'CBAMCNN') });

@@ -34,6 +34,9 @@ export interface SummaryRow {
   outputShape: number[];
   params: number;
   trainable: number;
+  /** Multiply-accumulates of the step's convolutions and linear layers for the traced input
+   *  (element-wise work, pooling and normalisation not counted, as torchinfo counts). */
+  macs: number;
 }
 
 /** What loadStateDict() matched: names the model has but the file lacks, names the file has
@@ -229,18 +232,22 @@ export class Model {
   /** summary() as a printable table, with totals. */
   summaryTable(inputShape: readonly number[] = [1, 3, 32, 32]): string {
     const rows = this.summary(inputShape);
-    const cells = rows.map((r) => [r.name, r.type, `[${r.outputShape.join(', ')}]`, r.params.toLocaleString('en-US'), r.trainable.toLocaleString('en-US')]);
-    const header = ['layer', 'type', 'output shape', 'params', 'trainable'];
+    const cells = rows.map((r) => [r.name, r.type, `[${r.outputShape.join(', ')}]`, r.params.toLocaleString('en-US'), r.trainable.toLocaleString('en-US'), humanCount(r.macs)]);
+    const header = ['layer', 'type', 'output shape', 'params', 'trainable', 'MACs'];
     const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
     const line = (c: string[]) => c.map((v, i) => (i >= 3 ? v.padStart(widths[i]) : v.padEnd(widths[i]))).join('  ');
     const total = this.parameterCount();
     const trainable = this.parameterCount({ trainableOnly: true });
+    const macs = rows.reduce((n, r) => n + r.macs, 0);
+    // torchinfo's "forward pass size": every row's float32 output, held for the backward pass.
+    const activations = rows.reduce((n, r) => n + r.outputShape.reduce((a, b) => a * b, 1), 0) * 4;
     return [
       this.description,
       line(header),
       widths.map((w) => '-'.repeat(w)).join('  '),
       ...cells.map(line),
-      `total parameters: ${total.toLocaleString('en-US')} (trainable ${trainable.toLocaleString('en-US')})`,
+      `total parameters: ${total.toLocaleString('en-US')} (trainable ${trainable.toLocaleString('en-US')}), ${(total * 4 / 2 ** 20).toFixed(1)} MiB in float32`,
+      `MACs for input [${inputShape.join(', ')}]: ${humanCount(macs)} (${(2 * macs / 1e9).toFixed(2)} GFLOPs); activations of the rows: ${(activations / 2 ** 20).toFixed(1)} MiB (float32, one forward pass)`,
     ].join('\n');
   }
 
@@ -412,4 +419,12 @@ export class Model {
   toString(): string {
     return `${this.description} (${this.parameterCount().toLocaleString('en-US')} parameters, ${this.device})`;
   }
+}
+
+/** 1234567 -> '1.23M'. */
+function humanCount(n: number): string {
+  if (n >= 1e9) return `${(n / 1e9).toFixed(2)}G`;
+  if (n >= 1e6) return `${(n / 1e6).toFixed(2)}M`;
+  if (n >= 1e3) return `${(n / 1e3).toFixed(1)}K`;
+  return String(n);
 }

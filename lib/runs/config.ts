@@ -6,15 +6,16 @@ import * as path from 'node:path';
 import YAML from 'yaml';
 import { type ImageDataset, datasets } from '../data/datasets';
 import { type TransformStep, transformFromSpec, transforms } from '../data/transforms';
-import { CBAMCNN, resnet, vgg } from '../models/builders';
+import { CBAMCNN, type Network, resnet, vgg } from '../models/builders';
 import type { Model } from '../models/model';
 import { ATTENTION_KINDS, type AttentionOptions, attentionSpec } from '../modules/attention';
 import type { FineTunerOptions, SchedulerSpec, StageSpec } from '../training/finetune';
 import * as validate from '../validate';
 import { MEMORY_FORMATS, PRECISIONS, type MemoryFormat, type Precision } from '../precision';
 
-export const ARCHS = ['resnet18', 'resnet34', 'resnet50', 'resnet101', 'resnet152', 'vgg11', 'vgg13', 'vgg16', 'vgg19', 'cbamcnn'] as const;
-export type Arch = (typeof ARCHS)[number];
+import { ARCHS, type Arch } from './archs';
+
+export { ARCHS, type Arch } from './archs';
 export const DATASETS = ['cifar10', 'cifar100', 'imageFolder'] as const;
 export const AUGMENTS = ['cifar', 'imagenet', 'none'] as const;
 /** Per-channel mean and std of each dataset's training images, as the field uses them. */
@@ -75,6 +76,8 @@ export interface RunConfig {
   precision: Precision;
   /** 'channels-last' weights and inputs (default 'contiguous'). */
   memoryFormat: MemoryFormat;
+  /** Where the model trains: 'cpu' (default), 'cuda' or 'cuda:N'. */
+  device: string;
   batchSize: number;
   workers: number;
   seed: number;
@@ -90,7 +93,21 @@ export const THREE_STAGE: StageSpec[] = [
   { name: 'full', epochs: 30, train: 'all', lr: 1e-5 },
 ];
 
-const TOP_KEYS = ['name', 'model', 'data', 'stages', 'epochs', 'optimizer', 'scheduler', 'loss', 'namSparsity', 'gradClip', 'batchNorm', 'precision', 'memoryFormat', 'batchSize', 'workers', 'seed', 'logEvery', 'out'];
+/** The schedule a run gets without `stages`: the staged fine-tune for ResNets and VGGs (their own
+ *  high groups: layer3-4, stage4-5), one stage training everything for the CBAM-CNN (its
+ *  document trains it from scratch: Adam 1e-3, 50 epochs). */
+export function defaultStages(arch: string): { stages: StageSpec[]; description: string } {
+  if (arch === 'cbamcnn') return { stages: [{ name: 'all', epochs: 50, train: 'all', lr: 1e-3 }], description: 'one stage training everything (the CBAM-CNN is trained from scratch)' };
+  if (arch.startsWith('vgg')) {
+    return {
+      stages: THREE_STAGE.map((s) => (s.name === 'high' ? { ...s, train: ['head', 'attention', 'stage4', 'stage5'] } : { ...s })),
+      description: 'the staged fine-tune: head + attention, then stage4-5, then everything',
+    };
+  }
+  return { stages: structuredClone(THREE_STAGE), description: 'the staged fine-tune: head + attention, then layer3-4, then everything' };
+}
+
+const TOP_KEYS = ['name', 'model', 'data', 'stages', 'epochs', 'optimizer', 'scheduler', 'loss', 'namSparsity', 'gradClip', 'batchNorm', 'precision', 'memoryFormat', 'device', 'batchSize', 'workers', 'seed', 'logEvery', 'out'];
 
 /** Checks a parsed config and fills its defaults. `epochs` (one number per stage) rescales the stages. */
 export function checkConfig(raw: unknown, where = 'config'): RunConfig {
@@ -128,7 +145,7 @@ export function checkConfig(raw: unknown, where = 'config'): RunConfig {
   if (d.testTransform !== undefined) data.testTransform = specList(d.testTransform, `${where}.data.testTransform`);
   if (d.normalize !== undefined) data.normalize = normalization(d.normalize, `${where}.data.normalize`);
 
-  let stages = (c.stages ?? THREE_STAGE) as StageSpec[];
+  let stages = (c.stages ?? defaultStages(arch).stages) as StageSpec[];
   if (!Array.isArray(stages) || stages.length === 0) throw validate.typeError(`${where}.stages`, 'a non-empty Array of stages { name, epochs, train, lr }', stages);
   if (c.epochs !== undefined) {
     const epochs = typeof c.epochs === 'number' ? stages.map(() => c.epochs as number) : c.epochs;
@@ -149,6 +166,7 @@ export function checkConfig(raw: unknown, where = 'config'): RunConfig {
     batchNorm: validate.oneOf(c.batchNorm ?? 'eval', `${where}.batchNorm`, ['eval', 'train'] as const),
     precision: validate.oneOf(c.precision ?? 'fp32', `${where}.precision`, PRECISIONS),
     memoryFormat: validate.oneOf(c.memoryFormat ?? 'contiguous', `${where}.memoryFormat`, MEMORY_FORMATS),
+    device: deviceName(c.device ?? 'cpu', `${where}.device`),
     batchSize: c.batchSize === undefined ? 64 : validate.integer(c.batchSize, `${where}.batchSize`, 1),
     workers: c.workers === undefined ? 2 : validate.integer(c.workers, `${where}.workers`, 0, 256),
     seed: c.seed === undefined ? 0 : validate.integer(c.seed, `${where}.seed`, 0),
@@ -170,6 +188,11 @@ function normalization(value: unknown, name: string): NonNullable<RunConfig['dat
   if (o.mean === undefined || o.std === undefined) throw validate.typeError(name, `one of ${NORMALIZE_NAMES.map((n) => `'${n}'`).join(', ')} or { mean: [r, g, b], std: [r, g, b] }`, value);
   transforms.normalize(o.mean as number[], o.std as number[]);
   return { mean: o.mean as number[], std: o.std as number[] };
+}
+
+function deviceName(value: unknown, name: string): string {
+  if (typeof value !== 'string' || !/^(cpu|cuda(:\d+)?)$/.test(value)) throw validate.typeError(name, "'cpu', 'cuda' or 'cuda:N'", value);
+  return value;
 }
 
 function nonEmpty(value: unknown, name: string): string {
@@ -200,7 +223,7 @@ export function readConfigFile(file: string): unknown {
 }
 
 /** The model a config describes (not yet loaded with weights). */
-export function buildModel(config: RunConfig, numClasses: number): Model {
+export function buildModel(config: RunConfig, numClasses: number): Network {
   const { arch, attention, attentionOptions, placement, attentionStages, stem, batchNorm } = config.model;
   if (arch === 'cbamcnn') return new CBAMCNN({ numClasses, attentionOptions: attentionOptions as never });
   const defaultStem = config.data.dataset === 'imageFolder' ? 'imagenet' : 'cifar';
@@ -257,9 +280,22 @@ export async function loadData(config: RunConfig): Promise<{ train: ImageDataset
   if (dataset === 'cifar100') {
     return { train: await datasets.cifar100(dir, { transform: t.train, label }), test: await datasets.cifar100(dir, { train: false, transform: t.test, label }) };
   }
+  // A split root: <dir>/train and <dir>/val (or <dir>/test), as torchvision's ImageNet layout.
+  if (isDirectory(path.join(dir, 'train'))) {
+    const testDir = config.data.testPath ?? SPLIT_TEST.map((s) => path.join(dir, s)).find(isDirectory);
+    return folders(path.join(dir, 'train'), testDir, config.data.testPath, t);
+  }
+  // Sub-folders named only like splits are not classes: a two-class dataset 'test' / 'val' is a mistake.
+  const subfolders = fs.readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
+  if (subfolders.length > 0 && subfolders.every((name) => ['train', ...SPLIT_TEST].includes(name.toLowerCase()))) {
+    throw new RangeError(`${dir} holds only split folders (${subfolders.join(', ')}), no train/: point data.path at a folder with one sub-folder per class, or at one holding train/ and val/ (or test/)`);
+  }
   const sibling = path.join(path.dirname(path.resolve(dir)), 'val');
   return folders(dir, config.data.testPath ?? (path.resolve(dir) !== sibling ? sibling : undefined), config.data.testPath, t);
 }
+
+/** The folder names a split root's test split goes by, in the order they are looked for. */
+const SPLIT_TEST = ['val', 'test'];
 
 function isDirectory(dir: string): boolean {
   return fs.statSync(dir, { throwIfNoEntry: false })?.isDirectory() ?? false;

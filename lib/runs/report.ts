@@ -1,13 +1,16 @@
 // The run report: training curves (loss and top-1 per epoch, train against test, stage
-// boundaries marked), learning rate per group, the confusion matrix as a heat map and the PR
-// curves, drawn with Vega-Lite as SVG, inlined into one self-contained report.html (no scripts,
-// no external resources) and also written to plots/*.svg.
+// boundaries marked; loss per logged batch), the learning rate per step and group, the confusion
+// matrix (counts and row-normalised) and the PR curves, drawn with Vega-Lite as SVG; pictures of
+// the test images, the most confidently wrong ones and the attention maps (pictures.ts). One
+// self-contained report.html (no scripts, no external resources), every figure also in
+// plots/*.svg and plots/*.png. The plotting stack (vega, resvg) is loaded only here, when a report
+// is written.
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
-import * as vega from 'vega';
-import { compile, type TopLevelSpec } from 'vega-lite';
+import type { TopLevelSpec } from 'vega-lite';
 import type { Evaluation } from '../training/evaluate';
-import type { EpochRecord } from '../training/finetune';
+import type { BatchEvent, EpochRecord } from '../training/finetune';
 import type { PRCurve } from './metrics';
 
 /** What evaluation.json holds: evaluate()'s result without the raw outputs, with PR curves. */
@@ -20,15 +23,36 @@ export type RunEvaluation = Omit<Evaluation, 'probabilities' | 'labels'> & {
   last?: { epoch: number; top1: number; top5: number; loss: number; macroF1: number };
 };
 
-async function svg(spec: TopLevelSpec): Promise<string> {
+/** What run.json holds: when and where the run ran. */
+export interface RunInfo {
+  started: string;
+  finished?: string;
+  /** Wall-clock seconds from start to the report, this invocation (a resumed run: since resuming). */
+  seconds?: number;
+  host: { cpu: string; cores: number; memoryGiB: number; platform: string; node: string };
+  device: string;
+  torchAttn: string;
+  libtorch: string;
+}
+
+/** The machine a run is on, for run.json. */
+export function hostInfo(): RunInfo['host'] {
+  return { cpu: os.cpus()[0]?.model.trim() ?? 'unknown', cores: os.cpus().length, memoryGiB: Math.round(os.totalmem() / 2 ** 30), platform: `${os.platform()} ${os.release()}`, node: process.version };
+}
+
+export type BatchRecord = BatchEvent & { stage: string };
+
+export async function svg(spec: TopLevelSpec): Promise<string> {
+  const [vega, { compile }] = await Promise.all([import('vega'), import('vega-lite')]);
   const view = new vega.View(vega.parse(compile(spec).spec), { renderer: 'none' });
   const out = await view.toSVG();
   view.finalize();
   return out;
 }
 
-const WIDTH = 520;
-const HEIGHT = 260;
+const WIDTH = 470;
+const HEIGHT = 240;
+export const SCHEMA = 'https://vega.github.io/schema/vega-lite/v5.json';
 
 /** Epoch boundaries where a new stage starts (x = last epoch of the previous stage + 0.5). */
 function stageRules(records: EpochRecord[]) {
@@ -39,141 +63,267 @@ function stageRules(records: EpochRecord[]) {
   return rules;
 }
 
-function curve(records: EpochRecord[], title: string, series: [string, (r: EpochRecord) => number | undefined][], yTitle: string): TopLevelSpec {
+function stageLayers(records: EpochRecord[]) {
+  const rules = stageRules(records);
+  return [
+    { data: { values: rules }, mark: { type: 'rule', strokeDash: [4, 4], color: '#888' }, encoding: { x: { field: 'x', type: 'quantitative' } } },
+    { data: { values: rules }, mark: { type: 'text', align: 'left', dx: 3, y: 8, color: '#555' }, encoding: { x: { field: 'x', type: 'quantitative' }, text: { field: 'stage' } } },
+  ];
+}
+
+function curve(records: EpochRecord[], title: string, series: [string, (r: EpochRecord) => number | undefined][], y: { title: string; percent?: boolean }): TopLevelSpec {
   const values = records.flatMap((r) => series.map(([name, get]) => ({ epoch: r.epoch, value: get(r), series: name, stage: r.stage })).filter((v) => v.value !== undefined));
   return {
-    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+    $schema: SCHEMA,
     title,
     width: WIDTH,
     height: HEIGHT,
     layer: [
       {
         data: { values },
-        mark: { type: 'line', point: true },
+        mark: { type: 'line', point: records.length <= 60 },
         encoding: {
-          x: { field: 'epoch', type: 'quantitative', title: 'epoch', axis: { values: records.map((r) => r.epoch), format: 'd' } },
-          y: { field: 'value', type: 'quantitative', title: yTitle },
-          color: { field: 'series', type: 'nominal', title: null, legend: { labelLimit: 300 } },
+          x: { field: 'epoch', type: 'quantitative', title: 'epoch', axis: { format: 'd', tickMinStep: 1 } },
+          // Not forced through 0: the interesting range of a loss or an accuracy is narrow.
+          y: { field: 'value', type: 'quantitative', title: y.title, scale: { zero: false }, axis: y.percent ? { format: '.0%' } : {} },
+          color: { field: 'series', type: 'nominal', title: null, legend: { labelLimit: 300, orient: 'bottom' } },
         },
       },
-      {
-        data: { values: stageRules(records) },
-        mark: { type: 'rule', strokeDash: [4, 4], color: '#888' },
-        encoding: { x: { field: 'x', type: 'quantitative' } },
-      },
-      {
-        data: { values: stageRules(records) },
-        mark: { type: 'text', align: 'left', dx: 3, dy: -HEIGHT / 2 + 8, color: '#555' },
-        encoding: { x: { field: 'x', type: 'quantitative' }, text: { field: 'stage' } },
-      },
+      ...stageLayers(records),
     ],
   } as TopLevelSpec;
 }
 
-export async function plots(records: EpochRecord[], evaluation: RunEvaluation | null): Promise<Record<string, string>> {
+/** Fractional epoch of a batch record: epoch 3, batch 50 of 100 -> 2.5. */
+const stepX = (b: BatchRecord) => b.epoch - 1 + b.batch / b.batches;
+
+/** The learning rate per logged step, one small panel per group, on a log scale (frozen steps,
+ *  rate 0, leave gaps). From the batch records when they carry rates, else per epoch. */
+function learningRates(records: EpochRecord[], batches: BatchRecord[]): TopLevelSpec {
+  const fromBatches = batches.some((b) => b.lr !== undefined);
+  const values = fromBatches
+    ? batches.flatMap((b) => Object.entries(b.lr ?? {}).map(([group, lr]) => ({ x: stepX(b), lr: lr > 0 ? lr : null, group })))
+    : records.flatMap((r) => Object.entries(r.lr).map(([group, lr]) => ({ x: r.epoch, lr: lr > 0 ? lr : null, group })));
+  const groups = [...new Set(values.map((v) => v.group))];
+  return {
+    $schema: SCHEMA,
+    title: `Learning rate per ${fromBatches ? 'logged step' : 'epoch'} and group (gaps: frozen)`,
+    data: { values },
+    facet: { row: { field: 'group', type: 'nominal', title: null, sort: groups, header: { labelAngle: 0, labelAlign: 'left' } } },
+    spec: {
+      width: WIDTH - 60,
+      height: Math.max(36, Math.min(80, 220 / groups.length)),
+      mark: { type: 'line', interpolate: 'step-before', point: { size: 12 } },
+      encoding: {
+        x: { field: 'x', type: 'quantitative', title: 'epoch' },
+        y: { field: 'lr', type: 'quantitative', title: null, scale: { type: 'log' }, axis: { format: '.0e', tickCount: 3, grid: false } },
+        color: { field: 'group', type: 'nominal', legend: null },
+      },
+    },
+    resolve: { scale: { y: 'independent' } },
+  } as TopLevelSpec;
+}
+
+function batchLoss(batches: BatchRecord[]): TopLevelSpec {
+  const values = batches.map((b) => ({ x: stepX(b), loss: b.loss, mean: b.meanLoss }));
+  return {
+    $schema: SCHEMA,
+    title: 'Training loss per logged batch (line: the epoch\'s running mean)',
+    data: { values },
+    width: WIDTH,
+    height: HEIGHT,
+    layer: [
+      { mark: { type: 'point', size: 8, opacity: 0.5, color: '#4c78a8' }, encoding: { x: { field: 'x', type: 'quantitative', title: 'epoch' }, y: { field: 'loss', type: 'quantitative', title: 'cross-entropy', scale: { zero: false } } } },
+      { mark: { type: 'line', color: '#e45756' }, encoding: { x: { field: 'x', type: 'quantitative' }, y: { field: 'mean', type: 'quantitative' } } },
+    ],
+  } as TopLevelSpec;
+}
+
+function confusion(evaluation: RunEvaluation): TopLevelSpec {
+  const { classes } = evaluation;
+  const cells = evaluation.confusion.flatMap((row, t) => {
+    const total = row.reduce((a, b) => a + b, 0);
+    return row.map((count, p) => ({ truth: classes[t], predicted: classes[p], count, share: total > 0 ? count / total : 0 }));
+  });
+  const maxCount = Math.max(1, ...cells.map((c) => c.count));
+  const side = Math.min(26 * classes.length, 460);
+  const labels = classes.length <= 20;
+  const panel = (field: 'count' | 'share', title: string, max: number) => ({
+    title,
+    width: side,
+    height: side,
+    encoding: {
+      x: { field: 'predicted', type: 'nominal', sort: classes, title: 'predicted', axis: { labels } },
+      y: { field: 'truth', type: 'nominal', sort: classes, title: 'true', axis: { labels } },
+    },
+    layer: [
+      { mark: 'rect', encoding: { color: { field, type: 'quantitative', scale: { scheme: 'blues', domain: [0, max] }, legend: field === 'share' ? { format: '.0%' } : { format: 'd', tickMinStep: 1 } } } },
+      ...(labels
+        ? [{
+            transform: [{ filter: 'datum.count > 0' }],
+            mark: { type: 'text', fontSize: 9 },
+            encoding: {
+              text: { field, type: 'quantitative', format: field === 'share' ? '.0%' : 'd' },
+              // Light text on dark cells, dark on light ones.
+              color: { condition: { test: `datum.${field} > ${max / 2}`, value: 'white' }, value: '#222' },
+            },
+          }]
+        : []),
+    ],
+  });
+  return {
+    $schema: SCHEMA,
+    title: 'Confusion matrix (rows: true class)',
+    data: { values: cells },
+    hconcat: [panel('count', 'images', maxCount), panel('share', 'share of the true class', 1)],
+    resolve: { scale: { color: 'independent' } },
+  } as TopLevelSpec;
+}
+
+/** PR curves as small multiples (every class up to 20; else the 10 best and 10 worst by AP). */
+function prCurvesSpec(curves: PRCurve[]): TopLevelSpec {
+  const sorted = [...curves].sort((a, b) => b.averagePrecision - a.averagePrecision);
+  const shown = curves.length <= 20 ? curves : [...sorted.slice(0, 10), ...sorted.slice(-10)];
+  const values = shown.flatMap((c) => {
+    const label = `${c.class} (AP ${c.averagePrecision.toFixed(2)})`;
+    return [{ class: label, recall: 0, precision: 1, i: -1 }, ...c.recall.map((r, i) => ({ class: label, recall: r, precision: c.precision[i], i }))];
+  });
+  return {
+    $schema: SCHEMA,
+    title: `Precision-recall per class, one against the rest${shown.length < curves.length ? ' (the 10 best and 10 worst by AP)' : ''}`,
+    data: { values },
+    facet: { field: 'class', type: 'nominal', title: null, sort: shown.map((c) => `${c.class} (AP ${c.averagePrecision.toFixed(2)})`), header: { labelLimit: 150 } },
+    columns: 5,
+    spec: {
+      width: 150,
+      height: 110,
+      mark: { type: 'line', interpolate: 'step-after' },
+      encoding: {
+        x: { field: 'recall', type: 'quantitative', scale: { domain: [0, 1] }, axis: { tickCount: 3 } },
+        y: { field: 'precision', type: 'quantitative', scale: { domain: [0, 1] }, axis: { tickCount: 3 } },
+        order: { field: 'i', type: 'quantitative' },
+      },
+    },
+  } as TopLevelSpec;
+}
+
+export async function plots(records: EpochRecord[], evaluation: RunEvaluation | null, batches: BatchRecord[] = []): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
   if (records.length > 0) {
-    out.loss = await svg(curve(records, 'Loss per epoch', [['train', (r) => r.trainLoss], ['test', (r) => r.testLoss]], 'cross-entropy'));
-    out.top1 = await svg(curve(records, 'Accuracy per epoch', [['train top-1', (r) => r.trainAcc], ['test top-1', (r) => r.testTop1], ['test top-5', (r) => r.testTop5]], 'accuracy'));
-    const groups = Object.keys(records[0].lr);
-    out.lr = await svg(curve(records, 'Learning rate per group (0: frozen)', groups.map((g) => [g, (r: EpochRecord) => r.lr[g]] as [string, (r: EpochRecord) => number]), 'learning rate'));
+    out.loss = await svg(curve(records, 'Loss per epoch', [['train', (r) => r.trainLoss], ['test', (r) => r.testLoss]], { title: 'cross-entropy' }));
+    out.top1 = await svg(curve(records, 'Accuracy per epoch', [['train top-1', (r) => r.trainAcc], ['test top-1', (r) => r.testTop1], ['test top-5', (r) => r.testTop5]], { title: 'accuracy', percent: true }));
+    out.lr = await svg(learningRates(records, batches));
   }
+  if (batches.length > 1) out.batches = await svg(batchLoss(batches));
   if (evaluation) {
-    const cells = evaluation.confusion.flatMap((row, t) => row.map((count, p) => ({ truth: evaluation.classes[t], predicted: evaluation.classes[p], count })));
-    out.confusion = await svg({
-      $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
-      title: 'Confusion matrix (rows: true class)',
-      data: { values: cells },
-      width: Math.min(40 * evaluation.classes.length, 640),
-      height: Math.min(40 * evaluation.classes.length, 640),
-      encoding: {
-        x: { field: 'predicted', type: 'nominal', sort: evaluation.classes, title: 'predicted' },
-        y: { field: 'truth', type: 'nominal', sort: evaluation.classes, title: 'true' },
-      },
-      layer: [
-        { mark: 'rect', encoding: { color: { field: 'count', type: 'quantitative', scale: { scheme: 'blues' } } } },
-        ...(evaluation.classes.length <= 20 ? [{ mark: { type: 'text' as const, fontSize: 10 }, encoding: { text: { field: 'count', type: 'quantitative' as const } } }] : []),
-      ],
-    } as TopLevelSpec);
-    if (evaluation.prCurves) {
-      const values = evaluation.prCurves.flatMap((c) => {
-        const label = `${c.class} (AP ${c.averagePrecision.toFixed(3)})`;
-        return [{ class: label, recall: 0, precision: 1, i: -1 }, ...c.recall.map((r, i) => ({ class: label, recall: r, precision: c.precision[i], i }))];
-      });
-      out.pr = await svg({
-        $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
-        title: 'Precision-recall per class (one against the rest)',
-        data: { values },
-        width: WIDTH,
-        height: WIDTH * 0.7,
-        mark: { type: 'line', interpolate: 'step-after' },
-        encoding: {
-          x: { field: 'recall', type: 'quantitative', scale: { domain: [0, 1] } },
-          y: { field: 'precision', type: 'quantitative', scale: { domain: [0, 1] } },
-          color: { field: 'class', type: 'nominal', title: null, legend: { labelLimit: 300 } },
-          order: { field: 'i', type: 'quantitative' },
-        },
-      } as TopLevelSpec);
-    }
+    out.confusion = await svg(confusion(evaluation));
+    if (evaluation.prCurves) out.pr = await svg(prCurvesSpec(evaluation.prCurves));
   }
   return out;
 }
 
-const escape = (s: unknown) => String(s).replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
+/** PNG copies of SVG figures (for papers and slides), rendered by resvg with the system's fonts. */
+export async function pngCopies(figures: Record<string, string>): Promise<Record<string, Buffer>> {
+  const { Resvg } = await import('@resvg/resvg-js');
+  const out: Record<string, Buffer> = {};
+  for (const [name, content] of Object.entries(figures)) {
+    out[name] = new Resvg(content, { background: 'white', fitTo: { mode: 'zoom', value: 2 }, font: { loadSystemFonts: true, defaultFontFamily: 'DejaVu Sans' } }).render().asPng();
+  }
+  return out;
+}
+
+export const escapeHtml = (s: unknown) => String(s).replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
 const pct = (v: number | undefined) => (v === undefined ? '' : `${(100 * v).toFixed(2)}%`);
 
-/** Reads a run directory and writes report.html and plots/*.svg into it; returns the report's path. */
-export async function writeReport(runDir: string): Promise<string> {
+/** The pictures pictures.ts writes into plots/ (read back, not redrawn, by the report). */
+export const PICTURES = ['samples', 'wrong', 'attention'] as const;
+
+/** A run directory's records: config.json, run.json, epoch and batch lines of metrics.jsonl, evaluation.json. */
+export function readRun(runDir: string) {
   const read = (f: string) => (fs.existsSync(path.join(runDir, f)) ? fs.readFileSync(path.join(runDir, f), 'utf8') : null);
-  const config = JSON.parse(read('config.json') ?? '{}');
-  const records: EpochRecord[] = (read('metrics.jsonl') ?? '')
+  const lines = (read('metrics.jsonl') ?? '')
     .split('\n')
     .filter((l) => l.trim() !== '')
-    .map((l) => JSON.parse(l))
-    .filter((e) => e.type === 'epoch')
-    .map(({ type: _t, ...r }) => r);
-  const evaluation: RunEvaluation | null = read('evaluation.json') ? JSON.parse(read('evaluation.json')!) : null;
-  const figures = await plots(records, evaluation);
-  fs.mkdirSync(path.join(runDir, 'plots'), { recursive: true });
-  for (const [name, content] of Object.entries(figures)) fs.writeFileSync(path.join(runDir, 'plots', `${name}.svg`), content);
+    .map((l) => JSON.parse(l));
+  const records: EpochRecord[] = lines.filter((e) => e.type === 'epoch').map(({ type: _t, ...r }) => r);
+  const batches: BatchRecord[] = lines.filter((e) => e.type === 'batch').map(({ type: _t, ...r }) => r);
+  return {
+    config: JSON.parse(read('config.json') ?? '{}'),
+    info: (read('run.json') ? JSON.parse(read('run.json')!) : null) as RunInfo | null,
+    records,
+    batches,
+    evaluation: (read('evaluation.json') ? JSON.parse(read('evaluation.json')!) : null) as RunEvaluation | null,
+  };
+}
+
+export function duration(seconds: number): string {
+  const h = Math.floor(seconds / 3600);
+  const m = Math.floor((seconds % 3600) / 60);
+  const s = Math.round(seconds % 60);
+  return h > 0 ? `${h} h ${m} min` : m > 0 ? `${m} min ${s} s` : `${s} s`;
+}
+
+/** Reads a run directory and writes report.html, plots/*.svg and plots/*.png into it; returns the report's path. */
+export async function writeReport(runDir: string): Promise<string> {
+  const { config, info, records, batches, evaluation } = readRun(runDir);
+  const figures = await plots(records, evaluation, batches);
+  const plotDir = path.join(runDir, 'plots');
+  fs.mkdirSync(plotDir, { recursive: true });
+  for (const [name, content] of Object.entries(figures)) fs.writeFileSync(path.join(plotDir, `${name}.svg`), content);
+  for (const name of PICTURES) {
+    const file = path.join(plotDir, `${name}.svg`);
+    if (fs.existsSync(file)) figures[name] = fs.readFileSync(file, 'utf8');
+  }
+  for (const [name, png] of Object.entries(await pngCopies(figures))) fs.writeFileSync(path.join(plotDir, `${name}.png`), png);
 
   const epochRows = records
-    .map((r) => `<tr><td>${r.epoch}</td><td>${escape(r.stage)}</td><td>${r.trainLoss.toFixed(4)}</td><td>${pct(r.trainAcc)}</td><td>${r.testLoss?.toFixed(4) ?? ''}</td><td>${pct(r.testTop1)}</td><td>${pct(r.testTop5)}</td><td>${r.imagesPerSecond.toFixed(1)}</td><td>${r.seconds.toFixed(1)}</td></tr>`)
+    .map((r) => `<tr><td>${r.epoch}</td><td>${escapeHtml(r.stage)}</td><td>${r.trainLoss.toFixed(4)}</td><td>${pct(r.trainAcc)}</td><td>${r.testLoss?.toFixed(4) ?? ''}</td><td>${pct(r.testTop1)}</td><td>${pct(r.testTop5)}</td><td>${r.imagesPerSecond.toFixed(1)}</td><td>${r.seconds.toFixed(1)}</td></tr>`)
     .join('\n');
   const classRows = (evaluation?.perClass ?? [])
-    .map((m, i) => `<tr><td>${escape(m.class)}</td><td>${m.precision.toFixed(3)}</td><td>${m.recall.toFixed(3)}</td><td>${m.f1.toFixed(3)}</td><td>${m.support}</td><td>${evaluation?.prCurves?.[i]?.averagePrecision.toFixed(3) ?? ''}</td><td>${evaluation?.prCurves?.[i]?.rocAuc?.toFixed(3) ?? ''}</td></tr>`)
+    .map((m, i) => `<tr><td>${escapeHtml(m.class)}</td><td>${m.precision.toFixed(3)}</td><td>${m.recall.toFixed(3)}</td><td>${m.f1.toFixed(3)}</td><td>${m.support}</td><td>${evaluation?.prCurves?.[i]?.averagePrecision.toFixed(3) ?? ''}</td><td>${evaluation?.prCurves?.[i]?.rocAuc?.toFixed(3) ?? ''}</td></tr>`)
     .join('\n');
-  const figure = (name: string) => (figures[name] ? `<figure>${figures[name]}</figure>` : '');
+  const figure = (name: string, caption = '', wide = false) => (figures[name] ? `<figure${wide ? ' class="wide"' : ''}>${figures[name]}${caption ? `<figcaption>${caption}</figcaption>` : ''}</figure>` : '');
+  const trainSeconds = records.reduce((n, r) => n + r.seconds, 0);
+  const when = info
+    ? `<p class="meta">started ${escapeHtml(info.started)}${info.finished ? `, finished ${escapeHtml(info.finished)}` : ''}${info.seconds !== undefined ? ` (${duration(info.seconds)} in all` : ' ('}${records.length ? `, ${duration(trainSeconds)} training` : ''}) &middot; ${escapeHtml(info.host.cpu)}, ${info.host.cores} cores, ${info.host.memoryGiB} GiB, ${escapeHtml(info.device)} &middot; torch-attn ${escapeHtml(info.torchAttn)}, LibTorch ${escapeHtml(info.libtorch)}, Node ${escapeHtml(info.host.node)}</p>`
+    : '';
+  const pictures = PICTURES.some((p) => figures[p]);
   const html = `<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
-<title>${escape(config.name ?? 'torch-attn run')}</title>
+<title>${escapeHtml(config.name ?? 'torch-attn run')}</title>
 <style>
-body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 1150px; color: #222; }
-h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 2em; }
+body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 1220px; padding: 0 1em; color: #222; }
+h1 { font-size: 1.5em; margin-bottom: 0.2em; } h2 { font-size: 1.2em; margin-top: 2em; }
+.meta { color: #555; margin-top: 0; }
 table { border-collapse: collapse; margin: 1em 0; } td, th { border: 1px solid #ccc; padding: 3px 8px; text-align: right; }
 th { background: #f3f3f3; } td:first-child, th:first-child { text-align: left; }
-.grid { display: flex; flex-wrap: wrap; gap: 1em; } figure { margin: 0; }
+.grid { display: grid; grid-template-columns: repeat(2, minmax(0, 1fr)); gap: 1em 1.5em; align-items: start; }
+figure { margin: 0; overflow-x: auto; } figure.wide { grid-column: 1 / -1; } figure svg { max-width: 100%; height: auto; }
+figcaption { color: #555; font-size: 0.9em; }
 pre { background: #f7f7f7; padding: 1em; overflow-x: auto; }
 </style>
 </head>
 <body>
-<h1>${escape(config.name ?? 'torch-attn run')}</h1>
-<p>${escape(config.model?.description ?? '')} ${evaluation ? `&middot; final evaluation${evaluation.checkpoint === 'best.pth' ? ` (best epoch ${evaluation.epoch}, best.pth)` : ''}: test top-1 <b>${pct(evaluation.top1)}</b>, top-5 ${pct(evaluation.top5)}, macro-F1 ${evaluation.macroF1.toFixed(3)} on ${evaluation.count} images${evaluation.last ? `; last epoch ${evaluation.last.epoch}: top-1 ${pct(evaluation.last.top1)}, top-5 ${pct(evaluation.last.top5)}` : ''}` : ''}</p>
+<h1>${escapeHtml(config.name ?? 'torch-attn run')}</h1>
+${when}
+<p>${escapeHtml(config.model?.description ?? '')} ${evaluation ? `&middot; final evaluation${evaluation.checkpoint === 'best.pth' ? ` (best epoch ${evaluation.epoch}, best.pth)` : ''}: test top-1 <b>${pct(evaluation.top1)}</b>, top-5 ${pct(evaluation.top5)}, macro-F1 ${evaluation.macroF1.toFixed(3)} on ${evaluation.count} images${evaluation.last ? `; last epoch ${evaluation.last.epoch}: top-1 ${pct(evaluation.last.top1)}, top-5 ${pct(evaluation.last.top5)}` : ''}` : ''}</p>
 <h2>Training</h2>
-<div class="grid">${figure('loss')}${figure('top1')}${figure('lr')}</div>
+<div class="grid">${figure('loss')}${figure('top1')}${figure('batches')}${figure('lr')}</div>
 <table><tr><th>epoch</th><th>stage</th><th>train loss</th><th>train acc</th><th>test loss</th><th>test top-1</th><th>test top-5</th><th>img/s</th><th>seconds</th></tr>
 ${epochRows}
 </table>
 ${evaluation ? `<h2>Evaluation</h2>
-<div class="grid">${figure('confusion')}${figure('pr')}</div>
+<div class="grid">${figure('confusion', '', true)}${figure('pr', '', true)}</div>
 <table><tr><th>class</th><th>precision</th><th>recall</th><th>F1</th><th>support</th><th>AP (PR AUC)</th><th>ROC-AUC</th></tr>
 ${classRows}
 </table>` : ''}
+${pictures ? `<h2>What the model sees</h2>
+<div class="grid">${figure('attention', 'Each stage&rsquo;s spatial attention (CBAM&rsquo;s spatial map; for NAM, SE and ECA gates inside blocks, the last block&rsquo;s gate averaged over channels), scaled min&ndash;max per map, upsampled and laid over the test image (yellow: most attended).', true)}${figure('samples', 'The first test images: true class, then the prediction (red: wrong).', true)}${figure('wrong', 'The most confidently wrong test images.', true)}</div>` : ''}
 <h2>Configuration</h2>
-<pre>${escape(JSON.stringify(config, null, 2))}</pre>
-<p>Written by torch-attn. Plots also in <code>plots/*.svg</code>.</p>
+<pre>${escapeHtml(JSON.stringify(config, null, 2))}</pre>
+<p>Written by torch-attn. Every figure is also in <code>plots/</code> as SVG and PNG.</p>
 </body>
 </html>
 `;

@@ -7,9 +7,10 @@ import { buildInfo } from '../runtime';
 import { StagedFineTuner, type BatchEvent, type EpochRecord, type FitResult } from '../training/finetune';
 import { evaluate } from '../training/evaluate';
 import { manualSeed } from '../runtime';
-import { type RunConfig, buildModel, loadData } from './config';
+import { type RunConfig, buildModel, loadData, transformsFor } from './config';
 import { prCurves } from './metrics';
-import { type RunEvaluation, writeReport } from './report';
+import { pictures } from './pictures';
+import { type RunEvaluation, type RunInfo, hostInfo, writeReport } from './report';
 
 export interface RunHooks {
   signal?: AbortSignal;
@@ -34,11 +35,13 @@ export interface RunResult {
 
 export async function runTraining(config: RunConfig, hooks: RunHooks = {}): Promise<RunResult> {
   const log = hooks.log ?? (() => {});
+  const started = new Date();
   manualSeed(config.seed);
   const { train, test } = await loadData(config);
-  const model = buildModel(config, train.classes.length).to({ memoryFormat: config.memoryFormat });
+  const model = buildModel(config, train.classes.length).to({ device: config.device as never, memoryFormat: config.memoryFormat });
   log(`${config.name}: ${model.description}, ${model.parameterCount().toLocaleString('en-US')} parameters`);
   log(`data: ${config.data.dataset} ${config.data.path}: ${train.length} training images${test ? `, ${test.length} test images` : ''}, ${train.classes.length} classes`);
+  if (!test) log(`warning: no test split for ${config.data.path} (looked for train/ + val/ or test/ in it, and a sibling val/; data.testPath names one): best.pth is chosen by training accuracy and no final evaluation is made`);
   if (config.model.weights) {
     const report = await model.loadBackbone(config.model.weights);
     log(`backbone weights ${config.model.weights}: ${report.loaded.length} tensors loaded, ${report.skipped.length} skipped, ${report.missing.length} not in the file`);
@@ -59,6 +62,9 @@ export async function runTraining(config: RunConfig, hooks: RunHooks = {}): Prom
     checkpointDir: dir,
   });
   const info = buildInfo();
+  const runInfo: RunInfo = { started: started.toISOString(), host: hostInfo(), device: model.device, torchAttn: info.version, libtorch: info.libtorchVersion };
+  const writeRunInfo = () => fs.writeFileSync(path.join(dir, 'run.json'), `${JSON.stringify(runInfo, null, 2)}\n`);
+  writeRunInfo();
   fs.writeFileSync(
     path.join(dir, 'config.json'),
     `${JSON.stringify({ ...config, classes: train.classes, model: { ...config.model, description: model.description, spec: model.spec }, torchAttn: info.version, libtorch: info.libtorchVersion }, null, 2)}\n`,
@@ -101,21 +107,31 @@ export async function runTraining(config: RunConfig, hooks: RunHooks = {}): Prom
     const run = async () => {
       const ev = await evaluate(model, test, { batchSize: config.batchSize, workers: config.workers, probabilities: true, precision: config.precision });
       const { probabilities, labels, ...rest } = ev;
-      return { ...rest, prCurves: prCurves(probabilities!, labels!, ev.classes) };
+      return { evaluation: { ...rest, prCurves: prCurves(probabilities!, labels!, ev.classes) }, probabilities: probabilities!, labels: labels! };
     };
     const lastEpoch = fit.epochs.at(-1)?.epoch ?? 0;
-    const last = await run();
+    let final = await run();
+    const last = final.evaluation;
     // The final evaluation is the best epoch's (best.pth), as the seed documents report it; the
     // last epoch's figures stand beside it.
     const best = fit.best;
     if (best?.checkpoint && best.epoch !== lastEpoch && fs.existsSync(best.checkpoint)) {
       await model.loadStateDict(best.checkpoint, { strict: true });
-      evaluation = { ...(await run()), checkpoint: 'best.pth', epoch: best.epoch, last: { epoch: lastEpoch, top1: last.top1, top5: last.top5, loss: last.loss, macroF1: last.macroF1 } };
+      final = await run();
+      evaluation = { ...final.evaluation, checkpoint: 'best.pth', epoch: best.epoch, last: { epoch: lastEpoch, top1: last.top1, top5: last.top5, loss: last.loss, macroF1: last.macroF1 } };
     } else {
       evaluation = { ...last, checkpoint: fit.best?.checkpoint ? 'best.pth' : 'last', epoch: lastEpoch };
     }
     fs.writeFileSync(path.join(dir, 'evaluation.json'), `${JSON.stringify(evaluation)}\n`);
+    // Pictures of the evaluated weights: test images, the most confidently wrong, attention maps.
+    const display = test.withTransform(transformsFor(config).test.slice(0, -1));
+    const figures = await pictures({ model, test, display, classes: evaluation.classes, probabilities: final.probabilities, labels: final.labels });
+    fs.mkdirSync(path.join(dir, 'plots'), { recursive: true });
+    for (const [name, content] of Object.entries(figures)) fs.writeFileSync(path.join(dir, 'plots', `${name}.svg`), content);
   }
+  runInfo.finished = new Date().toISOString();
+  runInfo.seconds = (Date.now() - started.getTime()) / 1000;
+  writeRunInfo();
   const report = await writeReport(dir);
   return { dir, fit, evaluation, report };
 }

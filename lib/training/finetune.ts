@@ -114,6 +114,8 @@ export interface BatchEvent {
   batches: number;
   loss: number;
   meanLoss: number;
+  /** The learning rate each parameter group's step used, by group label (0: frozen). */
+  lr: Record<string, number>;
 }
 
 export interface FitOptions {

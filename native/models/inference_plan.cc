@@ -199,7 +199,16 @@ torch::Tensor ConvBnAct(torch::nn::Conv2dImpl& conv, torch::nn::BatchNorm2dImpl*
   return relu ? y.relu_() : y;
 }
 
+namespace {
+thread_local AttentionRecorder* active_recorder = nullptr;
+}  // namespace
+
+AttentionRecorder::AttentionRecorder() : previous_(active_recorder) { active_recorder = this; }
+AttentionRecorder::~AttentionRecorder() { active_recorder = previous_; }
+AttentionRecorder* AttentionRecorder::Active() { return active_recorder; }
+
 torch::Tensor AttentionForward(modules::AttentionModule& module, const torch::Tensor& x) {
+  if (auto* recorder = AttentionRecorder::Active()) recorder->Add(&module, module.Maps(x));
   auto* cbam = InferencePlan::Active() != nullptr ? dynamic_cast<modules::CbamImpl*>(&module) : nullptr;
   if (cbam == nullptr || cbam->gate.defined() || cbam->channel_attn->pool_types != std::vector<std::string>{"avg", "max"}) {
     return module.forward(x);

@@ -133,6 +133,23 @@ torch::Tensor ConvBnAct(torch::nn::Conv2dImpl& conv, torch::nn::BatchNorm2dImpl*
 // like the others, and the spatial weighting in place.
 torch::Tensor AttentionForward(modules::AttentionModule& module, const torch::Tensor& x);
 
+// While one is alive on a thread, every AttentionForward on that thread also records the
+// module's maps for its input (model.attentionMaps(): a whole model's maps, by module).
+class AttentionRecorder {
+ public:
+  AttentionRecorder();
+  ~AttentionRecorder();
+  AttentionRecorder(const AttentionRecorder&) = delete;
+  AttentionRecorder& operator=(const AttentionRecorder&) = delete;
+  static AttentionRecorder* Active();
+  void Add(const modules::AttentionModule* module, modules::NamedMaps maps) { maps_.emplace_back(module, std::move(maps)); }
+  const std::vector<std::pair<const modules::AttentionModule*, modules::NamedMaps>>& maps() const { return maps_; }
+
+ private:
+  AttentionRecorder* previous_;
+  std::vector<std::pair<const modules::AttentionModule*, modules::NamedMaps>> maps_;
+};
+
 // out + identity, then ReLU (a residual block's end): one fused pass under the active plan.
 torch::Tensor AddRelu(torch::Tensor out, const torch::Tensor& identity);
 

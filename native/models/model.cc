@@ -5,6 +5,8 @@
 #include "modules/attention.h"
 #include "runtime/cpu_cache.h"
 
+#include <unordered_map>
+
 namespace torch_attn::models {
 
 std::string ShortTypeName(const torch::nn::Module& module) {
@@ -15,14 +17,52 @@ std::string ShortTypeName(const torch::nn::Module& module) {
   return name;
 }
 
+namespace {
+thread_local Trace* active_trace = nullptr;
+
+// MACs of the layers that do not run through Conv2dForward: linear layers, and the convolutions
+// inside attention modules (on pooled 1 x 1 descriptors, or at the module's resolution for a
+// spatial kernel; ECA's 1-D convolution over the channels).
+int64_t OtherMacs(const torch::nn::Module& module, const torch::Tensor& output, bool in_attention) {
+  const int64_t batch = output.dim() > 0 ? output.size(0) : 1;
+  const int64_t spatial = output.dim() == 4 ? output.size(2) * output.size(3) : 1;
+  const int64_t channels = output.dim() >= 2 ? output.size(1) : 1;
+  in_attention = in_attention || dynamic_cast<const modules::AttentionModule*>(&module) != nullptr;
+  int64_t macs = 0;
+  if (const auto* linear = module.as<torch::nn::LinearImpl>()) macs += linear->weight.numel() * batch;
+  if (in_attention) {
+    if (const auto* conv = module.as<torch::nn::Conv2dImpl>()) {
+      const bool pointwise = conv->weight.size(2) * conv->weight.size(3) == 1;
+      macs += conv->weight.numel() * (pointwise ? 1 : spatial) * batch;
+    }
+    if (const auto* conv = module.as<torch::nn::Conv1dImpl>()) macs += conv->weight.numel() * channels * batch;
+  }
+  for (const auto& child : module.children()) macs += OtherMacs(*child, output, in_attention);
+  return macs;
+}
+}  // namespace
+
+Trace::Trace() : previous_(active_trace) { active_trace = this; }
+Trace::~Trace() { active_trace = previous_; }
+Trace* Trace::Active() { return active_trace; }
+
 void Trace::Record(const std::string& name, const torch::nn::Module& module, const torch::Tensor& output) {
+  Record(name, ShortTypeName(module), {&module}, output);
+}
+
+void Trace::Record(const std::string& name, const std::string& type, const std::vector<const torch::nn::Module*>& modules, const torch::Tensor& output) {
   SummaryRow row;
   row.name = name;
-  row.type = ShortTypeName(module);
+  row.type = type;
   row.output_shape = output.sizes().vec();
-  for (const auto& p : module.parameters()) {
-    row.params += p.numel();
-    if (p.requires_grad()) row.trainable += p.numel();
+  row.macs = pending_macs_;
+  pending_macs_ = 0;
+  for (const auto* module : modules) {
+    for (const auto& p : module->parameters()) {
+      row.params += p.numel();
+      if (p.requires_grad()) row.trainable += p.numel();
+    }
+    row.macs += OtherMacs(*module, output, false);
   }
   rows_.push_back(std::move(row));
 }
@@ -205,6 +245,22 @@ std::vector<PlanDescription> PrepareInference(ModelImpl& model, const std::vecto
   return model.plans().Describe();
 }
 
+std::vector<std::pair<std::string, modules::NamedMaps>> AttentionMapsOf(ModelImpl& model, const torch::Tensor& x) {
+  model.CheckInput(x);
+  std::unordered_map<const torch::nn::Module*, std::string> names;
+  for (const auto& item : model.named_modules("", /*include_self=*/false)) names.emplace(item.value().get(), item.key());
+  return InEvalMode(model, [&] {
+    AttentionRecorder recorder;
+    model.Forward(x.contiguous(model.channels_last() ? torch::MemoryFormat::ChannelsLast : torch::MemoryFormat::Contiguous), nullptr);
+    std::vector<std::pair<std::string, modules::NamedMaps>> out;
+    for (const auto& [module, maps] : recorder.maps()) {
+      auto name = names.find(module);
+      out.emplace_back(name == names.end() ? std::string("attention") : name->second, maps);
+    }
+    return out;
+  });
+}
+
 std::vector<SummaryRow> Summarize(ModelImpl& model, const std::vector<int64_t>& shape) {
   Trace trace;
   InEvalMode(model, [&] {
@@ -256,6 +312,11 @@ modules::NamedMaps StandaloneAttentionImpl::Maps(const torch::Tensor& x) { retur
 namespace variants = compat::variants;
 
 torch::Tensor Conv2dForward(torch::nn::Conv2dImpl& conv, const torch::Tensor& x) {
+  if (auto* trace = Trace::Active()) {
+    auto y = conv.forward(x);
+    trace->AddMacs(conv.weight.numel() * y.size(0) * y.size(2) * y.size(3));
+    return y;
+  }
   const auto& o = conv.options;
   // Not under autocast: at::mkldnn_convolution is not on autocast's lists, so it would run in fp32.
   if (at::hasMKLDNN() && !torch::GradMode::is_enabled() && !compat::AutocastEnabled(c10::DeviceType::CPU) && x.dim() == 4 &&

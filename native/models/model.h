@@ -19,6 +19,7 @@ struct SummaryRow {
   std::vector<int64_t> output_shape;
   int64_t params = 0;
   int64_t trainable = 0;
+  int64_t macs = 0;  // multiply-accumulates of the step's convolutions and linear layers
 };
 
 // Collects one row per top-level step of a forward pass (stem, each block, each attention
@@ -30,10 +31,22 @@ torch::Tensor Conv2dForward(torch::nn::Conv2dImpl& conv, const torch::Tensor& x)
 
 class Trace {
  public:
+  // While a trace is recording on a thread, Conv2dForward adds each convolution's MACs to it.
+  Trace();
+  ~Trace();
+  Trace(const Trace&) = delete;
+  Trace& operator=(const Trace&) = delete;
+  static Trace* Active();
+  void AddMacs(int64_t macs) { pending_macs_ += macs; }
+
   void Record(const std::string& name, const torch::nn::Module& module, const torch::Tensor& output);
+  // One row for several modules run as one step (a VGG stage: its convolutions, norms, pool).
+  void Record(const std::string& name, const std::string& type, const std::vector<const torch::nn::Module*>& modules, const torch::Tensor& output);
   const std::vector<SummaryRow>& rows() const { return rows_; }
 
  private:
+  Trace* previous_;
+  int64_t pending_macs_ = 0;
   std::vector<SummaryRow> rows_;
 };
 
@@ -135,6 +148,10 @@ std::vector<torch::Tensor> PredictParts(ModelImpl& model, const std::vector<torc
 // Plans for inputs of each shape (B x C x H x W) in `precision`, made ahead of the first call (a
 // service at start-up); what the model then holds.
 std::vector<PlanDescription> PrepareInference(ModelImpl& model, const std::vector<std::vector<int64_t>>& shapes, Precision precision);
+
+// Every attention module's maps for x (B x C x H x W) in one eager forward pass in eval mode,
+// by the module's name in the model (`cbam_layer1`, `layer2.0.nam`, ...), in forward order.
+std::vector<std::pair<std::string, modules::NamedMaps>> AttentionMapsOf(ModelImpl& model, const torch::Tensor& x);
 
 // One row per top-level step of a forward pass over zeros of `shape`, in eval mode.
 std::vector<SummaryRow> Summarize(ModelImpl& model, const std::vector<int64_t>& shape);

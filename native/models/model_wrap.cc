@@ -124,6 +124,7 @@ void ModelWrap::Register(Napi::Env env, Napi::Object exports) {
           ModelWrap::GuardedMethod<&ModelWrap::InferencePlan>("inferencePlan"),
           ModelWrap::GuardedMethod<&ModelWrap::SetInferencePlans>("setInferencePlans"),
           ModelWrap::GuardedMethod<&ModelWrap::AttentionMaps>("attentionMaps"),
+          ModelWrap::GuardedMethod<&ModelWrap::ModelAttentionMaps>("modelAttentionMaps"),
           ModelWrap::GuardedMethod<&ModelWrap::Train>("train"),
           ModelWrap::GuardedGetter<&ModelWrap::Training>("training"),
           ModelWrap::GuardedGetter<&ModelWrap::Describe>("description"),
@@ -326,6 +327,35 @@ Napi::Value ModelWrap::AttentionMaps(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// modelAttentionMaps(x) -> Promise<{ [module name]: { [map name]: Tensor } }>: every attention
+// module's maps for x in one eval-mode forward pass on the compute thread, in forward order.
+Napi::Value ModelWrap::ModelAttentionMaps(const Napi::CallbackInfo& info) {
+  auto& model = ModelForInference();
+  torch::Tensor x = PrepareInput(tensor::TensorWrap::FromValue(info[0], "attentionMaps(x)").Get(), model);
+  model.CheckInput(x);
+  auto shared = model_;
+  using Maps = std::vector<std::pair<std::string, modules::NamedMaps>>;
+  return PromiseWorker<Maps>::Start(
+      info.Env(), info.This().As<Napi::Object>(), TakeClaim("attentionMaps()", Claim::kShared),
+      [shared, x] {
+        auto maps = models::AttentionMapsOf(*shared, x);
+        for (auto& [name, named] : maps) {
+          for (auto& [key, map] : named) map = map.to(torch::kCPU, torch::kFloat).contiguous();
+        }
+        return maps;
+      },
+      [](Napi::Env env, Maps& maps) {
+        auto out = Napi::Object::New(env);
+        for (auto& [name, named] : maps) {
+          auto entry = Napi::Object::New(env);
+          for (auto& [key, map] : named) entry.Set(key, tensor::TensorWrap::Wrap(env, map));
+          out.Set(name, entry);
+        }
+        return Napi::Value(out);
+      },
+      runtime::RunOnComputeThread);
+}
+
 Napi::Value ModelWrap::Train(const Napi::CallbackInfo& info) {
   Model().ApplyTrainingMode(info[0].IsUndefined() ? true : args::Boolean(info[0], "train(mode)"));
   return info.Env().Undefined();
@@ -408,6 +438,7 @@ Napi::Value ModelWrap::Summary(const Napi::CallbackInfo& info) {
     row.Set("outputShape", tensor::ShapeToJs(env, r.output_shape));
     row.Set("params", static_cast<double>(r.params));
     row.Set("trainable", static_cast<double>(r.trainable));
+    row.Set("macs", static_cast<double>(r.macs));
     out.Set(static_cast<uint32_t>(i), row);
   }
   return out;

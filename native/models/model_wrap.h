@@ -51,6 +51,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap>, public GuardedMethods<Mode
   Napi::Value InferencePlan(const Napi::CallbackInfo& info);
   Napi::Value SetInferencePlans(const Napi::CallbackInfo& info);
   Napi::Value AttentionMaps(const Napi::CallbackInfo& info);
+  Napi::Value ModelAttentionMaps(const Napi::CallbackInfo& info);
   Napi::Value Train(const Napi::CallbackInfo& info);
   Napi::Value Training(const Napi::CallbackInfo& info);
   Napi::Value Describe(const Napi::CallbackInfo& info);

@@ -80,12 +80,17 @@ class VggImpl : public ModelImpl {
     CheckInput(input);
     auto x = input;
     size_t stage = 0;
+    std::vector<const torch::nn::Module*> stage_modules;  // for the summary's stage rows
     const auto end = features->end();
     for (auto it = features->begin(); it != end; ++it) {
+      if (trace != nullptr) stage_modules.push_back(it->ptr().get());
       // conv [bn] relu: one step (a prepared convolution under an inference plan).
       if (auto* conv = it->ptr()->as<torch::nn::Conv2dImpl>()) {
         auto* bn = it + 1 != end ? (it + 1)->ptr()->as<torch::nn::BatchNorm2dImpl>() : nullptr;
-        if (bn != nullptr) ++it;
+        if (bn != nullptr) {
+          ++it;
+          if (trace != nullptr) stage_modules.push_back(it->ptr().get());
+        }
         const bool relu = it + 1 != end && (it + 1)->ptr()->as<torch::nn::ReLUImpl>() != nullptr;
         if (relu) ++it;
         x = ConvBnAct(*conv, bn, relu, x);
@@ -93,7 +98,8 @@ class VggImpl : public ModelImpl {
       }
       x = it->forward(x);
       if (it->ptr()->as<torch::nn::MaxPool2dImpl>() == nullptr) continue;
-      Record(trace, "features (stage " + std::to_string(stage + 1) + ")", *it->ptr(), x);
+      if (trace != nullptr) trace->Record("features (stage " + std::to_string(stage + 1) + ")", "Sequential", stage_modules, x);
+      stage_modules.clear();
       if (attention[stage]) {
         x = AttentionForward(*attention[stage], x);
         Record(trace, options_.attention().kind() + "_stage" + std::to_string(stage + 1), *attention[stage], x);

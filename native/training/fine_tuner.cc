@@ -261,7 +261,10 @@ class Run {
       sums.count += r.count;
       images_here += r.count;
       if (events_.on_batch && plan_.log_every > 0 && (batch_index % plan_.log_every == 0 || batch_index == batches)) {
-        events_.on_batch({e + 1, batch_index, batches, r.loss, sums.loss_sum / static_cast<double>(sums.count)});
+        BatchEvent event{e + 1, batch_index, batches, r.loss, sums.loss_sum / static_cast<double>(sums.count), {}};
+        const auto& groups = optimizer_->param_groups();
+        for (size_t g = 0; g < groups.size(); ++g) event.lr.emplace_back(plan_.group_labels[g], groups[g].options().get_lr());
+        events_.on_batch(event);
       }
       if (batch_index < batches && Cancelled()) {
         stream->Close();

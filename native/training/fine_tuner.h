@@ -69,6 +69,7 @@ struct StageEvent {
 struct BatchEvent {
   int64_t epoch = 0, batch = 0, batches = 0;  // epoch 1-based; batch 1-based within the epoch
   double loss = 0, mean_loss = 0;
+  std::vector<std::pair<std::string, double>> lr;  // the rate each group's step used, by group label
 };
 
 struct TunerEvents {

@@ -202,6 +202,11 @@ Napi::Object EventToJs(Napi::Env env, const Event& event, const TuneJob& job) {
       e.Set("batches", static_cast<double>(event.batch.batches));
       e.Set("loss", event.batch.loss);
       e.Set("meanLoss", event.batch.mean_loss);
+      {
+        auto lr = Napi::Object::New(env);
+        for (const auto& [label, rate] : event.batch.lr) lr.Set(label, rate);
+        e.Set("lr", lr);
+      }
       break;
     default:
       e.Set("type", "epoch");

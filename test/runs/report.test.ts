@@ -8,6 +8,15 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { writeReport } from '../../lib/runs/report';
 import { prCurves } from '../../lib/runs/metrics';
 import { CHROMIUM, checkInBrowser } from '../../scripts/check-report';
+import { PNG } from 'pngjs';
+
+/** The share of a PNG's pixels that are not (near) white: something was drawn. */
+function inkShare(file: string): number {
+  const png = PNG.sync.read(fs.readFileSync(file));
+  let ink = 0;
+  for (let i = 0; i < png.data.length; i += 4) if (png.data[i] < 235 || png.data[i + 1] < 235 || png.data[i + 2] < 235) ink++;
+  return ink / (png.width * png.height);
+}
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'torch-attn-report-'));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -42,13 +51,21 @@ describe('writeReport', () => {
     expect(html).toContain('a &lt;test&gt; run'); // escaped
     expect(html).not.toMatch(/<script|<link|src="http/);
     expect(fs.readFileSync(path.join(dir, 'plots', 'loss.svg'), 'utf8')).toContain('full'); // stage boundary label
-    expect(fs.readFileSync(path.join(dir, 'plots', 'pr.svg'), 'utf8')).toContain('AP 1.000');
+    expect(fs.readFileSync(path.join(dir, 'plots', 'pr.svg'), 'utf8')).toContain('AP 1.00');
+    // PNG copies for papers and slides, each with a non-empty drawing area.
+    for (const name of ['loss', 'top1', 'lr', 'confusion', 'pr']) expect(inkShare(path.join(dir, 'plots', `${name}.png`)), name).toBeGreaterThan(0.02);
+    // Accuracies in percent, the loss axis not forced through 0, the confusion matrix normalised beside the counts.
+    expect(fs.readFileSync(path.join(dir, 'plots', 'top1.svg'), 'utf8')).toMatch(/>\d+%</);
+    expect(fs.readFileSync(path.join(dir, 'plots', 'confusion.svg'), 'utf8')).toContain('share of the true class');
+    expect(fs.readFileSync(path.join(dir, 'plots', 'loss.svg'), 'utf8')).not.toMatch(/>0\.0</);
   });
 
   it.runIf(CHROMIUM)('renders in headless Chromium with no console errors', async () => {
     writeRun();
-    const result = checkInBrowser(await writeReport(dir));
+    const shot = path.join(dir, 'screenshot.png');
+    const result = checkInBrowser(await writeReport(dir), shot);
     expect(result.consoleErrors).toEqual([]);
+    expect(inkShare(shot)).toBeGreaterThan(0.02); // the page drew its plots
     expect(result.svgCount).toBeGreaterThanOrEqual(5);
     expect(result.dom).toContain('Confusion matrix');
   }, 120_000);
