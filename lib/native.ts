@@ -322,7 +322,7 @@ export interface NativeBinding {
     control: NativeFitControl,
     onEvent: (event: NativeTunerEvent) => void,
   ): Promise<NativeTunerResult>;
-  evaluate(model: NativeModel, loader: NativeLoader, keepProbabilities: boolean, precision?: string): Promise<NativeEvalResult>;
+  evaluate(model: NativeModel, loader: NativeLoader, keepProbabilities: boolean, precision?: string, progress?: Int32Array): Promise<NativeEvalResult>;
   readTrainingProgress(path: string): Promise<NativeProgress>;
   epochRecordFields(): { name: string; optional: boolean }[];
   /** The precision names, in the core's order (models/precision.h). */

@@ -138,11 +138,13 @@ export async function train(args: string[], io: Io): Promise<number> {
   process.once('SIGINT', onSigint);
   let bar: SingleBar | undefined;
   let first = { batch: 0, at: 0 };
+  const evalProgress = quiet ? { stop: () => {} } : evalBar(io);
   try {
     const result = await runTraining(config, {
       signal: controller.signal,
       resume: values.resume as string | undefined,
       batchLines: !io.isTTY && !quiet,
+      onEvalProgress: evalProgress.update,
       log: (line) => {
         bar?.stop();
         bar = undefined;
@@ -164,10 +166,12 @@ export async function train(args: string[], io: Io): Promise<number> {
         if (!quiet) io.out(`${formatEpoch(r)}\n`);
       },
     });
+    evalProgress.stop();
     io.out(`${formatResult(result).map((line, i) => (i < 2 ? paint(io, 'bold', line) : line)).join('\n')}\n`);
     return 0;
   } catch (err) {
     bar?.stop();
+    evalProgress.stop();
     if ((err as Error).name === 'AbortError') {
       const checkpoint = (err as Error & { checkpoint?: string }).checkpoint;
       io.err(checkpoint ? `stopped; continue with: npx torch-attn train --resume ${path.relative(process.cwd(), checkpoint) || checkpoint}\n` : `${(err as Error).message}\n`);
@@ -211,6 +215,22 @@ async function dryRun(config: RunConfig, io: Io): Promise<number> {
   return 0;
 }
 
+/** A progress bar for an evaluation on a terminal (nothing in pipes and files). */
+function evalBar(io: Io): { update?: (images: number, total: number) => void; stop: () => void } {
+  if (!io.isTTY) return { stop: () => {} };
+  let bar: SingleBar | undefined;
+  return {
+    update: (images, total) => {
+      if (!bar) {
+        bar = new SingleBar({ format: 'evaluating {bar} {value}/{total} images', hideCursor: true });
+        bar.start(total, 0);
+      }
+      bar.update(images);
+    },
+    stop: () => bar?.stop(),
+  };
+}
+
 /** The run's config.json beside a checkpoint (or the one given). */
 function runConfigFor(checkpoint: string, explicit?: string): RunConfig & { classes: string[] } {
   try {
@@ -229,7 +249,8 @@ export async function evalCommand(args: string[], io: Io): Promise<number> {
   if (!test) throw new UsageError(`no test split found for ${config.data.path}`);
   const model = buildModel(config, config.classes.length);
   await model.loadStateDict(String(values.checkpoint), { strict: true });
-  const ev = await evaluate(model, test, { batchSize: config.batchSize, workers: config.workers, probabilities: true });
+  const progress = evalBar(io);
+  const ev = await evaluate(model, test, { batchSize: config.batchSize, workers: config.workers, probabilities: true, onProgress: progress.update }).finally(progress.stop);
   const curves = prCurves(ev.probabilities!, ev.labels!, ev.classes);
   const { probabilities: _p, labels: _l, ...summary } = ev;
   if (values.json) {

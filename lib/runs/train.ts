@@ -22,6 +22,8 @@ export interface RunHooks {
    *  (`Epoch 1/50 | Batch 100/782 | loss 1.8068 | mean 1.9504`); for logs and pipes. */
   batchLines?: boolean;
   onEpoch?: (record: EpochRecord) => void;
+  /** The final evaluation's progress (images done, total). */
+  onEvalProgress?: (images: number, total: number) => void;
   /** Continue from a checkpoint (the run's own last.pth). */
   resume?: string;
 }
@@ -105,7 +107,7 @@ export async function runTraining(config: RunConfig, hooks: RunHooks = {}): Prom
   let evaluation: RunEvaluation | null = null;
   if (test) {
     const run = async () => {
-      const ev = await evaluate(model, test, { batchSize: config.batchSize, workers: config.workers, probabilities: true, precision: config.precision });
+      const ev = await evaluate(model, test, { batchSize: config.batchSize, workers: config.workers, probabilities: true, precision: config.precision, onProgress: hooks.onEvalProgress });
       const { probabilities, labels, ...rest } = ev;
       return { evaluation: { ...rest, prCurves: prCurves(probabilities!, labels!, ev.classes) }, probabilities: probabilities!, labels: labels! };
     };

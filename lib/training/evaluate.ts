@@ -38,6 +38,9 @@ export interface EvaluateOptions {
   probabilities?: boolean;
   /** 'fp32' (default), 'bf16' or 'fp16' (CUDA): autocast for the forward passes; loss and metrics in float32. */
   precision?: Precision;
+  /** Called on the main thread about ten times a second while the evaluation runs, and once at
+   *  the end, with the images evaluated so far and the dataset's size (a progress bar). */
+  onProgress?: (images: number, total: number) => void;
 }
 
 /** Precision, recall and F1 per class from a confusion matrix (0 where undefined, as sklearn's zero_division=0). */
@@ -54,7 +57,8 @@ export function classMetrics(confusion: number[][], classes: readonly string[]):
 }
 
 export async function evaluate(model: Model, data: ImageDataset | DataLoader, options?: EvaluateOptions): Promise<Evaluation> {
-  const o = validate.options(options, 'evaluate() options', ['batchSize', 'workers', 'probabilities', 'precision']);
+  const o = validate.options(options, 'evaluate() options', ['batchSize', 'workers', 'probabilities', 'precision', 'onProgress']);
+  if (o.onProgress !== undefined && typeof o.onProgress !== 'function') throw validate.typeError('evaluate() options.onProgress', 'a function (images, total)', o.onProgress);
   const precision = precisionOption(o.precision, 'evaluate() options.precision', model.device);
   const loader =
     data instanceof DataLoader
@@ -64,7 +68,22 @@ export async function evaluate(model: Model, data: ImageDataset | DataLoader, op
         : (() => {
             throw validate.typeError('evaluate(data)', 'a dataset or a DataLoader', data);
           })();
-  const r = await native.evaluate(model.native, loader.handle, o.probabilities === true, precision);
+  let r: Awaited<ReturnType<typeof native.evaluate>>;
+  if (o.onProgress) {
+    // The native evaluation stores its count in shared memory; a timer reads it here.
+    const done = new Int32Array(new SharedArrayBuffer(4));
+    const total = loader.dataset.length;
+    const report = () => o.onProgress!(Atomics.load(done, 0), total);
+    const timer = setInterval(report, 100);
+    try {
+      r = await native.evaluate(model.native, loader.handle, o.probabilities === true, precision, done);
+    } finally {
+      clearInterval(timer);
+    }
+    report();
+  } else {
+    r = await native.evaluate(model.native, loader.handle, o.probabilities === true, precision);
+  }
   const classes = [...loader.dataset.classes];
   const k = r.classes;
   if (k !== classes.length) {

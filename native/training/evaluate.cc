@@ -6,7 +6,7 @@
 namespace torch_attn::training {
 
 EvalResult Evaluate(models::ModelImpl& model, const data::Loader& loader, bool keep_probabilities,
-                    const std::atomic<bool>* cancel, models::Precision precision) {
+                    const std::atomic<bool>* cancel, models::Precision precision, int32_t* images_done) {
   models::CheckPrecision(precision, models::DeviceOf(model), "evaluate() precision");
   return models::InEvalMode(model, [&] {
     EvalResult r;
@@ -41,6 +41,8 @@ EvalResult Evaluate(models::ModelImpl& model, const data::Loader& loader, bool k
         r.labels.insert(r.labels.end(), y, y + n);
       }
       r.count += n;
+      // The counter lives in a SharedArrayBuffer the caller's thread reads with Atomics.load.
+      if (images_done != nullptr) __atomic_store_n(images_done, static_cast<int32_t>(std::min<int64_t>(r.count, INT32_MAX)), __ATOMIC_RELAXED);
     }
     return r;
   });

@@ -21,8 +21,10 @@ struct EvalResult {
 };
 
 // In `precision` (autocast; the loss and softmax in float32). RangeError for a precision the
-// model's device cannot run.
+// model's device cannot run. `images_done`, when given, is stored (relaxed, atomically) with the
+// images evaluated so far after each batch: a progress counter another thread reads.
 EvalResult Evaluate(models::ModelImpl& model, const data::Loader& loader, bool keep_probabilities,
-                    const std::atomic<bool>* cancel, models::Precision precision = models::Precision::kFp32);
+                    const std::atomic<bool>* cancel, models::Precision precision = models::Precision::kFp32,
+                    int32_t* images_done = nullptr);
 
 }  // namespace torch_attn::training

@@ -305,17 +305,38 @@ Napi::Value FineTune(const Napi::CallbackInfo& info) {
   return promise;
 }
 
-// evaluate(model, loader, keepProbabilities, precision) -> Promise<{ lossSum, count, top1, top5, classes, confusion, probabilities?, labels? }>
+// evaluate(model, loader, keepProbabilities, precision, progress?) -> Promise<{ lossSum, count, top1, top5, classes, confusion, probabilities?, labels? }>
+// progress: an Int32Array over a SharedArrayBuffer whose element 0 the evaluation stores the
+// images done in (JS reads it with Atomics.load); the buffer is kept alive until the promise settles.
 Napi::Value EvaluateJs(const Napi::CallbackInfo& info) {
   auto& model = models::ModelWrap::FromValue(info[0], "evaluate model");
   auto loader = data::LoaderWrap::FromValue(info[1], "evaluate loader").loader();
   const bool keep = info[2].IsBoolean() && info[2].As<Napi::Boolean>().Value();
   const auto precision = models::ReadPrecision(info[3], "evaluate() precision");
+  int32_t* counter = nullptr;
+  std::shared_ptr<Napi::ObjectReference> keep_alive;
+  if (!info[4].IsUndefined()) {
+    bool shared_buffer = false;
+    if (info[4].IsTypedArray() && info[4].As<Napi::TypedArray>().TypedArrayType() == napi_int32_array) {
+      auto array = info[4].As<Napi::Int32Array>();
+      // A SharedArrayBuffer cannot be detached or moved: its memory outlives JS's use of it while held.
+      napi_value buffer = array.ArrayBuffer();
+      Napi::Value global_sab = info.Env().Global().Get("SharedArrayBuffer");
+      bool is_sab = false;
+      if (global_sab.IsFunction()) napi_instanceof(info.Env(), buffer, global_sab, &is_sab);
+      shared_buffer = is_sab && array.ElementLength() >= 1;
+      if (shared_buffer) {
+        counter = array.Data();
+        keep_alive = std::make_shared<Napi::ObjectReference>(Napi::Persistent(array.As<Napi::Object>()));
+      }
+    }
+    if (!shared_buffer) args::ThrowType("evaluate() progress", "an Int32Array over a SharedArrayBuffer", info[4]);
+  }
   auto shared = model.shared();
   return PromiseWorker<EvalResult>::Start(
       info.Env(), info[0].As<Napi::Object>(), model.TakeClaim("evaluate()"),
-      [shared, loader, keep, precision] { return Evaluate(*shared, *loader, keep, nullptr, precision); },
-      [](Napi::Env env, EvalResult& r) -> Napi::Value {
+      [shared, loader, keep, precision, counter] { return Evaluate(*shared, *loader, keep, nullptr, precision, counter); },
+      [keep_alive](Napi::Env env, EvalResult& r) -> Napi::Value {
         auto o = Napi::Object::New(env);
         o.Set("lossSum", r.loss_sum);
         o.Set("count", static_cast<double>(r.count));
