@@ -53,4 +53,16 @@ describe('package entry points', () => {
     expect(fs.readFileSync(path.join(root, 'dist', 'index.d.mts'), 'utf8')).toMatch(/export \* from '\.\/index\.js'/);
     expect(fs.readFileSync(path.join(root, 'dist', 'tensor', 'tensor.d.ts'), 'utf8')).toMatch(/export declare function tensor/);
   });
+
+  it('packs what a user needs and no more: no data, no tests, the build tools of the cmake-js path left to development', () => {
+    const pack = JSON.parse(execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: root, encoding: 'utf8' }))[0];
+    const files: string[] = pack.files.map((f: { path: string }) => f.path);
+    for (const f of ['LICENSE', 'README.md', 'package.json', 'dist/index.mjs', 'dist/index.js', 'bin/torch-attn.js', 'scripts/install.js', 'recipes/cbamcnn-cifar10.yaml', 'native/sources.json']) expect(files, f).toContain(f);
+    expect(files.filter((f) => /^(data|test|runs|fuzz|build)\//.test(f) || /^scripts\/(?!install\.js|libtorch\.js|cmake-js-shim\.js)/.test(f))).toEqual([]);
+    const manifest = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
+    for (const tool of ['cmake-js', 'node-api-headers']) expect(Object.keys(manifest.dependencies)).not.toContain(tool);
+    expect(manifest.dependencies).toHaveProperty('node-addon-api'); // every source build (node-gyp's binding.gyp too) includes its headers
+    expect(manifest.keywords).toContain('cbam');
+    expect(manifest.engines.node).toMatch(/^>=20/);
+  }, 60_000);
 });

@@ -86,7 +86,8 @@ function resnetSpec(options: ResNetOptions | undefined, where: string, defaults:
 /** A whole network (ResNet, VGG, the CBAM-CNN): a Model whose attention modules can be looked into. */
 export class Network extends Model {
   /**
-   * What every attention module computes for x (B x C x H x W), by the module's name in the
+   * What every attention module computes for x (B x C x H x W, or one image C x H x W: a batch of
+   * one), by the module's name in the
    * model (`cbam_layer1`, `layer2.0.nam`, `cbam1`, ...) in forward order: CBAM's `channel`
    * (B x C) and `spatial` (B x 1 x h x w, at the module's resolution), NAM's `channel` gate, SE's and
    * ECA's `channel`. One eval-mode forward pass, off the main thread; CPU float32 tensors.

@@ -29,27 +29,37 @@ const NORMALIZE_NAMES = Object.keys(NORMALIZATION) as (keyof typeof NORMALIZATIO
 export type TransformSpec = string | Record<string, unknown>;
 
 export interface RunConfig {
+  /** The run's name (default `<arch>-<attention>-<dataset>`); the run directory is runs/<name> unless `out` says otherwise. */
   name: string;
+  /** The model: architecture, attention and where it goes, backbone weights. */
   model: {
+    /** The architecture: resnet18-152 (torchvision's), vgg11-19 (torchvision's), or the small CBAM-CNN (32 x 32 inputs). */
     arch: Arch;
+    /** The attention kind (default cbam); 'none' is the plain torchvision model. */
     attention: 'cbam' | 'nam' | 'se' | 'eca' | 'none';
+    /** ResNet: 'stage' (after each stage) or 'block' (inside every residual block); default: CBAM after stages, NAM / SE / ECA in blocks. */
     placement?: 'stage' | 'block';
     /** Stages (1-4) with attention; default all. */
     attentionStages?: number[];
+    /** 'cifar': a 3x3 stride-1 first convolution, no max-pool (32 x 32 inputs); 'imagenet': torchvision's 7x7/2 + max-pool. Default: cifar for CIFAR, imagenet for image folders. */
     stem?: 'cifar' | 'imagenet';
     /** VGG: with BatchNorm (vgg16_bn, default) or without (vgg16). */
     batchNorm?: boolean;
     /** The attention modules' options (CBAM: ratio, kernelSize, init 'passthrough', ...; see attentionSpec). */
     attentionOptions?: AttentionOptions;
-    /** A torchvision ImageNet checkpoint for the backbone. */
+    /** The backbone's weights: 'imagenet' / 'imagenet-v2' (torchvision's, from PyTorch's cache) or a checkpoint file. */
     weights?: string;
   };
+  /** The data: which dataset, where, and its transforms. */
   data: {
+    /** cifar10 / cifar100 (the binary or python batches, or image files under train/ and test/), or imageFolder (one sub-folder per class). */
     dataset: (typeof DATASETS)[number];
+    /** The dataset's folder; for image folders, one holding train/ and val/ (or test/), or the training folder itself. */
     path: string;
     /** The test images' folder (default: <path>/../val for image folders, <path>/test for CIFAR
      *  as image files). */
     testPath?: string;
+    /** CIFAR-100: the 100 fine classes (default) or the 20 coarse ones. */
     label?: 'fine' | 'coarse';
     /** imageFolder: the side images are cropped to (default 224). */
     imageSize?: number;
@@ -60,14 +70,19 @@ export interface RunConfig {
     testTransform?: TransformSpec[];
     /** Normalisation statistics: a dataset's name or { mean, std } (default: the dataset's own;
      *  ImageNet's for image folders). */
-    normalize?: (typeof NORMALIZE_NAMES)[number] | { mean: number[]; std: number[] };
+    normalize?: keyof typeof NORMALIZATION | { mean: number[]; std: number[] };
   };
-  /** Stages; default the three-stage recipe. */
+  /** The fine-tuning stages in order, each naming what trains and at which rate; default: the architecture's schedule (three stages for ResNets and VGGs, one for the CBAM-CNN). */
   stages: StageSpec[];
+  /** The optimizer: { type: sgd | adam | adamw, momentum, weightDecay, betas, ... } (default Adam). */
   optimizer: NonNullable<FineTunerOptions['optimizer']>;
+  /** A learning-rate schedule over the whole run, for stages without their own. */
   scheduler?: SchedulerSpec;
+  /** The loss: cross-entropy, with optional label smoothing. */
   loss?: FineTunerOptions['loss'];
+  /** λ of NAM's sparsity penalty on its scaling factors (0: none). */
   namSparsity?: number;
+  /** Clip the global gradient norm to this. */
   gradClip?: number;
   /** BatchNorms of frozen groups: 'eval' keeps their statistics (default), 'train' updates them
    *  (what a PyTorch script that only sets requires_grad=False does). */
@@ -78,14 +93,28 @@ export interface RunConfig {
   memoryFormat: MemoryFormat;
   /** Where the model trains: 'cpu' (default), 'cuda' or 'cuda:N'. */
   device: string;
+  /** Images per training batch (default 64; per rank in data-parallel runs). */
   batchSize: number;
+  /** Loader threads decoding and augmenting images (default 2). */
   workers: number;
+  /** Seeds the initialisation, the shuffle and the augmentation (default 0). */
   seed: number;
   /** Batch records in metrics.jsonl, and plain batch lines in logs, every this many batches (default 100; 0: none). */
   logEvery: number;
   /** The run directory. */
   out: string;
 }
+
+/** A torch-attn run configuration (.yaml / .json): `model` and `data` are required, everything
+ *  else has a default. (`npm run build:schema` writes schema/run-config.schema.json from this type.) */
+export type RunConfigFile = Partial<Omit<RunConfig, 'model' | 'data'>> & {
+  /** The model: architecture, attention and where it goes, backbone weights. */
+  model: Omit<RunConfig['model'], 'attention'> & Partial<Pick<RunConfig['model'], 'attention'>>;
+  /** The data: which dataset, where, and its transforms. */
+  data: RunConfig['data'];
+  /** Epochs per stage ([5, 15, 30]), or one number for every stage: rescales the stages. */
+  epochs?: number | number[];
+};
 
 export const THREE_STAGE: StageSpec[] = [
   { name: 'head', epochs: 5, train: ['head', 'attention'], lr: 1e-3 },
@@ -97,7 +126,7 @@ export const THREE_STAGE: StageSpec[] = [
  *  high groups: layer3-4, stage4-5), one stage training everything for the CBAM-CNN (its
  *  document trains it from scratch: Adam 1e-3, 50 epochs). */
 export function defaultStages(arch: string): { stages: StageSpec[]; description: string } {
-  if (arch === 'cbamcnn') return { stages: [{ name: 'all', epochs: 50, train: 'all', lr: 1e-3 }], description: 'one stage training everything (the CBAM-CNN is trained from scratch)' };
+  if (arch === 'cbamcnn') return { stages: [{ name: 'all', epochs: 50, train: 'all', lr: 1e-3 }], description: 'one stage training everything, the CBAM-CNN trained from scratch' };
   if (arch.startsWith('vgg')) {
     return {
       stages: THREE_STAGE.map((s) => (s.name === 'high' ? { ...s, train: ['head', 'attention', 'stage4', 'stage5'] } : { ...s })),
@@ -235,7 +264,8 @@ export function buildModel(config: RunConfig, numClasses: number): Network {
 
 /** The side of the square images the run's model takes (after its transforms). */
 export function inputSize(config: RunConfig): number {
-  return config.data.imageSize ?? (config.data.dataset === 'imageFolder' ? 224 : 32);
+  // The CBAM-CNN takes 32 x 32 images only; the others any size (224 for photos, 32 for CIFAR).
+  return config.data.imageSize ?? (config.data.dataset === 'imageFolder' && config.model.arch !== 'cbamcnn' ? 224 : 32);
 }
 
 /** The normalisation statistics a config uses. */

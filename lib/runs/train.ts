@@ -42,7 +42,7 @@ export async function runTraining(config: RunConfig, hooks: RunHooks = {}): Prom
   const { train, test } = await loadData(config);
   const model = buildModel(config, train.classes.length).to({ device: config.device as never, memoryFormat: config.memoryFormat });
   log(`${config.name}: ${model.description}, ${model.parameterCount().toLocaleString('en-US')} parameters`);
-  log(`data: ${config.data.dataset} ${config.data.path}: ${train.length} training images${test ? `, ${test.length} test images` : ''}, ${train.classes.length} classes`);
+  log(`data: ${config.data.dataset} ${config.data.path}: ${train.length.toLocaleString('en-US')} training images${test ? `, ${test.length.toLocaleString('en-US')} test images` : ''}, ${train.classes.length} classes`);
   if (!test) log(`warning: no test split for ${config.data.path} (looked for train/ + val/ or test/ in it, and a sibling val/; data.testPath names one): best.pth is chosen by training accuracy and no final evaluation is made`);
   if (config.model.weights) {
     const report = await model.loadBackbone(config.model.weights);

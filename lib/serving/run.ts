@@ -1,6 +1,6 @@
 // A run's checkpoint as a predictor: what `torch-attn serve` serves, and what a service that
 // embeds torch-attn in its own HTTP app starts from.
-import type { Model } from '../models/model';
+import type { Network } from '../models/builders';
 import { type RunConfig, buildModel, inputSize, readRunConfig, transformsFor } from '../runs/config';
 import { randn } from '../tensor/tensor';
 import type { Predictor, PredictorOptions } from './predictor';
@@ -17,7 +17,7 @@ export interface RunPredictorOptions extends Omit<PredictorOptions, 'transform' 
 export async function predictorFromRun(
   checkpoint: string,
   options: RunPredictorOptions = {},
-): Promise<{ model: Model; predictor: Predictor; config: RunConfig & { classes: string[] } }> {
+): Promise<{ model: Network; predictor: Predictor; config: RunConfig & { classes: string[] } }> {
   const { config: configFile, ...rest } = options;
   const config = readRunConfig(checkpoint, configFile);
   const model = buildModel(config, config.classes.length);

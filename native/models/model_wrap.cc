@@ -332,6 +332,7 @@ Napi::Value ModelWrap::AttentionMaps(const Napi::CallbackInfo& info) {
 Napi::Value ModelWrap::ModelAttentionMaps(const Napi::CallbackInfo& info) {
   auto& model = ModelForInference();
   torch::Tensor x = PrepareInput(tensor::TensorWrap::FromValue(info[0], "attentionMaps(x)").Get(), model);
+  if (x.dim() == 3) x = x.unsqueeze(0);  // one image: its maps have a batch of one
   model.CheckInput(x);
   auto shared = model_;
   using Maps = std::vector<std::pair<std::string, modules::NamedMaps>>;

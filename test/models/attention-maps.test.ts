@@ -32,6 +32,8 @@ describe('model.attentionMaps', () => {
     // The first image alone has the maps it has in the batch.
     const one = await model.attentionMaps(tensor(x.toFloat32Array().slice(0, 3 * 32 * 32), [1, 3, 32, 32]));
     expect(one.cbam2.spatial.shape).toEqual([1, 1, 8, 8]);
+    const unbatched = await model.attentionMaps(tensor(x.toFloat32Array().slice(0, 3 * 32 * 32), [3, 32, 32]));
+    expect(Array.from(unbatched.cbam2.spatial.toFloat32Array())).toEqual(Array.from(one.cbam2.spatial.toFloat32Array()));
     const inBatch = all.cbam2.spatial.toFloat32Array().subarray(0, 8 * 8);
     const alone = one.cbam2.spatial.toFloat32Array();
     expect(Math.max(...alone.map((v, i) => Math.abs(v - inBatch[i])))).toBeLessThan(1e-5);
