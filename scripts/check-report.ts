@@ -14,13 +14,13 @@ export interface BrowserCheck {
 }
 
 /** Loads `file` in headless Chromium; console messages come from its log (--enable-logging). */
-export function checkInBrowser(file: string, screenshot?: string): BrowserCheck {
+export function checkInBrowser(file: string, screenshot?: string, windowSize: [number, number] = [1240, 5200]): BrowserCheck {
   if (!CHROMIUM) throw new Error('Chromium is not installed (sudo apt-get install -y chromium)');
   const url = `file://${path.resolve(file)}`;
   const common = ['--headless', '--no-sandbox', '--disable-gpu', '--enable-logging=stderr', '--v=0', '--log-level=0'];
   const run = spawnSync(CHROMIUM, [...common, '--dump-dom', url], { encoding: 'utf8', timeout: 120_000 });
   if (run.status !== 0) throw new Error(`chromium failed (${run.status}): ${run.stderr.slice(-500)}`);
-  if (screenshot) spawnSync(CHROMIUM, [...common, `--screenshot=${path.resolve(screenshot)}`, '--window-size=1240,5200', url], { timeout: 120_000 });
+  if (screenshot) spawnSync(CHROMIUM, [...common, `--screenshot=${path.resolve(screenshot)}`, `--window-size=${windowSize[0]},${windowSize[1]}`, url], { timeout: 120_000 });
   const consoleErrors = run.stderr.split('\n').filter((line) => /CONSOLE/.test(line) || /Uncaught|Failed to load resource/.test(line));
   return { consoleErrors, svgCount: (run.stdout.match(/<svg[\s>]/g) ?? []).length, dom: run.stdout };
 }

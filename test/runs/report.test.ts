@@ -65,7 +65,15 @@ describe('writeReport', () => {
     const shot = path.join(dir, 'screenshot.png');
     const result = checkInBrowser(await writeReport(dir), shot);
     expect(result.consoleErrors).toEqual([]);
-    expect(inkShare(shot)).toBeGreaterThan(0.02); // the page drew its plots
+    expect(inkShare(shot)).toBeGreaterThan(0.005); // the page drew something
+    // Every plot, as Chromium draws it at its own size, has a non-empty drawing area.
+    for (const name of ['loss', 'top1', 'lr', 'confusion', 'pr']) {
+      const svg = path.join(dir, 'plots', `${name}.svg`);
+      const [, w, h] = /<svg[^>]*\swidth="([\d.]+)"[^>]*\sheight="([\d.]+)"/.exec(fs.readFileSync(svg, 'utf8'))!;
+      const plotShot = path.join(dir, `${name}-chromium.png`);
+      expect(checkInBrowser(svg, plotShot, [Math.ceil(Number(w)), Math.ceil(Number(h))]).consoleErrors).toEqual([]);
+      expect(inkShare(plotShot), name).toBeGreaterThan(0.02);
+    }
     expect(result.svgCount).toBeGreaterThanOrEqual(5);
     expect(result.dom).toContain('Confusion matrix');
   }, 120_000);
