@@ -3,6 +3,7 @@ import * as crypto from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { PNG } from 'pngjs';
 import { datasets, transforms, type Model } from '../lib/index';
 
 /** Running against the ASan build (npm run test:asan): resident memory is not the program's alone. */
@@ -79,4 +80,12 @@ export function runPeerScript(script: string, jobFile: string, job: unknown): st
   });
   if (run.stderr !== '' || run.status !== 0) throw new Error(`${script} failed (status ${run.status}):\n${run.stderr}`);
   return run.stdout;
+}
+
+/** The share of a PNG's pixels that are not (near) white: something was drawn. */
+export function inkShare(file: string): number {
+  const png = PNG.sync.read(fs.readFileSync(file));
+  let ink = 0;
+  for (let i = 0; i < png.data.length; i += 4) if (png.data[i] < 235 || png.data[i + 1] < 235 || png.data[i + 2] < 235) ink++;
+  return ink / (png.width * png.height);
 }

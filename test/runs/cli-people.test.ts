@@ -5,10 +5,10 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { PNG } from 'pngjs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { main, paint } from '../../lib/cli';
 import { cuda, vgg, resnet } from '../../lib/index';
+import { inkShare } from '../helpers';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'torch-attn-cli-people-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -30,13 +30,6 @@ function classFolders(dir: string) {
   }
 }
 
-/** The share of a PNG's pixels that are not (near) white: something was drawn. */
-function inkShare(file: string): number {
-  const png = PNG.sync.read(fs.readFileSync(file));
-  let ink = 0;
-  for (let i = 0; i < png.data.length; i += 4) if (png.data[i] < 235 || png.data[i + 1] < 235 || png.data[i + 2] < 235) ink++;
-  return ink / (png.width * png.height);
-}
 
 describe('torch-attn CLI for people', () => {
   it('--name names the run and its folder; --quiet prints warnings and the result only; pictures and PNG copies', async () => {

@@ -8,15 +8,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { writeReport } from '../../lib/runs/report';
 import { prCurves } from '../../lib/runs/metrics';
 import { CHROMIUM, checkInBrowser } from '../../scripts/check-report';
-import { PNG } from 'pngjs';
+import { inkShare } from '../helpers';
 
-/** The share of a PNG's pixels that are not (near) white: something was drawn. */
-function inkShare(file: string): number {
-  const png = PNG.sync.read(fs.readFileSync(file));
-  let ink = 0;
-  for (let i = 0; i < png.data.length; i += 4) if (png.data[i] < 235 || png.data[i + 1] < 235 || png.data[i + 2] < 235) ink++;
-  return ink / (png.width * png.height);
-}
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'torch-attn-report-'));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
