@@ -138,11 +138,18 @@ async function attentionFigure(source: PictureSource, indices: number[]): Promis
   const maps = await source.model.attentionMaps(tensor(batch, [indices.length, c, h, w]));
   const columns = stageModules(maps);
   if (columns.length === 0) return null;
-  const top = 34;
+  const top = 40;
   const left = 150;
   const width = left + (columns.length + 1) * (CELL + 8);
   const height = top + indices.length * (CELL + 8);
-  const header = [`<text x="${left}" y="${top - 8}">image</text>`, ...columns.map(([name, key], j) => `<text x="${left + (j + 1) * (CELL + 8)}" y="${top - 8}">${escapeHtml(name)}${key === 'spatial' ? '' : ` (${escapeHtml(key)})`}</text>`)];
+  // Two header lines per column: the module's name, then which of its maps (a gate is averaged).
+  const header = [
+    `<text x="${left}" y="${top - 22}">image</text>`,
+    ...columns.map(([name, key], j) => {
+      const x = left + (j + 1) * (CELL + 8);
+      return `<text x="${x}" y="${top - 22}" textLength="${Math.min(CELL, 6.2 * name.length)}" lengthAdjust="spacingAndGlyphs">${escapeHtml(name)}</text><text x="${x}" y="${top - 8}" fill="#555">${key === 'spatial' ? 'spatial' : `${escapeHtml(key)}, mean`}</text>`;
+    }),
+  ];
   const rows = indices.map((index, r) => {
     const y = top + r * (CELL + 8);
     const { image: img } = source.display.get(index);

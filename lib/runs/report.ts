@@ -320,7 +320,7 @@ ${evaluation ? `<h2>Evaluation</h2>
 ${classRows}
 </table>` : ''}
 ${pictures ? `<h2>What the model sees</h2>
-<div class="grid">${figure('attention', 'Each stage&rsquo;s spatial attention (CBAM&rsquo;s spatial map; for NAM, SE and ECA gates inside blocks, the last block&rsquo;s gate averaged over channels), scaled min&ndash;max per map, upsampled and laid over the test image (yellow: most attended).', true)}${figure('samples', 'The first test images: true class, then the prediction (red: wrong).', true)}${figure('wrong', 'The most confidently wrong test images.', true)}</div>` : ''}
+<div class="grid">${figure('attention', 'Each stage&rsquo;s spatial attention (CBAM&rsquo;s spatial map; for NAM in blocks, the stage&rsquo;s last gate averaged over channels), scaled min&ndash;max per map, upsampled and laid over the test image (yellow: most attended).', true)}${figure('samples', 'The first test images: true class, then the prediction (red: wrong).', true)}${figure('wrong', 'The most confidently wrong test images.', true)}</div>` : ''}
 <h2>Configuration</h2>
 <pre>${escapeHtml(JSON.stringify(config, null, 2))}</pre>
 <p>Written by torch-attn. Every figure is also in <code>plots/</code> as SVG and PNG.</p>
