@@ -1,13 +1,16 @@
 // The command line as people use it: names, quiet runs, devices, default schedules per
 // architecture, image-folder splits, predict on any checkpoint with unreadable images, compare,
 // summary with MACs, colour only on a terminal, and doctor without the addon.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { main, paint } from '../../lib/cli';
-import { cuda, vgg, resnet } from '../../lib/index';
+import { trainConfig } from '../../lib/cli/commands';
+import { checkConfig } from '../../lib/runs/config';
+import { runTraining } from '../../lib/runs/train';
+import { cuda, getNumThreads, setNumThreads, vgg, resnet } from '../../lib/index';
 import { inkShare } from '../helpers';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'torch-attn-cli-people-'));
@@ -206,4 +209,47 @@ describe('torch-attn CLI for people', () => {
     expect(t.status).toBe(1);
     expect(t.stderr).toMatch(/torch-attn summary: .*failed to load/);
   });
+
+  it('--threads sets the intra-op threads, --seed the run\'s seed; "1 loader thread"; eval\'s --data is optional in its usage', async () => {
+    const before = getNumThreads();
+    try {
+      const r = await run('train', '--model', 'cbamcnn', '--data', path.join(fixtures, 'cifar-10-batches-py'), '--threads', '1', '--dry-run');
+      expect(r.code).toBe(0);
+      expect(getNumThreads()).toBe(1);
+      expect((await run('train', '--data', 'x', '--threads', '0')).err).toMatch(/--threads takes an integer of at least 1, got '0'/);
+    } finally {
+      setNumThreads(before);
+    }
+    expect(trainConfig({ data: 'x', seed: '7' }).seed).toBe(7);
+    expect(() => trainConfig({ data: 'x', seed: '-1' })).toThrow(/--seed takes an integer of at least 0, got '-1'/);
+    const q = await run('train', '--model', 'cbamcnn', '--data', path.join(fixtures, 'cifar-10-batches-py'), '--epochs', '1', '--batch-size', '4', '--workers', '1', '--out', path.join(tmp, 'one-thread'));
+    expect(q.out).toMatch(/, 1 loader thread, seed 0/);
+    expect((await run('help', 'eval')).out).toMatch(/usage: torch-attn eval --checkpoint FILE \[--data DIR\]/);
+  }, 60_000);
+
+  it('a progress bar gets every batch (whatever logEvery is), metrics.jsonl every logEvery-th', async () => {
+    const config = checkConfig({ model: { arch: 'cbamcnn' }, data: { dataset: 'cifar10', path: path.join(fixtures, 'cifar-10-batches-py') }, stages: [{ name: 'all', epochs: 1, train: 'all', lr: 1e-3 }], batchSize: 2, workers: 1, logEvery: 100, out: path.join(tmp, 'bar') });
+    const seen: number[] = [];
+    await runTraining(config, { onBatch: (b) => seen.push(b.batch) });
+    expect(seen).toEqual([1, 2]); // 5 images in batches of 2: the last image, a batch of one, is dropped
+    const lines = fs.readFileSync(path.join(tmp, 'bar', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines.filter((l) => l.type === 'batch').map((l) => l.batch)).toEqual([2]); // the epoch's last batch only
+  }, 60_000);
+
+  it.runIf(fs.existsSync(path.join(root, 'dist', 'cli', 'commands.js')))('Ctrl-C stops at the next batch and names the command that resumes', async () => {
+    const out = path.join(tmp, 'interrupted');
+    const child = spawn(process.execPath, [path.join(root, 'bin', 'torch-attn.js'), 'train', '--model', 'cbamcnn', '--data', path.join(fixtures, 'cifar-10-batches-py'), '--epochs', '500', '--batch-size', '2', '--workers', '1', '--out', out], { cwd: tmp, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => {
+      stdout += d;
+      if (/epoch {3}2 \[all\]/.test(stdout)) child.kill('SIGINT');
+    });
+    child.stderr.on('data', (d) => (stderr += d));
+    const code = await new Promise((resolve) => child.on('close', resolve));
+    expect(code).toBe(130);
+    expect(stderr).toMatch(/stopping at the next batch; a resumable checkpoint is being written/);
+    expect(stderr).toContain(`stopped; continue with: npx torch-attn train --resume ${path.join('interrupted', 'last.pth')}`);
+    expect(fs.existsSync(path.join(out, 'last.pth'))).toBe(true);
+  }, 120_000);
 });
