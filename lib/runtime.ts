@@ -1,4 +1,5 @@
 // Process-wide facts and settings: what the addon was built against, threads, seeds, CUDA.
+import { execFileSync } from 'node:child_process';
 import { native, packageVersion } from './native';
 import * as validate from './validate';
 
@@ -30,6 +31,23 @@ export interface BuildInfo {
 }
 
 /** What this torch-attn was built against. */
+/** LibTorch's release as its package states it where a Debian package provides it (1.13.1: the
+ *  headers of Debian's build say 1.13.0), else as its headers do; what people see (doctor,
+ *  --version, run records). */
+export function libtorchRelease(): { version: string; debianPackage?: string } {
+  const info = buildInfo();
+  if (info.libtorchDir.startsWith('/usr/')) {
+    try {
+      const full = execFileSync('dpkg-query', ['-W', '-f=${Version}', 'libtorch-dev'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+      const version = /^(?:\d+:)?([\d.]+)/.exec(full)?.[1];
+      if (version) return { version, debianPackage: `libtorch-dev ${full}` };
+    } catch {
+      // not a Debian system, or no libtorch-dev: the headers' version
+    }
+  }
+  return { version: info.libtorchVersion };
+}
+
 export function buildInfo(): BuildInfo {
   return { version: packageVersion, ...native.buildInfo() };
 }

@@ -1,13 +1,12 @@
 // The torch-attn commands (index.ts parses and dispatches to them). Loading this module loads the
 // library and the native addon.
-import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { SingleBar } from 'cli-progress';
 import YAML from 'yaml';
 import { distributed } from '../distributed';
-import { buildInfo, cuda, getNumThreads, setNumThreads } from '../runtime';
+import { buildInfo, cuda, getNumThreads, libtorchRelease, setNumThreads } from '../runtime';
 import { launch } from './launch';
 import { type RunConfig, defaultStages, buildModel, checkConfig, inputSize, loadData, readConfigFile, readRunConfig, runConfigRaw, transformsFor } from '../runs/config';
 import { compareRuns } from '../runs/compare';
@@ -64,22 +63,9 @@ export function trainConfig(values: Record<string, string | boolean | (string | 
 /** Configs whose stages are their architecture's default schedule (the run says which). */
 const DEFAULT_SCHEDULE = new WeakSet<RunConfig>();
 
-/** torch-attn's and LibTorch's versions (--version): LibTorch's as its package states it when a
- *  Debian package provides it (1.13.1; the headers say 1.13.0), else as its headers do. */
+/** torch-attn's and LibTorch's versions (--version). */
 export function versions(): { version: string; libtorch: string } {
-  const info = buildInfo();
-  return { version: info.version, libtorch: libtorchPackage()?.version ?? info.libtorchVersion };
-}
-
-function libtorchPackage(): { name: string; version: string; full: string } | null {
-  if (!buildInfo().libtorchDir.startsWith('/usr/')) return null;
-  try {
-    const full = execFileSync('dpkg-query', ['-W', '-f=${Version}', 'libtorch-dev'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-    const version = /^(?:\d+:)?([\d.]+)/.exec(full)?.[1];
-    return version ? { name: 'libtorch-dev', version, full } : null;
-  } catch {
-    return null;
-  }
+  return { version: buildInfo().version, libtorch: libtorchRelease().version };
 }
 
 /** `--set optimizer.lr=3e-4`: a dotted path into the config, the value read as YAML (numbers,
@@ -481,9 +467,10 @@ export function summary(args: string[], io: Io): number {
 
 export function doctor(io: Io): number {
   const info = buildInfo();
+  const release = libtorchRelease();
   const lines = [
     `torch-attn ${info.version} (N-API ${info.napiVersion})`,
-    `LibTorch ${versions().libtorch} from ${info.libtorchDir}${libtorchPackage() ? ` (Debian's ${libtorchPackage()!.name} ${libtorchPackage()!.full})` : ''}`,
+    `LibTorch ${release.version} from ${info.libtorchDir}${release.debianPackage ? ` (Debian's ${release.debianPackage})` : ''}`,
     `CUDA: ${info.cuda ? `built with CUDA ${info.cudaVersion || '?'}; ${cuda.isAvailable() ? `${cuda.deviceCount()} device(s) usable` : 'no usable GPU'}` : 'CPU build'}`,
     `threads: ${getNumThreads()} intra-op (OMP_NUM_THREADS=${process.env.OMP_NUM_THREADS ?? 'unset'}), ${os.cpus().length} CPUs`,
     `node ${process.version}`,

@@ -3,7 +3,7 @@
 // plots/) — what `torch-attn train`, `npm start` and the experiment scripts do.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { buildInfo } from '../runtime';
+import { buildInfo, libtorchRelease } from '../runtime';
 import { StagedFineTuner, type BatchEvent, type EpochRecord, type FitResult } from '../training/finetune';
 import { evaluate } from '../training/evaluate';
 import { manualSeed } from '../runtime';
@@ -64,12 +64,12 @@ export async function runTraining(config: RunConfig, hooks: RunHooks = {}): Prom
     checkpointDir: dir,
   });
   const info = buildInfo();
-  const runInfo: RunInfo = { started: started.toISOString(), host: hostInfo(), device: model.device, torchAttn: info.version, libtorch: info.libtorchVersion };
+  const runInfo: RunInfo = { started: started.toISOString(), host: hostInfo(), device: model.device, torchAttn: info.version, libtorch: libtorchRelease().version };
   const writeRunInfo = () => fs.writeFileSync(path.join(dir, 'run.json'), `${JSON.stringify(runInfo, null, 2)}\n`);
   writeRunInfo();
   fs.writeFileSync(
     path.join(dir, 'config.json'),
-    `${JSON.stringify({ ...config, classes: train.classes, model: { ...config.model, description: model.description, spec: model.spec }, torchAttn: info.version, libtorch: info.libtorchVersion }, null, 2)}\n`,
+    `${JSON.stringify({ ...config, classes: train.classes, model: { ...config.model, description: model.description, spec: model.spec }, torchAttn: info.version, libtorch: libtorchRelease().version }, null, 2)}\n`,
   );
   log(`stages: ${config.stages.map((s) => `${s.name} (${s.epochs} epoch${s.epochs === 1 ? '' : 's'})`).join(' -> ')}; batch ${config.batchSize}, ${config.precision}${config.memoryFormat === 'channels-last' ? ', channels-last' : ''}, ${config.workers} loader thread${config.workers === 1 ? '' : 's'}, seed ${config.seed}`);
   log(`run directory: ${dir}`);
