@@ -3,6 +3,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { isMainThread } from 'node:worker_threads';
+import { packageRoot } from './package';
 import type { EpochRecord } from './training/finetune';
 
 /** Raw addon Tensor; lib/tensor/tensor.ts gives it its public, typed face. */
@@ -337,17 +338,7 @@ export interface NativeBinding {
   createOptimizer(model: NativeModel, type: string, groups: { params: string[]; [option: string]: unknown }[]): NativeOptimizer;
 }
 
-/** The package root: the nearest folder above this file whose package.json names torch-attn. */
-function findPackageRoot(start: string): string {
-  for (let dir = start; ; dir = path.dirname(dir)) {
-    const manifest = path.join(dir, 'package.json');
-    if (fs.existsSync(manifest) && JSON.parse(fs.readFileSync(manifest, 'utf8')).name === 'torch-attn') return dir;
-    if (path.dirname(dir) === dir) throw new Error(`torch-attn: cannot find the package root above ${start}`);
-  }
-}
-
-export const packageRoot = findPackageRoot(__dirname);
-export const packageVersion: string = JSON.parse(fs.readFileSync(path.join(packageRoot, 'package.json'), 'utf8')).version;
+export { packageRoot, packageVersion } from './package';
 
 function load(): NativeBinding {
   let file: string;

@@ -19,8 +19,6 @@ import { backboneWeights } from '../models/backbone';
 import { findWeights, listWeights, pullWeights, weightsCacheDir, weightsPath, IMAGENET_CATEGORIES } from '../models/weights';
 import { resnet, vgg } from '../models/builders';
 import { transforms } from '../data/transforms';
-import { decodeImage } from '../serving/predictor';
-import { tensor, type Tensor } from '../tensor/tensor';
 import { PRECISIONS, type Precision } from '../precision';
 import { type Io, UsageError, int, paint, parse, table } from './index';
 
@@ -317,19 +315,6 @@ async function imagenetModel(source: string, arch: string, bn: boolean) {
   return { model, classes: [...IMAGENET_CATEGORIES], test };
 }
 
-/** Row-wise softmax of B x n logits (max-shifted, in float64). */
-function softmaxRows(logits: Float32Array, n: number): Float32Array {
-  const out = new Float32Array(logits.length);
-  for (let r = 0; r < logits.length / n; r++) {
-    const row = logits.subarray(r * n, (r + 1) * n);
-    const max = Math.max(...row);
-    let sum = 0;
-    for (let c = 0; c < n; c++) sum += Math.exp(row[c] - max);
-    for (let c = 0; c < n; c++) out[r * n + c] = Math.exp(row[c] - max) / sum;
-  }
-  return out;
-}
-
 type PredictRow = { file: string; top: { class: string; probability: number }[]; error?: undefined } | { file: string; top?: undefined; error: string };
 
 export async function predict(args: string[], io: Io): Promise<number> {
@@ -349,37 +334,23 @@ export async function predict(args: string[], io: Io): Promise<number> {
     ? await imagenetModel(String(values.weights), (values.model as string | undefined) ?? 'resnet18', Boolean(values.bn))
     : await runModel(String(values.checkpoint), values);
   const k = Math.min(int(values['top-k'] as string | undefined, '--top-k', 1) ?? 3, classes.length);
-  const n = classes.length;
-  // 32 files at a time: each decoded on its own (an unreadable one is an error row, the others
-  // are predicted), then one forward pass for the chunk.
+  // The serving predictor decodes, transforms, batches and ranks; an unreadable image fails its own
+  // request (an error row) and the others are predicted. 64 files in flight at a time.
+  const predictor = model.eval().predictor({ transform: test, classes, maxBatch: 32 });
   const results: PredictRow[] = [];
-  for (let start = 0; start < files.length; start += 32) {
-    const chunk = files.slice(start, start + 32);
-    const decoded = await Promise.all(chunk.map(async (file) => {
-      try {
-        return { file, image: await decodeImage(fs.readFileSync(file), { transform: test, name: file }) };
-      } catch (err) {
-        return { file, error: (err as Error).message };
-      }
-    }));
-    const good = decoded.filter((d): d is { file: string; image: Tensor } => 'image' in d);
-    let probs: Float32Array = new Float32Array(0);
-    if (good.length > 0) {
-      const [c, h, w] = good[0].image.shape;
-      const batch = new Float32Array(good.length * c * h * w);
-      good.forEach((d, i) => batch.set(d.image.toFloat32Array(), i * c * h * w));
-      probs = softmaxRows((await model.predict(tensor(batch, [good.length, c, h, w]))).toFloat32Array(), n);
+  try {
+    for (let start = 0; start < files.length; start += 64) {
+      results.push(...(await Promise.all(files.slice(start, start + 64).map(async (file): Promise<PredictRow> => {
+        try {
+          const top = await predictor.classify(fs.readFileSync(file), { topK: k, name: file });
+          return { file, top: top.map((t) => ({ class: t.label, probability: t.probability })) };
+        } catch (err) {
+          return { file, error: (err as Error).message };
+        }
+      }))));
     }
-    let g = 0;
-    for (const d of decoded) {
-      if (!('image' in d)) {
-        results.push({ file: d.file, error: d.error! });
-        continue;
-      }
-      const row = Array.from(probs.subarray(g * n, (g + 1) * n));
-      g++;
-      results.push({ file: d.file, top: row.map((p, c) => ({ class: classes[c], probability: p })).sort((a, b) => b.probability - a.probability).slice(0, k) });
-    }
+  } finally {
+    await predictor.close();
   }
   if (format === 'json') io.out(`${JSON.stringify(results, null, 2)}\n`);
   else if (format === 'csv') {

@@ -2,11 +2,11 @@
 //   npx torch-attn <command> [options]        (npx torch-attn help <command>)
 // This module parses and dispatches; the commands (commands.ts) load the library, and with it the
 // native addon, only when one runs: help, usage errors and `doctor` work when the addon cannot load.
-import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { ARCHS } from '../runs/archs';
+import { packageRoot, packageVersion } from '../package';
 import * as validate from '../validate';
 
 export interface Io {
@@ -190,30 +190,20 @@ export function paint(io: Io, style: 'bold' | 'green' | 'red' | 'yellow' | 'dim'
   return `\x1b[${codes[0]}m${text}\x1b[${codes[1]}m`;
 }
 
-/** The package's version from package.json (without loading the addon). */
-function packageVersion(): string {
-  for (let dir = __dirname; ; dir = path.dirname(dir)) {
-    const manifest = path.join(dir, 'package.json');
-    if (fs.existsSync(manifest)) {
-      const pkg = JSON.parse(fs.readFileSync(manifest, 'utf8'));
-      if (pkg.name === 'torch-attn') return String(pkg.version);
-    }
-    if (path.dirname(dir) === dir) return 'unknown';
-  }
-}
-
 /** `doctor` when the library cannot load: what failed and what to check, without the addon. */
 function doctorWithoutAddon(io: Io, err: unknown): number {
   const reason = err instanceof Error ? err.message : String(err);
-  const libtorch = ['/usr/lib/x86_64-linux-gnu/libtorch.so', '/usr/lib/aarch64-linux-gnu/libtorch.so'].find((f) => fs.existsSync(f));
+  // Where the install step looks for LibTorch (TORCH_ATTN_LIBTORCH, else Debian's libtorch-dev).
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { locateLibTorch } = require(path.join(packageRoot, 'scripts', 'libtorch.js')) as { locateLibTorch: () => { libDir: string; source: string } | Error };
+  const libtorch = locateLibTorch();
   io.out(
     [
-      `torch-attn ${packageVersion()}, node ${process.version}, ${os.cpus().length} CPUs`,
+      `torch-attn ${packageVersion}, node ${process.version}, ${os.cpus().length} CPUs`,
       paint(io, 'red', `the native addon does not load: ${reason}`),
-      `LibTorch (Debian's libtorch-dev): ${libtorch ? `found, ${libtorch}` : 'not found'}${process.env.TORCH_ATTN_LIBTORCH ? `; TORCH_ATTN_LIBTORCH=${process.env.TORCH_ATTN_LIBTORCH}` : ''}`,
+      libtorch instanceof Error ? libtorch.message : `LibTorch: found in ${libtorch.libDir} (${libtorch.source})`,
       '',
       'to fix:',
-      ...(libtorch ? [] : ['  - sudo apt-get install -y libtorch-dev   (or TORCH_ATTN_LIBTORCH=/path/to/libtorch)']),
       '  - npm rebuild torch-attn   (builds the addon against the LibTorch found; needs cmake and g++)',
       '',
     ].join('\n'),

@@ -69,6 +69,8 @@ export interface PredictRequestOptions {
 export interface ClassifyOptions extends PredictRequestOptions {
   /** Classes per image, most probable first; default 5 (at most the number of classes). */
   topK?: number;
+  /** What a decoding error calls the image (a file name); default 'image' ('image 3' in an array). */
+  name?: string;
 }
 
 export interface Classification {
@@ -182,13 +184,15 @@ export class Predictor {
   classify(images: Uint8Array, options?: ClassifyOptions): Promise<Classification[]>;
   classify(images: readonly Uint8Array[], options?: ClassifyOptions): Promise<Classification[][]>;
   async classify(images: Uint8Array | readonly Uint8Array[], options?: ClassifyOptions): Promise<Classification[] | Classification[][]> {
-    const o = validate.options(options, 'classify() options', ['topK', 'signal']);
+    const o = validate.options(options, 'classify() options', ['topK', 'signal', 'name']);
+    if (o.name !== undefined && typeof o.name !== 'string') throw validate.typeError('classify() options.name', 'a string', o.name);
+    const name = o.name ?? 'image';
     const k = o.topK === undefined ? 5 : validate.integer(o.topK, 'classify() options.topK', 1);
     if (this.#transform === undefined) {
       throw new TypeError('classify() needs the model\'s eval transform: pass predictor({ transform }) (e.g. a run\'s test transform)');
     }
     const one = async (bytes: Uint8Array, i: number) => {
-      const x = await decodeImage(bytes, { transform: this.#transform, name: Array.isArray(images) ? `image ${i}` : 'image' });
+      const x = await decodeImage(bytes, { transform: this.#transform, name: Array.isArray(images) ? `${name} ${i}` : name });
       if (x.dtype !== 'float32') {
         x.dispose();
         throw new TypeError('the predictor\'s transform must end with toTensor() (and normalize) so that images become float32 tensors');

@@ -246,7 +246,6 @@ std::vector<PlanDescription> PrepareInference(ModelImpl& model, const std::vecto
 }
 
 std::vector<std::pair<std::string, modules::NamedMaps>> AttentionMapsOf(ModelImpl& model, const torch::Tensor& x) {
-  model.CheckInput(x);
   std::unordered_map<const torch::nn::Module*, std::string> names;
   for (const auto& item : model.named_modules("", /*include_self=*/false)) names.emplace(item.value().get(), item.key());
   return InEvalMode(model, [&] {
