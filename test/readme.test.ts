@@ -3,9 +3,9 @@
 // node_modules/torch-attn/recipes its recipes): ts blocks with tsx,
 // sh blocks with bash (`npx torch-attn` is this checkout's bin), yaml blocks checked as run
 // configurations. A comment line before a block changes how it runs:
-//   <!-- readme-test: skip REASON -->          not run here; the test lists it as skipped, with the reason
+//   <!-- readme-test: install -->              apt/npm install lines: checked against .ci/run's packages and the package's name
 //   <!-- readme-test: needs-weights NAME -->   runs when torchvision's NAME weights are in PyTorch's cache
-//   <!-- readme-test: launch N -->             a ts block run as N data-parallel ranks (torch-attn launch)
+//   <!-- readme-test: file NAME -->            a ts block written to NAME for the blocks after it (not run itself)
 // The working folder starts with `my-photos/{train,val}/{cat,dog}` (the test images of
 // test/fixtures) and `cifar-10-batches-py` (the tiny CIFAR-10 fixture).
 import { spawnSync } from 'node:child_process';
@@ -53,8 +53,10 @@ beforeAll(() => {
   work = fs.mkdtempSync(path.join(os.tmpdir(), 'torch-attn-readme-'));
   fs.mkdirSync(path.join(work, 'node_modules'));
   fs.symlinkSync(root, path.join(work, 'node_modules', 'torch-attn'), 'dir');
-  // What the examples' own app would have installed beside torch-attn.
-  fs.symlinkSync(path.join(root, 'node_modules', 'fastify'), path.join(work, 'node_modules', 'fastify'), 'dir');
+  // What the examples' own project would have installed beside torch-attn.
+  for (const dep of ['fastify', 'tsx']) fs.symlinkSync(path.join(root, 'node_modules', dep), path.join(work, 'node_modules', dep), 'dir');
+  fs.mkdirSync(path.join(work, 'node_modules', '.bin'));
+  fs.symlinkSync(path.join(root, 'node_modules', 'tsx', 'dist', 'cli.mjs'), path.join(work, 'node_modules', '.bin', 'tsx'));
   fs.writeFileSync(path.join(work, 'package.json'), JSON.stringify({ name: 'readme-examples', private: true }));
   // `npx torch-attn` is this checkout's bin, exec'd (so `kill %1` reaches the command itself).
   fs.mkdirSync(path.join(work, '.bin'));
@@ -86,11 +88,16 @@ describe('README examples', () => {
   for (const [n, block] of blocks.entries()) {
     const name = `README.md line ${block.line} (${block.lang})`;
     const d = block.directive;
-    if (d?.kind === 'skip') {
-      it.skip(`${name}: skipped, ${d.arg}`, () => {});
+    if (d !== undefined && !['install', 'needs-weights', 'file'].includes(d.kind)) throw new Error(`${name}: unknown readme-test directive '${d.kind}'`);
+    if (d?.kind === 'install') {
+      it(`${name}: installs what CI installs`, () => {
+        const ci = /apt-get install -y ([^\n]+)/.exec(fs.readFileSync(path.join(root, '.ci', 'run'), 'utf8'))![1].split(/\s+/);
+        const apt = /apt-get install -y ([^\n]+)/.exec(block.code)![1].split(/\s+/);
+        expect(apt.filter((p) => !ci.includes(p))).toEqual([]);
+        expect(block.code).toContain(`npm install ${JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')).name}`);
+      });
       continue;
     }
-    if (d !== undefined && !['skip', 'needs-weights', 'launch'].includes(d.kind)) throw new Error(`${name}: unknown readme-test directive '${d.kind}'`);
     if (block.lang !== 'yaml' && !built) {
       it.skip(`${name}: skipped, dist/ is not built (npm run build:ts)`, () => {});
       continue;
@@ -108,9 +115,10 @@ describe('README examples', () => {
       if (block.lang === 'sh') {
         r = runIn('bash', ['-c', `set -euo pipefail\n${block.code}`], { PATH: `${path.join(work, '.bin')}:${process.env.PATH}` });
       } else {
-        const file = path.join(work, `example-${n}.mts`);
+        const file = path.join(work, d?.kind === 'file' ? d.arg : `example-${n}.mts`);
         fs.writeFileSync(file, `${block.code}\n`);
-        r = d?.kind === 'launch' ? runIn('node', [bin, 'launch', '--nproc-per-node', d.arg, '--', tsx, file]) : runIn(tsx, [file]);
+        if (d?.kind === 'file') return; // run by a later block
+        r = runIn(tsx, [file]);
       }
       expect(r.error, r.output).toBeUndefined();
       expect(r.status, r.output).toBe(0);
