@@ -68,6 +68,12 @@ export interface InferencePlanInfo {
   foldedBatchNorms: number;
   /** ReLUs fused into the convolution before them. */
   fusedRelus: number;
+  /**
+   * Convolutions run as one matrix product over every output position of the batch (im2col, then
+   * a prepared 1 x 1 convolution): those with weights of 4 MiB or more over at least 64 output
+   * positions, and 1 x 1 convolutions with a stride.
+   */
+  gemmConvolutions: number;
   /** Bytes of prepared weights the plan holds. */
   weightBytes: number;
   /** Forward passes it served. */

@@ -104,14 +104,29 @@ const PreparedConv& InferencePlan::Get(torch::nn::Conv2dImpl& conv, torch::nn::B
     folded = {w.to(PlanDtype(key_.precision)).contiguous(at::MemoryFormat::ChannelsLast), b.to(at::kFloat)};
   }
   const auto& padding = *variants::get<torch::ExpandingArray<2>>(o.padding());
+  PreparedConv prepared;
+  prepared.kernel = {(*o.kernel_size())[0], (*o.kernel_size())[1]};
+  prepared.stride = {(*o.stride())[0], (*o.stride())[1]};
+  prepared.padding = {padding[0], padding[1]};
+  const bool unit_dilation = (*o.dilation())[0] == 1 && (*o.dilation())[1] == 1;
+  const int64_t rows = x.size(0) * ((x.size(2) + 2 * padding[0] - prepared.kernel[0]) / prepared.stride[0] + 1) *
+                       ((x.size(3) + 2 * padding[1] - prepared.kernel[1]) / prepared.stride[1] + 1);
+  const int64_t taps = prepared.kernel[0] * prepared.kernel[1];
+  prepared.gemm = o.groups() == 1 && unit_dilation &&
+                  (taps > 1 ? static_cast<int64_t>(folded.first.nbytes()) >= kGemmMinWeightBytes && rows >= kGemmMinRows
+                            : (prepared.stride[0] > 1 || prepared.stride[1] > 1) && padding[0] == 0 && padding[1] == 0);
+  // The product's weights: [out, kh x kw x in, 1, 1], the order of the gathered rows (channels
+  // fastest), which is the folded weights' own channels-last memory.
+  const auto weight = prepared.gemm ? folded.first.permute({0, 2, 3, 1}).reshape({folded.first.size(0), -1, 1, 1}) : folded.first;
+  const std::vector<int64_t> ones{1, 1}, zeros{0, 0};
   torch::jit::Stack stack;
-  stack.emplace_back(folded.first);
+  stack.emplace_back(weight);
   stack.emplace_back(folded.second);
-  stack.emplace_back(std::vector<int64_t>(o.stride()->begin(), o.stride()->end()));
-  stack.emplace_back(std::vector<int64_t>(padding.begin(), padding.end()));
-  stack.emplace_back(std::vector<int64_t>(o.dilation()->begin(), o.dilation()->end()));
+  stack.emplace_back(prepared.gemm ? ones : std::vector<int64_t>(o.stride()->begin(), o.stride()->end()));
+  stack.emplace_back(prepared.gemm ? zeros : std::vector<int64_t>(padding.begin(), padding.end()));
+  stack.emplace_back(prepared.gemm ? ones : std::vector<int64_t>(o.dilation()->begin(), o.dilation()->end()));
   stack.emplace_back(o.groups());
-  stack.emplace_back(x.sizes().vec());
+  stack.emplace_back(prepared.gemm ? std::vector<int64_t>{1, weight.size(1), rows, 1} : x.sizes().vec());
   stack.emplace_back(std::string(relu ? "relu" : "none"));
   try {
     PrepackOp()->callBoxed(&stack);
@@ -119,7 +134,6 @@ const PreparedConv& InferencePlan::Get(torch::nn::Conv2dImpl& conv, torch::nn::B
     // oneDNN has no convolution for this precision on this CPU (bf16 without AVX-512).
     throw PlanUnavailable(ShortTorchMessage(e.what()));
   }
-  PreparedConv prepared;
   prepared.context = std::move(stack.at(0));
   prepared.relu = relu;
   prepared.folded_bn = bn != nullptr;
@@ -133,6 +147,10 @@ int64_t InferencePlan::folded() const {
 
 int64_t InferencePlan::fused_relu() const {
   return std::count_if(convs_.begin(), convs_.end(), [](const auto& c) { return c.second.relu; });
+}
+
+int64_t InferencePlan::gemms() const {
+  return std::count_if(convs_.begin(), convs_.end(), [](const auto& c) { return c.second.gemm; });
 }
 
 int64_t InferencePlan::weight_bytes() const {
@@ -176,7 +194,7 @@ void PlanCache::Refuse(Precision precision) {
 std::vector<PlanDescription> PlanCache::Describe() const {
   std::vector<PlanDescription> out;
   for (const auto& p : plans_) {
-    out.push_back({p->key().shape, p->key().precision, p->convolutions(), p->folded(), p->fused_relu(), p->weight_bytes(), p->uses});
+    out.push_back({p->key().shape, p->key().precision, p->convolutions(), p->folded(), p->fused_relu(), p->gemms(), p->weight_bytes(), p->uses});
   }
   return out;
 }
@@ -190,9 +208,28 @@ torch::Tensor ConvBnAct(torch::nn::Conv2dImpl& conv, torch::nn::BatchNorm2dImpl*
     auto input = x.scalar_type() == dtype ? x : x.to(dtype);
     if (!input.is_contiguous(at::MemoryFormat::ChannelsLast)) input = input.contiguous(at::MemoryFormat::ChannelsLast);
     const PreparedConv& prepared = plan->Get(conv, bn, relu, input);
-    torch::jit::Stack stack{input, prepared.context};
+    if (!prepared.gemm) {
+      torch::jit::Stack stack{input, prepared.context};
+      RunOp()->callBoxed(&stack);
+      return stack.at(0).toTensor();
+    }
+    const auto [kh, kw] = prepared.kernel;
+    const auto [sh, sw] = prepared.stride;
+    const auto [ph, pw] = prepared.padding;
+    const int64_t n = input.size(0), c = input.size(1);
+    const int64_t oh = (input.size(2) + 2 * ph - kh) / sh + 1, ow = (input.size(3) + 2 * pw - kw) / sw + 1;
+    auto nhwc = input.permute({0, 2, 3, 1});
+    if (ph != 0 || pw != 0) nhwc = at::constant_pad_nd(nhwc, {0, 0, pw, pw, ph, ph});
+    auto rows = at::empty({n, oh, ow, kh * kw * c}, input.options());
+    for (int64_t i = 0; i < kh; ++i) {
+      for (int64_t j = 0; j < kw; ++j) {
+        rows.narrow(3, (i * kw + j) * c, c).copy_(nhwc.slice(1, i, i + sh * (oh - 1) + 1, sh).slice(2, j, j + sw * (ow - 1) + 1, sw));
+      }
+    }
+    torch::jit::Stack stack{rows.view({1, n * oh * ow, 1, kh * kw * c}).permute({0, 3, 1, 2}), prepared.context};
     RunOp()->callBoxed(&stack);
-    return stack.at(0).toTensor();
+    const auto out = stack.at(0).toTensor();  // 1 x OC x (N OH OW) x 1, channels-last: rows of OC
+    return out.permute({0, 2, 3, 1}).reshape({n, oh, ow, out.size(1)}).permute({0, 3, 1, 2});
   }
   auto y = Conv2dForward(conv, x);
   if (bn != nullptr) y = bn->forward(y);

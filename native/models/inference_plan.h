@@ -14,6 +14,7 @@
 
 #include <torch/torch.h>
 
+#include <array>
 #include <cstdint>
 #include <list>
 #include <memory>
@@ -36,12 +37,28 @@ struct PlanUnavailable : std::runtime_error {
 };
 
 // One prepared convolution (+ folded BatchNorm, + fused ReLU).
+//
+// A convolution whose weights outgrow a core's cache (kGemmMinWeightBytes) and that sees many
+// output positions runs as one matrix product instead: its input gathered once into rows of
+// kernel-height x kernel-width x channels values (im2col, one row per output position of every
+// image), then a prepared 1 x 1 convolution over all N x OH x OW rows at once. oneDNN's direct
+// kernel walks the images one by one and streams the whole weight tensor again for each (ResNet18's
+// 512-channel 3 x 3 convolutions at 4 x 4: 9.4 MB per image); the product reads it once per block
+// of rows. A 1 x 1 convolution with a stride takes the same road (its gather is a subsampling):
+// oneDNN reorders such weights on every call otherwise.
 struct PreparedConv {
   c10::IValue context;  // mkldnn ConvOpContext
   bool relu = false;
   bool folded_bn = false;
   int64_t weight_bytes = 0;
+  bool gemm = false;  // im2col + 1 x 1 convolution, below
+  std::array<int64_t, 2> kernel{1, 1}, stride{1, 1}, padding{0, 0};
 };
+
+// The weight size from which a plan runs a k x k convolution as a matrix product (see above), and
+// the fewest output positions (N x OH x OW) for which it does.
+constexpr int64_t kGemmMinWeightBytes = 4 << 20;
+constexpr int64_t kGemmMinRows = 64;
 
 struct PlanKey {
   std::vector<int64_t> shape;
@@ -68,6 +85,7 @@ class InferencePlan {
   int64_t convolutions() const { return static_cast<int64_t>(convs_.size()); }
   int64_t folded() const;
   int64_t fused_relu() const;
+  int64_t gemms() const;
   int64_t weight_bytes() const;
 
   // The plan in effect on this thread (set by Scope), or nullptr.
@@ -93,7 +111,7 @@ class InferencePlan {
 struct PlanDescription {
   std::vector<int64_t> shape;
   Precision precision;
-  int64_t convolutions, folded_batch_norms, fused_relus, weight_bytes, uses;
+  int64_t convolutions, folded_batch_norms, fused_relus, gemm_convolutions, weight_bytes, uses;
 };
 
 // The plans of one model, most recently used first, at most kMaxPlans.

@@ -76,6 +76,22 @@ describe.runIf(hasPlans)('inference plans', () => {
     expect(info.uses).toBe(1);
   });
 
+  it('convolutions with large weights over many output positions run as one matrix product (im2col), within 1e-4 of the eager modules', () => {
+    manualSeed(0);
+    const m = new ResNetCBAM({ depth: 18, numClasses: 10 }).eval();
+    // Batch 2: layer4's 3 x 3 convolutions (9.4 MB weights) see 2 x 4 x 4 = 32 positions, too few;
+    // only the three strided 1 x 1 shortcuts take the product.
+    const small = planned(m, randn([2, 3, 32, 32]));
+    expect(relDiff(small.plan, small.eager)).toBeLessThan(1e-4);
+    expect(m.inferencePlan()[0].gemmConvolutions).toBe(3);
+    // Batch 8: 128 positions; layer4's four 3 x 3 convolutions (4.7 and 9.4 MB) join them.
+    for (const x of [randn([8, 3, 32, 32]), tensor(randn([8, 3, 32, 32]).toFloat32Array().map((v) => 10 * v), [8, 3, 32, 32])]) {
+      const { plan, eager } = planned(m, x);
+      expect(relDiff(plan, eager)).toBeLessThan(1e-4);
+    }
+    expect(m.inferencePlan().find((p) => p.shape[0] === 8)).toMatchObject({ convolutions: 24, gemmConvolutions: 7 });
+  });
+
   it('training mode and gradients never use plans; summary traces the eager modules', () => {
     const m = new ResNetCBAM({ depth: 18, numClasses: 10 });
     m.train();
