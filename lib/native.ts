@@ -74,7 +74,10 @@ export interface InferencePlanInfo {
    * positions, and 1 x 1 convolutions with a stride.
    */
   gemmConvolutions: number;
-  /** Bytes of prepared weights the plan holds. */
+  /**
+   * Bytes of prepared weights the plan runs; plans of the same weights and precision share them
+   * (a prepared convolution serves every batch size), so plans for more shapes add no copies.
+   */
   weightBytes: number;
   /** Forward passes it served. */
   uses: number;

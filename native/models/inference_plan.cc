@@ -115,6 +115,19 @@ const PreparedConv& InferencePlan::Get(torch::nn::Conv2dImpl& conv, torch::nn::B
   prepared.gemm = o.groups() == 1 && unit_dilation &&
                   (taps > 1 ? static_cast<int64_t>(folded.first.nbytes()) >= kGemmMinWeightBytes && rows >= kGemmMinRows
                             : (prepared.stride[0] > 1 || prepared.stride[1] > 1) && padding[0] == 0 && padding[1] == 0);
+  prepared.relu = relu;
+  prepared.folded_bn = bn != nullptr;
+  prepared.weight_bytes = static_cast<int64_t>(folded.first.nbytes());
+  // A prepacked context runs any batch and image size (oneDNN makes, and caches, a primitive per
+  // shape); the shape it is made for only picks the weights' layout. So the plans of one model's
+  // weights share them: a plan for a new batch size (a serving batcher forms every size up to its
+  // maximum) costs no second copy of the weights and no repacking.
+  auto& contexts = key_.precision == Precision::kBf16 ? folded_->bf16_contexts : folded_->fp32_contexts;
+  auto shared = contexts.find({&conv, prepared.gemm, relu});
+  if (shared != contexts.end()) {
+    prepared.context = shared->second;
+    return convs_.emplace(&conv, std::move(prepared)).first->second;
+  }
   // The product's weights: [out, kh x kw x in, 1, 1], the order of the gathered rows (channels
   // fastest), which is the folded weights' own channels-last memory.
   const auto weight = prepared.gemm ? folded.first.permute({0, 2, 3, 1}).reshape({folded.first.size(0), -1, 1, 1}) : folded.first;
@@ -135,9 +148,7 @@ const PreparedConv& InferencePlan::Get(torch::nn::Conv2dImpl& conv, torch::nn::B
     throw PlanUnavailable(ShortTorchMessage(e.what()));
   }
   prepared.context = std::move(stack.at(0));
-  prepared.relu = relu;
-  prepared.folded_bn = bn != nullptr;
-  prepared.weight_bytes = static_cast<int64_t>(folded.first.nbytes());
+  contexts.emplace(std::make_tuple(&conv, prepared.gemm, relu), prepared.context);
   return convs_.emplace(&conv, std::move(prepared)).first->second;
 }
 

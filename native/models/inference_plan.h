@@ -17,9 +17,11 @@
 #include <array>
 #include <cstdint>
 #include <list>
+#include <map>
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <tuple>
 #include <unordered_map>
 #include <vector>
 
@@ -66,11 +68,13 @@ struct PlanKey {
   bool operator==(const PlanKey& o) const { return shape == o.shape && precision == o.precision; }
 };
 
-// Folded weights (channels-last, in the plan's dtype) and biases, shared by every plan of a model
-// for the same weights: a plan's own memory is then its prepacked copy alone.
+// Folded weights (channels-last, in the plan's dtype) and biases, and their prepacked contexts,
+// shared by every plan of a model for the same weights: a plan's own memory is a table of them.
 struct FoldedWeights {
   uint64_t signature = 0;
   std::unordered_map<const torch::nn::Conv2dImpl*, std::pair<torch::Tensor, torch::Tensor>> fp32, bf16;
+  // Prepacked contexts by (convolution, run as a matrix product, ReLU fused).
+  std::map<std::tuple<const torch::nn::Conv2dImpl*, bool, bool>, c10::IValue> fp32_contexts, bf16_contexts;
 };
 
 class InferencePlan {
