@@ -9,11 +9,13 @@ import * as validate from './validate';
 
 export const REDUCE_OPS = ['sum', 'avg', 'max', 'min', 'product'] as const;
 export type ReduceOp = (typeof REDUCE_OPS)[number];
-/** Gloo: collectives on CPU tensors, over TCP. (NCCL, for CUDA tensors, is not built in yet.) */
-export type DistributedBackend = 'gloo';
+/** Gloo: collectives on CPU tensors, over TCP. NCCL: CUDA tensors (and CPU tensors through Gloo
+ *  beside it), in builds against a CUDA LibTorch 2.x with NCCL (distributed.backends() says). */
+export const BACKENDS = ['gloo', 'nccl'] as const;
+export type DistributedBackend = (typeof BACKENDS)[number];
 
 export interface InitOptions {
-  /** 'gloo', the default and for now the only backend (CPU tensors). */
+  /** 'gloo' (the default; CPU tensors) or 'nccl' (CUDA tensors; each rank uses cuda:LOCAL_RANK). */
   backend?: DistributedBackend;
   /** Seconds a rendezvous or a collective may wait for the other ranks before failing with
    *  ERR_TORCH_ATTN_DISTRIBUTED. Default 1800, PyTorch's. */
@@ -86,7 +88,7 @@ export class ProcessGroup {
  *  has joined (rank 0 serves the rendezvous at MASTER_ADDR:MASTER_PORT). */
 export async function init(options?: InitOptions): Promise<ProcessGroup> {
   const o = validate.options(options, 'distributed.init() options', ['backend', 'timeout', 'rank', 'worldSize', 'localRank', 'masterAddr', 'masterPort']);
-  const backend = o.backend === undefined ? 'gloo' : validate.oneOf(o.backend, 'distributed.init() options.backend', native.distributedBackends() as DistributedBackend[]);
+  const backend = o.backend === undefined ? 'gloo' : validate.oneOf(o.backend, 'distributed.init() options.backend', BACKENDS);
   const timeout = o.timeout === undefined ? 1800 : validate.finiteNumber(o.timeout, 'distributed.init() options.timeout');
   if (!(timeout > 0)) throw new RangeError(`distributed.init() options.timeout must be more than 0 seconds, got ${timeout}`);
   const missing = (name: string) =>

@@ -63,7 +63,7 @@ rm -f "$root/etc/apt/sources.list.d/debian.sources"
 # The README's packages, as they are named on Debian 13.
 packages="ca-certificates git cmake g++ make python3 libgloo-dev libturbojpeg0-dev libpng-dev nlohmann-json3-dev"
 if [ "$mode" = cuda ]; then
-  packages="$packages libtorch-cuda-dev nvidia-cuda-toolkit binutils"
+  packages="$packages libtorch-cuda-dev nvidia-cuda-toolkit libnccl-dev binutils"
 else
   packages="$packages libtorch-dev python3-torch python3-torchvision"
 fi
@@ -121,6 +121,12 @@ fi
 # The CUDA-specific code paths are compiled in when CMake found torch_cuda (Ninja or Make build).
 grep -rqs "TORCH_ATTN_WITH_CUDA=1" "$work/torch-attn/build/CMakeFiles" "$work/torch-attn/build/build.ninja" || { echo "check-libtorch2: built without TORCH_ATTN_WITH_CUDA=1" >&2; exit 1; }
 log "compiled with $(grep -rhos 'TORCH_ATTN_CUDA_VERSION=[^ ]*' "$work/torch-attn/build/CMakeFiles" | head -1)"
+# c10d's NCCL backend: compiled in (TORCH_ATTN_NCCL=1) and used (the addon calls ProcessGroupNCCL's
+# constructor, which libtorch_cuda defines).
+grep -rqs "TORCH_ATTN_NCCL=1" "$work/torch-attn/build/CMakeFiles" "$work/torch-attn/build/build.ninja" || { echo "check-libtorch2: built without the NCCL backend (TORCH_ATTN_NCCL=1)" >&2; exit 1; }
+nccl=$(nm -DC --undefined-only "$addon" | grep -c 'c10d::ProcessGroupNCCL::ProcessGroupNCCL' || true)
+if [ "$nccl" -eq 0 ]; then echo "check-libtorch2: the addon does not call ProcessGroupNCCL" >&2; exit 1; fi
+log "NCCL backend compiled in: $(nm -DC --undefined-only "$addon" | grep 'c10d::ProcessGroupNCCL::ProcessGroupNCCL' | head -1 | sed 's/^ *U //')"
 # Loading needs cuDNN 9 (nvidia-cudnn fetches it from NVIDIA, unreachable here) and a GPU; where
 # it loads, buildInfo() must say cuda.
 if chroot "$root" bash -c "cd /build/torch-attn && node -e \"const b=require('./build/Release/torch_attn.node').buildInfo(); console.log(JSON.stringify(b)); process.exit(b.cuda ? 0 : 1)\""; then

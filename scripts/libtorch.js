@@ -69,7 +69,13 @@ function libraries(libDir) {
   return names.filter((name) => fs.existsSync(path.join(libDir, `lib${name}.so`)));
 }
 
-module.exports = { locateLibTorch, libraries, FIX };
+/** Whether c10d's NCCL backend can be compiled: a CUDA LibTorch and NCCL's header (libnccl-dev).
+ *  CMake learns it from torch_cuda's target (USE_C10D_NCCL); the gyp build asks here. */
+function hasNccl(found) {
+  return libraries(found.libDir).includes('torch_cuda') && [...found.includeDirs, '/usr/include'].some((d) => fs.existsSync(path.join(d, 'nccl.h')));
+}
+
+module.exports = { locateLibTorch, libraries, hasNccl, FIX };
 
 if (require.main === module) {
   const found = locateLibTorch();
@@ -93,6 +99,7 @@ if (require.main === module) {
         'NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS',
         'USE_DISTRIBUTED',
         'USE_C10D_GLOO',
+        ...(hasNccl(found) ? ['USE_C10D_NCCL', 'TORCH_ATTN_NCCL=1'] : []),
         `TORCH_ATTN_WITH_CUDA=${libraries(found.libDir).includes('torch_cuda') ? 1 : 0}`,
         'TORCH_ATTN_CUDA_VERSION=\\"\\"',
         `TORCH_ATTN_LIBTORCH_DIR=\\"${found.libDir}\\"`,

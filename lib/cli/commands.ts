@@ -7,7 +7,8 @@ import { SingleBar } from 'cli-progress';
 import YAML from 'yaml';
 import { distributed } from '../distributed';
 import { buildInfo, cuda, getNumThreads, libtorchRelease, setNumThreads } from '../runtime';
-import { launch } from './launch';
+import { type LaunchOptions, launch } from './launch';
+import { packageRoot } from '../package';
 import { type RunConfig, defaultStages, buildModel, checkConfig, inputSize, loadData, readConfigFile, readRunConfig, runConfigRaw, transformsFor } from '../runs/config';
 import { compareRuns } from '../runs/compare';
 import { prCurves } from '../runs/metrics';
@@ -97,10 +98,15 @@ export async function train(args: string[], io: Io): Promise<number> {
     weights: { type: 'string' }, out: { type: 'string' }, resume: { type: 'string' }, precision: { type: 'string' }, 'channels-last': { type: 'boolean' },
     set: { type: 'string', multiple: true }, 'dry-run': { type: 'boolean' }, threads: { type: 'string' }, 'exist-ok': { type: 'boolean' },
     name: { type: 'string' }, device: { type: 'string' }, quiet: { type: 'boolean' },
+    'nproc-per-node': { type: 'string' }, nnodes: { type: 'string' }, 'node-rank': { type: 'string' }, 'master-addr': { type: 'string' }, 'master-port': { type: 'string' },
   }, 'train');
   const config = trainConfig(values);
-  const quiet = Boolean(values.quiet);
-  if (!values.resume && !values['exist-ok'] && !values['dry-run']) {
+  // A rank of a data-parallel run (started by --nproc-per-node, `torch-attn launch` or torchrun).
+  const rank = process.env.WORLD_SIZE !== undefined && Number(process.env.WORLD_SIZE) > 1 ? Number(process.env.RANK) : undefined;
+  const quiet = Boolean(values.quiet) || (rank !== undefined && rank > 0);
+  const launcher = launchOptions(values);
+  if (launcher && rank !== undefined) throw new UsageError('train: --nproc-per-node: this process is already a rank (WORLD_SIZE is set); start it once, without torch-attn launch or torchrun');
+  if (!values.resume && !values['exist-ok'] && !values['dry-run'] && (rank ?? 0) === 0) {
     // A run directory in use is not overwritten: the run goes to a numbered sibling.
     const taken = (dir: string) => fs.existsSync(dir) && fs.readdirSync(dir).length > 0;
     if (taken(config.out)) {
@@ -114,17 +120,40 @@ export async function train(args: string[], io: Io): Promise<number> {
   if (threads !== undefined) setNumThreads(threads);
   if (DEFAULT_SCHEDULE.has(config) && !quiet) io.out(`schedule: ${defaultStages(config.model.arch).description} (the default for ${config.model.arch}; set stages in a config to change it)\n`);
   if (values['dry-run']) return dryRun(config, io);
+  if (launcher) {
+    // The ranks run this command again with the run directory settled here, so that they agree.
+    const own = ['nproc-per-node', 'nnodes', 'node-rank', 'master-addr', 'master-port', 'out', 'exist-ok'];
+    const rest: string[] = [];
+    for (let i = 0; i < args.length; i++) {
+      const flag = args[i].startsWith('--') ? args[i].slice(2).split('=')[0] : '';
+      if (!own.includes(flag)) rest.push(args[i]);
+      else if (!args[i].includes('=') && flag !== 'exist-ok') i++;  // and its value
+    }
+    const world = launcher.nprocPerNode * launcher.nnodes;
+    if (!quiet) io.out(`data-parallel: ${world} ranks (${launcher.nprocPerNode} on this machine, node ${launcher.nodeRank} of ${launcher.nnodes}), rendezvous at ${launcher.masterAddr}:${launcher.masterPort}; rank 0 writes ${config.out}\n`);
+    const command = [process.execPath, path.join(packageRoot, 'bin', 'torch-attn.js'), 'train', ...rest, ...(values.resume ? [] : ['--out', config.out, '--exist-ok'])];
+    return launch({ ...launcher, threads: int(values.threads as string | undefined, '--threads', 1), command }, (line) => io.err(`${line}\n`));
+  }
+  // On GPUs each rank takes its own device (cuda:LOCAL_RANK) and NCCL where this build has it.
+  const onCuda = config.device.startsWith('cuda');
+  const group = rank === undefined ? undefined : await distributed.init({ backend: onCuda && distributed.backends().includes('nccl') ? 'nccl' : 'gloo' });
+  if (group && config.device === 'cuda') config.device = `cuda:${group.localRank}`;
   const controller = new AbortController();
   const onSigint = () => {
-    io.err('\nstopping at the next batch; a resumable checkpoint is being written ...\n');
+    if (controller.signal.aborted) return;
+    if ((rank ?? 0) === 0) io.err('\nstopping at the next batch; a resumable checkpoint is being written ...\n');
     controller.abort();
   };
-  process.once('SIGINT', onSigint);
+  // A second Ctrl-C ends a single process at once; a rank gets it twice (from the terminal and
+  // from its launcher) and keeps stopping in step with the others.
+  if (rank === undefined) process.once('SIGINT', onSigint);
+  else process.on('SIGINT', onSigint);
   let bar: SingleBar | undefined;
   let first = { batch: 0, at: 0 };
   const evalProgress = quiet ? { stop: () => {} } : evalBar(io);
   try {
     const result = await runTraining(config, {
+      distributed: group,
       signal: controller.signal,
       resume: values.resume as string | undefined,
       batchLines: !io.isTTY && !quiet,
@@ -151,20 +180,39 @@ export async function train(args: string[], io: Io): Promise<number> {
       },
     });
     evalProgress.stop();
-    io.out(`${formatResult(result).map((line, i) => (i < 2 ? paint(io, 'bold', line) : line)).join('\n')}\n`);
+    if ((rank ?? 0) === 0) io.out(`${formatResult(result).map((line, i) => (i < 2 ? paint(io, 'bold', line) : line)).join('\n')}\n`);
     return 0;
   } catch (err) {
     bar?.stop();
     evalProgress.stop();
     if ((err as Error).name === 'AbortError') {
       const checkpoint = (err as Error & { checkpoint?: string }).checkpoint;
-      io.err(checkpoint ? `stopped; continue with: npx torch-attn train --resume ${path.relative(process.cwd(), checkpoint) || checkpoint}\n` : `${(err as Error).message}\n`);
+      const ranks = group ? ` --nproc-per-node ${process.env.LOCAL_WORLD_SIZE ?? group.worldSize}` : '';
+      if ((rank ?? 0) === 0) io.err(checkpoint ? `stopped; continue with: npx torch-attn train --resume ${path.relative(process.cwd(), checkpoint) || checkpoint}${ranks}\n` : `${(err as Error).message}\n`);
       return 130;
     }
     throw err;
   } finally {
     process.removeListener('SIGINT', onSigint);
+    group?.destroy();
   }
+}
+
+/** The launcher flags of train and launch (--nproc-per-node and the several-machines ones), or
+ *  undefined without --nproc-per-node. */
+function launchOptions(values: Record<string, unknown>, command: 'train' | 'launch' = 'train'): Omit<LaunchOptions, 'command'> | undefined {
+  const nprocPerNode = int(values['nproc-per-node'] as string | undefined, '--nproc-per-node', 1);
+  if (nprocPerNode === undefined) {
+    const stray = ['nnodes', 'node-rank', 'master-addr', 'master-port'].find((k) => values[k] !== undefined);
+    if (stray) throw new UsageError(`${command}: --${stray} goes with --nproc-per-node N (the ranks to start on this machine)`);
+    return undefined;
+  }
+  const nnodes = int(values.nnodes as string | undefined, '--nnodes', 1) ?? 1;
+  const nodeRank = int(values['node-rank'] as string | undefined, '--node-rank', 0) ?? 0;
+  if (nodeRank >= nnodes) throw new UsageError(`${command}: --node-rank must be below --nnodes (${nnodes}), got ${nodeRank}`);
+  const masterPort = int(values['master-port'] as string | undefined, '--master-port', 1) ?? 29500;
+  if (masterPort > 65535) throw new UsageError(`${command}: --master-port must be at most 65535, got ${masterPort}`);
+  return { nprocPerNode, nnodes, nodeRank, masterAddr: (values['master-addr'] as string | undefined) ?? '127.0.0.1', masterPort };
 }
 
 /**
@@ -448,7 +496,7 @@ export function doctor(io: Io): number {
     `precisions in hardware: CPU ${info.nativePrecisions.cpu.join(', ')}${info.nativePrecisions.cuda ? `; GPU (capability ${info.cudaCapability}) ${info.nativePrecisions.cuda.join(', ')}` : ''}${info.nativePrecisions.cpu.includes('bf16') ? '' : ' (bf16 runs emulated here: slower than fp32)'}`,
     ...(info.onednnVersion ? [`oneDNN ${info.onednnVersion}`] : []),
     `inference plans (folded, prepacked convolutions in eval mode): ${info.inferencePlans ? 'on' : 'off with this LibTorch (eval runs the modules eagerly)'}`,
-    `distributed (c10d): ${distributed.backends().join(', ')} (no NCCL: CUDA tensors are not reduced across ranks yet)`,
+    `distributed (c10d): ${distributed.backends().join(', ')}${distributed.backends().includes('nccl') ? '' : ' (NCCL needs a build against a CUDA LibTorch 2.x with NCCL and libnccl-dev)'}`,
     `pretrained weights in ${weightsCacheDir()}: ${listWeights().filter((w) => fs.existsSync(path.join(weightsCacheDir(), w.file))).map((w) => `${w.arch}${w.version === 'v1' ? '' : '.v2'}`).join(', ') || 'none (npx torch-attn weights pull resnet18)'}`,
     ...info.workarounds.map((w) => `works around: ${w}`),
   ];
@@ -475,18 +523,10 @@ export async function launchCommand(args: string[], io: Io): Promise<number> {
     },
     'launch',
   );
-  const nprocPerNode = int(values['nproc-per-node'] as string | undefined, '--nproc-per-node', 1);
-  if (nprocPerNode === undefined) throw new UsageError('launch: --nproc-per-node is required');
-  const nnodes = int(values.nnodes as string | undefined, '--nnodes', 1) ?? 1;
-  const nodeRank = int(values['node-rank'] as string | undefined, '--node-rank', 0) ?? 0;
-  if (nodeRank >= nnodes) throw new UsageError(`launch: --node-rank must be below --nnodes (${nnodes}), got ${nodeRank}`);
-  const masterPort = int(values['master-port'] as string | undefined, '--master-port', 1) ?? 29500;
-  if (masterPort > 65535) throw new UsageError(`launch: --master-port must be at most 65535, got ${masterPort}`);
+  const launcher = launchOptions(values, 'launch');
+  if (!launcher) throw new UsageError('launch: --nproc-per-node is required');
   const threads = int(values.threads as string | undefined, '--threads', 1);
-  return launch(
-    { nprocPerNode, nnodes, nodeRank, masterAddr: (values['master-addr'] as string | undefined) ?? '127.0.0.1', masterPort, threads, command: args.slice(split + 1) },
-    (line) => io.err(`${line}\n`),
-  );
+  return launch({ ...launcher, threads, command: args.slice(split + 1) }, (line) => io.err(`${line}\n`));
 }
 
 export async function weightsCommand(args: string[], io: Io): Promise<number> {

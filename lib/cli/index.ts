@@ -66,6 +66,11 @@ torch-attn help <command> shows a command's options; torch-attn --version the ve
                       (--set optimizer.weightDecay=5e-4 --set stages.0.lr=1e-2)
   --threads N         intra-op threads (default: LibTorch's, the cores)
   --dry-run           print the resolved config, the model and its learning rates; train nothing
+  --nproc-per-node N  data-parallel: N ranks on this machine (c10d, Gloo), each --batch-size images
+                      per step, threads per rank = cores / N; rank 0 writes the run directory
+  --nnodes M --node-rank K --master-addr HOST --master-port P
+                      several machines: the same command on each, K = 0 .. M-1 (default 1 node,
+                      127.0.0.1:29500)
 Without stages in a config, ResNets and VGGs get the staged fine-tune (head + attention, then the
 high stages, then everything) and the CBAM-CNN one stage training everything.
 Ctrl-C stops at the next batch with a resumable checkpoint.

@@ -33,6 +33,8 @@ export interface RunInfo {
   device: string;
   torchAttn: string;
   libtorch: string;
+  /** Data-parallel runs: the number of ranks (host is rank 0's machine). */
+  ranks?: number;
 }
 
 /** The machine a run is on, for run.json. */
@@ -285,7 +287,7 @@ export async function writeReport(runDir: string): Promise<string> {
   const figure = (name: string, caption = '', wide = false) => (figures[name] ? `<figure${wide ? ' class="wide"' : ''}>${figures[name]}${caption ? `<figcaption>${caption}</figcaption>` : ''}</figure>` : '');
   const trainSeconds = records.reduce((n, r) => n + r.seconds, 0);
   const when = info
-    ? `<p class="meta">started ${escapeHtml(info.started)}${info.finished ? `, finished ${escapeHtml(info.finished)}` : ''}${info.seconds !== undefined ? ` (${duration(info.seconds)} in all` : ' ('}${records.length ? `, ${duration(trainSeconds)} training` : ''}) &middot; ${escapeHtml(info.host.cpu)}, ${info.host.cores} cores, ${info.host.memoryGiB} GiB, ${escapeHtml(info.device)} &middot; torch-attn ${escapeHtml(info.torchAttn)}, LibTorch ${escapeHtml(info.libtorch)}, Node ${escapeHtml(info.host.node)}</p>`
+    ? `<p class="meta">started ${escapeHtml(info.started)}${info.finished ? `, finished ${escapeHtml(info.finished)}` : ''}${info.seconds !== undefined ? ` (${duration(info.seconds)} in all` : ' ('}${records.length ? `, ${duration(trainSeconds)} training` : ''}) &middot; ${escapeHtml(info.host.cpu)}, ${info.host.cores} cores, ${info.host.memoryGiB} GiB, ${escapeHtml(info.device)}${info.ranks ? ` &times; ${info.ranks} data-parallel ranks` : ''} &middot; torch-attn ${escapeHtml(info.torchAttn)}, LibTorch ${escapeHtml(info.libtorch)}, Node ${escapeHtml(info.host.node)}</p>`
     : '';
   const pictures = PICTURES.some((p) => figures[p]);
   const html = `<!DOCTYPE html>

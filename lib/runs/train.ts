@@ -7,6 +7,7 @@ import { buildInfo, libtorchRelease } from '../runtime';
 import { StagedFineTuner, type BatchEvent, type EpochRecord, type FitResult } from '../training/finetune';
 import { evaluate } from '../training/evaluate';
 import { manualSeed } from '../runtime';
+import type { ProcessGroup } from '../distributed';
 import { type RunConfig, buildModel, loadData, transformsFor } from './config';
 import { prCurves } from './metrics';
 import { pictures } from './pictures';
@@ -26,6 +27,9 @@ export interface RunHooks {
   onEvalProgress?: (images: number, total: number) => void;
   /** Continue from a checkpoint (the run's own last.pth). */
   resume?: string;
+  /** Data-parallel: this process is one rank (fit shards the data and averages gradients); rank 0
+   *  alone writes the run directory (records, checkpoints, the final evaluation, the report). */
+  distributed?: ProcessGroup;
 }
 
 export interface RunResult {
@@ -36,7 +40,8 @@ export interface RunResult {
 }
 
 export async function runTraining(config: RunConfig, hooks: RunHooks = {}): Promise<RunResult> {
-  const log = hooks.log ?? (() => {});
+  const writer = (hooks.distributed?.rank ?? 0) === 0;
+  const log = (writer && hooks.log) || (() => {});
   const started = new Date();
   manualSeed(config.seed);
   const { train, test } = await loadData(config);
@@ -49,7 +54,7 @@ export async function runTraining(config: RunConfig, hooks: RunHooks = {}): Prom
     log(`backbone weights ${config.model.weights}: ${report.loaded.length} tensors loaded, ${report.skipped.length} skipped, ${report.missing.length} not in the file`);
   }
   const dir = path.resolve(config.out);
-  fs.mkdirSync(dir, { recursive: true });
+  if (writer) fs.mkdirSync(dir, { recursive: true });
   const tuner = new StagedFineTuner(model, {
     optimizer: config.optimizer,
     stages: config.stages,
@@ -61,20 +66,25 @@ export async function runTraining(config: RunConfig, hooks: RunHooks = {}): Prom
     precision: config.precision,
     // Every batch reaches a progress bar; metrics.jsonl and the batch lines take every logEvery-th.
     logEvery: hooks.onBatch ? 1 : config.logEvery,
-    checkpointDir: dir,
+    checkpointDir: dir,  // written by rank 0 only
   });
   const info = buildInfo();
   const runInfo: RunInfo = { started: started.toISOString(), host: hostInfo(), device: model.device, torchAttn: info.version, libtorch: libtorchRelease().version };
+  if (hooks.distributed) runInfo.ranks = hooks.distributed.worldSize;
   const writeRunInfo = () => fs.writeFileSync(path.join(dir, 'run.json'), `${JSON.stringify(runInfo, null, 2)}\n`);
-  writeRunInfo();
-  fs.writeFileSync(
-    path.join(dir, 'config.json'),
-    `${JSON.stringify({ ...config, classes: train.classes, model: { ...config.model, description: model.description, spec: model.spec }, torchAttn: info.version, libtorch: libtorchRelease().version }, null, 2)}\n`,
-  );
+  if (writer) {
+    writeRunInfo();
+    fs.writeFileSync(
+      path.join(dir, 'config.json'),
+      `${JSON.stringify({ ...config, classes: train.classes, model: { ...config.model, description: model.description, spec: model.spec }, torchAttn: info.version, libtorch: libtorchRelease().version }, null, 2)}\n`,
+    );
+  }
+  if (hooks.distributed) log(`data-parallel: rank ${hooks.distributed.rank} of ${hooks.distributed.worldSize} (${hooks.distributed.backend}); batch ${config.batchSize} per rank, ${config.batchSize * hooks.distributed.worldSize} in all`);
   log(`stages: ${config.stages.map((s) => `${s.name} (${s.epochs} epoch${s.epochs === 1 ? '' : 's'})`).join(' -> ')}; batch ${config.batchSize}, ${config.precision}${config.memoryFormat === 'channels-last' ? ', channels-last' : ''}, ${config.workers} loader thread${config.workers === 1 ? '' : 's'}, seed ${config.seed}`);
   log(`run directory: ${dir}`);
   const totalEpochs = config.stages.reduce((n, st) => n + st.epochs, 0);
-  const metrics = fs.openSync(path.join(dir, 'metrics.jsonl'), hooks.resume ? 'a' : 'w');
+  const metrics = writer ? fs.openSync(path.join(dir, 'metrics.jsonl'), hooks.resume ? 'a' : 'w') : undefined;
+  const record = (line: object) => metrics !== undefined && fs.writeSync(metrics, `${JSON.stringify(line)}\n`);
   let stage = '';
   let fit: FitResult;
   try {
@@ -84,6 +94,7 @@ export async function runTraining(config: RunConfig, hooks: RunHooks = {}): Prom
       seed: config.seed,
       signal: hooks.signal,
       resume: hooks.resume,
+      distributed: hooks.distributed,
       onWarning: (message) => log(`warning: ${message}`),
       onStage: (s) => {
         stage = s.name;
@@ -91,19 +102,21 @@ export async function runTraining(config: RunConfig, hooks: RunHooks = {}): Prom
       },
       onBatch: (b) => {
         if (config.logEvery > 0 && (b.batch % config.logEvery === 0 || b.batch === b.batches)) {
-          fs.writeSync(metrics, `${JSON.stringify({ type: 'batch', stage, ...b })}\n`);
+          record({ type: 'batch', stage, ...b });
           if (hooks.batchLines && b.batch % config.logEvery === 0) log(formatBatch(b, totalEpochs));
         }
         hooks.onBatch?.({ ...b, stage, images: config.batchSize * b.batch });
       },
       onEpoch: (r) => {
-        fs.writeSync(metrics, `${JSON.stringify({ type: 'epoch', ...r })}\n`);
+        record({ type: 'epoch', ...r });
         hooks.onEpoch?.(r);
       },
     });
   } finally {
-    fs.closeSync(metrics);
+    if (metrics !== undefined) fs.closeSync(metrics);
   }
+  // The other ranks are done: the final evaluation and the report are rank 0's.
+  if (!writer) return { dir, fit, evaluation: null, report: '' };
   let evaluation: RunEvaluation | null = null;
   if (test) {
     const run = async () => {

@@ -40,8 +40,11 @@ c10d::ReduceOp ToC10d(ReduceOp op) {
 
 }  // namespace
 
-// NCCL (CUDA tensors) is not wired in yet: it needs ProcessGroupNCCL and a GPU to test on.
-std::vector<std::string> AvailableBackends() { return {"gloo"}; }
+// NCCL where this LibTorch has it (a CUDA build with NCCL, 2.x; see c10d_compat.h).
+std::vector<std::string> AvailableBackends() {
+  if (TORCH_ATTN_WITH_NCCL) return {"gloo", "nccl"};
+  return {"gloo"};
+}
 
 ReduceOp ParseReduceOp(const std::string& name) {
   if (name == "sum") return ReduceOp::kSum;
@@ -53,7 +56,13 @@ ReduceOp ParseReduceOp(const std::string& name) {
 }
 
 std::shared_ptr<Group> Group::Create(const GroupOptions& o) {
-  if (o.backend != "gloo") throw RangeError("backend must be 'gloo' (the only one torch-attn has; NCCL is not built in), got '" + o.backend + "'");
+  if (o.backend != "gloo" && o.backend != "nccl") throw RangeError("backend must be 'gloo' or 'nccl', got '" + o.backend + "'");
+  if (o.backend == "nccl" && !TORCH_ATTN_WITH_NCCL) {
+    throw RangeError("backend 'nccl' is not in this build: it needs a CUDA LibTorch 2.x with NCCL (and nccl.h when building); use 'gloo'");
+  }
+  if (o.backend == "nccl" && (!at::hasCUDA() || at::getNumGPUs() == 0)) {
+    throw RangeError("backend 'nccl' needs a CUDA device, and this process sees none; use 'gloo' on CPUs");
+  }
   if (o.world_size < 1) throw RangeError("WORLD_SIZE must be at least 1, got " + std::to_string(o.world_size));
   if (o.rank < 0 || o.rank >= o.world_size) {
     throw RangeError("RANK must be from 0 to WORLD_SIZE - 1 (" + std::to_string(o.world_size - 1) + "), got " + std::to_string(o.rank));
@@ -80,9 +89,13 @@ std::shared_ptr<Group> Group::Create(const GroupOptions& o) {
     const char* ifname = std::getenv("GLOO_SOCKET_IFNAME");
     options->devices.push_back(ifname != nullptr && *ifname != '\0' ? c10d::ProcessGroupGloo::createDeviceForInterface(ifname)
                                                                     : c10d::ProcessGroupGloo::createDefaultDevice());
-    group->group_ = compat::MakeGlooGroup(group->store_, static_cast<int>(o.rank), static_cast<int>(o.world_size), options);
+    if (o.backend == "nccl") {
+      group->group_ = compat::MakeNcclGroup(group->store_, static_cast<int>(o.rank), static_cast<int>(o.world_size), options, o.timeout);
+    } else {
+      group->group_ = compat::MakeGlooGroup(group->store_, static_cast<int>(o.rank), static_cast<int>(o.world_size), options);
+    }
   } catch (const std::exception& e) {
-    throw DistributedError(Where(o) + ": cannot connect the Gloo process group: " + ShortTorchMessage(e.what()));
+    throw DistributedError(Where(o) + ": cannot connect the " + (o.backend == "nccl" ? "NCCL" : "Gloo") + " process group: " + ShortTorchMessage(e.what()));
   }
   return group;
 }

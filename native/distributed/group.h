@@ -29,7 +29,7 @@ class ModelImpl;
 namespace torch_attn::distributed {
 
 struct GroupOptions {
-  std::string backend = "gloo";  // the only one for now
+  std::string backend = "gloo";  // or "nccl" (CUDA builds with NCCL)
   std::string master_addr = "127.0.0.1";
   int64_t master_port = 29500;
   int64_t rank = 0;

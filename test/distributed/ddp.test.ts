@@ -75,7 +75,12 @@ describe('process groups', () => {
       expect((await rejection(distributed.init())).message).toMatch(/RANK must be below WORLD_SIZE \(2\), got 2/);
       process.env.RANK = 'one';
       expect((await rejection(distributed.init())).message).toMatch(/RANK must be an integer from 0 to \d+, got 'one'/);
-      expect((await rejection(distributed.init({ backend: 'nccl' as never }))).message).toMatch(/options\.backend must be one of 'gloo', got 'nccl'/);
+      expect((await rejection(distributed.init({ backend: 'mpi' as never }))).message).toMatch(/options\.backend must be one of 'gloo', 'nccl', got 'mpi'/);
+      if (!distributed.backends().includes('nccl')) {
+        e = await rejection(distributed.init({ backend: 'nccl', rank: 0, worldSize: 1, masterAddr: '127.0.0.1', masterPort: await freePort(), timeout: 5 }));
+        expect(e).toBeInstanceOf(RangeError);
+        expect(e.message).toMatch(/backend 'nccl' is not in this build: it needs a CUDA LibTorch 2\.x with NCCL/);
+      }
       const busy = net.createServer();
       await new Promise<void>((resolve) => busy.listen(0, '0.0.0.0', resolve));
       const port = (busy.address() as net.AddressInfo).port;
@@ -122,6 +127,67 @@ describe('the launcher', () => {
     expect(await run('--nproc-per-node', '2')).toMatchObject({ code: 2, err: expect.stringMatching(/give the command to run after --/) });
     expect(await run('--nproc-per-node', '0', '--', 'node')).toMatchObject({ code: 2, err: expect.stringMatching(/--nproc-per-node takes an integer of at least 1, got '0'/) });
     expect(await run('--nproc-per-node', '1', '--nnodes', '2', '--node-rank', '2', '--', 'node')).toMatchObject({ code: 2, err: expect.stringMatching(/--node-rank must be below --nnodes \(2\)/) });
+  });
+});
+
+describe('torch-attn train --nproc-per-node', () => {
+  const bin = path.join(root, 'bin', 'torch-attn.js');
+  const cifar = path.join(root, 'test', 'fixtures', 'data', 'cifar-10-batches-py');
+  it.runIf(fs.existsSync(path.join(root, 'dist', 'cli', 'commands.js')))('runs 2 ranks; rank 0 alone prints and writes one run directory', async () => {
+    const out = path.join(tmp, 'cli-ddp');
+    const child = spawn(process.execPath, [bin, 'train', '--model', 'cbamcnn', '--data', cifar, '--epochs', '2', '--batch-size', '4', '--workers', '1', '--nproc-per-node', '2', '--master-port', String(await freePort()), '--out', out], { cwd: tmp, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const code = await new Promise((resolve) => child.on('close', resolve));
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/data-parallel: 2 ranks \(2 on this machine, node 0 of 1\), rendezvous at 127\.0\.0\.1:\d+; rank 0 writes /);
+    expect(stdout).toMatch(/data-parallel: rank 0 of 2 \(gloo\); batch 4 per rank, 8 in all/);
+    expect(stdout.match(/^epoch +\d+ \[/gm)).toHaveLength(2);  // rank 0's lines only
+    expect(stdout.match(/^final evaluation/gm)).toHaveLength(1);
+    const records = fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(records.filter((r) => r.type === 'epoch').map((r) => r.epoch)).toEqual([1, 2]);
+    expect(JSON.parse(fs.readFileSync(path.join(out, 'run.json'), 'utf8')).ranks).toBe(2);
+    for (const f of ['last.pth', 'config.json', 'evaluation.json', 'report.html']) expect(fs.existsSync(path.join(out, f))).toBe(true);
+    expect(fs.readdirSync(tmp).filter((d) => d.startsWith('cli-ddp'))).toEqual(['cli-ddp']);
+  }, 180_000);
+
+  it.runIf(fs.existsSync(path.join(root, 'dist', 'cli', 'commands.js')))('Ctrl-C stops every rank and names the resume command with the ranks', async () => {
+    const out = path.join(tmp, 'cli-ddp-interrupted');
+    const child = spawn(process.execPath, [bin, 'train', '--model', 'cbamcnn', '--data', cifar, '--epochs', '500', '--batch-size', '2', '--workers', '1', '--nproc-per-node', '2', '--master-port', String(await freePort()), '--out', out], { cwd: tmp, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => {
+      stdout += d;
+      if (/epoch {3}2 \[all\]/.test(stdout)) child.kill('SIGINT');
+    });
+    child.stderr.on('data', (d) => (stderr += d));
+    const code = await new Promise((resolve) => child.on('close', resolve));
+    expect(code).toBe(130);
+    expect(stderr).toMatch(/launch: SIGINT, passing it to the ranks/);
+    expect(stderr.match(/stopping at the next batch/g)).toHaveLength(1);  // rank 0 only
+    expect(stderr).toContain(`stopped; continue with: npx torch-attn train --resume ${path.join('cli-ddp-interrupted', 'last.pth')} --nproc-per-node 2`);
+    expect(fs.existsSync(path.join(out, 'last.pth'))).toBe(true);
+  }, 120_000);
+
+  it('EXPECTED FAILURE - usage mistakes', async () => {
+    const run = async (...args: string[]) => {
+      let err = '';
+      const code = await main(['train', '--model', 'cbamcnn', '--data', cifar, ...args], { out: () => {}, err: (t) => (err += t), isTTY: false });
+      return { code, err };
+    };
+    expect(await run('--nnodes', '2')).toMatchObject({ code: 2, err: expect.stringMatching(/train: --nnodes goes with --nproc-per-node N/) });
+    expect(await run('--nproc-per-node', '0')).toMatchObject({ code: 2, err: expect.stringMatching(/--nproc-per-node takes an integer of at least 1, got '0'/) });
+    expect(await run('--nproc-per-node', '2', '--nnodes', '2', '--node-rank', '2')).toMatchObject({ code: 2, err: expect.stringMatching(/train: --node-rank must be below --nnodes \(2\)/) });
+    expect(await run('--nproc-per-node', '2', '--master-port', '70000')).toMatchObject({ code: 2, err: expect.stringMatching(/--master-port must be at most 65535/) });
+    process.env.WORLD_SIZE = '2';
+    try {
+      expect(await run('--nproc-per-node', '2')).toMatchObject({ code: 2, err: expect.stringMatching(/this process is already a rank \(WORLD_SIZE is set\)/) });
+    } finally {
+      delete process.env.WORLD_SIZE;
+    }
   });
 });
 
