@@ -61,11 +61,12 @@ echo "deb http://deb.debian.org/debian trixie main contrib non-free" > "$root/et
 rm -f "$root/etc/apt/sources.list.d/debian.sources"
 
 # The README's packages, as they are named on Debian 13.
-packages="ca-certificates git cmake g++ make python3 libgloo-dev libturbojpeg0-dev libpng-dev nlohmann-json3-dev"
+packages="ca-certificates git cmake g++ make python3 libturbojpeg0-dev libpng-dev nlohmann-json3-dev"
 if [ "$mode" = cuda ]; then
-  packages="$packages libtorch-cuda-dev nvidia-cuda-toolkit libnccl-dev binutils"
+  # The CUDA LibTorch depends on Gloo's CUDA build, which conflicts with libgloo-dev.
+  packages="$packages libgloo-cuda-dev libtorch-cuda-dev nvidia-cuda-toolkit libnccl-dev binutils"
 else
-  packages="$packages libtorch-dev python3-torch python3-torchvision"
+  packages="$packages libgloo-dev libtorch-dev python3-torch python3-torchvision"
 fi
 log "apt-get install ($mode)"
 if ! chroot "$root" bash -c "export DEBIAN_FRONTEND=noninteractive; apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends $packages >/dev/null"; then
