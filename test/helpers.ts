@@ -1,6 +1,6 @@
 // Small helpers shared by the test files.
 import * as crypto from 'node:crypto';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { PNG } from 'pngjs';
@@ -88,4 +88,22 @@ export function inkShare(file: string): number {
   let ink = 0;
   for (let i = 0; i < png.data.length; i += 4) if (png.data[i] < 235 || png.data[i + 1] < 235 || png.data[i + 2] < 235) ink++;
   return ink / (png.width * png.height);
+}
+
+/** The packaged CLI (bin/torch-attn.js, which loads dist/): whether it is built, and a run of it
+ *  in `cwd` that gets Ctrl-C (SIGINT) once its output shows epoch `epoch` done. */
+export const cliBin = path.join(__dirname, '..', 'bin', 'torch-attn.js');
+export const cliBuilt = fs.existsSync(path.join(__dirname, '..', 'dist', 'cli', 'commands.js'));
+export async function interruptedCli(args: string[], cwd: string, epoch = 2): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [cliBin, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  const done = new RegExp(`^epoch +${epoch} \\[`, 'm');
+  child.stdout.on('data', (d) => {
+    stdout += d;
+    if (done.test(stdout)) child.kill('SIGINT');
+  });
+  child.stderr.on('data', (d) => (stderr += d));
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  return { code, stdout, stderr };
 }

@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { main } from '../../lib/cli/index';
 import { distributed, ErrorCode, readStateDict } from '../../lib/index';
-import { rejection } from '../helpers';
+import { cliBin, cliBuilt, interruptedCli, rejection } from '../helpers';
 
 const root = path.resolve(__dirname, '..', '..');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'torch-attn-ddp-'));
@@ -131,11 +131,10 @@ describe('the launcher', () => {
 });
 
 describe('torch-attn train --nproc-per-node', () => {
-  const bin = path.join(root, 'bin', 'torch-attn.js');
   const cifar = path.join(root, 'test', 'fixtures', 'data', 'cifar-10-batches-py');
-  it.runIf(fs.existsSync(path.join(root, 'dist', 'cli', 'commands.js')))('runs 2 ranks; rank 0 alone prints and writes one run directory', async () => {
+  it.runIf(cliBuilt)('runs 2 ranks; rank 0 alone prints and writes one run directory', async () => {
     const out = path.join(tmp, 'cli-ddp');
-    const child = spawn(process.execPath, [bin, 'train', '--model', 'cbamcnn', '--data', cifar, '--epochs', '2', '--batch-size', '4', '--workers', '1', '--nproc-per-node', '2', '--master-port', String(await freePort()), '--out', out], { cwd: tmp, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [cliBin, 'train', '--model', 'cbamcnn', '--data', cifar, '--epochs', '2', '--batch-size', '4', '--workers', '1', '--nproc-per-node', '2', '--master-port', String(await freePort()), '--out', out], { cwd: tmp, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -154,17 +153,9 @@ describe('torch-attn train --nproc-per-node', () => {
     expect(fs.readdirSync(tmp).filter((d) => d.startsWith('cli-ddp'))).toEqual(['cli-ddp']);
   }, 180_000);
 
-  it.runIf(fs.existsSync(path.join(root, 'dist', 'cli', 'commands.js')))('Ctrl-C stops every rank and names the resume command with the ranks', async () => {
+  it.runIf(cliBuilt)('Ctrl-C stops every rank and names the resume command with the ranks', async () => {
     const out = path.join(tmp, 'cli-ddp-interrupted');
-    const child = spawn(process.execPath, [bin, 'train', '--model', 'cbamcnn', '--data', cifar, '--epochs', '500', '--batch-size', '2', '--workers', '1', '--nproc-per-node', '2', '--master-port', String(await freePort()), '--out', out], { cwd: tmp, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => {
-      stdout += d;
-      if (/epoch {3}2 \[all\]/.test(stdout)) child.kill('SIGINT');
-    });
-    child.stderr.on('data', (d) => (stderr += d));
-    const code = await new Promise((resolve) => child.on('close', resolve));
+    const { code, stderr } = await interruptedCli(['train', '--model', 'cbamcnn', '--data', cifar, '--epochs', '500', '--batch-size', '2', '--workers', '1', '--nproc-per-node', '2', '--master-port', String(await freePort()), '--out', out], tmp);
     expect(code).toBe(130);
     expect(stderr).toMatch(/launch: SIGINT, passing it to the ranks/);
     expect(stderr.match(/stopping at the next batch/g)).toHaveLength(1);  // rank 0 only

@@ -1,7 +1,7 @@
 // The command line as people use it: names, quiet runs, devices, default schedules per
 // architecture, image-folder splits, predict on any checkpoint with unreadable images, compare,
 // summary with MACs, colour only on a terminal, and doctor without the addon.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -11,7 +11,7 @@ import { trainConfig } from '../../lib/cli/commands';
 import { checkConfig } from '../../lib/runs/config';
 import { runTraining } from '../../lib/runs/train';
 import { cuda, getNumThreads, setNumThreads, vgg, resnet } from '../../lib/index';
-import { inkShare } from '../helpers';
+import { cliBuilt, inkShare, interruptedCli } from '../helpers';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'torch-attn-cli-people-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -236,17 +236,9 @@ describe('torch-attn CLI for people', () => {
     expect(lines.filter((l) => l.type === 'batch').map((l) => l.batch)).toEqual([2]); // the epoch's last batch only
   }, 60_000);
 
-  it.runIf(fs.existsSync(path.join(root, 'dist', 'cli', 'commands.js')))('Ctrl-C stops at the next batch and names the command that resumes', async () => {
+  it.runIf(cliBuilt)('Ctrl-C stops at the next batch and names the command that resumes', async () => {
     const out = path.join(tmp, 'interrupted');
-    const child = spawn(process.execPath, [path.join(root, 'bin', 'torch-attn.js'), 'train', '--model', 'cbamcnn', '--data', path.join(fixtures, 'cifar-10-batches-py'), '--epochs', '500', '--batch-size', '2', '--workers', '1', '--out', out], { cwd: tmp, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => {
-      stdout += d;
-      if (/epoch {3}2 \[all\]/.test(stdout)) child.kill('SIGINT');
-    });
-    child.stderr.on('data', (d) => (stderr += d));
-    const code = await new Promise((resolve) => child.on('close', resolve));
+    const { code, stderr } = await interruptedCli(['train', '--model', 'cbamcnn', '--data', path.join(fixtures, 'cifar-10-batches-py'), '--epochs', '500', '--batch-size', '2', '--workers', '1', '--out', out], tmp);
     expect(code).toBe(130);
     expect(stderr).toMatch(/stopping at the next batch; a resumable checkpoint is being written/);
     expect(stderr).toContain(`stopped; continue with: npx torch-attn train --resume ${path.join('interrupted', 'last.pth')}`);
