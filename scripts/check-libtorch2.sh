@@ -61,7 +61,7 @@ echo "deb http://deb.debian.org/debian trixie main contrib non-free" > "$root/et
 rm -f "$root/etc/apt/sources.list.d/debian.sources"
 
 # The README's packages, as they are named on Debian 13.
-packages="ca-certificates git cmake g++ make python3 libturbojpeg0-dev libpng-dev nlohmann-json3-dev"
+packages="ca-certificates git curl cmake g++ make python3 libturbojpeg0-dev libpng-dev nlohmann-json3-dev"  # curl: the README's serve examples
 if [ "$mode" = cuda ]; then
   # The CUDA LibTorch depends on Gloo's CUDA build, which conflicts with libgloo-dev.
   packages="$packages libgloo-cuda-dev libtorch-cuda-dev nvidia-cuda-toolkit libnccl-dev binutils"

@@ -140,7 +140,8 @@ describe('torch-attn train --nproc-per-node', () => {
     child.stdout.on('data', (d) => (stdout += d));
     child.stderr.on('data', (d) => (stderr += d));
     const code = await new Promise((resolve) => child.on('close', resolve));
-    expect(stderr).toBe('');
+    // Nothing on stderr but LibTorch 2.x's Gloo warning for a host name without an address (a chroot).
+    expect(stderr.split('\n').filter((l) => l !== '' && !/ProcessGroupGloo\.cpp:\d+\] Warning: Unable to resolve hostname/.test(l))).toEqual([]);
     expect(code).toBe(0);
     expect(stdout).toMatch(/data-parallel: 2 ranks \(2 on this machine, node 0 of 1\), rendezvous at 127\.0\.0\.1:\d+; rank 0 writes /);
     expect(stdout).toMatch(/data-parallel: rank 0 of 2 \(gloo\); batch 4 per rank, 8 in all/);
