@@ -103,10 +103,11 @@ export async function train(args: string[], io: Io): Promise<number> {
   const config = trainConfig(values);
   // A rank of a data-parallel run (started by --nproc-per-node, `torch-attn launch` or torchrun).
   const rank = process.env.WORLD_SIZE !== undefined && Number(process.env.WORLD_SIZE) > 1 ? Number(process.env.RANK) : undefined;
-  const quiet = Boolean(values.quiet) || (rank !== undefined && rank > 0);
+  const leader = (rank ?? 0) === 0;  // a single process, or rank 0: the one that prints and writes
+  const quiet = Boolean(values.quiet) || !leader;
   const launcher = launchOptions(values);
   if (launcher && rank !== undefined) throw new UsageError('train: --nproc-per-node: this process is already a rank (WORLD_SIZE is set); start it once, without torch-attn launch or torchrun');
-  if (!values.resume && !values['exist-ok'] && !values['dry-run'] && (rank ?? 0) === 0) {
+  if (!values.resume && !values['exist-ok'] && !values['dry-run'] && leader) {
     // A run directory in use is not overwritten: the run goes to a numbered sibling.
     const taken = (dir: string) => fs.existsSync(dir) && fs.readdirSync(dir).length > 0;
     if (taken(config.out)) {
@@ -141,7 +142,7 @@ export async function train(args: string[], io: Io): Promise<number> {
   const controller = new AbortController();
   const onSigint = () => {
     if (controller.signal.aborted) return;
-    if ((rank ?? 0) === 0) io.err('\nstopping at the next batch; a resumable checkpoint is being written ...\n');
+    if (leader) io.err('\nstopping at the next batch; a resumable checkpoint is being written ...\n');
     controller.abort();
   };
   // A second Ctrl-C ends a single process at once; a rank gets it twice (from the terminal and
@@ -180,7 +181,7 @@ export async function train(args: string[], io: Io): Promise<number> {
       },
     });
     evalProgress.stop();
-    if ((rank ?? 0) === 0) io.out(`${formatResult(result).map((line, i) => (i < 2 ? paint(io, 'bold', line) : line)).join('\n')}\n`);
+    if (leader) io.out(`${formatResult(result).map((line, i) => (i < 2 ? paint(io, 'bold', line) : line)).join('\n')}\n`);
     return 0;
   } catch (err) {
     bar?.stop();
@@ -188,7 +189,7 @@ export async function train(args: string[], io: Io): Promise<number> {
     if ((err as Error).name === 'AbortError') {
       const checkpoint = (err as Error & { checkpoint?: string }).checkpoint;
       const ranks = group ? ` --nproc-per-node ${process.env.LOCAL_WORLD_SIZE ?? group.worldSize}` : '';
-      if ((rank ?? 0) === 0) io.err(checkpoint ? `stopped; continue with: npx torch-attn train --resume ${path.relative(process.cwd(), checkpoint) || checkpoint}${ranks}\n` : `${(err as Error).message}\n`);
+      if (leader) io.err(checkpoint ? `stopped; continue with: npx torch-attn train --resume ${path.relative(process.cwd(), checkpoint) || checkpoint}${ranks}\n` : `${(err as Error).message}\n`);
       return 130;
     }
     throw err;

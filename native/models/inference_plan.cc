@@ -33,6 +33,11 @@ const c10::OperatorHandle* RunOp() {
   return op;
 }
 
+// A convolution's output height and width for input x (dilation 1, as the product form requires).
+std::array<int64_t, 2> OutputSize(const PreparedConv& p, const torch::Tensor& x) {
+  return {(x.size(2) + 2 * p.padding[0] - p.kernel[0]) / p.stride[0] + 1, (x.size(3) + 2 * p.padding[1] - p.kernel[1]) / p.stride[1] + 1};
+}
+
 c10::ScalarType PlanDtype(Precision p) { return p == Precision::kBf16 ? at::kBFloat16 : at::kFloat; }
 
 // FNV-1a over what identifies the weights' current values.
@@ -109,8 +114,8 @@ const PreparedConv& InferencePlan::Get(torch::nn::Conv2dImpl& conv, torch::nn::B
   prepared.stride = {(*o.stride())[0], (*o.stride())[1]};
   prepared.padding = {padding[0], padding[1]};
   const bool unit_dilation = (*o.dilation())[0] == 1 && (*o.dilation())[1] == 1;
-  const int64_t rows = x.size(0) * ((x.size(2) + 2 * padding[0] - prepared.kernel[0]) / prepared.stride[0] + 1) *
-                       ((x.size(3) + 2 * padding[1] - prepared.kernel[1]) / prepared.stride[1] + 1);
+  const auto [oh, ow] = OutputSize(prepared, x);
+  const int64_t rows = x.size(0) * oh * ow;
   const int64_t taps = prepared.kernel[0] * prepared.kernel[1];
   prepared.gemm = o.groups() == 1 && unit_dilation &&
                   (taps > 1 ? static_cast<int64_t>(folded.first.nbytes()) >= kGemmMinWeightBytes && rows >= kGemmMinRows
@@ -228,7 +233,7 @@ torch::Tensor ConvBnAct(torch::nn::Conv2dImpl& conv, torch::nn::BatchNorm2dImpl*
     const auto [sh, sw] = prepared.stride;
     const auto [ph, pw] = prepared.padding;
     const int64_t n = input.size(0), c = input.size(1);
-    const int64_t oh = (input.size(2) + 2 * ph - kh) / sh + 1, ow = (input.size(3) + 2 * pw - kw) / sw + 1;
+    const auto [oh, ow] = OutputSize(prepared, input);
     auto nhwc = input.permute({0, 2, 3, 1});
     if (ph != 0 || pw != 0) nhwc = at::constant_pad_nd(nhwc, {0, 0, pw, pw, ph, ph});
     auto rows = at::empty({n, oh, ow, kh * kw * c}, input.options());
