@@ -116,3 +116,11 @@ export function expectGroup(value: unknown, name: string): ProcessGroup {
 }
 
 export const distributed = { init, backends: () => native.distributedBackends() as DistributedBackend[], REDUCE_OPS };
+
+/** The syncBatchNorm option of trainStep / fit: a boolean, and true only with a process group. */
+export function syncBatchNormOption(value: unknown, grouped: boolean, where: string): boolean {
+  if (value === undefined) return false;
+  const sync = validate.flag(value, `${where}.syncBatchNorm`);
+  if (sync && !grouped) throw new RangeError(`${where}.syncBatchNorm needs ${where}.distributed (a process group from distributed.init())`);
+  return sync;
+}

@@ -115,7 +115,7 @@ export interface NativeModel {
     optimizer: NativeOptimizer,
     x: NativeTensor,
     labels: NativeTensor,
-    options: { labelSmoothing?: number; namSparsity?: number; gradClip?: number; precision?: string; distributed?: NativeProcessGroup },
+    options: { labelSmoothing?: number; namSparsity?: number; gradClip?: number; precision?: string; distributed?: NativeProcessGroup; syncBatchNorm?: boolean },
   ): Promise<NativeStepResult>;
 }
 
@@ -225,6 +225,7 @@ export interface NativeTunerPlan {
   checkpointDir?: string;
   resume?: string;
   distributed?: NativeProcessGroup;
+  syncBatchNorm?: boolean;
 }
 
 export type NativeTunerEvent =

@@ -2,13 +2,15 @@
 // SGD momentum 0.9) on one global batch of 64, as 1 process x 2 threads and as 2 ranks x 1 thread
 // (Gloo over loopback, each rank 32 images). Prints JSON: images/s of each, their ratio, and the
 // data-parallel step's synchronisation cost (a rank's DDP step minus the same rank's step alone).
-//   npx tsx scripts/bench-ddp.ts [--steps 20]
+// --sync-batch-norm: the ranks' BatchNorms synchronised (syncBatchNorm), which that cost includes.
+//   npx tsx scripts/bench-ddp.ts [--steps 20] [--sync-batch-norm]
 import { spawn } from 'node:child_process';
 import * as net from 'node:net';
 import { parseArgs } from 'node:util';
 import { ResNetCBAM, distributed, manualSeed, optim, randn, tensor } from '../lib';
 
-const { values } = parseArgs({ options: { steps: { type: 'string', default: '20' }, role: { type: 'string' }, batch: { type: 'string' } } });
+const { values } = parseArgs({ options: { steps: { type: 'string', default: '20' }, role: { type: 'string' }, batch: { type: 'string' }, 'sync-batch-norm': { type: 'boolean', default: false } } });
+const syncBatchNorm = values['sync-batch-norm']!;
 const steps = Number(values.steps);
 const GLOBAL = 64;
 
@@ -19,7 +21,7 @@ async function stepsPerSecond(batch: number, group?: Awaited<ReturnType<typeof d
   const opt = optim.sgd(model, [{ params: 'all', lr: 0.01 }], { momentum: 0.9 });
   const x = randn([batch, 3, 32, 32]);
   const y = tensor(BigInt64Array.from({ length: batch }, (_, i) => BigInt(i % 10)), [batch], { dtype: 'int64' });
-  const options = group ? { distributed: group } : {};
+  const options = group ? { distributed: group, syncBatchNorm } : {};
   for (let i = 0; i < 3; i++) await model.trainStep(opt, x, y, options); // warm-up (and the Reducer's bucket rebuild)
   if (group) await group.barrier();
   const start = performance.now();
@@ -62,7 +64,7 @@ async function main(): Promise<void> {
     });
   });
   const env = (rank: number) => ({ MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port), WORLD_SIZE: '2', RANK: String(rank), LOCAL_RANK: String(rank), OMP_NUM_THREADS: '1' });
-  const args = ['--role', 'rank', '--batch', String(GLOBAL / 2), '--steps', String(steps)];
+  const args = ['--role', 'rank', '--batch', String(GLOBAL / 2), '--steps', String(steps), ...(syncBatchNorm ? ['--sync-batch-norm'] : [])];
   const outs = await Promise.all([child(args, env(0)), child(args, env(1))]);
   const ddp = JSON.parse(outs[0].trim().split('\n').pop()!);
   const singleImages = single.stepsPerSecond * GLOBAL;
@@ -72,7 +74,7 @@ async function main(): Promise<void> {
       {
         workload: `ResNet18-CBAM training step, global batch ${GLOBAL}, 32x32, SGD momentum 0.9, ${steps} steps`,
         single: { processes: 1, threads: 2, imagesPerSecond: Math.round(singleImages * 10) / 10 },
-        dataParallel: { processes: 2, threadsPerRank: 1, backend: 'gloo', imagesPerSecond: Math.round(ddpImages * 10) / 10 },
+        dataParallel: { processes: 2, threadsPerRank: 1, backend: 'gloo', syncBatchNorm, imagesPerSecond: Math.round(ddpImages * 10) / 10 },
         ratio: Math.round((ddpImages / singleImages) * 1000) / 1000,
         syncMsPerStep: Math.round((1000 / ddp.stepsPerSecond - 1000 / ddp.aloneStepsPerSecond) * 10) / 10,
       },

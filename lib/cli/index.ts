@@ -71,6 +71,7 @@ torch-attn help <command> shows a command's options; torch-attn --version the ve
   --nnodes M --node-rank K --master-addr HOST --master-port P
                       several machines: the same command on each, K = 0 .. M-1 (default 1 node,
                       127.0.0.1:29500)
+  --sync-batch-norm   data-parallel: BatchNorm statistics over all ranks' batches (SyncBatchNorm)
 Without stages in a config, ResNets and VGGs get the staged fine-tune (head + attention, then the
 high stages, then everything) and the CBAM-CNN one stage training everything.
 Ctrl-C stops at the next batch with a resumable checkpoint.

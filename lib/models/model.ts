@@ -1,5 +1,5 @@
 // Model: the public face of a native model (any architecture, or one attention module).
-import { expectGroup, type ProcessGroup } from '../distributed';
+import { expectGroup, syncBatchNormOption, type ProcessGroup } from '../distributed';
 import type { InferencePlanInfo, NativeModel, NativeModelSpec } from '../native';
 import { native } from '../native';
 import { expectTensor } from '../tensor/tensor';
@@ -375,10 +375,11 @@ export class Model {
     optimizer: Optimizer,
     x: Tensor,
     labels: Tensor,
-    options?: { labelSmoothing?: number; namSparsity?: number; gradClip?: number; precision?: Precision; distributed?: ProcessGroup },
+    options?: { labelSmoothing?: number; namSparsity?: number; gradClip?: number; precision?: Precision; distributed?: ProcessGroup; syncBatchNorm?: boolean },
   ): Promise<{ loss: number; correct: number; count: number; skipped: boolean }> {
-    const { precision, distributed, ...opts } = validate.options(options, 'trainStep() options', ['labelSmoothing', 'namSparsity', 'gradClip', 'precision', 'distributed']);
+    const { precision, distributed, syncBatchNorm, ...opts } = validate.options(options, 'trainStep() options', ['labelSmoothing', 'namSparsity', 'gradClip', 'precision', 'distributed', 'syncBatchNorm']);
     const group = distributed === undefined ? undefined : expectGroup(distributed, 'trainStep() options.distributed').native;
+    const sync = syncBatchNormOption(syncBatchNorm, group !== undefined, 'trainStep() options');
     const p = precisionOption(precision, 'trainStep() options.precision', this.device);
     for (const [key, value] of Object.entries(opts)) {
       if (validate.finiteNumber(value, `trainStep() options.${key}`) < 0) throw new RangeError(`trainStep() options.${key} must be at least 0, got ${value}`);
@@ -386,7 +387,7 @@ export class Model {
     if (opts.labelSmoothing !== undefined && opts.labelSmoothing >= 1) throw new RangeError(`trainStep() options.labelSmoothing must be below 1, got ${opts.labelSmoothing}`);
     if (!(optimizer instanceof Optimizer)) throw validate.typeError('trainStep() optimizer', 'an Optimizer (optim.sgd / adam / adamw)', optimizer);
     if (optimizer.model !== this) throw new TypeError('trainStep(): the optimizer was made for another model');
-    const result = await this.native.trainStep(optimizer.native, expectTensor(x, 'trainStep() x') as never, expectTensor(labels, 'trainStep() labels') as never, { ...opts, precision: p, distributed: group });
+    const result = await this.native.trainStep(optimizer.native, expectTensor(x, 'trainStep() x') as never, expectTensor(labels, 'trainStep() labels') as never, { ...opts, precision: p, distributed: group, syncBatchNorm: sync });
     this.#learned = true;
     return result;
   }

@@ -87,6 +87,9 @@ export interface RunConfig {
   /** BatchNorms of frozen groups: 'eval' keeps their statistics (default), 'train' updates them
    *  (what a PyTorch script that only sets requires_grad=False does). */
   batchNorm: 'eval' | 'train';
+  /** Data-parallel runs: BatchNorms take their statistics over the batches of all ranks
+   *  (PyTorch's SyncBatchNorm); default false. In one process it changes nothing. */
+  syncBatchNorm: boolean;
   /** 'fp32' (default), 'bf16' or 'fp16' (CUDA). */
   precision: Precision;
   /** 'channels-last' weights and inputs (default 'contiguous'). */
@@ -136,7 +139,7 @@ export function defaultStages(arch: string): { stages: StageSpec[]; description:
   return { stages: structuredClone(THREE_STAGE), description: 'the staged fine-tune: head + attention, then layer3-4, then everything' };
 }
 
-const TOP_KEYS = ['name', 'model', 'data', 'stages', 'epochs', 'optimizer', 'scheduler', 'loss', 'namSparsity', 'gradClip', 'batchNorm', 'precision', 'memoryFormat', 'device', 'batchSize', 'workers', 'seed', 'logEvery', 'out'];
+const TOP_KEYS = ['name', 'model', 'data', 'stages', 'epochs', 'optimizer', 'scheduler', 'loss', 'namSparsity', 'gradClip', 'batchNorm', 'syncBatchNorm', 'precision', 'memoryFormat', 'device', 'batchSize', 'workers', 'seed', 'logEvery', 'out'];
 
 /** Checks a parsed config and fills its defaults. `epochs` (one number per stage) rescales the stages. */
 export function checkConfig(raw: unknown, where = 'config'): RunConfig {
@@ -193,6 +196,7 @@ export function checkConfig(raw: unknown, where = 'config'): RunConfig {
     namSparsity: c.namSparsity as number | undefined,
     gradClip: c.gradClip as number | undefined,
     batchNorm: validate.oneOf(c.batchNorm ?? 'eval', `${where}.batchNorm`, ['eval', 'train'] as const),
+    syncBatchNorm: c.syncBatchNorm === undefined ? false : validate.flag(c.syncBatchNorm, `${where}.syncBatchNorm`),
     precision: validate.oneOf(c.precision ?? 'fp32', `${where}.precision`, PRECISIONS),
     memoryFormat: validate.oneOf(c.memoryFormat ?? 'contiguous', `${where}.memoryFormat`, MEMORY_FORMATS),
     device: deviceName(c.device ?? 'cpu', `${where}.device`),

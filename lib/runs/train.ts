@@ -79,7 +79,7 @@ export async function runTraining(config: RunConfig, hooks: RunHooks = {}): Prom
       `${JSON.stringify({ ...config, classes: train.classes, model: { ...config.model, description: model.description, spec: model.spec }, torchAttn: info.version, libtorch: libtorchRelease().version }, null, 2)}\n`,
     );
   }
-  if (hooks.distributed) log(`data-parallel: rank ${hooks.distributed.rank} of ${hooks.distributed.worldSize} (${hooks.distributed.backend}); batch ${config.batchSize} per rank, ${config.batchSize * hooks.distributed.worldSize} in all`);
+  if (hooks.distributed) log(`data-parallel: rank ${hooks.distributed.rank} of ${hooks.distributed.worldSize} (${hooks.distributed.backend}); batch ${config.batchSize} per rank, ${config.batchSize * hooks.distributed.worldSize} in all${config.syncBatchNorm ? '; BatchNorm statistics over all ranks' : ''}`);
   log(`stages: ${config.stages.map((s) => `${s.name} (${s.epochs} epoch${s.epochs === 1 ? '' : 's'})`).join(' -> ')}; batch ${config.batchSize}, ${config.precision}${config.memoryFormat === 'channels-last' ? ', channels-last' : ''}, ${config.workers} loader thread${config.workers === 1 ? '' : 's'}, seed ${config.seed}`);
   log(`run directory: ${dir}`);
   const totalEpochs = config.stages.reduce((n, st) => n + st.epochs, 0);
@@ -95,6 +95,7 @@ export async function runTraining(config: RunConfig, hooks: RunHooks = {}): Prom
       signal: hooks.signal,
       resume: hooks.resume,
       distributed: hooks.distributed,
+      syncBatchNorm: hooks.distributed ? config.syncBatchNorm : undefined,
       onWarning: (message) => log(`warning: ${message}`),
       onStage: (s) => {
         stage = s.name;

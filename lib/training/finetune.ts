@@ -4,7 +4,7 @@
 // epochs back. Every group is in the optimizer from the start; a stage only changes which
 // groups train and their learning rates, so optimizer state carries over and a checkpoint
 // always has the same layout.
-import { expectGroup, type ProcessGroup } from '../distributed';
+import { expectGroup, syncBatchNormOption, type ProcessGroup } from '../distributed';
 import * as path from 'node:path';
 import { DataLoader } from '../data/loader';
 import { ImageDataset } from '../data/datasets';
@@ -143,6 +143,10 @@ export interface FitOptions {
    *  metrics and evaluation are over all ranks, a stop on one rank stops all at the same batch,
    *  and only rank 0 writes checkpoints; resume every rank from the same last.pth. */
   distributed?: ProcessGroup;
+  /** With `distributed`: BatchNorms that train take their statistics over the batches of all ranks
+   *  (PyTorch's SyncBatchNorm after convert_sync_batchnorm); default false, DDP's default, where
+   *  each rank normalises with its own batch and rank 0's running statistics are kept. */
+  syncBatchNorm?: boolean;
 }
 
 export interface FitResult {
@@ -292,8 +296,9 @@ export class StagedFineTuner {
   }
 
   async fit(train: ImageDataset | DataLoader, test?: ImageDataset | DataLoader | null, options?: FitOptions): Promise<FitResult> {
-    const o = validate.options(options, 'fit() options', ['batchSize', 'workers', 'seed', 'dropLast', 'signal', 'onBatch', 'onEpoch', 'onStage', 'onWarning', 'resume', 'precision', 'pinMemory', 'distributed']);
+    const o = validate.options(options, 'fit() options', ['batchSize', 'workers', 'seed', 'dropLast', 'signal', 'onBatch', 'onEpoch', 'onStage', 'onWarning', 'resume', 'precision', 'pinMemory', 'distributed', 'syncBatchNorm']);
     const group = o.distributed === undefined ? undefined : expectGroup(o.distributed, 'fit() options.distributed');
+    const syncBatchNorm = syncBatchNormOption(o.syncBatchNorm, group !== undefined, 'fit() options');
     for (const [name, given] of [['train', train], ['test', test]] as const) {
       if (given instanceof DataLoader && given.distributed !== group) {
         throw new RangeError(
@@ -345,6 +350,7 @@ export class StagedFineTuner {
       checkpointDir: dir ? path.resolve(dir) : undefined,
       resume: o.resume === undefined ? undefined : path.resolve(o.resume),
       distributed: group?.native,
+      syncBatchNorm,
     };
 
     // A listener that throws stops the run; fit() rejects with its error.

@@ -22,7 +22,8 @@ std::vector<torch::Tensor> Detached(const std::vector<torch::Tensor>& tensors) {
 
 }  // namespace
 
-DataParallel::DataParallel(std::shared_ptr<Group> group, models::ModelImpl& model) : group_(std::move(group)), model_(model) {
+DataParallel::DataParallel(std::shared_ptr<Group> group, models::ModelImpl& model, bool sync_batch_norm)
+    : group_(std::move(group)), model_(model), sync_batch_norm_(sync_batch_norm) {
   // DDP's _sync_module_states: every rank starts from rank 0's parameters and buffers.
   auto states = Detached(model_.parameters());
   for (auto& b : Detached(model_.buffers())) states.push_back(b);
@@ -66,6 +67,10 @@ void DataParallel::BeforeForward() {
     reducer_->rebuild_buckets();  // once, after the first step: buckets in the order gradients came
   });
   group_->BroadcastCoalesced(Detached(model_.buffers()), 0, "broadcasting rank 0's buffers before the forward");
+}
+
+modules::SumOverRanks DataParallel::BatchNormSum() const {
+  return [group = group_](torch::Tensor& t) { group->AllReduce(t, ReduceOp::kSum, "synchronising BatchNorm statistics (syncBatchNorm)"); };
 }
 
 void DataParallel::AfterForward() {

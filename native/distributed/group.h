@@ -1,7 +1,8 @@
 // A process group on LibTorch's own distributed engine (c10d): rendezvous through a TCPStore at
-// MASTER_ADDR:MASTER_PORT (rank 0 serves it), Gloo for the collectives (CPU tensors; NCCL, for
-// CUDA tensors, is not wired in yet). What torch.distributed.init_process_group gives a PyTorch user, without N-API: the
-// wrap layer (group_wrap.h) reads the options from JS, the fine-tuner and trainStep use it here.
+// MASTER_ADDR:MASTER_PORT (rank 0 serves it), Gloo for the collectives on CPU tensors (and NCCL
+// for CUDA tensors in CUDA builds that have it, c10d_compat.h). What
+// torch.distributed.init_process_group gives a PyTorch user, without N-API: the wrap layer
+// (group_wrap.h) reads the options from JS, the fine-tuner and trainStep use it here.
 #pragma once
 
 #include <torch/torch.h>

@@ -7,6 +7,7 @@
 #include "common/errors.h"
 #include "common/torch_compat.h"
 #include "models/model.h"
+#include "modules/batch_norm.h"
 #include "modules/cbam.h"
 #include "runtime/onednn.h"
 
@@ -248,7 +249,7 @@ torch::Tensor ConvBnAct(torch::nn::Conv2dImpl& conv, torch::nn::BatchNorm2dImpl*
     return out.permute({0, 2, 3, 1}).reshape({n, oh, ow, out.size(1)}).permute({0, 3, 1, 2});
   }
   auto y = Conv2dForward(conv, x);
-  if (bn != nullptr) y = bn->forward(y);
+  if (bn != nullptr) y = modules::BatchNorm(*bn, y);
   return relu ? y.relu_() : y;
 }
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "common/errors.h"
+#include "modules/batch_norm.h"
 
 namespace torch_attn::models {
 
@@ -209,7 +210,7 @@ torch::Tensor TorchvisionResNetImpl::Stem(const torch::Tensor& x, Trace* trace, 
   } else {
     out = Conv2dForward(*conv1, x);
     Record(trace, prefix + "conv1", *conv1, out);
-    out = bn1->forward(out).relu_();
+    out = modules::BatchNorm(*bn1, out).relu_();
     Record(trace, prefix + "bn1", *bn1, out);
   }
   if (maxpool) {

@@ -1,5 +1,7 @@
 #include "modules/cbam.h"
 
+#include "modules/batch_norm.h"
+
 namespace torch_attn::modules {
 
 ChannelAttentionImpl::ChannelAttentionImpl(int64_t channels, int64_t ratio, bool bias, std::vector<std::string> pools)
@@ -54,7 +56,7 @@ torch::Tensor SpatialAttentionImpl::Map(const torch::Tensor& x) {
   auto mean = x.mean(1, /*keepdim=*/true);
   auto max = std::get<0>(x.max(1, /*keepdim=*/true));
   auto out = conv->forward(max_first ? torch::cat({max, mean}, 1) : torch::cat({mean, max}, 1));
-  if (bn) out = bn->forward(out);
+  if (bn) out = BatchNorm(*bn, out);
   return torch::sigmoid(out);
 }
 

@@ -1,6 +1,7 @@
 #include "modules/nam.h"
 
 #include "common/errors.h"
+#include "modules/batch_norm.h"
 
 namespace torch_attn::modules {
 
@@ -22,13 +23,13 @@ torch::Tensor NamGateImpl::Weights() {
 
 torch::Tensor NamGateImpl::forward(const torch::Tensor& x) {
   if (!pixel) {
-    auto normalised = bn2->forward(x) * Weights().view({1, -1, 1, 1});
+    auto normalised = BatchNorm(*bn2, x) * Weights().view({1, -1, 1, 1});
     return torch::sigmoid(normalised) * x;
   }
   // Positions as BatchNorm1d channels: B x C x H x W -> B x HW x C.
   auto b = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
   auto flat = x.reshape({b, c, h * w}).transpose(1, 2);
-  auto normalised = bn2_pixel->forward(flat) * Weights().view({1, -1, 1});
+  auto normalised = BatchNorm(*bn2_pixel, flat) * Weights().view({1, -1, 1});
   auto gate = torch::sigmoid(normalised).transpose(1, 2).reshape({b, c, h, w});
   return gate * x;
 }
@@ -55,7 +56,7 @@ torch::Tensor NamImpl::forward(const torch::Tensor& x) {
 
 NamedMaps NamImpl::Maps(const torch::Tensor& x) {
   CheckInput(x, channels, "NAM");
-  auto gated = torch::sigmoid(Channel_Att->bn2->forward(x) * Channel_Att->Weights().view({1, -1, 1, 1}));
+  auto gated = torch::sigmoid(BatchNorm(*Channel_Att->bn2, x) * Channel_Att->Weights().view({1, -1, 1, 1}));
   NamedMaps maps{{"channelScale", Channel_Att->Weights()}, {"channel", gated}};
   if (Pixel_Att) maps.emplace_back("pixelScale", Pixel_Att->Weights());
   return maps;

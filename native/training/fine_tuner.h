@@ -58,6 +58,7 @@ struct TunerPlan {
   // epoch metrics and evaluation summed over the ranks, a cancel on any rank stops all at the
   // same batch, only rank 0 writes checkpoints. nullptr: one process.
   std::shared_ptr<distributed::Group> group;
+  bool sync_batch_norm = false;  // with group: BatchNorm statistics over all ranks (SyncBatchNorm)
 };
 
 struct StageEvent {

@@ -1,6 +1,9 @@
 #include "training/train_step.h"
 
+#include <optional>
+
 #include "common/errors.h"
+#include "modules/batch_norm.h"
 #include "modules/nam.h"
 
 namespace torch_attn::training {
@@ -35,8 +38,15 @@ StepResult TrainStep(models::ModelImpl& model, torch::optim::Optimizer& optimize
       if (p.grad().defined()) p.mutable_grad() = torch::Tensor();
     }
   }
-  if (replica != nullptr) replica->BeforeForward();
-  auto logits = model.Compute(x, options.precision());
+  torch::Tensor logits;
+  {
+    std::optional<modules::SyncBatchNormScope> sync;
+    if (replica != nullptr) {
+      replica->BeforeForward();
+      if (replica->sync_batch_norm()) sync.emplace(replica->BatchNormSum());
+    }
+    logits = model.Compute(x, options.precision());
+  }
   CheckLabels(labels, logits.size(0), logits.size(1));
   if (replica != nullptr) replica->AfterForward();  // from here a backward must follow
   auto backward = [replica](const torch::Tensor& l) {

@@ -107,6 +107,7 @@ TunerPlan ReadPlan(const Napi::Value& value) {
       .precision(models::ReadPrecision(o.Get("precision"), "plan.precision"));
   p.scaler = ReadScalerOptions(o.Get("lossScaling"), "plan.lossScaling");
   if (!o.Get("distributed").IsUndefined()) p.group = distributed::ProcessGroupWrap::FromValue(o.Get("distributed"), "plan.distributed");
+  p.sync_batch_norm = args::BooleanField(o, "syncBatchNorm", false);
   p.log_every = args::IntegerField(o, "logEvery", 100, 0, int64_t{1} << 40);
   p.checkpoint_dir = args::StringField(o, "checkpointDir", "");
   p.resume = args::StringField(o, "resume", "");

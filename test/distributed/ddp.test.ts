@@ -9,7 +9,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { main } from '../../lib/cli/index';
-import { distributed, ErrorCode, readStateDict } from '../../lib/index';
+import { distributed, ErrorCode, manualSeed, optim, randn, readStateDict, ResNetCBAM, ResNetNAM, saveStateDict, tensor, type Tensor } from '../../lib/index';
+import { SYNC_BN_CASE, trainRows } from './syncbn-case';
 import { cliBin, cliBuilt, interruptedCli, rejection } from '../helpers';
 
 const root = path.resolve(__dirname, '..', '..');
@@ -64,6 +65,28 @@ describe('process groups', () => {
     expect((await rejection(g.barrier())).code).toBe(ErrorCode.DISTRIBUTED);
   });
 
+  it('syncBatchNorm in a one-rank group is BatchNorm: ResNet-NAM (BatchNorms inside its attention too), fp32 and bf16, channels-last', async () => {
+    const g = await distributed.init({ rank: 0, worldSize: 1, masterAddr: '127.0.0.1', masterPort: await freePort(), timeout: 10 });
+    manualSeed(3);
+    const x = randn([4, 3, 32, 32]);
+    const y = tensor(new BigInt64Array([1n, 2n, 3n, 4n]), [4], { dtype: 'int64' });
+    const file = path.join(tmp, 'nam-init.safetensors');
+    await new ResNetNAM({ depth: 18, numClasses: 10 }).save(file);
+    for (const precision of ['fp32', 'bf16'] as const) {
+      const losses = [];
+      for (const options of [{}, { distributed: g, syncBatchNorm: true }]) {
+        const model = new ResNetNAM({ depth: 18, numClasses: 10 });
+        await model.loadStateDict(file);
+        model.to({ memoryFormat: 'channels-last' }).train();
+        const opt = optim.sgd(model, [{ params: 'all', lr: 0.01 }]);
+        await model.trainStep(opt, x, y, { precision, ...options });
+        losses.push((await model.trainStep(opt, x, y, { precision, ...options })).loss);
+      }
+      expect(Math.abs(losses[1] - losses[0]), precision).toBeLessThan(precision === 'fp32' ? 1e-5 : 2e-2);
+    }
+    g.destroy();
+  });
+
   it('EXPECTED FAILURE - a missing environment, a rank beyond the world, a port in use, an unknown backend', async () => {
     const saved = { ...process.env };
     try {
@@ -103,7 +126,54 @@ describe('process groups', () => {
     const x = tensor(new Float32Array(2 * 3 * 32 * 32), [2, 3, 32, 32]);
     const y = tensor(new BigInt64Array(2), [2], { dtype: 'int64' });
     await expect(model.trainStep(opt, x, y, { distributed: {} as never })).rejects.toThrow(/Expected a ProcessGroup \(from distributed\.init\(\)\) for trainStep\(\) options\.distributed/);
+    await expect(model.trainStep(opt, x, y, { syncBatchNorm: true })).rejects.toThrow(/trainStep\(\) options\.syncBatchNorm needs trainStep\(\) options\.distributed/);
+    await expect(model.trainStep(opt, x, y, { syncBatchNorm: 'yes' as never })).rejects.toThrow(/Expected true or false for trainStep\(\) options\.syncBatchNorm/);
   });
+});
+
+/** Largest |a - b| over a tensor, relative to its largest |b|. */
+function relativeDiff(a: Tensor, b: Tensor): number {
+  const x = a.toFloat32Array();
+  const y = b.toFloat32Array();
+  let scale = 1e-12;
+  let diff = 0;
+  for (let i = 0; i < y.length; i++) scale = Math.max(scale, Math.abs(y[i]));
+  for (let i = 0; i < y.length; i++) diff = Math.max(diff, Math.abs(x[i] - y[i]) / scale);
+  return diff;
+}
+
+describe('syncBatchNorm', () => {
+  it('2 ranks x 6 images with synchronised BatchNorms train as 1 process on the 12: after an SGD step, parameters and running statistics within 1e-5, identical on both ranks; without it, not', async () => {
+    const dir = fs.mkdtempSync(path.join(tmp, 'syncbn-'));
+    const { batch, steps, model: spec } = SYNC_BN_CASE;
+    manualSeed(7);
+    const init = new ResNetCBAM(spec);
+    await init.save(path.join(dir, 'init.safetensors'));
+    const global = 2 * batch;
+    const labels = BigInt64Array.from({ length: steps * global }, (_, i) => BigInt((i * 7) % 10));
+    await saveStateDict({ x: randn([steps * global, 3, 32, 32]), y: tensor(labels, [labels.length], { dtype: 'int64' }) }, path.join(dir, 'data.safetensors'));
+    const { code, err } = await launch(2, tsx('syncbn-rank.ts', dir), await freePort());
+    expect(code, err).toBe(0);
+
+    const whole = new ResNetCBAM(spec);
+    await whole.loadStateDict(path.join(dir, 'init.safetensors'));
+    const data = await readStateDict(path.join(dir, 'data.safetensors'));
+    await trainRows(whole, data.x, data.y, global, (step) => step * global);
+    const reference = whole.stateDict();
+    const worst = (ours: Record<string, Tensor>, keys: string[]) => Math.max(...keys.map((k) => relativeDiff(ours[k], reference[k])));
+    const floats = Object.keys(reference).filter((k) => reference[k].dtype === 'float32');
+    const running = floats.filter((k) => k.includes('running_'));
+    const ranks = [];
+    for (const rank of [0, 1]) {
+      const sync = await readStateDict(path.join(dir, `sync_rank${rank}.safetensors`));
+      expect(worst(sync, floats), `rank ${rank}`).toBeLessThan(1e-5);
+      const plain = await readStateDict(path.join(dir, `plain_rank${rank}.safetensors`));
+      expect(worst(plain, running), `rank ${rank} without syncBatchNorm: running statistics`).toBeGreaterThan(1e-2);
+      expect(worst(plain, floats.filter((k) => !running.includes(k))), `rank ${rank} without syncBatchNorm: parameters`).toBeGreaterThan(1e-2);
+      ranks.push(sync);
+    }
+    for (const key of floats) expect(relativeDiff(ranks[1][key], ranks[0][key]), key).toBe(0);
+  }, 300_000);
 });
 
 describe('the launcher', () => {
@@ -132,9 +202,9 @@ describe('the launcher', () => {
 
 describe('torch-attn train --nproc-per-node', () => {
   const cifar = path.join(root, 'test', 'fixtures', 'data', 'cifar-10-batches-py');
-  it.runIf(cliBuilt)('runs 2 ranks; rank 0 alone prints and writes one run directory', async () => {
+  it.runIf(cliBuilt)('runs 2 ranks (with --sync-batch-norm); rank 0 alone prints and writes one run directory', async () => {
     const out = path.join(tmp, 'cli-ddp');
-    const child = spawn(process.execPath, [cliBin, 'train', '--model', 'cbamcnn', '--data', cifar, '--epochs', '2', '--batch-size', '4', '--workers', '1', '--nproc-per-node', '2', '--master-port', String(await freePort()), '--out', out], { cwd: tmp, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [cliBin, 'train', '--model', 'cbamcnn', '--data', cifar, '--epochs', '2', '--batch-size', '4', '--workers', '1', '--nproc-per-node', '2', '--sync-batch-norm', '--master-port', String(await freePort()), '--out', out], { cwd: tmp, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -144,12 +214,13 @@ describe('torch-attn train --nproc-per-node', () => {
     expect(stderr.split('\n').filter((l) => l !== '' && !/ProcessGroupGloo\.cpp:\d+\] Warning: Unable to resolve hostname/.test(l))).toEqual([]);
     expect(code).toBe(0);
     expect(stdout).toMatch(/data-parallel: 2 ranks \(2 on this machine, node 0 of 1\), rendezvous at 127\.0\.0\.1:\d+; rank 0 writes /);
-    expect(stdout).toMatch(/data-parallel: rank 0 of 2 \(gloo\); batch 4 per rank, 8 in all/);
+    expect(stdout).toMatch(/data-parallel: rank 0 of 2 \(gloo\); batch 4 per rank, 8 in all; BatchNorm statistics over all ranks/);
     expect(stdout.match(/^epoch +\d+ \[/gm)).toHaveLength(2);  // rank 0's lines only
     expect(stdout.match(/^final evaluation/gm)).toHaveLength(1);
     const records = fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     expect(records.filter((r) => r.type === 'epoch').map((r) => r.epoch)).toEqual([1, 2]);
     expect(JSON.parse(fs.readFileSync(path.join(out, 'run.json'), 'utf8')).ranks).toBe(2);
+    expect(JSON.parse(fs.readFileSync(path.join(out, 'config.json'), 'utf8')).syncBatchNorm).toBe(true);
     for (const f of ['last.pth', 'config.json', 'evaluation.json', 'report.html']) expect(fs.existsSync(path.join(out, f))).toBe(true);
     expect(fs.readdirSync(tmp).filter((d) => d.startsWith('cli-ddp'))).toEqual(['cli-ddp']);
   }, 180_000);
