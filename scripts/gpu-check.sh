@@ -23,6 +23,8 @@ node -e "const b=require('./build/Release/torch_attn.node'); const i=b.buildInfo
 log "CUDA tests"
 tests=0
 npx vitest run test/cuda.test.ts test/tensor/tensor.test.ts test/runtime/runtime.test.ts --reporter=verbose 2>&1 | tee "$out/gpu-check-tests.log" | tail -25 || tests=$?
+log "NCCL tests (skipped unless the build found nccl.h: buildInfo above)"
+npx vitest run test/distributed/ddp.test.ts -t NCCL --reporter=verbose 2>&1 | tee "$out/gpu-check-nccl.log" | tail -8 || tests=$?
 
 log "ResNet18-CBAM training on CUDA, torch-attn and PyTorch"
 bench=$(npx tsx scripts/bench-cuda.ts --python "$PYTHON")

@@ -1,12 +1,15 @@
 // One rank of the collectives case of test/distributed/ddp.test.ts: checks allReduce (every op),
 // broadcast, allGather and barrier against what they must give, and exits 0 only if all hold.
+//   node --import tsx test/distributed/collectives-rank.ts [gloo | nccl]   (nccl: CUDA tensors on cuda:LOCAL_RANK)
 import { distributed, tensor } from '../../lib/index';
 
+const backend = (process.argv[2] ?? 'gloo') as 'gloo' | 'nccl';
+
 async function main(): Promise<void> {
-  const g = await distributed.init({ timeout: 60 });
+  const g = await distributed.init({ timeout: 60, backend });
   const { rank, worldSize } = g;
   const values = (t: { data(): ArrayBufferView }) => [...(t.data() as Float32Array)];
-  const mine = tensor(new Float32Array([rank + 1, -(rank + 1)]), [2]);
+  const mine = tensor(new Float32Array([rank + 1, -(rank + 1)]), [2], { device: backend === 'nccl' ? `cuda:${g.localRank}` : 'cpu' });
   const expectEqual = (what: string, got: number[], want: number[]) => {
     if (JSON.stringify(got) !== JSON.stringify(want)) throw new Error(`rank ${rank}: ${what} gave ${JSON.stringify(got)}, expected ${JSON.stringify(want)}`);
   };

@@ -9,7 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { main } from '../../lib/cli/index';
-import { distributed, ErrorCode, manualSeed, optim, randn, readStateDict, ResNetCBAM, ResNetNAM, saveStateDict, tensor, type Tensor } from '../../lib/index';
+import { cuda, distributed, ErrorCode, manualSeed, optim, randn, readStateDict, ResNetCBAM, ResNetNAM, saveStateDict, tensor, type Tensor } from '../../lib/index';
 import { SYNC_BN_CASE, trainRows } from './syncbn-case';
 import { cliBin, cliBuilt, interruptedCli, rejection } from '../helpers';
 
@@ -141,6 +141,38 @@ function relativeDiff(a: Tensor, b: Tensor): number {
   for (let i = 0; i < y.length; i++) diff = Math.max(diff, Math.abs(x[i] - y[i]) / scale);
   return diff;
 }
+
+// NCCL: in CUDA builds that have it, with a GPU (scripts/gpu-check.sh runs these); NCCL puts one
+// rank on each GPU, so the launched case takes as many ranks as there are GPUs, up to 2.
+const nccl = cuda.isAvailable() && distributed.backends().includes('nccl');
+describe.runIf(nccl)('NCCL', () => {
+  it('collectives on CUDA tensors across launched ranks, one per GPU', async () => {
+    const { code, err } = await launch(Math.min(2, cuda.deviceCount()), tsx('collectives-rank.ts', 'nccl'), await freePort());
+    expect(code, err).toBe(0);
+  }, 120_000);
+
+  it('a data-parallel step on CUDA over NCCL, with syncBatchNorm, is the one-process step in a one-rank group', async () => {
+    const g = await distributed.init({ backend: 'nccl', rank: 0, worldSize: 1, masterAddr: '127.0.0.1', masterPort: await freePort(), timeout: 60 });
+    manualSeed(5);
+    const x = randn([8, 3, 32, 32]).to('cuda:0');
+    const y = tensor(BigInt64Array.from({ length: 8 }, (_, i) => BigInt(i % 10)), [8], { dtype: 'int64' }).to('cuda:0');
+    const file = path.join(tmp, 'nccl-init.safetensors');
+    await new ResNetCBAM({ depth: 18, numClasses: 10 }).save(file);
+    const states: Record<string, Tensor>[] = [];
+    for (const options of [{}, { distributed: g, syncBatchNorm: true }]) {
+      const model = new ResNetCBAM({ depth: 18, numClasses: 10 });
+      await model.loadStateDict(file);
+      model.to('cuda:0').train();
+      const opt = optim.sgd(model, [{ params: 'all', lr: 0.01 }], { momentum: 0.9 });
+      await model.trainStep(opt, x, y, options);
+      states.push(model.stateDict());
+    }
+    for (const key of Object.keys(states[0]).filter((k) => states[0][k].dtype === 'float32')) {
+      expect(relativeDiff(states[1][key], states[0][key]), key).toBeLessThan(1e-4);
+    }
+    g.destroy();
+  }, 120_000);
+});
 
 describe('syncBatchNorm', () => {
   it('2 ranks x 6 images with synchronised BatchNorms train as 1 process on the 12: after an SGD step, parameters and running statistics within 1e-5, identical on both ranks; without it, not', async () => {
