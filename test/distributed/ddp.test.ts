@@ -174,8 +174,17 @@ describe.runIf(nccl)('NCCL', () => {
   }, 120_000);
 });
 
+/** The worst |a - b| / (atol + rtol |b|) over the elements (at most 1: torch.testing.assert_close holds). */
+function closeness(a: Tensor, b: Tensor, rtol: number, atol: number): number {
+  const x = a.toFloat32Array();
+  const y = b.toFloat32Array();
+  let worst = 0;
+  for (let i = 0; i < y.length; i++) worst = Math.max(worst, Math.abs(x[i] - y[i]) / (atol + rtol * Math.abs(y[i])));
+  return worst;
+}
+
 describe('syncBatchNorm', () => {
-  it('2 ranks x 6 images with synchronised BatchNorms train as 1 process on the 12: after an SGD step, parameters and running statistics within 1e-5, identical on both ranks; without it, not', async () => {
+  it('2 ranks x 6 images with synchronised BatchNorms train as 1 process on the 12: after an SGD step, parameters and running statistics within assert_close\'s float32 tolerances, identical on both ranks; without it, not', async () => {
     const dir = fs.mkdtempSync(path.join(tmp, 'syncbn-'));
     const { batch, steps, model: spec } = SYNC_BN_CASE;
     manualSeed(7);
@@ -192,16 +201,24 @@ describe('syncBatchNorm', () => {
     const data = await readStateDict(path.join(dir, 'data.safetensors'));
     await trainRows(whole, data.x, data.y, global, (step) => step * global);
     const reference = whole.stateDict();
-    const worst = (ours: Record<string, Tensor>, keys: string[]) => Math.max(...keys.map((k) => relativeDiff(ours[k], reference[k])));
+    // torch.testing.assert_close with its float32 tolerances (rtol 1.3e-6, atol 1e-5), as the
+    // worst ratio of its two sides: a tensor's largest value is no scale for BatchNorm biases that
+    // feed a convolution and another BatchNorm (their gradients are near zero by construction, so
+    // a change in summation order moves them by a large fraction of themselves: 1.2e-2 of their
+    // largest value on LibTorch 2.6, whose convolution gradients also differ by up to 5e-6 between
+    // a batch of 12 and two of 6). Measured: 0.011 with LibTorch 1.13, 0.19 with 2.6; without
+    // syncBatchNorm, ~110 (parameters) and ~4,200 (running statistics).
+    const worst = (ours: Record<string, Tensor>, keys: string[]) => Math.max(...keys.map((k) => closeness(ours[k], reference[k], 1.3e-6, 1e-5)));
     const floats = Object.keys(reference).filter((k) => reference[k].dtype === 'float32');
     const running = floats.filter((k) => k.includes('running_'));
+    const params = floats.filter((k) => !running.includes(k));
     const ranks = [];
     for (const rank of [0, 1]) {
       const sync = await readStateDict(path.join(dir, `sync_rank${rank}.safetensors`));
-      expect(worst(sync, floats), `rank ${rank}`).toBeLessThan(1e-5);
       const plain = await readStateDict(path.join(dir, `plain_rank${rank}.safetensors`));
-      expect(worst(plain, running), `rank ${rank} without syncBatchNorm: running statistics`).toBeGreaterThan(1e-2);
-      expect(worst(plain, floats.filter((k) => !running.includes(k))), `rank ${rank} without syncBatchNorm: parameters`).toBeGreaterThan(1e-2);
+      expect(worst(sync, floats), `rank ${rank}`).toBeLessThanOrEqual(1);
+      expect(worst(plain, running), `rank ${rank} without syncBatchNorm: running statistics`).toBeGreaterThan(100);
+      expect(worst(plain, params), `rank ${rank} without syncBatchNorm: parameters`).toBeGreaterThan(10);
       ranks.push(sync);
     }
     for (const key of floats) expect(relativeDiff(ranks[1][key], ranks[0][key]), key).toBe(0);
