@@ -22,8 +22,7 @@ std::vector<torch::Tensor> Detached(const std::vector<torch::Tensor>& tensors) {
 
 }  // namespace
 
-DataParallel::DataParallel(std::shared_ptr<Group> group, models::ModelImpl& model, bool sync_batch_norm)
-    : group_(std::move(group)), model_(model), sync_batch_norm_(sync_batch_norm) {
+DataParallel::DataParallel(std::shared_ptr<Group> group, models::ModelImpl& model) : group_(std::move(group)), model_(model) {
   // DDP's _sync_module_states: every rank starts from rank 0's parameters and buffers.
   auto states = Detached(model_.parameters());
   for (auto& b : Detached(model_.buffers())) states.push_back(b);

@@ -3,9 +3,9 @@
 // buffers come from rank 0 when a model first trains in a group, buffers (BatchNorm statistics)
 // again before every training forward (broadcast_buffers=True). Only trainable parameters are
 // reduced: when freezing changes the trainable set (a new fine-tuning stage) the Reducer is
-// rebuilt for the new set, as a PyTorch user re-wraps the model in DDP. With sync_batch_norm the
-// BatchNorms that train take their statistics over the batches of all ranks (PyTorch's
-// SyncBatchNorm) during a forward run inside a modules::SyncBatchNormScope of BatchNormSum().
+// rebuilt for the new set, as a PyTorch user re-wraps the model in DDP. A forward run inside a
+// modules::SyncBatchNormScope of BatchNormSum() takes the statistics of the BatchNorms that train
+// over the batches of all ranks (PyTorch's SyncBatchNorm).
 #pragma once
 
 #include <torch/torch.h>
@@ -29,7 +29,7 @@ class Group;
 
 class DataParallel {
  public:
-  DataParallel(std::shared_ptr<Group> group, models::ModelImpl& model, bool sync_batch_norm = false);
+  DataParallel(std::shared_ptr<Group> group, models::ModelImpl& model);
   ~DataParallel();
 
   // Around a training step's forward and backward, in this order, on one thread.
@@ -38,8 +38,6 @@ class DataParallel {
   void Backward(const torch::Tensor& loss);
 
   Group& group() { return *group_; }
-  bool sync_batch_norm() const { return sync_batch_norm_; }
-  void set_sync_batch_norm(bool sync) { sync_batch_norm_ = sync; }
   // The sum over this group's ranks that synchronised BatchNorms use (it holds the group: the
   // backward's sums run after the forward's scope has closed).
   modules::SumOverRanks BatchNormSum() const;
@@ -51,7 +49,6 @@ class DataParallel {
   models::ModelImpl& model_;
   std::vector<bool> trainable_;  // the requires_grad of every parameter the reducer was built for
   std::unique_ptr<c10d::Reducer> reducer_;
-  bool sync_batch_norm_ = false;
 };
 
 }  // namespace torch_attn::distributed

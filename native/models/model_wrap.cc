@@ -526,24 +526,21 @@ Napi::Value ModelWrap::TrainStep(const Napi::CallbackInfo& info) {
   training::CheckLabels(labels, x.size(0), std::numeric_limits<int64_t>::max());
   training::StepOptions options;
   std::shared_ptr<distributed::Group> group;
-  bool sync_batch_norm = false;
   if (info[3].IsObject()) {
     auto o = info[3].As<Napi::Object>();
     options.label_smoothing(args::NumberField(o, "labelSmoothing", 0))
         .nam_sparsity(args::NumberField(o, "namSparsity", 0))
         .grad_clip(args::NumberField(o, "gradClip", 0))
-        .precision(ReadPrecision(o.Get("precision"), "trainStep() precision"));
+        .precision(ReadPrecision(o.Get("precision"), "trainStep() precision"))
+        .sync_batch_norm(args::BooleanField(o, "syncBatchNorm", false));
     if (!o.Get("distributed").IsUndefined()) group = distributed::ProcessGroupWrap::FromValue(o.Get("distributed"), "trainStep() distributed");
-    sync_batch_norm = args::BooleanField(o, "syncBatchNorm", false);
-    if (sync_batch_norm && !group) throw RangeError("trainStep(): syncBatchNorm needs options.distributed (a process group)");
   }
   auto shared = model_;
   auto scaler = opt.scaler();
   return PromiseWorker<training::StepResult>::Start(
       info.Env(), info.This().As<Napi::Object>(), TakeClaim("trainStep()"),
-      [shared, optimizer, x, labels, options, scaler, group, sync_batch_norm] {
+      [shared, optimizer, x, labels, options, scaler, group] {
         auto replica = group ? group->ReplicaOf(shared) : nullptr;
-        if (replica) replica->set_sync_batch_norm(sync_batch_norm);
         return training::TrainStep(*shared, *optimizer, x, labels, options, scaler.get(), replica.get());
       },
       [](Napi::Env env, training::StepResult& r) {

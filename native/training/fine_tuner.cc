@@ -95,7 +95,7 @@ class Run {
   TunerResult Execute() {
     if (!plan_.resume.empty()) Resume(plan_.resume);
     // Every rank starts from rank 0's weights (after a resume they are already the same).
-    if (plan_.group) replica_ = std::make_unique<distributed::DataParallel>(plan_.group, model_, plan_.sync_batch_norm);
+    if (plan_.group) replica_ = std::make_unique<distributed::DataParallel>(plan_.group, model_);
     if (writes_checkpoints()) {
       std::filesystem::create_directories(plan_.checkpoint_dir);
       // Temporaries of a writer that was killed mid-write (kill -9) go now, not never.

@@ -49,7 +49,7 @@ struct TunerPlan {
   std::vector<GroupOptions> groups;  // each group's parameter names and hyper-parameters
   std::vector<StagePlan> stages;
   bool freeze_batch_norm = true;     // BatchNorms of frozen groups keep their statistics
-  StepOptions step_options;          // loss, clipping, NAM sparsity, precision
+  StepOptions step_options;          // loss, clipping, NAM sparsity, precision, syncBatchNorm
   ScalerOptions scaler;              // fp16 loss scaling
   int64_t log_every = 100;           // a batch event every log_every batches (0: none)
   std::string checkpoint_dir;        // empty: no checkpoints
@@ -58,7 +58,6 @@ struct TunerPlan {
   // epoch metrics and evaluation summed over the ranks, a cancel on any rank stops all at the
   // same batch, only rank 0 writes checkpoints. nullptr: one process.
   std::shared_ptr<distributed::Group> group;
-  bool sync_batch_norm = false;  // with group: BatchNorm statistics over all ranks (SyncBatchNorm)
 };
 
 struct StageEvent {

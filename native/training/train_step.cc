@@ -43,7 +43,7 @@ StepResult TrainStep(models::ModelImpl& model, torch::optim::Optimizer& optimize
     std::optional<modules::SyncBatchNormScope> sync;
     if (replica != nullptr) {
       replica->BeforeForward();
-      if (replica->sync_batch_norm()) sync.emplace(replica->BatchNormSum());
+      if (options.sync_batch_norm()) sync.emplace(replica->BatchNormSum());
     }
     logits = model.Compute(x, options.precision());
   }

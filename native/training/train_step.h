@@ -15,6 +15,8 @@ struct StepOptions {
   TORCH_ARG(double, nam_sparsity) = 0;  // lambda of the NAM |gamma| penalty; 0 disables it
   TORCH_ARG(double, grad_clip) = 0;     // max global gradient norm; 0 disables clipping
   TORCH_ARG(models::Precision, precision) = models::Precision::kFp32;
+  // With a replica: BatchNorms that train take their statistics over all ranks (SyncBatchNorm).
+  TORCH_ARG(bool, sync_batch_norm) = false;
 };
 
 struct StepResult {

@@ -104,10 +104,10 @@ TunerPlan ReadPlan(const Napi::Value& value) {
   p.step_options.label_smoothing(args::NumberField(o, "labelSmoothing", 0))
       .nam_sparsity(args::NumberField(o, "namSparsity", 0))
       .grad_clip(args::NumberField(o, "gradClip", 0))
-      .precision(models::ReadPrecision(o.Get("precision"), "plan.precision"));
+      .precision(models::ReadPrecision(o.Get("precision"), "plan.precision"))
+      .sync_batch_norm(args::BooleanField(o, "syncBatchNorm", false));
   p.scaler = ReadScalerOptions(o.Get("lossScaling"), "plan.lossScaling");
   if (!o.Get("distributed").IsUndefined()) p.group = distributed::ProcessGroupWrap::FromValue(o.Get("distributed"), "plan.distributed");
-  p.sync_batch_norm = args::BooleanField(o, "syncBatchNorm", false);
   p.log_every = args::IntegerField(o, "logEvery", 100, 0, int64_t{1} << 40);
   p.checkpoint_dir = args::StringField(o, "checkpointDir", "");
   p.resume = args::StringField(o, "resume", "");
