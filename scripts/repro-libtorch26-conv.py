@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """Defects of Debian 13's LibTorch 2.6 (its oneDNN 3.7.2), shown with PyTorch alone: the AVX-512
-convolution kernels (1) return non-finite input gradients now and then for small channel counts
-when two intra-op threads run them, and (2) give channels-last ResNet18-CBAM logits about 1e-2 away
-from float64's. Both go away with ONEDNN_MAX_CPU_ISA=AVX2, which torch-attn sets on that build.
+and AVX2 convolution kernels (1) return non-finite input gradients now and then for small channel
+counts when two intra-op threads run them (AVX2: rarer, 1 of 40 here), and the AVX-512 ones (2)
+give channels-last ResNet18-CBAM logits about 1e-2 away from float64's. With
+ONEDNN_MAX_CPU_ISA=SSE41, which torch-attn sets on that build, neither happens.
 
     python3 scripts/repro-libtorch26-conv.py                         (Debian 13: python3-torch 2.6.0+debian)
     ONEDNN_MAX_CPU_ISA=AVX2 python3 scripts/repro-libtorch26-conv.py
+    ONEDNN_MAX_CPU_ISA=SSE41 python3 scripts/repro-libtorch26-conv.py
 The second part needs the peer models: TORCH_ATTN_PEER (default ../shared/peer).
 """
 import os

@@ -70,10 +70,9 @@ void ApplyOneDnnWorkarounds() {
     OneDnn& onednn = State();
     if (onednn.version.rfind("3.7.", 0) != 0) return;
     if (std::getenv("ONEDNN_MAX_CPU_ISA") == nullptr) {
-      setenv("ONEDNN_MAX_CPU_ISA", "AVX2", /*overwrite=*/0);
+      setenv("ONEDNN_MAX_CPU_ISA", "SSE41", /*overwrite=*/0);
       onednn.isa_capped = true;
     }
-    onednn.single_threaded = std::getenv("OMP_NUM_THREADS") == nullptr;
   });
 }
 

@@ -10,14 +10,14 @@ struct OneDnn {
   std::string version;  // "3.7.2"; empty when LibTorch's oneDNN is not a shared library we can ask
   // oneDNN 3.7 (Debian 13's LibTorch 2.6) computes wrong results, in PyTorch alone as in
   // torch-attn (scripts/repro-libtorch26-conv.py): its AVX-512 kernels give channels-last
-  // ResNet18-CBAM logits 1e-2 away from float64's (right when capped to AVX2), and with more than
-  // one thread its convolution backward passes now and then give non-finite or wrong gradients
-  // (CBAM-CNN training reaches NaN in 6 of 6 seeded runs, 4 of 6 capped to AVX2, 0 of 6 with one
-  // thread or with oneDNN off). So on that build the addon sets ONEDNN_MAX_CPU_ISA=AVX2 and an
-  // intra-op default of one thread, each only where the user has not chosen (ONEDNN_MAX_CPU_ISA,
-  // OMP_NUM_THREADS; setNumThreads() still overrides).
+  // ResNet18-CBAM logits 1e-2 away from float64's, and its AVX-512 and AVX2 convolution backward
+  // passes now and then give non-finite or wrong gradients (PyTorch 2.6 alone: a 2 -> 1 channel
+  // 7 x 7 convolution's gradient non-finite in 1 of 40 seeded runs capped to AVX2; torch-attn's
+  // 2-rank CBAM-CNN fit on CIFAR-10 reaches NaN in 3 of 3 runs capped to AVX2 on one thread, each
+  // time different). Its SSE4.1 kernels are right (0 of 80, 0 of 6 fits on one and two threads,
+  // each run bit-identical), as is LibTorch with oneDNN off (3.3x slower). So on that build the
+  // addon sets ONEDNN_MAX_CPU_ISA=SSE41, unless the user has chosen (ONEDNN_MAX_CPU_ISA).
   bool isa_capped = false;
-  bool single_threaded = false;
 };
 
 // Asked once, from the loaded libdnnl (dlopen with RTLD_NOLOAD: nothing is loaded by asking).

@@ -10,7 +10,6 @@
 #include <thread>
 
 #include "common/errors.h"
-#include "runtime/onednn.h"
 
 #if TORCH_ATTN_WITH_CUDA
 #include <ATen/cuda/CUDAContext.h>
@@ -27,8 +26,6 @@ int DefaultThreads() {
     int n = std::atoi(env);
     if (n > 0) return n;
   }
-  // A oneDNN that is wrong with several threads (runtime/onednn.h) runs on one.
-  if (GetOneDnn().single_threaded) return 1;
   unsigned hw = std::thread::hardware_concurrency();
   return hw > 0 ? static_cast<int>(hw) : 1;
 }

@@ -31,14 +31,9 @@ Napi::Value BuildInfoJs(const Napi::CallbackInfo& info) {
   if (onednn.isa_capped) {
     workarounds.Set(workarounds.Length(),
                     "oneDNN " + onednn.version +
-                        "'s AVX-512 kernels give wrong channels-last results: torch-attn set ONEDNN_MAX_CPU_ISA=AVX2 "
-                        "(right, slower; set ONEDNN_MAX_CPU_ISA yourself to choose otherwise)");
-  }
-  if (onednn.single_threaded) {
-    workarounds.Set(workarounds.Length(),
-                    "oneDNN " + onednn.version +
-                        " gives non-finite or wrong convolution gradients with more than one thread: torch-attn "
-                        "defaults to one intra-op thread (OMP_NUM_THREADS or setNumThreads() override it)");
+                        "'s AVX-512 and AVX2 kernels give wrong results and non-finite convolution gradients: "
+                        "torch-attn set ONEDNN_MAX_CPU_ISA=SSE41 (right, about 0.6x the speed; set ONEDNN_MAX_CPU_ISA "
+                        "yourself to choose otherwise)");
   }
   out.Set("workarounds", workarounds);
   // Precisions the hardware computes natively: bf16 needs avx512_bf16 / AMX on the CPU (it runs

@@ -19,15 +19,16 @@ describe('buildInfo()', () => {
 });
 
 describe("oneDNN work-arounds", () => {
-  it('oneDNN 3.7 (Debian 13) runs capped to AVX2 on one thread, unless the user chose; other versions run as they are', () => {
+  it('oneDNN 3.7 (Debian 13) runs capped to SSE4.1, unless the user chose; other versions run as they are', () => {
     const info = buildInfo();
     expect(Array.isArray(info.workarounds)).toBe(true);
     if (info.onednnVersion === undefined) return expect(info.workarounds).toEqual([]);
     expect(info.onednnVersion).toMatch(/^\d+\.\d+\.\d+$/);
     if (info.onednnVersion.startsWith('3.7.')) {
-      // Each only where the environment did not choose.
-      if (info.workarounds.some((w) => /ONEDNN_MAX_CPU_ISA=AVX2/.test(w))) expect(process.env.ONEDNN_MAX_CPU_ISA).toBe('AVX2');
-      expect(info.workarounds.some((w) => /one intra-op thread/.test(w))).toBe(process.env.OMP_NUM_THREADS === undefined);
+      // Only where the environment did not choose: then the addon set it.
+      const capped = info.workarounds.some((w) => /ONEDNN_MAX_CPU_ISA=SSE41/.test(w));
+      if (capped) expect(process.env.ONEDNN_MAX_CPU_ISA).toBe('SSE41');
+      expect(info.workarounds).toHaveLength(capped ? 1 : 0);
     } else if (!info.onednnVersion.startsWith('3.7.')) {
       expect(info.workarounds).toEqual([]);
     }
