@@ -73,7 +73,7 @@ uint64_t WeightsSignature(const ModelImpl& model, uint64_t generation) {
 }  // namespace
 
 // Plans need the prepacked ops, and a oneDNN they were checked on. Not oneDNN 3.x: Debian 13's
-// LibTorch 2.6 (oneDNN 3.6/3.7, capped to AVX2 then, see runtime/onednn.h) dies with SIGFPE (an
+// LibTorch 2.6 (oneDNN 3.6/3.7; seen while the addon capped it to AVX2, runtime/onednn.h) dies with SIGFPE (an
 // integer division by zero inside dnnl_convolution_forward_primitive_desc_create) on the first
 // prepared residual-block convolution; there, eval runs the modules eagerly as before.
 bool PlansAvailable() {
