@@ -3,6 +3,7 @@
 #include <condition_variable>
 #include <deque>
 #include <mutex>
+#include <stdexcept>
 #include <thread>
 
 #include "runtime/owned_threads.h"
@@ -16,58 +17,73 @@ class Thread {
  public:
   Thread() : thread_([this] { Loop(); }) {
     thread_.detach();
-    // At process exit, let the task in hand finish (it may be inside a LibTorch kernel) and
-    // take no more; the thread itself stays parked, never destroyed.
+    // At process exit, let the task in hand finish (it may be inside a LibTorch kernel), give up
+    // the queued ones and take no more; the thread itself stays parked, never destroyed. A given-up
+    // task's caller (a libuv pool thread, which process.exit() joins) returns with an error
+    // instead of waiting for ever.
     OwnThread(nullptr, [this] {
       std::unique_lock<std::mutex> lock(mutex_);
       stopping_ = true;
+      for (Task* task : queue_) Finish(*task, false);
+      queue_.clear();
       idle_.wait(lock, [&] { return !running_; });
     });
   }
 
   void Run(const std::function<void()>& fn) {
-    std::mutex done_mutex;
-    std::condition_variable done_cv;
-    bool done = false;
+    Task task{&fn};
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      queue_.push_back([&] {
-        ApplyNumThreads();
-        fn();
-        std::lock_guard<std::mutex> l(done_mutex);
-        done = true;
-        done_cv.notify_one();
-      });
+      if (stopping_) throw std::runtime_error("torch-attn: the process is exiting; the job was not run");
+      queue_.push_back(&task);
     }
     cv_.notify_one();
-    std::unique_lock<std::mutex> lock(done_mutex);
-    done_cv.wait(lock, [&] { return done; });
+    std::unique_lock<std::mutex> lock(task.mutex);
+    task.cv.wait(lock, [&] { return task.finished; });
+    if (!task.ran) throw std::runtime_error("torch-attn: the process is exiting; the job was not run");
   }
 
  private:
+  // One Run() call's job; it lives on the caller's stack until the caller is told it finished.
+  struct Task {
+    const std::function<void()>* fn;
+    std::mutex mutex;
+    std::condition_variable cv;
+    bool finished = false, ran = false;
+  };
+
+  static void Finish(Task& task, bool ran) {
+    std::lock_guard<std::mutex> lock(task.mutex);
+    task.ran = ran;
+    task.finished = true;
+    task.cv.notify_one();
+  }
+
   void Loop() {
     for (;;) {
-      std::function<void()> task;
+      Task* task;
       {
         std::unique_lock<std::mutex> lock(mutex_);
         cv_.wait(lock, [&] { return !queue_.empty() && !stopping_; });
-        task = std::move(queue_.front());
+        task = queue_.front();
         queue_.pop_front();
         running_ = true;
       }
-      task();
+      ApplyNumThreads();
+      (*task->fn)();
       {
         std::lock_guard<std::mutex> lock(mutex_);
         running_ = false;
       }
       idle_.notify_all();
+      Finish(*task, true);
     }
   }
 
   std::mutex mutex_;
   std::condition_variable cv_, idle_;
   bool running_ = false, stopping_ = false;
-  std::deque<std::function<void()>> queue_;
+  std::deque<Task*> queue_;
   std::thread thread_;
 };
 

@@ -10,7 +10,8 @@
 namespace torch_attn::runtime {
 
 // Runs fn on the compute thread, with the process's thread count applied, and waits for it
-// (fn must not throw).
+// (fn must not throw). Throws instead of running fn once the process is exiting (a job still
+// queued when process.exit() stops the thread is given up, so its caller does not wait for ever).
 void RunOnComputeThread(const std::function<void()>& fn);
 
 }  // namespace torch_attn::runtime

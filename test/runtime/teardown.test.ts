@@ -1,7 +1,7 @@
 // Crashes at teardown and from careless callers, each scenario in a child process of its own so
 // that a crash shows as a signal or an abort instead of taking the test runner down:
-// a worker terminated while it makes tensors, process.exit() in the middle of a fit, and native
-// getters called on another class's object.
+// a worker terminated while it makes tensors, process.exit() in the middle of a fit or with
+// inference jobs queued, and native getters called on another class's object.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -55,6 +55,24 @@ describe('teardown', () => {
     }
     fs.rmSync(path.dirname(file), { recursive: true, force: true });
   }, 120_000);
+
+  it('process.exit() while inference jobs wait for the compute thread exits instead of hanging (class 2b)', () => {
+    // The jobs wait on libuv's pool threads, which process.exit() joins: a job still queued when
+    // the compute thread stops must be given up, or the join never returns.
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'torch-attn-exit-')), 'exit.ts');
+    fs.writeFileSync(file, `
+      import { ResNetCBAM, randn } from ${JSON.stringify(path.join(root, 'lib', 'index.ts'))};
+      const model = new ResNetCBAM({ depth: 18, numClasses: 3 }).eval();
+      const x = randn([64, 3, 64, 64]);
+      for (let i = 0; i < 4; i++) void model.predict(x);
+      setTimeout(() => process.exit(0), 300);
+    `);
+    const run = spawnSync(path.join(root, 'node_modules', '.bin', 'tsx'), [file], { cwd: root, encoding: 'utf8', timeout: 60_000 });
+    fs.rmSync(path.dirname(file), { recursive: true, force: true });
+    expect(run.stderr).not.toMatch(/Segmentation|terminate called|FATAL|Aborted/);
+    expect(run.signal).toBeNull();
+    expect(run.status).toBe(0);
+  }, 90_000);
 
   it("a native getter called on another class's object is a TypeError, not a read of foreign memory (class 3)", () => {
     const model = new ResNetCBAM({ depth: 18 });
