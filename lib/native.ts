@@ -350,7 +350,16 @@ export interface NativeBinding {
 
 export { packageRoot, packageVersion } from './package';
 
+// LibTorch builds that link Open MPI (Debian 13's 2.6) load UCX with it, and UCX's libucs
+// patches libc's mmap family as it loads (its memory hooks, for RDMA registration caches):
+// about 1 Node process in 150 then crashed later (a SIGSEGV on an address equal to the
+// process id, in V8's heap) or hung (UCX's own SIGSEGV handler deadlocked in malloc). torch-attn
+// does not use MPI; these settings, read by libucs as the addon loads, turn the hooks and the
+// handler off unless the user set them (CONTRIBUTING, "Debian 13's UCX").
+export const ucxDefaults: Readonly<Record<string, string>> = { UCX_MEM_MMAP_HOOK_MODE: 'none', UCX_HANDLE_ERRORS: 'none' };
+
 function load(): NativeBinding {
+  for (const [name, value] of Object.entries(ucxDefaults)) process.env[name] ??= value;
   let file: string;
   try {
     // TORCH_ATTN_ADDON names another build of the addon (the sanitizer build of scripts/test-asan.sh).

@@ -1,6 +1,7 @@
 // Process-wide facts and settings: what the addon was built against, threads, seeds, CUDA.
 import { execFileSync } from 'node:child_process';
-import { native, packageVersion } from './native';
+import * as fs from 'node:fs';
+import { native, packageVersion, ucxDefaults } from './native';
 import * as validate from './validate';
 
 export interface BuildInfo {
@@ -49,7 +50,29 @@ export function libtorchRelease(): { version: string; debianPackage?: string } {
 }
 
 export function buildInfo(): BuildInfo {
-  return { version: packageVersion, ...native.buildInfo() };
+  const info = native.buildInfo();
+  return { version: packageVersion, ...info, workarounds: [...info.workarounds, ...ucxWorkaround()] };
+}
+
+// UCX is in the process when LibTorch links Open MPI (Debian 13's 2.6): say how torch-attn set it.
+let ucxNote: string[] | undefined;
+function ucxWorkaround(): string[] {
+  if (ucxNote === undefined) {
+    let maps = '';
+    try {
+      maps = fs.readFileSync('/proc/self/maps', 'utf8');
+    } catch {
+      // not Linux: no Debian LibTorch
+    }
+    const inEffect = Object.entries(ucxDefaults).filter(([name, value]) => process.env[name] === value);
+    ucxNote = /\/libucs\.so/.test(maps) && inEffect.length > 0
+      ? [
+          "UCX (loaded with LibTorch's Open MPI) patches libc's mmap as it loads, and then about 1 Node process in 150 " +
+            `crashes or hangs: ${inEffect.map(([n, v]) => `${n}=${v}`).join(' ')} in effect (torch-attn sets them where the environment does not)`,
+        ]
+      : [];
+  }
+  return ucxNote;
 }
 
 /** CUDA as this process sees it. */

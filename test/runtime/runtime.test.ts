@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -22,16 +23,36 @@ describe("oneDNN work-arounds", () => {
   it('oneDNN 3.7 (Debian 13) runs capped to SSE4.1, unless the user chose; other versions run as they are', () => {
     const info = buildInfo();
     expect(Array.isArray(info.workarounds)).toBe(true);
-    if (info.onednnVersion === undefined) return expect(info.workarounds).toEqual([]);
-    expect(info.onednnVersion).toMatch(/^\d+\.\d+\.\d+$/);
-    if (info.onednnVersion.startsWith('3.7.')) {
+    const onednn = info.workarounds.filter((w) => /oneDNN/.test(w));
+    const ucx = info.workarounds.filter((w) => /^UCX/.test(w));
+    expect(onednn.length + ucx.length).toBe(info.workarounds.length);
+    if (info.onednnVersion !== undefined) expect(info.onednnVersion).toMatch(/^\d+\.\d+\.\d+$/);
+    if (info.onednnVersion?.startsWith('3.7.')) {
       // Only where the environment did not choose: then the addon set it.
-      const capped = info.workarounds.some((w) => /ONEDNN_MAX_CPU_ISA=SSE41/.test(w));
-      if (capped) expect(process.env.ONEDNN_MAX_CPU_ISA).toBe('SSE41');
-      expect(info.workarounds).toHaveLength(capped ? 1 : 0);
+      if (onednn.length > 0) expect(process.env.ONEDNN_MAX_CPU_ISA).toBe('SSE41');
+      expect(onednn.length).toBeLessThanOrEqual(1);
     } else {
-      expect(info.workarounds).toEqual([]);
+      expect(onednn).toEqual([]);
     }
+    // UCX comes with an Open MPI that LibTorch links (Debian 13's 2.6), never with 1.13's.
+    const ucxLoaded = /\/libucs\.so/.test(fs.readFileSync('/proc/self/maps', 'utf8'));
+    if (ucxLoaded && process.env.UCX_MEM_MMAP_HOOK_MODE === 'none') {
+      expect(ucx).toHaveLength(1);
+      expect(ucx[0]).toMatch(/UCX_MEM_MMAP_HOOK_MODE=none/);
+    } else {
+      expect(ucx).toEqual([]);
+    }
+  });
+
+  it('turns UCX\'s memory hooks and error handler off before the addon loads, unless the environment chose', () => {
+    // A child whose environment sets one of the two: that one is kept, the other is set.
+    const code = `process.env.UCX_HANDLE_ERRORS = 'bt'; require(${JSON.stringify(path.join(__dirname, '..', '..', 'lib', 'runtime.ts'))}); console.log(process.env.UCX_MEM_MMAP_HOOK_MODE, process.env.UCX_HANDLE_ERRORS)`;
+    const env = { ...process.env };
+    delete env.UCX_MEM_MMAP_HOOK_MODE;
+    delete env.UCX_HANDLE_ERRORS;
+    const run = spawnSync(process.execPath, ['--import', 'tsx', '-e', code], { encoding: 'utf8', env, timeout: 60_000 });
+    expect(run.stderr).toBe('');
+    expect(run.stdout.trim()).toBe('none bt');
   });
 });
 
