@@ -3,7 +3,7 @@
 # python3-torch 2.6 as the PyTorch peer. Clones this checkout's HEAD into the chroot and runs
 # `npm ci && npm run typecheck && npm test` there, against LibTorch 2.6 (CPU).
 #
-#   bash scripts/check-libtorch2.sh           # the CPU suite (by hand: see README, LibTorch versions)
+#   bash scripts/check-libtorch2.sh           # the CPU suite (.ci/run runs it after the Debian 12 suite)
 #   bash scripts/check-libtorch2.sh --cuda    # libtorch-cuda-dev 2.6 (CUDA 12.4): compile and link
 #                                             # the addon, check it links libtorch_cuda and says cuda
 #
