@@ -34,13 +34,13 @@ class Thread {
     Task task{&fn};
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      if (stopping_) throw std::runtime_error("torch-attn: the process is exiting; the job was not run");
+      if (stopping_) ThrowExiting();
       queue_.push_back(&task);
     }
     cv_.notify_one();
     std::unique_lock<std::mutex> lock(task.mutex);
     task.cv.wait(lock, [&] { return task.finished; });
-    if (!task.ran) throw std::runtime_error("torch-attn: the process is exiting; the job was not run");
+    if (!task.ran) ThrowExiting();
   }
 
  private:
@@ -51,6 +51,10 @@ class Thread {
     std::condition_variable cv;
     bool finished = false, ran = false;
   };
+
+  [[noreturn]] static void ThrowExiting() {
+    throw std::runtime_error("torch-attn: the process is exiting; the job was not run");
+  }
 
   static void Finish(Task& task, bool ran) {
     std::lock_guard<std::mutex> lock(task.mutex);

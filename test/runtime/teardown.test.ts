@@ -10,6 +10,24 @@ import { describe, expect, it } from 'vitest';
 import { ResNetCBAM, randn } from '../../lib/index';
 
 const root = path.resolve(__dirname, '..', '..');
+const index = JSON.stringify(path.join(root, 'lib', 'index.ts'));
+
+// Runs `source` (TypeScript that imports torch-attn from `index`) with tsx, `times` times; each run
+// must end by itself with status 0, no signal and no crash report.
+function expectCleanExits(source: string, times: number) {
+  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'torch-attn-exit-')), 'exit.ts');
+  fs.writeFileSync(file, source);
+  try {
+    for (let i = 0; i < times; i++) {
+      const run = spawnSync(path.join(root, 'node_modules', '.bin', 'tsx'), [file], { cwd: root, encoding: 'utf8', timeout: 60_000 });
+      expect(run.stderr).not.toMatch(/Segmentation|terminate called|FATAL|Aborted/);
+      expect(run.signal).toBeNull();
+      expect(run.status).toBe(0);
+    }
+  } finally {
+    fs.rmSync(path.dirname(file), { recursive: true, force: true });
+  }
+}
 
 function runNode(code: string, timeout = 60_000) {
   const run = spawnSync(process.execPath, ['-e', code], { cwd: root, encoding: 'utf8', timeout, env: { ...process.env, ROOT: root } });
@@ -38,40 +56,26 @@ describe('teardown', () => {
   }, 90_000);
 
   it('process.exit() in the middle of a fit exits cleanly (class 2)', () => {
-    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'torch-attn-exit-')), 'exit.ts');
-    fs.writeFileSync(file, `
-      import { CBAMCNN, StagedFineTuner, datasets, transforms } from ${JSON.stringify(path.join(root, 'lib', 'index.ts'))};
+    expectCleanExits(`
+      import { CBAMCNN, StagedFineTuner, datasets, transforms } from ${index};
       const n = 64;
       const images = new Uint8Array(n * 3 * 32 * 32).map((_, i) => (i * 31) % 251);
       const data = datasets.fromArrays({ images, shape: [n, 3, 32, 32], labels: Array.from({ length: n }, (_, i) => i % 3), classes: ['a', 'b', 'c'], transform: transforms.toTensor() });
       const tuner = new StagedFineTuner(new CBAMCNN({ numClasses: 3 }), { stages: [{ name: 's', epochs: 50, train: 'all', lr: 1e-3 }], logEvery: 1 });
       void tuner.fit(data, null, { batchSize: 16, workers: 2, onBatch: (e) => { if (e.batch === 2) process.exit(0); } });
-    `);
-    for (let i = 0; i < 3; i++) {
-      const run = spawnSync(path.join(root, 'node_modules', '.bin', 'tsx'), [file], { cwd: root, encoding: 'utf8', timeout: 60_000 });
-      expect(run.stderr).not.toMatch(/Segmentation|terminate called|FATAL|Aborted/);
-      expect(run.signal).toBeNull();
-      expect(run.status).toBe(0);
-    }
-    fs.rmSync(path.dirname(file), { recursive: true, force: true });
+    `, 3);
   }, 120_000);
 
   it('process.exit() while inference jobs wait for the compute thread exits instead of hanging (class 2b)', () => {
     // The jobs wait on libuv's pool threads, which process.exit() joins: a job still queued when
     // the compute thread stops must be given up, or the join never returns.
-    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'torch-attn-exit-')), 'exit.ts');
-    fs.writeFileSync(file, `
-      import { ResNetCBAM, randn } from ${JSON.stringify(path.join(root, 'lib', 'index.ts'))};
+    expectCleanExits(`
+      import { ResNetCBAM, randn } from ${index};
       const model = new ResNetCBAM({ depth: 18, numClasses: 3 }).eval();
       const x = randn([64, 3, 64, 64]);
       for (let i = 0; i < 4; i++) void model.predict(x);
       setTimeout(() => process.exit(0), 300);
-    `);
-    const run = spawnSync(path.join(root, 'node_modules', '.bin', 'tsx'), [file], { cwd: root, encoding: 'utf8', timeout: 60_000 });
-    fs.rmSync(path.dirname(file), { recursive: true, force: true });
-    expect(run.stderr).not.toMatch(/Segmentation|terminate called|FATAL|Aborted/);
-    expect(run.signal).toBeNull();
-    expect(run.status).toBe(0);
+    `, 1);
   }, 90_000);
 
   it("a native getter called on another class's object is a TypeError, not a read of foreign memory (class 3)", () => {
