@@ -70,8 +70,9 @@ export interface InferencePlanInfo {
   fusedRelus: number;
   /**
    * Convolutions run as one matrix product over every output position of the batch (im2col, then
-   * a prepared 1 x 1 convolution): those with weights of 4 MiB or more over at least 64 output
-   * positions, and 1 x 1 convolutions with a stride.
+   * a prepared 1 x 1 convolution). Candidates: weights of 4 MiB or more over at least 64 output
+   * positions, and 1 x 1 convolutions with a stride; each takes the form that measured faster when
+   * the plan was made (`model.planTuning`), or the product when tuning is off.
    */
   gemmConvolutions: number;
   /**
@@ -93,7 +94,7 @@ export interface NativeModel {
   predictParts(xs: NativeTensor[], precision?: string): Promise<NativeTensor[]>;
   prepareInference(shapes: number[][], precision?: string): Promise<InferencePlanInfo[]>;
   inferencePlan(): InferencePlanInfo[];
-  setInferencePlans(enabled: boolean): void;
+  setInferencePlans(enabled: boolean, tuning: boolean): void;
   attentionMaps(x: NativeTensor): Record<string, NativeTensor>;
   modelAttentionMaps(x: NativeTensor): Promise<Record<string, Record<string, NativeTensor>>>;
   train(mode?: boolean): void;

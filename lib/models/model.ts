@@ -88,6 +88,7 @@ export class Model {
   readonly spec: Readonly<NativeModelSpec>;
   #batchNorm: 'eval' | 'train' = 'eval';
   #plans = true;
+  #planTuning = true;
   #learned = false;
 
   protected constructor(spec: NativeModelSpec) {
@@ -160,8 +161,23 @@ export class Model {
 
   set inferencePlans(enabled: boolean) {
     if (typeof enabled !== 'boolean') throw validate.typeError('inferencePlans', 'a boolean', enabled);
-    this.native.setInferencePlans(enabled);
+    this.native.setInferencePlans(enabled, this.#planTuning);
     this.#plans = enabled;
+  }
+
+  /** Whether a plan, when it is made, times the two forms a large convolution can take (oneDNN's
+   *  direct kernel, or im2col + one matrix product; see `InferencePlanInfo.gemmConvolutions`) on
+   *  the call's own input and keeps the faster (default true; PyTorch's `cudnn.benchmark` idea).
+   *  The faster form depends on the machine and the precision. Off: always the matrix product,
+   *  the same plans, to the bit, on every machine and in every run. Changing it drops the plans. */
+  get planTuning(): boolean {
+    return this.#planTuning;
+  }
+
+  set planTuning(enabled: boolean) {
+    if (typeof enabled !== 'boolean') throw validate.typeError('planTuning', 'a boolean', enabled);
+    this.native.setInferencePlans(this.#plans, enabled);
+    this.#planTuning = enabled;
   }
 
   /** A dynamic batcher on this model for services: concurrent predict()/classify() calls are

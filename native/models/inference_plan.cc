@@ -3,6 +3,8 @@
 #include <ATen/core/dispatch/Dispatcher.h>
 
 #include <algorithm>
+#include <chrono>
+#include <limits>
 
 #include "common/errors.h"
 #include "common/torch_compat.h"
@@ -90,12 +92,84 @@ InferencePlan* InferencePlan::Active() { return active_plan; }
 InferencePlan::Scope::Scope(InferencePlan* plan) : previous_(active_plan) { active_plan = plan; }
 InferencePlan::Scope::~Scope() { active_plan = previous_; }
 
+namespace {
+
+// The prepacked context of `folded` (weights, bias) in the form p says (direct or product), for
+// input x. PlanUnavailable when oneDNN has no convolution for this precision on this CPU.
+c10::IValue Prepack(const torch::nn::Conv2dImpl& conv, const std::pair<torch::Tensor, torch::Tensor>& folded, const PreparedConv& p,
+                    const torch::Tensor& x) {
+  const auto& o = conv.options;
+  const auto& padding = *variants::get<torch::ExpandingArray<2>>(o.padding());
+  const auto [oh, ow] = OutputSize(p, x);
+  // The product's weights: [out, kh x kw x in, 1, 1], the order of the gathered rows (channels
+  // fastest), which is the folded weights' own channels-last memory.
+  const auto weight = p.gemm ? folded.first.permute({0, 2, 3, 1}).reshape({folded.first.size(0), -1, 1, 1}) : folded.first;
+  const std::vector<int64_t> ones{1, 1}, zeros{0, 0};
+  torch::jit::Stack stack;
+  stack.emplace_back(weight);
+  stack.emplace_back(folded.second);
+  stack.emplace_back(p.gemm ? ones : std::vector<int64_t>(o.stride()->begin(), o.stride()->end()));
+  stack.emplace_back(p.gemm ? zeros : std::vector<int64_t>(padding.begin(), padding.end()));
+  stack.emplace_back(p.gemm ? ones : std::vector<int64_t>(o.dilation()->begin(), o.dilation()->end()));
+  stack.emplace_back(o.groups());
+  stack.emplace_back(p.gemm ? std::vector<int64_t>{1, weight.size(1), x.size(0) * oh * ow, 1} : x.sizes().vec());
+  stack.emplace_back(std::string(p.relu ? "relu" : "none"));
+  try {
+    PrepackOp()->callBoxed(&stack);
+  } catch (const c10::Error& e) {
+    throw PlanUnavailable(ShortTorchMessage(e.what()));
+  }
+  return std::move(stack.at(0));
+}
+
+// Runs a prepared convolution on x (channels-last, in the plan's dtype).
+torch::Tensor RunPrepared(const PreparedConv& p, const torch::Tensor& x) {
+  if (!p.gemm) {
+    torch::jit::Stack stack{x, p.context};
+    RunOp()->callBoxed(&stack);
+    return stack.at(0).toTensor();
+  }
+  const auto [kh, kw] = p.kernel;
+  const auto [sh, sw] = p.stride;
+  const auto [ph, pw] = p.padding;
+  const int64_t n = x.size(0), c = x.size(1);
+  const auto [oh, ow] = OutputSize(p, x);
+  auto nhwc = x.permute({0, 2, 3, 1});
+  if (ph != 0 || pw != 0) nhwc = at::constant_pad_nd(nhwc, {0, 0, pw, pw, ph, ph});
+  auto rows = at::empty({n, oh, ow, kh * kw * c}, x.options());
+  for (int64_t i = 0; i < kh; ++i) {
+    for (int64_t j = 0; j < kw; ++j) {
+      rows.narrow(3, (i * kw + j) * c, c).copy_(nhwc.slice(1, i, i + sh * (oh - 1) + 1, sh).slice(2, j, j + sw * (ow - 1) + 1, sw));
+    }
+  }
+  torch::jit::Stack stack{rows.view({1, n * oh * ow, 1, kh * kw * c}).permute({0, 3, 1, 2}), p.context};
+  RunOp()->callBoxed(&stack);
+  const auto out = stack.at(0).toTensor();  // 1 x OC x (N OH OW) x 1, channels-last: rows of OC
+  return out.permute({0, 2, 3, 1}).reshape({n, oh, ow, out.size(1)}).permute({0, 3, 1, 2});
+}
+
+// The best of kTuneRuns timed runs of p on x, in seconds, after one untimed run (which makes
+// oneDNN's primitive for the shape).
+double TimeRuns(const PreparedConv& p, const torch::Tensor& x) {
+  RunPrepared(p, x);
+  double best = std::numeric_limits<double>::infinity();
+  for (int i = 0; i < kTuneRuns; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    RunPrepared(p, x);
+    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  }
+  return best;
+}
+
+}  // namespace
+
 const PreparedConv& InferencePlan::Get(torch::nn::Conv2dImpl& conv, torch::nn::BatchNorm2dImpl* bn, bool relu, const torch::Tensor& x) {
   auto found = convs_.find(&conv);
   if (found != convs_.end()) return found->second;
   torch::NoGradGuard no_grad;
   const auto& o = conv.options;
-  auto& folded = (key_.precision == Precision::kBf16 ? folded_->bf16 : folded_->fp32)[&conv];
+  const bool bf16 = key_.precision == Precision::kBf16;
+  auto& folded = (bf16 ? folded_->bf16 : folded_->fp32)[&conv];
   if (!folded.first.defined()) {
     // Folding in float64, so that the folded weights round once.
     auto w = conv.weight.detach().to(at::kDouble);
@@ -114,46 +188,50 @@ const PreparedConv& InferencePlan::Get(torch::nn::Conv2dImpl& conv, torch::nn::B
   prepared.kernel = {(*o.kernel_size())[0], (*o.kernel_size())[1]};
   prepared.stride = {(*o.stride())[0], (*o.stride())[1]};
   prepared.padding = {padding[0], padding[1]};
+  prepared.relu = relu;
+  prepared.folded_bn = bn != nullptr;
+  prepared.weight_bytes = static_cast<int64_t>(folded.first.nbytes());
   const bool unit_dilation = (*o.dilation())[0] == 1 && (*o.dilation())[1] == 1;
   const auto [oh, ow] = OutputSize(prepared, x);
   const int64_t rows = x.size(0) * oh * ow;
   const int64_t taps = prepared.kernel[0] * prepared.kernel[1];
-  prepared.gemm = o.groups() == 1 && unit_dilation &&
-                  (taps > 1 ? static_cast<int64_t>(folded.first.nbytes()) >= kGemmMinWeightBytes && rows >= kGemmMinRows
-                            : (prepared.stride[0] > 1 || prepared.stride[1] > 1) && padding[0] == 0 && padding[1] == 0);
-  prepared.relu = relu;
-  prepared.folded_bn = bn != nullptr;
-  prepared.weight_bytes = static_cast<int64_t>(folded.first.nbytes());
+  const bool candidate = o.groups() == 1 && unit_dilation &&
+                         (taps > 1 ? prepared.weight_bytes >= kGemmMinWeightBytes && rows >= kGemmMinRows
+                                   : (prepared.stride[0] > 1 || prepared.stride[1] > 1) && padding[0] == 0 && padding[1] == 0);
   // A prepacked context runs any batch and image size (oneDNN makes, and caches, a primitive per
   // shape); the shape it is made for only picks the weights' layout. So the plans of one model's
   // weights share them: a plan for a new batch size (a serving batcher forms every size up to its
   // maximum) costs no second copy of the weights and no repacking.
-  auto& contexts = key_.precision == Precision::kBf16 ? folded_->bf16_contexts : folded_->fp32_contexts;
-  auto shared = contexts.find({&conv, prepared.gemm, relu});
-  if (shared != contexts.end()) {
-    prepared.context = shared->second;
-    return convs_.emplace(&conv, std::move(prepared)).first->second;
+  auto& contexts = bf16 ? folded_->bf16_contexts : folded_->fp32_contexts;
+  auto context = [&](bool gemm) {
+    auto shared = contexts.find({&conv, gemm, relu});
+    if (shared != contexts.end()) return shared->second;
+    PreparedConv form = prepared;
+    form.gemm = gemm;
+    return Prepack(conv, folded, form, x);
+  };
+  if (!candidate || !tuning_) {
+    prepared.gemm = candidate;
+    prepared.context = context(candidate);
+  } else {
+    // Which form is faster depends on the machine (its caches and memory bandwidth against its
+    // arithmetic) and on the precision, so it is measured, once per convolution and number of
+    // rows, and remembered with the weights.
+    auto& choices = bf16 ? folded_->bf16_gemm_choice : folded_->fp32_gemm_choice;
+    auto choice = choices.find({&conv, rows});
+    if (choice != choices.end()) {
+      prepared.gemm = choice->second;
+      prepared.context = context(prepared.gemm);
+    } else {
+      PreparedConv direct = prepared, product = prepared;
+      direct.context = context(false);
+      product.gemm = true;
+      product.context = context(true);
+      const double direct_s = TimeRuns(direct, x), product_s = TimeRuns(product, x);
+      prepared = product_s < direct_s ? std::move(product) : std::move(direct);
+      choices.emplace(std::make_pair(&conv, rows), prepared.gemm);
+    }
   }
-  // The product's weights: [out, kh x kw x in, 1, 1], the order of the gathered rows (channels
-  // fastest), which is the folded weights' own channels-last memory.
-  const auto weight = prepared.gemm ? folded.first.permute({0, 2, 3, 1}).reshape({folded.first.size(0), -1, 1, 1}) : folded.first;
-  const std::vector<int64_t> ones{1, 1}, zeros{0, 0};
-  torch::jit::Stack stack;
-  stack.emplace_back(weight);
-  stack.emplace_back(folded.second);
-  stack.emplace_back(prepared.gemm ? ones : std::vector<int64_t>(o.stride()->begin(), o.stride()->end()));
-  stack.emplace_back(prepared.gemm ? zeros : std::vector<int64_t>(padding.begin(), padding.end()));
-  stack.emplace_back(prepared.gemm ? ones : std::vector<int64_t>(o.dilation()->begin(), o.dilation()->end()));
-  stack.emplace_back(o.groups());
-  stack.emplace_back(prepared.gemm ? std::vector<int64_t>{1, weight.size(1), rows, 1} : x.sizes().vec());
-  stack.emplace_back(std::string(relu ? "relu" : "none"));
-  try {
-    PrepackOp()->callBoxed(&stack);
-  } catch (const c10::Error& e) {
-    // oneDNN has no convolution for this precision on this CPU (bf16 without AVX-512).
-    throw PlanUnavailable(ShortTorchMessage(e.what()));
-  }
-  prepared.context = std::move(stack.at(0));
   contexts.emplace(std::make_tuple(&conv, prepared.gemm, relu), prepared.context);
   return convs_.emplace(&conv, std::move(prepared)).first->second;
 }
@@ -194,7 +272,7 @@ InferencePlan* PlanCache::For(ModelImpl& model, const torch::Tensor& x, Precisio
     it = plans_.end();
   }
   if (it == plans_.end()) {
-    plans_.push_front(std::make_unique<InferencePlan>(std::move(key), folded_));
+    plans_.push_front(std::make_unique<InferencePlan>(std::move(key), folded_, tuning));
     plans_.front()->signature = signature;
     while (plans_.size() > kMaxPlans) plans_.pop_back();
   } else if (it != plans_.begin()) {
@@ -224,29 +302,7 @@ torch::Tensor ConvBnAct(torch::nn::Conv2dImpl& conv, torch::nn::BatchNorm2dImpl*
     const auto dtype = PlanDtype(plan->key().precision);
     auto input = x.scalar_type() == dtype ? x : x.to(dtype);
     if (!input.is_contiguous(at::MemoryFormat::ChannelsLast)) input = input.contiguous(at::MemoryFormat::ChannelsLast);
-    const PreparedConv& prepared = plan->Get(conv, bn, relu, input);
-    if (!prepared.gemm) {
-      torch::jit::Stack stack{input, prepared.context};
-      RunOp()->callBoxed(&stack);
-      return stack.at(0).toTensor();
-    }
-    const auto [kh, kw] = prepared.kernel;
-    const auto [sh, sw] = prepared.stride;
-    const auto [ph, pw] = prepared.padding;
-    const int64_t n = input.size(0), c = input.size(1);
-    const auto [oh, ow] = OutputSize(prepared, input);
-    auto nhwc = input.permute({0, 2, 3, 1});
-    if (ph != 0 || pw != 0) nhwc = at::constant_pad_nd(nhwc, {0, 0, pw, pw, ph, ph});
-    auto rows = at::empty({n, oh, ow, kh * kw * c}, input.options());
-    for (int64_t i = 0; i < kh; ++i) {
-      for (int64_t j = 0; j < kw; ++j) {
-        rows.narrow(3, (i * kw + j) * c, c).copy_(nhwc.slice(1, i, i + sh * (oh - 1) + 1, sh).slice(2, j, j + sw * (ow - 1) + 1, sw));
-      }
-    }
-    torch::jit::Stack stack{rows.view({1, n * oh * ow, 1, kh * kw * c}).permute({0, 3, 1, 2}), prepared.context};
-    RunOp()->callBoxed(&stack);
-    const auto out = stack.at(0).toTensor();  // 1 x OC x (N OH OW) x 1, channels-last: rows of OC
-    return out.permute({0, 2, 3, 1}).reshape({n, oh, ow, out.size(1)}).permute({0, 3, 1, 2});
+    return RunPrepared(plan->Get(conv, bn, relu, input), input);
   }
   auto y = Conv2dForward(conv, x);
   if (bn != nullptr) y = modules::BatchNorm(*bn, y);
@@ -276,7 +332,9 @@ torch::Tensor AttentionForward(modules::AttentionModule& module, const torch::Te
   if (!cbam->spatial_attn) return y;
   auto& spatial = *cbam->spatial_attn;
   auto mean = y.mean(1, /*keepdim=*/true);
-  auto max = y.amax(1, /*keepdim=*/true);
+  // LibTorch 1.13's bfloat16 max over the channels is 3x slower than a float32 copy's (64 x 64 x
+  // 32 x 32: 1.32 against 0.45 ms); the maximum of bfloat16 values is one of them, so exact.
+  auto max = y.scalar_type() == at::kBFloat16 ? y.to(at::kFloat).amax(1, /*keepdim=*/true).to(at::kBFloat16) : y.amax(1, /*keepdim=*/true);
   auto map = ConvBnAct(*spatial.conv, spatial.bn ? spatial.bn.get() : nullptr, /*relu=*/false,
                        spatial.max_first ? torch::cat({max, mean}, 1) : torch::cat({mean, max}, 1));
   return y.mul_(map.sigmoid_().to(y.scalar_type()));

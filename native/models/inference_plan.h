@@ -46,8 +46,12 @@ struct PlanUnavailable : std::runtime_error {
 // image), then a prepared 1 x 1 convolution over all N x OH x OW rows at once. oneDNN's direct
 // kernel walks the images one by one and streams the whole weight tensor again for each (ResNet18's
 // 512-channel 3 x 3 convolutions at 4 x 4: 9.4 MB per image); the product reads it once per block
-// of rows. A 1 x 1 convolution with a stride takes the same road (its gather is a subsampling):
-// oneDNN reorders such weights on every call otherwise.
+// of rows. A 1 x 1 convolution with a stride can take the same road (its gather is a
+// subsampling): oneDNN reorders such weights on every call otherwise. Which of the two forms is
+// faster depends on the machine and the precision (bf16's kernels stream half the bytes), so for
+// a convolution that could take either the plan times both on the call's own input when it is
+// made (the best of kTuneRuns each, PyTorch's cudnn.benchmark idea) and keeps the faster;
+// PlanCache::tuning off, it always takes the product.
 struct PreparedConv {
   c10::IValue context;  // mkldnn ConvOpContext
   bool relu = false;
@@ -61,6 +65,8 @@ struct PreparedConv {
 // the fewest output positions (N x OH x OW) for which it does.
 constexpr int64_t kGemmMinWeightBytes = 4 << 20;
 constexpr int64_t kGemmMinRows = 64;
+// Timed runs per form when a plan chooses between them (after one untimed run).
+constexpr int kTuneRuns = 3;
 
 struct PlanKey {
   std::vector<int64_t> shape;
@@ -75,11 +81,14 @@ struct FoldedWeights {
   std::unordered_map<const torch::nn::Conv2dImpl*, std::pair<torch::Tensor, torch::Tensor>> fp32, bf16;
   // Prepacked contexts by (convolution, run as a matrix product, ReLU fused).
   std::map<std::tuple<const torch::nn::Conv2dImpl*, bool, bool>, c10::IValue> fp32_contexts, bf16_contexts;
+  // The measured choice of form by (convolution, rows = N x OH x OW): true for the product.
+  std::map<std::pair<const torch::nn::Conv2dImpl*, int64_t>, bool> fp32_gemm_choice, bf16_gemm_choice;
 };
 
 class InferencePlan {
  public:
-  InferencePlan(PlanKey key, std::shared_ptr<FoldedWeights> folded) : key_(std::move(key)), folded_(std::move(folded)) {}
+  InferencePlan(PlanKey key, std::shared_ptr<FoldedWeights> folded, bool tuning)
+      : key_(std::move(key)), folded_(std::move(folded)), tuning_(tuning) {}
   const PlanKey& key() const { return key_; }
   uint64_t signature = 0;
   int64_t uses = 0;
@@ -108,6 +117,7 @@ class InferencePlan {
  private:
   PlanKey key_;
   std::shared_ptr<FoldedWeights> folded_;
+  bool tuning_;  // measure the two forms of a candidate convolution (PlanCache::tuning)
   std::unordered_map<const torch::nn::Conv2dImpl*, PreparedConv> convs_;
 };
 
@@ -131,6 +141,9 @@ class PlanCache {
   }
   std::vector<PlanDescription> Describe() const;
   bool enabled = true;
+  // Candidates for the matrix-product form: measured against the direct form (true, the
+  // default), or always the product (false: the same plans on every machine and in every run).
+  bool tuning = true;
   // Advanced by every change of weights the version counters may miss (training mode, loads).
   void Invalidate() { ++generation_; }
   // After PlanUnavailable: no more plans in `precision` for this model.

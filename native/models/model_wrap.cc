@@ -306,14 +306,19 @@ Napi::Value ModelWrap::InferencePlan(const Napi::CallbackInfo& info) {
   return PlansToJs(info.Env(), plans);
 }
 
-// setInferencePlans(enabled): plans on (the default) or off (every call eager; plans dropped).
+// setInferencePlans(enabled, tuning): plans on (the default) or off (every call eager), and
+// whether they measure the two forms of a large convolution (PlanCache::tuning). Plans made under
+// other settings are dropped.
 Napi::Value ModelWrap::SetInferencePlans(const Napi::CallbackInfo& info) {
   ModelForInference();
   const bool enabled = args::Boolean(info[0], "inferencePlans");
+  const bool tuning = args::Boolean(info[1], "planTuning");
   auto shared = model_;
   runtime::RunOnComputeThread([&] {
-    shared->plans().enabled = enabled;
-    if (!enabled) shared->plans().Clear();
+    auto& plans = shared->plans();
+    if (plans.enabled != enabled || plans.tuning != tuning) plans.Clear();
+    plans.enabled = enabled;
+    plans.tuning = tuning;
   });
   return info.Env().Undefined();
 }
