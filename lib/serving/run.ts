@@ -12,7 +12,9 @@ export interface RunPredictorOptions extends Omit<PredictorOptions, 'transform' 
 
 /**
  * A run's checkpoint ready to serve: the model its config.json describes, the weights loaded
- * (strictly), a predictor with the run's eval transform and class names, and one warm-up pass.
+ * (strictly), a predictor with the run's eval transform and class names, and its inference plans
+ * prepared for batches of 1, 2, 4, ... up to the predictor's maximum (each plan's choices of
+ * convolution form serve the batch sizes up to the next power of two), then one warm-up pass.
  */
 export async function predictorFromRun(
   checkpoint: string,
@@ -25,6 +27,10 @@ export async function predictorFromRun(
   model.eval();
   const predictor = model.predictor({ ...rest, transform: transformsFor(config).test, classes: config.classes });
   const size = inputSize(config);
+  const shapes: number[][] = [];
+  for (let b = 1; b < predictor.maxBatch; b *= 2) shapes.push([b, 3, size, size]);
+  shapes.push([predictor.maxBatch, 3, size, size]);
+  await model.prepareInference({ shapes, precision: predictor.precision });
   const x = randn([3, size, size]);
   (await predictor.predict(x)).dispose();
   x.dispose();

@@ -215,10 +215,12 @@ const PreparedConv& InferencePlan::Get(torch::nn::Conv2dImpl& conv, torch::nn::B
     prepared.context = context(candidate);
   } else {
     // Which form is faster depends on the machine (its caches and memory bandwidth against its
-    // arithmetic) and on the precision, so it is measured, once per convolution and number of
-    // rows, and remembered with the weights.
+    // arithmetic) and on the precision, so it is measured, once per convolution and power-of-two
+    // range of rows (a batcher's sizes 5 to 7 share batch 4's measurement), and remembered with
+    // the weights.
     auto& choices = bf16 ? folded_->bf16_gemm_choice : folded_->fp32_gemm_choice;
-    auto choice = choices.find({&conv, rows});
+    const int rows_range = 63 - __builtin_clzll(static_cast<unsigned long long>(rows));
+    auto choice = choices.find({&conv, rows_range});
     if (choice != choices.end()) {
       prepared.gemm = choice->second;
       prepared.context = context(prepared.gemm);
@@ -229,7 +231,7 @@ const PreparedConv& InferencePlan::Get(torch::nn::Conv2dImpl& conv, torch::nn::B
       product.context = context(true);
       const double direct_s = TimeRuns(direct, x), product_s = TimeRuns(product, x);
       prepared = product_s < direct_s ? std::move(product) : std::move(direct);
-      choices.emplace(std::make_pair(&conv, rows), prepared.gemm);
+      choices.emplace(std::make_pair(&conv, rows_range), prepared.gemm);
     }
   }
   contexts.emplace(std::make_tuple(&conv, prepared.gemm, relu), prepared.context);

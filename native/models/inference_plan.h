@@ -81,8 +81,9 @@ struct FoldedWeights {
   std::unordered_map<const torch::nn::Conv2dImpl*, std::pair<torch::Tensor, torch::Tensor>> fp32, bf16;
   // Prepacked contexts by (convolution, run as a matrix product, ReLU fused).
   std::map<std::tuple<const torch::nn::Conv2dImpl*, bool, bool>, c10::IValue> fp32_contexts, bf16_contexts;
-  // The measured choice of form by (convolution, rows = N x OH x OW): true for the product.
-  std::map<std::pair<const torch::nn::Conv2dImpl*, int64_t>, bool> fp32_gemm_choice, bf16_gemm_choice;
+  // The measured choice of form by (convolution, floor(log2(rows))), rows = N x OH x OW: true
+  // for the product.
+  std::map<std::pair<const torch::nn::Conv2dImpl*, int>, bool> fp32_gemm_choice, bf16_gemm_choice;
 };
 
 class InferencePlan {
