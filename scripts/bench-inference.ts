@@ -2,7 +2,7 @@
 // and torch-attn on the same seeded ResNet18-CBAM weights (../shared/peer/export_onnx.py writes the
 // state dict and its ONNX exports), batch 64 img/s and batch-1 latency, torch-attn with and
 // without an inference plan, fp32 and bf16, and the agreement of the batch-1 logits with
-// onnxruntime's. Standalone: `npx tsx scripts/bench-inference.ts [--threads 2] [--reps 5]` prints
+// onnxruntime's; plans with their measured convolution forms (planTuning) and with the fixed rule. Standalone: `npx tsx scripts/bench-inference.ts [--threads 2] [--reps 5]` prints
 // one JSON object; `npm run bench` runs it as one of its parts.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -44,6 +44,15 @@ export async function inferenceFigures(threads: number, reps: number): Promise<R
         out[`${key}_eval_b1_ms`] = +(b1 * 1000).toFixed(3);
         const y = (await model.predict(x1, { precision })).toFloat32Array();
         out[`${key}_max_abs_diff_vs_ort`] = Math.max(...Array.from(y, (v, i) => Math.abs(v - ort.y_b1[i])));
+        if (plans) {
+          // Which candidates took the matrix-product form at batch 64 (measured: planTuning), and the
+          // fixed rule (every candidate the product) for comparison, batch 64, same run.
+          out[`${key}_b64_gemm_convolutions`] = model.inferencePlan().find((p) => p.shape[0] === 64 && p.precision === precision)?.gemmConvolutions ?? -1;
+          model.planTuning = false;
+          const fixed = await seconds(async () => (await model.predict(x64, { precision })).dispose(), 5, 2, reps);
+          out[`${key}_fixed_eval_img_per_s`] = +(64 / fixed).toFixed(2);
+          model.planTuning = true;
+        }
       }
     }
     const r = (a: number | string, b: number | string) => +((a as number) / (b as number)).toFixed(3);
@@ -55,6 +64,8 @@ export async function inferenceFigures(threads: number, reps: number): Promise<R
         plan_bf16_vs_ort_fp32_b64: r(out.plan_bf16_eval_img_per_s, ort.eval_img_per_s),
         plan_bf16_vs_ort_b1_latency: r(out.plan_bf16_eval_b1_ms, ort.eval_b1_ms),
         plan_vs_eager_b64: r(out.plan_eval_img_per_s, out.eager_eval_img_per_s),
+        plan_vs_fixed_b64: r(out.plan_eval_img_per_s, out.plan_fixed_eval_img_per_s),
+        plan_bf16_vs_fixed_b64: r(out.plan_bf16_eval_img_per_s, out.plan_bf16_fixed_eval_img_per_s),
         plan_vs_eager_b1_latency: r(out.plan_eval_b1_ms, out.eager_eval_b1_ms),
         plan_bf16_vs_eager_bf16_b64: r(out.plan_bf16_eval_img_per_s, out.eager_bf16_eval_img_per_s),
       },
