@@ -140,6 +140,7 @@ async function main() {
   if (values.part === 'core') return console.log(JSON.stringify(await core()));
   if (values.part === 'fit') return console.log(JSON.stringify(await fit()));
   if (values.part === 'inference') {
+    // At most 3 repetitions per figure inside each of the 3 rounds that take turns with onnxruntime.
     const r = await inferenceFigures(threads, Math.min(reps, 3));
     return console.log(JSON.stringify(typeof r === 'string' ? { skipped: r } : r));
   }

@@ -2,7 +2,6 @@
 // embeds torch-attn in its own HTTP app starts from.
 import type { Network } from '../models/builders';
 import { type RunConfig, buildModel, inputSize, readRunConfig, transformsFor } from '../runs/config';
-import { randn } from '../tensor/tensor';
 import type { Predictor, PredictorOptions } from './predictor';
 
 export interface RunPredictorOptions extends Omit<PredictorOptions, 'transform' | 'classes'> {
@@ -14,7 +13,8 @@ export interface RunPredictorOptions extends Omit<PredictorOptions, 'transform' 
  * A run's checkpoint ready to serve: the model its config.json describes, the weights loaded
  * (strictly), a predictor with the run's eval transform and class names, and its inference plans
  * prepared for batches of 1, 2, 4, ... up to the predictor's maximum (each plan's choices of
- * convolution form serve the batch sizes up to the next power of two), then one warm-up pass.
+ * convolution form serve the batch sizes up to the next power of two; the passes that prepare them
+ * are the warm-up).
  */
 export async function predictorFromRun(
   checkpoint: string,
@@ -31,9 +31,6 @@ export async function predictorFromRun(
   for (let b = 1; b < predictor.maxBatch; b *= 2) shapes.push([b, 3, size, size]);
   shapes.push([predictor.maxBatch, 3, size, size]);
   await model.prepareInference({ shapes, precision: predictor.precision });
-  const x = randn([3, size, size]);
-  (await predictor.predict(x)).dispose();
-  x.dispose();
   return { model, predictor, config };
 }
 

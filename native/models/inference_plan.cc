@@ -99,7 +99,6 @@ namespace {
 c10::IValue Prepack(const torch::nn::Conv2dImpl& conv, const std::pair<torch::Tensor, torch::Tensor>& folded, const PreparedConv& p,
                     const torch::Tensor& x) {
   const auto& o = conv.options;
-  const auto& padding = *variants::get<torch::ExpandingArray<2>>(o.padding());
   const auto [oh, ow] = OutputSize(p, x);
   // The product's weights: [out, kh x kw x in, 1, 1], the order of the gathered rows (channels
   // fastest), which is the folded weights' own channels-last memory.
@@ -108,8 +107,8 @@ c10::IValue Prepack(const torch::nn::Conv2dImpl& conv, const std::pair<torch::Te
   torch::jit::Stack stack;
   stack.emplace_back(weight);
   stack.emplace_back(folded.second);
-  stack.emplace_back(p.gemm ? ones : std::vector<int64_t>(o.stride()->begin(), o.stride()->end()));
-  stack.emplace_back(p.gemm ? zeros : std::vector<int64_t>(padding.begin(), padding.end()));
+  stack.emplace_back(p.gemm ? ones : std::vector<int64_t>(p.stride.begin(), p.stride.end()));
+  stack.emplace_back(p.gemm ? zeros : std::vector<int64_t>(p.padding.begin(), p.padding.end()));
   stack.emplace_back(p.gemm ? ones : std::vector<int64_t>(o.dilation()->begin(), o.dilation()->end()));
   stack.emplace_back(o.groups());
   stack.emplace_back(p.gemm ? std::vector<int64_t>{1, weight.size(1), x.size(0) * oh * ow, 1} : x.sizes().vec());
