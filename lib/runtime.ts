@@ -22,6 +22,11 @@ export interface BuildInfo {
   /** Whether eval-mode inference runs through inference plans here (LibTorch with oneDNN 2.x;
    *  not oneDNN 3.x, whose convolution setup crashes on prepared convolutions in Debian 13's build). */
   inferencePlans: boolean;
+  /** What a plan runs its convolutions on: 'onednn' (oneDNN's own API: primitives made once per
+   *  shape; builds against libdnnl-dev 2.x where LibTorch links that oneDNN, Debian 12's) or
+   *  'prepacked' (LibTorch's mkldnn_prepacked ops); absent without plans. TORCH_ATTN_DIRECT_ONEDNN=0
+   *  in the environment picks 'prepacked', for comparisons. */
+  planConvolutions?: 'onednn' | 'prepacked';
   /** Defects of this LibTorch build that torch-attn works around, one sentence each. */
   workarounds: string[];
   /** Precisions this machine computes in hardware: bf16 on CPUs with avx512_bf16 or AMX (it runs

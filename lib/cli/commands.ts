@@ -497,7 +497,7 @@ export function doctor(io: Io): number {
     `node ${process.version}`,
     `precisions in hardware: CPU ${info.nativePrecisions.cpu.join(', ')}${info.nativePrecisions.cuda ? `; GPU (capability ${info.cudaCapability}) ${info.nativePrecisions.cuda.join(', ')}` : ''}${info.nativePrecisions.cpu.includes('bf16') ? '' : ' (bf16 runs emulated here: slower than fp32)'}`,
     ...(info.onednnVersion ? [`oneDNN ${info.onednnVersion}`] : []),
-    `inference plans (folded, prepacked convolutions in eval mode): ${info.inferencePlans ? 'on' : 'off with this LibTorch (eval runs the modules eagerly)'}`,
+    `inference plans (folded, prepared convolutions in eval mode): ${info.inferencePlans ? `on, convolutions on ${info.planConvolutions === 'onednn' ? "oneDNN's API" : "LibTorch's prepacked ops (a build with libdnnl-dev 2.x runs them on oneDNN's API, faster at small batches)"}` : 'off with this LibTorch (eval runs the modules eagerly)'}`,
     `distributed (c10d): ${distributed.backends().join(', ')}${distributed.backends().includes('nccl') ? '' : ' (NCCL needs a build against a CUDA LibTorch 2.x with NCCL and libnccl-dev)'}`,
     `pretrained weights in ${weightsCacheDir()}: ${listWeights().filter((w) => fs.existsSync(path.join(weightsCacheDir(), w.file))).map((w) => `${w.arch}${w.version === 'v1' ? '' : '.v2'}`).join(', ') || 'none (npx torch-attn weights pull resnet18)'}`,
     ...info.workarounds.map((w) => `works around: ${w}`),

@@ -25,6 +25,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "models/onednn_conv.h"
 #include "models/precision.h"
 #include "modules/attention.h"
 
@@ -53,7 +54,8 @@ struct PlanUnavailable : std::runtime_error {
 // made (the best of kTuneRuns each, PyTorch's cudnn.benchmark idea) and keeps the faster;
 // PlanCache::tuning off, it always takes the product.
 struct PreparedConv {
-  c10::IValue context;  // mkldnn ConvOpContext
+  c10::IValue context;  // mkldnn ConvOpContext, or:
+  std::shared_ptr<const DirectConv> direct;  // the direct form on oneDNN's API (onednn_conv.h)
   bool relu = false;
   bool folded_bn = false;
   int64_t weight_bytes = 0;
@@ -81,6 +83,10 @@ struct FoldedWeights {
   std::unordered_map<const torch::nn::Conv2dImpl*, std::pair<torch::Tensor, torch::Tensor>> fp32, bf16;
   // Prepacked contexts by (convolution, run as a matrix product, ReLU fused).
   std::map<std::tuple<const torch::nn::Conv2dImpl*, bool, bool>, c10::IValue> fp32_contexts, bf16_contexts;
+  // Direct forms on oneDNN's API by (convolution, ReLU fused), one per input shape, owned by the
+  // plans (an evicted plan frees its primitives); those whose weights' layout agrees share one
+  // reordered copy.
+  std::map<std::pair<const torch::nn::Conv2dImpl*, bool>, std::vector<std::weak_ptr<const DirectConv>>> fp32_direct, bf16_direct;
   // The measured choice of form by (convolution, floor(log2(rows))), rows = N x OH x OW: true
   // for the product.
   std::map<std::pair<const torch::nn::Conv2dImpl*, int>, bool> fp32_gemm_choice, bf16_gemm_choice;

@@ -295,7 +295,7 @@ StandaloneAttentionImpl::StandaloneAttentionImpl(const modules::AttentionOptions
 }
 
 torch::Tensor StandaloneAttentionImpl::Forward(const torch::Tensor& x, Trace* trace) {
-  auto out = module_->forward(x);
+  auto out = AttentionForward(*module_, x);  // under a plan, CBAM's prepared form
   Record(trace, module_->BlockName(), *module_, out);
   return out;
 }

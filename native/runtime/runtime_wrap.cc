@@ -27,6 +27,7 @@ Napi::Value BuildInfoJs(const Napi::CallbackInfo& info) {
   const OneDnn& onednn = GetOneDnn();
   if (!onednn.version.empty()) out.Set("onednnVersion", onednn.version);
   out.Set("inferencePlans", models::PlansAvailable());
+  if (models::PlansAvailable()) out.Set("planConvolutions", models::DirectConvAvailable() ? "onednn" : "prepacked");
   auto workarounds = Napi::Array::New(env);
   if (onednn.isa_capped) {
     workarounds.Set(workarounds.Length(),

@@ -1,10 +1,12 @@
 // Inference plans: eval-mode calls run folded, prepacked, fused convolutions; outputs stay within
 // 1e-4 of the modules' own forward passes; a plan never serves stale weights (training steps,
 // loads, mode switches, layout changes); plans cost at most their weights in memory.
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
+  CBAM,
   CBAMCNN,
   ResNetCBAM,
   ResNetNAM,
@@ -206,6 +208,63 @@ describe.runIf(hasPlans)('inference plans', () => {
     for (let i = 0; i < 2000; i++) (await m.predict(x1)).dispose();
     expect(process.memoryUsage().rss - start).toBeLessThan(16 * 2 ** 20);
   }, 120_000);
+
+  it.each([
+    ['default layout', {}],
+    ["the original code's layout (max-mean, spatial BatchNorm, MLP biases)", { spatialPoolOrder: 'max-mean', spatialNorm: 'bn', mlpBias: true }],
+    ['channel attention only', { spatial: false }],
+    ['a 3 x 3 spatial convolution, ratio 4', { kernelSize: 3, ratio: 4 }],
+  ] as const)('CBAM under a plan (%s) matches the eager module, channel counts with and without a remainder of 16', (_name, options) => {
+    for (const channels of [24, 64, 20]) {
+      manualSeed(1);
+      const m = new CBAM({ channels, ...options }).eval();
+      const x = randn([3, channels, 9, 7]);
+      const { plan, eager } = planned(m, x);
+      expect(m.inferencePlan()).toHaveLength(1);
+      expect(relDiff(plan, eager)).toBeLessThan(1e-5);
+    }
+  });
+
+  it('CBAM under a plan propagates NaN and infinities as the eager module does', () => {
+    manualSeed(2);
+    const m = new CBAM({ channels: 32 }).eval();
+    for (const bad of [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY]) {
+      const values = randn([1, 32, 6, 6]).toFloat32Array();
+      values[5 * 32 + 3] = bad;
+      const { plan, eager } = planned(m, tensor(values, [1, 32, 6, 6]));
+      expect(Array.from(plan, Number.isNaN)).toEqual(Array.from(eager, Number.isNaN));
+      plan.forEach((v, i) => {
+        if (Number.isFinite(eager[i])) expect(Math.abs(v - eager[i])).toBeLessThan(1e-5 * (1 + Math.abs(eager[i])));
+        else expect(v).toBe(eager[i]);
+      });
+    }
+  });
+
+  it("buildInfo().planConvolutions says what plans run convolutions on; LibTorch's prepacked ops (TORCH_ATTN_DIRECT_ONEDNN=0) give the same results", () => {
+    expect(['onednn', 'prepacked']).toContain(buildInfo().planConvolutions);
+    // A process of its own: the choice is made once per process.
+    const script = `
+      const lib = await import(${JSON.stringify(path.resolve(__dirname, '../../lib/index.ts'))});
+      const { ResNetCBAM, buildInfo, manualSeed, randn } = lib.default ?? lib;
+      manualSeed(0);
+      const m = new ResNetCBAM({ depth: 18, numClasses: 10 }).eval();
+      const x = randn([2, 3, 32, 32]);
+      m.inferencePlans = false;
+      const eager = m.forward(x).toFloat32Array();
+      m.inferencePlans = true;
+      const plan = m.forward(x).toFloat32Array();
+      let d = 0, scale = 0;
+      plan.forEach((v, i) => { d = Math.max(d, Math.abs(v - eager[i])); scale = Math.max(scale, Math.abs(eager[i])); });
+      console.log(JSON.stringify({ kind: buildInfo().planConvolutions, rel: d / scale, plans: m.inferencePlan().length }));`;
+    const run = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      encoding: 'utf8',
+      env: { ...process.env, TORCH_ATTN_DIRECT_ONEDNN: '0' },
+    });
+    expect(run.status, run.stderr).toBe(0);
+    const out = JSON.parse(run.stdout.trim().split('\n').pop()!);
+    expect(out).toMatchObject({ kind: 'prepacked', plans: 1 });
+    expect(out.rel).toBeLessThan(1e-4);
+  }, 60_000);
 
   it('inferencePlans = false runs eagerly and drops the plans', () => {
     const m = new CBAMCNN({ numClasses: 10 }).eval();

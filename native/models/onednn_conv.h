@@ -1,0 +1,43 @@
+// A plan's convolution run on oneDNN's own API: the primitive made once for the plan's input
+// shape (convolution + bias + fused ReLU, channels-last in and out), the weights reordered once
+// into the layout it wants, and each call only wraps the input and a fresh output in oneDNN
+// memory objects and executes. The mkldnn_prepacked ops LibTorch offers do the same work through
+// its dispatcher, ideep's wrappers, a primitive-cache lookup and a few allocations per call;
+// at batch 1 that was about a quarter of a ResNet18-CBAM pass (perf; see the README's Inference
+// plans).
+//
+// Built only against the oneDNN LibTorch itself links (CMake checks libtorch_cpu's dependencies
+// and the headers' major version; TORCH_ATTN_DIRECT_ONEDNN), and used only when the oneDNN
+// loaded at run time is the version the headers describe. Elsewhere MakeDirectConv returns
+// nullptr and plans run every convolution through the prepacked ops. Core only: no N-API.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <array>
+#include <memory>
+#include <vector>
+
+namespace torch_attn::models {
+
+class DirectConv;
+
+// Whether this build and this process can run direct convolutions.
+bool DirectConvAvailable();
+
+// weight: OC x IC x KH x KW in the plan's dtype (float32 or bfloat16), channels-last; bias: OC
+// float32. x: a channels-last input of the shape the primitive is made for. `siblings`: direct
+// forms of the same weights made for other shapes; one whose reordered weights have the layout
+// this shape needs lends them (no second copy). nullptr when unavailable, or when oneDNN has no
+// implementation for this case.
+std::shared_ptr<const DirectConv> MakeDirectConv(const torch::Tensor& weight, const torch::Tensor& bias, std::array<int64_t, 2> stride,
+                                                 std::array<int64_t, 2> padding, bool relu, const torch::Tensor& x,
+                                                 const std::vector<std::shared_ptr<const DirectConv>>& siblings);
+
+// Runs it on x (channels-last, the shape and dtype it was made for): a new channels-last output.
+torch::Tensor RunDirectConv(const DirectConv& conv, const torch::Tensor& x);
+
+// The bytes of reordered weights it holds (shared with siblings or not).
+int64_t DirectConvWeightBytes(const DirectConv& conv);
+
+}  // namespace torch_attn::models
