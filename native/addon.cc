@@ -21,7 +21,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   torch_attn::runtime::ApplyOneDnnWorkarounds();
   torch_attn::runtime::InstallCpuCache();
   env.SetInstanceData(new torch_attn::AddonData());
-  torch_attn::runtime::ApplyNumThreads();
+  torch_attn::runtime::RunKernelsAlone();  // the JS thread: model work runs on the compute thread
   torch_attn::runtime::Register(env, exports);
   torch_attn::tensor::TensorWrap::Register(env, exports);
   torch_attn::models::ModelWrap::Register(env, exports);

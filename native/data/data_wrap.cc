@@ -7,6 +7,7 @@
 #include "common/args.h"
 #include "common/async.h"
 #include "common/type_tag.h"
+#include "runtime/compute.h"
 #include "runtime/runtime.h"
 #include "tensor/tensor_wrap.h"
 
@@ -113,7 +114,7 @@ Napi::Value DecodeImageJs(const Napi::CallbackInfo& info) {
         pipeline->Apply(s, 0);
         return s;
       },
-      [](Napi::Env env, Sample& s) { return SampleToJs(env, s).Get("image"); }, nullptr);
+      [](Napi::Env env, Sample& s) { return SampleToJs(env, s).Get("image"); }, runtime::RunHere);
 }
 
 }  // namespace
@@ -315,7 +316,7 @@ Napi::Value DatasetWrap::Verify(const Napi::CallbackInfo& info) {
         }
         return out;
       },
-      nullptr);
+      runtime::RunHere);
 }
 
 // ---- DataLoader ---------------------------------------------------------------------------
@@ -388,7 +389,7 @@ Napi::Value StreamWrap::Next(const Napi::CallbackInfo& info) {
         o.Set("index", Napi::Number::New(env, static_cast<double>(batch->index)));
         return o;
       },
-      nullptr);
+      runtime::RunHere);
 }
 
 // close() -> Promise: asks the workers to stop at once, and joins them off the JS thread (they
@@ -398,7 +399,7 @@ Napi::Value StreamWrap::Close(const Napi::CallbackInfo& info) {
   auto stream = stream_;
   return PromiseWorker<bool>::Start(
       info.Env(), info.This().As<Napi::Object>(), Claim(), [stream] { stream->Join(); return true; },
-      [](Napi::Env env, bool&) { return env.Undefined(); }, nullptr);
+      [](Napi::Env env, bool&) { return env.Undefined(); }, runtime::RunHere);
 }
 
 }  // namespace torch_attn::data

@@ -100,7 +100,7 @@ Napi::Value ReadStateDictJs(const Napi::CallbackInfo& info) {
   return PromiseWorker<NamedTensors>::Start(
       info.Env(), Napi::Object::New(info.Env()), Claim(), [path] { return ReadPth(path); },
       [](Napi::Env env, NamedTensors& tensors) { return Napi::Value(tensor::NamedTensorsToJs(env, tensors)); },
-      nullptr);
+      runtime::RunHere);
 }
 
 // encodePth({ name: Tensor }) -> Buffer with the bytes of a .pth file (written to disk by the
@@ -467,7 +467,7 @@ Napi::Value ModelWrap::LoadStateDict(const Napi::CallbackInfo& info) {
     std::string path = info[0].As<Napi::String>().Utf8Value();
     return PromiseWorker<LoadReport>::Start(
         env, info.This().As<Napi::Object>(), TakeClaim("loadStateDict()"), [shared, path, strict] { return LoadStateDictFrom(*shared, path, strict); },
-        to_js, nullptr);
+        to_js, runtime::RunHere);
   }
   if (!info[0].IsObject() || info[0].IsArray()) {
     args::ThrowType("loadStateDict() source", "a file path or an object of name -> Tensor", info[0]);

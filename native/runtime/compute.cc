@@ -99,4 +99,9 @@ void RunOnComputeThread(const std::function<void()>& fn) {
   thread->Run(fn);
 }
 
+void RunHere(const std::function<void()>& fn) {
+  RunKernelsAlone();
+  fn();
+}
+
 }  // namespace torch_attn::runtime

@@ -14,4 +14,8 @@ namespace torch_attn::runtime {
 // queued when process.exit() stops the thread is given up, so its caller does not wait for ever).
 void RunOnComputeThread(const std::function<void()>& fn);
 
+// Runs fn here, on the calling thread (a libuv pool thread), with LibTorch's kernels alone on it
+// (RunKernelsAlone, runtime.h): for jobs that read, wait or copy rather than compute.
+void RunHere(const std::function<void()>& fn);
+
 }  // namespace torch_attn::runtime

@@ -5,8 +5,12 @@
 #include <ATen/Parallel.h>
 #include <torch/csrc/api/include/torch/version.h>
 
+#include <dlfcn.h>
+#include <link.h>
+
 #include <atomic>
 #include <cstdlib>
+#include <cstring>
 #include <thread>
 
 #include "common/errors.h"
@@ -33,6 +37,28 @@ int DefaultThreads() {
 std::atomic<int>& DesiredThreads() {
   static std::atomic<int> desired{DefaultThreads()};
   return desired;
+}
+
+// omp_set_num_threads of the OpenMP runtime LibTorch loaded (libgomp, or a copy bundled under
+// another name), found once among the loaded libraries; nullptr when there is none (a LibTorch
+// built with its own thread pool).
+using OmpSetNumThreads = void (*)(int);
+OmpSetNumThreads FindOmpSetNumThreads() {
+  std::string path;
+  dl_iterate_phdr(
+      [](struct dl_phdr_info* info, size_t, void* data) {
+        const char* name = info->dlpi_name;
+        if (name != nullptr && (std::strstr(name, "/libgomp") != nullptr || std::strstr(name, "/libiomp") != nullptr ||
+                                std::strstr(name, "/libomp") != nullptr)) {
+          *static_cast<std::string*>(data) = name;
+          return 1;
+        }
+        return 0;
+      },
+      &path);
+  if (path.empty()) return nullptr;
+  void* lib = dlopen(path.c_str(), RTLD_LAZY | RTLD_NOLOAD);  // stays loaded: LibTorch needs it
+  return lib == nullptr ? nullptr : reinterpret_cast<OmpSetNumThreads>(dlsym(lib, "omp_set_num_threads"));
 }
 
 }  // namespace
@@ -68,8 +94,8 @@ void SetNumThreads(int n) {
   if (n < 1 || n > 1024) {
     throw RangeError("setNumThreads(n): n must be an integer from 1 to 1024, got " + std::to_string(n));
   }
+  // Applied by the threads that compute (ApplyNumThreads), not here: this is the JS thread.
   DesiredThreads().store(n);
-  at::set_num_threads(n);
 }
 
 int GetNumThreads() { return DesiredThreads().load(); }
@@ -85,6 +111,17 @@ void ApplyNumThreads() {
     at::set_num_threads(desired);
     applied = desired;
   }
+}
+
+void RunKernelsAlone() {
+  thread_local bool alone = false;
+  if (alone) return;
+  static const OmpSetNumThreads set = FindOmpSetNumThreads();
+  // LibTorch sets a thread's OpenMP count from its own setting at the thread's first parallel
+  // kernel; that happens here first, and is then overridden for this thread only.
+  at::internal::lazy_init_num_threads();
+  if (set != nullptr) set(1);
+  alone = true;
 }
 
 void ManualSeed(uint64_t seed) { at::manual_seed(seed); }

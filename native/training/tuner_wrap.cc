@@ -370,7 +370,7 @@ Napi::Value ReadTrainingProgress(const Napi::CallbackInfo& info) {
   return PromiseWorker<Progress>::Start(
       info.Env(), Napi::Object::New(info.Env()), Claim(),
       [path] { return ReadTrainingCheckpoint(path).progress; },
-      [](Napi::Env env, Progress& p) { return JsonToJs(env, Json(p)); }, nullptr);
+      [](Napi::Env env, Progress& p) { return JsonToJs(env, Json(p)); }, runtime::RunHere);
 }
 
 // epochRecordFields() -> [{ name, optional }]: the fields of the native epoch record, in order
