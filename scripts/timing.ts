@@ -13,3 +13,16 @@ export async function runs(fn: () => unknown, n: number, warm: number, count: nu
   }
   return out;
 }
+
+/** Milliseconds of each of n calls, after `warm` calls: ort_bench.mjs's way (it reports the median
+ *  of these), for latency figures compared with it. */
+export async function callTimes(fn: () => unknown, n: number, warm: number): Promise<number[]> {
+  for (let i = 0; i < warm; i++) await fn();
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const start = process.hrtime.bigint();
+    await fn();
+    out.push(Number(process.hrtime.bigint() - start) / 1e6);
+  }
+  return out;
+}
