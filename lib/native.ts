@@ -68,6 +68,11 @@ export interface InferencePlanInfo {
   foldedBatchNorms: number;
   /** ReLUs fused into the convolution before them. */
   fusedRelus: number;
+  /** Residual blocks whose last convolution also adds the identity (before its fused ReLU), in the
+   *  identity's own buffer: ResNet blocks without attention inside, where the plan's convolutions
+   *  run on oneDNN's API (`buildInfo().planConvolutions`) and that convolution is not a
+   *  matrix-product candidate. */
+  fusedResidualAdds: number;
   /**
    * Convolutions run as one matrix product over every output position of the batch (im2col, then
    * a prepared 1 x 1 convolution). Candidates: weights of 4 MiB or more over at least 64 output

@@ -165,7 +165,8 @@ double TimeRuns(const PreparedConv& p, const torch::Tensor& x) {
 
 }  // namespace
 
-const PreparedConv& InferencePlan::Get(torch::nn::Conv2dImpl& conv, torch::nn::BatchNorm2dImpl* bn, bool relu, const torch::Tensor& x) {
+const PreparedConv& InferencePlan::Get(torch::nn::Conv2dImpl& conv, torch::nn::BatchNorm2dImpl* bn, bool relu, const torch::Tensor& x,
+                                       bool residual) {
   auto found = convs_.find(&conv);
   if (found != convs_.end()) return found->second;
   torch::NoGradGuard no_grad;
@@ -210,19 +211,24 @@ const PreparedConv& InferencePlan::Get(torch::nn::Conv2dImpl& conv, torch::nn::B
   auto& contexts = bf16 ? folded_->bf16_contexts : folded_->fp32_contexts;
   auto& directs = (bf16 ? folded_->bf16_direct : folded_->fp32_direct)[{&conv, relu}];
   directs.erase(std::remove_if(directs.begin(), directs.end(), [](const auto& d) { return d.expired(); }), directs.end());
+  std::vector<std::shared_ptr<const DirectConv>> siblings;
+  for (const auto& d : directs) siblings.push_back(d.lock());
   auto form = [&](bool gemm) {
     PreparedConv out = prepared;
     out.gemm = gemm;
-    if (!gemm) {
-      std::vector<std::shared_ptr<const DirectConv>> siblings;
-      for (const auto& d : directs) siblings.push_back(d.lock());
-      if ((out.direct = MakeDirectConv(folded.first, folded.second, prepared.stride, prepared.padding, relu, x, siblings))) return out;
+    if (!gemm && (out.direct = MakeDirectConv(folded.first, folded.second, prepared.stride, prepared.padding, relu, false, x, siblings))) {
+      return out;
     }
     auto shared = contexts.find({&conv, gemm, relu});
     out.context = shared != contexts.end() ? shared->second : Prepack(conv, folded, out, x);
     return out;
   };
-  if (!candidate || !tuning_) {
+  PreparedConv fused = prepared;
+  if (residual && !candidate && !relu &&
+      (fused.direct = MakeDirectConv(folded.first, folded.second, prepared.stride, prepared.padding, /*relu=*/true, /*residual=*/true, x, siblings))) {
+    fused.relu = fused.residual = true;
+    prepared = std::move(fused);
+  } else if (!candidate || !tuning_) {
     prepared = form(candidate);
   } else {
     // Which form is faster depends on the machine (its caches and memory bandwidth against its
@@ -255,6 +261,10 @@ int64_t InferencePlan::folded() const {
 
 int64_t InferencePlan::fused_relu() const {
   return std::count_if(convs_.begin(), convs_.end(), [](const auto& c) { return c.second.relu; });
+}
+
+int64_t InferencePlan::fused_residual_adds() const {
+  return std::count_if(convs_.begin(), convs_.end(), [](const auto& c) { return c.second.residual; });
 }
 
 int64_t InferencePlan::gemms() const {
@@ -302,20 +312,48 @@ void PlanCache::Refuse(Precision precision) {
 std::vector<PlanDescription> PlanCache::Describe() const {
   std::vector<PlanDescription> out;
   for (const auto& p : plans_) {
-    out.push_back({p->key().shape, p->key().precision, p->convolutions(), p->folded(), p->fused_relu(), p->gemms(), p->weight_bytes(), p->uses});
+    out.push_back({p->key().shape, p->key().precision, p->convolutions(), p->folded(), p->fused_relu(), p->fused_residual_adds(), p->gemms(), p->weight_bytes(), p->uses});
   }
   return out;
 }
 
-torch::Tensor ConvBnAct(torch::nn::Conv2dImpl& conv, torch::nn::BatchNorm2dImpl* bn, bool relu, const torch::Tensor& x) {
+namespace {
+
+// The active plan when it can prepare conv, else nullptr; then *input is x in the plan's dtype,
+// channels-last.
+InferencePlan* PlanFor(const torch::nn::Conv2dImpl& conv, const torch::Tensor& x, torch::Tensor* input) {
   InferencePlan* plan = InferencePlan::Active();
   const auto& o = conv.options;
-  if (plan != nullptr && !o.transposed() && variants::holds_alternative<torch::ExpandingArray<2>>(o.padding()) &&
-      variants::holds_alternative<torch::enumtype::kZeros>(o.padding_mode())) {
-    const auto dtype = PlanDtype(plan->key().precision);
-    auto input = x.scalar_type() == dtype ? x : x.to(dtype);
-    if (!input.is_contiguous(at::MemoryFormat::ChannelsLast)) input = input.contiguous(at::MemoryFormat::ChannelsLast);
-    return RunPrepared(plan->Get(conv, bn, relu, input), input);
+  if (plan == nullptr || o.transposed() || !variants::holds_alternative<torch::ExpandingArray<2>>(o.padding()) ||
+      !variants::holds_alternative<torch::enumtype::kZeros>(o.padding_mode())) {
+    return nullptr;
+  }
+  const auto dtype = PlanDtype(plan->key().precision);
+  *input = x.scalar_type() == dtype ? x : x.to(dtype);
+  if (!input->is_contiguous(at::MemoryFormat::ChannelsLast)) *input = input->contiguous(at::MemoryFormat::ChannelsLast);
+  return plan;
+}
+
+}  // namespace
+
+torch::Tensor ConvBnAddRelu(torch::nn::Conv2dImpl& conv, torch::nn::BatchNorm2dImpl* bn, const torch::Tensor& x, const torch::Tensor& identity) {
+  torch::Tensor input;
+  if (InferencePlan* plan = PlanFor(conv, x, &input)) {
+    const PreparedConv& p = plan->Get(conv, bn, /*relu=*/false, input, /*residual=*/true);
+    if (p.residual && identity.scalar_type() == input.scalar_type() && identity.is_contiguous(at::MemoryFormat::ChannelsLast)) {
+      return RunDirectConv(*p.direct, input, identity);
+    }
+    return AddRelu(RunPrepared(p, input), identity);
+  }
+  return AddRelu(ConvBnAct(conv, bn, /*relu=*/false, x), identity);
+}
+
+torch::Tensor ConvBnAct(torch::nn::Conv2dImpl& conv, torch::nn::BatchNorm2dImpl* bn, bool relu, const torch::Tensor& x) {
+  torch::Tensor input;
+  if (InferencePlan* plan = PlanFor(conv, x, &input)) {
+    const PreparedConv& p = plan->Get(conv, bn, relu, input);
+    if (p.residual) throw std::logic_error("ConvBnAct: a convolution prepared with its residual add");
+    return RunPrepared(p, input);
   }
   auto y = Conv2dForward(conv, x);
   if (bn != nullptr) y = modules::BatchNorm(*bn, y);

@@ -57,6 +57,7 @@ struct PreparedConv {
   c10::IValue context;  // mkldnn ConvOpContext, or:
   std::shared_ptr<const DirectConv> direct;  // the direct form on oneDNN's API (onednn_conv.h)
   bool relu = false;
+  bool residual = false;  // direct, with the residual add before the ReLU (ConvBnAddRelu)
   bool folded_bn = false;
   int64_t weight_bytes = 0;
   bool gemm = false;  // im2col + 1 x 1 convolution, below
@@ -100,11 +101,15 @@ class InferencePlan {
   uint64_t signature = 0;
   int64_t uses = 0;
 
-  // The prepared form of (conv, bn, relu) for input x, made on first use.
-  const PreparedConv& Get(torch::nn::Conv2dImpl& conv, torch::nn::BatchNorm2dImpl* bn, bool relu, const torch::Tensor& x);
+  // The prepared form of (conv, bn, relu) for input x, made on first use. `residual` (relu false):
+  // a residual block's last convolution, whose output is added to the identity and then goes
+  // through a ReLU; where it can, the form does both (PreparedConv::residual), else neither.
+  const PreparedConv& Get(torch::nn::Conv2dImpl& conv, torch::nn::BatchNorm2dImpl* bn, bool relu, const torch::Tensor& x,
+                          bool residual = false);
   int64_t convolutions() const { return static_cast<int64_t>(convs_.size()); }
   int64_t folded() const;
   int64_t fused_relu() const;
+  int64_t fused_residual_adds() const;
   int64_t gemms() const;
   int64_t weight_bytes() const;
 
@@ -132,7 +137,7 @@ class InferencePlan {
 struct PlanDescription {
   std::vector<int64_t> shape;
   Precision precision;
-  int64_t convolutions, folded_batch_norms, fused_relus, gemm_convolutions, weight_bytes, uses;
+  int64_t convolutions, folded_batch_norms, fused_relus, fused_residual_adds, gemm_convolutions, weight_bytes, uses;
 };
 
 // The plans of one model, most recently used first, at most kMaxPlans.
@@ -194,5 +199,11 @@ class AttentionRecorder {
 
 // out + identity, then ReLU (a residual block's end): one fused pass under the active plan.
 torch::Tensor AddRelu(torch::Tensor out, const torch::Tensor& identity);
+
+// relu(conv -> BatchNorm (x) + identity), a residual block's end: under the active plan, where
+// the convolution runs on oneDNN's API and is not a matrix-product candidate, one convolution
+// that adds its result to the identity in the identity's own buffer (which the block owns: it is
+// the block's input or its shortcut's output, read by nothing after); else ConvBnAct + AddRelu.
+torch::Tensor ConvBnAddRelu(torch::nn::Conv2dImpl& conv, torch::nn::BatchNorm2dImpl* bn, const torch::Tensor& x, const torch::Tensor& identity);
 
 }  // namespace torch_attn::models

@@ -27,6 +27,7 @@ class DirectConv {
   int64_t scratchpad_bytes = 0;
   std::vector<int64_t> out_shape;
   at::ScalarType dtype;
+  bool residual = false;
 };
 
 namespace {
@@ -61,7 +62,7 @@ bool DirectConvAvailable() {
 }
 
 std::shared_ptr<const DirectConv> MakeDirectConv(const torch::Tensor& weight, const torch::Tensor& bias, std::array<int64_t, 2> stride,
-                                                 std::array<int64_t, 2> padding, bool relu, const torch::Tensor& x,
+                                                 std::array<int64_t, 2> padding, bool relu, bool residual, const torch::Tensor& x,
                                                  const std::vector<std::shared_ptr<const DirectConv>>& siblings) {
   if (!DirectConvAvailable() || x.dim() != 4 || x.scalar_type() != weight.scalar_type() || !x.is_contiguous(at::MemoryFormat::ChannelsLast) ||
       !weight.is_contiguous(at::MemoryFormat::ChannelsLast) || bias.scalar_type() != at::kFloat || !bias.is_contiguous()) {
@@ -74,12 +75,14 @@ std::shared_ptr<const DirectConv> MakeDirectConv(const torch::Tensor& weight, co
   if (oh < 1 || ow < 1) return nullptr;
   auto conv = std::make_shared<DirectConv>();
   conv->dtype = x.scalar_type();
+  conv->residual = residual;
   conv->out_shape = {x.size(0), weight.size(0), oh, ow};
   conv->src = dnnl::memory::desc(Dims(x.sizes()), dt, tag::nhwc);
   conv->dst = dnnl::memory::desc(Dims(conv->out_shape), dt, tag::nhwc);
   const dnnl::memory::desc any_weights(Dims(weight.sizes()), dt, tag::any);
   const dnnl::memory::desc bias_desc({weight.size(0)}, dnnl::memory::data_type::f32, tag::a);
   dnnl::post_ops ops;
+  if (residual) ops.append_sum(1.f);
   if (relu) ops.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
   dnnl::primitive_attr attr;
   attr.set_post_ops(ops);
@@ -112,9 +115,15 @@ std::shared_ptr<const DirectConv> MakeDirectConv(const torch::Tensor& weight, co
   return conv;
 }
 
-torch::Tensor RunDirectConv(const DirectConv& conv, const torch::Tensor& x) {
+torch::Tensor RunDirectConv(const DirectConv& conv, const torch::Tensor& x, const torch::Tensor& accumulate) {
+  if (x.sizes() != c10::IntArrayRef(conv.src.dims()) || x.scalar_type() != conv.dtype || !x.is_contiguous(at::MemoryFormat::ChannelsLast) ||
+      conv.residual != accumulate.defined() ||
+      (conv.residual && (accumulate.sizes() != c10::IntArrayRef(conv.out_shape) || accumulate.scalar_type() != conv.dtype ||
+                         !accumulate.is_contiguous(at::MemoryFormat::ChannelsLast)))) {
+    throw std::logic_error("RunDirectConv: an input unlike the one the convolution was prepared for");
+  }
   at::internal::lazy_init_num_threads();  // this thread's OpenMP team: LibTorch's thread count
-  auto out = at::empty(conv.out_shape, x.options().memory_format(at::MemoryFormat::ChannelsLast));
+  auto out = conv.residual ? accumulate : at::empty(conv.out_shape, x.options().memory_format(at::MemoryFormat::ChannelsLast));
   dnnl::memory src(conv.src, Engine(), x.data_ptr()), dst(conv.dst, Engine(), out.data_ptr());
   std::unordered_map<int, dnnl::memory> args{
       {DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, *conv.weights}, {DNNL_ARG_BIAS, conv.bias_memory}, {DNNL_ARG_DST, dst}};
@@ -137,11 +146,11 @@ class DirectConv {};
 bool DirectConvAvailable() { return false; }
 
 std::shared_ptr<const DirectConv> MakeDirectConv(const torch::Tensor&, const torch::Tensor&, std::array<int64_t, 2>, std::array<int64_t, 2>, bool,
-                                                 const torch::Tensor&, const std::vector<std::shared_ptr<const DirectConv>>&) {
+                                                 bool, const torch::Tensor&, const std::vector<std::shared_ptr<const DirectConv>>&) {
   return nullptr;
 }
 
-torch::Tensor RunDirectConv(const DirectConv&, const torch::Tensor&) {
+torch::Tensor RunDirectConv(const DirectConv&, const torch::Tensor&, const torch::Tensor&) {
   throw std::logic_error("RunDirectConv: this build has no direct oneDNN convolutions");
 }
 

@@ -26,16 +26,20 @@ class DirectConv;
 bool DirectConvAvailable();
 
 // weight: OC x IC x KH x KW in the plan's dtype (float32 or bfloat16), channels-last; bias: OC
-// float32. x: a channels-last input of the shape the primitive is made for. `siblings`: direct
+// float32. x: a channels-last input of the shape the primitive is made for. residual: the output
+// is added to what its buffer holds before the ReLU (oneDNN's sum post-op; RunDirectConv's
+// `accumulate`), a residual block's end in one pass. `siblings`: direct
 // forms of the same weights made for other shapes; one whose reordered weights have the layout
 // this shape needs lends them (no second copy). nullptr when unavailable, or when oneDNN has no
 // implementation for this case.
 std::shared_ptr<const DirectConv> MakeDirectConv(const torch::Tensor& weight, const torch::Tensor& bias, std::array<int64_t, 2> stride,
-                                                 std::array<int64_t, 2> padding, bool relu, const torch::Tensor& x,
+                                                 std::array<int64_t, 2> padding, bool relu, bool residual, const torch::Tensor& x,
                                                  const std::vector<std::shared_ptr<const DirectConv>>& siblings);
 
-// Runs it on x (channels-last, the shape and dtype it was made for): a new channels-last output.
-torch::Tensor RunDirectConv(const DirectConv& conv, const torch::Tensor& x);
+// Runs it on x (channels-last, the shape and dtype it was made for): a new channels-last output,
+// or, made with `residual`, the result written over `accumulate` (channels-last, the output's
+// shape and dtype), which is returned.
+torch::Tensor RunDirectConv(const DirectConv& conv, const torch::Tensor& x, const torch::Tensor& accumulate = {});
 
 // The bytes of reordered weights it holds (shared with siblings or not).
 int64_t DirectConvWeightBytes(const DirectConv& conv);

@@ -152,16 +152,22 @@ void ResidualBlockImpl::AttachAttention(std::shared_ptr<modules::AttentionModule
 
 torch::Tensor ResidualBlockImpl::forward(const torch::Tensor& x) {
   // In-place ReLU and residual add, as torchvision does: fewer allocations, same autograd.
-  auto out = ConvBnAct(*conv1, bn1.get(), /*relu=*/true, x);
-  out = ConvBnAct(*conv2, bn2.get(), /*relu=*/static_cast<bool>(conv3), out);
-  if (conv3) out = ConvBnAct(*conv3, bn3.get(), /*relu=*/false, out);
-  if (attention) out = AttentionForward(*attention, out);
-  if (downsample) {
+  auto identity = [&] {
+    if (!downsample) return x;
     auto* conv = downsample[0]->as<torch::nn::Conv2dImpl>();
     auto* bn = downsample[1]->as<torch::nn::BatchNorm2dImpl>();
-    return AddRelu(out, ConvBnAct(*conv, bn, /*relu=*/false, x));
+    return ConvBnAct(*conv, bn, /*relu=*/false, x);
+  };
+  auto out = ConvBnAct(*conv1, bn1.get(), /*relu=*/true, x);
+  if (!attention) {
+    // The last convolution, the add and the ReLU in one pass under a plan.
+    if (conv3) out = ConvBnAct(*conv2, bn2.get(), /*relu=*/true, out);
+    return ConvBnAddRelu(conv3 ? *conv3 : *conv2, conv3 ? bn3.get() : bn2.get(), out, identity());
   }
-  return AddRelu(out, x);
+  out = ConvBnAct(*conv2, bn2.get(), /*relu=*/static_cast<bool>(conv3), out);
+  if (conv3) out = ConvBnAct(*conv3, bn3.get(), /*relu=*/false, out);
+  out = AttentionForward(*attention, out);
+  return AddRelu(out, identity());
 }
 
 TorchvisionResNetImpl::TorchvisionResNetImpl(const ResNetOptions& options, bool attention_in_blocks)
