@@ -213,10 +213,11 @@ const PreparedConv& InferencePlan::Get(torch::nn::Conv2dImpl& conv, torch::nn::B
   directs.erase(std::remove_if(directs.begin(), directs.end(), [](const auto& d) { return d.expired(); }), directs.end());
   std::vector<std::shared_ptr<const DirectConv>> siblings;
   for (const auto& d : directs) siblings.push_back(d.lock());
+  const bool plain = o.groups() == 1 && unit_dilation;  // what the direct form makes
   auto form = [&](bool gemm) {
     PreparedConv out = prepared;
     out.gemm = gemm;
-    if (!gemm && (out.direct = MakeDirectConv(folded.first, folded.second, prepared.stride, prepared.padding, relu, false, x, siblings))) {
+    if (!gemm && plain && (out.direct = MakeDirectConv(folded.first, folded.second, prepared.stride, prepared.padding, relu, false, x, siblings))) {
       return out;
     }
     auto shared = contexts.find({&conv, gemm, relu});
@@ -224,7 +225,7 @@ const PreparedConv& InferencePlan::Get(torch::nn::Conv2dImpl& conv, torch::nn::B
     return out;
   };
   PreparedConv fused = prepared;
-  if (residual && !candidate && !relu &&
+  if (residual && !candidate && !relu && plain &&
       (fused.direct = MakeDirectConv(folded.first, folded.second, prepared.stride, prepared.padding, /*relu=*/true, /*residual=*/true, x, siblings))) {
     fused.relu = fused.residual = true;
     prepared = std::move(fused);

@@ -64,7 +64,7 @@ bool DirectConvAvailable() {
 std::shared_ptr<const DirectConv> MakeDirectConv(const torch::Tensor& weight, const torch::Tensor& bias, std::array<int64_t, 2> stride,
                                                  std::array<int64_t, 2> padding, bool relu, bool residual, const torch::Tensor& x,
                                                  const std::vector<std::shared_ptr<const DirectConv>>& siblings) {
-  if (!DirectConvAvailable() || x.dim() != 4 || x.scalar_type() != weight.scalar_type() || !x.is_contiguous(at::MemoryFormat::ChannelsLast) ||
+  if (!DirectConvAvailable() || x.dim() != 4 || weight.dim() != 4 || x.size(1) != weight.size(1) || x.scalar_type() != weight.scalar_type() || !x.is_contiguous(at::MemoryFormat::ChannelsLast) ||
       !weight.is_contiguous(at::MemoryFormat::ChannelsLast) || bias.scalar_type() != at::kFloat || !bias.is_contiguous()) {
     return nullptr;
   }

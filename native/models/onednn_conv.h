@@ -25,7 +25,7 @@ class DirectConv;
 // Whether this build and this process can run direct convolutions.
 bool DirectConvAvailable();
 
-// weight: OC x IC x KH x KW in the plan's dtype (float32 or bfloat16), channels-last; bias: OC
+// An ungrouped, undilated convolution. weight: OC x IC x KH x KW in the plan's dtype (float32 or bfloat16), channels-last; bias: OC
 // float32. x: a channels-last input of the shape the primitive is made for. residual: the output
 // is added to what its buffer holds before the ReLU (oneDNN's sum post-op; RunDirectConv's
 // `accumulate`), a residual block's end in one pass. `siblings`: direct
