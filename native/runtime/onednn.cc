@@ -1,11 +1,11 @@
 #include "runtime/onednn.h"
 
 #include <dlfcn.h>
-#include <link.h>
 
 #include <cstdlib>
-#include <cstring>
 #include <mutex>
+
+#include "runtime/loaded_library.h"
 
 namespace torch_attn::runtime {
 
@@ -22,26 +22,10 @@ struct DnnlVersion {
   unsigned gpu_runtime;
 };
 
-// The path of the loaded libdnnl (its soname varies: libdnnl.so.2, libdnnl.so.3.6 on Debian 13);
-// empty when LibTorch carries oneDNN inside itself (the official archives).
-std::string LoadedOneDnnPath() {
-  std::string found;
-  dl_iterate_phdr(
-      [](struct dl_phdr_info* info, size_t, void* data) {
-        const char* name = info->dlpi_name;
-        if (name != nullptr && std::strstr(name, "/libdnnl.so") != nullptr) {
-          *static_cast<std::string*>(data) = name;
-          return 1;
-        }
-        return 0;
-      },
-      &found);
-  return found;
-}
-
 OneDnn Detect() {
   OneDnn out;
-  const std::string path = LoadedOneDnnPath();
+  // Empty when LibTorch carries oneDNN inside itself (the official archives).
+  const std::string path = LoadedLibraryPath({"/libdnnl.so"});
   if (!path.empty()) {
     void* lib = dlopen(path.c_str(), RTLD_LAZY | RTLD_NOLOAD);
     using VersionFn = const DnnlVersion* (*)();

@@ -6,14 +6,13 @@
 #include <torch/csrc/api/include/torch/version.h>
 
 #include <dlfcn.h>
-#include <link.h>
 
 #include <atomic>
 #include <cstdlib>
-#include <cstring>
 #include <thread>
 
 #include "common/errors.h"
+#include "runtime/loaded_library.h"
 
 #if TORCH_ATTN_WITH_CUDA
 #include <ATen/cuda/CUDAContext.h>
@@ -40,22 +39,10 @@ std::atomic<int>& DesiredThreads() {
 }
 
 // omp_set_num_threads of the OpenMP runtime LibTorch loaded (libgomp, or a copy bundled under
-// another name), found once among the loaded libraries; nullptr when there is none (a LibTorch
-// built with its own thread pool).
+// another name); nullptr when there is none (a LibTorch built with its own thread pool).
 using OmpSetNumThreads = void (*)(int);
 OmpSetNumThreads FindOmpSetNumThreads() {
-  std::string path;
-  dl_iterate_phdr(
-      [](struct dl_phdr_info* info, size_t, void* data) {
-        const char* name = info->dlpi_name;
-        if (name != nullptr && (std::strstr(name, "/libgomp") != nullptr || std::strstr(name, "/libiomp") != nullptr ||
-                                std::strstr(name, "/libomp") != nullptr)) {
-          *static_cast<std::string*>(data) = name;
-          return 1;
-        }
-        return 0;
-      },
-      &path);
+  const std::string path = LoadedLibraryPath({"/libgomp", "/libiomp", "/libomp"});
   if (path.empty()) return nullptr;
   void* lib = dlopen(path.c_str(), RTLD_LAZY | RTLD_NOLOAD);  // stays loaded: LibTorch needs it
   return lib == nullptr ? nullptr : reinterpret_cast<OmpSetNumThreads>(dlsym(lib, "omp_set_num_threads"));
