@@ -155,6 +155,7 @@ export interface NativeModelSpec {
 export interface NativeOptimizer {
   readonly groupCount: number;
   readonly lossScale: { scale: number; growthTracker: number };
+  readonly fused: boolean;
   getLr(group: number): number;
   setLr(group: number, lr: number): void;
   addGroup(group: { params: string[]; [option: string]: unknown }): void;

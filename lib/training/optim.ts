@@ -1,5 +1,6 @@
 // Optimizers over named parameter groups with their own learning rates: the "experts learn
-// slowly, newcomers fast" recipe of fine-tuning. LibTorch's SGD / Adam / AdamW do the updates.
+// slowly, newcomers fast" recipe of fine-tuning. LibTorch's SGD / Adam / AdamW do the updates
+// (Adam / AdamW fused into one pass per parameter where the CPU allows; see Optimizer.fused).
 import type { Model } from '../models/model';
 import type { NativeOptimizer } from '../native';
 import { native } from '../native';
@@ -129,6 +130,14 @@ export class Optimizer {
    *  since the last change (PyTorch's GradScaler.get_scale() and _growth_tracker). */
   get lossScale(): { scale: number; growthTracker: number } {
     return this.native.lossScale;
+  }
+
+  /** Whether Adam / AdamW steps run as one pass over each parameter (LibTorch's arithmetic, the
+   *  same bits, without its eight tensor operations and their temporaries): on CPUs with AVX-512,
+   *  for dense float32 CPU parameters, unless TORCH_ATTN_FUSED_OPTIMIZER=0 was set when the
+   *  optimizer was made. Other steps, and SGD, are LibTorch's own. */
+  get fused(): boolean {
+    return this.native.fused;
   }
 
   /** How many groups you gave (and added). */

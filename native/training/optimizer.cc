@@ -9,6 +9,7 @@
 
 #include "common/errors.h"
 #include "common/torch_compat.h"
+#include "training/fused_adam.h"
 
 namespace torch_attn::training {
 
@@ -92,7 +93,12 @@ std::unique_ptr<torch::optim::Optimizer> MakeOptimizer(const std::string& type, 
   if (type == "sgd") {
     return std::make_unique<torch::optim::SGD>(param_groups, torch::optim::SGDOptions(groups.front().lr()));
   }
-  if (type == "adam") return std::make_unique<torch::optim::Adam>(param_groups);
+  const bool fused = FusedAdamAvailable();
+  if (type == "adam") {
+    if (fused) return std::make_unique<FusedAdam>(param_groups);
+    return std::make_unique<torch::optim::Adam>(param_groups);
+  }
+  if (fused) return std::make_unique<FusedAdamW>(param_groups);
   return std::make_unique<torch::optim::AdamW>(param_groups);
 }
 

@@ -7,6 +7,7 @@
 #include "common/args.h"
 #include "common/type_tag.h"
 #include "models/model_wrap.h"
+#include "training/fused_adam.h"
 #include "training/optimizer.h"
 
 namespace torch_attn::training {
@@ -45,6 +46,7 @@ void OptimizerWrap::Register(Napi::Env env, Napi::Object exports) {
       {
           OptimizerWrap::GuardedGetter<&OptimizerWrap::GroupCount>("groupCount"),
           OptimizerWrap::GuardedGetter<&OptimizerWrap::LossScale>("lossScale"),
+          OptimizerWrap::GuardedGetter<&OptimizerWrap::Fused>("fused"),
           OptimizerWrap::GuardedMethod<&OptimizerWrap::GetLr>("getLr"),
           OptimizerWrap::GuardedMethod<&OptimizerWrap::SetLr>("setLr"),
           OptimizerWrap::GuardedMethod<&OptimizerWrap::AddGroup>("addGroup"),
@@ -91,6 +93,10 @@ size_t OptimizerWrap::GroupIndex(const Napi::Value& value, const char* what) {
 
 Napi::Value OptimizerWrap::GroupCount(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(optimizer_->param_groups().size()));
+}
+
+Napi::Value OptimizerWrap::Fused(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), IsFused(*optimizer_));
 }
 
 Napi::Value OptimizerWrap::GetLr(const Napi::CallbackInfo& info) {

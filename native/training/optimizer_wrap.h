@@ -45,6 +45,7 @@ class OptimizerWrap : public Napi::ObjectWrap<OptimizerWrap>, public GuardedMeth
   Napi::Value Save(const Napi::CallbackInfo& info);
   Napi::Value Load(const Napi::CallbackInfo& info);
   Napi::Value LossScale(const Napi::CallbackInfo& info);
+  Napi::Value Fused(const Napi::CallbackInfo& info);
 
   size_t GroupIndex(const Napi::Value& value, const char* what);
 

@@ -195,6 +195,76 @@ describe('optimizers', () => {
   });
 });
 
+/** Whether this CPU has AVX-512 (Linux's /proc/cpuinfo; elsewhere unknown, so the flag is not
+ *  checked against it). */
+function cpuHasAvx512(): boolean | undefined {
+  try {
+    return /^flags\s*:.*\bavx512f\b/m.test(fs.readFileSync('/proc/cpuinfo', 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+/** An optimizer made with TORCH_ATTN_FUSED_OPTIMIZER as given (undefined: unset). */
+function withFusedSetting<T>(value: string | undefined, make: () => T): T {
+  const saved = process.env.TORCH_ATTN_FUSED_OPTIMIZER;
+  if (value === undefined) delete process.env.TORCH_ATTN_FUSED_OPTIMIZER;
+  else process.env.TORCH_ATTN_FUSED_OPTIMIZER = value;
+  try {
+    return make();
+  } finally {
+    if (saved === undefined) delete process.env.TORCH_ATTN_FUSED_OPTIMIZER;
+    else process.env.TORCH_ATTN_FUSED_OPTIMIZER = saved;
+  }
+}
+
+describe('fused Adam / AdamW', () => {
+  it('steps fuse on CPUs with AVX-512, not where TORCH_ATTN_FUSED_OPTIMIZER=0, never for SGD', () => {
+    const model = new CBAMCNN({ numClasses: 4 });
+    const avx512 = cpuHasAvx512();
+    for (const type of ['adam', 'adamw'] as const) {
+      const fused = withFusedSetting(undefined, () => optim[type](model)).fused;
+      if (avx512 !== undefined) expect(fused).toBe(avx512);
+      expect(withFusedSetting('0', () => optim[type](model)).fused).toBe(false);
+    }
+    expect(optim.sgd(model, undefined, { lr: 0.1 }).fused).toBe(false);
+  });
+
+  // The fused pass is LibTorch's arithmetic operation for operation, so it must give the same
+  // bits as LibTorch's step: over several steps (moments built up), two groups with their own
+  // learning rates, weight decay both ways, AMSGrad, a channels-last model (strided parameters),
+  // and parameter sizes that leave a partial vector at the end.
+  it.each([
+    ['adam', { weightDecay: 1e-4 }, 'contiguous'],
+    ['adam', { amsgrad: true }, 'channels-last'],
+    ['adamw', { amsgrad: true }, 'contiguous'],
+    ['adamw', { betas: [0.8, 0.99], eps: 1e-6 }, 'channels-last'],
+  ] as const)('%s %o (%s): the same bits as LibTorch\'s step', async (type, options, memoryFormat) => {
+    const arms = ['0', undefined].map((setting) => {
+      manualSeed(3);
+      const model = new CBAMCNN({ numClasses: 10 }).eval(); // no dropout: both arms see the same gradients
+      if (memoryFormat === 'channels-last') model.to({ memoryFormat });
+      const groups = [{ params: 'head', lr: 1e-2 }, { params: ['block1', 'block2', 'block3', 'attention'], lr: 1e-3 }];
+      const opt = withFusedSetting(setting, () => optim[type](model, groups, options as never));
+      return { model, opt };
+    });
+    const avx512 = cpuHasAvx512();
+    if (avx512 === false) return expect(arms[1].opt.fused).toBe(false);
+    expect(arms.map((a) => a.opt.fused)).toEqual([false, true]);
+    manualSeed(5);
+    const x = randn([6, 3, 32, 32]);
+    const y = labels([0, 1, 2, 3, 4, 5]);
+    for (let step = 0; step < 4; step++) {
+      const losses = [];
+      for (const { model, opt } of arms) losses.push((await model.trainStep(opt, x, y)).loss);
+      expect(losses[1]).toBe(losses[0]);
+    }
+    // Parameters equal after four steps: the moments they were updated with were equal too.
+    const [want, have] = arms.map((a) => snapshot(a.model));
+    for (const name of Object.keys(want)) expect(sameBytes(have[name], want[name]), name).toBe(true);
+  });
+});
+
 /** How close LibTorch's C++ optimizers stay to the PyTorch that wrote the fixtures. PyTorch 2.x's
  *  Python Adam/AdamW update exp_avg with lerp_ where LibTorch's C++ Adam (and PyTorch 1.x) use
  *  mul_/add_: a few 1e-6 apart after three steps (measured 4e-6 on 2.6); SGD is the same code. */
