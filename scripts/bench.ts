@@ -1,13 +1,15 @@
 // One benchmark run: torch-attn and the PyTorch peer (../shared/peer/bench.py, Debian's
 // python3-torch: the same LibTorch) on the same machine, the same workloads, in one go.
-//   npm run bench [-- --json] [--threads 2] [--reps 5] [--fit-epochs 1]
+//   npm run bench [-- --json] [--threads 2] [--rounds 3] [--reps 3] [--fit-epochs 1]
 // Workloads (the peer's): ResNet18-CBAM, CIFAR stem, 10 classes, batch 64, 32x32, Adam, full
 // model trainable (training step); eval at batch 64 and batch 1 on a fresh seeded model; each in
 // fp32 and bf16 autocast, contiguous and channels-last (keys *_bf16, *_cl, *_bf16_cl); the CIFAR
 // augmentation chain on one thread. Plus torch-attn's end-to-end fit on real CIFAR-10 (../shared/data/cifar10-subset-bin):
 // throughput, event-loop lag during it, peak RSS. Each part runs in a child process of its own so
-// its peak RSS is its own. Medians of several repetitions (bench.py: the median of each figure
-// over three runs); warm-up first.
+// its peak RSS is its own. The core figures and bench.py take turns in `--rounds` rounds (the
+// order alternating), so a slow spell of the machine falls on both sides: each figure is the median
+// over rounds (inside a round, torch-attn's is the median of `--reps` repetitions), each ratio the
+// median of the rounds' own ratios, all listed in `ratios_per_round`; warm-up first.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -34,7 +36,8 @@ const { values } = parseArgs({
   options: {
     json: { type: 'boolean', default: false },
     threads: { type: 'string', default: '2' },
-    reps: { type: 'string', default: '5' },
+    reps: { type: 'string', default: '3' },
+    rounds: { type: 'string', default: '3' },
     'fit-epochs': { type: 'string', default: '1' },
     part: { type: 'string' },
     data: { type: 'string', default: path.resolve(__dirname, '..', '..', 'shared', 'data', 'cifar10-subset-bin') },
@@ -113,14 +116,8 @@ function child(part: string): Record<string, any> {
   return JSON.parse(run.stdout.trim().split('\n').pop()!);
 }
 
-/** The peer's figures: the median of each over `runs` runs of bench.py (each a process of its own). */
-function peer(runs = 3): Record<string, number> | string {
-  const all: Record<string, number>[] = [];
-  for (let i = 0; i < runs; i++) {
-    const one = peerOnce();
-    if (typeof one === 'string') return one;
-    all.push(one);
-  }
+/** The median of each key over several runs' figures. */
+function medians(all: Record<string, number>[]): Record<string, number> {
   return Object.fromEntries(Object.keys(all[0]).map((k) => [k, median(all.map((r) => r[k]))]));
 }
 
@@ -144,34 +141,56 @@ async function main() {
     const r = await inferenceFigures(threads, Math.min(reps, 3));
     return console.log(JSON.stringify(typeof r === 'string' ? { skipped: r } : r));
   }
-  const ours: Record<string, number> = { ...child('core') };
+  // torch-attn's core figures and bench.py's, in turns.
+  const rounds = Number(values.rounds);
+  const oursRounds: Record<string, number>[] = [];
+  const peerRounds: Record<string, number>[] = [];
+  let peerMissing: string | undefined;
+  for (let r = 0; r < rounds; r++) {
+    for (const side of r % 2 === 0 ? ['ours', 'peer'] : ['peer', 'ours']) {
+      if (side === 'ours') {
+        oursRounds.push(child('core'));
+      } else if (peerMissing === undefined) {
+        const one = peerOnce();
+        if (typeof one === 'string') peerMissing = one;
+        else peerRounds.push(one);
+      }
+    }
+  }
+  const ours: Record<string, number> = medians(oursRounds);
   const hasData = fs.existsSync(path.join(values.data!, 'data_batch_1.bin')) || fs.existsSync(path.join(values.data!, 'cifar-10-batches-bin'));
   if (hasData) Object.assign(ours, child('fit'));
-  const p = peer();
+  const p: Record<string, number> | string = peerMissing ?? medians(peerRounds);
   // The inference peer (onnxruntime-node) beside torch-attn's inference plans, same weights.
   const inference = child('inference');
   const ratio = (a: number | undefined, b: number | undefined) => (a && b ? +(a / b).toFixed(3) : null);
+  /** One round's ratios: torch-attn against the peer, and within torch-attn. */
+  const ratiosOf = (o: Record<string, number>, q: Record<string, number>) => ({
+    ...Object.fromEntries(
+      VARIANTS.flatMap((v) => [
+        [`train${v.suffix}`, ratio(o[`train_img_per_s${v.suffix}`], q[`train_img_per_s${v.suffix}`])],
+        [`eval${v.suffix}`, ratio(o[`eval_img_per_s${v.suffix}`], q[`eval_img_per_s${v.suffix}`])],
+        [`eval_b1${v.suffix}`, ratio(o[`eval_b1_ms${v.suffix}`], q[`eval_b1_ms${v.suffix}`])],
+      ]),
+    ),
+    // Within torch-attn: what bf16 (and channels-last) buys over fp32.
+    ours_bf16_over_fp32_train: ratio(o.train_img_per_s_bf16, o.train_img_per_s),
+    ours_bf16_cl_over_fp32_train: ratio(o.train_img_per_s_bf16_cl, o.train_img_per_s),
+    ours_bf16_over_fp32_eval: ratio(o.eval_img_per_s_bf16, o.eval_img_per_s),
+    ours_bf16_cl_over_fp32_eval: ratio(o.eval_img_per_s_bf16_cl, o.eval_img_per_s),
+    augment: ratio(o.augment_img_per_s_1core, q.augment_img_per_s_1core),
+    peak_rss: ratio(o.peak_rss_mb, q.peak_rss_mb),
+  });
+  const perRound = peerRounds.length === oursRounds.length ? oursRounds.map((o, i) => ratiosOf(o, peerRounds[i])) : [];
+  const ratios_per_round = perRound.length === 0 ? null : Object.fromEntries(Object.keys(perRound[0]).map((k) => [k, perRound.map((r) => r[k as keyof typeof r])]));
   const ratios =
-    typeof p === 'string'
+    ratios_per_round === null
       ? null
       : {
-          ...Object.fromEntries(
-            VARIANTS.flatMap((v) => [
-              [`train${v.suffix}`, ratio(ours[`train_img_per_s${v.suffix}`], p[`train_img_per_s${v.suffix}`])],
-              [`eval${v.suffix}`, ratio(ours[`eval_img_per_s${v.suffix}`], p[`eval_img_per_s${v.suffix}`])],
-              [`eval_b1${v.suffix}`, ratio(ours[`eval_b1_ms${v.suffix}`], p[`eval_b1_ms${v.suffix}`])],
-            ]),
-          ),
-          // Within torch-attn: what bf16 (and channels-last) buys over fp32.
-          ours_bf16_over_fp32_train: ratio(ours.train_img_per_s_bf16, ours.train_img_per_s),
-          ours_bf16_cl_over_fp32_train: ratio(ours.train_img_per_s_bf16_cl, ours.train_img_per_s),
-          ours_bf16_over_fp32_eval: ratio(ours.eval_img_per_s_bf16, ours.eval_img_per_s),
-          ours_bf16_cl_over_fp32_eval: ratio(ours.eval_img_per_s_bf16_cl, ours.eval_img_per_s),
-          augment: ratio(ours.augment_img_per_s_1core, p.augment_img_per_s_1core),
+          ...Object.fromEntries(Object.entries(ratios_per_round).map(([k, xs]) => [k, xs.every((x) => x !== null) ? median(xs as number[]) : null])),
           fit_vs_train_step: ratio(ours.fit_epoch_img_per_s, ours.train_img_per_s),
-          peak_rss: ratio(ours.peak_rss_mb, p.peak_rss_mb),
         };
-  const result = { threads, cpus: os.cpus().length, libtorch: buildInfo().libtorchVersion, torch_attn_threads: getNumThreads(), ours, peer: p, ratios, inference };
+  const result = { threads, cpus: os.cpus().length, libtorch: buildInfo().libtorchVersion, torch_attn_threads: getNumThreads(), rounds, ours, peer: p, ratios, ratios_per_round, inference };
   if (values.json) {
     console.log(JSON.stringify(result));
     return;
@@ -186,9 +205,9 @@ async function main() {
         [`eval b1 ${label}, ms`, ours[`eval_b1_ms${v.suffix}`], typeof p === 'string' ? '-' : p[`eval_b1_ms${v.suffix}`], r?.[`eval_b1${v.suffix}`]],
       ] as [string, unknown, unknown, unknown][];
     }),
-    ['augmentation, img/s/core', ours.augment_img_per_s_1core, typeof p === 'string' ? '-' : p.augment_img_per_s_1core, ratios?.augment],
-    ['peak RSS (same work), MB', ours.peak_rss_mb, typeof p === 'string' ? '-' : p.peak_rss_mb, ratios?.peak_rss],
-    ['fit on CIFAR-10, img/s', ours.fit_epoch_img_per_s ?? '-', '', ratios?.fit_vs_train_step === undefined ? '' : `${ratios?.fit_vs_train_step} of the step`],
+    ['augmentation, img/s/core', ours.augment_img_per_s_1core, typeof p === 'string' ? '-' : p.augment_img_per_s_1core, r?.augment],
+    ['peak RSS (same work), MB', ours.peak_rss_mb, typeof p === 'string' ? '-' : p.peak_rss_mb, r?.peak_rss],
+    ['fit on CIFAR-10, img/s', ours.fit_epoch_img_per_s ?? '-', '', r?.fit_vs_train_step == null ? '' : `${r.fit_vs_train_step} of the step`],
     ['event-loop lag p99 in fit, ms', ours.loop_lag_p99_ms ?? '-', '', ''],
     ['peak RSS in fit, MB', ours.fit_peak_rss_mb ?? '-', '', ''],
   ];
