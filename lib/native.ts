@@ -81,8 +81,18 @@ export interface InferencePlanInfo {
    */
   gemmConvolutions: number;
   /**
+   * float32 3 x 3 convolutions of stride 1 computed by Winograd's F(4x4, 3x3) or F(2x2, 3x3)
+   * (oneDNN's, on CPUs with AVX-512, channels in multiples of 16; 2-3x faster than the direct form
+   * at batch 64, within ~2e-6 of it per convolution). Winograd weights are up to 4x the plain ones
+   * and laid out per shape, so a plan takes Winograd only while the weights it adds stay within half
+   * the model's convolution weights; the convolutions after that run directly.
+   * `TORCH_ATTN_WINOGRAD=0` (read at start-up) turns it off.
+   */
+  winogradConvolutions: number;
+  /**
    * Bytes of prepared weights the plan runs; plans of the same weights and precision share them
-   * (a prepared convolution serves every batch size), so plans for more shapes add no copies.
+   * (a prepared convolution serves every batch size), so plans for more shapes add no copies,
+   * except Winograd's (above).
    */
   weightBytes: number;
   /** Forward passes it served. */

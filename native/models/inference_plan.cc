@@ -217,7 +217,9 @@ const PreparedConv& InferencePlan::Get(torch::nn::Conv2dImpl& conv, torch::nn::B
   auto form = [&](bool gemm) {
     PreparedConv out = prepared;
     out.gemm = gemm;
-    if (!gemm && plain && (out.direct = MakeDirectConv(folded.first, folded.second, prepared.stride, prepared.padding, relu, false, x, siblings))) {
+    if (!gemm && plain &&
+        (out.direct = MakeDirectConv(folded.first, folded.second, prepared.stride, prepared.padding, relu, false, x, siblings,
+                                     winograd_budget_ - winograd_bytes_, &out.winograd_bytes))) {
       return out;
     }
     auto shared = contexts.find({&conv, gemm, relu});
@@ -226,7 +228,8 @@ const PreparedConv& InferencePlan::Get(torch::nn::Conv2dImpl& conv, torch::nn::B
   };
   PreparedConv fused = prepared;
   if (residual && !candidate && !relu && plain &&
-      (fused.direct = MakeDirectConv(folded.first, folded.second, prepared.stride, prepared.padding, /*relu=*/true, /*residual=*/true, x, siblings))) {
+      (fused.direct = MakeDirectConv(folded.first, folded.second, prepared.stride, prepared.padding, /*relu=*/true, /*residual=*/true, x, siblings,
+                                     winograd_budget_ - winograd_bytes_, &fused.winograd_bytes))) {
     fused.relu = fused.residual = true;
     prepared = std::move(fused);
   } else if (!candidate || !tuning_) {
@@ -248,6 +251,7 @@ const PreparedConv& InferencePlan::Get(torch::nn::Conv2dImpl& conv, torch::nn::B
       choices.emplace(std::make_pair(&conv, rows_range), prepared.gemm);
     }
   }
+  winograd_bytes_ += prepared.winograd_bytes;
   if (prepared.direct) {
     directs.push_back(prepared.direct);
   } else {
@@ -270,6 +274,10 @@ int64_t InferencePlan::fused_residual_adds() const {
 
 int64_t InferencePlan::gemms() const {
   return std::count_if(convs_.begin(), convs_.end(), [](const auto& c) { return c.second.gemm; });
+}
+
+int64_t InferencePlan::winograds() const {
+  return std::count_if(convs_.begin(), convs_.end(), [](const auto& c) { return c.second.direct && DirectConvIsWinograd(*c.second.direct); });
 }
 
 int64_t InferencePlan::weight_bytes() const {
@@ -296,7 +304,14 @@ InferencePlan* PlanCache::For(ModelImpl& model, const torch::Tensor& x, Precisio
     it = plans_.end();
   }
   if (it == plans_.end()) {
-    plans_.push_front(std::make_unique<InferencePlan>(std::move(key), folded_, tuning));
+    // Winograd's weights (onednn_conv.h) may add up to half the model's own convolution weights
+    // per plan (fp32): layer1-3 of a ResNet18 fit, layer4's 38 MB a convolution do not, which
+    // keeps plans for more shapes within one copy of the weights each (the bound).
+    int64_t conv_weight_bytes = 0;
+    for (const auto& p : model.parameters()) {
+      if (p.dim() == 4) conv_weight_bytes += p.numel() * static_cast<int64_t>(sizeof(float));
+    }
+    plans_.push_front(std::make_unique<InferencePlan>(std::move(key), folded_, tuning, conv_weight_bytes / 2));
     plans_.front()->signature = signature;
     while (plans_.size() > kMaxPlans) plans_.pop_back();
   } else if (it != plans_.begin()) {
@@ -313,7 +328,7 @@ void PlanCache::Refuse(Precision precision) {
 std::vector<PlanDescription> PlanCache::Describe() const {
   std::vector<PlanDescription> out;
   for (const auto& p : plans_) {
-    out.push_back({p->key().shape, p->key().precision, p->convolutions(), p->folded(), p->fused_relu(), p->fused_residual_adds(), p->gemms(), p->weight_bytes(), p->uses});
+    out.push_back({p->key().shape, p->key().precision, p->convolutions(), p->folded(), p->fused_relu(), p->fused_residual_adds(), p->gemms(), p->winograds(), p->weight_bytes(), p->uses});
   }
   return out;
 }

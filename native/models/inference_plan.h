@@ -61,6 +61,7 @@ struct PreparedConv {
   bool folded_bn = false;
   int64_t weight_bytes = 0;
   bool gemm = false;  // im2col + 1 x 1 convolution, below
+  int64_t winograd_bytes = 0;  // direct by Winograd: the reordered weights it added (0 when lent)
   std::array<int64_t, 2> kernel{1, 1}, stride{1, 1}, padding{0, 0};
 };
 
@@ -95,8 +96,9 @@ struct FoldedWeights {
 
 class InferencePlan {
  public:
-  InferencePlan(PlanKey key, std::shared_ptr<FoldedWeights> folded, bool tuning)
-      : key_(std::move(key)), folded_(std::move(folded)), tuning_(tuning) {}
+  // winograd_budget: the bytes of Winograd weights (onednn_conv.h) the plan may add, in all.
+  InferencePlan(PlanKey key, std::shared_ptr<FoldedWeights> folded, bool tuning, int64_t winograd_budget)
+      : key_(std::move(key)), folded_(std::move(folded)), tuning_(tuning), winograd_budget_(winograd_budget) {}
   const PlanKey& key() const { return key_; }
   uint64_t signature = 0;
   int64_t uses = 0;
@@ -111,6 +113,7 @@ class InferencePlan {
   int64_t fused_relu() const;
   int64_t fused_residual_adds() const;
   int64_t gemms() const;
+  int64_t winograds() const;
   int64_t weight_bytes() const;
 
   // The plan in effect on this thread (set by Scope), or nullptr.
@@ -130,6 +133,8 @@ class InferencePlan {
   PlanKey key_;
   std::shared_ptr<FoldedWeights> folded_;
   bool tuning_;  // measure the two forms of a candidate convolution (PlanCache::tuning)
+  int64_t winograd_budget_;
+  int64_t winograd_bytes_ = 0;  // taken of it
   std::unordered_map<const torch::nn::Conv2dImpl*, PreparedConv> convs_;
 };
 
@@ -137,7 +142,7 @@ class InferencePlan {
 struct PlanDescription {
   std::vector<int64_t> shape;
   Precision precision;
-  int64_t convolutions, folded_batch_norms, fused_relus, fused_residual_adds, gemm_convolutions, weight_bytes, uses;
+  int64_t convolutions, folded_batch_norms, fused_relus, fused_residual_adds, gemm_convolutions, winograd_convolutions, weight_bytes, uses;
 };
 
 // The plans of one model, most recently used first, at most kMaxPlans.

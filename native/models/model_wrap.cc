@@ -267,6 +267,7 @@ static Napi::Array PlansToJs(Napi::Env env, const std::vector<PlanDescription>& 
     o.Set("foldedBatchNorms", static_cast<double>(p.folded_batch_norms));
     o.Set("fusedRelus", static_cast<double>(p.fused_relus));
     o.Set("fusedResidualAdds", static_cast<double>(p.fused_residual_adds));
+    o.Set("winogradConvolutions", static_cast<double>(p.winograd_convolutions));
     o.Set("gemmConvolutions", static_cast<double>(p.gemm_convolutions));
     o.Set("weightBytes", static_cast<double>(p.weight_bytes));
     o.Set("uses", static_cast<double>(p.uses));

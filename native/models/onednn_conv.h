@@ -32,9 +32,14 @@ bool DirectConvAvailable();
 // forms of the same weights made for other shapes; one whose reordered weights have the layout
 // this shape needs lends them (no second copy). nullptr when unavailable, or when oneDNN has no
 // implementation for this case.
+//
+// Winograd (DirectConvIsWinograd) needs weights of its own, up to 4x the plain ones and laid out
+// per shape, so it is taken only while the reordered weights it adds (none when a sibling lends
+// them) fit in `winograd_budget` bytes; *added_bytes says what it added.
 std::shared_ptr<const DirectConv> MakeDirectConv(const torch::Tensor& weight, const torch::Tensor& bias, std::array<int64_t, 2> stride,
                                                  std::array<int64_t, 2> padding, bool relu, bool residual, const torch::Tensor& x,
-                                                 const std::vector<std::shared_ptr<const DirectConv>>& siblings);
+                                                 const std::vector<std::shared_ptr<const DirectConv>>& siblings,
+                                                 int64_t winograd_budget = 0, int64_t* added_bytes = nullptr);
 
 // Runs it on x (channels-last, the shape and dtype it was made for): a new channels-last output,
 // or, made with `residual`, the result written over `accumulate` (channels-last, the output's
@@ -43,5 +48,9 @@ torch::Tensor RunDirectConv(const DirectConv& conv, const torch::Tensor& x, cons
 
 // The bytes of reordered weights it holds (shared with siblings or not).
 int64_t DirectConvWeightBytes(const DirectConv& conv);
+
+// Whether it computes by Winograd's F(4x4, 3x3) (float32 3 x 3 convolutions of stride 1, channels
+// in multiples of 16, where oneDNN has it for the CPU; TORCH_ATTN_WINOGRAD=0 turns it off).
+bool DirectConvIsWinograd(const DirectConv& conv);
 
 }  // namespace torch_attn::models
