@@ -59,6 +59,29 @@ describe('whether plans are used', () => {
   });
 });
 
+/** ResNet18-CBAM's plan against its eager modules in a process of its own, with `env` added (the
+ *  switches are read once per process): the relative difference, what plans run convolutions on,
+ *  how many plans, and how many convolutions took Winograd. */
+function planInChildProcess(env: Record<string, string>, batch: number) {
+  const script = `
+    const lib = await import(${JSON.stringify(path.resolve(__dirname, '../../lib/index.ts'))});
+    const { ResNetCBAM, buildInfo, manualSeed, randn } = lib.default ?? lib;
+    manualSeed(0);
+    const m = new ResNetCBAM({ depth: 18, numClasses: 10 }).eval();
+    const x = randn([${batch}, 3, 32, 32]);
+    m.inferencePlans = false;
+    const eager = m.forward(x).toFloat32Array();
+    m.inferencePlans = true;
+    const plan = m.forward(x).toFloat32Array();
+    let d = 0, scale = 0;
+    plan.forEach((v, i) => { d = Math.max(d, Math.abs(v - eager[i])); scale = Math.max(scale, Math.abs(eager[i])); });
+    const plans = m.inferencePlan();
+    console.log(JSON.stringify({ kind: buildInfo().planConvolutions, rel: d / scale, plans: plans.length, winograd: plans[0].winogradConvolutions }));`;
+  const run = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8', env: { ...process.env, ...env } });
+  expect(run.status, run.stderr).toBe(0);
+  return JSON.parse(run.stdout.trim().split('\n').pop()!) as { kind: string; rel: number; plans: number; winograd: number };
+}
+
 describe.runIf(hasPlans)('inference plans', () => {
   it.each([
     // name, model, convolutions, folded BatchNorms, fused ReLUs, residual blocks without attention inside
@@ -200,7 +223,7 @@ describe.runIf(hasPlans)('inference plans', () => {
     expect((await m.prepareInference()).some((p) => p.shape.join() === '1,3,32,32' && p.precision === 'fp32')).toBe(true);
   });
 
-  it.skipIf(sanitized)('memory: plans for 3 more shapes share the prepared weights (less than one more copy); 2,000 batch-1 predictions keep RSS flat', async () => {
+  it.skipIf(sanitized)('memory: plans for 3 more shapes share the prepared weights (each adds less than one copy of them); 2,000 batch-1 predictions keep RSS flat', async () => {
     manualSeed(0);
     const m = new ResNetCBAM({ depth: 18, numClasses: 10 }).eval();
     const x1 = randn([1, 3, 32, 32]);
@@ -255,26 +278,7 @@ describe.runIf(hasPlans)('inference plans', () => {
 
   it("buildInfo().planConvolutions says what plans run convolutions on; LibTorch's prepacked ops (TORCH_ATTN_DIRECT_ONEDNN=0) give the same results", () => {
     expect(['onednn', 'prepacked']).toContain(buildInfo().planConvolutions);
-    // A process of its own: the choice is made once per process.
-    const script = `
-      const lib = await import(${JSON.stringify(path.resolve(__dirname, '../../lib/index.ts'))});
-      const { ResNetCBAM, buildInfo, manualSeed, randn } = lib.default ?? lib;
-      manualSeed(0);
-      const m = new ResNetCBAM({ depth: 18, numClasses: 10 }).eval();
-      const x = randn([2, 3, 32, 32]);
-      m.inferencePlans = false;
-      const eager = m.forward(x).toFloat32Array();
-      m.inferencePlans = true;
-      const plan = m.forward(x).toFloat32Array();
-      let d = 0, scale = 0;
-      plan.forEach((v, i) => { d = Math.max(d, Math.abs(v - eager[i])); scale = Math.max(scale, Math.abs(eager[i])); });
-      console.log(JSON.stringify({ kind: buildInfo().planConvolutions, rel: d / scale, plans: m.inferencePlan().length }));`;
-    const run = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
-      encoding: 'utf8',
-      env: { ...process.env, TORCH_ATTN_DIRECT_ONEDNN: '0' },
-    });
-    expect(run.status, run.stderr).toBe(0);
-    const out = JSON.parse(run.stdout.trim().split('\n').pop()!);
+    const out = planInChildProcess({ TORCH_ATTN_DIRECT_ONEDNN: '0' }, 2);
     expect(out).toMatchObject({ kind: 'prepacked', plans: 1 });
     expect(out.rel).toBeLessThan(1e-4);
   }, 60_000);
@@ -300,26 +304,7 @@ describe.runIf(hasPlans)('inference plans', () => {
     expect(info.winogradConvolutions).toBeLessThanOrEqual(16);
     await m.predict(x, { precision: 'bf16' }).catch(() => undefined); // bf16 may be refused on a CPU without it
     for (const p of m.inferencePlan().filter((q) => q.precision === 'bf16')) expect(p.winogradConvolutions).toBe(0);
-    // A process of its own: the switch is read once per process.
-    const script = `
-      const lib = await import(${JSON.stringify(path.resolve(__dirname, '../../lib/index.ts'))});
-      const { ResNetCBAM, manualSeed, randn } = lib.default ?? lib;
-      manualSeed(0);
-      const m = new ResNetCBAM({ depth: 18, numClasses: 10 }).eval();
-      const x = randn([8, 3, 32, 32]);
-      m.inferencePlans = false;
-      const eager = m.forward(x).toFloat32Array();
-      m.inferencePlans = true;
-      const plan = m.forward(x).toFloat32Array();
-      let d = 0, scale = 0;
-      plan.forEach((v, i) => { d = Math.max(d, Math.abs(v - eager[i])); scale = Math.max(scale, Math.abs(eager[i])); });
-      console.log(JSON.stringify({ rel: d / scale, winograd: m.inferencePlan()[0].winogradConvolutions }));`;
-    const run = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
-      encoding: 'utf8',
-      env: { ...process.env, TORCH_ATTN_WINOGRAD: '0' },
-    });
-    expect(run.status, run.stderr).toBe(0);
-    const out = JSON.parse(run.stdout.trim().split('\n').pop()!);
+    const out = planInChildProcess({ TORCH_ATTN_WINOGRAD: '0' }, 8);
     expect(out.winograd).toBe(0);
     expect(out.rel).toBeLessThan(1e-4);
   }, 60_000);
