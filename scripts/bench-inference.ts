@@ -12,7 +12,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ResNetCBAM, randn, setNumThreads, tensor, type Precision } from '../lib';
-import { callTimes, median, runs } from './timing';
+import { callTimes, median, medians, runs } from './timing';
 
 const peerDir = path.resolve(__dirname, '..', '..', 'shared', 'peer');
 const seconds = async (fn: () => Promise<unknown>, n: number, warm: number, reps: number) => median(await runs(fn, n, warm, reps));
@@ -84,7 +84,7 @@ export async function inferenceFigures(threads: number, reps: number, rounds = 3
       perRound.push(figures);
     }
     const out: Record<string, number | string | unknown> = { onnxruntime: ort!.onnxruntime, rounds };
-    for (const k of Object.keys(perRound[0])) out[k] = median(perRound.map((f) => f[k]));
+    Object.assign(out, medians(perRound));
     Object.assign(out, other);
     const r = (a: unknown, b: unknown) => +((a as number) / (b as number)).toFixed(3);
     // The ratio of the medians, and each round's own ratio (the two runtimes measured minutes apart

@@ -30,7 +30,7 @@ import {
 } from '../lib';
 import { CIFAR_TRAIN_AUGMENT, augmentImagesPerSecond } from './bench-augment';
 import { inferenceFigures } from './bench-inference';
-import { median, runs as timedRuns } from './timing';
+import { median, medians, runs as timedRuns } from './timing';
 
 const { values } = parseArgs({
   options: {
@@ -114,11 +114,6 @@ function child(part: string): Record<string, any> {
   });
   if (run.status !== 0) throw new Error(`bench part ${part} failed:\n${run.stderr}`);
   return JSON.parse(run.stdout.trim().split('\n').pop()!);
-}
-
-/** The median of each key over several runs' figures. */
-function medians(all: Record<string, number>[]): Record<string, number> {
-  return Object.fromEntries(Object.keys(all[0]).map((k) => [k, median(all.map((r) => r[k]))]));
 }
 
 function peerOnce(): Record<string, number> | string {

@@ -2,6 +2,11 @@
 
 export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
+/** The median of each key over several runs' (or rounds') figures. */
+export function medians(all: Record<string, number>[]): Record<string, number> {
+  return Object.fromEntries(Object.keys(all[0]).map((k) => [k, median(all.map((r) => r[k]))]));
+}
+
 /** Seconds per call, one figure a run: the mean over n calls, `count` runs after `warm` calls. */
 export async function runs(fn: () => unknown, n: number, warm: number, count: number): Promise<number[]> {
   for (let i = 0; i < warm; i++) await fn();

@@ -9,6 +9,16 @@ import { datasets, transforms, type Model } from '../lib/index';
 /** Running against the ASan build (npm run test:asan): resident memory is not the program's alone. */
 export const sanitized = process.env.TORCH_ATTN_SANITIZED === '1';
 
+/** Whether this CPU has AVX-512 (Linux's /proc/cpuinfo; elsewhere unknown, so the flag is not
+ *  checked against it). */
+export function cpuHasAvx512(): boolean | undefined {
+  try {
+    return /^flags\s*:.*\bavx512f\b/m.test(fs.readFileSync('/proc/cpuinfo', 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
 /** The error a promise rejects with; fails the test if it resolves. */
 export async function rejection(promise: Promise<unknown>): Promise<Error & { code?: string }> {
   try {

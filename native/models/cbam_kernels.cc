@@ -9,6 +9,8 @@
 #include <cmath>
 #include <limits>
 
+#include "runtime/fast_paths.h"
+
 namespace torch_attn::models::cbam_kernels {
 
 namespace {
@@ -100,23 +102,18 @@ TA_AVX512 void ScaleRows512(float* out, const float* gate, int64_t hw, int64_t c
   }
 }
 
-bool HasAvx512() {
-  static const bool has = __builtin_cpu_supports("avx512f");
-  return has;
-}
-
 }  // namespace
 
 void PoolChannels(const float* x, int64_t hw, int64_t c, float* sum, float* max) {
-  HasAvx512() ? PoolChannels512(x, hw, c, sum, max) : PoolChannelsPlain(x, hw, c, sum, max);
+  runtime::CpuHasAvx512() ? PoolChannels512(x, hw, c, sum, max) : PoolChannelsPlain(x, hw, c, sum, max);
 }
 
 void WeightChannels(const float* x, const float* w, int64_t hw, int64_t c, float* out, float* desc, int mean_at) {
-  HasAvx512() ? WeightChannels512(x, w, hw, c, out, desc, mean_at) : WeightChannelsPlain(x, w, hw, c, out, desc, mean_at);
+  runtime::CpuHasAvx512() ? WeightChannels512(x, w, hw, c, out, desc, mean_at) : WeightChannelsPlain(x, w, hw, c, out, desc, mean_at);
 }
 
 void ScaleRows(float* out, const float* gate, int64_t hw, int64_t c) {
-  HasAvx512() ? ScaleRows512(out, gate, hw, c) : ScaleRowsPlain(out, gate, hw, c);
+  runtime::CpuHasAvx512() ? ScaleRows512(out, gate, hw, c) : ScaleRowsPlain(out, gate, hw, c);
 }
 
 }  // namespace torch_attn::models::cbam_kernels

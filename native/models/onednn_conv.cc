@@ -1,9 +1,9 @@
 #include "models/onednn_conv.h"
 
 #include <algorithm>
-#include <cstdlib>
 #include <string>
 
+#include "runtime/fast_paths.h"
 #include "runtime/onednn.h"
 
 #if TORCH_ATTN_DIRECT_ONEDNN
@@ -55,10 +55,7 @@ dnnl::memory::data_type DataType(at::ScalarType t) {
 dnnl::memory::dims Dims(c10::IntArrayRef sizes) { return dnnl::memory::dims(sizes.begin(), sizes.end()); }
 
 bool WinogradEnabled() {
-  static const bool enabled = [] {
-    const char* env = std::getenv("TORCH_ATTN_WINOGRAD");
-    return !(env != nullptr && std::string(env) == "0");
-  }();
+  static const bool enabled = !runtime::SwitchedOff("TORCH_ATTN_WINOGRAD");
   return enabled;
 }
 
@@ -69,8 +66,7 @@ at::Tensor Bytes(int64_t n) { return at::empty({n}, at::TensorOptions().dtype(at
 bool DirectConvAvailable() {
   static const bool available = [] {
     // TORCH_ATTN_DIRECT_ONEDNN=0 in the environment: the prepacked ops instead (for comparisons).
-    const char* env = std::getenv("TORCH_ATTN_DIRECT_ONEDNN");
-    if (env != nullptr && std::string(env) == "0") return false;
+    if (runtime::SwitchedOff("TORCH_ATTN_DIRECT_ONEDNN")) return false;
     const std::string want = std::to_string(DNNL_VERSION_MAJOR) + "." + std::to_string(DNNL_VERSION_MINOR) + ".";
     return runtime::GetOneDnn().version.rfind(want, 0) == 0;
   }();

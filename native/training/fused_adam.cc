@@ -8,10 +8,9 @@
 #include <immintrin.h>
 
 #include <cmath>
-#include <cstdlib>
-#include <cstring>
 
 #include "common/torch_compat.h"
+#include "runtime/fast_paths.h"
 
 namespace torch_attn::training {
 
@@ -67,11 +66,6 @@ TA_AVX512 void Update512(float* p, const float* g, float* m, float* v, float* vm
     const __m512 denom = _mm512_add_ps(_mm512_div_ps(_mm512_sqrt_ps(second), sqrt_bc2), eps);
     _mm512_mask_storeu_ps(p + i, k, _mm512_add_ps(pv, _mm512_div_ps(_mm512_mul_ps(neg_step, mv), denom)));
   }
-}
-
-bool HasAvx512() {
-  static const bool has = __builtin_cpu_supports("avx512f");
-  return has;
 }
 
 bool Dense(const torch::Tensor& t, const torch::Tensor& like) {
@@ -158,8 +152,7 @@ torch::Tensor FusedStep(std::vector<torch::optim::OptimizerParamGroup>& groups, 
 }  // namespace
 
 bool FusedAdamAvailable() {
-  const char* env = std::getenv("TORCH_ATTN_FUSED_OPTIMIZER");
-  return HasAvx512() && !(env != nullptr && std::strcmp(env, "0") == 0);
+  return runtime::CpuHasAvx512() && !runtime::SwitchedOff("TORCH_ATTN_FUSED_OPTIMIZER");
 }
 
 bool IsFused(const torch::optim::Optimizer& optimizer) {

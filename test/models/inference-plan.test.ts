@@ -23,7 +23,7 @@ import {
   type Model,
   type Tensor,
 } from '../../lib/index';
-import { rejection, sanitized } from '../helpers';
+import { cpuHasAvx512, rejection, sanitized } from '../helpers';
 
 // Plans need LibTorch's oneDNN 2.x (Debian 12's LibTorch 1.13; see buildInfo().inferencePlans).
 const hasPlans = buildInfo().inferencePlans;
@@ -290,12 +290,7 @@ describe.runIf(hasPlans)('inference plans', () => {
     const { plan, eager } = planned(m, x);
     expect(relDiff(plan, eager)).toBeLessThan(1e-4);
     const [info] = m.inferencePlan();
-    let avx512: boolean | undefined;
-    try {
-      avx512 = /^flags\s*:.*\bavx512f\b/m.test(fs.readFileSync('/proc/cpuinfo', 'utf8'));
-    } catch {
-      avx512 = undefined;
-    }
+    const avx512 = cpuHasAvx512();
     // 16 such convolutions (4 + 3 + 3 + 3 in the blocks; the strided and 1 x 1 ones are not):
     // layer1-3's fit the budget (half the model's convolution weights, 22 MB), layer4's 512-channel
     // ones (up to 38 MB each) do not.

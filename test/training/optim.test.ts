@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CBAMCNN, ResNetCBAM, ResNetNAM, manualSeed, optim, parameterGroups, randn, readStateDict, resolveParameters, tensor, vgg } from '../../lib';
 import type { Model, Tensor } from '../../lib';
-import { readFloats, rejection, sameBytes } from '../helpers';
+import { cpuHasAvx512, readFloats, rejection, sameBytes } from '../helpers';
 
 const dir = path.resolve(__dirname, '..', 'fixtures', 'parity');
 const haveFixtures = fs.existsSync(path.join(dir, 'optim_adam.json'));
@@ -194,16 +194,6 @@ describe('optimizers', () => {
     expect((await rejection(new CBAMCNN().trainStep(opt, x, labels([0, 1])))).message).toMatch(/made for another model/);
   });
 });
-
-/** Whether this CPU has AVX-512 (Linux's /proc/cpuinfo; elsewhere unknown, so the flag is not
- *  checked against it). */
-function cpuHasAvx512(): boolean | undefined {
-  try {
-    return /^flags\s*:.*\bavx512f\b/m.test(fs.readFileSync('/proc/cpuinfo', 'utf8'));
-  } catch {
-    return undefined;
-  }
-}
 
 /** An optimizer made with TORCH_ATTN_FUSED_OPTIMIZER as given (undefined: unset). */
 function withFusedSetting<T>(value: string | undefined, make: () => T): T {
