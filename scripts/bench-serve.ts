@@ -2,7 +2,8 @@
 // ../shared/data/cifar10-jpg) posted by `--connections` concurrent clients, with dynamic batching
 // (--max-batch 32) against none (--max-batch 1), in one run. Prints one JSON object:
 // requests/s, p50/p99 latency, errors, the server's event-loop lag p99 (its /metrics, scraped every
-// 5 s) and its resident memory over the run.
+// 5 s; the delay beyond the sampler's 10-ms interval, and the gauge's reading) and its resident
+// memory over the run.
 //   npx tsx scripts/bench-serve.ts [--duration 60] [--baseline-duration 20] [--connections 32]
 //                                  [--precision fp32] [--threads 2]
 import { spawn, execFileSync } from 'node:child_process';
@@ -11,7 +12,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
+import { EVENT_LOOP_SAMPLE_MS } from '../lib/serving/server';
 import { CLASSES, makeRun } from '../test/serving/helpers';
+import { loopDelayMs } from './timing';
 
 const { values } = parseArgs({
   options: {
@@ -84,7 +87,7 @@ async function load(server: Server, bodies: Buffer[], seconds: number) {
   const rss: number[] = [];
   const scrape = async () => {
     const text = await (await fetch(`${server.url}/metrics`)).text();
-    lag.push(metric(text, 'nodejs_eventloop_lag_p99_seconds') * 1000);
+    lag.push(metric(text, 'nodejs_eventloop_lag_p99_seconds') * 1000);  // the sampler's reading
     rss.push(metric(text, 'process_resident_memory_bytes') / 2 ** 20);
     return text;
   };
@@ -114,7 +117,9 @@ async function load(server: Server, bodies: Buffer[], seconds: number) {
     requests: result.requests.total,
     errors: result.errors + result.non2xx + result.timeouts,
     mean_batch: +metric(text, 'torch_attn_batch_size_mean').toFixed(2),
-    loop_lag_p99_ms_max: +Math.max(...lag).toFixed(2),
+    // The largest p99 of the 5-s windows: the delay beyond the sampler's interval, and the reading.
+    loop_lag_p99_ms_max: +loopDelayMs(Math.max(...lag), EVENT_LOOP_SAMPLE_MS).toFixed(2),
+    loop_lag_p99_ms_max_reading: +Math.max(...lag).toFixed(2),
     rss_mb_first: Math.round(rss[1] ?? rss[0]),
     rss_mb_last: Math.round(rss[rss.length - 1]),
     rss_mb_max: Math.round(Math.max(...rss)),

@@ -31,3 +31,11 @@ export async function callTimes(fn: () => unknown, n: number, warm: number): Pro
   }
   return out;
 }
+
+/** Event-loop delay in ms from a reading of Node's timer-based sampler (monitorEventLoopDelay, or
+ *  prom-client's gauges over it): the sampler records the time between its ticks, `intervalMs`
+ *  apart when nothing delays the loop (an idle loop reads p50 ~ intervalMs), so the delay is the
+ *  reading less the interval. */
+export function loopDelayMs(readingMs: number, intervalMs: number): number {
+  return Math.max(0, readingMs - intervalMs);
+}

@@ -24,6 +24,12 @@ export interface ServeOptions {
   log?: (line: string) => void;
 }
 
+/** How often Node's event-loop delay sampler (behind prom-client's `nodejs_eventloop_lag_*`
+ *  gauges) fires, in ms. The sampler is a timer: what it records is the time between its ticks, so
+ *  an idle loop reads about this much (nodejs/node#62935: "an implicit floor of resolution ms") and
+ *  the delay itself is a reading less this. */
+export const EVENT_LOOP_SAMPLE_MS = 10;
+
 const IMAGE_TYPES = /^(image\/[a-z0-9.+-]+|application\/octet-stream)$/i;
 
 /** A fastify app with the prediction routes over `predictor` (not listening yet). */
@@ -35,7 +41,7 @@ export function createServer(
   const defaultTopK = options.topK ?? 5;
   const app = Fastify({ bodyLimit: maxBody, return503OnClosing: true, forceCloseConnections: 'idle' });
   const registry = options.registry ?? new Registry();
-  collectDefaultMetrics({ register: registry });
+  collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS });
   const requests = new Counter({ name: 'torch_attn_requests_total', help: 'HTTP requests by route and status', labelNames: ['route', 'status'], registers: [registry] });
   const latency = new Histogram({
     name: 'torch_attn_request_duration_seconds',
