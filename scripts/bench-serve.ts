@@ -123,6 +123,7 @@ async function load(server: Server, bodies: Buffer[], seconds: number) {
     rss_mb_first: Math.round(rss[1] ?? rss[0]),
     rss_mb_last: Math.round(rss[rss.length - 1]),
     rss_mb_max: Math.round(Math.max(...rss)),
+    rss_mb_every_5s: rss.map(Math.round),
   };
 }
 
