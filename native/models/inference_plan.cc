@@ -10,6 +10,7 @@
 #include "common/errors.h"
 #include "common/torch_compat.h"
 #include "models/cbam_kernels.h"
+#include "runtime/fast_paths.h"
 #include "models/model.h"
 #include "modules/batch_norm.h"
 #include "modules/cbam.h"
@@ -286,6 +287,23 @@ int64_t InferencePlan::weight_bytes() const {
   return total;
 }
 
+namespace {
+
+// Whether every value of t is finite (a float32 tensor's bits read in one pass, without a
+// temporary).
+bool AllFinite(const torch::Tensor& t) {
+  if (!at::isFloatingType(t.scalar_type())) return true;
+  if (t.scalar_type() != at::kFloat || !t.device().is_cpu() || !t.is_non_overlapping_and_dense()) {
+    return at::isfinite(t).all().item<bool>();
+  }
+  const auto* bits = static_cast<const uint32_t*>(t.data_ptr());
+  uint32_t bad = 0;
+  for (int64_t i = 0, n = t.numel(); i < n; ++i) bad |= static_cast<uint32_t>((~bits[i] & 0x7F800000u) == 0);  // exponent all ones
+  return bad == 0;
+}
+
+}  // namespace
+
 InferencePlan* PlanCache::For(ModelImpl& model, const torch::Tensor& x, Precision precision) {
   if (!enabled || model.is_training() || torch::GradMode::is_enabled() || x.dim() != 4 || !x.device().is_cpu() ||
       precision == Precision::kFp16 || !PlansAvailable() ||
@@ -296,7 +314,13 @@ InferencePlan* PlanCache::For(ModelImpl& model, const torch::Tensor& x, Precisio
   if (!folded_ || folded_->signature != signature) {
     folded_ = std::make_shared<FoldedWeights>();
     folded_->signature = signature;
+    for (const auto& t : model.parameters()) folded_->finite = folded_->finite && AllFinite(t);
+    for (const auto& t : model.buffers()) folded_->finite = folded_->finite && AllFinite(t);
   }
+  // A NaN or an infinity runs eagerly: oneDNN's fused ReLU is a maximum with 0, which turns NaN
+  // into 0, so a plan would give finite logits where the modules, like PyTorch, give NaN (an
+  // image with one NaN pixel; a diverged model's weights).
+  if (!folded_->finite || !AllFinite(x)) return nullptr;
   PlanKey key{x.sizes().vec(), precision};
   auto it = std::find_if(plans_.begin(), plans_.end(), [&](const auto& p) { return p->key() == key; });
   if (it != plans_.end() && (*it)->signature != signature) {
@@ -386,16 +410,21 @@ AttentionRecorder* AttentionRecorder::Active() { return active_recorder; }
 
 namespace {
 
-// CBAM under a plan, on float32 channels-last x, image by image in parallel (cbam_kernels.h):
-// one pass gathers both channel descriptors, the shared MLP runs once over both, a second pass
-// weights the channels and gathers the spatial descriptors per pixel (mean and maximum over the
-// channels, written channels-last for the prepared k x k convolution), a third applies the
-// spatial map in place. At batch 1 this replaced some fifteen LibTorch ops per module (0.4 ms of
-// a 9 ms ResNet18-CBAM pass, perf).
+// CBAM under a plan, on channels-last x in float32 or bfloat16 (T), image by image in parallel
+// (cbam_kernels.h): one pass gathers both channel descriptors, the shared MLP runs once over both,
+// a second pass weights the channels and gathers the spatial descriptors per pixel (mean and
+// maximum over the channels, written channels-last for the prepared k x k convolution), a third
+// applies the spatial map in place. At batch 1 this replaced some fifteen LibTorch ops per module
+// (fp32: 0.4 ms of a 9 ms ResNet18-CBAM pass; bf16: 1.2 ms of a 5.6 ms one, perf and A/B). In
+// bf16 the MLP and the spatial convolution compute as autocast has them (their inputs rounded to
+// bf16 where the eager module's are), and each stored value is rounded as LibTorch's bf16 ops
+// round it, so the output differs from the eager ops' only by the order of the sums.
+template <typename T>
 torch::Tensor PlannedCbam(modules::CbamImpl& cbam, const torch::Tensor& x) {
   const int64_t n = x.size(0), c = x.size(1), hw = x.size(2) * x.size(3);
-  const float* in = x.data_ptr<float>();
-  auto pooled = torch::empty({2 * n, c}, x.options().memory_format(at::MemoryFormat::Contiguous));  // average rows, then maximum rows
+  const T* in = x.data_ptr<T>();
+  // average rows, then maximum rows
+  auto pooled = torch::empty({2 * n, c}, x.options().dtype(at::kFloat).memory_format(at::MemoryFormat::Contiguous));
   float* pool = pooled.data_ptr<float>();
   at::parallel_for(0, n, 1, [&](int64_t begin, int64_t end) {
     for (int64_t b = begin; b < end; ++b) {
@@ -405,15 +434,15 @@ torch::Tensor PlannedCbam(modules::CbamImpl& cbam, const torch::Tensor& x) {
     }
   });
   const auto h = cbam.channel_attn->fc->forward(pooled);
-  const auto weights = (h.narrow(0, 0, n) + h.narrow(0, n, n)).sigmoid_().contiguous();
+  const auto weights = (h.narrow(0, 0, n) + h.narrow(0, n, n)).sigmoid_().to(at::kFloat).contiguous();
   const float* w = weights.data_ptr<float>();
   auto y = torch::empty_like(x, x.options().memory_format(at::MemoryFormat::ChannelsLast));
-  float* out = y.data_ptr<float>();
+  T* out = y.data_ptr<T>();
   torch::Tensor descriptors;
-  float* desc = nullptr;
+  T* desc = nullptr;
   if (cbam.spatial_attn) {
     descriptors = torch::empty({n, 2, x.size(2), x.size(3)}, x.options().memory_format(at::MemoryFormat::ChannelsLast));
-    desc = descriptors.data_ptr<float>();
+    desc = descriptors.data_ptr<T>();
   }
   const int mean_at = cbam.spatial_attn && cbam.spatial_attn->max_first ? 1 : 0;
   at::parallel_for(0, n, 1, [&](int64_t begin, int64_t end) {
@@ -424,7 +453,8 @@ torch::Tensor PlannedCbam(modules::CbamImpl& cbam, const torch::Tensor& x) {
   if (!cbam.spatial_attn) return y;
   auto& spatial = *cbam.spatial_attn;
   // N x 1 x H x W: channels-last is the same memory as contiguous.
-  const auto gate = ConvBnAct(*spatial.conv, spatial.bn ? spatial.bn.get() : nullptr, /*relu=*/false, descriptors).sigmoid_().contiguous();
+  const auto gate =
+      ConvBnAct(*spatial.conv, spatial.bn ? spatial.bn.get() : nullptr, /*relu=*/false, descriptors).sigmoid_().to(at::kFloat).contiguous();
   const float* g = gate.data_ptr<float>();
   at::parallel_for(0, n, 1, [&](int64_t begin, int64_t end) {
     for (int64_t b = begin; b < end; ++b) cbam_kernels::ScaleRows(out + b * hw * c, g + b * hw, hw, c);
@@ -441,7 +471,11 @@ torch::Tensor AttentionForward(modules::AttentionModule& module, const torch::Te
     return module.forward(x);
   }
   modules::CheckInput(x, cbam->channels, "CBAM");
-  if (x.scalar_type() == at::kFloat) return PlannedCbam(*cbam, x.contiguous(at::MemoryFormat::ChannelsLast));
+  // TORCH_ATTN_CBAM_KERNELS=0: LibTorch's ops below instead of the three passes.
+  if (!runtime::SwitchedOff("TORCH_ATTN_CBAM_KERNELS")) {
+    if (x.scalar_type() == at::kFloat) return PlannedCbam<float>(*cbam, x.contiguous(at::MemoryFormat::ChannelsLast));
+    if (x.scalar_type() == at::kBFloat16) return PlannedCbam<c10::BFloat16>(*cbam, x.contiguous(at::MemoryFormat::ChannelsLast));
+  }
   const int64_t batch = x.size(0);
   auto pooled = torch::cat({torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1), std::get<0>(torch::adaptive_max_pool2d(x, {1, 1})).flatten(1)});
   auto h = cbam->channel_attn->fc->forward(pooled);

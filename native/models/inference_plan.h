@@ -82,6 +82,8 @@ struct PlanKey {
 // shared by every plan of a model for the same weights: a plan's own memory is a table of them.
 struct FoldedWeights {
   uint64_t signature = 0;
+  // Every parameter and buffer finite: plans run only then (see PlanCache::For).
+  bool finite = true;
   std::unordered_map<const torch::nn::Conv2dImpl*, std::pair<torch::Tensor, torch::Tensor>> fp32, bf16;
   // Prepacked contexts by (convolution, run as a matrix product, ReLU fused).
   std::map<std::tuple<const torch::nn::Conv2dImpl*, bool, bool>, c10::IValue> fp32_contexts, bf16_contexts;
@@ -150,7 +152,8 @@ class PlanCache {
  public:
   static constexpr size_t kMaxPlans = 8;
   // The valid plan for (x's shape, precision), made or rebuilt when needed; nullptr when this
-  // input cannot be planned (not CPU, fp16, no oneDNN in this LibTorch, plans turned off).
+  // input cannot be planned (not CPU, fp16, no oneDNN in this LibTorch, plans turned off, a NaN or
+  // an infinity in x or the weights).
   InferencePlan* For(ModelImpl& model, const torch::Tensor& x, Precision precision);
   void Clear() {
     plans_.clear();

@@ -14,6 +14,13 @@ inline bool CpuHasAvx512() {
   return has;
 }
 
+// AVX-512 with its byte/word (BW) and 256-bit (VL) parts: masked 16-bit loads and stores, which the
+// bfloat16 kernels need. Every AVX-512 CPU but the Xeon Phi has them.
+inline bool CpuHasAvx512BwVl() {
+  static const bool has = CpuHasAvx512() && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
+  return has;
+}
+
 // Whether the environment variable `name` is "0": the switch that turns a fast path off, read
 // when called.
 inline bool SwitchedOff(const char* name) {

@@ -276,6 +276,62 @@ describe.runIf(hasPlans)('inference plans', () => {
     }
   });
 
+  it.runIf(buildInfo().nativePrecisions.cpu.includes('bf16'))(
+    "bf16: CBAM's three passes on bf16 activations give LibTorch's ops' results (TORCH_ATTN_CBAM_KERNELS=0) within 1e-3",
+    async () => {
+      const viaOps = async <T>(fn: () => Promise<T>) => {
+        process.env.TORCH_ATTN_CBAM_KERNELS = '0'; // read on every call
+        try {
+          return await fn();
+        } finally {
+          delete process.env.TORCH_ATTN_CBAM_KERNELS;
+        }
+      };
+      for (const make of [() => new ResNetCBAM({ depth: 18, numClasses: 10 }), () => new CBAMCNN({ numClasses: 10 })]) {
+        manualSeed(1);
+        const m = make().eval();
+        const x = randn([3, 3, 32, 32]);
+        const kernels = (await m.predict(x, { precision: 'bf16' })).toFloat32Array();
+        expect(m.inferencePlan().map((p) => p.precision)).toEqual(['bf16']);
+        const ops = (await viaOps(() => m.predict(x, { precision: 'bf16' }))).toFloat32Array();
+        expect(relDiff(kernels, ops)).toBeLessThan(1e-3);
+      }
+    },
+  );
+
+  it('a NaN or an infinity in the input or the weights runs eagerly: the logits are non-finite where the modules\' are, never finite (fp32 and bf16)', async () => {
+    // oneDNN's fused ReLU is a maximum with 0, which turns NaN into 0: planned, one NaN pixel gave
+    // finite logits where the modules (and PyTorch) give NaN.
+    const precisions = buildInfo().nativePrecisions.cpu.includes('bf16') ? (['fp32', 'bf16'] as const) : (['fp32'] as const);
+    const compare = async (m: Model, x: Tensor, precision: 'fp32' | 'bf16') => {
+      const plan = (await m.predict(x, { precision })).toFloat32Array();
+      m.inferencePlans = false;
+      const eager = (await m.predict(x, { precision })).toFloat32Array();
+      m.inferencePlans = true;
+      expect(Array.from(plan, Number.isFinite)).toEqual(Array.from(eager, Number.isFinite));
+      return plan;
+    };
+    manualSeed(1);
+    const m = new ResNetCBAM({ depth: 18, numClasses: 10 }).eval();
+    for (const bad of [Number.NaN, Number.POSITIVE_INFINITY]) {
+      const values = randn([2, 3, 32, 32]).toFloat32Array();
+      values[3 * 32 * 32 + 100] = bad; // one pixel of the second image
+      for (const precision of precisions) {
+        const plan = await compare(m, tensor(values, [2, 3, 32, 32]), precision);
+        expect(plan.slice(10).some(Number.isFinite)).toBe(false);
+        expect(plan.slice(0, 10).every(Number.isFinite)).toBe(true);
+      }
+    }
+    const x = randn([2, 3, 32, 32]);
+    expect((await m.predict(x)).toFloat32Array().every(Number.isFinite)).toBe(true);
+    expect(m.inferencePlan().length).toBeGreaterThan(0); // finite calls still take plans
+    const weights = m.stateDict();
+    const w = weights['backbone.layer2.0.conv1.weight'].toFloat32Array();
+    w[17] = Number.NaN;
+    await m.loadStateDict({ ...weights, 'backbone.layer2.0.conv1.weight': tensor(w, weights['backbone.layer2.0.conv1.weight'].shape) });
+    for (const precision of precisions) expect((await compare(m, x, precision)).some(Number.isFinite)).toBe(false);
+  });
+
   it("buildInfo().planConvolutions says what plans run convolutions on; LibTorch's prepacked ops (TORCH_ATTN_DIRECT_ONEDNN=0) give the same results", () => {
     expect(['onednn', 'prepacked']).toContain(buildInfo().planConvolutions);
     const out = planInChildProcess({ TORCH_ATTN_DIRECT_ONEDNN: '0' }, 2);
