@@ -166,6 +166,23 @@ double TimeRuns(const PreparedConv& p, const torch::Tensor& x) {
 
 }  // namespace
 
+namespace {
+
+// Whether every value of t is finite (a float32 tensor's bits read in one pass, without a
+// temporary).
+bool AllFinite(const torch::Tensor& t) {
+  if (!at::isFloatingType(t.scalar_type())) return true;
+  if (t.scalar_type() != at::kFloat || !t.device().is_cpu() || !t.is_non_overlapping_and_dense()) {
+    return at::isfinite(t).all().item<bool>();
+  }
+  const auto* bits = static_cast<const uint32_t*>(t.data_ptr());
+  uint32_t bad = 0;
+  for (int64_t i = 0, n = t.numel(); i < n; ++i) bad |= static_cast<uint32_t>((~bits[i] & 0x7F800000u) == 0);  // exponent all ones
+  return bad == 0;
+}
+
+}  // namespace
+
 const PreparedConv& InferencePlan::Get(torch::nn::Conv2dImpl& conv, torch::nn::BatchNorm2dImpl* bn, bool relu, const torch::Tensor& x,
                                        bool residual) {
   auto found = convs_.find(&conv);
@@ -186,6 +203,10 @@ const PreparedConv& InferencePlan::Get(torch::nn::Conv2dImpl& conv, torch::nn::B
       if (bn->options.affine()) b = b + bn->bias.detach().to(at::kDouble);
     }
     folded = {w.to(PlanDtype(key_.precision)).contiguous(at::MemoryFormat::ChannelsLast), b.to(at::kFloat)};
+    if (!AllFinite(folded.first) || !AllFinite(folded.second)) {
+      folded_->finite = false;
+      throw PlanSkipped();
+    }
   }
   const auto& padding = *variants::get<torch::ExpandingArray<2>>(o.padding());
   PreparedConv prepared;
@@ -286,23 +307,6 @@ int64_t InferencePlan::weight_bytes() const {
   for (const auto& c : convs_) total += c.second.weight_bytes;
   return total;
 }
-
-namespace {
-
-// Whether every value of t is finite (a float32 tensor's bits read in one pass, without a
-// temporary).
-bool AllFinite(const torch::Tensor& t) {
-  if (!at::isFloatingType(t.scalar_type())) return true;
-  if (t.scalar_type() != at::kFloat || !t.device().is_cpu() || !t.is_non_overlapping_and_dense()) {
-    return at::isfinite(t).all().item<bool>();
-  }
-  const auto* bits = static_cast<const uint32_t*>(t.data_ptr());
-  uint32_t bad = 0;
-  for (int64_t i = 0, n = t.numel(); i < n; ++i) bad |= static_cast<uint32_t>((~bits[i] & 0x7F800000u) == 0);  // exponent all ones
-  return bad == 0;
-}
-
-}  // namespace
 
 InferencePlan* PlanCache::For(ModelImpl& model, const torch::Tensor& x, Precision precision) {
   if (!enabled || model.is_training() || torch::GradMode::is_enabled() || x.dim() != 4 || !x.device().is_cpu() ||

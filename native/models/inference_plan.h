@@ -39,6 +39,12 @@ struct PlanUnavailable : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// Folding gave a NaN or an infinity (a BatchNorm whose running variance plus eps is not positive,
+// say): this call runs eagerly, as will the next ones until the weights change.
+struct PlanSkipped : std::runtime_error {
+  PlanSkipped() : std::runtime_error("non-finite folded weights") {}
+};
+
 // One prepared convolution (+ folded BatchNorm, + fused ReLU).
 //
 // A convolution whose weights outgrow a core's cache (kGemmMinWeightBytes) and that sees many
@@ -82,7 +88,7 @@ struct PlanKey {
 // shared by every plan of a model for the same weights: a plan's own memory is a table of them.
 struct FoldedWeights {
   uint64_t signature = 0;
-  // Every parameter and buffer finite: plans run only then (see PlanCache::For).
+  // Every parameter, buffer and folded weight finite: plans run only then (see PlanCache::For).
   bool finite = true;
   std::unordered_map<const torch::nn::Conv2dImpl*, std::pair<torch::Tensor, torch::Tensor>> fp32, bf16;
   // Prepacked contexts by (convolution, run as a matrix product, ReLU fused).

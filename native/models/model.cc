@@ -183,6 +183,8 @@ torch::Tensor ModelImpl::Compute(const torch::Tensor& x, Precision precision, Tr
       out = Forward(input, trace);
     } catch (const PlanUnavailable&) {
       plans_.Refuse(precision);  // and this call runs eagerly
+    } catch (const PlanSkipped&) {
+      // this call runs eagerly; the next ones too until the weights change
     }
   }
   if (!out.defined()) out = Forward(input, trace);

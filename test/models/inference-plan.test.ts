@@ -299,7 +299,7 @@ describe.runIf(hasPlans)('inference plans', () => {
     },
   );
 
-  it('a NaN or an infinity in the input or the weights runs eagerly: the logits are non-finite where the modules\' are, never finite (fp32 and bf16)', async () => {
+  it('a NaN or an infinity in the input, the weights or the folded weights runs eagerly: the logits are non-finite where the modules\' are, never finite (fp32 and bf16)', async () => {
     // oneDNN's fused ReLU is a maximum with 0, which turns NaN into 0: planned, one NaN pixel gave
     // finite logits where the modules (and PyTorch) give NaN.
     const precisions = buildInfo().nativePrecisions.cpu.includes('bf16') ? (['fp32', 'bf16'] as const) : (['fp32'] as const);
@@ -326,10 +326,20 @@ describe.runIf(hasPlans)('inference plans', () => {
     expect((await m.predict(x)).toFloat32Array().every(Number.isFinite)).toBe(true);
     expect(m.inferencePlan().length).toBeGreaterThan(0); // finite calls still take plans
     const weights = m.stateDict();
-    const w = weights['backbone.layer2.0.conv1.weight'].toFloat32Array();
-    w[17] = Number.NaN;
-    await m.loadStateDict({ ...weights, 'backbone.layer2.0.conv1.weight': tensor(w, weights['backbone.layer2.0.conv1.weight'].shape) });
-    for (const precision of precisions) expect((await compare(m, x, precision)).some(Number.isFinite)).toBe(false);
+    const changed = (name: string, index: number, value: number) => {
+      const w = weights[name].toFloat32Array();
+      w[index] = value;
+      return { ...weights, [name]: tensor(w, weights[name].shape) };
+    };
+    // A NaN weight; then finite weights that fold into non-finite ones (a BatchNorm's running
+    // variance below -eps: its scale 1 / sqrt(var + eps) is NaN, eagerly too).
+    for (const bad of [changed('backbone.layer2.0.conv1.weight', 17, Number.NaN), changed('backbone.layer2.0.bn1.running_var', 3, -1)]) {
+      await m.loadStateDict(bad);
+      for (const precision of precisions) expect((await compare(m, x, precision)).some(Number.isFinite)).toBe(false);
+    }
+    await m.loadStateDict(weights); // finite again: plans again
+    expect((await m.predict(x)).toFloat32Array().every(Number.isFinite)).toBe(true);
+    expect(m.inferencePlan().filter((p) => p.precision === 'fp32' && p.uses > 0)).toHaveLength(1);
   });
 
   it("buildInfo().planConvolutions says what plans run convolutions on; LibTorch's prepacked ops (TORCH_ATTN_DIRECT_ONEDNN=0) give the same results", () => {
