@@ -86,7 +86,7 @@ export interface InferencePlanInfo {
    * at batch 64, within ~2e-6 of it per convolution). Winograd weights are up to 4x the plain ones
    * and laid out per shape, so a plan takes Winograd only while the weights it adds stay within half
    * the model's convolution weights; the convolutions after that run directly.
-   * `TORCH_ATTN_WINOGRAD=0` (read at start-up) turns it off.
+   * `TORCH_ATTN_WINOGRAD=0` (read once per process) turns it off.
    */
   winogradConvolutions: number;
   /**

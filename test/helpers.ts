@@ -19,6 +19,27 @@ export function cpuHasAvx512(): boolean | undefined {
   }
 }
 
+/** fn() with the environment variable `name` set to `value` (undefined: unset), restored after
+ *  it returns or, for a promise, settles (the native switches read it when called). */
+export function withEnv<T>(name: string, value: string | undefined, fn: () => T): T {
+  const saved = process.env[name];
+  const set = (v: string | undefined) => {
+    if (v === undefined) delete process.env[name];
+    else process.env[name] = v;
+  };
+  set(value);
+  let result: T;
+  try {
+    result = fn();
+  } catch (err) {
+    set(saved);
+    throw err;
+  }
+  if (result instanceof Promise) return result.finally(() => set(saved)) as T;
+  set(saved);
+  return result;
+}
+
 /** The error a promise rejects with; fails the test if it resolves. */
 export async function rejection(promise: Promise<unknown>): Promise<Error & { code?: string }> {
   try {

@@ -10,10 +10,10 @@
 #include "common/errors.h"
 #include "common/torch_compat.h"
 #include "models/cbam_kernels.h"
-#include "runtime/fast_paths.h"
 #include "models/model.h"
 #include "modules/batch_norm.h"
 #include "modules/cbam.h"
+#include "runtime/fast_paths.h"
 #include "runtime/onednn.h"
 
 namespace torch_attn::models {
@@ -163,10 +163,6 @@ double TimeRuns(const PreparedConv& p, const torch::Tensor& x) {
   }
   return best;
 }
-
-}  // namespace
-
-namespace {
 
 // Whether every value of t is finite (a float32 tensor's bits read in one pass, without a
 // temporary).

@@ -23,7 +23,7 @@ import {
   type Model,
   type Tensor,
 } from '../../lib/index';
-import { cpuHasAvx512, rejection, sanitized } from '../helpers';
+import { cpuHasAvx512, rejection, sanitized, withEnv } from '../helpers';
 
 // Plans need LibTorch's oneDNN 2.x (Debian 12's LibTorch 1.13; see buildInfo().inferencePlans).
 const hasPlans = buildInfo().inferencePlans;
@@ -279,14 +279,7 @@ describe.runIf(hasPlans)('inference plans', () => {
   it.runIf(buildInfo().nativePrecisions.cpu.includes('bf16'))(
     "bf16: CBAM's three passes on bf16 activations give LibTorch's ops' results (TORCH_ATTN_CBAM_KERNELS=0) within 1e-3",
     async () => {
-      const viaOps = async <T>(fn: () => Promise<T>) => {
-        process.env.TORCH_ATTN_CBAM_KERNELS = '0'; // read on every call
-        try {
-          return await fn();
-        } finally {
-          delete process.env.TORCH_ATTN_CBAM_KERNELS;
-        }
-      };
+      const viaOps = <T>(fn: () => Promise<T>) => withEnv('TORCH_ATTN_CBAM_KERNELS', '0', fn); // read on every call
       for (const make of [() => new ResNetCBAM({ depth: 18, numClasses: 10 }), () => new CBAMCNN({ numClasses: 10 })]) {
         manualSeed(1);
         const m = make().eval();

@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CBAMCNN, ResNetCBAM, ResNetNAM, manualSeed, optim, parameterGroups, randn, readStateDict, resolveParameters, tensor, vgg } from '../../lib';
 import type { Model, Tensor } from '../../lib';
-import { cpuHasAvx512, readFloats, rejection, sameBytes } from '../helpers';
+import { cpuHasAvx512, readFloats, rejection, sameBytes, withEnv } from '../helpers';
 
 const dir = path.resolve(__dirname, '..', 'fixtures', 'parity');
 const haveFixtures = fs.existsSync(path.join(dir, 'optim_adam.json'));
@@ -196,17 +196,7 @@ describe('optimizers', () => {
 });
 
 /** An optimizer made with TORCH_ATTN_FUSED_OPTIMIZER as given (undefined: unset). */
-function withFusedSetting<T>(value: string | undefined, make: () => T): T {
-  const saved = process.env.TORCH_ATTN_FUSED_OPTIMIZER;
-  if (value === undefined) delete process.env.TORCH_ATTN_FUSED_OPTIMIZER;
-  else process.env.TORCH_ATTN_FUSED_OPTIMIZER = value;
-  try {
-    return make();
-  } finally {
-    if (saved === undefined) delete process.env.TORCH_ATTN_FUSED_OPTIMIZER;
-    else process.env.TORCH_ATTN_FUSED_OPTIMIZER = saved;
-  }
-}
+const withFusedSetting = <T>(value: string | undefined, make: () => T): T => withEnv('TORCH_ATTN_FUSED_OPTIMIZER', value, make);
 
 describe('fused Adam / AdamW', () => {
   it('steps fuse on CPUs with AVX-512, not where TORCH_ATTN_FUSED_OPTIMIZER=0, never for SGD', () => {
