@@ -85,8 +85,11 @@ export interface InferencePlanInfo {
    * (oneDNN's, on CPUs with AVX-512, channels in multiples of 16; 2-3x faster than the direct form
    * at batch 64, within ~2e-6 of it per convolution). Winograd weights are up to 4x the plain ones
    * and laid out per shape, so a plan takes Winograd only while the weights it adds stay within half
-   * the model's convolution weights; the convolutions after that run directly.
-   * `TORCH_ATTN_WINOGRAD=0` (read once per process) turns it off.
+   * the model's convolution weights; the convolutions after that run directly. In bf16 plans:
+   * torch-attn's own F(2x2, 3x3) on CPUs with AVX-512 BF16 (oneDNN has no bf16 Winograd), output
+   * channels in multiples of 64, where the input gives 256 or more 2 x 2 output tiles (N x
+   * ceil(H / 2) x ceil(W / 2)), within the same budget. `TORCH_ATTN_WINOGRAD=0` (read once per
+   * process) turns both off.
    */
   winogradConvolutions: number;
   /**

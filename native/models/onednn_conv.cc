@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <string>
 
+#include "models/winograd_bf16.h"
 #include "runtime/fast_paths.h"
 #include "runtime/onednn.h"
 
@@ -34,6 +35,9 @@ class DirectConv {
   bool winograd = false;
   dnnl::memory::desc blocked_src, blocked_dst;
   dnnl::reorder src_in, dst_in, dst_out;
+  // bfloat16 Winograd (winograd_bf16.h): its transformed weights; no oneDNN primitive.
+  torch::Tensor bf16_winograd;
+  bool relu = false;
 };
 
 namespace {
@@ -101,6 +105,26 @@ std::shared_ptr<const DirectConv> MakeDirectConv(const torch::Tensor& weight, co
   dnnl::primitive_attr attr;
   attr.set_post_ops(ops);
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  const bool winograd_shape = weight.size(2) == 3 && weight.size(3) == 3 && stride[0] == 1 && stride[1] == 1;
+  if (winograd_budget > 0 && WinogradEnabled() && dt == dnnl::memory::data_type::bf16 && winograd_shape && padding[0] == 1 && padding[1] == 1 &&
+      WinogradBf16Supported() && WinogradBf16Fits(weight.size(1), weight.size(0)) && WinogradBf16Pays(x.size(0), oh, ow)) {
+    for (const auto& s : siblings) {
+      if (s && s->bf16_winograd.defined()) conv->bf16_winograd = s->bf16_winograd;
+    }
+    if (!conv->bf16_winograd.defined()) {
+      auto u = WinogradBf16Weights(weight);
+      if (static_cast<int64_t>(u.nbytes()) <= winograd_budget) {
+        conv->bf16_winograd = u;
+        if (added_bytes != nullptr) *added_bytes = static_cast<int64_t>(u.nbytes());
+      }
+    }
+    if (conv->bf16_winograd.defined()) {
+      conv->winograd = true;
+      conv->relu = relu;
+      conv->bias = bias;
+      return conv;
+    }
+  }
   try {
     // float32 3 x 3 convolutions of stride 1 by Winograd (F(4x4, 3x3), or F(2x2, 3x3) on small
     // inputs) where oneDNN has it for this CPU (AVX-512): at batch 64 on this project's machine,
@@ -167,6 +191,10 @@ torch::Tensor RunDirectConv(const DirectConv& conv, const torch::Tensor& x, cons
   }
   at::internal::lazy_init_num_threads();  // this thread's OpenMP team: LibTorch's thread count
   auto out = conv.residual ? accumulate : at::empty(conv.out_shape, x.options().memory_format(at::MemoryFormat::ChannelsLast));
+  if (conv.bf16_winograd.defined()) {
+    RunWinogradBf16(x, conv.bf16_winograd, conv.bias, conv.relu, conv.residual, out);
+    return out;
+  }
   dnnl::memory src(conv.src, Engine(), x.data_ptr()), dst(conv.dst, Engine(), out.data_ptr());
   torch::Tensor blocked_src, blocked_dst, scratchpad;
   dnnl::memory conv_src = src, conv_dst = dst;
@@ -190,7 +218,9 @@ torch::Tensor RunDirectConv(const DirectConv& conv, const torch::Tensor& x, cons
   return out;
 }
 
-int64_t DirectConvWeightBytes(const DirectConv& conv) { return static_cast<int64_t>(conv.weights_desc.get_size()); }
+int64_t DirectConvWeightBytes(const DirectConv& conv) {
+  return conv.bf16_winograd.defined() ? static_cast<int64_t>(conv.bf16_winograd.nbytes()) : static_cast<int64_t>(conv.weights_desc.get_size());
+}
 
 bool DirectConvIsWinograd(const DirectConv& conv) { return conv.winograd; }
 

@@ -49,8 +49,11 @@ torch::Tensor RunDirectConv(const DirectConv& conv, const torch::Tensor& x, cons
 // The bytes of reordered weights it holds (shared with siblings or not).
 int64_t DirectConvWeightBytes(const DirectConv& conv);
 
-// Whether it computes by Winograd's F(4x4, 3x3) (float32 3 x 3 convolutions of stride 1, channels
-// in multiples of 16, where oneDNN has it for the CPU; TORCH_ATTN_WINOGRAD=0 turns it off).
+// Whether it computes by Winograd: float32 3 x 3 convolutions of stride 1, channels in multiples
+// of 16, by oneDNN's F(4x4, 3x3) where oneDNN has it for the CPU; bfloat16 ones of padding 1 by
+// winograd_bf16.h's F(2x2, 3x3) where the CPU has AVX-512 BF16 and the input gives enough tiles
+// (WinogradBf16Pays). Its weights count against the same budget. TORCH_ATTN_WINOGRAD=0 turns both
+// off.
 bool DirectConvIsWinograd(const DirectConv& conv);
 
 }  // namespace torch_attn::models

@@ -59,27 +59,34 @@ describe('whether plans are used', () => {
   });
 });
 
-/** ResNet18-CBAM's plan against its eager modules in a process of its own, with `env` added (the
- *  switches are read once per process): the relative difference, what plans run convolutions on,
- *  how many plans, and how many convolutions took Winograd. */
-function planInChildProcess(env: Record<string, string>, batch: number) {
+/** A model's plan against its eager modules in a process of its own, with `env` added (the
+ *  switches are read once per process), in `precision`: the relative difference to the eager
+ *  modules in that precision (`rel`) and in fp32 (`relFp32`), what plans run convolutions on, how
+ *  many plans, and how many convolutions took Winograd; `meanRelFp32`, the mean absolute difference
+ *  to fp32 relative to fp32's largest logit, sees differences that bf16's rounding of the logits
+ *  hides from the largest one. ResNet18-CBAM unless `model` says
+ *  'cbam-cnn'. */
+function planInChildProcess(env: Record<string, string>, batch: number, options: { size?: number; precision?: 'fp32' | 'bf16'; model?: 'resnet18-cbam' | 'cbam-cnn' } = {}) {
+  const { size = 32, precision = 'fp32', model = 'resnet18-cbam' } = options;
   const script = `
     const lib = await import(${JSON.stringify(path.resolve(__dirname, '../../lib/index.ts'))});
-    const { ResNetCBAM, buildInfo, manualSeed, randn } = lib.default ?? lib;
+    const { ResNetCBAM, CBAMCNN, buildInfo, manualSeed, randn } = lib.default ?? lib;
     manualSeed(0);
-    const m = new ResNetCBAM({ depth: 18, numClasses: 10 }).eval();
-    const x = randn([${batch}, 3, 32, 32]);
+    const m = (${JSON.stringify(model)} === 'cbam-cnn' ? new CBAMCNN({ numClasses: 10 }) : new ResNetCBAM({ depth: 18, numClasses: 10 })).eval();
+    const x = randn([${batch}, 3, ${size}, ${size}]);
+    const scale = (b) => b.reduce((s, v) => Math.max(s, Math.abs(v)), 0);
+    const rel = (a, b) => a.reduce((d, v, i) => Math.max(d, Math.abs(v - b[i])), 0) / scale(b);
+    const meanRel = (a, b) => a.reduce((d, v, i) => d + Math.abs(v - b[i]), 0) / a.length / scale(b);
     m.inferencePlans = false;
-    const eager = m.forward(x).toFloat32Array();
+    const fp32 = (await m.predict(x)).toFloat32Array();
+    const eager = (await m.predict(x, { precision: '${precision}' })).toFloat32Array();
     m.inferencePlans = true;
-    const plan = m.forward(x).toFloat32Array();
-    let d = 0, scale = 0;
-    plan.forEach((v, i) => { d = Math.max(d, Math.abs(v - eager[i])); scale = Math.max(scale, Math.abs(eager[i])); });
+    const plan = (await m.predict(x, { precision: '${precision}' })).toFloat32Array();
     const plans = m.inferencePlan();
-    console.log(JSON.stringify({ kind: buildInfo().planConvolutions, rel: d / scale, plans: plans.length, winograd: plans[0].winogradConvolutions }));`;
+    console.log(JSON.stringify({ kind: buildInfo().planConvolutions, rel: rel(plan, eager), relFp32: rel(plan, fp32), meanRelFp32: meanRel(plan, fp32), plans: plans.length, winograd: plans[0].winogradConvolutions }));`;
   const run = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8', env: { ...process.env, ...env } });
   expect(run.status, run.stderr).toBe(0);
-  return JSON.parse(run.stdout.trim().split('\n').pop()!) as { kind: string; rel: number; plans: number; winograd: number };
+  return JSON.parse(run.stdout.trim().split('\n').pop()!) as { kind: string; rel: number; relFp32: number; meanRelFp32: number; plans: number; winograd: number };
 }
 
 describe.runIf(hasPlans)('inference plans', () => {
@@ -342,7 +349,7 @@ describe.runIf(hasPlans)('inference plans', () => {
     expect(out.rel).toBeLessThan(1e-4);
   }, 60_000);
 
-  it('fp32 3 x 3 convolutions of stride 1 run by Winograd where oneDNN has it (AVX-512), within the plan\'s weight budget, within 1e-4 of the eager modules; not in bf16, not with TORCH_ATTN_WINOGRAD=0', async () => {
+  it('fp32 3 x 3 convolutions of stride 1 run by Winograd where oneDNN has it (AVX-512), within the plan\'s weight budget, within 1e-4 of the eager modules; not with TORCH_ATTN_WINOGRAD=0', async () => {
     manualSeed(0);
     const m = new ResNetCBAM({ depth: 18, numClasses: 10 }).eval();
     const x = randn([8, 3, 32, 32]);
@@ -356,12 +363,34 @@ describe.runIf(hasPlans)('inference plans', () => {
     if (buildInfo().planConvolutions === 'onednn' && avx512) expect(info.winogradConvolutions).toBeGreaterThanOrEqual(8);
     if (buildInfo().planConvolutions !== 'onednn') expect(info.winogradConvolutions).toBe(0);
     expect(info.winogradConvolutions).toBeLessThanOrEqual(16);
-    await m.predict(x, { precision: 'bf16' }).catch(() => undefined); // bf16 may be refused on a CPU without it
-    for (const p of m.inferencePlan().filter((q) => q.precision === 'bf16')) expect(p.winogradConvolutions).toBe(0);
     const out = planInChildProcess({ TORCH_ATTN_WINOGRAD: '0' }, 8);
     expect(out.winograd).toBe(0);
     expect(out.rel).toBeLessThan(1e-4);
   }, 60_000);
+
+  it.runIf(buildInfo().planConvolutions === 'onednn' && buildInfo().nativePrecisions.cpu.includes('bf16'))(
+    'bf16 3 x 3 convolutions of stride 1 run by Winograd F(2x2, 3x3) where the input gives 256 tiles or more (batch 1: the 32 x 32 stage only), as close to fp32 as the direct bf16 plan (TORCH_ATTN_WINOGRAD=0); odd sizes, 32 input channels',
+    () => {
+      for (const [batch, size, model, winograd] of [
+        [8, 33, 'resnet18-cbam', 7], // layer1 and layer2 (17 x 17: odd edges); layer3's 9 x 9, 200 tiles, not
+        [1, 32, 'resnet18-cbam', 4], // layer1 only (256 tiles)
+        [16, 32, 'cbam-cnn', 1], // conv2, 32 -> 64 channels; conv3's transformed weights are past the budget
+      ] as const) {
+        const on = planInChildProcess({}, batch, { size, precision: 'bf16', model });
+        const off = planInChildProcess({ TORCH_ATTN_WINOGRAD: '0' }, batch, { size, precision: 'bf16', model });
+        expect([on.winograd, off.winograd]).toEqual([winograd, 0]);
+        expect(on.relFp32).toBeLessThan(2e-2);
+        expect(on.meanRelFp32).toBeLessThan(1.25 * off.meanRelFp32);
+      }
+    },
+    180_000,
+  );
+
+  it.runIf(buildInfo().planConvolutions === 'onednn' && !buildInfo().nativePrecisions.cpu.includes('bf16'))('bf16 plans take no Winograd on a CPU without AVX-512 BF16', async () => {
+    const m = new ResNetCBAM({ depth: 18, numClasses: 10 }).eval();
+    await m.predict(randn([8, 3, 32, 32]), { precision: 'bf16' });
+    for (const p of m.inferencePlan().filter((q) => q.precision === 'bf16')) expect(p.winogradConvolutions).toBe(0);
+  });
 
   it('inferencePlans = false runs eagerly and drops the plans', () => {
     const m = new CBAMCNN({ numClasses: 10 }).eval();

@@ -1,0 +1,209 @@
+#include "models/winograd_bf16.h"
+
+// GCC 12 warns about the undefined vector inside its own intrinsics once they are inlined here (a
+// false positive, as in cbam_kernels.cc).
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+#include <ATen/Parallel.h>
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "runtime/fast_paths.h"
+
+namespace torch_attn::models {
+
+namespace {
+
+#define TA_AVX512_BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+
+constexpr int kTiles = 16;             // a 4 x 4 input tile gives 16 transformed values, 2 x 2 outputs
+constexpr int kRows = 6;               // tiles a step of the product (6 x 4 accumulators of 16 floats)
+constexpr int kBlocks = 4;             // 16-channel output blocks a step: output channels in multiples of 64
+constexpr int64_t kChunkBytes = 384 << 10;  // a chunk's transformed input and products: within a core's L2
+
+// 16 bfloat16 values widened to float32 (exact).
+TA_AVX512_BF16 inline __m512 Widen(const uint16_t* p) {
+  const __m512i wide = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+  return _mm512_castsi512_ps(_mm512_slli_epi32(wide, 16));
+}
+
+// 16 float32 values rounded to nearest-even bfloat16 (the CPU's own conversion, as oneDNN's
+// bf16 convolutions round) and stored.
+TA_AVX512_BF16 inline void Narrow(uint16_t* p, __m512 v) {
+  const __m256bh h = _mm512_cvtneps_pbh(v);
+  std::memcpy(p, &h, sizeof h);
+}
+
+// The transformed input of tiles [first, first + count) (global index: image, tile row, tile
+// column): v[xi][row][channel], xi = 4 i + j of B^T d B, rows `stride` apart per xi.
+TA_AVX512_BF16 void TransformInput(const uint16_t* x, int64_t h, int64_t w, int64_t ic, int64_t tiles_w, int64_t tiles_per_image, int64_t first,
+                                   int64_t count, int64_t stride, uint16_t* v) {
+  const __m512 zero = _mm512_setzero_ps();
+  for (int64_t r = 0; r < count; ++r) {
+    const int64_t t = first + r, n = t / tiles_per_image, ty = (t % tiles_per_image) / tiles_w, tx = t % tiles_w;
+    const int64_t y0 = 2 * ty - 1, x0 = 2 * tx - 1;
+    const uint16_t* pixel[4][4];
+    for (int i = 0; i < 4; ++i) {
+      for (int j = 0; j < 4; ++j) {
+        const int64_t y = y0 + i, xx = x0 + j;
+        pixel[i][j] = (y >= 0 && y < h && xx >= 0 && xx < w) ? x + ((n * h + y) * w + xx) * ic : nullptr;
+      }
+    }
+    for (int64_t c = 0; c < ic; c += 16) {
+      __m512 d[4][4], t4[4][4];
+      for (int i = 0; i < 4; ++i) {
+        for (int j = 0; j < 4; ++j) d[i][j] = pixel[i][j] != nullptr ? Widen(pixel[i][j] + c) : zero;
+      }
+      for (int j = 0; j < 4; ++j) {  // B^T d
+        t4[0][j] = _mm512_sub_ps(d[0][j], d[2][j]);
+        t4[1][j] = _mm512_add_ps(d[1][j], d[2][j]);
+        t4[2][j] = _mm512_sub_ps(d[2][j], d[1][j]);
+        t4[3][j] = _mm512_sub_ps(d[1][j], d[3][j]);
+      }
+      for (int i = 0; i < 4; ++i) {  // (B^T d) B
+        uint16_t* out = v + (4 * i) * stride * ic + r * ic + c;
+        Narrow(out, _mm512_sub_ps(t4[i][0], t4[i][2]));
+        Narrow(out + stride * ic, _mm512_add_ps(t4[i][1], t4[i][2]));
+        Narrow(out + 2 * stride * ic, _mm512_sub_ps(t4[i][2], t4[i][1]));
+        Narrow(out + 3 * stride * ic, _mm512_sub_ps(t4[i][1], t4[i][3]));
+      }
+    }
+  }
+}
+
+// m[kRows rows, 64 columns] = v[kRows rows, ic] x u[ic, 64 columns]: u in pairs of input
+// channels ([ic / 2][oc][2], starting at the block's first column), v's rows ic apart, m's oc.
+// 24 accumulators, 4 weight vectors and a broadcast: 29 of the 32 vector registers.
+TA_AVX512_BF16 inline void Product(const uint16_t* v, int64_t ic, const uint16_t* u, int64_t oc, float* m) {
+  __m512 acc[kRows][kBlocks];
+  for (int r = 0; r < kRows; ++r) {
+    for (int b = 0; b < kBlocks; ++b) acc[r][b] = _mm512_setzero_ps();
+  }
+  for (int64_t k = 0; k < ic; k += 2) {
+    __m512bh weights[kBlocks];
+    for (int b = 0; b < kBlocks; ++b) weights[b] = (__m512bh)_mm512_loadu_si512(u + k * oc + 32 * b);
+    for (int r = 0; r < kRows; ++r) {
+      int32_t pair;
+      std::memcpy(&pair, v + r * ic + k, sizeof pair);
+      const __m512bh a = (__m512bh)_mm512_set1_epi32(pair);
+      for (int b = 0; b < kBlocks; ++b) acc[r][b] = _mm512_dpbf16_ps(acc[r][b], a, weights[b]);
+    }
+  }
+  for (int r = 0; r < kRows; ++r) {
+    for (int b = 0; b < kBlocks; ++b) _mm512_storeu_ps(m + r * oc + 16 * b, acc[r][b]);
+  }
+}
+
+// The 16 products of a chunk: m[xi] = v[xi] x u[xi] for `rows` rows (a multiple of kRows).
+TA_AVX512_BF16 void Products(const uint16_t* v, const uint16_t* u, int64_t ic, int64_t oc, int64_t rows, int64_t stride, float* m) {
+  for (int xi = 0; xi < kTiles; ++xi) {
+    const uint16_t* vx = v + xi * stride * ic;
+    const uint16_t* ux = u + xi * ic * oc;
+    float* mx = m + xi * stride * oc;
+    for (int64_t col = 0; col < oc; col += 16 * kBlocks) {
+      for (int64_t r = 0; r < rows; r += kRows) Product(vx + r * ic, ic, ux + 2 * col, oc, mx + r * oc + col);
+    }
+  }
+}
+
+// A^T m A for tiles [first, first + count), plus bias (and what out holds, when accumulate),
+// ReLU, rounded to bfloat16 into out (channels-last; a tile's second row or column is dropped
+// past an odd edge).
+TA_AVX512_BF16 void TransformOutput(const float* m, int64_t oc, int64_t stride, int64_t h, int64_t w, int64_t tiles_w, int64_t tiles_per_image,
+                                    int64_t first, int64_t count, const float* bias, bool relu, bool accumulate, uint16_t* out) {
+  const __m512 zero = _mm512_setzero_ps();
+  for (int64_t r = 0; r < count; ++r) {
+    const int64_t t = first + r, n = t / tiles_per_image, ty = (t % tiles_per_image) / tiles_w, tx = t % tiles_w;
+    const int64_t oy = 2 * ty, ox = 2 * tx;
+    uint16_t* pixel[2][2];
+    for (int a = 0; a < 2; ++a) {
+      for (int b = 0; b < 2; ++b) pixel[a][b] = (oy + a < h && ox + b < w) ? out + ((n * h + oy + a) * w + ox + b) * oc : nullptr;
+    }
+    for (int64_t c = 0; c < oc; c += 16) {
+      __m512 mm[4][4], s[2][4], y[2][2];
+      for (int xi = 0; xi < kTiles; ++xi) mm[xi / 4][xi % 4] = _mm512_loadu_ps(m + xi * stride * oc + r * oc + c);
+      for (int j = 0; j < 4; ++j) {  // A^T m
+        s[0][j] = _mm512_add_ps(_mm512_add_ps(mm[0][j], mm[1][j]), mm[2][j]);
+        s[1][j] = _mm512_sub_ps(_mm512_sub_ps(mm[1][j], mm[2][j]), mm[3][j]);
+      }
+      const __m512 b = _mm512_loadu_ps(bias + c);
+      for (int a = 0; a < 2; ++a) {  // (A^T m) A
+        y[a][0] = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(s[a][0], s[a][1]), s[a][2]), b);
+        y[a][1] = _mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(s[a][1], s[a][2]), s[a][3]), b);
+      }
+      for (int a = 0; a < 2; ++a) {
+        for (int bb = 0; bb < 2; ++bb) {
+          if (pixel[a][bb] == nullptr) continue;
+          __m512 v = y[a][bb];
+          if (accumulate) v = _mm512_add_ps(v, Widen(pixel[a][bb] + c));
+          if (relu) v = _mm512_max_ps(zero, v);  // a NaN stays NaN (vmaxps returns its second operand)
+          Narrow(pixel[a][bb] + c, v);
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
+bool WinogradBf16Supported() {
+  static const bool supported = runtime::CpuHasAvx512BwVl() && __builtin_cpu_supports("avx512bf16");
+  return supported;
+}
+
+bool WinogradBf16Fits(int64_t in_channels, int64_t out_channels) {
+  return in_channels > 0 && out_channels > 0 && in_channels % 16 == 0 && out_channels % (16 * kBlocks) == 0;
+}
+
+bool WinogradBf16Pays(int64_t n, int64_t h, int64_t w) { return n * ((h + 1) / 2) * ((w + 1) / 2) >= kWinogradBf16MinTiles; }
+
+torch::Tensor WinogradBf16Weights(const torch::Tensor& weight) {
+  TORCH_CHECK(weight.dim() == 4 && weight.size(2) == 3 && weight.size(3) == 3 && WinogradBf16Fits(weight.size(1), weight.size(0)),
+              "WinogradBf16Weights: a 3 x 3 weight with channels in multiples of 16");
+  const int64_t oc = weight.size(0), ic = weight.size(1);
+  const auto g = torch::tensor({1.f, 0.f, 0.f, .5f, .5f, .5f, .5f, -.5f, .5f, 0.f, 0.f, 1.f}).view({4, 3});
+  const auto u = torch::matmul(torch::matmul(g, weight.to(at::kFloat)), g.t());  // OC x IC x 4 x 4
+  return u.permute({2, 3, 1, 0}).reshape({kTiles, ic / 2, 2, oc}).permute({0, 1, 3, 2}).to(at::kBFloat16).contiguous();
+}
+
+void RunWinogradBf16(const torch::Tensor& x, const torch::Tensor& u, const torch::Tensor& bias, bool relu, bool accumulate, torch::Tensor& out) {
+  const int64_t n = x.size(0), ic = x.size(1), h = x.size(2), w = x.size(3), oc = out.size(1);
+  TORCH_CHECK(WinogradBf16Supported() && x.scalar_type() == at::kBFloat16 && out.scalar_type() == at::kBFloat16 && bias.scalar_type() == at::kFloat &&
+                  x.is_contiguous(at::MemoryFormat::ChannelsLast) && out.is_contiguous(at::MemoryFormat::ChannelsLast) && bias.is_contiguous() &&
+                  u.is_contiguous() && u.numel() == kTiles * ic * oc && out.size(0) == n && out.size(2) == h && out.size(3) == w && bias.numel() == oc &&
+                  WinogradBf16Fits(ic, oc),
+              "RunWinogradBf16: an input unlike the one the convolution was prepared for");
+  const int64_t tiles_h = (h + 1) / 2, tiles_w = (w + 1) / 2, tiles_per_image = tiles_h * tiles_w, tiles = n * tiles_per_image;
+  const int64_t threads = std::max<int64_t>(1, at::get_num_threads());
+  const int64_t per_tile = kTiles * (ic * 2 + oc * 4);  // its transformed input and products
+  const auto round_up = [](int64_t v) { return (v + kRows - 1) / kRows * kRows; };
+  const int64_t most = std::max<int64_t>(kRows, kChunkBytes / per_tile / kRows * kRows);
+  // As many chunks for every thread, as few as the cache allows.
+  const int64_t rounds = (tiles + threads * most - 1) / (threads * most);
+  const int64_t chunks = std::min(tiles, threads * rounds);
+  const int64_t capacity = round_up((tiles + chunks - 1) / chunks);
+  const auto* xs = static_cast<const uint16_t*>(x.data_ptr());
+  const auto* us = static_cast<const uint16_t*>(u.data_ptr());
+  const auto* bs = bias.data_ptr<float>();
+  auto* os = static_cast<uint16_t*>(out.data_ptr());
+  at::parallel_for(0, chunks, 1, [&](int64_t begin, int64_t end) {
+    // Each thread's buffers, kept (at most kChunkBytes, or kRows tiles' worth): rows past a
+    // chunk's count hold what an earlier chunk left, multiplied but never read back.
+    thread_local std::vector<uint16_t> v;
+    thread_local std::vector<float> m;
+    if (v.size() < static_cast<size_t>(kTiles * capacity * ic)) v.resize(kTiles * capacity * ic);
+    if (m.size() < static_cast<size_t>(kTiles * capacity * oc)) m.resize(kTiles * capacity * oc);
+    for (int64_t chunk = begin; chunk < end; ++chunk) {
+      const int64_t first = chunk * capacity, count = std::min(capacity, tiles - first);
+      if (count <= 0) break;
+      TransformInput(xs, h, w, ic, tiles_w, tiles_per_image, first, count, capacity, v.data());
+      Products(v.data(), us, ic, oc, round_up(count), capacity, m.data());
+      TransformOutput(m.data(), oc, capacity, h, w, tiles_w, tiles_per_image, first, count, bs, relu, accumulate, os);
+    }
+  });
+}
+
+}  // namespace torch_attn::models
