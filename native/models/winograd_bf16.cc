@@ -162,7 +162,7 @@ bool WinogradBf16Pays(int64_t n, int64_t h, int64_t w) { return n * ((h + 1) / 2
 
 torch::Tensor WinogradBf16Weights(const torch::Tensor& weight) {
   TORCH_CHECK(weight.dim() == 4 && weight.size(2) == 3 && weight.size(3) == 3 && WinogradBf16Fits(weight.size(1), weight.size(0)),
-              "WinogradBf16Weights: a 3 x 3 weight with channels in multiples of 16");
+              "WinogradBf16Weights: a 3 x 3 weight, input channels in multiples of 16, output channels in multiples of 64");
   const int64_t oc = weight.size(0), ic = weight.size(1);
   const auto g = torch::tensor({1.f, 0.f, 0.f, .5f, .5f, .5f, .5f, -.5f, .5f, 0.f, 0.f, 1.f}).view({4, 3});
   const auto u = torch::matmul(torch::matmul(g, weight.to(at::kFloat)), g.t());  // OC x IC x 4 x 4
