@@ -9,7 +9,9 @@
 // its peak RSS is its own. The core figures and bench.py take turns in `--rounds` rounds (the
 // order alternating), so a slow spell of the machine falls on both sides: each figure is the median
 // over rounds (inside a round, torch-attn's is the median of `--reps` repetitions), each ratio the
-// median of the rounds' own ratios, all listed in `ratios_per_round`; warm-up first.
+// median of the rounds' own ratios, all listed in `ratios_per_round`; warm-up first. bf16 against
+// fp32 within torch-attn is also measured with the two precisions' calls taking turns
+// (`*_turns_bf16_over_fp32`), free of the drift between variants measured a minute apart.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -82,22 +84,35 @@ async function core() {
     out[`eval_img_per_s${v.suffix}`] = +(64 / evalB64).toFixed(2);
     out[`eval_b1_ms${v.suffix}`] = +(evalB1 * 1000).toFixed(2);
   }
-  // bf16 against fp32 at batch 64 within torch-attn, the two taking turns call by call on one
-  // model and input. The variants above run a minute or more apart (bench.py's order), and this
-  // machine's speed drifts by 10-30% over minutes, which lands whole on a ratio of two of them.
+  // bf16 against fp32 within torch-attn, the two precisions taking turns call by call (training
+  // steps on two models seeded alike, eval at batch 64 on one model and input). The variants above
+  // run a minute or more apart (bench.py's order), and this machine's speed drifts by 10-30% over
+  // minutes, which lands whole on a ratio of two of them.
+  const inTurns = async (calls: Record<'fp32' | 'bf16', () => Promise<unknown>>, n: number) => {
+    const seconds = async (precision: 'fp32' | 'bf16') => {
+      const start = process.hrtime.bigint();
+      await calls[precision]();
+      return Number(process.hrtime.bigint() - start) / 1e9;
+    };
+    const turns = { fp32: [] as number[], bf16: [] as number[] };
+    for (const precision of ['fp32', 'bf16'] as const) for (let i = 0; i < 2; i++) await seconds(precision);
+    for (let i = 0; i < n; i++) {
+      for (const precision of i % 2 === 0 ? (['fp32', 'bf16'] as const) : (['bf16', 'fp32'] as const)) turns[precision].push(await seconds(precision));
+    }
+    return +(median(turns.fp32) / median(turns.bf16)).toFixed(3);
+  };
+  const trainCall = (precision: 'fp32' | 'bf16') => {
+    manualSeed(0);
+    const model = new ResNetCBAM({ depth: 18, numClasses: 10 });
+    const opt = optim.adam(model, [{ params: 'all' }], { lr: 1e-3 });
+    model.train();
+    return () => model.trainStep(opt, x, y, { precision });
+  };
+  out.train_turns_bf16_over_fp32 = await inTurns({ fp32: trainCall('fp32'), bf16: trainCall('bf16') }, 3 * reps);
   manualSeed(1);
   const pairModel = new ResNetCBAM({ depth: 18, numClasses: 10 }).eval();
-  const seconds = async (precision: 'fp32' | 'bf16') => {
-    const start = process.hrtime.bigint();
-    (await pairModel.predict(x, { precision })).dispose();
-    return Number(process.hrtime.bigint() - start) / 1e9;
-  };
-  const turns = { fp32: [] as number[], bf16: [] as number[] };
-  for (const precision of ['fp32', 'bf16'] as const) for (let i = 0; i < 2; i++) await seconds(precision);
-  for (let i = 0; i < 5 * reps; i++) {
-    for (const precision of i % 2 === 0 ? (['fp32', 'bf16'] as const) : (['bf16', 'fp32'] as const)) turns[precision].push(await seconds(precision));
-  }
-  out.eval_turns_bf16_over_fp32 = +(median(turns.fp32) / median(turns.bf16)).toFixed(3);
+  const evalCall = (precision: 'fp32' | 'bf16') => async () => (await pairModel.predict(x, { precision })).dispose();
+  out.eval_turns_bf16_over_fp32 = await inTurns({ fp32: evalCall('fp32'), bf16: evalCall('bf16') }, 5 * reps);
   const augment = await augmentImagesPerSecond(2048, reps);
   return { ...out, augment_img_per_s_1core: Math.round(augment), peak_rss_mb: Math.round(peakRssMb()) };
 }
@@ -192,6 +207,7 @@ async function main() {
     ours_bf16_over_fp32_eval: ratio(o.eval_img_per_s_bf16, o.eval_img_per_s),
     ours_bf16_cl_over_fp32_eval: ratio(o.eval_img_per_s_bf16_cl, o.eval_img_per_s),
     // the same, fp32 and bf16 calls taking turns (above)
+    ours_bf16_over_fp32_train_turns: o.train_turns_bf16_over_fp32,
     ours_bf16_over_fp32_eval_turns: o.eval_turns_bf16_over_fp32,
     augment: ratio(o.augment_img_per_s_1core, q.augment_img_per_s_1core),
     peak_rss: ratio(o.peak_rss_mb, q.peak_rss_mb),
@@ -220,6 +236,7 @@ async function main() {
         [`eval b1 ${label}, ms`, ours[`eval_b1_ms${v.suffix}`], typeof p === 'string' ? '-' : p[`eval_b1_ms${v.suffix}`], r?.[`eval_b1${v.suffix}`]],
       ] as [string, unknown, unknown, unknown][];
     }),
+    ['bf16 / fp32 training, in turns', ours.train_turns_bf16_over_fp32, '', ''],
     ['bf16 / fp32 eval b64, in turns', ours.eval_turns_bf16_over_fp32, '', ''],
     ['augmentation, img/s/core', ours.augment_img_per_s_1core, typeof p === 'string' ? '-' : p.augment_img_per_s_1core, r?.augment],
     ['peak RSS (same work), MB', ours.peak_rss_mb, typeof p === 'string' ? '-' : p.peak_rss_mb, r?.peak_rss],
