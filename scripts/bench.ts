@@ -32,7 +32,7 @@ import {
 } from '../lib';
 import { CIFAR_TRAIN_AUGMENT, augmentImagesPerSecond } from './bench-augment';
 import { inferenceFigures } from './bench-inference';
-import { loopDelayMs, median, medians, runs as timedRuns } from './timing';
+import { callTimes, loopDelayMs, median, medians, runs as timedRuns } from './timing';
 
 const { values } = parseArgs({
   options: {
@@ -65,14 +65,18 @@ async function core() {
   const x1 = randn([1, 3, 32, 32]);
   const y = tensor(BigInt64Array.from({ length: 64 }, (_, i) => BigInt((i * 7) % 10)), [64]);
   const out: Record<string, number> = {};
+  /** bench.py's training model: seeded, Adam on everything, in training mode; its step. */
+  const trainStep = (precision: 'fp32' | 'bf16', memoryFormat: 'contiguous' | 'channels-last') => {
+    manualSeed(0);
+    const model = new ResNetCBAM({ depth: 18, numClasses: 10 }).to({ memoryFormat });
+    const opt = optim.adam(model, [{ params: 'all' }], { lr: 1e-3 });
+    model.train();
+    return () => model.trainStep(opt, x, y, { precision });
+  };
   // bench.py's order per variant: a seeded model trained 2 warm-up + timed steps; eval on a fresh
   // seeded model (default initialisation), batch 64 then batch 1.
   for (const v of VARIANTS) {
-    manualSeed(0);
-    const model = new ResNetCBAM({ depth: 18, numClasses: 10 }).to({ memoryFormat: v.memoryFormat });
-    const opt = optim.adam(model, [{ params: 'all' }], { lr: 1e-3 });
-    model.train();
-    const step = median(await runs(() => model.trainStep(opt, x, y, { precision: v.precision }), 5, 2));
+    const step = median(await runs(trainStep(v.precision, v.memoryFormat), 5, 2));
     manualSeed(1);
     const evalModel = new ResNetCBAM({ depth: 18, numClasses: 10 }).to({ memoryFormat: v.memoryFormat }).eval();
     // fp32 through forward() (synchronous, as a PyTorch call is); bf16 through predict(), the
@@ -88,27 +92,15 @@ async function core() {
   // steps on two models seeded alike, eval at batch 64 on one model and input). The variants above
   // run a minute or more apart (bench.py's order), and this machine's speed drifts by 10-30% over
   // minutes, which lands whole on a ratio of two of them.
-  const inTurns = async (calls: Record<'fp32' | 'bf16', () => Promise<unknown>>, n: number) => {
-    const seconds = async (precision: 'fp32' | 'bf16') => {
-      const start = process.hrtime.bigint();
-      await calls[precision]();
-      return Number(process.hrtime.bigint() - start) / 1e9;
-    };
+  const inTurns = async (calls: Record<'fp32' | 'bf16', () => unknown>, n: number) => {
     const turns = { fp32: [] as number[], bf16: [] as number[] };
-    for (const precision of ['fp32', 'bf16'] as const) for (let i = 0; i < 2; i++) await seconds(precision);
+    for (const precision of ['fp32', 'bf16'] as const) await callTimes(calls[precision], 0, 2);
     for (let i = 0; i < n; i++) {
-      for (const precision of i % 2 === 0 ? (['fp32', 'bf16'] as const) : (['bf16', 'fp32'] as const)) turns[precision].push(await seconds(precision));
+      for (const precision of i % 2 === 0 ? (['fp32', 'bf16'] as const) : (['bf16', 'fp32'] as const)) turns[precision].push(...(await callTimes(calls[precision], 1, 0)));
     }
     return +(median(turns.fp32) / median(turns.bf16)).toFixed(3);
   };
-  const trainCall = (precision: 'fp32' | 'bf16') => {
-    manualSeed(0);
-    const model = new ResNetCBAM({ depth: 18, numClasses: 10 });
-    const opt = optim.adam(model, [{ params: 'all' }], { lr: 1e-3 });
-    model.train();
-    return () => model.trainStep(opt, x, y, { precision });
-  };
-  out.train_turns_bf16_over_fp32 = await inTurns({ fp32: trainCall('fp32'), bf16: trainCall('bf16') }, 3 * reps);
+  out.train_turns_bf16_over_fp32 = await inTurns({ fp32: trainStep('fp32', 'contiguous'), bf16: trainStep('bf16', 'contiguous') }, 3 * reps);
   manualSeed(1);
   const pairModel = new ResNetCBAM({ depth: 18, numClasses: 10 }).eval();
   const evalCall = (precision: 'fp32' | 'bf16') => async () => (await pairModel.predict(x, { precision })).dispose();

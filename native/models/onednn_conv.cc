@@ -111,12 +111,10 @@ std::shared_ptr<const DirectConv> MakeDirectConv(const torch::Tensor& weight, co
     for (const auto& s : siblings) {
       if (s && s->bf16_winograd.defined()) conv->bf16_winograd = s->bf16_winograd;
     }
-    if (!conv->bf16_winograd.defined()) {
-      auto u = WinogradBf16Weights(weight);
-      if (static_cast<int64_t>(u.nbytes()) <= winograd_budget) {
-        conv->bf16_winograd = u;
-        if (added_bytes != nullptr) *added_bytes = static_cast<int64_t>(u.nbytes());
-      }
+    const int64_t bytes = WinogradBf16WeightBytes(weight.size(1), weight.size(0));
+    if (!conv->bf16_winograd.defined() && bytes <= winograd_budget) {  // transformed only when they fit
+      conv->bf16_winograd = WinogradBf16Weights(weight);
+      if (added_bytes != nullptr) *added_bytes = bytes;
     }
     if (conv->bf16_winograd.defined()) {
       conv->winograd = true;
@@ -132,8 +130,7 @@ std::shared_ptr<const DirectConv> MakeDirectConv(const torch::Tensor& weight, co
     // reorders to and from the blocked layout it needs; within ~2e-6 of the direct form per
     // convolution, relative to the output's largest value (the plan's tests hold logits to 1e-4).
     dnnl::convolution_forward::primitive_desc pd;
-    if (winograd_budget > 0 && WinogradEnabled() && dt == dnnl::memory::data_type::f32 && weight.size(2) == 3 && weight.size(3) == 3 && stride[0] == 1 &&
-        stride[1] == 1 && x.size(1) % 16 == 0 && weight.size(0) % 16 == 0) {
+    if (winograd_budget > 0 && WinogradEnabled() && dt == dnnl::memory::data_type::f32 && winograd_shape && x.size(1) % 16 == 0 && weight.size(0) % 16 == 0) {
       const dnnl::memory::desc bsrc(Dims(x.sizes()), dt, tag::nChw16c), bdst(Dims(conv->out_shape), dt, tag::nChw16c);
       const dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_winograd, bsrc, any_weights,
                                                  bias_desc, bdst, Dims(stride), Dims(padding), Dims(padding));

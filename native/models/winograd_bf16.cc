@@ -37,14 +37,26 @@ TA_AVX512_BF16 inline void Narrow(uint16_t* p, __m512 v) {
   std::memcpy(p, &h, sizeof h);
 }
 
+// The 2 x 2 output tiles of images of h x w (the last row or column of tiles half outside an odd
+// edge), numbered image by image, row by row.
+struct TileGrid {
+  int64_t h, w, across, per_image;
+  TileGrid(int64_t h, int64_t w) : h(h), w(w), across((w + 1) / 2), per_image((h + 1) / 2 * across) {}
+  // Tile t's first output pixel: image, row, column.
+  struct Origin {
+    int64_t n, y, x;
+  };
+  Origin At(int64_t t) const { return {t / per_image, 2 * ((t % per_image) / across), 2 * (t % across)}; }
+};
+
 // The transformed input of tiles [first, first + count) (global index: image, tile row, tile
 // column): v[xi][row][channel], xi = 4 i + j of B^T d B, rows `stride` apart per xi.
-TA_AVX512_BF16 void TransformInput(const uint16_t* x, int64_t h, int64_t w, int64_t ic, int64_t tiles_w, int64_t tiles_per_image, int64_t first,
-                                   int64_t count, int64_t stride, uint16_t* v) {
+TA_AVX512_BF16 void TransformInput(const uint16_t* x, const TileGrid& grid, int64_t ic, int64_t first, int64_t count, int64_t stride, uint16_t* v) {
   const __m512 zero = _mm512_setzero_ps();
+  const int64_t h = grid.h, w = grid.w;
   for (int64_t r = 0; r < count; ++r) {
-    const int64_t t = first + r, n = t / tiles_per_image, ty = (t % tiles_per_image) / tiles_w, tx = t % tiles_w;
-    const int64_t y0 = 2 * ty - 1, x0 = 2 * tx - 1;
+    const auto [n, oy, ox] = grid.At(first + r);
+    const int64_t y0 = oy - 1, x0 = ox - 1;  // padding 1
     const uint16_t* pixel[4][4];
     for (int i = 0; i < 4; ++i) {
       for (int j = 0; j < 4; ++j) {
@@ -112,12 +124,12 @@ TA_AVX512_BF16 void Products(const uint16_t* v, const uint16_t* u, int64_t ic, i
 // A^T m A for tiles [first, first + count), plus bias (and what out holds, when accumulate),
 // ReLU, rounded to bfloat16 into out (channels-last; a tile's second row or column is dropped
 // past an odd edge).
-TA_AVX512_BF16 void TransformOutput(const float* m, int64_t oc, int64_t stride, int64_t h, int64_t w, int64_t tiles_w, int64_t tiles_per_image,
-                                    int64_t first, int64_t count, const float* bias, bool relu, bool accumulate, uint16_t* out) {
+TA_AVX512_BF16 void TransformOutput(const float* m, int64_t oc, int64_t stride, const TileGrid& grid, int64_t first, int64_t count, const float* bias,
+                                    bool relu, bool accumulate, uint16_t* out) {
   const __m512 zero = _mm512_setzero_ps();
+  const int64_t h = grid.h, w = grid.w;
   for (int64_t r = 0; r < count; ++r) {
-    const int64_t t = first + r, n = t / tiles_per_image, ty = (t % tiles_per_image) / tiles_w, tx = t % tiles_w;
-    const int64_t oy = 2 * ty, ox = 2 * tx;
+    const auto [n, oy, ox] = grid.At(first + r);
     uint16_t* pixel[2][2];
     for (int a = 0; a < 2; ++a) {
       for (int b = 0; b < 2; ++b) pixel[a][b] = (oy + a < h && ox + b < w) ? out + ((n * h + oy + a) * w + ox + b) * oc : nullptr;
@@ -158,7 +170,11 @@ bool WinogradBf16Fits(int64_t in_channels, int64_t out_channels) {
   return in_channels > 0 && out_channels > 0 && in_channels % 16 == 0 && out_channels % (16 * kBlocks) == 0;
 }
 
-bool WinogradBf16Pays(int64_t n, int64_t h, int64_t w) { return n * ((h + 1) / 2) * ((w + 1) / 2) >= kWinogradBf16MinTiles; }
+bool WinogradBf16Pays(int64_t n, int64_t h, int64_t w) { return n * TileGrid(h, w).per_image >= kWinogradBf16MinTiles; }
+
+int64_t WinogradBf16WeightBytes(int64_t in_channels, int64_t out_channels) {
+  return kTiles * in_channels * out_channels * static_cast<int64_t>(sizeof(uint16_t));
+}
 
 torch::Tensor WinogradBf16Weights(const torch::Tensor& weight) {
   TORCH_CHECK(weight.dim() == 4 && weight.size(2) == 3 && weight.size(3) == 3 && WinogradBf16Fits(weight.size(1), weight.size(0)),
@@ -176,7 +192,8 @@ void RunWinogradBf16(const torch::Tensor& x, const torch::Tensor& u, const torch
                   u.is_contiguous() && u.numel() == kTiles * ic * oc && out.size(0) == n && out.size(2) == h && out.size(3) == w && bias.numel() == oc &&
                   WinogradBf16Fits(ic, oc),
               "RunWinogradBf16: an input unlike the one the convolution was prepared for");
-  const int64_t tiles_h = (h + 1) / 2, tiles_w = (w + 1) / 2, tiles_per_image = tiles_h * tiles_w, tiles = n * tiles_per_image;
+  const TileGrid grid(h, w);
+  const int64_t tiles = n * grid.per_image;
   const int64_t threads = std::max<int64_t>(1, at::get_num_threads());
   const int64_t per_tile = kTiles * (ic * 2 + oc * 4);  // its transformed input and products
   const auto round_up = [](int64_t v) { return (v + kRows - 1) / kRows * kRows; };
@@ -199,9 +216,9 @@ void RunWinogradBf16(const torch::Tensor& x, const torch::Tensor& u, const torch
     for (int64_t chunk = begin; chunk < end; ++chunk) {
       const int64_t first = chunk * capacity, count = std::min(capacity, tiles - first);
       if (count <= 0) break;
-      TransformInput(xs, h, w, ic, tiles_w, tiles_per_image, first, count, capacity, v.data());
+      TransformInput(xs, grid, ic, first, count, capacity, v.data());
       Products(v.data(), us, ic, oc, round_up(count), capacity, m.data());
-      TransformOutput(m.data(), oc, capacity, h, w, tiles_w, tiles_per_image, first, count, bs, relu, accumulate, os);
+      TransformOutput(m.data(), oc, capacity, grid, first, count, bs, relu, accumulate, os);
     }
   });
 }

@@ -42,6 +42,9 @@ bool WinogradBf16Fits(int64_t in_channels, int64_t out_channels);
 constexpr int64_t kWinogradBf16MinTiles = 256;
 bool WinogradBf16Pays(int64_t n, int64_t h, int64_t w);
 
+// The bytes WinogradBf16Weights gives for these channel counts (16/9 of the plain bf16 weights).
+int64_t WinogradBf16WeightBytes(int64_t in_channels, int64_t out_channels);
+
 // The transformed weights of an OC x IC x 3 x 3 bfloat16 weight (any layout): U = G g G^T per
 // (out, in) pair, rounded to bfloat16, laid out [16][IC / 2][OC][2] (pairs of input channels
 // together, as the dot product takes them).
