@@ -333,6 +333,8 @@ export interface NativeBinding {
   createModel(spec: NativeModelSpec): NativeModel;
   readStateDict(path: string): Promise<Record<string, NativeTensor>>;
   encodePth(tensors: Record<string, NativeTensor>): Buffer;
+  /** The bf16 plans' Winograd kernel on one convolution, for its tests (model_wrap.cc). */
+  winogradBf16Conv2d(x: NativeTensor, weight: NativeTensor, bias: NativeTensor, relu: boolean, residual?: NativeTensor): NativeTensor;
 
   Dataset: abstract new () => NativeDataset;
   createMemoryDataset(pixels: Uint8Array, labels: Int32Array, shape: number[]): NativeDataset;

@@ -14,8 +14,9 @@
 //
 // F(2x2, 3x3) and not F(4x4, 3x3): its transforms only add and subtract, so rounding the
 // transformed input to bfloat16 loses no more than rounding the input did; F(4x4)'s coefficients
-// (up to 5) would multiply bfloat16's error several times. Tiles are processed in chunks whose
-// transformed operands stay in the core's cache, one chunk per thread at a time.
+// (up to 5) would multiply bfloat16's error several times. Tiles are processed in chunks, one per
+// thread at a time, whose transformed input stays in the core's cache while the transformed
+// weights pass through it 64 output channels at a time (laid out so, in the order they are read).
 //
 // Needs AVX-512 BF16 (and BW/VL); WinogradBf16Supported says whether this CPU has it. Core only:
 // no N-API.
@@ -34,20 +35,20 @@ bool WinogradBf16Supported();
 bool WinogradBf16Fits(int64_t in_channels, int64_t out_channels);
 
 // Whether an input of n images of h x w gives enough tiles (kWinogradBf16MinTiles) for Winograd
-// to pay: its transformed weights are 16/9 of the plain ones and are streamed once a call, so
-// few tiles leave it bound by memory. Measured on a ResNet18-CBAM, this project's machine: at
-// batch 1 the 32 x 32 stage (256 tiles) is even with the direct form and the smaller ones lose (a
-// 512-channel 4 x 4 convolution, 4 tiles, 1.1 against 1.0 ms); from batch 4 the stages with 256
-// tiles or more win.
-constexpr int64_t kWinogradBf16MinTiles = 256;
+// to pay: its transformed weights are 16/9 of the plain ones and are read in full for every
+// chunk of tiles, so few tiles leave it bound by memory. Measured on a ResNet18-CBAM at 32 x 32,
+// this project's machine, plans with and without taking turns call by call: from 32 tiles the
+// stages gain (batch 2: layer3's 32 tiles; batch 8: layer4's), below they lose (batch 1 with
+// layer3's 16 tiles, 3% slower; with layer4's 4 as well, 16%).
+constexpr int64_t kWinogradBf16MinTiles = 32;
 bool WinogradBf16Pays(int64_t n, int64_t h, int64_t w);
 
 // The bytes WinogradBf16Weights gives for these channel counts (16/9 of the plain bf16 weights).
 int64_t WinogradBf16WeightBytes(int64_t in_channels, int64_t out_channels);
 
 // The transformed weights of an OC x IC x 3 x 3 bfloat16 weight (any layout): U = G g G^T per
-// (out, in) pair, rounded to bfloat16, laid out [16][IC / 2][OC][2] (pairs of input channels
-// together, as the dot product takes them).
+// (out, in) pair, rounded to bfloat16, laid out [16][OC / 64][IC / 2][64][2] (blocks of 64 output
+// channels, pairs of input channels together, as the dot product takes them).
 torch::Tensor WinogradBf16Weights(const torch::Tensor& weight);
 
 // out = relu?(conv3x3(x, weights, stride 1, padding 1) + bias (+ out, when accumulate)).

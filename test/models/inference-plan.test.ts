@@ -65,14 +65,24 @@ describe('whether plans are used', () => {
  *  many plans, and how many convolutions took Winograd; `meanRelFp32`, the mean absolute difference
  *  to fp32 relative to fp32's largest logit, sees differences that bf16's rounding of the logits
  *  hides from the largest one. ResNet18-CBAM unless `model` says
- *  'cbam-cnn'. */
+ *  'cbam-cnn', its BatchNorms given random statistics and affine parameters (folded, non-zero
+ *  biases). */
 function planInChildProcess(env: Record<string, string>, batch: number, options: { size?: number; precision?: 'fp32' | 'bf16'; model?: 'resnet18-cbam' | 'cbam-cnn' } = {}) {
   const { size = 32, precision = 'fp32', model = 'resnet18-cbam' } = options;
   const script = `
     const lib = await import(${JSON.stringify(path.resolve(__dirname, '../../lib/index.ts'))});
-    const { ResNetCBAM, CBAMCNN, buildInfo, manualSeed, randn } = lib.default ?? lib;
+    const { ResNetCBAM, CBAMCNN, buildInfo, manualSeed, randn, tensor } = lib.default ?? lib;
     manualSeed(0);
     const m = (${JSON.stringify(model)} === 'cbam-cnn' ? new CBAMCNN({ numClasses: 10 }) : new ResNetCBAM({ depth: 18, numClasses: 10 })).eval();
+    // BatchNorms as training leaves them (a fresh one folds into a zero bias and a scale of ~1).
+    const weights = m.stateDict();
+    for (const key of Object.keys(weights).filter((k) => k.endsWith('.running_mean') || k === 'running_mean')) {
+      const bn = key.slice(0, -'running_mean'.length);
+      const n = weights[key].shape[0];
+      const noise = (scale, offset, abs) => tensor(randn([n]).toFloat32Array().map((v) => offset + scale * (abs ? Math.abs(v) : v)), [n]);
+      Object.assign(weights, { [bn + 'running_mean']: noise(0.2, 0), [bn + 'running_var']: noise(0.5, 0.5, true), [bn + 'weight']: noise(0.5, 0.5, true), [bn + 'bias']: noise(0.2, 0) });
+    }
+    await m.loadStateDict(weights);
     const x = randn([${batch}, 3, ${size}, ${size}]);
     const scale = (b) => b.reduce((s, v) => Math.max(s, Math.abs(v)), 0);
     const rel = (a, b) => a.reduce((d, v, i) => Math.max(d, Math.abs(v - b[i])), 0) / scale(b);
@@ -369,18 +379,21 @@ describe.runIf(hasPlans)('inference plans', () => {
   }, 60_000);
 
   it.runIf(buildInfo().planConvolutions === 'onednn' && buildInfo().nativePrecisions.cpu.includes('bf16'))(
-    'bf16 3 x 3 convolutions of stride 1 run by Winograd F(2x2, 3x3) where the input gives 256 tiles or more (batch 1: the 32 x 32 stage only), as close to fp32 as the direct bf16 plan (TORCH_ATTN_WINOGRAD=0); odd sizes, 32 input channels',
+    'bf16 3 x 3 convolutions of stride 1 run by Winograd F(2x2, 3x3) where the input gives 32 tiles or more (batch 2: layer1-3), within 2x the distance to fp32 of the direct bf16 plan (TORCH_ATTN_WINOGRAD=0); odd sizes, 32 input channels',
     () => {
       for (const [batch, size, model, winograd] of [
-        [8, 33, 'resnet18-cbam', 7], // layer1 and layer2 (17 x 17: odd edges); layer3's 9 x 9, 200 tiles, not
-        [1, 32, 'resnet18-cbam', 4], // layer1 only (256 tiles)
-        [16, 32, 'cbam-cnn', 1], // conv2, 32 -> 64 channels; conv3's transformed weights are past the budget
+        [8, 33, 'resnet18-cbam', 13], // every stage (17 x 17, 9 x 9, 5 x 5: odd edges; layer4's 72 tiles)
+        [2, 32, 'resnet18-cbam', 10], // layer1-3 (layer3's 32 tiles); layer4's 8 tiles not
+        [16, 32, 'cbam-cnn', 2], // conv2 and conv3 (32 -> 64, 64 -> 128 channels); conv1's 3 input channels not
       ] as const) {
         const on = planInChildProcess({}, batch, { size, precision: 'bf16', model });
         const off = planInChildProcess({ TORCH_ATTN_WINOGRAD: '0' }, batch, { size, precision: 'bf16', model });
         expect([on.winograd, off.winograd]).toEqual([winograd, 0]);
+        // Per convolution, Winograd's mean distance to fp32 is ~2.5x the direct form's (its two
+        // extra roundings, README); through a network the other layers' roundings dilute it. The
+        // kernel's own arithmetic is held to the last bit by winograd-bf16.test.ts.
         expect(on.relFp32).toBeLessThan(2e-2);
-        expect(on.meanRelFp32).toBeLessThan(1.25 * off.meanRelFp32);
+        expect(on.meanRelFp32).toBeLessThan(2 * off.meanRelFp32);
       }
     },
     180_000,
