@@ -3,7 +3,8 @@
 // (--max-batch 32) against none (--max-batch 1), in one run. Prints one JSON object:
 // requests/s, p50/p99 latency, errors, the server's event-loop lag p99 (its /metrics, scraped every
 // 5 s; the delay beyond the sampler's 10-ms interval, and the gauge's reading) and its resident
-// memory over the run.
+// memory over the run. Then the model alone in this process (no HTTP, no decoding), batch 1 and
+// the batched server's batch sizes taking turns: what batching can give on this machine at most.
 //   npx tsx scripts/bench-serve.ts [--duration 60] [--baseline-duration 20] [--connections 32]
 //                                  [--precision fp32] [--threads 2]
 import { spawn, execFileSync } from 'node:child_process';
@@ -12,9 +13,12 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
+import { randn, setNumThreads } from '../lib';
+import { inputSize } from '../lib/runs/config';
+import { predictorFromRun } from '../lib/serving/run';
 import { EVENT_LOOP_SAMPLE_MS } from '../lib/serving/server';
 import { CLASSES, makeRun } from '../test/serving/helpers';
-import { loopDelayMs } from './timing';
+import { loopDelayMs, median } from './timing';
 
 const { values } = parseArgs({
   options: {
@@ -127,6 +131,31 @@ async function load(server: Server, bodies: Buffer[], seconds: number) {
   };
 }
 
+/** Images/s of the served model's own `predict` at batch 1 and at `batches`, calls taking turns
+ *  (so the machine's drift lands on all alike), and each batch's gain over batch 1: the ceiling of
+ *  batched over unbatched requests/s, which also pay for HTTP, decoding and the load generator. */
+async function modelAlone(checkpoint: string, batches: number[]) {
+  setNumThreads(Number(values.threads));
+  const precision = values.precision as 'fp32' | 'bf16';
+  const { model, config } = await predictorFromRun(checkpoint, { maxBatch: Math.max(...batches), precision });
+  const sizes = [1, ...batches];
+  const size = inputSize(config);
+  const inputs = sizes.map((b) => randn([b, 3, size, size]));
+  const times = sizes.map(() => [] as number[]);
+  for (let round = 0; round < 33; round++) {
+    for (let k = 0; k < sizes.length; k++) {
+      const start = process.hrtime.bigint();
+      (await model.predict(inputs[k], { precision })).dispose();
+      if (round >= 3) times[k].push(Number(process.hrtime.bigint() - start) / 1e9);
+    }
+  }
+  const rate = sizes.map((b, k) => b / median(times[k]));
+  return {
+    images_per_s: Object.fromEntries(sizes.map((b, k) => [`batch_${b}`, +rate[k].toFixed(1)])),
+    gain_over_batch_1: Object.fromEntries(batches.map((b, k) => [`batch_${b}`, +(rate[k + 1] / rate[0]).toFixed(2)])),
+  };
+}
+
 async function main() {
   if (!fs.existsSync(values.data!)) {
     console.log(JSON.stringify({ skipped: `missing: ${values.data}` }));
@@ -144,6 +173,8 @@ async function main() {
     const b = out.batched as { requests_per_s: number };
     const u = out.unbatched as { requests_per_s: number };
     out.batched_over_unbatched = +(b.requests_per_s / u.requests_per_s).toFixed(2);
+    const mean = Math.max(1, Math.round((out.batched as { mean_batch: number }).mean_batch));
+    out.model_alone = await modelAlone(checkpoint, [...new Set([mean, 32])].sort((p, q) => p - q));
     console.log(JSON.stringify(out));
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
