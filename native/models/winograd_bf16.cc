@@ -90,7 +90,8 @@ TA_AVX512_BF16 void TransformInput(const uint16_t* x, const TileGrid& grid, int6
 
 // m[kRows rows, 64 columns] = v[kRows rows, ic] x u[ic, 64 columns]: u one block of the
 // transformed weights ([ic / 2][64][2]: pairs of input channels, read in order), v's rows ic
-// apart, m's kBlockColumns. 24 accumulators, 4 weight vectors and a broadcast: 29 of the 32 vector registers.
+// apart, m's kBlockColumns. 24 accumulators, 4 weight vectors and a broadcast: 29 of the 32
+// vector registers.
 TA_AVX512_BF16 inline void Product(const uint16_t* v, int64_t ic, const uint16_t* u, float* m) {
   __m512 acc[kRows][kBlocks];
   for (int r = 0; r < kRows; ++r) {
@@ -116,7 +117,7 @@ TA_AVX512_BF16 inline void Product(const uint16_t* v, int64_t ic, const uint16_t
 TA_AVX512_BF16 void Products(const uint16_t* v, const uint16_t* u, int64_t ic, int64_t oc, int64_t column, int64_t rows, int64_t stride, float* m) {
   for (int xi = 0; xi < kTiles; ++xi) {
     const uint16_t* vx = v + xi * stride * ic;
-    const uint16_t* ux = u + (xi * oc + column) * ic;  // block column / 64 of xi's
+    const uint16_t* ux = u + (xi * oc + column) * ic;  // xi's weights for this block of output channels
     float* mx = m + xi * stride * kBlockColumns;
     for (int64_t r = 0; r < rows; r += kRows) Product(vx + r * ic, ic, ux, mx + r * kBlockColumns);
   }
