@@ -136,8 +136,8 @@ Napi::Value WinogradBf16Conv2dJs(const Napi::CallbackInfo& info) {
   torch::Tensor out;
   if (accumulate) {
     const at::Tensor& residual = tensor::TensorWrap::FromValue(info[4], "winogradBf16Conv2d(residual)").Get();
-    if (residual.scalar_type() != at::kFloat || residual.sizes().vec() != out_shape) {
-      throw RangeError("winogradBf16Conv2d: residual float32, N x OC x H x W");
+    if (residual.scalar_type() != at::kFloat || !residual.device().is_cpu() || residual.sizes().vec() != out_shape) {
+      throw RangeError("winogradBf16Conv2d: residual float32 on the CPU, N x OC x H x W");
     }
     out = residual.to(at::kBFloat16).contiguous(channels_last);
   } else {

@@ -194,13 +194,15 @@ torch::Tensor WinogradBf16Weights(const torch::Tensor& weight) {
 
 void RunWinogradBf16(const torch::Tensor& x, const torch::Tensor& u, const torch::Tensor& bias, bool relu, bool accumulate, torch::Tensor& out) {
   const int64_t n = x.size(0), ic = x.size(1), h = x.size(2), w = x.size(3), oc = out.size(1);
-  TORCH_CHECK(WinogradBf16Supported() && x.scalar_type() == at::kBFloat16 && out.scalar_type() == at::kBFloat16 && bias.scalar_type() == at::kFloat &&
+  TORCH_CHECK(WinogradBf16Supported() && x.device().is_cpu() && u.device().is_cpu() && bias.device().is_cpu() && out.device().is_cpu() &&
+                  x.scalar_type() == at::kBFloat16 && out.scalar_type() == at::kBFloat16 && bias.scalar_type() == at::kFloat &&
                   x.is_contiguous(at::MemoryFormat::ChannelsLast) && out.is_contiguous(at::MemoryFormat::ChannelsLast) && bias.is_contiguous() &&
                   u.is_contiguous() && u.numel() == kTiles * ic * oc && out.size(0) == n && out.size(2) == h && out.size(3) == w && bias.numel() == oc &&
                   WinogradBf16Fits(ic, oc),
               "RunWinogradBf16: an input unlike the one the convolution was prepared for");
   const TileGrid grid(h, w);
   const int64_t tiles = n * grid.per_image;
+  if (tiles == 0) return;  // an empty batch or image: nothing to compute (and no chunk to divide it into)
   const int64_t threads = std::max<int64_t>(1, at::get_num_threads());
   // A tile's transformed input (every input channel) and its products for one block of output
   // channels: a chunk's tiles go through the transformed weights a block at a time, so the fewer

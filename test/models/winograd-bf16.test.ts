@@ -148,7 +148,15 @@ describe('bf16 Winograd kernel', () => {
     expect(() => native.winogradBf16Conv2d(t([1, 24, 4, 4]), t([64, 24, 3, 3]), t([64]), true)).toThrow(/IC in multiples of 16, OC in multiples of 64/);
     expect(() => native.winogradBf16Conv2d(t([1, 16, 4, 4]), t([48, 16, 3, 3]), t([48]), true)).toThrow(/OC in multiples of 64/);
     expect(() => native.winogradBf16Conv2d(t([1, 16, 4, 4]), t([64, 16, 5, 5]), t([64]), true)).toThrow(/OC x IC x 3 x 3/);
-    expect(() => native.winogradBf16Conv2d(t([1, 16, 4, 4]), t([64, 16, 3, 3]), t([64]), true, t([1, 64, 4, 5]))).toThrow(/residual float32, N x OC x H x W/);
+    expect(() => native.winogradBf16Conv2d(t([1, 16, 4, 4]), t([64, 16, 3, 3]), t([64]), true, t([1, 64, 4, 5]))).toThrow(/residual float32 on the CPU, N x OC x H x W/);
+  });
+
+  it.runIf(bf16Native)('an empty batch or image gives an empty output', () => {
+    const t = (shape: number[]) => native.tensor(new Float32Array(shape.reduce((a, b) => a * b, 1)), shape, 'float32');
+    for (const shape of [[0, 16, 4, 4], [1, 16, 0, 4], [2, 16, 3, 0]]) {
+      const out = native.winogradBf16Conv2d(t(shape), t([64, 16, 3, 3]), t([64]), true);
+      expect(out.shape).toEqual([shape[0], 64, shape[2], shape[3]]);
+    }
   });
 
   it.runIf(!bf16Native)('says so on a CPU without AVX-512 BF16', () => {
