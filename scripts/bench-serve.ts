@@ -18,7 +18,7 @@ import { inputSize } from '../lib/runs/config';
 import { predictorFromRun } from '../lib/serving/run';
 import { EVENT_LOOP_SAMPLE_MS } from '../lib/serving/server';
 import { CLASSES, makeRun } from '../test/serving/helpers';
-import { loopDelayMs, median } from './timing';
+import { loopDelayMs, median, turnTimes } from './timing';
 
 const { values } = parseArgs({
   options: {
@@ -140,16 +140,12 @@ async function modelAlone(checkpoint: string, batches: number[]) {
   const { model, config } = await predictorFromRun(checkpoint, { maxBatch: Math.max(...batches), precision });
   const sizes = [1, ...batches];
   const size = inputSize(config);
-  const inputs = sizes.map((b) => randn([b, 3, size, size]));
-  const times = sizes.map(() => [] as number[]);
-  for (let round = 0; round < 33; round++) {
-    for (let k = 0; k < sizes.length; k++) {
-      const start = process.hrtime.bigint();
-      (await model.predict(inputs[k], { precision })).dispose();
-      if (round >= 3) times[k].push(Number(process.hrtime.bigint() - start) / 1e9);
-    }
-  }
-  const rate = sizes.map((b, k) => b / median(times[k]));
+  const calls = sizes.map((b) => {
+    const input = randn([b, 3, size, size]);
+    return async () => (await model.predict(input, { precision })).dispose();
+  });
+  const ms = await turnTimes(calls, 30, 3);
+  const rate = sizes.map((b, k) => (1000 * b) / median(ms[k]));
   return {
     images_per_s: Object.fromEntries(sizes.map((b, k) => [`batch_${b}`, +rate[k].toFixed(1)])),
     gain_over_batch_1: Object.fromEntries(batches.map((b, k) => [`batch_${b}`, +(rate[k + 1] / rate[0]).toFixed(2)])),

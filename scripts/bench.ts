@@ -32,7 +32,7 @@ import {
 } from '../lib';
 import { CIFAR_TRAIN_AUGMENT, augmentImagesPerSecond } from './bench-augment';
 import { inferenceFigures } from './bench-inference';
-import { callTimes, loopDelayMs, median, medians, runs as timedRuns } from './timing';
+import { loopDelayMs, median, medians, runs as timedRuns, turnTimes } from './timing';
 
 const { values } = parseArgs({
   options: {
@@ -93,12 +93,8 @@ async function core() {
   // run a minute or more apart (bench.py's order), and this machine's speed drifts by 10-30% over
   // minutes, which lands whole on a ratio of two of them.
   const inTurns = async (calls: Record<'fp32' | 'bf16', () => unknown>, n: number) => {
-    const turns = { fp32: [] as number[], bf16: [] as number[] };
-    for (const precision of ['fp32', 'bf16'] as const) await callTimes(calls[precision], 0, 2);
-    for (let i = 0; i < n; i++) {
-      for (const precision of i % 2 === 0 ? (['fp32', 'bf16'] as const) : (['bf16', 'fp32'] as const)) turns[precision].push(...(await callTimes(calls[precision], 1, 0)));
-    }
-    return +(median(turns.fp32) / median(turns.bf16)).toFixed(3);
+    const [fp32, bf16] = await turnTimes([calls.fp32, calls.bf16], n, 2);
+    return +(median(fp32) / median(bf16)).toFixed(3);
   };
   out.train_turns_bf16_over_fp32 = await inTurns({ fp32: trainStep('fp32', 'contiguous'), bf16: trainStep('bf16', 'contiguous') }, 3 * reps);
   manualSeed(1);

@@ -32,6 +32,21 @@ export async function callTimes(fn: () => unknown, n: number, warm: number): Pro
   return out;
 }
 
+/** Milliseconds of each call of each of `calls`, after `warm` calls each, the calls taking turns
+ *  `n` times (the order reversed every other turn, so none always follows another): the machine's
+ *  drift over minutes lands on all of them alike, where figures taken one after another carry it
+ *  whole into their ratio. */
+export async function turnTimes(calls: (() => unknown)[], n: number, warm: number): Promise<number[][]> {
+  for (const call of calls) await callTimes(call, 0, warm);
+  const out = calls.map(() => [] as number[]);
+  for (let i = 0; i < n; i++) {
+    const order = calls.map((_, k) => k);
+    if (i % 2 === 1) order.reverse();
+    for (const k of order) out[k].push(...(await callTimes(calls[k], 1, 0)));
+  }
+  return out;
+}
+
 /** Event-loop delay in ms from a reading of Node's timer-based sampler (monitorEventLoopDelay, or
  *  prom-client's gauges over it): the sampler records the time between its ticks, `intervalMs`
  *  apart when nothing delays the loop (an idle loop reads p50 ~ intervalMs), so the delay is the

@@ -12,6 +12,7 @@ import { buildInfo } from '../../lib';
 import { native } from '../../lib/native';
 
 const bf16Native = buildInfo().nativePrecisions.cpu.includes('bf16');
+const zeros = (shape: number[]) => native.zeros(shape, 'float32');
 
 /** float32 values rounded to the nearest bfloat16 (ties to even), as LibTorch's .to(bf16). */
 function bf16(values: Float32Array): Float32Array {
@@ -53,6 +54,7 @@ function reference(c: Case, x: Float32Array, weight: Float32Array, bias: Float32
   const { n, ic, oc, h, w } = c;
   // U = G g G^T per (out, in), rounded to bfloat16: u[(o * ic + i) * 16 + xi].
   const g = [[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]];
+  const at = [[1, 1, 1, 0], [0, 1, -1, -1]]; // A^T, for A^T m A
   const u = new Float32Array(oc * ic * 16);
   for (let o = 0; o < oc; o++) {
     for (let i = 0; i < ic; i++) {
@@ -92,8 +94,6 @@ function reference(c: Case, x: Float32Array, weight: Float32Array, bias: Float32
             for (let i = 0; i < ic; i++) sum += v[xi * ic + i] * ub[(o * ic + i) * 16 + xi];
             m[xi] = sum;
           }
-          // A^T m A: A^T = [[1, 1, 1, 0], [0, 1, -1, -1]].
-          const at = [[1, 1, 1, 0], [0, 1, -1, -1]];
           for (let a = 0; a < 2; a++) {
             for (let b = 0; b < 2; b++) {
               const y = ty + a, xx = tx + b;
@@ -144,23 +144,20 @@ describe('bf16 Winograd kernel', () => {
   });
 
   it.runIf(bf16Native)('refuses shapes it cannot run, naming what it takes', () => {
-    const t = (shape: number[]) => native.tensor(new Float32Array(shape.reduce((a, b) => a * b, 1)), shape, 'float32');
-    expect(() => native.winogradBf16Conv2d(t([1, 24, 4, 4]), t([64, 24, 3, 3]), t([64]), true)).toThrow(/IC in multiples of 16, OC in multiples of 64/);
-    expect(() => native.winogradBf16Conv2d(t([1, 16, 4, 4]), t([48, 16, 3, 3]), t([48]), true)).toThrow(/OC in multiples of 64/);
-    expect(() => native.winogradBf16Conv2d(t([1, 16, 4, 4]), t([64, 16, 5, 5]), t([64]), true)).toThrow(/OC x IC x 3 x 3/);
-    expect(() => native.winogradBf16Conv2d(t([1, 16, 4, 4]), t([64, 16, 3, 3]), t([64]), true, t([1, 64, 4, 5]))).toThrow(/residual float32 on the CPU, N x OC x H x W/);
+    expect(() => native.winogradBf16Conv2d(zeros([1, 24, 4, 4]), zeros([64, 24, 3, 3]), zeros([64]), true)).toThrow(/IC in multiples of 16, OC in multiples of 64/);
+    expect(() => native.winogradBf16Conv2d(zeros([1, 16, 4, 4]), zeros([48, 16, 3, 3]), zeros([48]), true)).toThrow(/OC in multiples of 64/);
+    expect(() => native.winogradBf16Conv2d(zeros([1, 16, 4, 4]), zeros([64, 16, 5, 5]), zeros([64]), true)).toThrow(/OC x IC x 3 x 3/);
+    expect(() => native.winogradBf16Conv2d(zeros([1, 16, 4, 4]), zeros([64, 16, 3, 3]), zeros([64]), true, zeros([1, 64, 4, 5]))).toThrow(/residual float32 on the CPU, N x OC x H x W/);
   });
 
   it.runIf(bf16Native)('an empty batch or image gives an empty output', () => {
-    const t = (shape: number[]) => native.tensor(new Float32Array(shape.reduce((a, b) => a * b, 1)), shape, 'float32');
     for (const shape of [[0, 16, 4, 4], [1, 16, 0, 4], [2, 16, 3, 0]]) {
-      const out = native.winogradBf16Conv2d(t(shape), t([64, 16, 3, 3]), t([64]), true);
+      const out = native.winogradBf16Conv2d(zeros(shape), zeros([64, 16, 3, 3]), zeros([64]), true);
       expect(out.shape).toEqual([shape[0], 64, shape[2], shape[3]]);
     }
   });
 
   it.runIf(!bf16Native)('says so on a CPU without AVX-512 BF16', () => {
-    const t = (shape: number[]) => native.tensor(new Float32Array(shape.reduce((a, b) => a * b, 1)), shape, 'float32');
-    expect(() => native.winogradBf16Conv2d(t([1, 16, 4, 4]), t([64, 16, 3, 3]), t([64]), true)).toThrow(/no AVX-512 BF16/);
+    expect(() => native.winogradBf16Conv2d(zeros([1, 16, 4, 4]), zeros([64, 16, 3, 3]), zeros([64]), true)).toThrow(/no AVX-512 BF16/);
   });
 });
