@@ -87,15 +87,17 @@ export interface InferencePlanInfo {
    * and laid out per shape, so a plan takes Winograd only while the weights it adds stay within half
    * the model's convolution weights; the convolutions after that run directly. In bf16 plans:
    * torch-attn's own F(2x2, 3x3) on CPUs with AVX-512 BF16 (oneDNN has no bf16 Winograd), output
-   * channels in multiples of 64, where the input gives 256 or more 2 x 2 output tiles (N x
+   * channels in multiples of 64, where the input gives 32 or more 2 x 2 output tiles (N x
    * ceil(H / 2) x ceil(W / 2)), within the same budget. `TORCH_ATTN_WINOGRAD=0` (read once per
    * process) turns both off.
    */
   winogradConvolutions: number;
   /**
-   * Bytes of prepared weights the plan runs; plans of the same weights and precision share them
-   * (a prepared convolution serves every batch size), so plans for more shapes add no copies,
-   * except Winograd's (above).
+   * Bytes of weights the plan's convolutions read, in the forms it runs them: reordered for
+   * oneDNN, or transformed for Winograd (bf16: 16/9 of the plain weights; fp32: up to 4x).
+   * Plans of the same weights and precision share them (a prepared convolution serves every batch
+   * size), so plans for more shapes add no copies except Winograd weights of a layout no other
+   * plan has (above); this counts shared weights in every plan that reads them.
    */
   weightBytes: number;
   /** Forward passes it served. */

@@ -299,8 +299,10 @@ int64_t InferencePlan::winograds() const {
 }
 
 int64_t InferencePlan::weight_bytes() const {
+  // What each convolution reads: the direct form's reordered weights (Winograd's transformed ones
+  // among them), else the prepacked context's copy of the folded weights (their size).
   int64_t total = 0;
-  for (const auto& c : convs_) total += c.second.weight_bytes;
+  for (const auto& c : convs_) total += c.second.direct ? DirectConvWeightBytes(*c.second.direct) : c.second.weight_bytes;
   return total;
 }
 
