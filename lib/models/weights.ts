@@ -116,14 +116,21 @@ export async function downloadVerified(url: string, dest: string, sha256Prefix: 
   fs.mkdirSync(path.dirname(dest), { recursive: true });
   let hash = createHash('sha256');
   let have = 0;
+  const where = `download ${url}`;
   if (fs.existsSync(partial)) {
     // Continue an interrupted transfer: the bytes already there count towards the hash.
-    for await (const chunk of fs.createReadStream(partial)) {
-      hash.update(chunk as Buffer);
-      have += (chunk as Buffer).length;
+    if (!fs.statSync(partial).isFile()) {
+      throw codedError(ErrorCode.WEIGHTS, `${where}: the earlier partial download ${partial} is not a file; remove it and run again`);
+    }
+    try {
+      for await (const chunk of fs.createReadStream(partial)) {
+        hash.update(chunk as Buffer);
+        have += (chunk as Buffer).length;
+      }
+    } catch (err) {
+      throw codedError(ErrorCode.WEIGHTS, `${where}: cannot read the earlier partial download ${partial} (${(err as Error).message}); remove it and run again`);
     }
   }
-  const where = `download ${url}`;
   const manual = `download it yourself and place it, named ${path.basename(dest)}, in ${path.dirname(dest)}`;
   const agent = new EnvHttpProxyAgent({ headersTimeout: timeout, bodyTimeout: timeout, connectTimeout: timeout });
   const dispatcher = agent.compose(interceptors.redirect({ maxRedirections: 5 }));
@@ -150,19 +157,44 @@ export async function downloadVerified(url: string, dest: string, sha256Prefix: 
       }
       const length = Number(res.headers['content-length']);
       const total = res.statusCode === 206 ? Number(/\/(\d+)$/.exec(String(res.headers['content-range'] ?? ''))?.[1]) : length;
+      // The file's own errors (a full disk, a folder that cannot be written) are listened for:
+      // a write stream's 'error' event, unheard, would end the process. Either side failing
+      // stops the transfer, and the file is closed before anything is said about it.
       const out = fs.createWriteStream(partial, { flags: have > 0 ? 'a' : 'w' });
+      let fileError: Error | undefined;
+      out.on('error', (err) => (fileError ??= err));
+      const drainedOrFailed = () =>
+        new Promise<void>((resolve) => {
+          const done = () => {
+            out.off('drain', done);
+            out.off('error', done);
+            resolve();
+          };
+          out.on('drain', done);
+          out.on('error', done);
+        });
+      let networkError: unknown;
       try {
         for await (const chunk of res.body) {
+          if (fileError) break;
           hash.update(chunk as Buffer);
           have += (chunk as Buffer).length;
-          if (!out.write(chunk)) await new Promise<void>((r) => out.once('drain', () => r()));
+          if (!out.write(chunk) && !fileError) await drainedOrFailed();
           options.onProgress?.(have, Number.isFinite(total) ? total : null);
         }
       } catch (err) {
-        if ((err as Error).name === 'AbortError') throw err;
-        throw codedError(ErrorCode.WEIGHTS, `${where} was interrupted after ${have} bytes (${describeNetworkError(err)}); run it again to continue`);
-      } finally {
-        await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
+        networkError = err;
+      }
+      if (!out.destroyed) await new Promise<void>((resolve) => out.end(() => resolve()));
+      if (!out.closed) await new Promise<void>((resolve) => out.once('close', () => resolve()));
+      if (fileError || networkError !== undefined) {
+        // What the next call continues from: the bytes that reached the file.
+        const kept = fs.existsSync(partial) && fs.statSync(partial).isFile() ? fs.statSync(partial).size : 0;
+        if (fileError) {
+          throw codedError(ErrorCode.WEIGHTS, `${where}: writing ${partial} failed after ${kept} bytes (${fileError.message}); free some space or make the folder writable, then run it again`);
+        }
+        if ((networkError as Error).name === 'AbortError') throw networkError;
+        throw codedError(ErrorCode.WEIGHTS, `${where} was interrupted after ${kept} bytes (${describeNetworkError(networkError)}); run it again to continue`);
       }
       if (Number.isFinite(total) && have !== total) {
         throw codedError(ErrorCode.WEIGHTS, `${where} ended after ${have} of ${total} bytes; run it again to continue`);

@@ -208,10 +208,11 @@ export class Predictor {
     };
     if (images instanceof Uint8Array) return one(images, 0);
     if (!Array.isArray(images)) throw validate.typeError('classify(images)', 'a Buffer, a Uint8Array or an Array of them', images);
-    return Promise.all(images.map((b, i) => {
-      if (!(b instanceof Uint8Array)) throw validate.typeError(`classify(images[${i}])`, 'a Buffer or Uint8Array', b);
-      return one(b, i);
-    }));
+    // Every element checked before any is decoded: a bad one found midway would leave the images
+    // before it decoding with nobody to hear their errors.
+    const bad = images.findIndex((b) => !(b instanceof Uint8Array));
+    if (bad >= 0) throw validate.typeError(`classify(images[${bad}])`, 'a Buffer or Uint8Array', images[bad]);
+    return Promise.all(images.map((b, i) => one(b, i)));
   }
 
   stats(): PredictorStats {

@@ -98,17 +98,28 @@ export function createServer(
     const topK = req.query.topk === undefined ? defaultTopK : Number(req.query.topk);
     if (!Number.isInteger(topK) || topK < 1) return reply.status(400).send({ error: 'bad_request', message: `topk must be a positive integer, got '${req.query.topk}'` });
     if (req.isMultipart()) {
+      // Each file is classified as soon as it has arrived, while later ones are still being read;
+      // a failure is kept (every promise handled at once: one rejecting while the loop still awaits
+      // a slow part must not go unhandled, which would end the process) and answered after the
+      // body has been read and the others have settled.
       const results: { name: string; predictions: Classification[] }[] = [];
       const pending: Promise<void>[] = [];
+      let failure: { err: unknown } | undefined;
       for await (const part of req.parts()) {
         if (part.type !== 'file') continue;
         const bytes = await part.toBuffer();
         const entry = { name: part.filename, predictions: [] as Classification[] };
         results.push(entry);
-        pending.push(predictor.classify(bytes, { topK }).then((p) => void (entry.predictions = p)));
+        pending.push(
+          predictor.classify(bytes, { topK, name: part.filename || `file ${results.length}` }).then(
+            (p) => void (entry.predictions = p),
+            (err: unknown) => void (failure ??= { err }),
+          ),
+        );
       }
-      if (results.length === 0) return reply.status(400).send({ error: 'bad_request', message: 'the multipart body has no file' });
       await Promise.all(pending);
+      if (failure) throw failure.err;
+      if (results.length === 0) return reply.status(400).send({ error: 'bad_request', message: 'the multipart body has no file' });
       return { results };
     }
     const body = req.body;

@@ -191,6 +191,21 @@ describe('downloads (a local server on 127.0.0.1)', () => {
     expect(fs.existsSync(`${target}.partial`)).toBe(false);
   });
 
+  it('the file cannot be written: a clear error (the write stream\'s own error, unheard, would end the process); a partial download that is not a file is named', async () => {
+    // The partial file's name is a link into a folder that does not exist: opening it fails.
+    const target = dest('unwritable');
+    fs.mkdirSync(path.dirname(target), { recursive: true });
+    fs.symlinkSync(path.join(tmp, 'no-such-folder', 'file'), `${target}.partial`);
+    let err = await rejection(downloadVerified(`${base}/ok.pth`, target, sha));
+    expect((err as Error & { code: string }).code).toBe(ErrorCode.WEIGHTS);
+    expect(err.message).toMatch(/ok\.pth: writing .*unwritable-[0-9a-f]+\.pth\.partial failed after 0 bytes \(ENOENT: .*\); free some space or make the folder writable/);
+    expect(fs.existsSync(target)).toBe(false);
+    fs.rmSync(`${target}.partial`);
+    fs.mkdirSync(`${target}.partial`);
+    err = await rejection(downloadVerified(`${base}/ok.pth`, target, sha));
+    expect(err.message).toMatch(/the earlier partial download .*\.partial is not a file; remove it and run again/);
+  });
+
   it('a server that stalls times out with a clear error', async () => {
     const err = await rejection(downloadVerified(`${base}/stall.pth`, dest('stall'), sha, { timeoutMs: 500 }));
     expect(err.message).toMatch(/download .*stall.pth was interrupted after 1000 bytes \(.*\); run it again to continue/);

@@ -185,4 +185,21 @@ describe('images from memory', () => {
     expect(all.length).toBe(3);
     expect(all.reduce((a, c) => a + c.probability, 0)).toBeCloseTo(1, 6);
   });
+
+  it('classify([...]) with a bad element refuses the call before decoding any image (no image left failing unheard)', async () => {
+    const m = new CBAMCNN({ numClasses: 3 }).eval();
+    const p = m.predictor({ transform: EVAL });
+    // A corrupt image before the bad element: decoded first, its rejection would go unhandled
+    // (vitest fails a run on one; Node ends the process).
+    const err = await rejection(p.classify([Buffer.from('not an image'), 'x' as never]));
+    expect(err.name).toBe('TypeError');
+    expect(err.message).toMatch(/classify\(images\[1\]\)/);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(p.stats().requests).toBe(0);
+    // A corrupt element among good ones fails the call with its name; the rest run.
+    const jpeg = fs.readFileSync(path.join(FOLDER, 'cat', 'b.jpg'));
+    const bad = await rejection(p.classify([jpeg, jpeg.subarray(0, 50)], { name: 'upload' }));
+    expect(bad.code).toBe(ErrorCode.DATA);
+    expect(bad.message).toMatch(/^upload 1: /);
+  });
 });
