@@ -84,7 +84,9 @@ export function cachedWeights(name: string): string {
 }
 
 export interface DownloadOptions {
-  /** Bytes received so far, and the total when the server says it. */
+  /** Bytes received so far, and the total when the server says it. One that throws stops the
+   *  transfer (the partial file stays, for the next call to continue) and the call rejects with
+   *  its error. */
   onProgress?: (received: number, total: number | null) => void;
   signal?: AbortSignal;
   /** Longest wait for the server's headers or between two chunks of the body; default 30 s. */
@@ -174,19 +176,26 @@ export async function downloadVerified(url: string, dest: string, sha256Prefix: 
           out.on('error', done);
         });
       let networkError: unknown;
+      let listenerError: { err: unknown } | undefined;  // onProgress threw: the transfer stops, and the call rejects with it
       try {
         for await (const chunk of res.body) {
           if (fileError) break;
           hash.update(chunk as Buffer);
           have += (chunk as Buffer).length;
           if (!out.write(chunk) && !fileError) await drainedOrFailed();
-          options.onProgress?.(have, Number.isFinite(total) ? total : null);
+          try {
+            options.onProgress?.(have, Number.isFinite(total) ? total : null);
+          } catch (err) {
+            listenerError = { err };
+            break;
+          }
         }
       } catch (err) {
         networkError = err;
       }
       if (!out.destroyed) await new Promise<void>((resolve) => out.end(() => resolve()));
       if (!out.closed) await new Promise<void>((resolve) => out.once('close', () => resolve()));
+      if (listenerError) throw listenerError.err;
       if (fileError || networkError !== undefined) {
         // What the next call continues from: the bytes that reached the file.
         const kept = fs.existsSync(partial) && fs.statSync(partial).isFile() ? fs.statSync(partial).size : 0;

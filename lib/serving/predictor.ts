@@ -49,7 +49,8 @@ export interface PredictorOptions {
   transform?: TransformLike;
   /** Class names for classify(), by index; default the index as a string. */
   classes?: readonly string[];
-  /** Called after each forward pass (for metrics). */
+  /** Called after each forward pass (for metrics). An error it throws is reported as a process
+   *  warning (code TORCH_ATTN_LISTENER_ERROR); the batcher goes on. */
   onBatch?: (batch: BatchInfo) => void;
 }
 
@@ -337,7 +338,7 @@ export class Predictor {
       this.#stats.batches++;
       this.#stats.images += images;
       this.#stats.maxBatchSize = Math.max(this.#stats.maxBatchSize, images);
-      this.#onBatch?.({ images, requests: batch.length, ms: performance.now() - start });
+      this.#report({ images, requests: batch.length, ms: performance.now() - start });
     } finally {
       this.#running = false;
       this.#settled();
@@ -358,6 +359,17 @@ export class Predictor {
         return;
       }
       for (const p of batch) await this.#predictAll([p]);
+    }
+  }
+
+  /** Calls onBatch. Its callers already have their results and nobody awaits the batch, so an
+   *  error it throws cannot reject anything: it becomes a process warning (thrown on, it would be
+   *  an unhandled rejection, which ends the process), and the batcher goes on. */
+  #report(batch: BatchInfo) {
+    try {
+      this.#onBatch?.(batch);
+    } catch (err) {
+      process.emitWarning(`predictor onBatch listener threw: ${err instanceof Error ? err.message : String(err)}`, { code: 'TORCH_ATTN_LISTENER_ERROR' });
     }
   }
 

@@ -39,7 +39,8 @@ export interface EvaluateOptions {
   /** 'fp32' (default), 'bf16' or 'fp16' (CUDA): autocast for the forward passes; loss and metrics in float32. */
   precision?: Precision;
   /** Called on the main thread about ten times a second while the evaluation runs, and once at
-   *  the end, with the images evaluated so far and the dataset's size (a progress bar). */
+   *  the end, with the images evaluated so far and the dataset's size (a progress bar). One that
+   *  throws is not called again, and evaluate() rejects with its error when the pass has ended. */
   onProgress?: (images: number, total: number) => void;
 }
 
@@ -71,9 +72,19 @@ export async function evaluate(model: Model, data: ImageDataset | DataLoader, op
   let r: Awaited<ReturnType<typeof native.evaluate>>;
   if (o.onProgress) {
     // The native evaluation stores its count in shared memory; a timer reads it here.
+    // A listener that throws is not called again, and evaluate() rejects with its error once the
+    // pass has ended (thrown from the timer, it would end the process).
     const done = new Int32Array(new SharedArrayBuffer(4));
     const total = loader.dataset.length;
-    const report = () => o.onProgress!(Atomics.load(done, 0), total);
+    let listenerError: { err: unknown } | undefined;
+    const report = () => {
+      if (listenerError) return;
+      try {
+        o.onProgress!(Atomics.load(done, 0), total);
+      } catch (err) {
+        listenerError = { err };
+      }
+    };
     const timer = setInterval(report, 100);
     try {
       r = await native.evaluate(model.native, loader.handle, o.probabilities === true, precision, done);
@@ -81,6 +92,7 @@ export async function evaluate(model: Model, data: ImageDataset | DataLoader, op
       clearInterval(timer);
     }
     report();
+    if (listenerError) throw listenerError.err;
   } else {
     r = await native.evaluate(model.native, loader.handle, o.probabilities === true, precision);
   }

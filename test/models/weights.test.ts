@@ -206,6 +206,16 @@ describe('downloads (a local server on 127.0.0.1)', () => {
     expect(err.message).toMatch(/the earlier partial download .*\.partial is not a file; remove it and run again/);
   });
 
+  it('an onProgress listener that throws stops the transfer; the call rejects with its error and the partial file stays', async () => {
+    const target = dest('listener');
+    const err = await rejection(downloadVerified(`${base}/ok.pth`, target, sha, { onProgress: () => { throw new Error('no terminal'); } }));
+    expect(err.message).toBe('no terminal');
+    expect(fs.existsSync(target)).toBe(false);
+    expect(fs.statSync(`${target}.partial`).size).toBeGreaterThan(0);
+    await downloadVerified(`${base}/ok.pth`, target, sha);
+    expect(fs.readFileSync(target).equals(body)).toBe(true);
+  });
+
   it('a server that stalls times out with a clear error', async () => {
     const err = await rejection(downloadVerified(`${base}/stall.pth`, dest('stall'), sha, { timeoutMs: 500 }));
     expect(err.message).toMatch(/download .*stall.pth was interrupted after 1000 bytes \(.*\); run it again to continue/);

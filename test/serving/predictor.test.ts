@@ -59,6 +59,26 @@ describe('concurrent inference', () => {
     await pending;
   });
 
+  it('an onBatch listener that throws becomes a process warning; the requests resolve and the batcher goes on', async () => {
+    const m = new CBAMCNN({ numClasses: 3 }).eval();
+    const warnings: Error[] = [];
+    const onWarning = (w: Error) => warnings.push(w);
+    process.on('warning', onWarning);
+    try {
+      const p = m.predictor({ maxDelayMs: 5, onBatch: () => { throw new Error('metrics are down'); } });
+      const first = await Promise.all([p.predict(randn([3, 32, 32])), p.predict(randn([3, 32, 32]))]);
+      expect(first.map((y) => y.shape)).toEqual([[3], [3]]);
+      expect((await p.predict(randn([3, 32, 32]))).shape).toEqual([3]);
+      await new Promise((r) => setImmediate(r));
+      expect(warnings.length).toBe(p.stats().batches);
+      expect(warnings[0].message).toMatch(/predictor onBatch listener threw: metrics are down/);
+      expect((warnings[0] as Error & { code?: string }).code).toBe('TORCH_ATTN_LISTENER_ERROR');
+      await p.close();
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+
   it('a full queue refuses with ERR_TORCH_ATTN_OVERLOADED; the accepted requests complete', async () => {
     const m = model();
     const p = m.predictor({ maxBatch: 16, maxDelayMs: 300, maxQueue: 6 });

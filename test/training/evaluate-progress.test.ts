@@ -16,6 +16,25 @@ describe('evaluate() progress', () => {
     await expect(evaluate(model, colourData(4), { onProgress: 5 as never })).rejects.toThrow(/onProgress/);
   });
 
+  it('a listener that throws: evaluate() rejects with its error after the pass, and it is not called again (thrown from the timer, it ended the process)', async () => {
+    const model = new CBAMCNN({ numClasses: 3 });
+    let calls = 0;
+    // 800 images: long enough (~0.8 s here) for the timer to call it before the pass ends.
+    const err = await evaluate(model, new DataLoader(colourData(800), { batchSize: 4, workers: 1 }), {
+      onProgress: () => {
+        calls++;
+        throw new Error('the progress bar broke');
+      },
+    }).then(
+      () => undefined,
+      (e: Error) => e,
+    );
+    expect(err?.message).toBe('the progress bar broke');
+    expect(calls).toBe(1);
+    // The model is free again.
+    expect((await evaluate(model, colourData(4))).count).toBe(4);
+  });
+
   it('the native counter is a SharedArrayBuffer\'s memory only (an ordinary buffer could be detached)', () => {
     const model = new CBAMCNN({ numClasses: 3 });
     const loader = new DataLoader(colourData(4), { batchSize: 4, workers: 1 });
