@@ -105,9 +105,16 @@ export function createServer(
       const results: { name: string; predictions: Classification[] }[] = [];
       const pending: Promise<void>[] = [];
       let failure: { err: unknown } | undefined;
+      let received = 0;
       for await (const part of req.parts()) {
         if (part.type !== 'file') continue;
         const bytes = await part.toBuffer();
+        // The request's files together within the same limit as a raw body (each is checked
+        // as it arrives, so at most one more file is held).
+        received += bytes.length;
+        if (received > maxBody) {
+          throw Object.assign(new Error(`the multipart body's files come to more than the request size limit of ${maxBody} bytes`), { statusCode: 413 });
+        }
         const entry = { name: part.filename, predictions: [] as Classification[] };
         results.push(entry);
         pending.push(
@@ -144,6 +151,7 @@ function httpError(err: Error & { code?: string; statusCode?: number }): { statu
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       return { status: 415, error: 'unsupported_media_type' };
     default:
+      if (err.statusCode === 413) return { status: 413, error: 'too_large' };
       if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) return { status: err.statusCode, error: 'bad_request' };
       return { status: 500, error: 'internal' };
   }

@@ -76,6 +76,17 @@ describe('torch-attn serve over HTTP', () => {
     expect(results.every((r) => r.predictions.length === 3)).toBe(true);
   });
 
+  it('multipart: the files together are held to the request size limit (413), not only each one', async () => {
+    const form = new FormData();
+    for (const name of ['a', 'b', 'c']) form.append(name, new Blob([new Uint8Array(30 << 10)], { type: 'image/jpeg' }), `${name}.jpg`);
+    const res = await fetch(`${base}/predictions`, { method: 'POST', body: form });
+    expect(res.status).toBe(413);
+    const body = (await res.json()) as { error: string; message: string };
+    expect(body.error).toBe('too_large');
+    expect(body.message).toMatch(/more than the request size limit of 65536 bytes/);
+    expect((await post(JPEG)).status).toBe(200);
+  });
+
   it('multipart: a corrupt file that fails while a later one is still arriving gets 400 naming it; the server lives on', async () => {
     // The first file's decoding fails while the server still reads the second, sent a second
     // later: its error must wait for the body's end (unhandled, it would end the process).
