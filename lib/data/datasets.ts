@@ -262,13 +262,33 @@ export interface ImageFolderOptions {
   onInvalid?: 'error' | 'skip';
 }
 
-async function listFiles(dir: string, extensions: readonly string[]): Promise<string[]> {
-  const entries = (await fsp.readdir(dir, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+/** Whether `full` is a folder, or a link to one (a broken or looping link is neither). */
+async function isFolder(entry: { isDirectory(): boolean; isSymbolicLink(): boolean }, full: string): Promise<boolean> {
+  return entry.isDirectory() || (entry.isSymbolicLink() && (await fsp.stat(full).then((s) => s.isDirectory(), () => false)));
+}
+
+/**
+ * The image files under `dir`, in name order, following links to folders. `inside`: the real
+ * paths of the folders it is in. A link back to one of them (a cycle) is an error: followed, it
+ * lists the same images again at every level until the path grows too long, silently.
+ */
+async function listFiles(dir: string, extensions: readonly string[], inside: readonly string[]): Promise<string[]> {
+  let real: string;
+  let entries;
+  try {
+    real = await fsp.realpath(dir);
+    entries = (await fsp.readdir(dir, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  } catch (err) {
+    throw dataError(`datasets.imageFolder: cannot read ${dir} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+  if (inside.includes(real)) {
+    throw dataError(`datasets.imageFolder: ${dir} leads back to ${real}, a folder it is inside (a cycle of links); remove the link or point it elsewhere`);
+  }
+  const within = [...inside, real];
   const out: string[] = [];
   for (const e of entries) {
     const full = path.join(dir, e.name);
-    const isDir = e.isDirectory() || (e.isSymbolicLink() && (await fsp.stat(full).then((s) => s.isDirectory(), () => false)));
-    if (isDir) out.push(...(await listFiles(full, extensions)));
+    if (await isFolder(e, full)) out.push(...(await listFiles(full, extensions, within)));
     else if (extensions.some((ext) => e.name.toLowerCase().endsWith(ext))) out.push(full);
   }
   return out;
@@ -291,15 +311,16 @@ async function imageFolder(dir: string, opts?: ImageFolderOptions): Promise<Imag
   }
   const classes: string[] = [];
   for (const e of entries) {
-    if (e.isDirectory() || (e.isSymbolicLink() && (await fsp.stat(path.join(dir, e.name))).isDirectory())) classes.push(e.name);
+    if (await isFolder(e, path.join(dir, e.name))) classes.push(e.name);
   }
   classes.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   if (classes.length === 0) throw dataError(`${name}: ${dir} has no class folders (expected one sub-folder of images per class)`);
   let paths: string[] = [];
   const labelList: number[] = [];
   const empty: string[] = [];
+  const root = [await fsp.realpath(dir)];
   for (const [label, cls] of classes.entries()) {
-    const files = await listFiles(path.join(dir, cls), extensions);
+    const files = await listFiles(path.join(dir, cls), extensions, root);
     if (files.length === 0) empty.push(cls);
     paths.push(...files);
     for (let i = 0; i < files.length; i++) labelList.push(label);

@@ -194,6 +194,25 @@ describe('imageFolder', () => {
     expect((await rejection(datasets.imageFolder(path.join(tmp, 'missing')))).message).toMatch(/cannot read .*ENOENT/);
   });
 
+  it('links: to a folder elsewhere, followed; back to a folder it is inside, an error naming the link (it listed the images again at every level, silently); broken, not a class', async () => {
+    const dir = path.join(tmp, 'folder-links');
+    fs.cpSync(folder, dir, { recursive: true });
+    const plain = (await datasets.imageFolder(dir)).length;
+    fs.symlinkSync(path.join(folder, 'dog'), path.join(dir, 'cat', 'more'));  // elsewhere: its images count as cats
+    fs.symlinkSync(path.join(tmp, 'no-such-folder'), path.join(dir, 'broken'));
+    const linked = await datasets.imageFolder(dir);
+    expect(linked.classes).toEqual(['cat', 'dog']);
+    const dogs = (await datasets.imageFolder(folder)).labels.filter((l) => l === 1).length;
+    expect(linked.length).toBe(plain + dogs);
+    for (const [link, target] of [['up', '..'], ['self', '.'], ['deep', path.join(dir, 'cat')]]) {
+      fs.symlinkSync(target, path.join(dir, 'cat', 'nested', link));
+      const err = await rejection(datasets.imageFolder(dir));
+      expect(err.code).toBe(ErrorCode.DATA);
+      expect(err.message).toMatch(new RegExp(`cat/nested/${link} leads back to .*, a folder it is inside \\(a cycle of links\\)`));
+      fs.unlinkSync(path.join(dir, 'cat', 'nested', link));
+    }
+  });
+
   it('an unreadable image: an error naming the file, or skipped and reported when asked', async () => {
     const dir = path.join(tmp, 'folder-bad');
     fs.cpSync(folder, dir, { recursive: true });
