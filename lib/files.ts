@@ -30,3 +30,39 @@ export async function readRegularFile(file: string, maxBytes: number, fail: (mes
     await handle.close();
   }
 }
+
+/** The same rule, synchronously, as text: for the small files of a run directory (config.json,
+ *  run.json, evaluation.json, metrics.jsonl). Errors are plain Errors naming the file. */
+export function readRegularTextFile(file: string, maxBytes: number): string {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK | fs.constants.O_NOCTTY);
+  } catch (err) {
+    throw new Error(`${file}: cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+  try {
+    const st = fs.fstatSync(fd);
+    if (!st.isFile()) throw new Error(`${file} is not a regular file: only regular files are read`);
+    if (st.size > maxBytes) throw new Error(`${file} is ${st.size} bytes, more than the ${maxBytes} bytes allowed for it`);
+    const out = Buffer.allocUnsafe(st.size);
+    let done = 0;
+    while (done < out.length) {
+      const read = fs.readSync(fd, out, done, out.length - done, done);
+      if (read === 0) break;
+      done += read;
+    }
+    return out.subarray(0, done).toString('utf8');
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** A JSON file of a run directory, parsed; a file that is not JSON is an error naming it. */
+export function readJsonFile(file: string, maxBytes = 64 << 20): unknown {
+  const text = readRegularTextFile(file, maxBytes);
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new Error(`${file} is not valid JSON (${(err as Error).message}): was it cut short or edited by hand?`);
+  }
+}

@@ -10,6 +10,7 @@ import { CBAMCNN, type Network, resnet, vgg } from '../models/builders';
 import type { Model } from '../models/model';
 import { ATTENTION_KINDS, type AttentionOptions, attentionSpec } from '../modules/attention';
 import type { FineTunerOptions, SchedulerSpec, StageSpec } from '../training/finetune';
+import { readJsonFile } from '../files';
 import * as validate from '../validate';
 import { MEMORY_FORMATS, PRECISIONS, type MemoryFormat, type Precision } from '../precision';
 
@@ -348,8 +349,9 @@ async function folders(dir: string, testDir: string | undefined, explicit: strin
 /** The run configuration a run directory's config.json holds, without what the run added to it
  *  (class names, versions, the model's description and spec): what checkConfig takes. */
 export function runConfigRaw(file: string): { raw: Record<string, unknown>; classes: unknown } {
-  const saved = JSON.parse(fs.readFileSync(file, 'utf8'));
-  const { classes, torchAttn: _v, libtorch: _l, ...rest } = saved;
+  const saved = readJsonFile(file);
+  if (!validate.isPlainObject(saved)) throw new Error(`${file} is not a torch-attn run config (not a JSON object)`);
+  const { classes, torchAttn: _v, libtorch: _l, ...rest } = saved as Record<string, unknown> & { model?: Record<string, unknown> };
   const { description: _d, spec: _s, ...model } = rest.model ?? {};
   return { raw: { ...rest, model }, classes };
 }

@@ -12,6 +12,8 @@ import type { TopLevelSpec } from 'vega-lite';
 import type { Evaluation } from '../training/evaluate';
 import type { BatchEvent, EpochRecord } from '../training/finetune';
 import type { PRCurve } from './metrics';
+import { readJsonFile, readRegularTextFile } from '../files';
+import { isPlainObject } from '../validate';
 
 /** What evaluation.json holds: evaluate()'s result without the raw outputs, with PR curves. */
 export type RunEvaluation = Omit<Evaluation, 'probabilities' | 'labels'> & {
@@ -242,20 +244,42 @@ export const PICTURES = ['samples', 'wrong', 'attention'] as const;
 
 /** A run directory's records: config.json, run.json, epoch and batch lines of metrics.jsonl, evaluation.json. */
 export function readRun(runDir: string) {
-  const read = (f: string) => (fs.existsSync(path.join(runDir, f)) ? fs.readFileSync(path.join(runDir, f), 'utf8') : null);
-  const lines = (read('metrics.jsonl') ?? '')
-    .split('\n')
-    .filter((l) => l.trim() !== '')
-    .map((l) => JSON.parse(l));
-  const records: EpochRecord[] = lines.filter((e) => e.type === 'epoch').map(({ type: _t, ...r }) => r);
-  const batches: BatchRecord[] = lines.filter((e) => e.type === 'batch').map(({ type: _t, ...r }) => r);
+  const json = (f: string) => (fs.existsSync(path.join(runDir, f)) ? readJsonFile(path.join(runDir, f)) : null);
+  const config = fs.existsSync(path.join(runDir, 'config.json')) ? json('config.json') : {};
+  if (!isPlainObject(config)) throw new Error(`${path.join(runDir, 'config.json')} is not a torch-attn run config (not a JSON object)`);
+  const lines = metricLines(path.join(runDir, 'metrics.jsonl'));
+  const records: EpochRecord[] = lines.filter((e) => e.type === 'epoch').map(({ type: _t, ...r }) => r as unknown as EpochRecord);
+  const batches: BatchRecord[] = lines.filter((e) => e.type === 'batch').map(({ type: _t, ...r }) => r as unknown as BatchRecord);
   return {
-    config: JSON.parse(read('config.json') ?? '{}'),
-    info: (read('run.json') ? JSON.parse(read('run.json')!) : null) as RunInfo | null,
+    config: config as Record<string, any>,
+    info: json('run.json') as RunInfo | null,
     records,
     batches,
-    evaluation: (read('evaluation.json') ? JSON.parse(read('evaluation.json')!) : null) as RunEvaluation | null,
+    evaluation: json('evaluation.json') as RunEvaluation | null,
   };
+}
+
+/** The records of a metrics.jsonl (none when there is none). A last line without its newline is a
+ *  write that was cut short (the run was killed, the disk filled): left out. Any other line that is
+ *  not a JSON object is an error naming the file and line. */
+function metricLines(file: string): Record<string, unknown>[] {
+  if (!fs.existsSync(file)) return [];
+  const text = readRegularTextFile(file, 256 << 20);
+  const lines = text.split('\n');
+  const out: Record<string, unknown>[] = [];
+  for (const [i, line] of lines.entries()) {
+    if (line.trim() === '') continue;
+    let value: unknown;
+    try {
+      value = JSON.parse(line);
+    } catch (err) {
+      if (i === lines.length - 1) break;  // no newline after it: cut short
+      throw new Error(`${file}, line ${i + 1}, is not a JSON record (${(err as Error).message})`);
+    }
+    if (!isPlainObject(value)) throw new Error(`${file}, line ${i + 1}, is not a JSON object`);
+    out.push(value);
+  }
+  return out;
 }
 
 export function duration(seconds: number): string {

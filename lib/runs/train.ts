@@ -3,6 +3,7 @@
 // plots/) — what `torch-attn train`, `npm start` and the experiment scripts do.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { readRegularTextFile } from '../files';
 import { buildInfo, libtorchRelease } from '../runtime';
 import { StagedFineTuner, type BatchEvent, type EpochRecord, type FitResult } from '../training/finetune';
 import { evaluate } from '../training/evaluate';
@@ -83,7 +84,9 @@ export async function runTraining(config: RunConfig, hooks: RunHooks = {}): Prom
   log(`stages: ${config.stages.map((s) => `${s.name} (${s.epochs} epoch${s.epochs === 1 ? '' : 's'})`).join(' -> ')}; batch ${config.batchSize}, ${config.precision}${config.memoryFormat === 'channels-last' ? ', channels-last' : ''}, ${config.workers} loader thread${config.workers === 1 ? '' : 's'}, seed ${config.seed}`);
   log(`run directory: ${dir}`);
   const totalEpochs = config.stages.reduce((n, st) => n + st.epochs, 0);
-  const metrics = writer ? fs.openSync(path.join(dir, 'metrics.jsonl'), hooks.resume ? 'a' : 'w') : undefined;
+  const metricsFile = path.join(dir, 'metrics.jsonl');
+  if (writer && hooks.resume) endLastLine(metricsFile);
+  const metrics = writer ? fs.openSync(metricsFile, hooks.resume ? 'a' : 'w') : undefined;
   const record = (line: object) => metrics !== undefined && fs.writeSync(metrics, `${JSON.stringify(line)}\n`);
   let stage = '';
   let fit: FitResult;
@@ -177,4 +180,20 @@ export function formatBatch(b: BatchEvent, totalEpochs: number): string {
 export function formatEpoch(r: EpochRecord): string {
   const test = r.testTop1 === undefined ? '' : ` | test loss ${r.testLoss!.toFixed(4)} top-1 ${(100 * r.testTop1).toFixed(2)}% top-5 ${(100 * r.testTop5!).toFixed(2)}%`;
   return `epoch ${String(r.epoch).padStart(3)} [${r.stage}] train loss ${r.trainLoss.toFixed(4)} acc ${(100 * r.trainAcc).toFixed(2)}%${test} | ${r.imagesPerSecond.toFixed(1)} img/s, ${r.seconds.toFixed(1)} s`;
+}
+
+/** A resumed run appends to metrics.jsonl: a last line the killed run left without its newline is
+ *  ended (a whole record) or removed (cut short) first, so that the new records do not run on
+ *  from it. */
+function endLastLine(file: string): void {
+  if (!fs.existsSync(file)) return;
+  const text = readRegularTextFile(file, 256 << 20);
+  if (text === '' || text.endsWith('\n')) return;
+  const start = text.lastIndexOf('\n') + 1;
+  try {
+    JSON.parse(text.slice(start));
+    fs.appendFileSync(file, '\n');
+  } catch {
+    fs.truncateSync(file, Buffer.byteLength(text.slice(0, start)));
+  }
 }

@@ -145,10 +145,16 @@ describe('torch-attn CLI', () => {
     expect(again.out).toContain(`${out} holds a run already: writing to ${out}-2 (--exist-ok writes into it)`);
     expect(fs.existsSync(path.join(`${out}-2`, 'best.pth'))).toBe(true);
     expect(JSON.parse(fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').at(-1)!).epoch).toBe(2);
+    // A line the killed run left cut short is dropped before the resumed run appends (it failed
+    // the report at the end of the resumed run, or ran on into the next record).
+    const metricsFile = path.join(out, 'metrics.jsonl');
+    const whole = fs.readFileSync(metricsFile, 'utf8');
+    fs.appendFileSync(metricsFile, '{"type":"batch","epo');
     const resumed = await run('train', '--resume', path.join(out, 'last.pth'));
     expect(resumed.err).toBe('');
     expect(resumed.code).toBe(0);
     expect(resumed.out).toMatch(/final evaluation/);
+    expect(fs.readFileSync(metricsFile, 'utf8')).toBe(whole);
     expect(fs.existsSync(`${out}-3`)).toBe(false);
     expect((await run('train', '--resume', path.join(tmp, 'nowhere', 'last.pth'))).err).toMatch(/no config.json beside it/);
 
@@ -167,5 +173,17 @@ describe('torch-attn CLI', () => {
     expect(only.top).toHaveLength(3);
     expect(only.top[0].probability).toBeGreaterThanOrEqual(only.top[1].probability);
     expect(await run('predict', '--checkpoint', path.join(out, 'best.pth'), '--format', 'xml', folder)).toMatchObject({ code: 2 });
+    // A run's config.json that is not JSON, or not an object: named, for every command that reads it.
+    const configFile = path.join(out, 'config.json');
+    const saved = fs.readFileSync(configFile);
+    try {
+      for (const [text, message] of [['{"model": {"arch"', /config\.json is not valid JSON \(.*\): was it cut short or edited by hand\?/], ['null', /config\.json is not a torch-attn run config \(not a JSON object\)/]] as const) {
+        fs.writeFileSync(configFile, text);
+        expect((await run('eval', '--checkpoint', path.join(out, 'best.pth'), '--data', data)).err).toMatch(message);
+        expect((await run('predict', '--checkpoint', path.join(out, 'best.pth'), folder)).err).toMatch(message);
+      }
+    } finally {
+      fs.writeFileSync(configFile, saved);
+    }
   }, 60_000);
 });

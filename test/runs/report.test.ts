@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { writeReport } from '../../lib/runs/report';
+import { readRun, writeReport } from '../../lib/runs/report';
 import { prCurves } from '../../lib/runs/metrics';
 import { CHROMIUM, checkInBrowser } from '../../scripts/check-report';
 import { inkShare } from '../helpers';
@@ -51,6 +51,25 @@ describe('writeReport', () => {
     expect(fs.readFileSync(path.join(dir, 'plots', 'top1.svg'), 'utf8')).toMatch(/>\d+%</);
     expect(fs.readFileSync(path.join(dir, 'plots', 'confusion.svg'), 'utf8')).toContain('share of the true class');
     expect(fs.readFileSync(path.join(dir, 'plots', 'loss.svg'), 'utf8')).not.toMatch(/>0\.0</);
+  });
+
+  it('a metrics.jsonl whose last line was cut short (a killed run) reports what it holds; a bad line elsewhere, or a config.json that is not JSON, is an error naming the file', async () => {
+    writeRun();
+    const file = path.join(dir, 'metrics.jsonl');
+    const whole = fs.readFileSync(file, 'utf8');
+    fs.writeFileSync(file, `${whole}\n{"type":"epoch","epoch":5,"trainLo`);
+    expect(readRun(dir).records.map((r) => r.epoch)).toEqual([1, 2, 3, 4]);
+    await writeReport(dir);
+    fs.writeFileSync(file, `{"type":"epoch","epo\n${whole}`);
+    expect(() => readRun(dir)).toThrow(new RegExp(`${file.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}, line 1, is not a JSON record`));
+    fs.writeFileSync(file, `[1, 2]\n${whole}`);
+    expect(() => readRun(dir)).toThrow(/line 1, is not a JSON object/);
+    fs.writeFileSync(file, whole);
+    fs.writeFileSync(path.join(dir, 'config.json'), '{"name": "half');
+    expect(() => readRun(dir)).toThrow(/config\.json is not valid JSON \(.*\): was it cut short or edited by hand\?/);
+    fs.writeFileSync(path.join(dir, 'config.json'), 'null');
+    expect(() => readRun(dir)).toThrow(/config\.json is not a torch-attn run config \(not a JSON object\)/);
+    writeRun();
   });
 
   it.runIf(CHROMIUM)('renders in headless Chromium with no console errors', async () => {
