@@ -432,6 +432,7 @@ export async function serveCommand(args: string[], io: Io): Promise<number> {
       precision: { type: 'string' },
       'top-k': { type: 'string' },
       'max-body-mb': { type: 'string' },
+      'request-timeout-s': { type: 'string' },
     },
     'serve',
   );
@@ -443,6 +444,7 @@ export async function serveCommand(args: string[], io: Io): Promise<number> {
   const precision = values.precision as string | undefined;
   if (precision !== undefined && !(PRECISIONS as readonly string[]).includes(precision)) throw new UsageError(`--precision must be ${PRECISIONS.join(', ')}, got '${precision}'`);
   const bodyMb = int(values['max-body-mb'] as string | undefined, '--max-body-mb', 1);
+  const timeoutS = int(values['request-timeout-s'] as string | undefined, '--request-timeout-s', 0);
   runConfigFor(String(values.checkpoint), values.config as string | undefined);
   const { serve } = await import('../serving/server');
   await serve({
@@ -456,6 +458,7 @@ export async function serveCommand(args: string[], io: Io): Promise<number> {
     precision: precision as Precision | undefined,
     topK: int(values['top-k'] as string | undefined, '--top-k', 1),
     maxBodyBytes: bodyMb === undefined ? undefined : bodyMb << 20,
+    requestTimeoutMs: timeoutS === undefined ? undefined : timeoutS * 1000,
     log: (line) => io.err(`${line}\n`),
   });
   return 0;

@@ -115,6 +115,7 @@ then 1.
   --precision P       fp32 | bf16 | fp16 (fp16: CUDA only)
   --top-k N           classes per answer unless the request asks (?topk=N); default 5
   --max-body-mb N     largest request body in MiB (default 10)
+  --request-timeout-s N  longest a client may take to send a request; then 408 (default 30; 0: none)
 POST /predictions takes an image body (image/jpeg, image/png, application/octet-stream) or
 multipart/form-data with image files; it answers JSON { predictions: [{ label, index,
 probability }] } (multipart: { results: [{ name, predictions }] }); a bad image gets 400, a full

@@ -21,6 +21,9 @@ export interface ServeOptions {
   topK?: number;
   /** Largest request body; default 10 MiB. */
   maxBodyBytes?: number;
+  /** Longest a client may take to send a whole request (headers and body), in ms; then 408 and
+   *  the connection closes. Default 30 s (0: no limit, for a server behind a proxy that has one). */
+  requestTimeoutMs?: number;
   log?: (line: string) => void;
 }
 
@@ -35,11 +38,26 @@ const IMAGE_TYPES = /^(image\/[a-z0-9.+-]+|application\/octet-stream)$/i;
 /** A fastify app with the prediction routes over `predictor` (not listening yet). */
 export function createServer(
   predictor: Predictor,
-  options: { topK?: number; maxBodyBytes?: number; ready?: () => boolean; registry?: Registry } = {},
+  options: { topK?: number; maxBodyBytes?: number; requestTimeoutMs?: number; ready?: () => boolean; registry?: Registry } = {},
 ): FastifyInstance {
   const maxBody = options.maxBodyBytes ?? 10 << 20;
   const defaultTopK = options.topK ?? 5;
-  const app = Fastify({ bodyLimit: maxBody, return503OnClosing: true, forceCloseConnections: 'idle' });
+  // A client that sends its request slowly (a byte at a time) would otherwise hold its connection,
+  // and its share of memory, for ever: fastify sets no request timeout of its own. Node checks
+  // the timeout on an interval (30 s by default), here a quarter of it; its headers timeout (60 s)
+  // must not exceed it (Node then takes the smaller of the two for the headers and the larger
+  // for the whole request).
+  const requestTimeout = options.requestTimeoutMs ?? 30_000;
+  const app = Fastify({
+    bodyLimit: maxBody,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    requestTimeout,
+    http:
+      requestTimeout > 0
+        ? { headersTimeout: Math.min(60_000, requestTimeout), connectionsCheckingInterval: Math.max(10, Math.min(30_000, Math.floor(requestTimeout / 4))) }
+        : null,
+  });
   const registry = options.registry ?? new Registry();
   collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS });
   const requests = new Counter({ name: 'torch_attn_requests_total', help: 'HTTP requests by route and status', labelNames: ['route', 'status'], registers: [registry] });
@@ -171,7 +189,7 @@ export async function serve(options: ServeOptions): Promise<void> {
     maxQueue: options.maxQueue,
     precision: options.precision,
   });
-  const app = createServer(predictor, { topK: options.topK, maxBodyBytes: options.maxBodyBytes, ready: () => ready });
+  const app = createServer(predictor, { topK: options.topK, maxBodyBytes: options.maxBodyBytes, requestTimeoutMs: options.requestTimeoutMs, ready: () => ready });
   const host = options.host ?? '127.0.0.1';
   const address = await app.listen({ host, port: options.port ?? 8080 });
   ready = true;

@@ -119,6 +119,29 @@ describe('torch-attn serve over HTTP', () => {
     expect((await post(JPEG)).status).toBe(200);
   });
 
+  it('a client that sends its request too slowly gets 408 and its connection closed (it held it for ever)', async () => {
+    const slow = createServer(predictor, { requestTimeoutMs: 500 });
+    const url = await slow.listen({ host: '127.0.0.1', port: 0 });
+    try {
+      const socket = net.connect(Number(new URL(url).port), '127.0.0.1');
+      const started = Date.now();
+      const answer = new Promise<string>((resolve) => {
+        let text = '';
+        socket.on('data', (d) => (text += d));
+        socket.on('error', () => resolve(text));
+        socket.on('close', () => resolve(text));
+      });
+      socket.write(`POST /predictions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: image/jpeg\r\nContent-Length: ${JPEG.length}\r\n\r\n`);
+      socket.write(JPEG.subarray(0, 10));  // and nothing more
+      const text = await answer;
+      expect(text).toMatch(/^HTTP\/1\.1 408/);
+      expect(Date.now() - started).toBeLessThan(5_000);
+      expect((await fetch(`${url}/predictions`, { method: 'POST', body: JPEG, headers: { 'content-type': 'image/jpeg' } })).status).toBe(200);
+    } finally {
+      await slow.close();
+    }
+  });
+
   it('clear 4xx JSON errors: empty body, wrong media type, too large, bad topk', async () => {
     let res = await post(new Uint8Array(0));
     expect(res.status).toBe(400);
