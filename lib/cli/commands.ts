@@ -20,6 +20,9 @@ import { backboneWeights } from '../models/backbone';
 import { findWeights, listWeights, pullWeights, weightsCacheDir, weightsPath, IMAGENET_CATEGORIES } from '../models/weights';
 import { resnet, vgg } from '../models/builders';
 import { transforms } from '../data/transforms';
+import { datasets } from '../data/datasets';
+import { ErrorCode, codedError } from '../errors';
+import { readRegularFile } from '../files';
 import { PRECISIONS, type Precision } from '../precision';
 import { type Io, UsageError, int, paint, parse, table } from './index';
 
@@ -392,7 +395,10 @@ export async function predict(args: string[], io: Io): Promise<number> {
     for (let start = 0; start < files.length; start += 64) {
       results.push(...(await Promise.all(files.slice(start, start + 64).map(async (file): Promise<PredictRow> => {
         try {
-          const top = await predictor.classify(fs.readFileSync(file), { topK: k, name: file });
+          // Read as the image datasets read: a regular file within the image size limit (a FIFO
+          // blocked for ever, /dev/zero read until memory ran out).
+          const bytes = await readRegularFile(file, datasets.imageLimits().maxFileBytes, (message) => codedError(ErrorCode.DATA, message));
+          const top = await predictor.classify(bytes, { topK: k, name: file });
           return { file, top: top.map((t) => ({ class: t.label, probability: t.probability })) };
         } catch (err) {
           return { file, error: (err as Error).message };

@@ -1,6 +1,6 @@
 // The command line: argument errors (exit code 2 with usage), help, summary, doctor, and a whole
 // train -> eval -> predict round on the committed CIFAR fixtures (tiny, fast).
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -173,6 +173,17 @@ describe('torch-attn CLI', () => {
     expect(only.top).toHaveLength(3);
     expect(only.top[0].probability).toBeGreaterThanOrEqual(only.top[1].probability);
     expect(await run('predict', '--checkpoint', path.join(out, 'best.pth'), '--format', 'xml', folder)).toMatchObject({ code: 2 });
+    // Special files named on the command line: an error row each, the others predicted (a FIFO
+    // blocked the command for ever, /dev/zero was read until memory ran out).
+    const special = path.join(tmp, 'special');
+    fs.mkdirSync(special, { recursive: true });
+    fs.symlinkSync('/dev/zero', path.join(special, 'zero.jpg'));
+    execFileSync('mkfifo', [path.join(special, 'pipe.jpg')]);
+    const sp = await run('predict', '--checkpoint', path.join(out, 'best.pth'), '--format', 'json', path.join(special, 'zero.jpg'), path.join(special, 'pipe.jpg'), path.join(folder, 'cat', 'a.png'));
+    const rowsOf = JSON.parse(sp.out) as { file: string; error?: string; top?: unknown[] }[];
+    expect(rowsOf.find((r) => r.file.endsWith('zero.jpg'))?.error).toMatch(/is not a regular file \(a device\)/);
+    expect(rowsOf.find((r) => r.file.endsWith('pipe.jpg'))?.error).toMatch(/is not a regular file \(a FIFO\)/);
+    expect(rowsOf.find((r) => r.file.endsWith('a.png'))?.top).toHaveLength(3);
     // A run's config.json that is not JSON, or not an object: named, for every command that reads it.
     const configFile = path.join(out, 'config.json');
     const saved = fs.readFileSync(configFile);
