@@ -10,7 +10,7 @@ import { CBAMCNN, type Network, resnet, vgg } from '../models/builders';
 import type { Model } from '../models/model';
 import { ATTENTION_KINDS, type AttentionOptions, attentionSpec } from '../modules/attention';
 import type { FineTunerOptions, SchedulerSpec, StageSpec } from '../training/finetune';
-import { readJsonFile } from '../files';
+import { readJsonFile, readRegularTextFile } from '../files';
 import * as validate from '../validate';
 import { MEMORY_FORMATS, PRECISIONS, type MemoryFormat, type Precision } from '../precision';
 
@@ -242,9 +242,9 @@ function filePath(value: unknown, name: string): string {
 export function readConfigFile(file: string): unknown {
   let text: string;
   try {
-    text = fs.readFileSync(file, 'utf8');
+    text = readRegularTextFile(file, 16 << 20);
   } catch (err) {
-    throw new Error(`cannot read the config ${file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    throw new Error(`cannot read the config: ${(err as Error).message}`);
   }
   const ext = path.extname(file).toLowerCase();
   try {

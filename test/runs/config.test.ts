@@ -1,4 +1,5 @@
 // Run configurations: defaults, and messages that name the field and the allowed values.
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -97,6 +98,10 @@ describe('run configuration', () => {
       fs.writeFileSync(path.join(dir, 'bad.yaml'), 'model: [unclosed');
       expect(thrown(() => readConfigFile(path.join(dir, 'bad.yaml'))).message).toMatch(/bad.yaml is not valid YAML/);
       expect(thrown(() => readConfigFile(path.join(dir, 'run.toml'))).message).toMatch(/cannot read the config/);
+      // A FIFO (it blocked for ever) or a device is refused at once.
+      execFileSync('mkfifo', [path.join(dir, 'fifo.yaml')]);
+      expect(thrown(() => readConfigFile(path.join(dir, 'fifo.yaml'))).message).toMatch(/cannot read the config: .*fifo\.yaml is not a regular file/);
+      expect(thrown(() => readConfigFile('/dev/zero')).message).toMatch(/not a regular file/);
       fs.writeFileSync(path.join(dir, 'run.toml'), '');
       expect(thrown(() => readConfigFile(path.join(dir, 'run.toml'))).message).toMatch(/must end in .json, .yaml or .yml/);
     } finally {
