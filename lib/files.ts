@@ -66,3 +66,24 @@ export function readJsonFile(file: string, maxBytes = 64 << 20): unknown {
     throw new Error(`${file} is not valid JSON (${(err as Error).message}): was it cut short or edited by hand?`);
   }
 }
+
+/** Writes `data` to `file` whole or not at all: into a new temporary file beside it (created
+ *  exclusively, so a link planted at its name is not followed), flushed, then renamed over it. A
+ *  crash or a full disk leaves the previous file or the new one, never a part of either. */
+export function writeFileAtomic(file: string, data: string | Uint8Array): void {
+  const tmp = `${file}.tmp-${process.pid}`;
+  fs.rmSync(tmp, { force: true });
+  try {
+    const fd = fs.openSync(tmp, 'wx');
+    try {
+      fs.writeFileSync(fd, data);
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(tmp, file);
+  } catch (err) {
+    fs.rmSync(tmp, { force: true });
+    throw err;
+  }
+}

@@ -2,6 +2,7 @@
 // and their final figures in one table — what an ablation needs.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { writeFileAtomic } from '../files';
 import type { TopLevelSpec } from 'vega-lite';
 import { SCHEMA, duration, escapeHtml, readRun, svg } from './report';
 
@@ -106,6 +107,6 @@ ${runs.map((r) => `<tr><td>${escapeHtml(r.run)}</td><td>${escapeHtml(r.model)}</
 </html>
 `;
   fs.mkdirSync(path.dirname(path.resolve(out)), { recursive: true });
-  fs.writeFileSync(out, html);
+  writeFileAtomic(out, html);
   return { runs: runs.map(({ records: _r, ...s }) => s), table, file: path.resolve(out) };
 }

@@ -12,7 +12,7 @@ import type { TopLevelSpec } from 'vega-lite';
 import type { Evaluation } from '../training/evaluate';
 import type { BatchEvent, EpochRecord } from '../training/finetune';
 import type { PRCurve } from './metrics';
-import { readJsonFile, readRegularTextFile } from '../files';
+import { readJsonFile, readRegularTextFile, writeFileAtomic } from '../files';
 import { isPlainObject } from '../validate';
 
 /** What evaluation.json holds: evaluate()'s result without the raw outputs, with PR curves. */
@@ -354,6 +354,6 @@ ${pictures ? `<h2>What the model sees</h2>
 </html>
 `;
   const file = path.join(runDir, 'report.html');
-  fs.writeFileSync(file, html);
+  writeFileAtomic(file, html);
   return file;
 }

@@ -3,7 +3,7 @@
 // plots/) — what `torch-attn train`, `npm start` and the experiment scripts do.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { readRegularTextFile } from '../files';
+import { readRegularTextFile, writeFileAtomic } from '../files';
 import { buildInfo, libtorchRelease } from '../runtime';
 import { StagedFineTuner, type BatchEvent, type EpochRecord, type FitResult } from '../training/finetune';
 import { evaluate } from '../training/evaluate';
@@ -72,10 +72,10 @@ export async function runTraining(config: RunConfig, hooks: RunHooks = {}): Prom
   const info = buildInfo();
   const runInfo: RunInfo = { started: started.toISOString(), host: hostInfo(), device: model.device, torchAttn: info.version, libtorch: libtorchRelease().version };
   if (hooks.distributed) runInfo.ranks = hooks.distributed.worldSize;
-  const writeRunInfo = () => fs.writeFileSync(path.join(dir, 'run.json'), `${JSON.stringify(runInfo, null, 2)}\n`);
+  const writeRunInfo = () => writeFileAtomic(path.join(dir, 'run.json'), `${JSON.stringify(runInfo, null, 2)}\n`);
   if (writer) {
     writeRunInfo();
-    fs.writeFileSync(
+    writeFileAtomic(
       path.join(dir, 'config.json'),
       `${JSON.stringify({ ...config, classes: train.classes, model: { ...config.model, description: model.description, spec: model.spec }, torchAttn: info.version, libtorch: libtorchRelease().version }, null, 2)}\n`,
     );
@@ -141,7 +141,7 @@ export async function runTraining(config: RunConfig, hooks: RunHooks = {}): Prom
     } else {
       evaluation = { ...last, checkpoint: fit.best?.checkpoint ? 'best.pth' : 'last', epoch: lastEpoch };
     }
-    fs.writeFileSync(path.join(dir, 'evaluation.json'), `${JSON.stringify(evaluation)}\n`);
+    writeFileAtomic(path.join(dir, 'evaluation.json'), `${JSON.stringify(evaluation)}\n`);
     // Pictures of the evaluated weights: test images, the most confidently wrong, attention maps.
     const display = test.withTransform(transformsFor(config).test.slice(0, -1));
     const figures = await pictures({ model, test, display, classes: evaluation.classes, probabilities: final.probabilities, labels: final.labels });
