@@ -4,6 +4,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import multipart from '@fastify/multipart';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { ErrorCode } from '../errors';
+import * as validate from '../validate';
 import type { Precision } from '../precision';
 import type { Classification, Predictor } from './predictor';
 import { predictorFromRun } from './run';
@@ -40,14 +41,15 @@ export function createServer(
   predictor: Predictor,
   options: { topK?: number; maxBodyBytes?: number; requestTimeoutMs?: number; ready?: () => boolean; registry?: Registry } = {},
 ): FastifyInstance {
-  const maxBody = options.maxBodyBytes ?? 10 << 20;
-  const defaultTopK = options.topK ?? 5;
+  const o = validate.options(options, 'createServer() options', ['topK', 'maxBodyBytes', 'requestTimeoutMs', 'ready', 'registry']);
+  const maxBody = o.maxBodyBytes === undefined ? 10 << 20 : validate.integer(o.maxBodyBytes, 'createServer() options.maxBodyBytes', 1);
+  const defaultTopK = o.topK === undefined ? 5 : validate.integer(o.topK, 'createServer() options.topK', 1);
   // A client that sends its request slowly (a byte at a time) would otherwise hold its connection,
   // and its share of memory, for ever: fastify sets no request timeout of its own. Node checks
   // the timeout on an interval (30 s by default), here a quarter of it; its headers timeout (60 s)
   // must not exceed it (Node then takes the smaller of the two for the headers and the larger
   // for the whole request).
-  const requestTimeout = options.requestTimeoutMs ?? 30_000;
+  const requestTimeout = o.requestTimeoutMs === undefined ? 30_000 : validate.integer(o.requestTimeoutMs, 'createServer() options.requestTimeoutMs', 0, 2 ** 31 - 1);
   const app = Fastify({
     bodyLimit: maxBody,
     return503OnClosing: true,

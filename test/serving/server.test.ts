@@ -142,6 +142,14 @@ describe('torch-attn serve over HTTP', () => {
     }
   });
 
+  it('createServer checks its options, naming the one that is wrong', () => {
+    expect(() => createServer(predictor, { requestTimeoutMs: -5 })).toThrow(/createServer\(\) options\.requestTimeoutMs/);
+    expect(() => createServer(predictor, { requestTimeoutMs: NaN })).toThrow(/requestTimeoutMs/);
+    expect(() => createServer(predictor, { maxBodyBytes: 0 })).toThrow(/createServer\(\) options\.maxBodyBytes/);
+    expect(() => createServer(predictor, { topK: 1.5 })).toThrow(/createServer\(\) options\.topK/);
+    expect(() => createServer(predictor, { topk: 3 } as never)).toThrow(/topk/);
+  });
+
   it('clear 4xx JSON errors: empty body, wrong media type, too large, bad topk', async () => {
     let res = await post(new Uint8Array(0));
     expect(res.status).toBe(400);
