@@ -2,22 +2,36 @@
 // never end), opened non-blocking, sized from fstat and bounded per kind. The native readers
 // follow the same rule (native/common/files.h).
 import * as fs from 'node:fs';
+import { isPlainObject } from './validate';
+
+const OPEN_FLAGS = fs.constants.O_RDONLY | fs.constants.O_NONBLOCK | fs.constants.O_NOCTTY;
+
+function cannotOpen(file: string, err: unknown): string {
+  return `${file}: cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`;
+}
+
+/** Why an opened file is not read (not a regular file, or larger than `maxBytes`), or undefined. */
+function refusal(file: string, st: fs.Stats, maxBytes: number): string | undefined {
+  if (!st.isFile()) {
+    const kind = st.isDirectory() ? 'a folder' : st.isFIFO() ? 'a FIFO' : st.isCharacterDevice() || st.isBlockDevice() ? 'a device' : 'a special file';
+    return `${file} is not a regular file (${kind}): only regular files are read`;
+  }
+  if (st.size > maxBytes) return `${file} is ${st.size} bytes, more than the ${maxBytes} bytes allowed for it`;
+  return undefined;
+}
 
 /** The whole regular file at `file`, at most `maxBytes` long; a coded error otherwise. */
 export async function readRegularFile(file: string, maxBytes: number, fail: (message: string) => Error): Promise<Buffer> {
   let handle: fs.promises.FileHandle;
   try {
-    handle = await fs.promises.open(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK | fs.constants.O_NOCTTY);
+    handle = await fs.promises.open(file, OPEN_FLAGS);
   } catch (err) {
-    throw fail(`${file}: cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    throw fail(cannotOpen(file, err));
   }
   try {
     const st = await handle.stat();
-    if (!st.isFile()) {
-      const kind = st.isDirectory() ? 'a folder' : st.isFIFO() ? 'a FIFO' : st.isCharacterDevice() || st.isBlockDevice() ? 'a device' : 'a special file';
-      throw fail(`${file} is not a regular file (${kind}): only regular files are read`);
-    }
-    if (st.size > maxBytes) throw fail(`${file} is ${st.size} bytes, more than the ${maxBytes} bytes allowed for it`);
+    const refused = refusal(file, st, maxBytes);
+    if (refused) throw fail(refused);
     const out = Buffer.allocUnsafe(st.size);
     let done = 0;
     while (done < out.length) {
@@ -36,19 +50,19 @@ export async function readRegularFile(file: string, maxBytes: number, fail: (mes
 export function readRegularTextFile(file: string, maxBytes: number): string {
   let fd: number;
   try {
-    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK | fs.constants.O_NOCTTY);
+    fd = fs.openSync(file, OPEN_FLAGS);
   } catch (err) {
-    throw new Error(`${file}: cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    throw new Error(cannotOpen(file, err));
   }
   try {
     const st = fs.fstatSync(fd);
-    if (!st.isFile()) throw new Error(`${file} is not a regular file: only regular files are read`);
-    if (st.size > maxBytes) throw new Error(`${file} is ${st.size} bytes, more than the ${maxBytes} bytes allowed for it`);
+    const refused = refusal(file, st, maxBytes);
+    if (refused) throw new Error(refused);
     const out = Buffer.allocUnsafe(st.size);
     let done = 0;
     while (done < out.length) {
       const read = fs.readSync(fd, out, done, out.length - done, done);
-      if (read === 0) break;
+      if (read === 0) break; // it shrank meanwhile
       done += read;
     }
     return out.subarray(0, done).toString('utf8');
@@ -65,6 +79,13 @@ export function readJsonFile(file: string, maxBytes = 64 << 20): unknown {
   } catch (err) {
     throw new Error(`${file} is not valid JSON (${(err as Error).message}): was it cut short or edited by hand?`);
   }
+}
+
+/** A JSON file that must hold an object (`what`: what it should be, for the error). */
+export function readJsonObject(file: string, what: string): Record<string, unknown> {
+  const value = readJsonFile(file);
+  if (!isPlainObject(value)) throw new Error(`${file} is not ${what} (not a JSON object)`);
+  return value;
 }
 
 /** Writes `data` to `file` whole or not at all: into a new temporary file beside it (created

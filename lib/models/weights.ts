@@ -198,7 +198,8 @@ export async function downloadVerified(url: string, dest: string, sha256Prefix: 
       if (listenerError) throw listenerError.err;
       if (fileError || networkError !== undefined) {
         // What the next call continues from: the bytes that reached the file.
-        const kept = fs.existsSync(partial) && fs.statSync(partial).isFile() ? fs.statSync(partial).size : 0;
+        const st = fs.statSync(partial, { throwIfNoEntry: false });
+        const kept = st?.isFile() ? st.size : 0;
         if (fileError) {
           throw codedError(ErrorCode.WEIGHTS, `${where}: writing ${partial} failed after ${kept} bytes (${fileError.message}); free some space or make the folder writable, then run it again`);
         }

@@ -10,7 +10,8 @@ import { CBAMCNN, type Network, resnet, vgg } from '../models/builders';
 import type { Model } from '../models/model';
 import { ATTENTION_KINDS, type AttentionOptions, attentionSpec } from '../modules/attention';
 import type { FineTunerOptions, SchedulerSpec, StageSpec } from '../training/finetune';
-import { readJsonFile, readRegularTextFile } from '../files';
+import { readJsonObject, readRegularTextFile } from '../files';
+import { RUN_CONFIG } from './report';
 import * as validate from '../validate';
 import { MEMORY_FORMATS, PRECISIONS, type MemoryFormat, type Precision } from '../precision';
 
@@ -349,8 +350,7 @@ async function folders(dir: string, testDir: string | undefined, explicit: strin
 /** The run configuration a run directory's config.json holds, without what the run added to it
  *  (class names, versions, the model's description and spec): what checkConfig takes. */
 export function runConfigRaw(file: string): { raw: Record<string, unknown>; classes: unknown } {
-  const saved = readJsonFile(file);
-  if (!validate.isPlainObject(saved)) throw new Error(`${file} is not a torch-attn run config (not a JSON object)`);
+  const saved = readJsonObject(file, RUN_CONFIG);
   const { classes, torchAttn: _v, libtorch: _l, ...rest } = saved as Record<string, unknown> & { model?: Record<string, unknown> };
   const { description: _d, spec: _s, ...model } = rest.model ?? {};
   return { raw: { ...rest, model }, classes };
@@ -362,6 +362,6 @@ export function readRunConfig(checkpoint: string, explicit?: string): RunConfig 
   const file = explicit ?? path.join(path.dirname(checkpoint), 'config.json');
   if (!fs.existsSync(file)) throw new Error(`no config.json beside ${checkpoint}: pass the run's config with --config`);
   const { raw, classes } = runConfigRaw(file);
-  if (!Array.isArray(classes)) throw new Error(`${file} is not a torch-attn run config (it has no class list)`);
+  if (!Array.isArray(classes)) throw new Error(`${file} is not ${RUN_CONFIG} (it has no class list)`);
   return { ...checkConfig(raw, file), classes };
 }

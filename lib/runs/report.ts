@@ -12,7 +12,7 @@ import type { TopLevelSpec } from 'vega-lite';
 import type { Evaluation } from '../training/evaluate';
 import type { BatchEvent, EpochRecord } from '../training/finetune';
 import type { PRCurve } from './metrics';
-import { readJsonFile, readRegularTextFile, writeFileAtomic } from '../files';
+import { readJsonFile, readJsonObject, readRegularTextFile, writeFileAtomic } from '../files';
 import { isPlainObject } from '../validate';
 
 /** What evaluation.json holds: evaluate()'s result without the raw outputs, with PR curves. */
@@ -245,8 +245,8 @@ export const PICTURES = ['samples', 'wrong', 'attention'] as const;
 /** A run directory's records: config.json, run.json, epoch and batch lines of metrics.jsonl, evaluation.json. */
 export function readRun(runDir: string) {
   const json = (f: string) => (fs.existsSync(path.join(runDir, f)) ? readJsonFile(path.join(runDir, f)) : null);
-  const config = fs.existsSync(path.join(runDir, 'config.json')) ? json('config.json') : {};
-  if (!isPlainObject(config)) throw new Error(`${path.join(runDir, 'config.json')} is not a torch-attn run config (not a JSON object)`);
+  const configFile = path.join(runDir, 'config.json');
+  const config = fs.existsSync(configFile) ? readJsonObject(configFile, RUN_CONFIG) : {};
   const lines = metricLines(path.join(runDir, 'metrics.jsonl'));
   const records: EpochRecord[] = lines.filter((e) => e.type === 'epoch').map(({ type: _t, ...r }) => r as unknown as EpochRecord);
   const batches: BatchRecord[] = lines.filter((e) => e.type === 'batch').map(({ type: _t, ...r }) => r as unknown as BatchRecord);
@@ -259,12 +259,18 @@ export function readRun(runDir: string) {
   };
 }
 
+/** What a run directory's config.json is, in errors. */
+export const RUN_CONFIG = 'a torch-attn run config';
+
+/** The largest metrics.jsonl read (a run's writes a line every logEvery batches and per epoch). */
+export const METRICS_MAX_BYTES = 256 << 20;
+
 /** The records of a metrics.jsonl (none when there is none). A last line without its newline is a
  *  write that was cut short (the run was killed, the disk filled): left out. Any other line that is
  *  not a JSON object is an error naming the file and line. */
 function metricLines(file: string): Record<string, unknown>[] {
   if (!fs.existsSync(file)) return [];
-  const text = readRegularTextFile(file, 256 << 20);
+  const text = readRegularTextFile(file, METRICS_MAX_BYTES);
   const lines = text.split('\n');
   const out: Record<string, unknown>[] = [];
   for (const [i, line] of lines.entries()) {

@@ -12,7 +12,7 @@ import type { ProcessGroup } from '../distributed';
 import { type RunConfig, buildModel, loadData, transformsFor } from './config';
 import { prCurves } from './metrics';
 import { pictures } from './pictures';
-import { type RunEvaluation, type RunInfo, hostInfo, writeReport } from './report';
+import { METRICS_MAX_BYTES, type RunEvaluation, type RunInfo, hostInfo, writeReport } from './report';
 
 export interface RunHooks {
   signal?: AbortSignal;
@@ -187,7 +187,7 @@ export function formatEpoch(r: EpochRecord): string {
  *  from it. */
 function endLastLine(file: string): void {
   if (!fs.existsSync(file)) return;
-  const text = readRegularTextFile(file, 256 << 20);
+  const text = readRegularTextFile(file, METRICS_MAX_BYTES);
   if (text === '' || text.endsWith('\n')) return;
   const start = text.lastIndexOf('\n') + 1;
   try {

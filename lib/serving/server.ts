@@ -60,7 +60,7 @@ export function createServer(
         ? { headersTimeout: Math.min(60_000, requestTimeout), connectionsCheckingInterval: Math.max(10, Math.min(30_000, Math.floor(requestTimeout / 4))) }
         : null,
   });
-  const registry = options.registry ?? new Registry();
+  const registry = o.registry ?? new Registry();
   collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS });
   const requests = new Counter({ name: 'torch_attn_requests_total', help: 'HTTP requests by route and status', labelNames: ['route', 'status'], registers: [registry] });
   const latency = new Histogram({
@@ -109,7 +109,7 @@ export function createServer(
 
   app.get('/health', async () => ({ status: 'ok' }));
   app.get('/ready', async (_req, reply) => {
-    const ok = options.ready?.() ?? true;
+    const ok = o.ready?.() ?? true;
     return reply.status(ok ? 200 : 503).send({ ready: ok });
   });
   app.get('/metrics', async (_req, reply) => reply.header('content-type', registry.contentType).send(await registry.metrics()));
