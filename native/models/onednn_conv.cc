@@ -67,6 +67,10 @@ at::Tensor Bytes(int64_t n) { return at::empty({n}, at::TensorOptions().dtype(at
 
 }  // namespace
 
+bool WinogradFp32Pays(int64_t n, int64_t in_channels, int64_t oh, int64_t ow) {
+  return n * ((oh + 3) / 4) * ((ow + 3) / 4) * in_channels >= kWinogradFp32MinTileChannels;
+}
+
 bool DirectConvAvailable() {
   static const bool available = [] {
     // TORCH_ATTN_DIRECT_ONEDNN=0 in the environment: the prepacked ops instead (for comparisons).
@@ -132,7 +136,8 @@ std::shared_ptr<const DirectConv> MakeDirectConv(const torch::Tensor& weight, co
     // reorders to and from the blocked layout it needs; within ~2e-6 of the direct form per
     // convolution, relative to the output's largest value (the plan's tests hold logits to 1e-4).
     dnnl::convolution_forward::primitive_desc pd;
-    if (winograd_budget > 0 && WinogradEnabled() && dt == dnnl::memory::data_type::f32 && winograd_shape && x.size(1) % 16 == 0 && weight.size(0) % 16 == 0) {
+    if (winograd_budget > 0 && WinogradEnabled() && dt == dnnl::memory::data_type::f32 && winograd_shape && x.size(1) % 16 == 0 && weight.size(0) % 16 == 0 &&
+        WinogradFp32Pays(x.size(0), x.size(1), oh, ow)) {
       const dnnl::memory::desc bsrc(Dims(x.sizes()), dt, tag::nChw16c), bdst(Dims(conv->out_shape), dt, tag::nChw16c);
       const dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_winograd, bsrc, any_weights,
                                                  bias_desc, bdst, Dims(stride), Dims(padding), Dims(padding));

@@ -373,7 +373,7 @@ describe.runIf(hasPlans)('inference plans', () => {
     expect(out.rel).toBeLessThan(1e-4);
   }, 60_000);
 
-  it('fp32 3 x 3 convolutions of stride 1 run by Winograd where oneDNN has it (AVX-512), within the plan\'s weight budget, within 1e-4 of the eager modules; not with TORCH_ATTN_WINOGRAD=0', async () => {
+  it('fp32 3 x 3 convolutions of stride 1 run by Winograd where oneDNN has it (AVX-512), within the plan\'s weight budget, on enough tiles x channels (none at batch 1), within 1e-4 of the eager modules; not with TORCH_ATTN_WINOGRAD=0', async () => {
     manualSeed(0);
     const m = new ResNetCBAM({ depth: 18, numClasses: 10 }).eval();
     const x = randn([8, 3, 32, 32]);
@@ -387,6 +387,10 @@ describe.runIf(hasPlans)('inference plans', () => {
     if (buildInfo().planConvolutions === 'onednn' && avx512) expect(info.winogradConvolutions).toBeGreaterThanOrEqual(8);
     if (buildInfo().planConvolutions !== 'onednn') expect(info.winogradConvolutions).toBe(0);
     expect(info.winogradConvolutions).toBeLessThanOrEqual(16);
+    // Batch 1 gives none enough work (at most layer1's 64 tiles x 64 channels, under 8192).
+    const one = planned(m, randn([1, 3, 32, 32]));
+    expect(relDiff(one.plan, one.eager)).toBeLessThan(1e-4);
+    expect(m.inferencePlan().find((p) => p.shape[0] === 1)?.winogradConvolutions).toBe(0);
     const out = planInChildProcess({ TORCH_ATTN_WINOGRAD: '0' }, 8);
     expect(out.winograd).toBe(0);
     expect(out.rel).toBeLessThan(1e-4);
