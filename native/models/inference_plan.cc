@@ -68,10 +68,7 @@ uint64_t WeightsSignature(const ModelImpl& model, uint64_t generation) {
   Signature s;
   s.Mix(generation);
   s.Mix(model.channels_last() ? 1 : 0);
-  for (const auto& p : model.parameters()) s.Mix(p);
-  for (const auto& b : model.buffers()) {
-    if (b.defined()) s.Mix(b);
-  }
+  ForEachParameterAndBuffer(model, [&](const torch::Tensor& t) { s.Mix(t); });
   return s.value();
 }
 
@@ -412,9 +409,28 @@ AttentionRecorder* AttentionRecorder::Active() { return active_recorder; }
 
 namespace {
 
-// CBAM under a plan, on channels-last x in float32 or bfloat16 (T), image by image in parallel
-// (cbam_kernels.h): one pass gathers both channel descriptors, the shared MLP runs once over both,
-// a second pass weights the channels and gathers the spatial descriptors per pixel (mean and
+// The rows (pixels) of c channels in one unit of CBAM's per-pixel passes below: about 16K values
+// (64 KB of float32), so that they split between threads at batch 1 too (layer1's 1024 rows of 64
+// channels: 4 units; a pass image by image left one thread waiting). Each row's result is its own,
+// so the split does not change it.
+constexpr int64_t kCbamUnitValues = 16384;
+
+// f(image, first row, rows) for each unit of the n x hw rows (a unit does not cross an image), the
+// units in parallel.
+template <typename F>
+void ForRowUnits(int64_t n, int64_t hw, int64_t c, const F& f) {
+  const int64_t unit = std::max<int64_t>(1, kCbamUnitValues / c), per_image = (hw + unit - 1) / unit;
+  at::parallel_for(0, n * per_image, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t u = begin; u < end; ++u) {
+      const int64_t b = u / per_image, first = (u % per_image) * unit;
+      f(b, first, std::min(unit, hw - first));
+    }
+  });
+}
+
+// CBAM under a plan, on channels-last x in float32 or bfloat16 (T), in parallel (cbam_kernels.h):
+// one pass gathers both channel descriptors, image by image, the shared MLP runs once over both, a
+// second pass weights the channels and gathers the spatial descriptors per pixel (mean and
 // maximum over the channels, written channels-last for the prepared k x k convolution), a third
 // applies the spatial map in place. At batch 1 this replaced some fifteen LibTorch ops per module
 // (fp32: 0.4 ms of a 9 ms ResNet18-CBAM pass; bf16: 1.2 ms of a 5.6 ms one, perf and A/B). In
@@ -447,10 +463,9 @@ torch::Tensor PlannedCbam(modules::CbamImpl& cbam, const torch::Tensor& x) {
     desc = descriptors.data_ptr<T>();
   }
   const int mean_at = cbam.spatial_attn && cbam.spatial_attn->max_first ? 1 : 0;
-  at::parallel_for(0, n, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t b = begin; b < end; ++b) {
-      cbam_kernels::WeightChannels(in + b * hw * c, w + b * c, hw, c, out + b * hw * c, desc == nullptr ? nullptr : desc + b * hw * 2, mean_at);
-    }
+  ForRowUnits(n, hw, c, [&](int64_t b, int64_t first, int64_t rows) {
+    const int64_t at = b * hw + first;
+    cbam_kernels::WeightChannels(in + at * c, w + b * c, rows, c, out + at * c, desc == nullptr ? nullptr : desc + at * 2, mean_at);
   });
   if (!cbam.spatial_attn) return y;
   auto& spatial = *cbam.spatial_attn;
@@ -458,8 +473,9 @@ torch::Tensor PlannedCbam(modules::CbamImpl& cbam, const torch::Tensor& x) {
   const auto gate =
       ConvBnAct(*spatial.conv, spatial.bn ? spatial.bn.get() : nullptr, /*relu=*/false, descriptors).sigmoid_().to(at::kFloat).contiguous();
   const float* g = gate.data_ptr<float>();
-  at::parallel_for(0, n, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t b = begin; b < end; ++b) cbam_kernels::ScaleRows(out + b * hw * c, g + b * hw, hw, c);
+  ForRowUnits(n, hw, c, [&](int64_t b, int64_t first, int64_t rows) {
+    const int64_t at = b * hw + first;
+    cbam_kernels::ScaleRows(out + at * c, g + at, rows, c);
   });
   return y;
 }

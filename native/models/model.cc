@@ -1,11 +1,12 @@
 #include "models/model.h"
 
+#include <optional>
+#include <unordered_map>
+
 #include "common/errors.h"
 #include "common/torch_compat.h"
 #include "modules/attention.h"
 #include "runtime/cpu_cache.h"
-
-#include <unordered_map>
 
 namespace torch_attn::models {
 
@@ -158,9 +159,27 @@ int64_t ParameterCount(const torch::nn::Module& model, bool trainable_only) {
   return count;
 }
 
-c10::Device DeviceOf(const torch::nn::Module& model) {
-  auto params = model.parameters();
-  return params.empty() ? c10::Device(c10::kCPU) : params.front().device();
+namespace {
+
+// The first of parameters()'s tensors: a module's own before those of its children, in order.
+std::optional<c10::Device> FirstParameterDevice(const torch::nn::Module& module) {
+  for (const auto& p : module.parameters(/*recurse=*/false)) return p.device();
+  for (const auto& child : module.children()) {
+    if (auto device = FirstParameterDevice(*child)) return device;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+c10::Device DeviceOf(const torch::nn::Module& model) { return FirstParameterDevice(model).value_or(c10::Device(c10::kCPU)); }
+
+void ForEachParameterAndBuffer(const torch::nn::Module& model, const std::function<void(const torch::Tensor&)>& f) {
+  for (const auto& p : model.parameters(/*recurse=*/false)) f(p);
+  for (const auto& b : model.buffers(/*recurse=*/false)) {
+    if (b.defined()) f(b);
+  }
+  for (const auto& child : model.children()) ForEachParameterAndBuffer(*child, f);
 }
 
 torch::Tensor PrepareInput(const torch::Tensor& x, const torch::nn::Module& model) {
@@ -211,7 +230,7 @@ torch::Tensor Predict(ModelImpl& model, const torch::Tensor& x, int64_t batch, P
     for (int64_t start = 0; start < x.size(0); start += batch) {
       outputs.push_back(model.Compute(x.slice(0, start, std::min(x.size(0), start + batch)), precision));
     }
-    return torch::cat(outputs).to(c10::kCPU);
+    return (outputs.size() == 1 ? outputs.front() : torch::cat(outputs)).to(c10::kCPU);
   });
 }
 
