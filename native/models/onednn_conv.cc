@@ -15,6 +15,10 @@
 
 namespace torch_attn::models {
 
+bool WinogradFp32Pays(int64_t n, int64_t in_channels, int64_t oh, int64_t ow) {
+  return n * ((oh + 3) / 4) * ((ow + 3) / 4) * in_channels >= kWinogradFp32MinTileChannels;
+}
+
 #if TORCH_ATTN_DIRECT_ONEDNN
 
 class DirectConv {
@@ -66,10 +70,6 @@ bool WinogradEnabled() {
 at::Tensor Bytes(int64_t n) { return at::empty({n}, at::TensorOptions().dtype(at::kByte)); }
 
 }  // namespace
-
-bool WinogradFp32Pays(int64_t n, int64_t in_channels, int64_t oh, int64_t ow) {
-  return n * ((oh + 3) / 4) * ((ow + 3) / 4) * in_channels >= kWinogradFp32MinTileChannels;
-}
 
 bool DirectConvAvailable() {
   static const bool available = [] {
