@@ -313,8 +313,7 @@ InferencePlan* PlanCache::For(ModelImpl& model, const torch::Tensor& x, Precisio
   if (!folded_ || folded_->signature != signature) {
     folded_ = std::make_shared<FoldedWeights>();
     folded_->signature = signature;
-    for (const auto& t : model.parameters()) folded_->finite = folded_->finite && AllFinite(t);
-    for (const auto& t : model.buffers()) folded_->finite = folded_->finite && AllFinite(t);
+    ForEachParameterAndBuffer(model, [&](const torch::Tensor& t) { folded_->finite = folded_->finite && AllFinite(t); });
   }
   // A NaN or an infinity runs eagerly: oneDNN's fused ReLU is a maximum with 0, which turns NaN
   // into 0, so a plan would give finite logits where the modules, like PyTorch, give NaN (an

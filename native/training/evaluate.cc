@@ -7,13 +7,14 @@ namespace torch_attn::training {
 
 EvalResult Evaluate(models::ModelImpl& model, const data::Loader& loader, bool keep_probabilities,
                     const std::atomic<bool>* cancel, models::Precision precision, int32_t* images_done) {
-  models::CheckPrecision(precision, models::DeviceOf(model), "evaluate() precision");
+  const auto device = models::DeviceOf(model);
+  models::CheckPrecision(precision, device, "evaluate() precision");
   return models::InEvalMode(model, [&] {
     EvalResult r;
     auto stream = loader.Epoch(0);
     while (auto batch = stream->Next()) {
       if (cancel != nullptr && cancel->load()) break;
-      auto x = batch->images.to(model.parameters().front().device(), /*non_blocking=*/batch->images.is_pinned());
+      auto x = batch->images.to(device, /*non_blocking=*/batch->images.is_pinned());
       auto logits = model.Compute(x, precision);
       const int64_t classes = logits.size(1);
       if (r.classes == 0) {

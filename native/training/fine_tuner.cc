@@ -249,10 +249,11 @@ class Run {
     int64_t images_here = 0;
     model_.ApplyTrainingMode(true);
     int64_t batch_index = start;
+    const auto device = models::DeviceOf(model_);
     while (auto batch = stream->Next()) {
       ++batch_index;
       SetLearningRates(stage, stage.lr_per_step ? progress_.step - table_start : e - stage_start);
-      auto x = batch->images.to(model_.parameters().front().device(), /*non_blocking=*/batch->images.is_pinned());
+      auto x = batch->images.to(device, /*non_blocking=*/batch->images.is_pinned());
       StepResult r = TrainStep(model_, *optimizer_, x, batch->labels, plan_.step_options, &scaler_, replica_.get());
       ++progress_.step;
       sums.skipped += r.skipped;
