@@ -335,8 +335,8 @@ export interface NativeBinding {
   createModel(spec: NativeModelSpec): NativeModel;
   readStateDict(path: string): Promise<Record<string, NativeTensor>>;
   encodePth(tensors: Record<string, NativeTensor>): Buffer;
-  /** The bf16 plans' Winograd kernel on one convolution, for its tests (model_wrap.cc). */
-  winogradBf16Conv2d(x: NativeTensor, weight: NativeTensor, bias: NativeTensor, relu: boolean, residual?: NativeTensor): NativeTensor;
+  /** The plans' F(2x2, 3x3) Winograd kernel (float32 or bfloat16) on one convolution, for its tests (model_wrap.cc). */
+  winogradConv2d(x: NativeTensor, weight: NativeTensor, bias: NativeTensor, relu: boolean, precision: 'fp32' | 'bf16', residual?: NativeTensor): NativeTensor;
 
   Dataset: abstract new () => NativeDataset;
   createMemoryDataset(pixels: Uint8Array, labels: Int32Array, shape: number[]): NativeDataset;

@@ -19,6 +19,17 @@ export function cpuHasAvx512(): boolean | undefined {
   }
 }
 
+/** Whether this CPU has AVX-512 with its BW and VL parts, which the hand-written kernels need
+ *  (Linux's /proc/cpuinfo; elsewhere unknown). */
+export function cpuHasAvx512BwVl(): boolean | undefined {
+  try {
+    const flags = /^flags\s*:(.*)$/m.exec(fs.readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? '';
+    return ['avx512f', 'avx512bw', 'avx512vl'].every((f) => new RegExp(`\\b${f}\\b`).test(flags));
+  } catch {
+    return undefined;
+  }
+}
+
 /** fn() with the environment variable `name` set to `value` (undefined: unset), restored after
  *  it returns or, for a promise, settles (the native switches read it when called). */
 export function withEnv<T>(name: string, value: string | undefined, fn: () => T): T {

@@ -10,7 +10,7 @@
 #include "models/factory.h"
 #include "models/pth_writer.h"
 #include "models/state_dict.h"
-#include "models/winograd_bf16.h"
+#include "models/winograd.h"
 #include "modules/nam.h"
 #include "runtime/compute.h"
 #include "tensor/dtype.h"
@@ -112,38 +112,43 @@ Napi::Value EncodePthJs(const Napi::CallbackInfo& info) {
   return Napi::Buffer<char>::Copy(info.Env(), bytes.data(), bytes.size());
 }
 
-// winogradBf16Conv2d(x, weight, bias, relu, residual?): the bf16 plans' Winograd kernel
-// (winograd_bf16.h) on one convolution, for its tests: float32 x (N x IC x H x W), weight
-// (OC x IC x 3 x 3), bias (OC) and residual (N x OC x H x W, optional) rounded to bfloat16 as a
-// bf16 plan rounds them (bias stays float32); relu?(conv(x) + bias (+ residual)), stride 1,
-// padding 1, as float32 holding bfloat16 values. Runs on the calling thread.
-Napi::Value WinogradBf16Conv2dJs(const Napi::CallbackInfo& info) {
-  const at::Tensor& x = tensor::TensorWrap::FromValue(info[0], "winogradBf16Conv2d(x)").Get();
-  const at::Tensor& weight = tensor::TensorWrap::FromValue(info[1], "winogradBf16Conv2d(weight)").Get();
-  const at::Tensor& bias = tensor::TensorWrap::FromValue(info[2], "winogradBf16Conv2d(bias)").Get();
-  const bool relu = args::Boolean(info[3], "winogradBf16Conv2d(relu)");
-  const bool accumulate = !info[4].IsUndefined();
-  if (!WinogradBf16Supported()) throw RangeError("winogradBf16Conv2d: this CPU has no AVX-512 BF16, which the kernel needs");
+// winogradConv2d(x, weight, bias, relu, precision, residual?): the plans' Winograd kernel
+// (winograd.h) on one convolution, for its tests: float32 x (N x IC x H x W), weight (OC x IC x
+// 3 x 3), bias (OC) and residual (N x OC x H x W, optional); with precision 'bf16' x, weight and
+// residual rounded to bfloat16 as a bf16 plan rounds them (bias stays float32). relu?(conv(x) +
+// bias (+ residual)), stride 1, padding 1, as float32. Runs on the calling thread.
+Napi::Value WinogradConv2dJs(const Napi::CallbackInfo& info) {
+  const at::Tensor& x = tensor::TensorWrap::FromValue(info[0], "winogradConv2d(x)").Get();
+  const at::Tensor& weight = tensor::TensorWrap::FromValue(info[1], "winogradConv2d(weight)").Get();
+  const at::Tensor& bias = tensor::TensorWrap::FromValue(info[2], "winogradConv2d(bias)").Get();
+  const bool relu = args::Boolean(info[3], "winogradConv2d(relu)");
+  const Precision precision = ParsePrecision(args::String(info[4], "winogradConv2d(precision)"), "winogradConv2d(precision)");
+  const bool accumulate = !info[5].IsUndefined();
+  const auto dtype = precision == Precision::kBf16 ? at::kBFloat16 : at::kFloat;
+  if (!WinogradSupported(dtype)) {
+    throw RangeError(dtype == at::kBFloat16 ? "winogradConv2d: this CPU has no AVX-512 BF16, which the bf16 kernel needs"
+                                            : "winogradConv2d: this CPU has no AVX-512 (BW, VL), which the kernel needs");
+  }
   for (const at::Tensor* t : {&x, &weight, &bias}) {
-    if (t->scalar_type() != at::kFloat || !t->device().is_cpu()) throw TypeError("winogradBf16Conv2d: float32 CPU tensors");
+    if (t->scalar_type() != at::kFloat || !t->device().is_cpu()) throw TypeError("winogradConv2d: float32 CPU tensors");
   }
   if (x.dim() != 4 || weight.dim() != 4 || weight.size(1) != x.size(1) || weight.size(2) != 3 || weight.size(3) != 3 || bias.dim() != 1 ||
-      bias.size(0) != weight.size(0) || !WinogradBf16Fits(weight.size(1), weight.size(0))) {
-    throw RangeError("winogradBf16Conv2d: x N x IC x H x W, weight OC x IC x 3 x 3, bias OC; IC in multiples of 16, OC in multiples of 64");
+      bias.size(0) != weight.size(0) || !WinogradFits(weight.size(1), weight.size(0))) {
+    throw RangeError("winogradConv2d: x N x IC x H x W, weight OC x IC x 3 x 3, bias OC; IC in multiples of 16, OC in multiples of 64");
   }
   const auto channels_last = at::MemoryFormat::ChannelsLast;
   const std::vector<int64_t> out_shape = {x.size(0), weight.size(0), x.size(2), x.size(3)};
   torch::Tensor out;
   if (accumulate) {
-    const at::Tensor& residual = tensor::TensorWrap::FromValue(info[4], "winogradBf16Conv2d(residual)").Get();
+    const at::Tensor& residual = tensor::TensorWrap::FromValue(info[5], "winogradConv2d(residual)").Get();
     if (residual.scalar_type() != at::kFloat || !residual.device().is_cpu() || residual.sizes().vec() != out_shape) {
-      throw RangeError("winogradBf16Conv2d: residual float32 on the CPU, N x OC x H x W");
+      throw RangeError("winogradConv2d: residual float32 on the CPU, N x OC x H x W");
     }
-    out = residual.to(at::kBFloat16).contiguous(channels_last);
+    out = residual.to(dtype).contiguous(channels_last);
   } else {
-    out = at::empty(out_shape, x.options().dtype(at::kBFloat16).memory_format(channels_last));
+    out = at::empty(out_shape, x.options().dtype(dtype).memory_format(channels_last));
   }
-  RunWinogradBf16(x.to(at::kBFloat16).contiguous(channels_last), WinogradBf16Weights(weight.to(at::kBFloat16)), bias.contiguous(), relu, accumulate, out);
+  RunWinograd(x.to(dtype).contiguous(channels_last), WinogradWeights(weight.to(dtype)), bias.contiguous(), relu, accumulate, out);
   return tensor::TensorWrap::Wrap(info.Env(), out.to(at::kFloat).contiguous());
 }
 
@@ -185,7 +190,7 @@ void ModelWrap::Register(Napi::Env env, Napi::Object exports) {
   exports.Set("createModel", Napi::Function::New(env, GuardedFn<&CreateModel>, "createModel"));
   exports.Set("readStateDict", Napi::Function::New(env, GuardedFn<&ReadStateDictJs>, "readStateDict"));
   exports.Set("encodePth", Napi::Function::New(env, GuardedFn<&EncodePthJs>, "encodePth"));
-  exports.Set("winogradBf16Conv2d", Napi::Function::New(env, GuardedFn<&WinogradBf16Conv2dJs>, "winogradBf16Conv2d"));
+  exports.Set("winogradConv2d", Napi::Function::New(env, GuardedFn<&WinogradConv2dJs>, "winogradConv2d"));
   auto precisions = Napi::Array::New(env, kPrecisionNames.size());
   for (size_t i = 0; i < kPrecisionNames.size(); ++i) precisions.Set(static_cast<uint32_t>(i), kPrecisionNames[i]);
   exports.Set("precisions", precisions);

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <string>
 
-#include "models/winograd_bf16.h"
+#include "models/winograd.h"
 #include "runtime/fast_paths.h"
 #include "runtime/onednn.h"
 
@@ -39,8 +39,8 @@ class DirectConv {
   bool winograd = false;
   dnnl::memory::desc blocked_src, blocked_dst;
   dnnl::reorder src_in, dst_in, dst_out;
-  // bfloat16 Winograd (winograd_bf16.h): its transformed weights; no oneDNN primitive.
-  torch::Tensor bf16_winograd;
+  // Winograd by winograd.h's F(2x2, 3x3): its transformed weights; no oneDNN primitive.
+  torch::Tensor f2_winograd;
   bool relu = false;
 };
 
@@ -110,19 +110,29 @@ std::shared_ptr<const DirectConv> MakeDirectConv(const torch::Tensor& weight, co
   attr.set_post_ops(ops);
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
   const bool winograd_shape = weight.size(2) == 3 && weight.size(3) == 3 && stride[0] == 1 && stride[1] == 1;
-  if (winograd_budget > 0 && WinogradEnabled() && dt == dnnl::memory::data_type::bf16 && winograd_shape && padding[0] == 1 && padding[1] == 1 &&
-      WinogradBf16Supported() && WinogradBf16Fits(weight.size(1), weight.size(0)) && WinogradBf16Pays(x.size(0), oh, ow)) {
+  // winograd.h's F(2x2, 3x3) wherever it fits and the input gives it enough tiles, in either
+  // precision; oneDNN's float32 Winograd below only where it does not fit (output channels not in
+  // multiples of 64) or has too few tiles. In float32 it was faster than oneDNN's F(4x4, 3x3) at
+  // every batch measured (ResNet18-CBAM, 32 x 32, plans taking turns in one process: batch 2
+  // 7.56 against 8.06 ms, 8 21.3 against 22.2, 32 65.2 against 72.3, 64 125 against 156; at
+  // 224 x 224, batch 8, 0.86 against 2.13 s), and at batch 1, where oneDNN's does not pay, 2.5%
+  // faster than the direct form (4.49 against 4.61 ms: layer3 and layer4 are bound by reading
+  // their weights, which Winograd would enlarge); its weights are 16/9 of the plain ones, against
+  // up to 4x for oneDNN's.
+  const bool own_winograd = winograd_shape && padding[0] == 1 && padding[1] == 1 && WinogradSupported(x.scalar_type()) &&
+                            WinogradFits(weight.size(1), weight.size(0)) && WinogradPays(x.scalar_type(), x.size(0), oh, ow);
+  if (winograd_budget > 0 && WinogradEnabled() && own_winograd) {
     for (const auto& s : siblings) {
-      if (s && s->bf16_winograd.defined()) conv->bf16_winograd = s->bf16_winograd;
+      if (s && s->f2_winograd.defined()) conv->f2_winograd = s->f2_winograd;
     }
-    // Held instead of the plain bf16 weights the direct form would reorder: only the difference
-    // (7/9 of them) is added.
-    const int64_t bytes = WinogradBf16WeightBytes(weight.size(1), weight.size(0)) - static_cast<int64_t>(weight.nbytes());
-    if (!conv->bf16_winograd.defined() && bytes <= winograd_budget) {  // transformed only when they fit
-      conv->bf16_winograd = WinogradBf16Weights(weight);
+    // Held instead of the plain weights the direct form would reorder: only the difference (7/9
+    // of them) is added.
+    const int64_t bytes = WinogradWeightBytes(x.scalar_type(), weight.size(1), weight.size(0)) - static_cast<int64_t>(weight.nbytes());
+    if (!conv->f2_winograd.defined() && bytes <= winograd_budget) {  // transformed only when they fit
+      conv->f2_winograd = WinogradWeights(weight);
       if (added_bytes != nullptr) *added_bytes = bytes;
     }
-    if (conv->bf16_winograd.defined()) {
+    if (conv->f2_winograd.defined()) {
       conv->winograd = true;
       conv->relu = relu;
       conv->bias = bias;
@@ -130,14 +140,15 @@ std::shared_ptr<const DirectConv> MakeDirectConv(const torch::Tensor& weight, co
     }
   }
   try {
-    // float32 3 x 3 convolutions of stride 1 by Winograd (F(4x4, 3x3), or F(2x2, 3x3) on small
-    // inputs) where oneDNN has it for this CPU (AVX-512): at batch 64 on this project's machine,
+    // float32 3 x 3 convolutions of stride 1 that winograd.h's kernel does not take, by oneDNN's
+    // Winograd (F(4x4, 3x3), or F(2x2, 3x3) on small inputs) where oneDNN has it for this CPU
+    // (AVX-512): at batch 64 on this project's machine, before winograd.h took float32,
     // 9-13 ms against the direct form's 20-25 per ResNet18 convolution, 1.2-2.6x faster with the
     // reorders to and from the blocked layout it needs; within ~2e-6 of the direct form per
     // convolution, relative to the output's largest value (the plan's tests hold logits to 1e-4).
     dnnl::convolution_forward::primitive_desc pd;
-    if (winograd_budget > 0 && WinogradEnabled() && dt == dnnl::memory::data_type::f32 && winograd_shape && x.size(1) % 16 == 0 && weight.size(0) % 16 == 0 &&
-        WinogradFp32Pays(x.size(0), x.size(1), oh, ow)) {
+    if (winograd_budget > 0 && WinogradEnabled() && winograd_shape && dt == dnnl::memory::data_type::f32 && x.size(1) % 16 == 0 &&
+        weight.size(0) % 16 == 0 && WinogradFp32Pays(x.size(0), x.size(1), oh, ow)) {
       const dnnl::memory::desc bsrc(Dims(x.sizes()), dt, tag::nChw16c), bdst(Dims(conv->out_shape), dt, tag::nChw16c);
       const dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_winograd, bsrc, any_weights,
                                                  bias_desc, bdst, Dims(stride), Dims(padding), Dims(padding));
@@ -195,8 +206,8 @@ torch::Tensor RunDirectConv(const DirectConv& conv, const torch::Tensor& x, cons
   }
   at::internal::lazy_init_num_threads();  // this thread's OpenMP team: LibTorch's thread count
   auto out = conv.residual ? accumulate : at::empty(conv.out_shape, x.options().memory_format(at::MemoryFormat::ChannelsLast));
-  if (conv.bf16_winograd.defined()) {
-    RunWinogradBf16(x, conv.bf16_winograd, conv.bias, conv.relu, conv.residual, out);
+  if (conv.f2_winograd.defined()) {
+    RunWinograd(x, conv.f2_winograd, conv.bias, conv.relu, conv.residual, out);
     return out;
   }
   dnnl::memory src(conv.src, Engine(), x.data_ptr()), dst(conv.dst, Engine(), out.data_ptr());
@@ -223,7 +234,7 @@ torch::Tensor RunDirectConv(const DirectConv& conv, const torch::Tensor& x, cons
 }
 
 int64_t DirectConvWeightBytes(const DirectConv& conv) {
-  return conv.bf16_winograd.defined() ? static_cast<int64_t>(conv.bf16_winograd.nbytes()) : static_cast<int64_t>(conv.weights_desc.get_size());
+  return conv.f2_winograd.defined() ? static_cast<int64_t>(conv.f2_winograd.nbytes()) : static_cast<int64_t>(conv.weights_desc.get_size());
 }
 
 bool DirectConvIsWinograd(const DirectConv& conv) { return conv.winograd; }

@@ -50,24 +50,25 @@ torch::Tensor RunDirectConv(const DirectConv& conv, const torch::Tensor& x, cons
 int64_t DirectConvWeightBytes(const DirectConv& conv);
 
 // Whether a float32 convolution of n images of in_channels, with an output of oh x ow, does enough
-// work per tile for oneDNN's Winograd to pay: its 4 x 4 output tiles (n x ceil(oh/4) x ceil(ow/4))
-// times the input channels, at least kWinogradFp32MinTileChannels. Winograd transforms every
-// tile's input and output and reads its transformed weights (16/9 of the plain ones here, more
-// as oneDNN lays them out) once per call whatever the batch, so on few tiles of few channels the
-// direct kernel wins. Measured on a ResNet18-CBAM at 32 x 32, this project's machine, plans with
-// each threshold in one process taking turns: batch 1 with every 3 x 3 convolution by Winograd
-// 4.62 ms against 4.33 with none (layer1's 64 tiles x 64 channels alone cost 0.24 ms), while
-// layer2's 64 tiles x 128 channels at batch 4 and layer3's 32 x 256 at batch 8 gain or break even;
-// from batch 16 every stage gains (38.4 ms all against 46.8 none).
+// work per tile for oneDNN's Winograd to pay (used where winograd.h's kernel does not fit): its
+// 4 x 4 output tiles (n x ceil(oh/4) x ceil(ow/4)) times the input channels, at least
+// kWinogradFp32MinTileChannels. Winograd transforms every tile's input and output and reads its
+// transformed weights (16/9 of the plain ones here, more as oneDNN lays them out) once per call
+// whatever the batch, so on few tiles of few channels the direct kernel wins. Measured on a
+// ResNet18-CBAM at 32 x 32, this project's machine, plans with each threshold in one process
+// taking turns: batch 1 with every 3 x 3 convolution by Winograd 4.62 ms against 4.33 with none
+// (layer1's 64 tiles x 64 channels alone cost 0.24 ms), while layer2's 64 tiles x 128 channels at
+// batch 4 and layer3's 32 x 256 at batch 8 gain or break even; from batch 16 every stage gains
+// (38.4 ms all against 46.8 none).
 constexpr int64_t kWinogradFp32MinTileChannels = 8192;
 bool WinogradFp32Pays(int64_t n, int64_t in_channels, int64_t oh, int64_t ow);
 
-// Whether it computes by Winograd: float32 3 x 3 convolutions of stride 1, channels in multiples
-// of 16, by oneDNN's F(4x4, 3x3) where oneDNN has it for the CPU and the input gives it enough
-// work (WinogradFp32Pays); bfloat16 ones of padding 1 by
-// winograd_bf16.h's F(2x2, 3x3) where the CPU has AVX-512 BF16 and the input gives enough tiles
-// (WinogradBf16Pays). Its weights count against the same budget. TORCH_ATTN_WINOGRAD=0 turns both
-// off.
+// Whether it computes by Winograd: 3 x 3 convolutions of stride 1 and padding 1, input channels in
+// multiples of 16 and output channels in multiples of 64, by winograd.h's F(2x2, 3x3) (float32 on
+// AVX-512, bfloat16 on AVX-512 BF16) where the input gives enough tiles (WinogradPays); other
+// float32 3 x 3 convolutions of stride 1, channels in multiples of 16, by oneDNN's F(4x4, 3x3)
+// where oneDNN has it for the CPU and the input gives it enough work (WinogradFp32Pays). Its
+// weights count against the plan's budget. TORCH_ATTN_WINOGRAD=0 turns both off.
 bool DirectConvIsWinograd(const DirectConv& conv);
 
 }  // namespace torch_attn::models

@@ -1,4 +1,4 @@
-#include "models/winograd_bf16.h"
+#include "models/winograd.h"
 
 // GCC 12 warns about the undefined vector inside its own intrinsics once they are inlined here (a
 // false positive, as in cbam_kernels.cc).
@@ -17,6 +17,9 @@ namespace torch_attn::models {
 
 namespace {
 
+// Every function here carries the BF16 target, so that the float32 and the bfloat16 instances of
+// one template share it; only the bfloat16 instances contain BF16 instructions (the compiler emits
+// them only for the intrinsics that name them), so the float32 ones run on any AVX-512 CPU.
 #define TA_AVX512_BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
 
 constexpr int kTiles = 16;             // a 4 x 4 input tile gives 16 transformed values, 2 x 2 outputs
@@ -27,17 +30,20 @@ constexpr int64_t kBlockColumns = 16 * kBlocks;
 constexpr int64_t kChunkBytes = 384 << 10;
 
 // 16 bfloat16 values widened to float32 (exact).
-TA_AVX512_BF16 inline __m512 Widen(const uint16_t* p) {
+TA_AVX512_BF16 inline __m512 Load(const uint16_t* p) {
   const __m512i wide = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
   return _mm512_castsi512_ps(_mm512_slli_epi32(wide, 16));
 }
 
 // 16 float32 values rounded to nearest-even bfloat16 (the CPU's own conversion, as oneDNN's
 // bf16 convolutions round) and stored.
-TA_AVX512_BF16 inline void Narrow(uint16_t* p, __m512 v) {
+TA_AVX512_BF16 inline void Store(uint16_t* p, __m512 v) {
   const __m256bh h = _mm512_cvtneps_pbh(v);
   std::memcpy(p, &h, sizeof h);
 }
+
+TA_AVX512_BF16 inline __m512 Load(const float* p) { return _mm512_loadu_ps(p); }
+TA_AVX512_BF16 inline void Store(float* p, __m512 v) { _mm512_storeu_ps(p, v); }
 
 // The 2 x 2 output tiles of images of h x w (the last row or column of tiles half outside an odd
 // edge), numbered image by image, row by row.
@@ -52,14 +58,16 @@ struct TileGrid {
 };
 
 // The transformed input of tiles [first, first + count) (global index: image, tile row, tile
-// column): v[xi][row][channel], xi = 4 i + j of B^T d B, rows `stride` apart per xi.
-TA_AVX512_BF16 void TransformInput(const uint16_t* x, const TileGrid& grid, int64_t ic, int64_t first, int64_t count, int64_t stride, uint16_t* v) {
+// column): v[xi][row][channel], xi = 4 i + j of B^T d B, rows `stride` apart per xi. T: the
+// element (float, or uint16_t holding bfloat16), in and out.
+template <typename T>
+TA_AVX512_BF16 void TransformInput(const T* x, const TileGrid& grid, int64_t ic, int64_t first, int64_t count, int64_t stride, T* v) {
   const __m512 zero = _mm512_setzero_ps();
   const int64_t h = grid.h, w = grid.w;
   for (int64_t r = 0; r < count; ++r) {
     const auto [n, oy, ox] = grid.At(first + r);
     const int64_t y0 = oy - 1, x0 = ox - 1;  // padding 1
-    const uint16_t* pixel[4][4];
+    const T* pixel[4][4];
     for (int i = 0; i < 4; ++i) {
       for (int j = 0; j < 4; ++j) {
         const int64_t y = y0 + i, xx = x0 + j;
@@ -69,7 +77,7 @@ TA_AVX512_BF16 void TransformInput(const uint16_t* x, const TileGrid& grid, int6
     for (int64_t c = 0; c < ic; c += 16) {
       __m512 d[4][4], t4[4][4];
       for (int i = 0; i < 4; ++i) {
-        for (int j = 0; j < 4; ++j) d[i][j] = pixel[i][j] != nullptr ? Widen(pixel[i][j] + c) : zero;
+        for (int j = 0; j < 4; ++j) d[i][j] = pixel[i][j] != nullptr ? Load(pixel[i][j] + c) : zero;
       }
       for (int j = 0; j < 4; ++j) {  // B^T d
         t4[0][j] = _mm512_sub_ps(d[0][j], d[2][j]);
@@ -78,20 +86,20 @@ TA_AVX512_BF16 void TransformInput(const uint16_t* x, const TileGrid& grid, int6
         t4[3][j] = _mm512_sub_ps(d[1][j], d[3][j]);
       }
       for (int i = 0; i < 4; ++i) {  // (B^T d) B
-        uint16_t* out = v + (4 * i) * stride * ic + r * ic + c;
-        Narrow(out, _mm512_sub_ps(t4[i][0], t4[i][2]));
-        Narrow(out + stride * ic, _mm512_add_ps(t4[i][1], t4[i][2]));
-        Narrow(out + 2 * stride * ic, _mm512_sub_ps(t4[i][2], t4[i][1]));
-        Narrow(out + 3 * stride * ic, _mm512_sub_ps(t4[i][1], t4[i][3]));
+        T* out = v + (4 * i) * stride * ic + r * ic + c;
+        Store(out, _mm512_sub_ps(t4[i][0], t4[i][2]));
+        Store(out + stride * ic, _mm512_add_ps(t4[i][1], t4[i][2]));
+        Store(out + 2 * stride * ic, _mm512_sub_ps(t4[i][2], t4[i][1]));
+        Store(out + 3 * stride * ic, _mm512_sub_ps(t4[i][1], t4[i][3]));
       }
     }
   }
 }
 
 // m[kRows rows, 64 columns] = v[kRows rows, ic] x u[ic, 64 columns]: u one block of the
-// transformed weights ([ic / 2][64][2]: pairs of input channels, read in order), v's rows ic
-// apart, m's kBlockColumns. 24 accumulators, 4 weight vectors and a broadcast: 29 of the 32
-// vector registers.
+// transformed weights, read in order, v's rows ic apart, m's kBlockColumns. 24 accumulators, 4
+// weight vectors and a broadcast: 29 of the 32 vector registers.
+// bfloat16: u [ic / 2][64][2] (pairs of input channels, as the dot product takes them).
 TA_AVX512_BF16 inline void Product(const uint16_t* v, int64_t ic, const uint16_t* u, float* m) {
   __m512 acc[kRows][kBlocks];
   for (int r = 0; r < kRows; ++r) {
@@ -112,12 +120,32 @@ TA_AVX512_BF16 inline void Product(const uint16_t* v, int64_t ic, const uint16_t
   }
 }
 
+// float32: u [ic][64], fused multiply-adds.
+TA_AVX512_BF16 inline void Product(const float* v, int64_t ic, const float* u, float* m) {
+  __m512 acc[kRows][kBlocks];
+  for (int r = 0; r < kRows; ++r) {
+    for (int b = 0; b < kBlocks; ++b) acc[r][b] = _mm512_setzero_ps();
+  }
+  for (int64_t k = 0; k < ic; ++k) {
+    __m512 weights[kBlocks];
+    for (int b = 0; b < kBlocks; ++b) weights[b] = _mm512_loadu_ps(u + k * kBlockColumns + 16 * b);
+    for (int r = 0; r < kRows; ++r) {
+      const __m512 a = _mm512_set1_ps(v[r * ic + k]);
+      for (int b = 0; b < kBlocks; ++b) acc[r][b] = _mm512_fmadd_ps(a, weights[b], acc[r][b]);
+    }
+  }
+  for (int r = 0; r < kRows; ++r) {
+    for (int b = 0; b < kBlocks; ++b) _mm512_storeu_ps(m + r * kBlockColumns + 16 * b, acc[r][b]);
+  }
+}
+
 // The 16 products of a chunk for the output channels [column, column + kBlockColumns):
 // m[xi] = v[xi] x u[xi] for `rows` rows (a multiple of kRows), m[xi] rows kBlockColumns wide.
-TA_AVX512_BF16 void Products(const uint16_t* v, const uint16_t* u, int64_t ic, int64_t oc, int64_t column, int64_t rows, int64_t stride, float* m) {
+template <typename T>
+TA_AVX512_BF16 void Products(const T* v, const T* u, int64_t ic, int64_t oc, int64_t column, int64_t rows, int64_t stride, float* m) {
   for (int xi = 0; xi < kTiles; ++xi) {
-    const uint16_t* vx = v + xi * stride * ic;
-    const uint16_t* ux = u + (xi * oc + column) * ic;  // xi's weights for this block of output channels
+    const T* vx = v + xi * stride * ic;
+    const T* ux = u + (xi * oc + column) * ic;  // xi's weights for this block of output channels
     float* mx = m + xi * stride * kBlockColumns;
     for (int64_t r = 0; r < rows; r += kRows) Product(vx + r * ic, ic, ux, mx + r * kBlockColumns);
   }
@@ -125,15 +153,16 @@ TA_AVX512_BF16 void Products(const uint16_t* v, const uint16_t* u, int64_t ic, i
 
 // A^T m A for tiles [first, first + count) and the output channels [column, column +
 // kBlockColumns) (m as Products leaves it), plus bias (and what out holds, when accumulate), ReLU,
-// rounded to bfloat16 into out (channels-last, oc channels; a tile's second row or column is
+// into out (channels-last, oc channels; bfloat16 rounded once; a tile's second row or column is
 // dropped past an odd edge).
+template <typename T>
 TA_AVX512_BF16 void TransformOutput(const float* m, int64_t stride, const TileGrid& grid, int64_t first, int64_t count, const float* bias, bool relu,
-                                    bool accumulate, int64_t oc, int64_t column, uint16_t* out) {
+                                    bool accumulate, int64_t oc, int64_t column, T* out) {
   const __m512 zero = _mm512_setzero_ps();
   const int64_t h = grid.h, w = grid.w;
   for (int64_t r = 0; r < count; ++r) {
     const auto [n, oy, ox] = grid.At(first + r);
-    uint16_t* pixel[2][2];
+    T* pixel[2][2];
     for (int a = 0; a < 2; ++a) {
       for (int b = 0; b < 2; ++b) pixel[a][b] = (oy + a < h && ox + b < w) ? out + ((n * h + oy + a) * w + ox + b) * oc + column : nullptr;
     }
@@ -153,53 +182,18 @@ TA_AVX512_BF16 void TransformOutput(const float* m, int64_t stride, const TileGr
         for (int bb = 0; bb < 2; ++bb) {
           if (pixel[a][bb] == nullptr) continue;
           __m512 v = y[a][bb];
-          if (accumulate) v = _mm512_add_ps(v, Widen(pixel[a][bb] + c));
+          if (accumulate) v = _mm512_add_ps(v, Load(pixel[a][bb] + c));
           if (relu) v = _mm512_max_ps(zero, v);  // a NaN stays NaN (vmaxps returns its second operand)
-          Narrow(pixel[a][bb] + c, v);
+          Store(pixel[a][bb] + c, v);
         }
       }
     }
   }
 }
 
-}  // namespace
-
-bool WinogradBf16Supported() {
-  static const bool supported = runtime::CpuHasAvx512BwVl() && __builtin_cpu_supports("avx512bf16");
-  return supported;
-}
-
-bool WinogradBf16Fits(int64_t in_channels, int64_t out_channels) {
-  return in_channels > 0 && out_channels > 0 && in_channels % 16 == 0 && out_channels % (16 * kBlocks) == 0;
-}
-
-bool WinogradBf16Pays(int64_t n, int64_t h, int64_t w) { return n * TileGrid(h, w).per_image >= kWinogradBf16MinTiles; }
-
-int64_t WinogradBf16WeightBytes(int64_t in_channels, int64_t out_channels) {
-  return kTiles * in_channels * out_channels * static_cast<int64_t>(sizeof(uint16_t));
-}
-
-torch::Tensor WinogradBf16Weights(const torch::Tensor& weight) {
-  TORCH_CHECK(weight.dim() == 4 && weight.size(2) == 3 && weight.size(3) == 3 && WinogradBf16Fits(weight.size(1), weight.size(0)),
-              "WinogradBf16Weights: a 3 x 3 weight, input channels in multiples of 16, output channels in multiples of 64");
-  const int64_t oc = weight.size(0), ic = weight.size(1);
-  const auto g = torch::tensor({1.f, 0.f, 0.f, .5f, .5f, .5f, .5f, -.5f, .5f, 0.f, 0.f, 1.f}).view({4, 3});
-  const auto u = torch::matmul(torch::matmul(g, weight.to(at::kFloat)), g.t());  // OC x IC x 4 x 4
-  return u.permute({2, 3, 1, 0})
-      .reshape({kTiles, ic / 2, 2, oc / kBlockColumns, kBlockColumns})
-      .permute({0, 3, 1, 4, 2})
-      .to(at::kBFloat16)
-      .contiguous();
-}
-
-void RunWinogradBf16(const torch::Tensor& x, const torch::Tensor& u, const torch::Tensor& bias, bool relu, bool accumulate, torch::Tensor& out) {
+template <typename T>
+void Run(const torch::Tensor& x, const torch::Tensor& u, const torch::Tensor& bias, bool relu, bool accumulate, torch::Tensor& out) {
   const int64_t n = x.size(0), ic = x.size(1), h = x.size(2), w = x.size(3), oc = out.size(1);
-  TORCH_CHECK(WinogradBf16Supported() && x.device().is_cpu() && u.device().is_cpu() && bias.device().is_cpu() && out.device().is_cpu() &&
-                  x.scalar_type() == at::kBFloat16 && out.scalar_type() == at::kBFloat16 && bias.scalar_type() == at::kFloat &&
-                  x.is_contiguous(at::MemoryFormat::ChannelsLast) && out.is_contiguous(at::MemoryFormat::ChannelsLast) && bias.is_contiguous() &&
-                  u.is_contiguous() && u.numel() == kTiles * ic * oc && out.size(0) == n && out.size(2) == h && out.size(3) == w && bias.numel() == oc &&
-                  WinogradBf16Fits(ic, oc),
-              "RunWinogradBf16: an input unlike the one the convolution was prepared for");
   const TileGrid grid(h, w);
   const int64_t tiles = n * grid.per_image;
   if (tiles == 0) return;  // an empty batch or image: nothing to compute (and no chunk to divide it into)
@@ -207,21 +201,21 @@ void RunWinogradBf16(const torch::Tensor& x, const torch::Tensor& u, const torch
   // A tile's transformed input (every input channel) and its products for one block of output
   // channels: a chunk's tiles go through the transformed weights a block at a time, so the fewer
   // and larger the chunks, the fewer times the weights (16/9 of the plain ones) are read.
-  const int64_t per_tile = kTiles * (ic * static_cast<int64_t>(sizeof(uint16_t)) + kBlockColumns * static_cast<int64_t>(sizeof(float)));
+  const int64_t per_tile = kTiles * (ic * static_cast<int64_t>(sizeof(T)) + kBlockColumns * static_cast<int64_t>(sizeof(float)));
   const auto round_up = [](int64_t v) { return (v + kRows - 1) / kRows * kRows; };
   const int64_t most = std::max<int64_t>(kRows, kChunkBytes / per_tile / kRows * kRows);
   // As many chunks for every thread, as few as the cache allows.
   const int64_t rounds = (tiles + threads * most - 1) / (threads * most);
   const int64_t chunks = std::min(tiles, threads * rounds);
   const int64_t capacity = round_up((tiles + chunks - 1) / chunks);
-  const auto* xs = static_cast<const uint16_t*>(x.data_ptr());
-  const auto* us = static_cast<const uint16_t*>(u.data_ptr());
+  const auto* xs = static_cast<const T*>(x.data_ptr());
+  const auto* us = static_cast<const T*>(u.data_ptr());
   const auto* bs = bias.data_ptr<float>();
-  auto* os = static_cast<uint16_t*>(out.data_ptr());
+  auto* os = static_cast<T*>(out.data_ptr());
   at::parallel_for(0, chunks, 1, [&](int64_t begin, int64_t end) {
     // Each thread's buffers, kept (at most kChunkBytes, or kRows tiles' worth): rows past a
     // chunk's count hold what an earlier chunk left, multiplied but never read back.
-    thread_local std::vector<uint16_t> v;
+    thread_local std::vector<T> v;
     thread_local std::vector<float> m;
     if (v.size() < static_cast<size_t>(kTiles * capacity * ic)) v.resize(kTiles * capacity * ic);
     if (m.size() < static_cast<size_t>(kTiles * capacity * kBlockColumns)) m.resize(kTiles * capacity * kBlockColumns);
@@ -235,6 +229,58 @@ void RunWinogradBf16(const torch::Tensor& x, const torch::Tensor& u, const torch
       }
     }
   });
+}
+
+}  // namespace
+
+bool WinogradSupported(at::ScalarType dtype) {
+  static const bool bf16 = runtime::CpuHasAvx512BwVl() && __builtin_cpu_supports("avx512bf16");
+  if (dtype == at::kBFloat16) return bf16;
+  return dtype == at::kFloat && runtime::CpuHasAvx512BwVl();
+}
+
+bool WinogradFits(int64_t in_channels, int64_t out_channels) {
+  return in_channels > 0 && out_channels > 0 && in_channels % 16 == 0 && out_channels % (16 * kBlocks) == 0;
+}
+
+bool WinogradPays(at::ScalarType dtype, int64_t n, int64_t h, int64_t w) {
+  return n * TileGrid(h, w).per_image >= (dtype == at::kBFloat16 ? kWinogradBf16MinTiles : kWinogradF2Fp32MinTiles);
+}
+
+int64_t WinogradWeightBytes(at::ScalarType dtype, int64_t in_channels, int64_t out_channels) {
+  return kTiles * in_channels * out_channels * static_cast<int64_t>(c10::elementSize(dtype));
+}
+
+torch::Tensor WinogradWeights(const torch::Tensor& weight) {
+  TORCH_CHECK(weight.dim() == 4 && weight.size(2) == 3 && weight.size(3) == 3 && WinogradFits(weight.size(1), weight.size(0)) &&
+                  (weight.scalar_type() == at::kFloat || weight.scalar_type() == at::kBFloat16),
+              "WinogradWeights: a float32 or bfloat16 3 x 3 weight, input channels in multiples of 16, output channels in multiples of 64");
+  const int64_t oc = weight.size(0), ic = weight.size(1);
+  const int pair = weight.scalar_type() == at::kBFloat16 ? 2 : 1;  // input channels a dot product takes together
+  // In float64, so that float32's transformed weights round once.
+  const auto g = torch::tensor({1., 0., 0., .5, .5, .5, .5, -.5, .5, 0., 0., 1.}, at::kDouble).view({4, 3});
+  const auto u = torch::matmul(torch::matmul(g, weight.to(at::kDouble)), g.t());  // OC x IC x 4 x 4
+  return u.permute({2, 3, 1, 0})
+      .reshape({kTiles, ic / pair, pair, oc / kBlockColumns, kBlockColumns})
+      .permute({0, 3, 1, 4, 2})
+      .to(weight.scalar_type())
+      .contiguous();
+}
+
+void RunWinograd(const torch::Tensor& x, const torch::Tensor& u, const torch::Tensor& bias, bool relu, bool accumulate, torch::Tensor& out) {
+  const int64_t n = x.size(0), ic = x.size(1), h = x.size(2), w = x.size(3), oc = out.size(1);
+  const auto dtype = x.scalar_type();
+  TORCH_CHECK((dtype == at::kFloat || dtype == at::kBFloat16) && WinogradSupported(dtype) && x.device().is_cpu() && u.device().is_cpu() &&
+                  bias.device().is_cpu() && out.device().is_cpu() && u.scalar_type() == dtype && out.scalar_type() == dtype &&
+                  bias.scalar_type() == at::kFloat && x.is_contiguous(at::MemoryFormat::ChannelsLast) &&
+                  out.is_contiguous(at::MemoryFormat::ChannelsLast) && bias.is_contiguous() && u.is_contiguous() && u.numel() == kTiles * ic * oc &&
+                  out.size(0) == n && out.size(2) == h && out.size(3) == w && bias.numel() == oc && WinogradFits(ic, oc),
+              "RunWinograd: an input unlike the one the convolution was prepared for");
+  if (dtype == at::kBFloat16) {
+    Run<uint16_t>(x, u, bias, relu, accumulate, out);
+  } else {
+    Run<float>(x, u, bias, relu, accumulate, out);
+  }
 }
 
 }  // namespace torch_attn::models

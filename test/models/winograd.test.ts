@@ -1,0 +1,206 @@
+// The plans' Winograd F(2x2, 3x3) kernel (native/models/winograd.cc) on single convolutions,
+// against the same arithmetic written out here.
+// bf16: the inputs and weights rounded to bfloat16, the weights transformed (G g G^T) and the input
+// tiles (B^T d B) rounded once to bfloat16, products and the inverse transform (A^T m A) exact,
+// bias, residual and ReLU, the result rounded to bfloat16. The kernel sums its products in float32
+// where this sums in float64, so a value may land one bfloat16 step away where it sat on a
+// rounding boundary; nothing may be further, and few may differ at all.
+// fp32: the same with float32 roundings: within 1e-5 of the largest output (float32's own error
+// over the sums of a few hundred products).
+// A tile read from the wrong place, a transform's wrong sign, a block of output channels given
+// another's weights or bias: each moves most values by far more. (The whole plans' distance to
+// the eager modules is inference-plan.test.ts's.)
+import { describe, expect, it } from 'vitest';
+import { buildInfo } from '../../lib';
+import { native } from '../../lib/native';
+import { cpuHasAvx512BwVl } from '../helpers';
+
+const bf16Native = buildInfo().nativePrecisions.cpu.includes('bf16');
+const avx512 = cpuHasAvx512BwVl(); // undefined off Linux: neither branch below runs
+const zeros = (shape: number[]) => native.zeros(shape, 'float32');
+
+/** float32 values rounded to the nearest bfloat16 (ties to even), as LibTorch's .to(bf16). */
+function bf16(values: Float32Array): Float32Array {
+  const out = Float32Array.from(values);
+  const bits = new Uint32Array(out.buffer);
+  for (let i = 0; i < bits.length; i++) bits[i] = ((bits[i] + 0x7fff + ((bits[i] >>> 16) & 1)) & 0xffff0000) >>> 0;
+  return out;
+}
+
+/** One bfloat16 step at v's magnitude (8 significant bits). */
+function step(v: number): number {
+  return v === 0 ? 0 : 2 ** (Math.floor(Math.log2(Math.abs(v))) - 7);
+}
+
+/** Deterministic values in [-scale, scale). */
+function values(n: number, seed: number, scale = 1): Float32Array {
+  const out = new Float32Array(n);
+  let s = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    out[i] = (s / 2 ** 32 - 0.5) * 2 * scale;
+  }
+  return out;
+}
+
+interface Case {
+  n: number;
+  ic: number;
+  oc: number;
+  h: number;
+  w: number;
+  relu: boolean;
+  residual: boolean;
+}
+
+/** relu?(conv3x3(x, weight, padding 1) + bias (+ residual)) by F(2x2, 3x3) with the kernel's
+ *  roundings (`round`: to bfloat16, or to float32); x, weight and residual already so rounded;
+ *  NCHW. */
+function reference(
+  c: Case,
+  x: Float32Array,
+  weight: Float32Array,
+  bias: Float32Array,
+  residual: Float32Array | null,
+  round: (v: Float32Array) => Float32Array,
+): Float32Array {
+  const { n, ic, oc, h, w } = c;
+  // U = G g G^T per (out, in), rounded to bfloat16: u[(o * ic + i) * 16 + xi].
+  const g = [[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]];
+  const at = [[1, 1, 1, 0], [0, 1, -1, -1]]; // A^T, for A^T m A
+  const u = new Float32Array(oc * ic * 16);
+  for (let o = 0; o < oc; o++) {
+    for (let i = 0; i < ic; i++) {
+      const k = (r: number, s: number) => weight[((o * ic + i) * 3 + r) * 3 + s];
+      for (let a = 0; a < 4; a++) {
+        for (let b = 0; b < 4; b++) {
+          let sum = 0;
+          for (let r = 0; r < 3; r++) for (let s = 0; s < 3; s++) sum += g[a][r] * k(r, s) * g[b][s];
+          u[(o * ic + i) * 16 + 4 * a + b] = sum;
+        }
+      }
+    }
+  }
+  const ub = round(u);
+  const out = new Float32Array(n * oc * h * w);
+  const tile = new Float64Array(16 * ic);
+  for (let img = 0; img < n; img++) {
+    for (let ty = 0; ty < h; ty += 2) {
+      for (let tx = 0; tx < w; tx += 2) {
+        // V = B^T d B per input channel (bfloat16: exact, sums of four bfloat16 values), rounded once.
+        for (let i = 0; i < ic; i++) {
+          const d = (r: number, s: number) => {
+            const y = ty - 1 + r, xx = tx - 1 + s;
+            return y >= 0 && y < h && xx >= 0 && xx < w ? x[((img * ic + i) * h + y) * w + xx] : 0;
+          };
+          const t = [0, 1, 2, 3].map((s) => [d(0, s) - d(2, s), d(1, s) + d(2, s), d(2, s) - d(1, s), d(1, s) - d(3, s)]);
+          for (let a = 0; a < 4; a++) {
+            const row = [t[0][a] - t[2][a], t[1][a] + t[2][a], t[2][a] - t[1][a], t[1][a] - t[3][a]];
+            for (let b = 0; b < 4; b++) tile[(4 * a + b) * ic + i] = row[b];
+          }
+        }
+        const v = round(Float32Array.from(tile));
+        for (let o = 0; o < oc; o++) {
+          const m = new Float64Array(16);
+          for (let xi = 0; xi < 16; xi++) {
+            let sum = 0;
+            for (let i = 0; i < ic; i++) sum += v[xi * ic + i] * ub[(o * ic + i) * 16 + xi];
+            m[xi] = sum;
+          }
+          for (let a = 0; a < 2; a++) {
+            for (let b = 0; b < 2; b++) {
+              const y = ty + a, xx = tx + b;
+              if (y >= h || xx >= w) continue;
+              let sum = bias[o];
+              for (let p = 0; p < 4; p++) for (let q = 0; q < 4; q++) sum += at[a][p] * m[4 * p + q] * at[b][q];
+              const index = ((img * oc + o) * h + y) * w + xx;
+              if (residual) sum += residual[index];
+              out[index] = c.relu ? Math.max(0, sum) : sum;
+            }
+          }
+        }
+      }
+    }
+  }
+  return round(out);
+}
+
+const CASES: Case[] = [
+  { n: 2, ic: 32, oc: 64, h: 9, w: 9, relu: true, residual: false }, // odd edges; 50 tiles in two chunks
+  { n: 1, ic: 16, oc: 128, h: 7, w: 6, relu: true, residual: true }, // two blocks of output channels; a residual
+  { n: 3, ic: 48, oc: 64, h: 1, w: 1, relu: false, residual: false }, // one pixel: a tile all padding but one
+  { n: 5, ic: 512, oc: 128, h: 5, w: 5, relu: true, residual: true }, // small chunks (45 tiles, the last partial)
+  { n: 4, ic: 64, oc: 64, h: 16, w: 16, relu: false, residual: true }, // 256 tiles: rows of a chunk past its count
+];
+
+const t = (data: Float32Array, shape: number[]) => native.tensor(data, shape, 'float32');
+
+/** The kernel's output and the reference's for case c, inputs rounded by `round`. */
+function compute(c: Case, precision: 'fp32' | 'bf16', round: (v: Float32Array) => Float32Array) {
+  const { n, ic, oc, h, w } = c;
+  const x = round(values(n * ic * h * w, 1));
+  const weight = round(values(oc * ic * 9, 2, 1 / Math.sqrt(9 * ic)));
+  const bias = values(oc, 3, 0.3);
+  const residual = c.residual ? round(values(n * oc * h * w, 4)) : null;
+  const got = native
+    .winogradConv2d(t(x, [n, ic, h, w]), t(weight, [oc, ic, 3, 3]), t(bias, [oc]), c.relu, precision, residual ? t(residual, [n, oc, h, w]) : undefined)
+    .toFloat32Array();
+  return { got, want: reference(c, x, weight, bias, residual, round) };
+}
+
+describe('bf16 Winograd kernel', () => {
+  it.runIf(bf16Native).each<Case>(CASES)('$n x $ic x $h x $w -> $oc channels (relu $relu, residual $residual): as the arithmetic written out', (c) => {
+    const { got, want } = compute(c, 'bf16', bf16);
+    expect(got.length).toBe(want.length);
+    let differ = 0;
+    let worst = 0;
+    for (let i = 0; i < want.length; i++) {
+      if (got[i] === want[i]) continue;
+      differ++;
+      worst = Math.max(worst, Math.abs(got[i] - want[i]) / Math.max(step(want[i]), 2 ** -20));
+    }
+    expect(worst).toBeLessThanOrEqual(1); // at most one bfloat16 step
+    expect(differ).toBeLessThanOrEqual(Math.max(2, want.length / 100));
+    if (c.relu) expect(got.every((v) => v >= 0)).toBe(true);
+  });
+
+  it.runIf(bf16Native)('refuses shapes it cannot run, naming what it takes', () => {
+    expect(() => native.winogradConv2d(zeros([1, 24, 4, 4]), zeros([64, 24, 3, 3]), zeros([64]), true, 'bf16')).toThrow(/IC in multiples of 16, OC in multiples of 64/);
+    expect(() => native.winogradConv2d(zeros([1, 16, 4, 4]), zeros([48, 16, 3, 3]), zeros([48]), true, 'bf16')).toThrow(/OC in multiples of 64/);
+    expect(() => native.winogradConv2d(zeros([1, 16, 4, 4]), zeros([64, 16, 5, 5]), zeros([64]), true, 'bf16')).toThrow(/OC x IC x 3 x 3/);
+    expect(() => native.winogradConv2d(zeros([1, 16, 4, 4]), zeros([64, 16, 3, 3]), zeros([64]), true, 'bf16', zeros([1, 64, 4, 5]))).toThrow(/residual float32 on the CPU, N x OC x H x W/);
+  });
+
+  it.runIf(bf16Native)('an empty batch or image gives an empty output', () => {
+    for (const shape of [[0, 16, 4, 4], [1, 16, 0, 4], [2, 16, 3, 0]]) {
+      const out = native.winogradConv2d(zeros(shape), zeros([64, 16, 3, 3]), zeros([64]), true, 'bf16');
+      expect(out.shape).toEqual([shape[0], 64, shape[2], shape[3]]);
+    }
+  });
+
+  it.runIf(!bf16Native)('says so on a CPU without AVX-512 BF16', () => {
+    expect(() => native.winogradConv2d(zeros([1, 16, 4, 4]), zeros([64, 16, 3, 3]), zeros([64]), true, 'bf16')).toThrow(/no AVX-512 BF16/);
+  });
+});
+
+describe('fp32 Winograd kernel', () => {
+  it.runIf(avx512 === true).each<Case>(CASES)('$n x $ic x $h x $w -> $oc channels (relu $relu, residual $residual): as the arithmetic written out', (c) => {
+    const { got, want } = compute(c, 'fp32', (v) => Float32Array.from(v));
+    expect(got.length).toBe(want.length);
+    const scale = want.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+    let worst = 0;
+    for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i] - want[i]));
+    expect(worst / scale).toBeLessThan(1e-5);
+    if (c.relu) expect(got.every((v) => v >= 0)).toBe(true);
+  });
+
+  it.runIf(avx512 === true)('refuses shapes it cannot run and empty inputs give empty outputs, as in bf16', () => {
+    expect(() => native.winogradConv2d(zeros([1, 16, 4, 4]), zeros([48, 16, 3, 3]), zeros([48]), true, 'fp32')).toThrow(/OC in multiples of 64/);
+    const out = native.winogradConv2d(zeros([0, 16, 4, 4]), zeros([64, 16, 3, 3]), zeros([64]), true, 'fp32');
+    expect(out.shape).toEqual([0, 64, 4, 4]);
+  });
+
+  it.runIf(avx512 === false)('says so on a CPU without AVX-512', () => {
+    expect(() => native.winogradConv2d(zeros([1, 16, 4, 4]), zeros([64, 16, 3, 3]), zeros([64]), true, 'fp32')).toThrow(/no AVX-512/);
+  });
+});
