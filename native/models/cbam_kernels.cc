@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <limits>
+#include <vector>
 
 #include "runtime/fast_paths.h"
 
@@ -92,6 +93,21 @@ TA_AVX512 inline void Store(BFloat16* p, __mmask16 m, __m512 v) {
   _mm256_mask_storeu_epi16(p, m, _mm512_cvtepi32_epi16(_mm512_srli_epi32(_mm512_castps_si512(v), 16)));
 }
 
+TA_AVX512 float Dot512(const float* a, const float* b, int64_t n) {
+  __m512 s = _mm512_setzero_ps();
+  for (int64_t j = 0; j < n; j += 16) {
+    const __mmask16 m = TailMask(n - j);
+    s = _mm512_fmadd_ps(Load(a + j, m), Load(b + j, m), s);
+  }
+  return _mm512_reduce_add_ps(s);
+}
+
+float DotPlain(const float* a, const float* b, int64_t n) {
+  float s = 0.f;
+  for (int64_t j = 0; j < n; ++j) s += a[j] * b[j];
+  return s;
+}
+
 template <typename T>
 TA_AVX512 void PoolChannels512(const T* x, int64_t hw, int64_t c, float* sum, float* max) {
   const __m512 nan = _mm512_set1_ps(std::numeric_limits<float>::quiet_NaN());
@@ -155,6 +171,27 @@ void WeightChannels(const float* x, const float* w, int64_t hw, int64_t c, float
 }
 void WeightChannels(const BFloat16* x, const float* w, int64_t hw, int64_t c, BFloat16* out, BFloat16* desc, int mean_at) {
   runtime::CpuHasAvx512BwVl() ? WeightChannels512(x, w, hw, c, out, desc, mean_at) : WeightChannelsPlain(x, w, hw, c, out, desc, mean_at);
+}
+
+void ChannelMlp(const float* pooled, int64_t n, int64_t c, int64_t hidden, const float* w1, const float* b1, const float* w2, const float* b2,
+                bool bf16, float* weights) {
+  const auto dot = runtime::CpuHasAvx512BwVl() ? Dot512 : DotPlain;
+  const auto held = [bf16](float v) { return bf16 ? Held<BFloat16>(v) : v; };
+  std::vector<float> input(c), middle(hidden), first(c);
+  for (int64_t b = 0; b < n; ++b) {
+    for (int r = 0; r < 2; ++r) {
+      const float* p = pooled + (r * n + b) * c;
+      for (int64_t j = 0; j < c; ++j) input[j] = held(p[j]);
+      for (int64_t k = 0; k < hidden; ++k) {
+        const float v = held(dot(w1 + k * c, input.data(), c) + (b1 != nullptr ? b1[k] : 0.f));
+        middle[k] = v < 0.f ? 0.f : v;  // a NaN stays NaN
+      }
+      float* out = r == 0 ? first.data() : weights + b * c;
+      for (int64_t j = 0; j < c; ++j) out[j] = held(dot(w2 + j * hidden, middle.data(), hidden) + (b2 != nullptr ? b2[j] : 0.f));
+    }
+    float* out = weights + b * c;
+    for (int64_t j = 0; j < c; ++j) out[j] = held(1.f / (1.f + std::exp(-held(first[j] + out[j]))));
+  }
 }
 
 void ScaleRows(float* out, const float* gate, int64_t hw, int64_t c) {

@@ -26,4 +26,15 @@ void WeightChannels(const c10::BFloat16* x, const float* w, int64_t hw, int64_t 
 void ScaleRows(float* out, const float* gate, int64_t hw, int64_t c);
 void ScaleRows(c10::BFloat16* out, const float* gate, int64_t hw, int64_t c);
 
+// The channel weights of CBAM's shared MLP, image by image: weights[b] = sigmoid(mlp(avg[b]) +
+// mlp(max[b])), mlp(p) = W2 relu(W1 p + b1) + b2; pooled: the n average rows, then the n maximum
+// rows, of c values; w1: hidden x c, w2: c x hidden, row-major; b1, b2 may be null. bf16: as
+// autocast computes the eager module's Linear layers in bfloat16, each layer's input, the weights
+// and the biases hold bfloat16 values (the caller rounds the weights and biases once; the pooled
+// rows are rounded here) and each result (the layers' outputs, their sum, the sigmoid) is rounded
+// to bfloat16; the products are summed in float32, in another order than LibTorch's. A NaN
+// propagates as in PyTorch (ReLU keeps it).
+void ChannelMlp(const float* pooled, int64_t n, int64_t c, int64_t hidden, const float* w1, const float* b1, const float* w2, const float* b2,
+                bool bf16, float* weights);
+
 }  // namespace torch_attn::models::cbam_kernels

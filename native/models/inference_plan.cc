@@ -275,6 +275,21 @@ const PreparedConv& InferencePlan::Get(torch::nn::Conv2dImpl& conv, torch::nn::B
   return convs_.emplace(&conv, std::move(prepared)).first->second;
 }
 
+const MlpWeights& InferencePlan::Mlp(const modules::ChannelAttentionImpl& attention) {
+  const bool bf16 = key_.precision == Precision::kBf16;
+  auto& cache = bf16 ? folded_->bf16_mlp : folded_->fp32_mlp;
+  auto found = cache.find(&attention);
+  if (found != cache.end()) return found->second;
+  torch::NoGradGuard no_grad;
+  const auto held = [bf16](const torch::Tensor& t) {
+    if (!t.defined()) return t;
+    return (bf16 ? t.detach().to(at::kBFloat16).to(at::kFloat) : t.detach().to(at::kFloat)).contiguous();
+  };
+  const auto& squeeze = *attention.fc->ptr(0)->as<torch::nn::LinearImpl>();
+  const auto& excite = *attention.fc->ptr(2)->as<torch::nn::LinearImpl>();
+  return cache.emplace(&attention, MlpWeights{held(squeeze.weight), held(squeeze.bias), held(excite.weight), held(excite.bias)}).first->second;
+}
+
 int64_t InferencePlan::folded() const {
   return std::count_if(convs_.begin(), convs_.end(), [](const auto& c) { return c.second.folded_bn; });
 }
@@ -327,8 +342,8 @@ InferencePlan* PlanCache::For(ModelImpl& model, const torch::Tensor& x, Precisio
   }
   if (it == plans_.end()) {
     // Winograd's weights (onednn_conv.h) may add up to half the model's own convolution weights
-    // per plan (fp32): layer1-3 of a ResNet18 fit, layer4's 38 MB a convolution do not, which
-    // keeps plans for more shapes within one copy of the weights each (the bound).
+    // per plan (fp32 ResNet18: layer1-3 and two of layer4's three convolutions), which keeps plans
+    // for more shapes within one copy of the weights each (the bound).
     int64_t conv_weight_bytes = 0;
     for (const auto& p : model.parameters()) {
       if (p.dim() == 4) conv_weight_bytes += p.numel() * static_cast<int64_t>(sizeof(float));
@@ -428,8 +443,10 @@ void ForRowUnits(int64_t n, int64_t hw, int64_t c, const F& f) {
 }
 
 // CBAM under a plan, on channels-last x in float32 or bfloat16 (T), in parallel (cbam_kernels.h):
-// one pass gathers both channel descriptors, image by image, the shared MLP runs once over both, a
-// second pass weights the channels and gathers the spatial descriptors per pixel (mean and
+// one pass gathers both channel descriptors, image by image, the shared MLP gives the channel
+// weights (cbam_kernels::ChannelMlp: at batch 1, 0.12 ms of a 4.1 ms fp32 ResNet18-CBAM pass in
+// LibTorch's Linear ops, 0.2 ms of a 2.2 ms bf16 one, where autocast casts the weights on every
+// call), a second pass weights the channels and gathers the spatial descriptors per pixel (mean and
 // maximum over the channels, written channels-last for the prepared k x k convolution), a third
 // applies the spatial map in place. At batch 1 this replaced some fifteen LibTorch ops per module
 // (fp32: 0.4 ms of a 9 ms ResNet18-CBAM pass; bf16: 1.2 ms of a 5.6 ms one, perf and A/B). In
@@ -450,9 +467,13 @@ torch::Tensor PlannedCbam(modules::CbamImpl& cbam, const torch::Tensor& x) {
       for (int64_t j = 0; j < c; ++j) avg[j] /= static_cast<float>(hw);
     }
   });
-  const auto h = cbam.channel_attn->fc->forward(pooled);
-  const auto weights = (h.narrow(0, 0, n) + h.narrow(0, n, n)).sigmoid_().to(at::kFloat).contiguous();
-  const float* w = weights.data_ptr<float>();
+  InferencePlan& plan = *InferencePlan::Active();
+  const auto& mlp = plan.Mlp(*cbam.channel_attn);
+  const auto data = [](const torch::Tensor& t) { return t.defined() ? t.data_ptr<float>() : nullptr; };
+  auto weights = torch::empty({n, c}, pooled.options());
+  float* w = weights.data_ptr<float>();
+  cbam_kernels::ChannelMlp(pool, n, c, mlp.w1.size(0), data(mlp.w1), data(mlp.b1), data(mlp.w2), data(mlp.b2),
+                           plan.key().precision == Precision::kBf16, w);
   auto y = torch::empty_like(x, x.options().memory_format(at::MemoryFormat::ChannelsLast));
   T* out = y.data_ptr<T>();
   torch::Tensor descriptors;

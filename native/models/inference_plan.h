@@ -29,6 +29,10 @@
 #include "models/precision.h"
 #include "modules/attention.h"
 
+namespace torch_attn::modules {
+class ChannelAttentionImpl;
+}
+
 namespace torch_attn::models {
 
 class ModelImpl;
@@ -84,6 +88,13 @@ struct PlanKey {
   bool operator==(const PlanKey& o) const { return shape == o.shape && precision == o.precision; }
 };
 
+// CBAM's channel MLP as cbam_kernels::ChannelMlp takes it: its Linear layers' weights and biases
+// (undefined without) as contiguous float32, in a bf16 plan rounded to bfloat16 as autocast casts
+// them on every eager call.
+struct MlpWeights {
+  torch::Tensor w1, b1, w2, b2;
+};
+
 // Folded weights (channels-last, in the plan's dtype) and biases, and their prepacked contexts,
 // shared by every plan of a model for the same weights: a plan's own memory is a table of them.
 struct FoldedWeights {
@@ -100,6 +111,7 @@ struct FoldedWeights {
   // The measured choice of form by (convolution, floor(log2(rows))), rows = N x OH x OW: true
   // for the product.
   std::map<std::pair<const torch::nn::Conv2dImpl*, int>, bool> fp32_gemm_choice, bf16_gemm_choice;
+  std::unordered_map<const modules::ChannelAttentionImpl*, MlpWeights> fp32_mlp, bf16_mlp;
 };
 
 class InferencePlan {
@@ -116,6 +128,9 @@ class InferencePlan {
   // through a ReLU; where it can, the form does both (PreparedConv::residual), else neither.
   const PreparedConv& Get(torch::nn::Conv2dImpl& conv, torch::nn::BatchNorm2dImpl* bn, bool relu, const torch::Tensor& x,
                           bool residual = false);
+  // CBAM's channel MLP in the plan's precision, made on first use and shared like the folded
+  // weights.
+  const MlpWeights& Mlp(const modules::ChannelAttentionImpl& attention);
   int64_t convolutions() const { return static_cast<int64_t>(convs_.size()); }
   int64_t folded() const;
   int64_t fused_relu() const;

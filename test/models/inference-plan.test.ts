@@ -323,6 +323,28 @@ describe.runIf(hasPlans)('inference plans', () => {
     },
   );
 
+  it.runIf(buildInfo().nativePrecisions.cpu.includes('bf16'))(
+    "bf16: CBAM alone under a plan rounds as autocast's ops do (the MLP's layers, their sum, the sigmoid): LibTorch's ops' values but for a rare one bfloat16 step (sum order)",
+    async () => {
+      // Measured: no value differs; without the MLP's bfloat16 roundings every one did (up to 1.4%).
+      for (const [channels, mlpBias] of [[64, true], [256, false], [24, true]] as const) {
+        manualSeed(1);
+        const m = new CBAM({ channels, mlpBias }).eval();
+        const x = randn([3, channels, 9, 7]);
+        const kernels = (await m.predict(x, { precision: 'bf16' })).toFloat32Array();
+        expect(m.inferencePlan().map((p) => p.precision)).toEqual(['bf16']);
+        const ops = (await withEnv('TORCH_ATTN_CBAM_KERNELS', '0', () => m.predict(x, { precision: 'bf16' }))).toFloat32Array();
+        let differ = 0;
+        kernels.forEach((v, i) => {
+          if (v === ops[i]) return;
+          differ++;
+          expect(Math.abs(v - ops[i])).toBeLessThanOrEqual(2 ** -7 * Math.abs(ops[i]));
+        });
+        expect(differ).toBeLessThanOrEqual(kernels.length / 100);
+      }
+    },
+  );
+
   it('a NaN or an infinity in the input, the weights or the folded weights runs eagerly: the logits are non-finite where the modules\' are, never finite (fp32 and bf16)', async () => {
     // oneDNN's fused ReLU is a maximum with 0, which turns NaN into 0: planned, one NaN pixel gave
     // finite logits where the modules (and PyTorch) give NaN.
