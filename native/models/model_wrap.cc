@@ -123,6 +123,7 @@ Napi::Value WinogradConv2dJs(const Napi::CallbackInfo& info) {
   const at::Tensor& bias = tensor::TensorWrap::FromValue(info[2], "winogradConv2d(bias)").Get();
   const bool relu = args::Boolean(info[3], "winogradConv2d(relu)");
   const Precision precision = ParsePrecision(args::String(info[4], "winogradConv2d(precision)"), "winogradConv2d(precision)");
+  if (precision != Precision::kFp32 && precision != Precision::kBf16) throw RangeError("winogradConv2d(precision): 'fp32' or 'bf16'");
   const bool accumulate = !info[5].IsUndefined();
   const auto dtype = precision == Precision::kBf16 ? at::kBFloat16 : at::kFloat;
   if (!WinogradSupported(dtype)) {

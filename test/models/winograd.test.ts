@@ -196,6 +196,7 @@ describe('fp32 Winograd kernel', () => {
 
   it.runIf(avx512 === true)('refuses shapes it cannot run and empty inputs give empty outputs, as in bf16', () => {
     expect(() => native.winogradConv2d(zeros([1, 16, 4, 4]), zeros([48, 16, 3, 3]), zeros([48]), true, 'fp32')).toThrow(/OC in multiples of 64/);
+    expect(() => native.winogradConv2d(zeros([1, 16, 4, 4]), zeros([64, 16, 3, 3]), zeros([64]), true, 'fp16' as 'fp32')).toThrow(/'fp32' or 'bf16'/);
     const out = native.winogradConv2d(zeros([0, 16, 4, 4]), zeros([64, 16, 3, 3]), zeros([64]), true, 'fp32');
     expect(out.shape).toEqual([0, 64, 4, 4]);
   });
