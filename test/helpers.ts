@@ -9,25 +9,26 @@ import { datasets, transforms, type Model } from '../lib/index';
 /** Running against the ASan build (npm run test:asan): resident memory is not the program's alone. */
 export const sanitized = process.env.TORCH_ATTN_SANITIZED === '1';
 
-/** Whether this CPU has AVX-512 (Linux's /proc/cpuinfo; elsewhere unknown, so the flag is not
- *  checked against it). */
-export function cpuHasAvx512(): boolean | undefined {
+/** The CPU's feature flags (the first `flags` line of Linux's /proc/cpuinfo); undefined elsewhere. */
+function cpuFlags(): Set<string> | undefined {
   try {
-    return /^flags\s*:.*\bavx512f\b/m.test(fs.readFileSync('/proc/cpuinfo', 'utf8'));
+    return new Set((/^flags\s*:(.*)$/m.exec(fs.readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? '').trim().split(/\s+/));
   } catch {
     return undefined;
   }
 }
 
+/** Whether this CPU has AVX-512 (elsewhere than Linux unknown, so the flag is not checked against
+ *  it). */
+export function cpuHasAvx512(): boolean | undefined {
+  return cpuFlags()?.has('avx512f');
+}
+
 /** Whether this CPU has AVX-512 with its BW and VL parts, which the hand-written kernels need
- *  (Linux's /proc/cpuinfo; elsewhere unknown). */
+ *  (elsewhere than Linux unknown). */
 export function cpuHasAvx512BwVl(): boolean | undefined {
-  try {
-    const flags = /^flags\s*:(.*)$/m.exec(fs.readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? '';
-    return ['avx512f', 'avx512bw', 'avx512vl'].every((f) => new RegExp(`\\b${f}\\b`).test(flags));
-  } catch {
-    return undefined;
-  }
+  const flags = cpuFlags();
+  return flags && ['avx512f', 'avx512bw', 'avx512vl'].every((f) => flags.has(f));
 }
 
 /** fn() with the environment variable `name` set to `value` (undefined: unset), restored after
