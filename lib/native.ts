@@ -81,17 +81,24 @@ export interface InferencePlanInfo {
    */
   gemmConvolutions: number;
   /**
-   * float32 3 x 3 convolutions of stride 1 computed by Winograd's F(4x4, 3x3) or F(2x2, 3x3)
-   * (oneDNN's, on CPUs with AVX-512, channels in multiples of 16; 2-3x faster than the direct form
-   * at batch 64, within ~2e-6 of it per convolution). Winograd weights are up to 4x the plain ones
-   * and laid out per shape, so a plan takes Winograd only while the weights it adds stay within half
-   * the model's convolution weights; the convolutions after that run directly. In bf16 plans:
-   * torch-attn's own F(2x2, 3x3) on CPUs with AVX-512 BF16 (oneDNN has no bf16 Winograd), output
-   * channels in multiples of 64, where the input gives 32 or more 2 x 2 output tiles (N x
-   * ceil(H / 2) x ceil(W / 2)), within the same budget. `TORCH_ATTN_WINOGRAD=0` (read once per
-   * process) turns both off.
+   * 3 x 3 convolutions of stride 1 computed by Winograd, where the plan's convolutions run on
+   * oneDNN's API (`buildInfo().planConvolutions`): torch-attn's own kernel on CPUs with AVX-512
+   * (bf16: AVX-512 BF16), input channels in multiples of 16 and output channels in multiples of
+   * 64, where the input gives 32 or more 2 x 2 output tiles (N x ceil(H / 2) x ceil(W / 2)):
+   * F(2x2, 3x3), or in fp32 F(4x4, 3x3) where it pays more (`winogradF4Convolutions`). Other fp32
+   * ones with channels in multiples of 16 by oneDNN's F(4x4, 3x3) where it has enough work. The
+   * transformed weights are larger than the plain ones (16/9 for F(2x2), 4x for F(4x4)), so a
+   * plan takes Winograd only while the weights it adds stay within half the model's convolution
+   * weights (plans for other batch sizes lend theirs); the convolutions after that run directly.
+   * `TORCH_ATTN_WINOGRAD=0` (read once per process) turns it off.
    */
   winogradConvolutions: number;
+  /**
+   * Of `winogradConvolutions`, those by torch-attn's fp32 F(4x4, 3x3) (4x fewer multiplications
+   * than the direct form, against F(2x2)'s 2.25x): where the input gives 64 or more 4 x 4 output
+   * tiles and the transformed weights stay within 9.4 MB (256 x 256 channels), F(2x2) elsewhere.
+   */
+  winogradF4Convolutions: number;
   /**
    * Bytes of weights the plan's convolutions read, in the forms it runs them: reordered for
    * oneDNN, or transformed for Winograd (bf16: 16/9 of the plain weights; fp32: up to 4x).
@@ -336,7 +343,7 @@ export interface NativeBinding {
   readStateDict(path: string): Promise<Record<string, NativeTensor>>;
   encodePth(tensors: Record<string, NativeTensor>): Buffer;
   /** The plans' F(2x2, 3x3) Winograd kernel (float32 or bfloat16) on one convolution, for its tests (model_wrap.cc). */
-  winogradConv2d(x: NativeTensor, weight: NativeTensor, bias: NativeTensor, relu: boolean, precision: 'fp32' | 'bf16', residual?: NativeTensor): NativeTensor;
+  winogradConv2d(x: NativeTensor, weight: NativeTensor, bias: NativeTensor, relu: boolean, precision: 'fp32' | 'bf16', residual?: NativeTensor | null, tile?: 2 | 4): NativeTensor;
 
   Dataset: abstract new () => NativeDataset;
   createMemoryDataset(pixels: Uint8Array, labels: Int32Array, shape: number[]): NativeDataset;

@@ -310,6 +310,10 @@ int64_t InferencePlan::winograds() const {
   return std::count_if(convs_.begin(), convs_.end(), [](const auto& c) { return c.second.direct && DirectConvIsWinograd(*c.second.direct); });
 }
 
+int64_t InferencePlan::winograds_f4() const {
+  return std::count_if(convs_.begin(), convs_.end(), [](const auto& c) { return c.second.direct && DirectConvIsWinogradF4(*c.second.direct); });
+}
+
 int64_t InferencePlan::weight_bytes() const {
   // What each convolution reads: the direct form's reordered weights (Winograd's transformed ones
   // among them), else the prepacked context's copy of the folded weights (their size).
@@ -365,7 +369,8 @@ void PlanCache::Refuse(Precision precision) {
 std::vector<PlanDescription> PlanCache::Describe() const {
   std::vector<PlanDescription> out;
   for (const auto& p : plans_) {
-    out.push_back({p->key().shape, p->key().precision, p->convolutions(), p->folded(), p->fused_relu(), p->fused_residual_adds(), p->gemms(), p->winograds(), p->weight_bytes(), p->uses});
+    out.push_back({p->key().shape, p->key().precision, p->convolutions(), p->folded(), p->fused_relu(), p->fused_residual_adds(), p->gemms(), p->winograds(), p->winograds_f4(),
+                   p->weight_bytes(), p->uses});
   }
   return out;
 }

@@ -137,6 +137,7 @@ class InferencePlan {
   int64_t fused_residual_adds() const;
   int64_t gemms() const;
   int64_t winograds() const;
+  int64_t winograds_f4() const;  // of them, by F(4x4, 3x3)
   int64_t weight_bytes() const;
 
   // The plan in effect on this thread (set by Scope), or nullptr.
@@ -165,7 +166,8 @@ class InferencePlan {
 struct PlanDescription {
   std::vector<int64_t> shape;
   Precision precision;
-  int64_t convolutions, folded_batch_norms, fused_relus, fused_residual_adds, gemm_convolutions, winograd_convolutions, weight_bytes, uses;
+  int64_t convolutions, folded_batch_norms, fused_relus, fused_residual_adds, gemm_convolutions, winograd_convolutions, winograd_f4_convolutions, weight_bytes,
+      uses;
 };
 
 // The plans of one model, most recently used first, at most kMaxPlans.

@@ -112,10 +112,11 @@ Napi::Value EncodePthJs(const Napi::CallbackInfo& info) {
   return Napi::Buffer<char>::Copy(info.Env(), bytes.data(), bytes.size());
 }
 
-// winogradConv2d(x, weight, bias, relu, precision, residual?): the plans' Winograd kernel
+// winogradConv2d(x, weight, bias, relu, precision, residual?, tile?): the plans' Winograd kernel
 // (winograd.h) on one convolution, for its tests: float32 x (N x IC x H x W), weight (OC x IC x
-// 3 x 3), bias (OC) and residual (N x OC x H x W, optional); with precision 'bf16' x, weight and
-// residual rounded to bfloat16 as a bf16 plan rounds them (bias stays float32). relu?(conv(x) +
+// 3 x 3), bias (OC) and residual (N x OC x H x W, optional: undefined or null); with precision
+// 'bf16' x, weight and residual rounded to bfloat16 as a bf16 plan rounds them (bias stays
+// float32); tile: 2 (F(2x2, 3x3), the default) or 4 (F(4x4, 3x3), 'fp32' only). relu?(conv(x) +
 // bias (+ residual)), stride 1, padding 1, as float32. Runs on the calling thread.
 Napi::Value WinogradConv2dJs(const Napi::CallbackInfo& info) {
   const at::Tensor& x = tensor::TensorWrap::FromValue(info[0], "winogradConv2d(x)").Get();
@@ -124,7 +125,10 @@ Napi::Value WinogradConv2dJs(const Napi::CallbackInfo& info) {
   const bool relu = args::Boolean(info[3], "winogradConv2d(relu)");
   const Precision precision = ParsePrecision(args::String(info[4], "winogradConv2d(precision)"), "winogradConv2d(precision)");
   if (precision != Precision::kFp32 && precision != Precision::kBf16) throw RangeError("winogradConv2d(precision): 'fp32' or 'bf16'");
-  const bool accumulate = !info[5].IsUndefined();
+  const bool accumulate = !info[5].IsUndefined() && !info[5].IsNull();
+  const int tile = info[6].IsUndefined() ? 2 : static_cast<int>(args::Integer(info[6], "winogradConv2d(tile)", 2, 4));
+  if (tile != 2 && tile != 4) throw RangeError("winogradConv2d(tile): 2 or 4");
+  if (tile == 4 && precision != Precision::kFp32) throw RangeError("winogradConv2d(tile): 4 (F(4x4, 3x3)) runs in 'fp32' only");
   const auto dtype = precision == Precision::kBf16 ? at::kBFloat16 : at::kFloat;
   if (!WinogradSupported(dtype)) {
     throw RangeError(dtype == at::kBFloat16 ? "winogradConv2d: this CPU has no AVX-512 BF16, which the bf16 kernel needs"
@@ -149,7 +153,7 @@ Napi::Value WinogradConv2dJs(const Napi::CallbackInfo& info) {
   } else {
     out = at::empty(out_shape, x.options().dtype(dtype).memory_format(channels_last));
   }
-  RunWinograd(x.to(dtype).contiguous(channels_last), WinogradWeights(weight.to(dtype)), bias.contiguous(), relu, accumulate, out);
+  RunWinograd(x.to(dtype).contiguous(channels_last), WinogradWeights(weight.to(dtype), tile), bias.contiguous(), relu, accumulate, out);
   return tensor::TensorWrap::Wrap(info.Env(), out.to(at::kFloat).contiguous());
 }
 
@@ -311,6 +315,7 @@ static Napi::Array PlansToJs(Napi::Env env, const std::vector<PlanDescription>& 
     o.Set("fusedRelus", static_cast<double>(p.fused_relus));
     o.Set("fusedResidualAdds", static_cast<double>(p.fused_residual_adds));
     o.Set("winogradConvolutions", static_cast<double>(p.winograd_convolutions));
+    o.Set("winogradF4Convolutions", static_cast<double>(p.winograd_f4_convolutions));
     o.Set("gemmConvolutions", static_cast<double>(p.gemm_convolutions));
     o.Set("weightBytes", static_cast<double>(p.weight_bytes));
     o.Set("uses", static_cast<double>(p.uses));

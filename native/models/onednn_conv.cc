@@ -39,8 +39,9 @@ class DirectConv {
   bool winograd = false;
   dnnl::memory::desc blocked_src, blocked_dst;
   dnnl::reorder src_in, dst_in, dst_out;
-  // Winograd by winograd.h's F(2x2, 3x3): its transformed weights; no oneDNN primitive.
-  torch::Tensor f2_winograd;
+  // Winograd by winograd.h's kernel (F(2x2, 3x3) or F(4x4, 3x3)): its transformed weights; no
+  // oneDNN primitive.
+  torch::Tensor own_winograd;
   bool relu = false;
 };
 
@@ -110,29 +111,38 @@ std::shared_ptr<const DirectConv> MakeDirectConv(const torch::Tensor& weight, co
   attr.set_post_ops(ops);
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
   const bool winograd_shape = weight.size(2) == 3 && weight.size(3) == 3 && stride[0] == 1 && stride[1] == 1;
-  // winograd.h's F(2x2, 3x3) wherever it fits and the input gives it enough tiles, in either
-  // precision; oneDNN's float32 Winograd below only where it does not fit (output channels not in
-  // multiples of 64) or has too few tiles. In float32 it was faster than oneDNN's F(4x4, 3x3) at
-  // every batch measured (ResNet18-CBAM, 32 x 32, plans taking turns in one process: batch 2
-  // 7.56 against 8.06 ms, 8 21.3 against 22.2, 32 65.2 against 72.3, 64 125 against 156; at
-  // 224 x 224, batch 8, 0.86 against 2.13 s), and at batch 1, where oneDNN's does not pay, 2.5%
-  // faster than the direct form (4.49 against 4.61 ms: layer3 and layer4 are bound by reading
-  // their weights, which Winograd would enlarge); its weights are 16/9 of the plain ones, against
-  // up to 4x for oneDNN's.
+  // winograd.h's kernel wherever it fits and the input gives it enough tiles, in either
+  // precision (float32: F(4x4, 3x3) where WinogradF4Pays, else F(2x2, 3x3)); oneDNN's float32
+  // Winograd below only where it does not fit (output channels not in multiples of 64) or has too
+  // few tiles. In float32 F(2x2) alone was faster than oneDNN's F(4x4, 3x3) at every batch
+  // measured (ResNet18-CBAM, 32 x 32, plans taking turns in one process: batch 2 7.56 against
+  // 8.06 ms, 8 21.3 against 22.2, 32 65.2 against 72.3, 64 125 against 156; at 224 x 224, batch
+  // 8, 0.86 against 2.13 s), and at batch 1, where oneDNN's does not pay, 2.5% faster than the
+  // direct form (4.49 against 4.61 ms: layer3 and layer4 are bound by reading their weights,
+  // which Winograd would enlarge); its own F(4x4) gains again on F(2x2) (winograd.h).
   const bool own_winograd = winograd_shape && padding[0] == 1 && padding[1] == 1 && WinogradSupported(x.scalar_type()) &&
                             WinogradFits(weight.size(1), weight.size(0)) && WinogradPays(x.scalar_type(), x.size(0), oh, ow);
   if (winograd_budget > 0 && WinogradEnabled() && own_winograd) {
-    for (const auto& s : siblings) {
-      if (s && s->f2_winograd.defined()) conv->f2_winograd = s->f2_winograd;
+    // F(4x4, 3x3) where it pays, else F(2x2, 3x3): the first whose weights a sibling lends or
+    // the budget holds. Held instead of the plain weights the direct form would reorder: only
+    // the difference (7/9 of them for F(2x2), 3x for F(4x4)) is added.
+    std::vector<int> tiles;
+    if (WinogradF4Pays(x.scalar_type(), x.size(0), oh, ow, weight.size(1), weight.size(0))) tiles.push_back(4);
+    tiles.push_back(2);
+    for (const int tile : tiles) {
+      const int64_t transformed = (tile + 2) * (tile + 2);
+      for (const auto& s : siblings) {
+        if (s && s->own_winograd.defined() && s->own_winograd.size(0) == transformed) conv->own_winograd = s->own_winograd;
+      }
+      if (conv->own_winograd.defined()) break;
+      const int64_t bytes = WinogradWeightBytes(x.scalar_type(), weight.size(1), weight.size(0), tile) - static_cast<int64_t>(weight.nbytes());
+      if (bytes <= winograd_budget) {  // transformed only when they fit
+        conv->own_winograd = WinogradWeights(weight, tile);
+        if (added_bytes != nullptr) *added_bytes = bytes;
+        break;
+      }
     }
-    // Held instead of the plain weights the direct form would reorder: only the difference (7/9
-    // of them) is added.
-    const int64_t bytes = WinogradWeightBytes(x.scalar_type(), weight.size(1), weight.size(0)) - static_cast<int64_t>(weight.nbytes());
-    if (!conv->f2_winograd.defined() && bytes <= winograd_budget) {  // transformed only when they fit
-      conv->f2_winograd = WinogradWeights(weight);
-      if (added_bytes != nullptr) *added_bytes = bytes;
-    }
-    if (conv->f2_winograd.defined()) {
+    if (conv->own_winograd.defined()) {
       conv->winograd = true;
       conv->relu = relu;
       conv->bias = bias;
@@ -206,8 +216,8 @@ torch::Tensor RunDirectConv(const DirectConv& conv, const torch::Tensor& x, cons
   }
   at::internal::lazy_init_num_threads();  // this thread's OpenMP team: LibTorch's thread count
   auto out = conv.residual ? accumulate : at::empty(conv.out_shape, x.options().memory_format(at::MemoryFormat::ChannelsLast));
-  if (conv.f2_winograd.defined()) {
-    RunWinograd(x, conv.f2_winograd, conv.bias, conv.relu, conv.residual, out);
+  if (conv.own_winograd.defined()) {
+    RunWinograd(x, conv.own_winograd, conv.bias, conv.relu, conv.residual, out);
     return out;
   }
   dnnl::memory src(conv.src, Engine(), x.data_ptr()), dst(conv.dst, Engine(), out.data_ptr());
@@ -234,10 +244,12 @@ torch::Tensor RunDirectConv(const DirectConv& conv, const torch::Tensor& x, cons
 }
 
 int64_t DirectConvWeightBytes(const DirectConv& conv) {
-  return conv.f2_winograd.defined() ? static_cast<int64_t>(conv.f2_winograd.nbytes()) : static_cast<int64_t>(conv.weights_desc.get_size());
+  return conv.own_winograd.defined() ? static_cast<int64_t>(conv.own_winograd.nbytes()) : static_cast<int64_t>(conv.weights_desc.get_size());
 }
 
 bool DirectConvIsWinograd(const DirectConv& conv) { return conv.winograd; }
+
+bool DirectConvIsWinogradF4(const DirectConv& conv) { return conv.own_winograd.defined() && conv.own_winograd.size(0) == 36; }
 
 #else  // built without oneDNN's headers, or against a LibTorch that does not link it as a library
 
@@ -259,6 +271,8 @@ torch::Tensor RunDirectConv(const DirectConv&, const torch::Tensor&, const torch
 int64_t DirectConvWeightBytes(const DirectConv&) { return 0; }
 
 bool DirectConvIsWinograd(const DirectConv&) { return false; }
+
+bool DirectConvIsWinogradF4(const DirectConv&) { return false; }
 
 #endif
 

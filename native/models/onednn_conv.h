@@ -65,10 +65,13 @@ bool WinogradFp32Pays(int64_t n, int64_t in_channels, int64_t oh, int64_t ow);
 
 // Whether it computes by Winograd: 3 x 3 convolutions of stride 1 and padding 1, input channels in
 // multiples of 16 and output channels in multiples of 64, by winograd.h's F(2x2, 3x3) (float32 on
-// AVX-512, bfloat16 on AVX-512 BF16) where the input gives enough tiles (WinogradPays); other
+// AVX-512, bfloat16 on AVX-512 BF16) where the input gives enough tiles (WinogradPays), or its
+// float32 F(4x4, 3x3) where that pays more (WinogradF4Pays); other
 // float32 3 x 3 convolutions of stride 1, channels in multiples of 16, by oneDNN's F(4x4, 3x3)
 // where oneDNN has it for the CPU and the input gives it enough work (WinogradFp32Pays). Its
 // weights count against the plan's budget. TORCH_ATTN_WINOGRAD=0 turns both off.
 bool DirectConvIsWinograd(const DirectConv& conv);
+// Whether that is winograd.h's F(4x4, 3x3).
+bool DirectConvIsWinogradF4(const DirectConv& conv);
 
 }  // namespace torch_attn::models

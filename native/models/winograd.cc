@@ -22,7 +22,6 @@ namespace {
 // them only for the intrinsics that name them), so the float32 ones run on any AVX-512 CPU.
 #define TA_AVX512_BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
 
-constexpr int kTiles = 16;             // a 4 x 4 input tile gives 16 transformed values, 2 x 2 outputs
 constexpr int kRows = 6;               // tiles a step of the product (6 x 4 accumulators of 16 floats)
 constexpr int kBlocks = 4;             // 16-channel output blocks a step: output channels in multiples of 64
 constexpr int64_t kBlockColumns = 16 * kBlocks;
@@ -45,52 +44,104 @@ TA_AVX512_BF16 inline void Store(uint16_t* p, __m512 v) {
 TA_AVX512_BF16 inline __m512 Load(const float* p) { return _mm512_loadu_ps(p); }
 TA_AVX512_BF16 inline void Store(float* p, __m512 v) { _mm512_storeu_ps(p, v); }
 
-// The 2 x 2 output tiles of images of h x w (the last row or column of tiles half outside an odd
-// edge), numbered image by image, row by row.
+// The M x M output tiles of images of h x w (the last row or column of tiles partly outside an
+// edge that M does not divide), numbered image by image, row by row.
 struct TileGrid {
-  int64_t h, w, across, per_image;
-  TileGrid(int64_t h, int64_t w) : h(h), w(w), across((w + 1) / 2), per_image((h + 1) / 2 * across) {}
+  int64_t h, w, m, across, per_image;
+  TileGrid(int64_t h, int64_t w, int64_t m) : h(h), w(w), m(m), across((w + m - 1) / m), per_image((h + m - 1) / m * across) {}
   // Tile t's first output pixel: image, row, column.
   struct Origin {
     int64_t n, y, x;
   };
-  Origin At(int64_t t) const { return {t / per_image, 2 * ((t % per_image) / across), 2 * (t % across)}; }
+  Origin At(int64_t t) const { return {t / per_image, m * ((t % per_image) / across), m * (t % across)}; }
 };
 
+// F(M x M, 3 x 3): an (M + 2) x (M + 2) input tile gives kTiles transformed values, M x M outputs.
+template <int M>
+struct Form {
+  static constexpr int kIn = M + 2;
+  static constexpr int kTiles = kIn * kIn;
+};
+
+// B^T d for one column (or row) of an F(4x4, 3x3) input tile (Lavin's points 0, +-1, +-2):
+// r0 = 4 d0 - 5 d2 + d4, r1 = -4 d1 - 4 d2 + d3 + d4, r2 = 4 d1 - 4 d2 - d3 + d4,
+// r3 = -2 d1 - d2 + 2 d3 + d4, r4 = 2 d1 - d2 - 2 d3 + d4, r5 = 4 d1 - 5 d3 + d5.
+TA_AVX512_BF16 inline void InputF4(const __m512 d[6], __m512 r[6]) {
+  const __m512 four = _mm512_set1_ps(4.f), five = _mm512_set1_ps(5.f), two = _mm512_set1_ps(2.f);
+  const __m512 a = _mm512_fnmadd_ps(four, d[2], d[4]);  // d4 - 4 d2
+  const __m512 b = _mm512_fmsub_ps(four, d[1], d[3]);   // 4 d1 - d3
+  const __m512 c = _mm512_sub_ps(d[4], d[2]);
+  const __m512 e = _mm512_mul_ps(two, _mm512_sub_ps(d[1], d[3]));
+  r[0] = _mm512_add_ps(_mm512_fnmadd_ps(five, d[2], _mm512_mul_ps(four, d[0])), d[4]);
+  r[1] = _mm512_sub_ps(a, b);
+  r[2] = _mm512_add_ps(a, b);
+  r[3] = _mm512_sub_ps(c, e);
+  r[4] = _mm512_add_ps(c, e);
+  r[5] = _mm512_add_ps(_mm512_fnmadd_ps(five, d[3], _mm512_mul_ps(four, d[1])), d[5]);
+}
+
+// A^T m for one column (or row) of an F(4x4, 3x3) product: y0 = m0 + m1 + m2 + m3 + m4,
+// y1 = m1 - m2 + 2 (m3 - m4), y2 = m1 + m2 + 4 (m3 + m4), y3 = m1 - m2 + 8 (m3 - m4) + m5.
+TA_AVX512_BF16 inline void OutputF4(const __m512 m[6], __m512 y[4]) {
+  const __m512 p = _mm512_add_ps(m[1], m[2]), q = _mm512_sub_ps(m[1], m[2]);
+  const __m512 s = _mm512_add_ps(m[3], m[4]), t = _mm512_sub_ps(m[3], m[4]);
+  y[0] = _mm512_add_ps(_mm512_add_ps(m[0], p), s);
+  y[1] = _mm512_fmadd_ps(_mm512_set1_ps(2.f), t, q);
+  y[2] = _mm512_fmadd_ps(_mm512_set1_ps(4.f), s, p);
+  y[3] = _mm512_add_ps(_mm512_fmadd_ps(_mm512_set1_ps(8.f), t, q), m[5]);
+}
+
 // The transformed input of tiles [first, first + count) (global index: image, tile row, tile
-// column): v[xi][row][channel], xi = 4 i + j of B^T d B, rows `stride` apart per xi. T: the
+// column): v[xi][row][channel], xi = kIn i + j of B^T d B, rows `stride` apart per xi. T: the
 // element (float, or uint16_t holding bfloat16), in and out.
-template <typename T>
+template <typename T, int M>
 TA_AVX512_BF16 void TransformInput(const T* x, const TileGrid& grid, int64_t ic, int64_t first, int64_t count, int64_t stride, T* v) {
+  constexpr int kIn = Form<M>::kIn;
   const __m512 zero = _mm512_setzero_ps();
   const int64_t h = grid.h, w = grid.w;
   for (int64_t r = 0; r < count; ++r) {
     const auto [n, oy, ox] = grid.At(first + r);
     const int64_t y0 = oy - 1, x0 = ox - 1;  // padding 1
-    const T* pixel[4][4];
-    for (int i = 0; i < 4; ++i) {
-      for (int j = 0; j < 4; ++j) {
+    const T* pixel[kIn][kIn];
+    for (int i = 0; i < kIn; ++i) {
+      for (int j = 0; j < kIn; ++j) {
         const int64_t y = y0 + i, xx = x0 + j;
         pixel[i][j] = (y >= 0 && y < h && xx >= 0 && xx < w) ? x + ((n * h + y) * w + xx) * ic : nullptr;
       }
     }
     for (int64_t c = 0; c < ic; c += 16) {
-      __m512 d[4][4], t4[4][4];
-      for (int i = 0; i < 4; ++i) {
-        for (int j = 0; j < 4; ++j) d[i][j] = pixel[i][j] != nullptr ? Load(pixel[i][j] + c) : zero;
+      __m512 d[kIn][kIn], t[kIn][kIn];
+      for (int i = 0; i < kIn; ++i) {
+        for (int j = 0; j < kIn; ++j) d[i][j] = pixel[i][j] != nullptr ? Load(pixel[i][j] + c) : zero;
       }
-      for (int j = 0; j < 4; ++j) {  // B^T d
-        t4[0][j] = _mm512_sub_ps(d[0][j], d[2][j]);
-        t4[1][j] = _mm512_add_ps(d[1][j], d[2][j]);
-        t4[2][j] = _mm512_sub_ps(d[2][j], d[1][j]);
-        t4[3][j] = _mm512_sub_ps(d[1][j], d[3][j]);
-      }
-      for (int i = 0; i < 4; ++i) {  // (B^T d) B
-        T* out = v + (4 * i) * stride * ic + r * ic + c;
-        Store(out, _mm512_sub_ps(t4[i][0], t4[i][2]));
-        Store(out + stride * ic, _mm512_add_ps(t4[i][1], t4[i][2]));
-        Store(out + 2 * stride * ic, _mm512_sub_ps(t4[i][2], t4[i][1]));
-        Store(out + 3 * stride * ic, _mm512_sub_ps(t4[i][1], t4[i][3]));
+      T* out = v + r * ic + c;
+      if constexpr (M == 2) {
+        for (int j = 0; j < 4; ++j) {  // B^T d
+          t[0][j] = _mm512_sub_ps(d[0][j], d[2][j]);
+          t[1][j] = _mm512_add_ps(d[1][j], d[2][j]);
+          t[2][j] = _mm512_sub_ps(d[2][j], d[1][j]);
+          t[3][j] = _mm512_sub_ps(d[1][j], d[3][j]);
+        }
+        for (int i = 0; i < 4; ++i) {  // (B^T d) B
+          T* row = out + (4 * i) * stride * ic;
+          Store(row, _mm512_sub_ps(t[i][0], t[i][2]));
+          Store(row + stride * ic, _mm512_add_ps(t[i][1], t[i][2]));
+          Store(row + 2 * stride * ic, _mm512_sub_ps(t[i][2], t[i][1]));
+          Store(row + 3 * stride * ic, _mm512_sub_ps(t[i][1], t[i][3]));
+        }
+      } else {
+        static_assert(M == 4);
+        for (int j = 0; j < kIn; ++j) {  // B^T d, a column at a time
+          __m512 column[kIn], r6[kIn];
+          for (int i = 0; i < kIn; ++i) column[i] = d[i][j];
+          InputF4(column, r6);
+          for (int i = 0; i < kIn; ++i) t[i][j] = r6[i];
+        }
+        for (int i = 0; i < kIn; ++i) {  // (B^T d) B, a row at a time
+          __m512 r6[kIn];
+          InputF4(t[i], r6);
+          for (int j = 0; j < kIn; ++j) Store(out + (kIn * i + j) * stride * ic, r6[j]);
+        }
       }
     }
   }
@@ -139,9 +190,9 @@ TA_AVX512_BF16 inline void Product(const float* v, int64_t ic, const float* u, f
   }
 }
 
-// The 16 products of a chunk for the output channels [column, column + kBlockColumns):
+// The kTiles products of a chunk for the output channels [column, column + kBlockColumns):
 // m[xi] = v[xi] x u[xi] for `rows` rows (a multiple of kRows), m[xi] rows kBlockColumns wide.
-template <typename T>
+template <int kTiles, typename T>
 TA_AVX512_BF16 void Products(const T* v, const T* u, int64_t ic, int64_t oc, int64_t column, int64_t rows, int64_t stride, float* m) {
   for (int xi = 0; xi < kTiles; ++xi) {
     const T* vx = v + xi * stride * ic;
@@ -153,33 +204,48 @@ TA_AVX512_BF16 void Products(const T* v, const T* u, int64_t ic, int64_t oc, int
 
 // A^T m A for tiles [first, first + count) and the output channels [column, column +
 // kBlockColumns) (m as Products leaves it), plus bias (and what out holds, when accumulate), ReLU,
-// into out (channels-last, oc channels; bfloat16 rounded once; a tile's second row or column is
-// dropped past an odd edge).
-template <typename T>
+// into out (channels-last, oc channels; bfloat16 rounded once; a tile's rows and columns past the
+// image's edge are dropped).
+template <typename T, int M>
 TA_AVX512_BF16 void TransformOutput(const float* m, int64_t stride, const TileGrid& grid, int64_t first, int64_t count, const float* bias, bool relu,
                                     bool accumulate, int64_t oc, int64_t column, T* out) {
+  constexpr int kIn = Form<M>::kIn;
   const __m512 zero = _mm512_setzero_ps();
   const int64_t h = grid.h, w = grid.w;
   for (int64_t r = 0; r < count; ++r) {
     const auto [n, oy, ox] = grid.At(first + r);
-    T* pixel[2][2];
-    for (int a = 0; a < 2; ++a) {
-      for (int b = 0; b < 2; ++b) pixel[a][b] = (oy + a < h && ox + b < w) ? out + ((n * h + oy + a) * w + ox + b) * oc + column : nullptr;
+    T* pixel[M][M];
+    for (int a = 0; a < M; ++a) {
+      for (int b = 0; b < M; ++b) pixel[a][b] = (oy + a < h && ox + b < w) ? out + ((n * h + oy + a) * w + ox + b) * oc + column : nullptr;
     }
     for (int64_t c = 0; c < kBlockColumns; c += 16) {
-      __m512 mm[4][4], s[2][4], y[2][2];
-      for (int xi = 0; xi < kTiles; ++xi) mm[xi / 4][xi % 4] = _mm512_loadu_ps(m + (xi * stride + r) * kBlockColumns + c);
-      for (int j = 0; j < 4; ++j) {  // A^T m
-        s[0][j] = _mm512_add_ps(_mm512_add_ps(mm[0][j], mm[1][j]), mm[2][j]);
-        s[1][j] = _mm512_sub_ps(_mm512_sub_ps(mm[1][j], mm[2][j]), mm[3][j]);
-      }
+      __m512 mm[kIn][kIn], s[M][kIn], y[M][M];
+      for (int xi = 0; xi < kIn * kIn; ++xi) mm[xi / kIn][xi % kIn] = _mm512_loadu_ps(m + (xi * stride + r) * kBlockColumns + c);
       const __m512 b = _mm512_loadu_ps(bias + column + c);
-      for (int a = 0; a < 2; ++a) {  // (A^T m) A
-        y[a][0] = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(s[a][0], s[a][1]), s[a][2]), b);
-        y[a][1] = _mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(s[a][1], s[a][2]), s[a][3]), b);
+      if constexpr (M == 2) {
+        for (int j = 0; j < 4; ++j) {  // A^T m
+          s[0][j] = _mm512_add_ps(_mm512_add_ps(mm[0][j], mm[1][j]), mm[2][j]);
+          s[1][j] = _mm512_sub_ps(_mm512_sub_ps(mm[1][j], mm[2][j]), mm[3][j]);
+        }
+        for (int a = 0; a < 2; ++a) {  // (A^T m) A
+          y[a][0] = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(s[a][0], s[a][1]), s[a][2]), b);
+          y[a][1] = _mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(s[a][1], s[a][2]), s[a][3]), b);
+        }
+      } else {
+        static_assert(M == 4);
+        for (int j = 0; j < kIn; ++j) {  // A^T m, a column at a time
+          __m512 column[kIn], y4[M];
+          for (int i = 0; i < kIn; ++i) column[i] = mm[i][j];
+          OutputF4(column, y4);
+          for (int a = 0; a < M; ++a) s[a][j] = y4[a];
+        }
+        for (int a = 0; a < M; ++a) {  // (A^T m) A, a row at a time
+          OutputF4(s[a], y[a]);
+          for (int bb = 0; bb < M; ++bb) y[a][bb] = _mm512_add_ps(y[a][bb], b);
+        }
       }
-      for (int a = 0; a < 2; ++a) {
-        for (int bb = 0; bb < 2; ++bb) {
+      for (int a = 0; a < M; ++a) {
+        for (int bb = 0; bb < M; ++bb) {
           if (pixel[a][bb] == nullptr) continue;
           __m512 v = y[a][bb];
           if (accumulate) v = _mm512_add_ps(v, Load(pixel[a][bb] + c));
@@ -191,10 +257,11 @@ TA_AVX512_BF16 void TransformOutput(const float* m, int64_t stride, const TileGr
   }
 }
 
-template <typename T>
+template <typename T, int M>
 void Run(const torch::Tensor& x, const torch::Tensor& u, const torch::Tensor& bias, bool relu, bool accumulate, torch::Tensor& out) {
+  constexpr int kTiles = Form<M>::kTiles;
   const int64_t n = x.size(0), ic = x.size(1), h = x.size(2), w = x.size(3), oc = out.size(1);
-  const TileGrid grid(h, w);
+  const TileGrid grid(h, w, M);
   const int64_t tiles = n * grid.per_image;
   if (tiles == 0) return;  // an empty batch or image: nothing to compute (and no chunk to divide it into)
   const int64_t threads = std::max<int64_t>(1, at::get_num_threads());
@@ -222,10 +289,10 @@ void Run(const torch::Tensor& x, const torch::Tensor& u, const torch::Tensor& bi
     for (int64_t chunk = begin; chunk < end; ++chunk) {
       const int64_t first = chunk * capacity, count = std::min(capacity, tiles - first);
       if (count <= 0) break;
-      TransformInput(xs, grid, ic, first, count, capacity, v.data());
+      TransformInput<T, M>(xs, grid, ic, first, count, capacity, v.data());
       for (int64_t column = 0; column < oc; column += kBlockColumns) {
-        Products(v.data(), us, ic, oc, column, round_up(count), capacity, m.data());
-        TransformOutput(m.data(), capacity, grid, first, count, bs, relu, accumulate, oc, column, os);
+        Products<kTiles>(v.data(), us, ic, oc, column, round_up(count), capacity, m.data());
+        TransformOutput<T, M>(m.data(), capacity, grid, first, count, bs, relu, accumulate, oc, column, os);
       }
     }
   });
@@ -244,24 +311,33 @@ bool WinogradFits(int64_t in_channels, int64_t out_channels) {
 }
 
 bool WinogradPays(at::ScalarType dtype, int64_t n, int64_t h, int64_t w) {
-  return n * TileGrid(h, w).per_image >= (dtype == at::kBFloat16 ? kWinogradBf16MinTiles : kWinogradF2Fp32MinTiles);
+  return n * TileGrid(h, w, 2).per_image >= (dtype == at::kBFloat16 ? kWinogradBf16MinTiles : kWinogradF2Fp32MinTiles);
 }
 
-int64_t WinogradWeightBytes(at::ScalarType dtype, int64_t in_channels, int64_t out_channels) {
-  return kTiles * in_channels * out_channels * static_cast<int64_t>(c10::elementSize(dtype));
+bool WinogradF4Pays(at::ScalarType dtype, int64_t n, int64_t h, int64_t w, int64_t in_channels, int64_t out_channels) {
+  return dtype == at::kFloat && n * TileGrid(h, w, 4).per_image >= kWinogradF4Fp32MinTiles &&
+         WinogradWeightBytes(dtype, in_channels, out_channels, 4) <= kWinogradF4MaxWeightBytes;
 }
 
-torch::Tensor WinogradWeights(const torch::Tensor& weight) {
+int64_t WinogradWeightBytes(at::ScalarType dtype, int64_t in_channels, int64_t out_channels, int tile) {
+  return (tile + 2) * (tile + 2) * in_channels * out_channels * static_cast<int64_t>(c10::elementSize(dtype));
+}
+
+torch::Tensor WinogradWeights(const torch::Tensor& weight, int tile) {
   TORCH_CHECK(weight.dim() == 4 && weight.size(2) == 3 && weight.size(3) == 3 && WinogradFits(weight.size(1), weight.size(0)) &&
-                  (weight.scalar_type() == at::kFloat || weight.scalar_type() == at::kBFloat16),
-              "WinogradWeights: a float32 or bfloat16 3 x 3 weight, input channels in multiples of 16, output channels in multiples of 64");
-  const int64_t oc = weight.size(0), ic = weight.size(1);
+                  (weight.scalar_type() == at::kFloat || (weight.scalar_type() == at::kBFloat16 && tile == 2)) && (tile == 2 || tile == 4),
+              "WinogradWeights: a float32 (F(2x2) or F(4x4)) or bfloat16 (F(2x2)) 3 x 3 weight, input channels in multiples of 16, output channels in multiples of 64");
+  const int64_t oc = weight.size(0), ic = weight.size(1), tiles = (tile + 2) * (tile + 2);
   const int pair = weight.scalar_type() == at::kBFloat16 ? 2 : 1;  // input channels a dot product takes together
   // In float64, so that float32's transformed weights round once.
-  const auto g = torch::tensor({1., 0., 0., .5, .5, .5, .5, -.5, .5, 0., 0., 1.}, at::kDouble).view({4, 3});
-  const auto u = torch::matmul(torch::matmul(g, weight.to(at::kDouble)), g.t());  // OC x IC x 4 x 4
+  const auto g = tile == 2 ? torch::tensor({1., 0., 0., .5, .5, .5, .5, -.5, .5, 0., 0., 1.}, at::kDouble).view({4, 3})
+                           : torch::tensor({1. / 4, 0., 0., -1. / 6, -1. / 6, -1. / 6, -1. / 6, 1. / 6, -1. / 6, 1. / 24, 1. / 12, 1. / 6, 1. / 24,
+                                            -1. / 12, 1. / 6, 0., 0., 1.},
+                                           at::kDouble)
+                                 .view({6, 3});
+  const auto u = torch::matmul(torch::matmul(g, weight.to(at::kDouble)), g.t());  // OC x IC x (tile + 2) x (tile + 2)
   return u.permute({2, 3, 1, 0})
-      .reshape({kTiles, ic / pair, pair, oc / kBlockColumns, kBlockColumns})
+      .reshape({tiles, ic / pair, pair, oc / kBlockColumns, kBlockColumns})
       .permute({0, 3, 1, 4, 2})
       .to(weight.scalar_type())
       .contiguous();
@@ -270,16 +346,20 @@ torch::Tensor WinogradWeights(const torch::Tensor& weight) {
 void RunWinograd(const torch::Tensor& x, const torch::Tensor& u, const torch::Tensor& bias, bool relu, bool accumulate, torch::Tensor& out) {
   const int64_t n = x.size(0), ic = x.size(1), h = x.size(2), w = x.size(3), oc = out.size(1);
   const auto dtype = x.scalar_type();
+  const int64_t tiles = u.dim() == 5 ? u.size(0) : 0;  // 16: F(2x2, 3x3); 36: F(4x4, 3x3)
   TORCH_CHECK((dtype == at::kFloat || dtype == at::kBFloat16) && WinogradSupported(dtype) && x.device().is_cpu() && u.device().is_cpu() &&
                   bias.device().is_cpu() && out.device().is_cpu() && u.scalar_type() == dtype && out.scalar_type() == dtype &&
                   bias.scalar_type() == at::kFloat && x.is_contiguous(at::MemoryFormat::ChannelsLast) &&
-                  out.is_contiguous(at::MemoryFormat::ChannelsLast) && bias.is_contiguous() && u.is_contiguous() && u.numel() == kTiles * ic * oc &&
-                  out.size(0) == n && out.size(2) == h && out.size(3) == w && bias.numel() == oc && WinogradFits(ic, oc),
+                  out.is_contiguous(at::MemoryFormat::ChannelsLast) && bias.is_contiguous() && u.is_contiguous() &&
+                  (tiles == 16 || (tiles == 36 && dtype == at::kFloat)) && u.numel() == tiles * ic * oc && out.size(0) == n &&
+                  out.size(2) == h && out.size(3) == w && bias.numel() == oc && WinogradFits(ic, oc),
               "RunWinograd: an input unlike the one the convolution was prepared for");
   if (dtype == at::kBFloat16) {
-    Run<uint16_t>(x, u, bias, relu, accumulate, out);
+    Run<uint16_t, 2>(x, u, bias, relu, accumulate, out);
+  } else if (tiles == 16) {
+    Run<float, 2>(x, u, bias, relu, accumulate, out);
   } else {
-    Run<float>(x, u, bias, relu, accumulate, out);
+    Run<float, 4>(x, u, bias, relu, accumulate, out);
   }
 }
 

@@ -1,26 +1,27 @@
 // 3 x 3 convolutions of stride 1 and padding 1 by Winograd's F(2x2, 3x3), in float32 and
-// bfloat16, for the inference plans.
+// bfloat16, and F(4x4, 3x3) in float32, for the inference plans.
 //
-// Each 4 x 4 input tile is transformed (B^T d B: only additions and subtractions), multiplied with
-// the transformed weights (G g G^T, computed in float64 and rounded once to the plan's dtype) as 16
-// independent products of [tiles x in] by [in x out], accumulating in float32, and transformed back
-// (A^T m A in float32); bias, an optional residual and ReLU are added in float32 and the result
-// stored (bfloat16: rounded once, as oneDNN's direct bf16 convolution rounds it). 2.25x fewer
-// multiplications than the direct form.
+// Each (M + 2) x (M + 2) input tile (M = 2 or 4) is transformed (B^T d B), multiplied with the
+// transformed weights (G g G^T, computed in float64 and rounded once to the plan's dtype) as
+// (M + 2)^2 independent products of [tiles x in] by [in x out], accumulating in float32, and
+// transformed back (A^T m A in float32); bias, an optional residual and ReLU are added in float32
+// and the result stored (bfloat16: rounded once, as oneDNN's direct bf16 convolution rounds it).
+// F(2x2, 3x3) does 2.25x fewer multiplications than the direct form, F(4x4, 3x3) 4x.
 //
 // bfloat16: oneDNN has no bfloat16 Winograd, so a bf16 plan ran 3 x 3 convolutions directly while
 // the fp32 plan did 2.25-4x fewer multiplications: on this project's machine a bf16 64-channel
 // convolution at batch 64 took as long as the fp32 Winograd one. The products are AVX-512 BF16
 // dot products; the two roundings of the transformed operands add an error of the order of
-// bfloat16's own rounding of the inputs (the plan tests hold it). F(2x2, 3x3) and not F(4x4,
-// 3x3): its transforms only add and subtract, so rounding the transformed input to bfloat16 loses
-// no more than rounding the input did; F(4x4)'s coefficients (up to 5) would multiply bfloat16's
-// error several times.
+// bfloat16's own rounding of the inputs (the plan tests hold it). Only F(2x2, 3x3): its
+// transforms only add and subtract, so rounding the transformed input to bfloat16 loses no more
+// than rounding the input did; F(4x4)'s coefficients (up to 5 in, 8 out) would multiply
+// bfloat16's error several times.
 //
-// float32: oneDNN's own Winograd (F(4x4, 3x3), onednn_conv.h) pays only on many tiles; at batch 1
-// its transforms cost more than they save (WinogradFp32Pays). This one, fused multiply-adds on the
-// same tiling, pays from far fewer tiles (kWinogradF2Fp32MinTiles), so float32 plans take it where
-// oneDNN's does not pay. Within a few float32 roundings of the direct form.
+// float32: F(4x4, 3x3) (Lavin's points 0, +-1, +-2: within 2e-7 of the direct form's logits,
+// relative to the largest, on ResNet18-CBAM) where the input gives many tiles and its weights (4x
+// the plain ones) stay moderate (WinogradF4Pays), F(2x2, 3x3) elsewhere from far fewer tiles
+// (kWinogradF2Fp32MinTiles). oneDNN's own Winograd (F(4x4, 3x3), onednn_conv.h) only where these
+// do not fit: it was slower than either at every batch measured.
 //
 // Tiles are processed in chunks, one per thread at a time, whose transformed input stays in the
 // core's cache while the transformed weights pass through it 64 output channels at a time (laid
@@ -53,17 +54,31 @@ constexpr int64_t kWinogradBf16MinTiles = 32;
 constexpr int64_t kWinogradF2Fp32MinTiles = 32;
 bool WinogradPays(at::ScalarType dtype, int64_t n, int64_t h, int64_t w);
 
-// The bytes WinogradWeights gives for these channel counts (16/9 of the plain weights).
-int64_t WinogradWeightBytes(at::ScalarType dtype, int64_t in_channels, int64_t out_channels);
+// Whether F(4x4, 3x3) pays over F(2x2, 3x3) (float32 only): from kWinogradF4Fp32MinTiles 4 x 4
+// tiles, with transformed weights (36 x in x out floats) of at most kWinogradF4MaxWeightBytes.
+// Measured on a ResNet18-CBAM at 32 x 32, this project's machine, plans with and without taking
+// turns call by call, F(2x2) against F(4x4) ms: batch 1 (layer1's 64 tiles) 4.22 / 4.03, batch 8
+// (layer1-2) 19.4 / 17.4, batch 32 (layer1-3) 68.1 / 48.4, batch 64 130.9 / 93.0. From 32 tiles
+// (layer3 at batch 8 too) 18.5 at batch 8; from 128, 18.5 (layer2 left out); layer4 as well
+// (512 channels, 37.7 MB of weights a convolution) at batch 64, 129.0.
+constexpr int64_t kWinogradF4Fp32MinTiles = 64;
+constexpr int64_t kWinogradF4MaxWeightBytes = 36 * 256 * 256 * 4;
+bool WinogradF4Pays(at::ScalarType dtype, int64_t n, int64_t h, int64_t w, int64_t in_channels, int64_t out_channels);
 
-// The transformed weights of an OC x IC x 3 x 3 float32 or bfloat16 weight (any layout): U = G g
-// G^T per (out, in) pair, in the weight's dtype, laid out [16][OC / 64][IC / p][64][p] (blocks of
-// 64 output channels; p = 2 in bfloat16, pairs of input channels together, as the dot product
-// takes them; 1 in float32).
-torch::Tensor WinogradWeights(const torch::Tensor& weight);
+// The bytes WinogradWeights gives for these channel counts and output tile (2: 16/9 of the plain
+// weights; 4: 4x).
+int64_t WinogradWeightBytes(at::ScalarType dtype, int64_t in_channels, int64_t out_channels, int tile);
+
+// The transformed weights of an OC x IC x 3 x 3 float32 or bfloat16 weight (any layout) for
+// F(tile x tile, 3 x 3) (tile 2, or 4 in float32): U = G g G^T per (out, in) pair, in the
+// weight's dtype, laid out [(tile + 2)^2][OC / 64][IC / p][64][p] (blocks of 64 output channels;
+// p = 2 in bfloat16, pairs of input channels together, as the dot product takes them; 1 in
+// float32).
+torch::Tensor WinogradWeights(const torch::Tensor& weight, int tile);
 
 // out = relu?(conv3x3(x, weights, stride 1, padding 1) + bias (+ out, when accumulate)).
-// x: N x IC x H x W float32 or bfloat16, channels-last; u: WinogradWeights of the same dtype;
+// x: N x IC x H x W float32 or bfloat16, channels-last; u: WinogradWeights of the same dtype (its
+// first dimension says which form);
 // bias: OC float32; out: N x OC x H x W in x's dtype, channels-last (read first when accumulate).
 void RunWinograd(const torch::Tensor& x, const torch::Tensor& u, const torch::Tensor& bias, bool relu, bool accumulate, torch::Tensor& out);
 

@@ -100,10 +100,10 @@ function planInChildProcess(env: Record<string, string>, batch: number, options:
     m.inferencePlans = true;
     const plan = (await m.predict(x, { precision: '${precision}' })).toFloat32Array();
     const plans = m.inferencePlan();
-    console.log(JSON.stringify({ kind: buildInfo().planConvolutions, rel: rel(plan, eager), relFp32: rel(plan, fp32), meanRelFp32: meanRel(plan, fp32), plans: plans.length, winograd: plans[0].winogradConvolutions }));`;
+    console.log(JSON.stringify({ kind: buildInfo().planConvolutions, rel: rel(plan, eager), relFp32: rel(plan, fp32), meanRelFp32: meanRel(plan, fp32), plans: plans.length, winograd: plans[0].winogradConvolutions, winogradF4: plans[0].winogradF4Convolutions }));`;
   const run = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8', env: { ...process.env, ...env } });
   expect(run.status, run.stderr).toBe(0);
-  return JSON.parse(run.stdout.trim().split('\n').pop()!) as { kind: string; rel: number; relFp32: number; meanRelFp32: number; plans: number; winograd: number };
+  return JSON.parse(run.stdout.trim().split('\n').pop()!) as { kind: string; rel: number; relFp32: number; meanRelFp32: number; plans: number; winograd: number; winogradF4: number };
 }
 
 describe.runIf(hasPlans)('inference plans', () => {
@@ -395,7 +395,7 @@ describe.runIf(hasPlans)('inference plans', () => {
     expect(out.rel).toBeLessThan(1e-4);
   }, 60_000);
 
-  it('fp32 3 x 3 convolutions of stride 1 run by Winograd F(2x2, 3x3) on AVX-512 where the input gives 32 tiles or more (batch 1: layer1-2; batch 8: all the weight budget holds), within 1e-4 of the eager modules; not with TORCH_ATTN_WINOGRAD=0', async () => {
+  it('fp32 3 x 3 convolutions of stride 1 run by Winograd on AVX-512 where the input gives 32 tiles or more, F(4x4, 3x3) where it gives 64 4 x 4 tiles and the weights are moderate (batch 1: layer1 F(4x4), layer2 F(2x2); batch 8: layer1-2 F(4x4), then F(2x2) while the weight budget holds), within 1e-4 of the eager modules; not with TORCH_ATTN_WINOGRAD=0', async () => {
     manualSeed(0);
     const m = new ResNetCBAM({ depth: 18, numClasses: 10 }).eval();
     const x = randn([8, 3, 32, 32]);
@@ -403,18 +403,19 @@ describe.runIf(hasPlans)('inference plans', () => {
     expect(relDiff(plan, eager)).toBeLessThan(1e-4);
     const [info] = m.inferencePlan();
     const kernel = buildInfo().planConvolutions === 'onednn' && cpuHasAvx512BwVl();
-    // 13 such convolutions (4 + 3 + 3 + 3 in the blocks; the strided and 1 x 1 ones are not); at
-    // batch 8 layer4's 4 x 4 images give 32 tiles. What the transformed weights add (7/9 of the
-    // plain) must fit the plan's budget, half the model's convolution weights (22 MB): layer1-3's
-    // (7.3 MB) and two of layer4's (7.3 MB each) do, the third not.
-    if (kernel) expect(info.winogradConvolutions).toBe(12);
-    if (buildInfo().planConvolutions !== 'onednn') expect(info.winogradConvolutions).toBe(0);
+    // 13 such convolutions (4 + 3 + 3 + 3 in the blocks; the strided and 1 x 1 ones are not). At
+    // batch 8, 4 x 4 tiles: layer1 512, layer2 128, layer3 32 (F(2x2): 128), layer4 8 (F(2x2): 32).
+    // What the transformed weights add (F(4x4): 3x the plain; F(2x2): 7/9) must fit the plan's
+    // budget, half the model's convolution weights (22 MB): layer1-2's F(4x4) (7.1 MB), layer3's
+    // F(2x2) (5.5 MB) and one of layer4's (7.3 MB each) do, the other two not.
+    if (kernel) expect([info.winogradConvolutions, info.winogradF4Convolutions]).toEqual([11, 7]);
+    if (buildInfo().planConvolutions !== 'onednn') expect([info.winogradConvolutions, info.winogradF4Convolutions]).toEqual([0, 0]);
     expect(info.winogradConvolutions).toBeLessThanOrEqual(13);
-    // Batch 1: layer1's 256 tiles and layer2's 64, not layer3's 16 or layer4's 4.
+    // Batch 1: layer1's 64 4 x 4 tiles (F(4x4)) and layer2's 64 2 x 2 ones, not layer3's 16 or layer4's 4.
     const one = planned(m, randn([1, 3, 32, 32]));
     expect(relDiff(one.plan, one.eager)).toBeLessThan(1e-4);
     const onePlan = m.inferencePlan().find((p) => p.shape[0] === 1)!;
-    if (kernel) expect(onePlan.winogradConvolutions).toBe(7);
+    if (kernel) expect([onePlan.winogradConvolutions, onePlan.winogradF4Convolutions]).toEqual([7, 4]);
     const out = planInChildProcess({ TORCH_ATTN_WINOGRAD: '0' }, 8);
     expect(out.winograd).toBe(0);
     expect(out.rel).toBeLessThan(1e-4);
@@ -430,7 +431,7 @@ describe.runIf(hasPlans)('inference plans', () => {
       ] as const) {
         const on = planInChildProcess({}, batch, { size, precision: 'bf16', model });
         const off = planInChildProcess({ TORCH_ATTN_WINOGRAD: '0' }, batch, { size, precision: 'bf16', model });
-        expect([on.winograd, off.winograd]).toEqual([winograd, 0]);
+        expect([on.winograd, off.winograd, on.winogradF4]).toEqual([winograd, 0, 0]); // F(4x4) is float32's only
         // Per convolution, Winograd's mean distance to fp32 is ~2.5x the direct form's (its two
         // extra roundings, README); through a network the other layers' roundings dilute it. The
         // kernel's own arithmetic is held to the last bit by winograd.test.ts.

@@ -1,5 +1,6 @@
-// The plans' Winograd F(2x2, 3x3) kernel (native/models/winograd.cc) on single convolutions,
-// against the same arithmetic written out here.
+// The plans' Winograd kernel (native/models/winograd.cc) on single convolutions: F(2x2, 3x3)
+// against the same arithmetic written out here, F(4x4, 3x3) (float32 only) against the direct
+// convolution in float64.
 // bf16: the inputs and weights rounded to bfloat16, the weights transformed (G g G^T) and the input
 // tiles (B^T d B) rounded once to bfloat16, products and the inverse transform (A^T m A) exact,
 // bias, residual and ReLU, the result rounded to bfloat16. The kernel sums its products in float32
@@ -7,6 +8,9 @@
 // rounding boundary; nothing may be further, and few may differ at all.
 // fp32: the same with float32 roundings: within 1e-5 of the largest output (float32's own error
 // over the sums of a few hundred products).
+// fp32 F(4x4, 3x3): within 2e-5 of the largest output (its transforms' coefficients, up to 8 and
+// down to 1/24, cost float32 roundings F(2x2)'s do not: 1.1e-5 measured with 512 input channels,
+// under 1e-5 with fewer).
 // A tile read from the wrong place, a transform's wrong sign, a block of output channels given
 // another's weights or bias: each moves most values by far more. (The whole plans' distance to
 // the eager modules is inference-plan.test.ts's.)
@@ -125,6 +129,35 @@ function reference(
   return round(out);
 }
 
+/** relu?(conv3x3(x, weight, padding 1) + bias (+ residual)) directly, in float64; NCHW. */
+function direct(c: Case, x: Float32Array, weight: Float32Array, bias: Float32Array, residual: Float32Array | null): Float64Array {
+  const { n, ic, oc, h, w } = c;
+  const out = new Float64Array(n * oc * h * w);
+  for (let img = 0; img < n; img++) {
+    for (let o = 0; o < oc; o++) {
+      for (let y = 0; y < h; y++) {
+        for (let xx = 0; xx < w; xx++) {
+          let sum = bias[o];
+          for (let i = 0; i < ic; i++) {
+            for (let r = 0; r < 3; r++) {
+              const yy = y - 1 + r;
+              if (yy < 0 || yy >= h) continue;
+              for (let s = 0; s < 3; s++) {
+                const xs = xx - 1 + s;
+                if (xs >= 0 && xs < w) sum += x[((img * ic + i) * h + yy) * w + xs] * weight[((o * ic + i) * 3 + r) * 3 + s];
+              }
+            }
+          }
+          const index = ((img * oc + o) * h + y) * w + xx;
+          if (residual) sum += residual[index];
+          out[index] = c.relu ? Math.max(0, sum) : sum;
+        }
+      }
+    }
+  }
+  return out;
+}
+
 const CASES: Case[] = [
   { n: 2, ic: 32, oc: 64, h: 9, w: 9, relu: true, residual: false }, // odd edges; 50 tiles in two chunks
   { n: 1, ic: 16, oc: 128, h: 7, w: 6, relu: true, residual: true }, // two blocks of output channels; a residual
@@ -135,17 +168,35 @@ const CASES: Case[] = [
 
 const t = (data: Float32Array, shape: number[]) => native.tensor(data, shape, 'float32');
 
-/** The kernel's output and the reference's for case c, inputs rounded by `round`. */
-function compute(c: Case, precision: 'fp32' | 'bf16', round: (v: Float32Array) => Float32Array) {
+/** Case c's inputs (x, weight and residual rounded by `round`) and the kernel's output for them
+ *  (F(tile x tile, 3 x 3)). */
+function run(c: Case, precision: 'fp32' | 'bf16', round: (v: Float32Array) => Float32Array, tile: 2 | 4 = 2) {
   const { n, ic, oc, h, w } = c;
   const x = round(values(n * ic * h * w, 1));
   const weight = round(values(oc * ic * 9, 2, 1 / Math.sqrt(9 * ic)));
   const bias = values(oc, 3, 0.3);
   const residual = c.residual ? round(values(n * oc * h * w, 4)) : null;
   const got = native
-    .winogradConv2d(t(x, [n, ic, h, w]), t(weight, [oc, ic, 3, 3]), t(bias, [oc]), c.relu, precision, residual ? t(residual, [n, oc, h, w]) : undefined)
+    .winogradConv2d(t(x, [n, ic, h, w]), t(weight, [oc, ic, 3, 3]), t(bias, [oc]), c.relu, precision, residual ? t(residual, [n, oc, h, w]) : null, tile)
     .toFloat32Array();
+  return { x, weight, bias, residual, got };
+}
+
+/** The kernel's F(2x2, 3x3) output and the reference's for case c, inputs rounded by `round`. */
+function compute(c: Case, precision: 'fp32' | 'bf16', round: (v: Float32Array) => Float32Array) {
+  const { x, weight, bias, residual, got } = run(c, precision, round);
   return { got, want: reference(c, x, weight, bias, residual, round) };
+}
+
+/** The largest distance between got and want, relative to want's largest magnitude. */
+function relativeWorst(got: Float32Array, want: ArrayLike<number>): number {
+  let scale = 0;
+  let worst = 0;
+  for (let i = 0; i < want.length; i++) {
+    scale = Math.max(scale, Math.abs(want[i]));
+    worst = Math.max(worst, Math.abs(got[i] - want[i]));
+  }
+  return worst / scale;
 }
 
 describe('bf16 Winograd kernel', () => {
@@ -187,18 +238,29 @@ describe('fp32 Winograd kernel', () => {
   it.runIf(avx512 === true).each<Case>(CASES)('$n x $ic x $h x $w -> $oc channels (relu $relu, residual $residual): as the arithmetic written out', (c) => {
     const { got, want } = compute(c, 'fp32', (v) => Float32Array.from(v));
     expect(got.length).toBe(want.length);
-    const scale = want.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
-    let worst = 0;
-    for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i] - want[i]));
-    expect(worst / scale).toBeLessThan(1e-5);
+    expect(relativeWorst(got, want)).toBeLessThan(1e-5);
+    if (c.relu) expect(got.every((v) => v >= 0)).toBe(true);
+  });
+
+  it.runIf(avx512 === true).each<Case>(CASES)('F(4x4, 3x3): $n x $ic x $h x $w -> $oc channels (relu $relu, residual $residual): as the direct convolution', (c) => {
+    const { x, weight, bias, residual, got } = run(c, 'fp32', (v) => Float32Array.from(v), 4);
+    const want = direct(c, x, weight, bias, residual);
+    expect(got.length).toBe(want.length);
+    expect(relativeWorst(got, want)).toBeLessThan(2e-5);
     if (c.relu) expect(got.every((v) => v >= 0)).toBe(true);
   });
 
   it.runIf(avx512 === true)('refuses shapes it cannot run and empty inputs give empty outputs, as in bf16', () => {
     expect(() => native.winogradConv2d(zeros([1, 16, 4, 4]), zeros([48, 16, 3, 3]), zeros([48]), true, 'fp32')).toThrow(/OC in multiples of 64/);
     expect(() => native.winogradConv2d(zeros([1, 16, 4, 4]), zeros([64, 16, 3, 3]), zeros([64]), true, 'fp16' as 'fp32')).toThrow(/'fp32' or 'bf16'/);
-    const out = native.winogradConv2d(zeros([0, 16, 4, 4]), zeros([64, 16, 3, 3]), zeros([64]), true, 'fp32');
-    expect(out.shape).toEqual([0, 64, 4, 4]);
+    expect(() => native.winogradConv2d(zeros([1, 16, 4, 4]), zeros([64, 16, 3, 3]), zeros([64]), true, 'bf16', null, 4)).toThrow(/4 \(F\(4x4, 3x3\)\) runs in 'fp32' only/);
+    expect(() => native.winogradConv2d(zeros([1, 16, 4, 4]), zeros([64, 16, 3, 3]), zeros([64]), true, 'fp32', null, 3 as 4)).toThrow(/tile\): 2 or 4/);
+    for (const tile of [2, 4] as const) {
+      for (const shape of [[0, 16, 4, 4], [1, 16, 0, 4], [2, 16, 3, 0]]) {
+        const out = native.winogradConv2d(zeros(shape), zeros([64, 16, 3, 3]), zeros([64]), true, 'fp32', null, tile);
+        expect(out.shape).toEqual([shape[0], 64, shape[2], shape[3]]);
+      }
+    }
   });
 
   it.runIf(avx512 === false)('says so on a CPU without AVX-512', () => {
