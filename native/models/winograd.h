@@ -57,12 +57,17 @@ bool WinogradPays(at::ScalarType dtype, int64_t n, int64_t h, int64_t w);
 // Whether F(4x4, 3x3) pays over F(2x2, 3x3) (float32 only): from kWinogradF4Fp32MinTiles 4 x 4
 // tiles, with transformed weights (36 x in x out floats) of at most kWinogradF4MaxWeightBytes.
 // Measured on a ResNet18-CBAM at 32 x 32, this project's machine, plans with and without taking
-// turns call by call, F(2x2) against F(4x4) ms: batch 1 (layer1's 64 tiles) 4.22 / 4.03, batch 8
-// (layer1-2) 19.4 / 17.4, batch 32 (layer1-3) 68.1 / 48.4, batch 64 130.9 / 93.0. From 32 tiles
-// (layer3 at batch 8 too) 18.5 at batch 8; from 128, 18.5 (layer2 left out); layer4 as well
-// (512 channels, 37.7 MB of weights a convolution) at batch 64, 129.0.
+// turns call by call. A predictor's plans (batch sizes 1 to 64, lending each other their
+// weights), F(2x2) against F(4x4) ms: batch 1 (layer1's 64 tiles) 4.22 / 4.03, batch 8
+// (layer1-2) 19.4 / 17.4, batch 32 68.1 / 48.4 (layer1-3; 51.2 with layer1-2 only), batch 64
+// 130.9 / 93.0 (98.2); from 32 tiles (layer3 at batch 8 too) 18.5 at batch 8; from 128, 18.5
+// (layer2 left out); layer4 as well (512 channels, 37.7 MB of weights a convolution) at batch 64,
+// 129.0. A plan made alone (one batch size, nothing lent) holds less within its budget (half the
+// model's convolution weights): layer3's F(4x4) weights (9.4 MB a convolution, 3x the plain ones
+// added) leave layer4 none, so with 256 channels batch 64 took 123.7 ms and batch 32 64.6, with
+// 128 at most 116.6 and 61.2, F(2x2) alone 129.9 and 69.0.
 constexpr int64_t kWinogradF4Fp32MinTiles = 64;
-constexpr int64_t kWinogradF4MaxWeightBytes = 36 * 256 * 256 * 4;
+constexpr int64_t kWinogradF4MaxWeightBytes = 36 * 128 * 128 * 4;
 bool WinogradF4Pays(at::ScalarType dtype, int64_t n, int64_t h, int64_t w, int64_t in_channels, int64_t out_channels);
 
 // The bytes WinogradWeights gives for these channel counts and output tile (2: 16/9 of the plain
