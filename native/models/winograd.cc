@@ -91,6 +91,17 @@ TA_AVX512_BF16 inline void OutputF4(const __m512 m[6], __m512 y[4]) {
   y[3] = _mm512_add_ps(_mm512_fmadd_ps(_mm512_set1_ps(8.f), t, q), m[5]);
 }
 
+// out's columns = f(in's columns): a 1-D transform (InputF4, OutputF4) down each column of a tile.
+template <auto f, int kIn, int kOut, int kColumns>
+TA_AVX512_BF16 inline void EachColumn(const __m512 (&in)[kIn][kColumns], __m512 (&out)[kOut][kColumns]) {
+  for (int j = 0; j < kColumns; ++j) {
+    __m512 column[kIn], result[kOut];
+    for (int i = 0; i < kIn; ++i) column[i] = in[i][j];
+    f(column, result);
+    for (int i = 0; i < kOut; ++i) out[i][j] = result[i];
+  }
+}
+
 // The transformed input of tiles [first, first + count) (global index: image, tile row, tile
 // column): v[xi][row][channel], xi = kIn i + j of B^T d B, rows `stride` apart per xi. T: the
 // element (float, or uint16_t holding bfloat16), in and out.
@@ -131,12 +142,7 @@ TA_AVX512_BF16 void TransformInput(const T* x, const TileGrid& grid, int64_t ic,
         }
       } else {
         static_assert(M == 4);
-        for (int j = 0; j < kIn; ++j) {  // B^T d, a column at a time
-          __m512 column[kIn], r6[kIn];
-          for (int i = 0; i < kIn; ++i) column[i] = d[i][j];
-          InputF4(column, r6);
-          for (int i = 0; i < kIn; ++i) t[i][j] = r6[i];
-        }
+        EachColumn<InputF4>(d, t);  // B^T d
         for (int i = 0; i < kIn; ++i) {  // (B^T d) B, a row at a time
           __m512 r6[kIn];
           InputF4(t[i], r6);
@@ -233,12 +239,7 @@ TA_AVX512_BF16 void TransformOutput(const float* m, int64_t stride, const TileGr
         }
       } else {
         static_assert(M == 4);
-        for (int j = 0; j < kIn; ++j) {  // A^T m, a column at a time
-          __m512 column[kIn], y4[M];
-          for (int i = 0; i < kIn; ++i) column[i] = mm[i][j];
-          OutputF4(column, y4);
-          for (int a = 0; a < M; ++a) s[a][j] = y4[a];
-        }
+        EachColumn<OutputF4>(mm, s);  // A^T m
         for (int a = 0; a < M; ++a) {  // (A^T m) A, a row at a time
           OutputF4(s[a], y[a]);
           for (int bb = 0; bb < M; ++bb) y[a][bb] = _mm512_add_ps(y[a][bb], b);
