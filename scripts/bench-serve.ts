@@ -1,12 +1,18 @@
 // Load test of `torch-attn serve` on 127.0.0.1 with autocannon: CIFAR-10 test JPEGs (from
 // ../shared/data/cifar10-jpg) posted by `--connections` concurrent clients, with dynamic batching
-// (--max-batch 32) against none (--max-batch 1), in one run. Prints one JSON object:
-// requests/s, p50/p99 latency, errors, the server's event-loop lag p99 (its /metrics, scraped every
-// 5 s; the delay beyond the sampler's 10-ms interval, and the gauge's reading) and its resident
-// memory over the run. Then the model alone in this process (no HTTP, no decoding), batch 1 and
-// the batched server's batch sizes taking turns: what batching can give on this machine at most.
-//   npx tsx scripts/bench-serve.ts [--duration 60] [--baseline-duration 20] [--connections 32]
-//                                  [--precision fp32] [--threads 2]
+// (--max-batch 32) against none (--max-batch 1), in one run. The two take turns, `--rounds` times,
+// each round a fresh server of each, one at a time (with both up, the unbatched one served 286-320
+// requests/s where alone it had served 353-388 in runs of the same hour): the batched one loaded for `--duration` seconds in the first round (its memory over a
+// whole minute), `--baseline-duration` in the others, the unbatched one `--baseline-duration`: this
+// machine drifts by 10-30% within minutes, and one batched minute against one unbatched 20 s,
+// minutes apart, compared the drift as much as the batching. Prints one JSON object: per server,
+// each round's requests/s, p50/p99 latency, errors, the event-loop lag p99 (its /metrics, scraped
+// every 5 s; the delay beyond the sampler's 10-ms interval, and the gauge's reading) and resident
+// memory every 5 s, and the medians over the rounds; the ratio of requests/s per round and its
+// median. Then the model alone in this process (no HTTP, no decoding), batch 1 and the batched
+// server's batch sizes taking turns: what batching can give on this machine at most.
+//   npx tsx scripts/bench-serve.ts [--duration 60] [--baseline-duration 20] [--rounds 3]
+//                                  [--connections 32] [--precision fp32] [--threads 2]
 import { spawn, execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -24,6 +30,7 @@ const { values } = parseArgs({
   options: {
     duration: { type: 'string', default: '60' },
     'baseline-duration': { type: 'string', default: '20' },
+    rounds: { type: 'string', default: '3' },
     connections: { type: 'string', default: '32' },
     precision: { type: 'string', default: 'fp32' },
     threads: { type: 'string', default: '2' },
@@ -162,13 +169,41 @@ async function main() {
   try {
     const checkpoint = await makeRun(dir);
     const out: Record<string, unknown> = { connections: Number(values.connections), precision: values.precision, threads: Number(values.threads), images: bodies.length, cpus: os.cpus().length };
-    for (const [name, maxBatch, seconds] of [['batched', 32, Number(values.duration)], ['unbatched', 1, Number(values['baseline-duration'])]] as const) {
+    const rounds = Number(values.rounds);
+    if (!Number.isInteger(rounds) || rounds < 1) throw new RangeError(`--rounds must be a positive integer, got '${values.rounds}'`);
+    type Round = Awaited<ReturnType<typeof load>> & { exit_code: number | null };
+    const results: { batched: Round[]; unbatched: Round[] } = { batched: [], unbatched: [] };
+    const loaded = async (maxBatch: number, seconds: number): Promise<Round> => {
       const server = await startServer(checkpoint, maxBatch);
-      out[name] = { max_batch: maxBatch, seconds, ...(await load(server, bodies, seconds)), exit_code: await server.stop() };
+      try {
+        return { ...(await load(server, bodies, seconds)), exit_code: await server.stop() };
+      } finally {
+        await server.stop();
+      }
+    };
+    for (let r = 0; r < rounds; r++) {
+      results.batched.push(await loaded(32, Number(r === 0 ? values.duration : values['baseline-duration'])));
+      results.unbatched.push(await loaded(1, Number(values['baseline-duration'])));
     }
-    const b = out.batched as { requests_per_s: number };
-    const u = out.unbatched as { requests_per_s: number };
-    out.batched_over_unbatched = +(b.requests_per_s / u.requests_per_s).toFixed(2);
+    const mid = (xs: number[]) => +median(xs).toFixed(2);
+    for (const [name, maxBatch] of [['batched', 32], ['unbatched', 1]] as const) {
+      const rs = results[name];
+      out[name] = {
+        max_batch: maxBatch,
+        requests_per_s: mid(rs.map((x) => x.requests_per_s)),
+        latency_p50_ms: mid(rs.map((x) => x.latency_p50_ms)),
+        latency_p99_ms: mid(rs.map((x) => x.latency_p99_ms)),
+        latency_p99_ms_max: Math.max(...rs.map((x) => x.latency_p99_ms)),
+        errors: rs.reduce((n, x) => n + x.errors, 0),
+        exit_codes: rs.map((x) => x.exit_code),
+        loop_lag_p99_ms_max: Math.max(...rs.map((x) => x.loop_lag_p99_ms_max)),
+        mean_batch: mid(rs.map((x) => x.mean_batch)), // each server's whole life, its warm-up included
+        rounds: rs.map((x, r) => ({ seconds: Number(r === 0 && name === 'batched' ? values.duration : values['baseline-duration']), ...x })),
+      };
+    }
+    const perRound = results.batched.map((b, r) => +(b.requests_per_s / results.unbatched[r].requests_per_s).toFixed(2));
+    out.batched_over_unbatched = mid(perRound);
+    out.batched_over_unbatched_per_round = perRound;
     const mean = Math.max(1, Math.round((out.batched as { mean_batch: number }).mean_batch));
     out.model_alone = await modelAlone(checkpoint, [...new Set([mean, 32])].sort((p, q) => p - q));
     console.log(JSON.stringify(out));
