@@ -342,7 +342,7 @@ export interface NativeBinding {
   createModel(spec: NativeModelSpec): NativeModel;
   readStateDict(path: string): Promise<Record<string, NativeTensor>>;
   encodePth(tensors: Record<string, NativeTensor>): Buffer;
-  /** The plans' F(2x2, 3x3) Winograd kernel (float32 or bfloat16) on one convolution, for its tests (model_wrap.cc). */
+  /** The plans' Winograd kernel on one convolution, F(2x2, 3x3) (float32 or bfloat16) or F(4x4, 3x3) (`tile` 4, float32), for its tests (model_wrap.cc). */
   winogradConv2d(x: NativeTensor, weight: NativeTensor, bias: NativeTensor, relu: boolean, precision: 'fp32' | 'bf16', residual?: NativeTensor | null, tile?: 2 | 4): NativeTensor;
 
   Dataset: abstract new () => NativeDataset;

@@ -2,8 +2,9 @@
 // ../shared/data/cifar10-jpg) posted by `--connections` concurrent clients, with dynamic batching
 // (--max-batch 32) against none (--max-batch 1), in one run. The two take turns, `--rounds` times,
 // each round a fresh server of each, one at a time (with both up, the unbatched one served 286-320
-// requests/s where alone it had served 353-388 in runs of the same hour): the batched one loaded for `--duration` seconds in the first round (its memory over a
-// whole minute), `--baseline-duration` in the others, the unbatched one `--baseline-duration`: this
+// requests/s where alone it had served 353-388 in runs of the same hour): the batched one loaded
+// for `--duration` seconds in the first round (its memory over a whole minute),
+// `--baseline-duration` in the others, the unbatched one `--baseline-duration`: this
 // machine drifts by 10-30% within minutes, and one batched minute against one unbatched 20 s,
 // minutes apart, compared the drift as much as the batching. Prints one JSON object: per server,
 // each round's requests/s, p50/p99 latency, errors, the event-loop lag p99 (its /metrics, scraped
@@ -171,15 +172,18 @@ async function main() {
     const out: Record<string, unknown> = { connections: Number(values.connections), precision: values.precision, threads: Number(values.threads), images: bodies.length, cpus: os.cpus().length };
     const rounds = Number(values.rounds);
     if (!Number.isInteger(rounds) || rounds < 1) throw new RangeError(`--rounds must be a positive integer, got '${values.rounds}'`);
-    type Round = Awaited<ReturnType<typeof load>> & { exit_code: number | null };
+    type Round = { seconds: number } & Awaited<ReturnType<typeof load>> & { exit_code: number | null };
     const results: { batched: Round[]; unbatched: Round[] } = { batched: [], unbatched: [] };
     const loaded = async (maxBatch: number, seconds: number): Promise<Round> => {
       const server = await startServer(checkpoint, maxBatch);
+      let figures: Awaited<ReturnType<typeof load>>;
       try {
-        return { ...(await load(server, bodies, seconds)), exit_code: await server.stop() };
-      } finally {
+        figures = await load(server, bodies, seconds);
+      } catch (e) {
         await server.stop();
+        throw e;
       }
+      return { seconds, ...figures, exit_code: await server.stop() };
     };
     for (let r = 0; r < rounds; r++) {
       results.batched.push(await loaded(32, Number(r === 0 ? values.duration : values['baseline-duration'])));
@@ -198,7 +202,7 @@ async function main() {
         exit_codes: rs.map((x) => x.exit_code),
         loop_lag_p99_ms_max: Math.max(...rs.map((x) => x.loop_lag_p99_ms_max)),
         mean_batch: mid(rs.map((x) => x.mean_batch)), // each server's whole life, its warm-up included
-        rounds: rs.map((x, r) => ({ seconds: Number(r === 0 && name === 'batched' ? values.duration : values['baseline-duration']), ...x })),
+        rounds: rs,
       };
     }
     const perRound = results.batched.map((b, r) => +(b.requests_per_s / results.unbatched[r].requests_per_s).toFixed(2));

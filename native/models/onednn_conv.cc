@@ -130,9 +130,8 @@ std::shared_ptr<const DirectConv> MakeDirectConv(const torch::Tensor& weight, co
     if (WinogradF4Pays(x.scalar_type(), x.size(0), oh, ow, weight.size(1), weight.size(0))) tiles.push_back(4);
     tiles.push_back(2);
     for (const int tile : tiles) {
-      const int64_t transformed = (tile + 2) * (tile + 2);
       for (const auto& s : siblings) {
-        if (s && s->own_winograd.defined() && s->own_winograd.size(0) == transformed) conv->own_winograd = s->own_winograd;
+        if (s && WinogradTile(s->own_winograd) == tile) conv->own_winograd = s->own_winograd;
       }
       if (conv->own_winograd.defined()) break;
       const int64_t bytes = WinogradWeightBytes(x.scalar_type(), weight.size(1), weight.size(0), tile) - static_cast<int64_t>(weight.nbytes());
@@ -249,7 +248,7 @@ int64_t DirectConvWeightBytes(const DirectConv& conv) {
 
 bool DirectConvIsWinograd(const DirectConv& conv) { return conv.winograd; }
 
-bool DirectConvIsWinogradF4(const DirectConv& conv) { return conv.own_winograd.defined() && conv.own_winograd.size(0) == 36; }
+bool DirectConvIsWinogradF4(const DirectConv& conv) { return WinogradTile(conv.own_winograd) == 4; }
 
 #else  // built without oneDNN's headers, or against a LibTorch that does not link it as a library
 

@@ -328,7 +328,7 @@ torch::Tensor WinogradWeights(const torch::Tensor& weight, int tile) {
   TORCH_CHECK(weight.dim() == 4 && weight.size(2) == 3 && weight.size(3) == 3 && WinogradFits(weight.size(1), weight.size(0)) &&
                   (weight.scalar_type() == at::kFloat || (weight.scalar_type() == at::kBFloat16 && tile == 2)) && (tile == 2 || tile == 4),
               "WinogradWeights: a float32 (F(2x2) or F(4x4)) or bfloat16 (F(2x2)) 3 x 3 weight, input channels in multiples of 16, output channels in multiples of 64");
-  const int64_t oc = weight.size(0), ic = weight.size(1), tiles = (tile + 2) * (tile + 2);
+  const int64_t oc = weight.size(0), ic = weight.size(1);
   const int pair = weight.scalar_type() == at::kBFloat16 ? 2 : 1;  // input channels a dot product takes together
   // In float64, so that float32's transformed weights round once.
   const auto g = tile == 2 ? torch::tensor({1., 0., 0., .5, .5, .5, .5, -.5, .5, 0., 0., 1.}, at::kDouble).view({4, 3})
@@ -338,26 +338,31 @@ torch::Tensor WinogradWeights(const torch::Tensor& weight, int tile) {
                                  .view({6, 3});
   const auto u = torch::matmul(torch::matmul(g, weight.to(at::kDouble)), g.t());  // OC x IC x (tile + 2) x (tile + 2)
   return u.permute({2, 3, 1, 0})
-      .reshape({tiles, ic / pair, pair, oc / kBlockColumns, kBlockColumns})
+      .reshape({(tile + 2) * (tile + 2), ic / pair, pair, oc / kBlockColumns, kBlockColumns})
       .permute({0, 3, 1, 4, 2})
       .to(weight.scalar_type())
       .contiguous();
 }
 
+int WinogradTile(const torch::Tensor& u) {
+  if (!u.defined() || u.dim() != 5) return 0;
+  return u.size(0) == Form<2>::kTiles ? 2 : u.size(0) == Form<4>::kTiles ? 4 : 0;
+}
+
 void RunWinograd(const torch::Tensor& x, const torch::Tensor& u, const torch::Tensor& bias, bool relu, bool accumulate, torch::Tensor& out) {
   const int64_t n = x.size(0), ic = x.size(1), h = x.size(2), w = x.size(3), oc = out.size(1);
   const auto dtype = x.scalar_type();
-  const int64_t tiles = u.dim() == 5 ? u.size(0) : 0;  // 16: F(2x2, 3x3); 36: F(4x4, 3x3)
+  const int tile = WinogradTile(u);
   TORCH_CHECK((dtype == at::kFloat || dtype == at::kBFloat16) && WinogradSupported(dtype) && x.device().is_cpu() && u.device().is_cpu() &&
                   bias.device().is_cpu() && out.device().is_cpu() && u.scalar_type() == dtype && out.scalar_type() == dtype &&
                   bias.scalar_type() == at::kFloat && x.is_contiguous(at::MemoryFormat::ChannelsLast) &&
                   out.is_contiguous(at::MemoryFormat::ChannelsLast) && bias.is_contiguous() && u.is_contiguous() &&
-                  (tiles == 16 || (tiles == 36 && dtype == at::kFloat)) && u.numel() == tiles * ic * oc && out.size(0) == n &&
+                  (tile == 2 || (tile == 4 && dtype == at::kFloat)) && u.numel() == (tile + 2) * (tile + 2) * ic * oc && out.size(0) == n &&
                   out.size(2) == h && out.size(3) == w && bias.numel() == oc && WinogradFits(ic, oc),
               "RunWinograd: an input unlike the one the convolution was prepared for");
   if (dtype == at::kBFloat16) {
     Run<uint16_t, 2>(x, u, bias, relu, accumulate, out);
-  } else if (tiles == 16) {
+  } else if (tile == 2) {
     Run<float, 2>(x, u, bias, relu, accumulate, out);
   } else {
     Run<float, 4>(x, u, bias, relu, accumulate, out);

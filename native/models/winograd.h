@@ -81,6 +81,10 @@ int64_t WinogradWeightBytes(at::ScalarType dtype, int64_t in_channels, int64_t o
 // float32).
 torch::Tensor WinogradWeights(const torch::Tensor& weight, int tile);
 
+// The output tile edge of transformed weights WinogradWeights made (2: F(2x2, 3x3), 4: F(4x4,
+// 3x3)), read off their first dimension; 0 for anything else.
+int WinogradTile(const torch::Tensor& u);
+
 // out = relu?(conv3x3(x, weights, stride 1, padding 1) + bias (+ out, when accumulate)).
 // x: N x IC x H x W float32 or bfloat16, channels-last; u: WinogradWeights of the same dtype (its
 // first dimension says which form);

@@ -66,6 +66,14 @@ describe('whether plans are used', () => {
   });
 });
 
+/** The JSON that `script` (an ES module, torch-attn importable by path) prints last, run in a Node
+ *  process of its own with `env` added. */
+function scriptInChildProcess<T>(script: string, env: Record<string, string> = {}): T {
+  const run = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8', env: { ...process.env, ...env } });
+  expect(run.status, run.stderr).toBe(0);
+  return JSON.parse(run.stdout.trim().split('\n').pop()!) as T;
+}
+
 /** A model's plan against its eager modules in a process of its own, with `env` added (the
  *  switches are read once per process), in `precision`: the relative difference to the eager
  *  modules in that precision (`rel`) and in fp32 (`relFp32`), what plans run convolutions on, how
@@ -101,9 +109,7 @@ function planInChildProcess(env: Record<string, string>, batch: number, options:
     const plan = (await m.predict(x, { precision: '${precision}' })).toFloat32Array();
     const plans = m.inferencePlan();
     console.log(JSON.stringify({ kind: buildInfo().planConvolutions, rel: rel(plan, eager), relFp32: rel(plan, fp32), meanRelFp32: meanRel(plan, fp32), plans: plans.length, winograd: plans[0].winogradConvolutions, winogradF4: plans[0].winogradF4Convolutions }));`;
-  const run = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8', env: { ...process.env, ...env } });
-  expect(run.status, run.stderr).toBe(0);
-  return JSON.parse(run.stdout.trim().split('\n').pop()!) as { kind: string; rel: number; relFp32: number; meanRelFp32: number; plans: number; winograd: number; winogradF4: number };
+  return scriptInChildProcess<{ kind: string; rel: number; relFp32: number; meanRelFp32: number; plans: number; winograd: number; winogradF4: number }>(script, env);
 }
 
 describe.runIf(hasPlans)('inference plans', () => {
@@ -275,9 +281,7 @@ describe.runIf(hasPlans)('inference plans', () => {
       for (let i = 0; i < 2000; i++) (await m.predict(x1)).dispose();
       const flat = process.memoryUsage().rss - start;
       console.log(JSON.stringify({ weights, grown, flat, gemm16: plans.find((p) => p.shape[0] === 16)?.gemmConvolutions }));`;
-    const run = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8' });
-    expect(run.status, run.stderr).toBe(0);
-    const out = JSON.parse(run.stdout.trim().split('\n').pop()!) as { weights: number; grown: number; flat: number; gemm16: number };
+    const out = scriptInChildProcess<{ weights: number; grown: number; flat: number; gemm16: number }>(script);
     // Plans share the folded and prepacked weights (44.6 MB for ResNet18-CBAM) across batch sizes:
     // batch 4 and 16 add at most layer4's matrix-product form (4 convolutions, 33 MB) and the
     // Winograd weights of layouts no other plan has (at most half the model's convolution
