@@ -8,8 +8,9 @@
 // machine drifts by 10-30% within minutes, and one batched minute against one unbatched 20 s,
 // minutes apart, compared the drift as much as the batching. Prints one JSON object: per server,
 // each round's requests/s, p50/p99 latency, errors, the event-loop lag p99 (its /metrics, scraped
-// every 5 s; the delay beyond the sampler's 10-ms interval, and the gauge's reading) and resident
-// memory every 5 s, and the medians over the rounds; the ratio of requests/s per round and its
+// every 5 s; the delay beyond the sampler's 10-ms interval, and the gauge's reading), resident
+// memory every 5 s and the share of the time a batch was running (and that time per image), and
+// the medians over the rounds; the ratio of requests/s per round and its
 // median. Then the model alone in this process (no HTTP, no decoding), batch 1 and the batched
 // server's batch sizes taking turns: what batching can give on this machine at most.
 //   npx tsx scripts/bench-serve.ts [--duration 60] [--baseline-duration 20] [--rounds 3]
@@ -105,9 +106,10 @@ async function load(server: Server, bodies: Buffer[], seconds: number) {
   };
   // Warm-up: a few seconds of the same load, not counted; then one scrape resets the lag histogram.
   await autocannon({ url: `${server.url}/predictions`, connections: Number(values.connections), duration: 3, method: 'POST', headers: { 'content-type': 'image/jpeg' }, body: bodies[0] });
-  await scrape();
+  const before = metric(await scrape(), 'torch_attn_compute_seconds_total');
   lag.length = 0;
   const timer = setInterval(() => void scrape(), 5000);
+  const started = performance.now();
   const result = await autocannon({
     url: `${server.url}/predictions`,
     connections: Number(values.connections),
@@ -120,8 +122,10 @@ async function load(server: Server, bodies: Buffer[], seconds: number) {
       },
     ],
   });
+  const wall = (performance.now() - started) / 1000;
   clearInterval(timer);
   const text = await scrape();
+  const compute = metric(text, 'torch_attn_compute_seconds_total') - before;
   return {
     requests_per_s: +result.requests.average.toFixed(1),
     latency_p50_ms: result.latency.p50,
@@ -129,6 +133,12 @@ async function load(server: Server, bodies: Buffer[], seconds: number) {
     requests: result.requests.total,
     errors: result.errors + result.non2xx + result.timeouts,
     mean_batch: +metric(text, 'torch_attn_batch_size_mean').toFixed(2),
+    // The share of the load's wall time a batch was running (within a batch at either end: a
+    // batch running at a scrape counts when it ends), and its running time per image answered:
+    // near 1, the server waits on the model, and requests/s is the model's own speed at the
+    // batches formed, under the load's competition for the cores.
+    compute_busy: +(compute / wall).toFixed(3),
+    compute_ms_per_image: +((1000 * compute) / result.requests.total).toFixed(2),
     // The largest p99 of the 5-s windows: the delay beyond the sampler's interval, and the reading.
     loop_lag_p99_ms_max: +loopDelayMs(Math.max(...lag), EVENT_LOOP_SAMPLE_MS).toFixed(2),
     loop_lag_p99_ms_max_reading: +Math.max(...lag).toFixed(2),
@@ -202,6 +212,8 @@ async function main() {
         exit_codes: rs.map((x) => x.exit_code),
         loop_lag_p99_ms_max: Math.max(...rs.map((x) => x.loop_lag_p99_ms_max)),
         mean_batch: mid(rs.map((x) => x.mean_batch)), // each server's whole life, its warm-up included
+        compute_busy: mid(rs.map((x) => x.compute_busy)),
+        compute_ms_per_image: mid(rs.map((x) => x.compute_ms_per_image)),
         rounds: rs,
       };
     }

@@ -94,6 +94,11 @@ export interface PredictorStats {
   queuedImages: number;
   /** Time from a request's arrival to the start of its batch, on average, in ms. */
   meanQueueWaitMs: number;
+  /** Time batches were running, in all, in ms: from a batch's start until its results are back
+   *  (the forward pass, and the hand-over to the compute thread and back). Over a stretch of wall
+   *  time, its share is the model's utilization: near all of it, requests wait on compute, and
+   *  only a faster model (a lower precision) or more hardware serves more. */
+  computeMs: number;
   /** Refused because the queue was full. */
   rejected: number;
   /** Removed from the queue by their signal. */
@@ -139,7 +144,7 @@ export class Predictor {
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
   #drained: (() => void)[] = [];
-  #stats = { requests: 0, images: 0, batches: 0, maxBatchSize: 0, waitMs: 0, waited: 0, rejected: 0, aborted: 0, failed: 0 };
+  #stats = { requests: 0, images: 0, batches: 0, maxBatchSize: 0, waitMs: 0, waited: 0, computeMs: 0, rejected: 0, aborted: 0, failed: 0 };
 
   /** @internal Use model.predictor(). */
   constructor(model: Model, options?: PredictorOptions) {
@@ -227,6 +232,7 @@ export class Predictor {
       queueLength: this.#queue.length,
       queuedImages: this.#queuedImages,
       meanQueueWaitMs: s.waited ? s.waitMs / s.waited : 0,
+      computeMs: s.computeMs,
       rejected: s.rejected,
       aborted: s.aborted,
       failed: s.failed,
@@ -335,10 +341,12 @@ export class Predictor {
     this.#running = true;
     try {
       await this.#predictAll(batch);
+      const ms = performance.now() - start;
       this.#stats.batches++;
       this.#stats.images += images;
       this.#stats.maxBatchSize = Math.max(this.#stats.maxBatchSize, images);
-      this.#report({ images, requests: batch.length, ms: performance.now() - start });
+      this.#stats.computeMs += ms;
+      this.#report({ images, requests: batch.length, ms });
     } finally {
       this.#running = false;
       this.#settled();

@@ -75,6 +75,14 @@ export function createServer(
   new Gauge({ name: 'torch_attn_batches_total', help: 'Forward passes run', registers: [registry], collect() { this.set(stats().batches); } });
   new Gauge({ name: 'torch_attn_batch_size_mean', help: 'Images per forward pass, on average', registers: [registry], collect() { this.set(stats().meanBatchSize); } });
   new Gauge({ name: 'torch_attn_queue_wait_ms_mean', help: 'Wait for a batch, on average (ms)', registers: [registry], collect() { this.set(stats().meanQueueWaitMs); } });
+  new Gauge({
+    name: 'torch_attn_compute_seconds_total',
+    help: 'Time batches were running (forward passes); its rate is the share of time the model computes (near 1: saturated)',
+    registers: [registry],
+    collect() {
+      this.set(stats().computeMs / 1000);
+    },
+  });
   new Gauge({ name: 'torch_attn_rejected_total', help: 'Requests refused because the queue was full', registers: [registry], collect() { this.set(stats().rejected); } });
 
   // Closing: answers in flight end their connection (Connection: close), so that keep-alive

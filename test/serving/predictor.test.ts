@@ -29,9 +29,14 @@ describe('concurrent inference', () => {
     const m = model();
     const xs = Array.from({ length: 64 }, () => randn([3, 32, 32]));
     const p = m.predictor({ maxBatch: 16, maxDelayMs: 20 });
+    const started = performance.now();
     const ys = await Promise.all(xs.map((x) => p.predict(x)));
+    const wall = performance.now() - started;
     const stats = p.stats();
     expect(stats.requests).toBe(64);
+    // One batch at a time: their running times add up to no more than the wall time.
+    expect(stats.computeMs).toBeGreaterThan(0);
+    expect(stats.computeMs).toBeLessThanOrEqual(wall);
     expect(stats.images).toBe(64);
     expect(stats.batches).toBeLessThan(64);
     expect(stats.maxBatchSize).toBeGreaterThan(1);

@@ -178,6 +178,7 @@ describe('torch-attn serve over HTTP', () => {
     expect(text).toMatch(/torch_attn_request_duration_seconds_bucket/);
     expect(text).toMatch(/torch_attn_batch_size_mean \d/);
     expect(text).toMatch(/torch_attn_queue_length 0/);
+    expect(Number(/^torch_attn_compute_seconds_total ([0-9.e+-]+)$/m.exec(text)?.[1])).toBeGreaterThan(0);
     expect(text).toMatch(/process_resident_memory_bytes \d+/);
     expect(text).toMatch(/nodejs_eventloop_lag_p99_seconds/);
   });
