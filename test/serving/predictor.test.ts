@@ -53,6 +53,43 @@ describe('concurrent inference', () => {
     await p.close();
   });
 
+  it('a full batch is handed to the model while one runs (two at most); one that is not full waits', async () => {
+    const m = model();
+    // The batcher's calls into the model, counted while they are unanswered.
+    const calls = m.native.predictParts.bind(m.native);
+    let open = 0;
+    let most = 0;
+    const sizes: number[] = [];
+    const counting: typeof calls = (xs, precision) => {
+      most = Math.max(most, ++open);
+      sizes.push(xs.length);
+      return calls(xs, precision).finally(() => open--);
+    };
+    Object.defineProperty(m.native, 'predictParts', { value: counting });  // the class's own is read-only
+    const full = m.predictor({ maxBatch: 1, maxDelayMs: 0 });
+    await Promise.all(Array.from({ length: 8 }, () => full.predict(randn([3, 32, 32]))));
+    expect(most).toBe(2);
+    expect(full.stats().batches).toBe(8);
+    // The running times counted never overlap (a batch waiting behind another counts from when
+    // that one ended): together no more than the wall time.
+    const before = full.stats().computeMs;
+    const started = performance.now();
+    await Promise.all(Array.from({ length: 8 }, () => full.predict(randn([3, 32, 32]))));
+    const wall = performance.now() - started;
+    const counted = full.stats().computeMs - before;
+    expect(counted).toBeGreaterThan(0);
+    expect(counted).toBeLessThanOrEqual(wall);
+    most = 0;
+    sizes.length = 0;
+    const partial = m.predictor({ maxBatch: 4, maxDelayMs: 0 });
+    const first = partial.predict(randn([3, 32, 32]));
+    const rest = Array.from({ length: 3 }, () => partial.predict(randn([3, 32, 32])));
+    await Promise.all([first, ...rest]);
+    // The first ran alone; the three behind it, not a full batch, waited for it and ran together.
+    expect(most).toBe(1);
+    expect(sizes).toEqual([1, 3]);
+  });
+
   it('plain predict() calls on one model overlap instead of failing busy', async () => {
     const m = model();
     const xs = Array.from({ length: 8 }, () => randn([2, 3, 32, 32]));
