@@ -122,6 +122,8 @@ export interface NativeModel {
   prepareInference(shapes: number[][], precision?: string): Promise<InferencePlanInfo[]>;
   inferencePlan(): InferencePlanInfo[];
   setInferencePlans(enabled: boolean, tuning: boolean): void;
+  /** Plans kept for this many more shapes than the default 8 (at most 72 in all; never fewer than asked before). */
+  reservePlans(shapes: number): void;
   attentionMaps(x: NativeTensor): Record<string, NativeTensor>;
   modelAttentionMaps(x: NativeTensor): Promise<Record<string, Record<string, NativeTensor>>>;
   train(mode?: boolean): void;

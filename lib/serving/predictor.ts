@@ -35,7 +35,9 @@ export function decodeImage(data: Uint8Array, options?: DecodeImageOptions): Pro
 }
 
 export interface PredictorOptions {
-  /** Most images in one forward pass; default 32. */
+  /** Most images in one forward pass; default 32. The model then keeps its inference plans
+   *  (one per input shape) for as many more shapes, so that every batch size the batcher forms
+   *  keeps its plan (72 plans at most in all). */
   maxBatch?: number;
   /** Longest a request waits for others to join its batch, in ms; default 5. */
   maxDelayMs?: number;
@@ -171,6 +173,7 @@ export class Predictor {
       }
       this.classes = [...o.classes];
     }
+    model.native.reservePlans(this.maxBatch);
   }
 
   /** Logits for one image (C x H x W: a 1-D result) or a batch (B x C x H x W: B x classes), in

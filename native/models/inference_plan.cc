@@ -360,7 +360,7 @@ InferencePlan* PlanCache::For(ModelImpl& model, const torch::Tensor& x, Precisio
     }
     plans_.push_front(std::make_unique<InferencePlan>(std::move(key), folded_, tuning, conv_weight_bytes / 2));
     plans_.front()->signature = signature;
-    while (plans_.size() > kMaxPlans) plans_.pop_back();
+    while (plans_.size() > capacity()) plans_.pop_back();
   } else if (it != plans_.begin()) {
     plans_.splice(plans_.begin(), plans_, it);
   }

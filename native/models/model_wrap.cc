@@ -169,6 +169,7 @@ void ModelWrap::Register(Napi::Env env, Napi::Object exports) {
           ModelWrap::GuardedMethod<&ModelWrap::PrepareInference>("prepareInference"),
           ModelWrap::GuardedMethod<&ModelWrap::InferencePlan>("inferencePlan"),
           ModelWrap::GuardedMethod<&ModelWrap::SetInferencePlans>("setInferencePlans"),
+          ModelWrap::GuardedMethod<&ModelWrap::ReservePlans>("reservePlans"),
           ModelWrap::GuardedMethod<&ModelWrap::AttentionMaps>("attentionMaps"),
           ModelWrap::GuardedMethod<&ModelWrap::ModelAttentionMaps>("modelAttentionMaps"),
           ModelWrap::GuardedMethod<&ModelWrap::Train>("train"),
@@ -359,6 +360,13 @@ Napi::Value ModelWrap::InferencePlan(const Napi::CallbackInfo& info) {
 // setInferencePlans(enabled, tuning): plans on (the default) or off (every call eager), and
 // whether they measure the two forms of a large convolution (PlanCache::tuning). Plans made under
 // other settings are dropped.
+// reservePlans(shapes): plans kept for that many more shapes (PlanCache::Reserve). Only a number,
+// so set here, not on the compute thread, and allowed beside any job (a training job included).
+Napi::Value ModelWrap::ReservePlans(const Napi::CallbackInfo& info) {
+  model_->plans().Reserve(static_cast<size_t>(args::Integer(info[0], "reservePlans(shapes)", 0, 1 << 20)));
+  return info.Env().Undefined();
+}
+
 Napi::Value ModelWrap::SetInferencePlans(const Napi::CallbackInfo& info) {
   ModelForInference();
   const bool enabled = args::Boolean(info[0], "inferencePlans");

@@ -50,6 +50,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap>, public GuardedMethods<Mode
   Napi::Value PrepareInference(const Napi::CallbackInfo& info);
   Napi::Value InferencePlan(const Napi::CallbackInfo& info);
   Napi::Value SetInferencePlans(const Napi::CallbackInfo& info);
+  Napi::Value ReservePlans(const Napi::CallbackInfo& info);
   Napi::Value AttentionMaps(const Napi::CallbackInfo& info);
   Napi::Value ModelAttentionMaps(const Napi::CallbackInfo& info);
   Napi::Value Train(const Napi::CallbackInfo& info);

@@ -233,6 +233,25 @@ describe.runIf(hasPlans)('inference plans', () => {
     expect(m.inferencePlan().map((i) => i.shape)).toEqual([[4, 3, 32, 32]]);
   });
 
+  it('plans are kept for the 8 shapes used last; a predictor keeps them for every batch size it forms', async () => {
+    manualSeed(0);
+    const m = new ResNetCBAM({ depth: 18, numClasses: 10 }).eval();
+    const sizes = Array.from({ length: 12 }, (_, i) => i + 1);
+    const all = async () => {
+      for (const b of sizes) (await m.predict(randn([b, 3, 32, 32]))).dispose();
+    };
+    await all();
+    expect(m.inferencePlan().map((p) => p.shape[0])).toEqual([12, 11, 10, 9, 8, 7, 6, 5]);
+    m.predictor({ maxBatch: 4 });
+    await all();
+    expect(m.inferencePlan().length).toBe(12);  // 8 + 4
+    m.predictor({ maxBatch: 2 });  // never fewer than asked before
+    await all();
+    expect(m.inferencePlan().length).toBe(12);
+    // None made again: each served the last two rounds at least.
+    expect(m.inferencePlan().map((p) => p.uses).every((uses) => uses >= 2)).toBe(true);
+  });
+
   it('prepareInference makes plans ahead, per shape and precision; bad shapes are refused clearly', async () => {
     manualSeed(0);
     const m = new ResNetCBAM({ depth: 18, numClasses: 10 }).eval();
