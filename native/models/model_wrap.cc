@@ -357,9 +357,6 @@ Napi::Value ModelWrap::InferencePlan(const Napi::CallbackInfo& info) {
   return PlansToJs(info.Env(), plans);
 }
 
-// setInferencePlans(enabled, tuning): plans on (the default) or off (every call eager), and
-// whether they measure the two forms of a large convolution (PlanCache::tuning). Plans made under
-// other settings are dropped.
 // reservePlans(shapes): plans kept for that many more shapes (PlanCache::Reserve). Only a number,
 // so set here, not on the compute thread, and allowed beside any job (a training job included).
 Napi::Value ModelWrap::ReservePlans(const Napi::CallbackInfo& info) {
@@ -367,6 +364,9 @@ Napi::Value ModelWrap::ReservePlans(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// setInferencePlans(enabled, tuning): plans on (the default) or off (every call eager), and
+// whether they measure the two forms of a large convolution (PlanCache::tuning). Plans made under
+// other settings are dropped.
 Napi::Value ModelWrap::SetInferencePlans(const Napi::CallbackInfo& info) {
   ModelForInference();
   const bool enabled = args::Boolean(info[0], "inferencePlans");
