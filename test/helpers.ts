@@ -137,16 +137,22 @@ export function inkShare(file: string): number {
  *  in `cwd` that gets Ctrl-C (SIGINT) once its output shows epoch `epoch` done. */
 export const cliBin = path.join(__dirname, '..', 'bin', 'torch-attn.js');
 export const cliBuilt = fs.existsSync(path.join(__dirname, '..', 'dist', 'cli', 'commands.js'));
-export async function interruptedCli(args: string[], cwd: string, epoch = 2): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export async function interruptedCli(args: string[], cwd: string, epoch = 2): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> {
   const child = spawn(process.execPath, [cliBin, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   const done = new RegExp(`^epoch +${epoch} \\[`, 'm');
+  // One Ctrl-C: a second one ends a single process at once (by the signal, no exit code), which
+  // is what CI saw when more output came after the match and each chunk sent another.
+  let sent = false;
   child.stdout.on('data', (d) => {
     stdout += d;
-    if (done.test(stdout)) child.kill('SIGINT');
+    if (!sent && done.test(stdout)) {
+      sent = true;
+      child.kill('SIGINT');
+    }
   });
   child.stderr.on('data', (d) => (stderr += d));
-  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
-  return { code, stdout, stderr };
+  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.on('close', (c, s) => resolve([c, s])));
+  return { code, signal, stdout, stderr };
 }

@@ -276,8 +276,8 @@ describe('torch-attn train --nproc-per-node', () => {
 
   it.runIf(cliBuilt)('Ctrl-C stops every rank and names the resume command with the ranks', async () => {
     const out = path.join(tmp, 'cli-ddp-interrupted');
-    const { code, stderr } = await interruptedCli(['train', '--model', 'cbamcnn', '--data', cifar, '--epochs', '500', '--batch-size', '2', '--workers', '1', '--nproc-per-node', '2', '--master-port', String(await freePort()), '--out', out], tmp);
-    expect(code).toBe(130);
+    const { code, signal, stderr } = await interruptedCli(['train', '--model', 'cbamcnn', '--data', cifar, '--epochs', '500', '--batch-size', '2', '--workers', '1', '--nproc-per-node', '2', '--master-port', String(await freePort()), '--out', out], tmp);
+    expect(code, `ended by ${signal}; stderr: ${stderr}`).toBe(130);
     expect(stderr).toMatch(/launch: SIGINT, passing it to the ranks/);
     expect(stderr.match(/stopping at the next batch/g)).toHaveLength(1);  // rank 0 only
     expect(stderr).toContain(`stopped; continue with: npx torch-attn train --resume ${path.join('cli-ddp-interrupted', 'last.pth')} --nproc-per-node 2`);

@@ -238,8 +238,8 @@ describe('torch-attn CLI for people', () => {
 
   it.runIf(cliBuilt)('Ctrl-C stops at the next batch and names the command that resumes', async () => {
     const out = path.join(tmp, 'interrupted');
-    const { code, stderr } = await interruptedCli(['train', '--model', 'cbamcnn', '--data', path.join(fixtures, 'cifar-10-batches-py'), '--epochs', '500', '--batch-size', '2', '--workers', '1', '--out', out], tmp);
-    expect(code).toBe(130);
+    const { code, signal, stderr } = await interruptedCli(['train', '--model', 'cbamcnn', '--data', path.join(fixtures, 'cifar-10-batches-py'), '--epochs', '500', '--batch-size', '2', '--workers', '1', '--out', out], tmp);
+    expect(code, `ended by ${signal}; stderr: ${stderr}`).toBe(130);
     expect(stderr).toMatch(/stopping at the next batch; a resumable checkpoint is being written/);
     expect(stderr).toContain(`stopped; continue with: npx torch-attn train --resume ${path.join('interrupted', 'last.pth')}`);
     expect(fs.existsSync(path.join(out, 'last.pth'))).toBe(true);
