@@ -268,8 +268,14 @@ function evalBar(io: Io): { update?: (images: number, total: number) => void; st
   };
 }
 
+/** A usage error when --checkpoint names no file (before looking for its config.json beside it). */
+function checkpointGiven(checkpoint: string): void {
+  if (!fs.existsSync(checkpoint)) throw new UsageError(`--checkpoint ${checkpoint}: file not found`);
+}
+
 /** The run's config.json beside a checkpoint (or the one given). */
 function runConfigFor(checkpoint: string, explicit?: string): RunConfig & { classes: string[] } {
+  checkpointGiven(checkpoint);
   try {
     return readRunConfig(checkpoint, explicit);
   } catch (err) {
@@ -322,7 +328,7 @@ function imageFiles(inputs: string[]): string[] {
  *  other state dict, from flags that describe the model (--model, --classes / --class-names,
  *  --attention, --image-size). */
 async function runModel(checkpoint: string, values: Record<string, string | boolean | (string | boolean)[] | undefined>) {
-  if (!fs.existsSync(checkpoint)) throw new UsageError(`--checkpoint ${checkpoint}: file not found`);
+  checkpointGiven(checkpoint);
   const described = values.model !== undefined || values.classes !== undefined || values['class-names'] !== undefined;
   const beside = path.join(path.dirname(checkpoint), 'config.json');
   let config: RunConfig & { classes: string[] };

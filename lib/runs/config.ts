@@ -359,6 +359,7 @@ export function runConfigRaw(file: string): { raw: Record<string, unknown>; clas
 /** A run's configuration for using its checkpoint (eval, predict, serve): the config.json beside
  *  the checkpoint, or the file given, with the run's class list. */
 export function readRunConfig(checkpoint: string, explicit?: string): RunConfig & { classes: string[] } {
+  if (!fs.existsSync(checkpoint)) throw new Error(`${checkpoint}: file not found`);
   const file = explicit ?? path.join(path.dirname(checkpoint), 'config.json');
   if (!fs.existsSync(file)) throw new Error(`no config.json beside ${checkpoint}: pass the run's config with --config`);
   const { raw, classes } = runConfigRaw(file);

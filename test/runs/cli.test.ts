@@ -44,6 +44,11 @@ describe('torch-attn CLI', () => {
     r = await run('predict', '--checkpoint', path.join(tmp, 'missing.pth'), path.join(__dirname, '..', 'fixtures', 'data', 'folder'));
     expect(r.code).toBe(2);
     expect(r.err).toMatch(/--checkpoint .*missing.pth: file not found/);
+    for (const command of ['eval', 'serve']) {
+      r = await run(command, '--checkpoint', path.join(tmp, 'missing.pth')); // said 'no config.json beside' it
+      expect(r.code, command).toBe(2);
+      expect(r.err, command).toMatch(/--checkpoint .*missing.pth: file not found/);
+    }
     r = await run('summary', '--input', '3,32');
     expect(r.err).toMatch(/--input takes C,H,W/);
   });

@@ -165,6 +165,12 @@ describe('torch-attn serve over HTTP', () => {
     expect(((await res.json()) as { message: string }).message).toMatch(/topk must be a positive integer/);
   });
 
+  it('predictorFromRun names a missing checkpoint before looking for its config.json', async () => {
+    const missing = path.join(tmp, 'run', 'gone.pth'); // a config.json is beside it
+    await expect(predictorFromRun(missing)).rejects.toThrow(`${missing}: file not found`);
+    await expect(predictorFromRun(path.join(tmp, 'nowhere', 'best.pth'))).rejects.toThrow(/nowhere.best\.pth: file not found/);
+  });
+
   it('health, readiness and Prometheus metrics', async () => {
     expect((await fetch(`${base}/health`)).status).toBe(200);
     const ready = await fetch(`${base}/ready`);
