@@ -35,6 +35,9 @@ export interface ServeOptions {
 export const EVENT_LOOP_SAMPLE_MS = 10;
 
 const IMAGE_TYPES = /^(image\/[a-z0-9.+-]+|application\/octet-stream)$/i;
+/** What a request may send, and where: named by every error that turns one away. */
+const SEND_AN_IMAGE = 'send an image as the body (Content-Type image/jpeg, image/png or application/octet-stream) or as multipart/form-data';
+const ROUTES = 'POST /predictions, GET /health /ready /metrics';
 
 /** A fastify app with the prediction routes over `predictor` (not listening yet). */
 export function createServer(
@@ -109,10 +112,16 @@ export function createServer(
   app.addContentTypeParser(IMAGE_TYPES, { parseAs: 'buffer', bodyLimit: maxBody }, (_req, body, done) => done(null, body));
   void app.register(multipart, { limits: { fileSize: maxBody, files: 64, fields: 16 } });
 
-  app.setErrorHandler((err: Error & { code?: string; statusCode?: number }, _req, reply) => {
+  app.setErrorHandler((err: Error & { code?: string; statusCode?: number }, req, reply) => {
     const { status, error } = httpError(err);
     if (status === 503) void reply.header('retry-after', '1');
-    void reply.status(status).send({ error, message: err.message });
+    const message = status === 415 ? `Content-Type ${req.headers['content-type'] ?? '(none)'} is not accepted: ${SEND_AN_IMAGE}` : err.message;
+    void reply.status(status).send({ error, message });
+  });
+  app.setNotFoundHandler((req, reply) => {
+    const path = req.url.split('?')[0];
+    if (path === '/predictions') return reply.status(405).header('allow', 'POST').send({ error: 'method_not_allowed', message: `${req.method} ${path}: predictions are POSTed (${SEND_AN_IMAGE})` });
+    return reply.status(404).send({ error: 'not_found', message: `no route ${req.method} ${path}; this server answers ${ROUTES}` });
   });
 
   app.get('/health', async () => ({ status: 'ok' }));
@@ -159,7 +168,7 @@ export function createServer(
     }
     const body = req.body;
     if (!Buffer.isBuffer(body) || body.length === 0) {
-      return reply.status(400).send({ error: 'bad_request', message: 'send an image as the body (Content-Type image/jpeg, image/png or application/octet-stream) or as multipart/form-data' });
+      return reply.status(400).send({ error: 'bad_request', message: SEND_AN_IMAGE });
     }
     return { predictions: await predictor.classify(body, { topK }) };
   });
@@ -203,7 +212,7 @@ export async function serve(options: ServeOptions): Promise<void> {
   const host = options.host ?? '127.0.0.1';
   const address = await app.listen({ host, port: options.port ?? 8080 });
   ready = true;
-  log(`${model.description} on ${address} (max batch ${predictor.maxBatch}, max delay ${predictor.maxDelayMs} ms, ${predictor.precision}): POST /predictions, GET /health /ready /metrics`);
+  log(`${model.description} on ${address} (max batch ${predictor.maxBatch}, max delay ${predictor.maxDelayMs} ms, ${predictor.precision}): ${ROUTES}`);
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       process.removeListener('SIGTERM', onTerm);

@@ -150,16 +150,23 @@ describe('torch-attn serve over HTTP', () => {
     expect(() => createServer(predictor, { topk: 3 } as never)).toThrow(/topk/);
   });
 
-  it('clear 4xx JSON errors: empty body, wrong media type, too large, bad topk', async () => {
+  it('clear 4xx JSON errors: empty body, wrong media type, too large, wrong method or route, bad topk', async () => {
     let res = await post(new Uint8Array(0));
     expect(res.status).toBe(400);
     expect(((await res.json()) as { message: string }).message).toMatch(/send an image as the body/);
     res = await post('hello', 'text/plain');
     expect(res.status).toBe(415);
-    expect(((await res.json()) as { error: string }).error).toBe('unsupported_media_type');
+    expect(await res.json()).toEqual({ error: 'unsupported_media_type', message: expect.stringMatching(/^Content-Type text\/plain is not accepted: send an image as the body/) });
     res = await post(new Uint8Array(100 << 10));
     expect(res.status).toBe(413);
     expect(((await res.json()) as { error: string }).error).toBe('too_large');
+    res = await fetch(`${base}/predictions?topk=2`);
+    expect(res.status).toBe(405);
+    expect(res.headers.get('allow')).toBe('POST');
+    expect(await res.json()).toEqual({ error: 'method_not_allowed', message: expect.stringMatching(/^GET \/predictions: predictions are POSTed \(send an image/) });
+    res = await fetch(`${base}/predict`, { method: 'POST', body: JPEG });
+    expect(res.status).toBe(404);
+    expect(await res.json()).toEqual({ error: 'not_found', message: 'no route POST /predict; this server answers POST /predictions, GET /health /ready /metrics' });
     res = await post(JPEG, 'image/jpeg', '?topk=abc');
     expect(res.status).toBe(400);
     expect(((await res.json()) as { message: string }).message).toMatch(/topk must be a positive integer/);
