@@ -115,7 +115,10 @@ export function createServer(
   app.setErrorHandler((err: Error & { code?: string; statusCode?: number }, req, reply) => {
     const { status, error } = httpError(err);
     if (status === 503) void reply.header('retry-after', '1');
-    const message = status === 415 ? `Content-Type ${req.headers['content-type'] ?? '(none)'} is not accepted: ${SEND_AN_IMAGE}` : err.message;
+    const message =
+      status === 415 ? `Content-Type ${req.headers['content-type'] ?? '(none)'} is not accepted: ${SEND_AN_IMAGE}`
+      : status === 413 && err.code ? `the request is larger than this server's limit of ${maxBody} bytes` // fastify's own: 'Request body is too large'
+      : err.message;
     void reply.status(status).send({ error, message });
   });
   app.setNotFoundHandler((req, reply) => {
@@ -143,9 +146,10 @@ export function createServer(
       const pending: Promise<void>[] = [];
       let failure: { err: unknown } | undefined;
       let received = 0;
-      for await (const part of req.parts()) {
+      const parts = malformedAs400(req.parts());
+      for await (const part of parts) {
         if (part.type !== 'file') continue;
-        const bytes = await part.toBuffer();
+        const bytes = await malformedAs400Await(part.toBuffer());
         // The request's files together within the same limit as a raw body (each is checked
         // as it arrives, so at most one more file is held).
         received += bytes.length;
@@ -173,6 +177,32 @@ export function createServer(
     return { predictions: await predictor.classify(body, { topK }) };
   });
   return app;
+}
+
+/** A client's malformed multipart body (busboy's errors carry no status; they answered 500):
+ *  400, naming what was wrong. Errors with a status (a file over the limit: 413) pass as they are. */
+function malformed(err: unknown): unknown {
+  const e = err as Error & { statusCode?: number; code?: string };
+  if (e instanceof Error && e.statusCode === undefined && e.code === undefined) {
+    return Object.assign(new Error(`the multipart body is malformed: ${e.message}`), { statusCode: 400 });
+  }
+  return err;
+}
+
+async function* malformedAs400<T>(parts: AsyncIterable<T>): AsyncGenerator<T> {
+  try {
+    yield* parts;
+  } catch (err) {
+    throw malformed(err);
+  }
+}
+
+async function malformedAs400Await<T>(value: Promise<T>): Promise<T> {
+  try {
+    return await value;
+  } catch (err) {
+    throw malformed(err);
+  }
 }
 
 function httpError(err: Error & { code?: string; statusCode?: number }): { status: number; error: string } {

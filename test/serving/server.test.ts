@@ -159,7 +159,13 @@ describe('torch-attn serve over HTTP', () => {
     expect(await res.json()).toEqual({ error: 'unsupported_media_type', message: expect.stringMatching(/^Content-Type text\/plain is not accepted: send an image as the body/) });
     res = await post(new Uint8Array(100 << 10));
     expect(res.status).toBe(413);
-    expect(((await res.json()) as { error: string }).error).toBe('too_large');
+    expect(await res.json()).toEqual({ error: 'too_large', message: `the request is larger than this server's limit of ${64 << 10} bytes` });
+    // A malformed multipart body is the client's mistake (it answered 500 'internal')
+    for (const [type, body] of [['multipart/form-data', 'abc'], ['multipart/form-data; boundary=xyz', 'garbage--xyz--'], ['multipart/form-data; boundary=xyz', '--xyz\r\nContent-Disposition: form-data; name="a"; filename="a.jpg"\r\n\r\nhalf']]) {
+      res = await post(body, type);
+      expect(res.status, body).toBe(400);
+      expect(await res.json(), body).toEqual({ error: 'bad_request', message: expect.stringMatching(/^the multipart body is malformed: /) });
+    }
     res = await fetch(`${base}/predictions?topk=2`);
     expect(res.status).toBe(405);
     expect(res.headers.get('allow')).toBe('POST');
