@@ -38,6 +38,24 @@ const IMAGE_TYPES = /^(image\/[a-z0-9.+-]+|application\/octet-stream)$/i;
 /** What a request may send, and where: named by every error that turns one away. */
 const SEND_AN_IMAGE = 'send an image as the body (Content-Type image/jpeg, image/png or application/octet-stream) or as multipart/form-data';
 const ROUTES = 'POST /predictions, GET /health /ready /metrics';
+const MULTIPART_FILES = 64;
+const MULTIPART_FIELDS = 16;
+
+/** The limit a request went over, in words, for fastify's and its multipart plugin's coded
+ *  errors ('Request body is too large', 'reach files limit'); undefined for other errors. */
+function limitMessage(code: string | undefined, maxBody: number): string | undefined {
+  switch (code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+    case 'FST_REQ_FILE_TOO_LARGE':
+      return `the request is larger than this server's limit of ${maxBody} bytes`;
+    case 'FST_FILES_LIMIT':
+      return `a multipart body takes at most ${MULTIPART_FILES} files`;
+    case 'FST_FIELDS_LIMIT':
+      return `a multipart body takes at most ${MULTIPART_FIELDS} fields besides its files`;
+    default:
+      return undefined;
+  }
+}
 
 /** A fastify app with the prediction routes over `predictor` (not listening yet). */
 export function createServer(
@@ -110,15 +128,12 @@ export function createServer(
 
   app.removeAllContentTypeParsers();
   app.addContentTypeParser(IMAGE_TYPES, { parseAs: 'buffer', bodyLimit: maxBody }, (_req, body, done) => done(null, body));
-  void app.register(multipart, { limits: { fileSize: maxBody, files: 64, fields: 16 } });
+  void app.register(multipart, { limits: { fileSize: maxBody, files: MULTIPART_FILES, fields: MULTIPART_FIELDS } });
 
   app.setErrorHandler((err: Error & { code?: string; statusCode?: number }, req, reply) => {
     const { status, error } = httpError(err);
     if (status === 503) void reply.header('retry-after', '1');
-    const message =
-      status === 415 ? `Content-Type ${req.headers['content-type'] ?? '(none)'} is not accepted: ${SEND_AN_IMAGE}`
-      : status === 413 && err.code ? `the request is larger than this server's limit of ${maxBody} bytes` // fastify's own: 'Request body is too large'
-      : err.message;
+    const message = limitMessage(err.code, maxBody) ?? (status === 415 ? `Content-Type ${req.headers['content-type'] ?? '(none)'} is not accepted: ${SEND_AN_IMAGE}` : err.message);
     void reply.status(status).send({ error, message });
   });
   app.setNotFoundHandler((req, reply) => {
@@ -137,6 +152,15 @@ export function createServer(
   app.post('/predictions', async (req: FastifyRequest<{ Querystring: { topk?: string } }>, reply: FastifyReply) => {
     const topK = req.query.topk === undefined ? defaultTopK : Number(req.query.topk);
     if (!Number.isInteger(topK) || topK < 1) return reply.status(400).send({ error: 'bad_request', message: `topk must be a positive integer, got '${req.query.topk}'` });
+    // A request's images still queued leave the queue when its client goes away (nobody would
+    // read the answer; under overload, clients that gave up kept the model busy) or when the
+    // request fails part-way (a multipart body cut short or over a limit).
+    const abandon = new AbortController();
+    const gone = () => {
+      if (!reply.raw.writableFinished) abandon.abort(Object.assign(new Error('the client closed the connection before its answer'), { statusCode: 499 }));
+    };
+    reply.raw.once('close', gone);
+    const signal = abandon.signal;
     if (req.isMultipart()) {
       // Each file is classified as soon as it has arrived, while later ones are still being read;
       // a failure is kept (every promise handled at once: one rejecting while the loop still awaits
@@ -146,26 +170,32 @@ export function createServer(
       const pending: Promise<void>[] = [];
       let failure: { err: unknown } | undefined;
       let received = 0;
-      const parts = malformedAs400(req.parts());
-      for await (const part of parts) {
-        if (part.type !== 'file') continue;
-        const bytes = await malformedAs400Await(part.toBuffer());
-        // The request's files together within the same limit as a raw body (each is checked
-        // as it arrives, so at most one more file is held).
-        received += bytes.length;
-        if (received > maxBody) {
-          throw Object.assign(new Error(`the multipart body's files come to more than the request size limit of ${maxBody} bytes`), { statusCode: 413 });
+      try {
+        for await (const part of malformedAs400(req.parts())) {
+          if (part.type !== 'file') continue;
+          const bytes = await malformedAs400Await(part.toBuffer());
+          // The request's files together within the same limit as a raw body (each is checked
+          // as it arrives, so at most one more file is held).
+          received += bytes.length;
+          if (received > maxBody) {
+            throw Object.assign(new Error(`the multipart body's files come to more than this server's limit of ${maxBody} bytes`), { statusCode: 413 });
+          }
+          const entry = { name: part.filename, predictions: [] as Classification[] };
+          results.push(entry);
+          pending.push(
+            predictor.classify(bytes, { topK, signal, name: part.filename || `file ${results.length}` }).then(
+              (p) => void (entry.predictions = p),
+              (err: unknown) => void (failure ??= { err }),
+            ),
+          );
         }
-        const entry = { name: part.filename, predictions: [] as Classification[] };
-        results.push(entry);
-        pending.push(
-          predictor.classify(bytes, { topK, name: part.filename || `file ${results.length}` }).then(
-            (p) => void (entry.predictions = p),
-            (err: unknown) => void (failure ??= { err }),
-          ),
-        );
+      } catch (err) {
+        abandon.abort(err);
+        throw err;
+      } finally {
+        // Answered only once its images have left the model or the queue.
+        await Promise.all(pending);
       }
-      await Promise.all(pending);
       if (failure) throw failure.err;
       if (results.length === 0) return reply.status(400).send({ error: 'bad_request', message: 'the multipart body has no file' });
       return { results };
@@ -174,7 +204,7 @@ export function createServer(
     if (!Buffer.isBuffer(body) || body.length === 0) {
       return reply.status(400).send({ error: 'bad_request', message: SEND_AN_IMAGE });
     }
-    return { predictions: await predictor.classify(body, { topK }) };
+    return { predictions: await predictor.classify(body, { topK, signal }) };
   });
   return app;
 }

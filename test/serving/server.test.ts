@@ -83,7 +83,7 @@ describe('torch-attn serve over HTTP', () => {
     expect(res.status).toBe(413);
     const body = (await res.json()) as { error: string; message: string };
     expect(body.error).toBe('too_large');
-    expect(body.message).toMatch(/more than the request size limit of 65536 bytes/);
+    expect(body.message).toMatch(/more than this server's limit of 65536 bytes/);
     expect((await post(JPEG)).status).toBe(200);
   });
 
@@ -160,6 +160,11 @@ describe('torch-attn serve over HTTP', () => {
     res = await post(new Uint8Array(100 << 10));
     expect(res.status).toBe(413);
     expect(await res.json()).toEqual({ error: 'too_large', message: `the request is larger than this server's limit of ${64 << 10} bytes` });
+    const many = new FormData();
+    for (let i = 0; i < 65; i++) many.append(`f${i}`, new Blob([new Uint8Array(8)], { type: 'image/jpeg' }), `${i}.jpg`); // 65 x 8 bytes: within the byte limit
+    res = await fetch(`${base}/predictions`, { method: 'POST', body: many });
+    expect(res.status).toBe(413);
+    expect(await res.json()).toEqual({ error: 'too_large', message: 'a multipart body takes at most 64 files' }); // was 'reach files limit'
     // A malformed multipart body is the client's mistake (it answered 500 'internal')
     for (const [type, body] of [['multipart/form-data', 'abc'], ['multipart/form-data; boundary=xyz', 'garbage--xyz--'], ['multipart/form-data; boundary=xyz', '--xyz\r\nContent-Disposition: form-data; name="a"; filename="a.jpg"\r\n\r\nhalf']]) {
       res = await post(body, type);
@@ -213,6 +218,47 @@ describe('torch-attn serve over HTTP', () => {
       const refused = answers.find((r) => r.status === 503)!;
       expect(refused.headers.get('retry-after')).toBe('1');
       expect(((await refused.json()) as { error: string }).error).toBe('overloaded');
+    } finally {
+      await small.close();
+    }
+  });
+
+  it('a request whose client goes away, or whose multipart body fails part-way, leaves the queue', async () => {
+    const { predictor: slow } = await predictorFromRun(checkpoint, { maxBatch: 64, maxDelayMs: 2_000 });
+    const small = createServer(slow, {});
+    const url = await small.listen({ host: '127.0.0.1', port: 0 });
+    const queued = async (n: number) => {
+      for (let waited = 0; slow.stats().queueLength !== n; waited += 5) {
+        if (waited > 10_000) throw new Error(`the queue never held ${n} (it holds ${slow.stats().queueLength})`);
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    };
+    try {
+      const socket = net.connect(Number(new URL(url).port), '127.0.0.1');
+      socket.on('error', () => {});
+      socket.write(`POST /predictions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: image/jpeg\r\nContent-Length: ${JPEG.length}\r\n\r\n`);
+      socket.write(JPEG);
+      await queued(1);
+      socket.destroy(); // within the 2 s the batch waits for company
+      await queued(0);
+      expect(slow.stats()).toMatchObject({ aborted: 1, batches: 0 });
+      // A good file queued, then the body ends part-way through the next: the good file leaves
+      // with the failed request.
+      const part = `--xyz\r\nContent-Disposition: form-data; name="a"; filename="a.jpg"\r\nContent-Type: image/jpeg\r\n\r\n`;
+      const chunk = (b: Buffer) => Buffer.concat([Buffer.from(`${b.length.toString(16)}\r\n`), b, Buffer.from('\r\n')]);
+      const client = net.connect(Number(new URL(url).port), '127.0.0.1');
+      const answer = new Promise<string>((resolve) => {
+        let text = '';
+        client.on('data', (d) => (text += d));
+        client.on('end', () => resolve(text));
+        client.on('error', () => resolve(text));
+      });
+      client.write('POST /predictions HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: multipart/form-data; boundary=xyz\r\nTransfer-Encoding: chunked\r\n\r\n');
+      client.write(chunk(Buffer.concat([Buffer.from(part), JPEG, Buffer.from(`\r\n${part}half`)])));
+      await queued(1);
+      client.write('0\r\n\r\n');
+      expect(await answer).toMatch(/^HTTP\/1\.1 400[^]*the multipart body is malformed/);
+      expect(slow.stats()).toMatchObject({ aborted: 2, batches: 0, queueLength: 0 });
     } finally {
       await small.close();
     }
