@@ -154,7 +154,7 @@ export function createServer(
     if (!Number.isInteger(topK) || topK < 1) return reply.status(400).send({ error: 'bad_request', message: `topk must be a positive integer, got '${req.query.topk}'` });
     // A request's images still queued leave the queue when its client goes away (nobody would
     // read the answer; under overload, clients that gave up kept the model busy) or when the
-    // request fails part-way (a multipart body cut short or over a limit).
+    // request fails part-way (a multipart body cut short or over a limit, one of its images bad).
     const abandon = new AbortController();
     const gone = () => {
       if (!reply.raw.writableFinished) abandon.abort(Object.assign(new Error('the client closed the connection before its answer'), { statusCode: 499 }));
@@ -185,7 +185,10 @@ export function createServer(
           pending.push(
             predictor.classify(bytes, { topK, signal, name: part.filename || `file ${results.length}` }).then(
               (p) => void (entry.predictions = p),
-              (err: unknown) => void (failure ??= { err }),
+              (err: unknown) => {
+                failure ??= { err };
+                abandon.abort(err); // the answer is this error: the request's other images leave the queue
+              },
             ),
           );
         }
