@@ -41,22 +41,6 @@ const ROUTES = 'POST /predictions, GET /health /ready /metrics';
 const MULTIPART_FILES = 64;
 const MULTIPART_FIELDS = 16;
 
-/** The limit a request went over, in words, for fastify's and its multipart plugin's coded
- *  errors ('Request body is too large', 'reach files limit'); undefined for other errors. */
-function limitMessage(code: string | undefined, maxBody: number): string | undefined {
-  switch (code) {
-    case 'FST_ERR_CTP_BODY_TOO_LARGE':
-    case 'FST_REQ_FILE_TOO_LARGE':
-      return `the request is larger than this server's limit of ${maxBody} bytes`;
-    case 'FST_FILES_LIMIT':
-      return `a multipart body takes at most ${MULTIPART_FILES} files`;
-    case 'FST_FIELDS_LIMIT':
-      return `a multipart body takes at most ${MULTIPART_FIELDS} fields besides its files`;
-    default:
-      return undefined;
-  }
-}
-
 /** A fastify app with the prediction routes over `predictor` (not listening yet). */
 export function createServer(
   predictor: Predictor,
@@ -131,9 +115,8 @@ export function createServer(
   void app.register(multipart, { limits: { fileSize: maxBody, files: MULTIPART_FILES, fields: MULTIPART_FIELDS } });
 
   app.setErrorHandler((err: Error & { code?: string; statusCode?: number }, req, reply) => {
-    const { status, error } = httpError(err);
+    const { status, error, message } = httpError(err, maxBody, req.headers['content-type']);
     if (status === 503) void reply.header('retry-after', '1');
-    const message = limitMessage(err.code, maxBody) ?? (status === 415 ? `Content-Type ${req.headers['content-type'] ?? '(none)'} is not accepted: ${SEND_AN_IMAGE}` : err.message);
     void reply.status(status).send({ error, message });
   });
   app.setNotFoundHandler((req, reply) => {
@@ -168,9 +151,9 @@ export function createServer(
       let failure: { err: unknown } | undefined;
       let received = 0;
       try {
-        for await (const part of malformedAs400(req.parts())) {
+        for await (const part of req.parts()) {
           if (part.type !== 'file') continue;
-          const bytes = await malformedAs400Await(part.toBuffer());
+          const bytes = await part.toBuffer();
           // The request's files together within the same limit as a raw body (each is checked
           // as it arrives, so at most one more file is held).
           received += bytes.length;
@@ -190,8 +173,9 @@ export function createServer(
           );
         }
       } catch (err) {
-        abandon.abort(err);
-        throw err;
+        const answer = malformed(err);
+        abandon.abort(answer);
+        throw answer;
       } finally {
         // Answered only once its images have left the model or the queue.
         await Promise.all(pending);
@@ -210,7 +194,8 @@ export function createServer(
 }
 
 /** A client's malformed multipart body (busboy's errors carry no status; they answered 500):
- *  400, naming what was wrong. Errors with a status (a file over the limit: 413) pass as they are. */
+ *  400, naming what was wrong. Errors with a status or a code (a file over the limit: 413, the
+ *  body's own 413 above) pass as they are. */
 function malformed(err: unknown): unknown {
   const e = err as Error & { statusCode?: number; code?: string };
   if (e instanceof Error && e.statusCode === undefined && e.code === undefined) {
@@ -219,38 +204,29 @@ function malformed(err: unknown): unknown {
   return err;
 }
 
-async function* malformedAs400<T>(parts: AsyncIterable<T>): AsyncGenerator<T> {
-  try {
-    yield* parts;
-  } catch (err) {
-    throw malformed(err);
-  }
-}
-
-async function malformedAs400Await<T>(value: Promise<T>): Promise<T> {
-  try {
-    return await value;
-  } catch (err) {
-    throw malformed(err);
-  }
-}
-
-function httpError(err: Error & { code?: string; statusCode?: number }): { status: number; error: string } {
+/** A failed request's answer: status, error name and a message naming what was wrong, where
+ *  fastify's or its multipart plugin's own say too little ('Request body is too large', 'reach
+ *  files limit', 'Unsupported Media Type'). */
+function httpError(err: Error & { code?: string; statusCode?: number }, maxBody: number, contentType: string | undefined): { status: number; error: string; message: string } {
   switch (err.code) {
     case ErrorCode.DATA:
-      return { status: 400, error: 'bad_image' };
+      return { status: 400, error: 'bad_image', message: err.message };
     case ErrorCode.OVERLOADED:
     case ErrorCode.BUSY:
-      return { status: 503, error: 'overloaded' };
+      return { status: 503, error: 'overloaded', message: err.message };
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
     case 'FST_REQ_FILE_TOO_LARGE':
-      return { status: 413, error: 'too_large' };
+      return { status: 413, error: 'too_large', message: `the request is larger than this server's limit of ${maxBody} bytes` };
+    case 'FST_FILES_LIMIT':
+      return { status: 413, error: 'too_large', message: `a multipart body takes at most ${MULTIPART_FILES} files` };
+    case 'FST_FIELDS_LIMIT':
+      return { status: 413, error: 'too_large', message: `a multipart body takes at most ${MULTIPART_FIELDS} fields besides its files` };
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return { status: 415, error: 'unsupported_media_type' };
+      return { status: 415, error: 'unsupported_media_type', message: `Content-Type ${contentType ?? '(none)'} is not accepted: ${SEND_AN_IMAGE}` };
     default:
-      if (err.statusCode === 413) return { status: 413, error: 'too_large' };
-      if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) return { status: err.statusCode, error: 'bad_request' };
-      return { status: 500, error: 'internal' };
+      if (err.statusCode === 413) return { status: 413, error: 'too_large', message: err.message };
+      if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) return { status: err.statusCode, error: 'bad_request', message: err.message };
+      return { status: 500, error: 'internal', message: err.message };
   }
 }
 
