@@ -4,6 +4,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { isMainThread } from 'node:worker_threads';
 import { packageRoot } from './package';
+import type { DataLoaderOptions } from './data/loader';
+import type { SummaryRow } from './models/model';
+import type { BuildInfo } from './runtime';
 import type { EpochRecord } from './training/finetune';
 
 /** Raw addon Tensor; lib/tensor/tensor.ts gives it its public, typed face. */
@@ -20,18 +23,8 @@ export interface NativeTensor {
   dispose(): void;
 }
 
-export interface NativeBuildInfo {
-  libtorchVersion: string;
-  libtorchDir: string;
-  cuda: boolean;
-  cudaVersion?: string;
-  napiVersion: number;
-  onednnVersion?: string;
-  inferencePlans: boolean;
-  workarounds: string[];
-  nativePrecisions: { cpu: string[]; cuda?: string[] };
-  cudaCapability?: string;
-}
+/** buildInfo() less torch-attn's own version, which the package states. */
+export type NativeBuildInfo = Omit<BuildInfo, 'version'>;
 
 /** fp16 loss scaling, PyTorch's GradScaler arguments (defaults 65536, 2, 0.5, 2000). */
 export interface LossScaling {
@@ -47,14 +40,6 @@ export interface NativeLoadResult {
   mismatched: { name: string; expected: number[]; got: number[] }[];
 }
 
-export interface NativeSummaryRow {
-  name: string;
-  type: string;
-  outputShape: number[];
-  params: number;
-  trainable: number;
-  macs: number;
-}
 
 /** Raw addon Model; lib/models gives it its public classes. */
 /** One inference plan of a model (model.inferencePlan()). */
@@ -131,7 +116,7 @@ export interface NativeModel {
   namedParameters(): { name: string; shape: number[]; requiresGrad: boolean }[];
   namedBuffers(): { name: string; shape: number[]; dtype: string }[];
   parameterCount(trainableOnly?: boolean): number;
-  summary(inputShape: number[]): NativeSummaryRow[];
+  summary(inputShape: number[]): SummaryRow[];
   stateDict(): Record<string, NativeTensor>;
   loadStateDict(source: string | Record<string, NativeTensor>, strict?: boolean): Promise<NativeLoadResult>;
   namScalingFactors(): string[];
@@ -204,17 +189,8 @@ export interface NativeDataset {
   verify(): Promise<{ index: number; message: string }[]>;
 }
 
-export interface NativeLoaderOptions {
-  batchSize: number;
-  shuffle?: boolean;
-  dropLast?: boolean;
-  workers?: number;
-  prefetch?: number;
-  seed?: number | bigint;
-  pinMemory?: boolean;
-  shardRank?: number;
-  shardCount?: number;
-}
+/** DataLoader's options with its process group as this rank's shard. */
+export type NativeLoaderOptions = Omit<DataLoaderOptions, 'distributed'> & { batchSize: number; shardRank?: number; shardCount?: number };
 
 export interface NativeBatchStream {
   next(): Promise<{ images: NativeTensor; labels: NativeTensor; index: number } | null>;

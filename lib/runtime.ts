@@ -36,7 +36,6 @@ export interface BuildInfo {
   cudaCapability?: string;
 }
 
-/** What this torch-attn was built against. */
 /** LibTorch's release as its package states it where a Debian package provides it (1.13.1: the
  *  headers of Debian's build say 1.13.0), else as its headers do; what people see (doctor,
  *  --version, run records). */
@@ -54,6 +53,7 @@ export function libtorchRelease(): { version: string; debianPackage?: string } {
   return { version: info.libtorchVersion };
 }
 
+/** What this torch-attn was built against. */
 export function buildInfo(): BuildInfo {
   const info = native.buildInfo();
   return { version: packageVersion, ...info, workarounds: [...info.workarounds, ...ucxWorkaround()] };
