@@ -76,19 +76,24 @@ export function createServer(
     registers: [registry],
   });
   const stats = () => predictor.stats();
-  new Gauge({ name: 'torch_attn_queue_length', help: 'Requests waiting for a batch', registers: [registry], collect() { this.set(stats().queueLength); } });
-  new Gauge({ name: 'torch_attn_batches_total', help: 'Forward passes run', registers: [registry], collect() { this.set(stats().batches); } });
-  new Gauge({ name: 'torch_attn_batch_size_mean', help: 'Images per forward pass, on average', registers: [registry], collect() { this.set(stats().meanBatchSize); } });
-  new Gauge({ name: 'torch_attn_queue_wait_ms_mean', help: 'Wait for a batch, on average (ms)', registers: [registry], collect() { this.set(stats().meanQueueWaitMs); } });
-  new Gauge({
-    name: 'torch_attn_compute_seconds_total',
-    help: 'Time batches were running (forward passes); its rate is the share of time the model computes (near 1: saturated)',
-    registers: [registry],
-    collect() {
-      this.set(stats().computeMs / 1000);
-    },
-  });
-  new Gauge({ name: 'torch_attn_rejected_total', help: 'Requests refused because the queue was full', registers: [registry], collect() { this.set(stats().rejected); } });
+  const gauge = (name: string, help: string, read: () => number) =>
+    new Gauge({ name, help, registers: [registry], collect() { this.set(read()); } });
+  // The predictor's running totals, read at each scrape: counters (TYPE counter, for rate()).
+  const total = (name: string, help: string, read: () => number) =>
+    new Counter({ name, help, registers: [registry], collect() { this.reset(); this.inc(read()); } });
+  gauge('torch_attn_queue_length', 'Requests waiting for a batch', () => stats().queueLength);
+  total('torch_attn_batches_total', 'Forward passes run', () => stats().batches);
+  total('torch_attn_images_total', 'Images through forward passes (over torch_attn_batches_total: the mean batch over any window)', () => stats().images);
+  gauge('torch_attn_batch_size_mean', 'Images per forward pass, on average since the start', () => stats().meanBatchSize);
+  gauge('torch_attn_queue_wait_ms_mean', 'Wait for a batch, on average since the start (ms)', () => stats().meanQueueWaitMs);
+  total(
+    'torch_attn_compute_seconds_total',
+    'Time batches were running (forward passes); its rate is the share of time the model computes (near 1: saturated)',
+    () => stats().computeMs / 1000,
+  );
+  total('torch_attn_rejected_total', 'Requests refused because the queue was full', () => stats().rejected);
+  total('torch_attn_aborted_total', 'Requests taken out of the queue before their batch (a multipart request that failed part-way)', () => stats().aborted);
+  total('torch_attn_failed_total', 'Requests whose forward pass failed', () => stats().failed);
 
   // Closing: answers in flight end their connection (Connection: close), so that keep-alive
   // clients do not hold the server open after the last response.

@@ -202,6 +202,14 @@ describe('torch-attn serve over HTTP', () => {
     expect(text).toMatch(/torch_attn_request_duration_seconds_bucket/);
     expect(text).toMatch(/torch_attn_batch_size_mean \d/);
     expect(text).toMatch(/torch_attn_queue_length 0/);
+    const value = (name: string) => Number(new RegExp(`^${name} ([0-9.e+-]+)$`, 'm').exec(text)?.[1]);
+    expect(value('torch_attn_images_total')).toBeGreaterThanOrEqual(value('torch_attn_batches_total'));
+    expect(value('torch_attn_batches_total')).toBeGreaterThan(0);
+    for (const name of ['torch_attn_rejected_total', 'torch_attn_aborted_total', 'torch_attn_failed_total']) expect(value(name)).toBe(0);
+    // Totals are counters (rate() over them), and only totals are (Prometheus' naming rules).
+    const types = [...text.matchAll(/^# TYPE (torch_attn_\w+) (\w+)$/gm)].map(([, name, type]) => [name, type]);
+    expect(types.length).toBeGreaterThan(8);
+    for (const [name, type] of types) expect([name, type === 'counter']).toEqual([name, name.endsWith('_total')]);
     expect(Number(/^torch_attn_compute_seconds_total ([0-9.e+-]+)$/m.exec(text)?.[1])).toBeGreaterThan(0);
     expect(text).toMatch(/process_resident_memory_bytes \d+/);
     expect(text).toMatch(/nodejs_eventloop_lag_p99_seconds/);
