@@ -235,6 +235,19 @@ function httpError(err: Error & { code?: string; statusCode?: number }, maxBody:
   }
 }
 
+/** Why the server could not listen, in words that say what to change ('listen EADDRINUSE:
+ *  address already in use 127.0.0.1:8080' said what, not what to do); the system's code kept. */
+function listenError(err: unknown, host: string, port: number): unknown {
+  const code = (err as { code?: string }).code;
+  const message =
+    code === 'EADDRINUSE' ? `port ${port} on ${host} is already in use (another server?): choose another port, or 0 for any free one`
+    : code === 'EADDRNOTAVAIL' ? `${host} is not an address of this machine: listen on 127.0.0.1 (this machine only), 0.0.0.0 (every IPv4 interface) or one of its own addresses`
+    : code === 'EACCES' ? `listening on port ${port} needs privileges here: choose a port from 1024 up`
+    : code === 'ENOTFOUND' || code === 'EAI_AGAIN' ? `host '${host}' could not be resolved to an address of this machine`
+    : undefined;
+  return message === undefined ? err : Object.assign(new Error(message, { cause: err }), { code });
+}
+
 /**
  * Loads the run, listens, and serves until SIGTERM or SIGINT: then it stops accepting, finishes
  * the requests in flight and the batches queued, and resolves.
@@ -251,7 +264,15 @@ export async function serve(options: ServeOptions): Promise<void> {
   });
   const app = createServer(predictor, { topK: options.topK, maxBodyBytes: options.maxBodyBytes, requestTimeoutMs: options.requestTimeoutMs, ready: () => ready });
   const host = options.host ?? '127.0.0.1';
-  const address = await app.listen({ host, port: options.port ?? 8080 });
+  const port = options.port ?? 8080;
+  let address: string;
+  try {
+    address = await app.listen({ host, port });
+  } catch (err) {
+    await app.close();
+    await predictor.close();
+    throw listenError(err, host, port);
+  }
   ready = true;
   log(`${model.description} on ${address} (max batch ${predictor.maxBatch}, max delay ${predictor.maxDelayMs} ms, ${predictor.precision}): ${ROUTES}`);
   await new Promise<void>((resolve) => {

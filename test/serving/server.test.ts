@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { predictorFromRun, type Predictor } from '../../lib/index';
-import { createServer } from '../../lib/serving/server';
+import { createServer, serve } from '../../lib/serving/server';
 import { CLASSES, makeRun } from './helpers';
 
 const FOLDER = path.resolve(__dirname, '..', 'fixtures', 'data', 'folder');
@@ -187,6 +187,16 @@ describe('torch-attn serve over HTTP', () => {
     const missing = path.join(tmp, 'run', 'gone.pth'); // a config.json is beside it
     await expect(predictorFromRun(missing)).rejects.toThrow(`${missing}: file not found`);
     await expect(predictorFromRun(path.join(tmp, 'nowhere', 'best.pth'))).rejects.toThrow(/nowhere.best\.pth: file not found/);
+  });
+
+  it('serve names why it cannot listen and what to change (a port in use, an address not of this machine)', async () => {
+    const port = Number(new URL(base).port);
+    await expect(serve({ checkpoint, port })).rejects.toMatchObject({
+      code: 'EADDRINUSE',
+      message: `port ${port} on 127.0.0.1 is already in use (another server?): choose another port, or 0 for any free one`,
+    });
+    await expect(serve({ checkpoint, host: '192.0.2.1', port: 0 })).rejects.toMatchObject({ code: 'EADDRNOTAVAIL', message: /^192\.0\.2\.1 is not an address of this machine: listen on 127\.0\.0\.1/ });
+    expect(process.listenerCount('SIGTERM')).toBe(0);
   });
 
   it('health, readiness and Prometheus metrics', async () => {
