@@ -18,7 +18,10 @@ export interface DecodeImageOptions {
 
 /**
  * Decodes a JPEG or PNG held in memory (an HTTP body) off the main thread, with the decoder, the
- * PIL-equivalent rules and the size limits (`datasets.imageLimits()`) of the image datasets.
+ * PIL-equivalent rules and the size limits (`datasets.imageLimits()`) of the image datasets. A
+ * small image (at most 16 KiB and 64 x 64 pixels, with no transform or one of resize, centerCrop
+ * to at most 64, toTensor and normalize) is decoded at once on the calling thread instead: it takes
+ * microseconds, less than the hop to a pool thread and back.
  * Resolves to a uint8 [H, W, 3] tensor, or with a transform ending in toTensor, float32 [C, H, W].
  * A corrupt or oversized image rejects with code ERR_TORCH_ATTN_DATA.
  */

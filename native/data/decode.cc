@@ -165,6 +165,26 @@ Image DecodeImage(const std::string& bytes, const std::string& name) {
                   (bytes.empty() ? std::string("the file is empty") : "its first bytes match neither") + ")");
 }
 
+bool DeclaredSize(const std::string& bytes, int64_t* width, int64_t* height) {
+  const auto* b = reinterpret_cast<const unsigned char*>(bytes.data());
+  if (bytes.size() >= 24 && std::memcmp(b, "\x89PNG\r\n\x1a\n", 8) == 0 && std::memcmp(b + 12, "IHDR", 4) == 0) {
+    auto be32 = [&](size_t i) { return (int64_t{b[i]} << 24) | (int64_t{b[i + 1]} << 16) | (int64_t{b[i + 2]} << 8) | int64_t{b[i + 3]}; };
+    *width = be32(16);
+    *height = be32(20);
+    return true;
+  }
+  if (bytes.size() >= 3 && b[0] == 0xff && b[1] == 0xd8 && b[2] == 0xff) {
+    std::unique_ptr<void, int (*)(tjhandle)> handle(tjInitDecompress(), tjDestroy);
+    int w = 0, h = 0, subsampling = 0, colorspace = 0;
+    if (handle && tjDecompressHeader3(handle.get(), b, static_cast<unsigned long>(bytes.size()), &w, &h, &subsampling, &colorspace) == 0) {
+      *width = w;
+      *height = h;
+      return true;
+    }
+  }
+  return false;
+}
+
 ImageLimits GetImageLimits() { return ImageLimits{max_pixels.load(), max_file_bytes.load()}; }
 
 void SetImageLimits(const ImageLimits& limits) {

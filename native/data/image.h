@@ -71,6 +71,10 @@ void SetImageLimits(const ImageLimits& limits);
 // PIL's convert('RGB') does). `name` (the file) appears in every error.
 Image DecodeImage(const std::string& bytes, const std::string& name);
 
+// The width and height a JPEG's or PNG's header declares, read from the header alone; false when
+// it cannot tell (not JPEG or PNG, a header it cannot read: DecodeImage then says why).
+bool DeclaredSize(const std::string& bytes, int64_t* width, int64_t* height);
+
 // Reads a whole image file: a regular file of at most max_file_bytes; a clear error naming it
 // otherwise.
 std::string ReadFile(const std::string& path);

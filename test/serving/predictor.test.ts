@@ -206,6 +206,34 @@ describe('images from memory', () => {
     }
   });
 
+  it('a small image decodes at once on the JS thread, a larger one or a heavier transform in the pool: the same pixels, errors as rejections', async () => {
+    const settledBeforeImmediate = async (p: Promise<unknown>) => {
+      let first = '';
+      const immediate = new Promise<void>((r) => setImmediate(() => r(void (first ||= 'immediate'))));
+      await Promise.all([p.then(() => void (first ||= 'decode'), () => void (first ||= 'decode')), immediate]);
+      return first === 'decode';
+    };
+    const jpeg = fs.readFileSync(path.join(FOLDER, 'cat', 'b.jpg')); // 36 x 24, 1 KB
+    const twice = [transforms.functional.hflip(), transforms.functional.hflip()]; // no change, but not a step taken inline
+    for (const [bytes, transform] of [[jpeg, EVAL], [fs.readFileSync(path.join(FOLDER, 'cat', 'a.png')), EVAL], [jpeg, undefined]] as const) {
+      const here = decodeImage(bytes, { transform });
+      expect(await settledBeforeImmediate(here)).toBe(true);
+      const pooled = await decodeImage(bytes, { transform: [...twice, ...(transform ?? [])] });
+      expect(maxRelDiff(await here, pooled)).toBe(0);
+    }
+    // Inline refused: a transform that makes it larger than 64 a side, an image over 64 a side.
+    const big = await decodeImage(jpeg, { transform: [transforms.resize(65), transforms.centerCrop(32), transforms.toTensor()] });
+    expect(big.shape).toEqual([3, 32, 32]);
+    // A bad small image rejects (it does not throw), with the same error as from the pool.
+    const cut = jpeg.subarray(0, jpeg.length - 200);
+    const inline = decodeImage(cut, { name: 'cut.jpg' });
+    expect(inline).toBeInstanceOf(Promise);
+    const e1 = await rejection(inline);
+    const e2 = await rejection(decodeImage(cut, { name: 'cut.jpg', transform: twice }));
+    expect([e1.code, e1.message]).toEqual([e2.code, e2.message]);
+    expect(e1.code).toBe(ErrorCode.DATA);
+  });
+
   it('a corrupt, empty or oversized image rejects with ERR_TORCH_ATTN_DATA naming it; bad arguments are TypeErrors', async () => {
     const jpeg = fs.readFileSync(path.join(FOLDER, 'cat', 'b.jpg'));
     let err = await rejection(decodeImage(jpeg.subarray(0, 40), { name: 'upload.jpg' }));
