@@ -221,7 +221,7 @@ describe('images from memory', () => {
       const pooled = await decodeImage(bytes, { transform: [...twice, ...(transform ?? [])] });
       expect(maxRelDiff(await here, pooled)).toBe(0);
     }
-    // Inline refused: a transform that makes it larger than 64 a side, an image over 64 a side.
+    // Not taken inline (a size over 64 in the transform): the pool's path, the same result's shape.
     const big = await decodeImage(jpeg, { transform: [transforms.resize(65), transforms.centerCrop(32), transforms.toTensor()] });
     expect(big.shape).toEqual([3, 32, 32]);
     // A bad small image rejects (it does not throw), with the same error as from the pool.
