@@ -99,9 +99,8 @@ constexpr size_t kInlineBytes = 16 << 10;
 constexpr int64_t kInlineSide = 64;
 
 bool DecodesInline(const std::string& bytes, const std::vector<TransformSpec>& specs) {
-  int64_t width = 0, height = 0;
-  if (bytes.size() > kInlineBytes || !DeclaredSize(bytes, &width, &height)) return false;
-  if (width < 1 || height < 1 || width > kInlineSide || height > kInlineSide) return false;
+  if (bytes.size() > kInlineBytes) return false;
+  // The transform first: it costs nothing to check, where the header peek opens a decoder.
   for (const auto& spec : specs) {
     if (spec.op == "toTensor" || spec.op == "normalize") continue;
     if (spec.op != "resize" && spec.op != "centerCrop") return false;
@@ -112,7 +111,9 @@ bool DecodesInline(const std::string& bytes, const std::vector<TransformSpec>& s
       }
     }
   }
-  return true;
+  int64_t width = 0, height = 0;
+  if (!DeclaredSize(bytes, &width, &height)) return false;
+  return width >= 1 && height >= 1 && width <= kInlineSide && height <= kInlineSide;
 }
 
 // decodeImage(bytes, transform | undefined, name) -> Promise<Tensor>: a JPEG or PNG held in memory
