@@ -351,14 +351,16 @@ InferencePlan* PlanCache::For(ModelImpl& model, const torch::Tensor& x, Precisio
     it = plans_.end();
   }
   if (it == plans_.end()) {
-    // Winograd's weights (onednn_conv.h) may add up to half the model's own convolution weights
-    // per plan (fp32 ResNet18: layer1-3 and two of layer4's three convolutions), which keeps plans
-    // for more shapes within one copy of the weights each (the bound).
+    // Winograd's weights (onednn_conv.h) may add up to one copy of the model's own convolution
+    // weights per plan (fp32 ResNet18 from batch 8: every 3 x 3 convolution of stride 1 in the
+    // blocks, 34.6 MB of 44.6), the bound a plan's memory keeps; plans for other shapes lend
+    // theirs. Half, as it was, left a plan made alone one of layer4's three (batch 64: 336 against
+    // 365 img/s, docs/measurements.md).
     int64_t conv_weight_bytes = 0;
     for (const auto& p : model.parameters()) {
       if (p.dim() == 4) conv_weight_bytes += p.numel() * static_cast<int64_t>(sizeof(float));
     }
-    plans_.push_front(std::make_unique<InferencePlan>(std::move(key), folded_, tuning, conv_weight_bytes / 2));
+    plans_.push_front(std::make_unique<InferencePlan>(std::move(key), folded_, tuning, conv_weight_bytes));
     plans_.front()->signature = signature;
     while (plans_.size() > capacity()) plans_.pop_back();
   } else if (it != plans_.begin()) {

@@ -62,9 +62,9 @@ bool WinogradPays(at::ScalarType dtype, int64_t n, int64_t h, int64_t w);
 // (layer1-2) 19.4 / 17.4, batch 32 68.1 / 48.4 (layer1-3; 51.2 with layer1-2 only), batch 64
 // 130.9 / 93.0 (98.2); from 32 tiles (layer3 at batch 8 too) 18.5 at batch 8; from 128, 18.5
 // (layer2 left out); layer4 as well (512 channels, 37.7 MB of weights a convolution) at batch 64,
-// 129.0. A plan made alone (one batch size, nothing lent) holds less within its budget (half the
+// 129.0. A plan made alone (one batch size, nothing lent) held less within its budget (then half the
 // model's convolution weights): layer3's F(4x4) weights (9.4 MB a convolution, 3x the plain ones
-// added) leave layer4 none, so with 256 channels batch 64 took 123.7 ms and batch 32 64.6, with
+// added) left layer4 none, so with 256 channels batch 64 took 123.7 ms and batch 32 64.6, with
 // 128 at most 116.6 and 61.2, F(2x2) alone 129.9 and 69.0.
 constexpr int64_t kWinogradF4Fp32MinTiles = 64;
 constexpr int64_t kWinogradF4MaxWeightBytes = 36 * 128 * 128 * 4;
