@@ -65,6 +65,23 @@ export interface BatchInfo {
   /** The forward pass, in ms: from its start as far as the batcher can tell (when it was handed
    *  to the model, or when the batch ahead of it ended) until its results were taken. */
   ms: number;
+  /** Each request's wait for this batch, in ms: from its arrival to the batch's start (as `ms`
+   *  counts it), in the order the requests arrived. */
+  waitsMs: number[];
+}
+
+/** Listeners of a predictor's batches besides its own onBatch: a server's metrics
+ *  (observeBatches). */
+const observers = new WeakMap<Predictor, Set<(batch: BatchInfo) => void>>();
+
+/** @internal Calls `listener` after each of the predictor's forward passes, as onBatch, until the
+ *  returned function is called. */
+export function observeBatches(predictor: Predictor, listener: (batch: BatchInfo) => void): () => void {
+  let set = observers.get(predictor);
+  if (set === undefined) observers.set(predictor, (set = new Set()));
+  const own = (batch: BatchInfo) => listener(batch);  // one registration per call, even of one function
+  set.add(own);
+  return () => void set.delete(own);
 }
 
 export interface PredictRequestOptions {
@@ -367,13 +384,14 @@ export class Predictor {
       const start = Math.max(handed, this.#lastEnd);
       const ms = end - start;
       this.#lastEnd = end;
-      for (const p of batch) this.#stats.waitMs += start - p.arrived;
+      const waitsMs = batch.map((p) => start - p.arrived);
+      for (const w of waitsMs) this.#stats.waitMs += w;
       this.#stats.waited += batch.length;
       this.#stats.batches++;
       this.#stats.images += images;
       this.#stats.maxBatchSize = Math.max(this.#stats.maxBatchSize, images);
       this.#stats.computeMs += ms;
-      this.#report({ images, requests: batch.length, ms });
+      this.#report({ images, requests: batch.length, ms, waitsMs });
     } finally {
       this.#inFlight--;
       this.#settled();
@@ -401,10 +419,12 @@ export class Predictor {
    *  error it throws cannot reject anything: it becomes a process warning (thrown on, it would be
    *  an unhandled rejection, which ends the process), and the batcher goes on. */
   #report(batch: BatchInfo) {
-    try {
-      this.#onBatch?.(batch);
-    } catch (err) {
-      process.emitWarning(`predictor onBatch listener threw: ${err instanceof Error ? err.message : String(err)}`, { code: 'TORCH_ATTN_LISTENER_ERROR' });
+    for (const listener of [this.#onBatch, ...(observers.get(this) ?? [])]) {
+      try {
+        listener?.(batch);
+      } catch (err) {
+        process.emitWarning(`predictor onBatch listener threw: ${err instanceof Error ? err.message : String(err)}`, { code: 'TORCH_ATTN_LISTENER_ERROR' });
+      }
     }
   }
 

@@ -6,7 +6,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import { ErrorCode } from '../errors';
 import * as validate from '../validate';
 import type { Precision } from '../precision';
-import type { Classification, Predictor } from './predictor';
+import { observeBatches, type Classification, type Predictor } from './predictor';
 import { predictorFromRun } from './run';
 
 export interface ServeOptions {
@@ -94,6 +94,23 @@ export function createServer(
   total('torch_attn_rejected_total', 'Requests refused because the queue was full', () => stats().rejected);
   total('torch_attn_aborted_total', 'Requests taken out of the queue before their batch (a multipart request that failed part-way)', () => stats().aborted);
   total('torch_attn_failed_total', 'Requests whose forward pass failed', () => stats().failed);
+  // Each batch as it ends: the distributions behind the two means above.
+  const batchSizes = new Histogram({
+    name: 'torch_attn_batch_size',
+    help: 'Images per forward pass',
+    buckets: [...new Set([...Array.from({ length: Math.floor(Math.log2(predictor.maxBatch)) + 1 }, (_, i) => 2 ** i), predictor.maxBatch])],
+    registers: [registry],
+  });
+  const queueWaits = new Histogram({
+    name: 'torch_attn_queue_wait_seconds',
+    help: "A request's wait for its batch (arrival to the batch's start)",
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [registry],
+  });
+  const unobserve = observeBatches(predictor, (batch) => {
+    batchSizes.observe(batch.images);
+    for (const ms of batch.waitsMs) queueWaits.observe(ms / 1000);
+  });
 
   // Closing: answers in flight end their connection (Connection: close), so that keep-alive
   // clients do not hold the server open after the last response.
@@ -101,6 +118,7 @@ export function createServer(
   app.addHook('preClose', async () => {
     closing = true;
   });
+  app.addHook('onClose', async () => unobserve());
   app.addHook('onSend', async (_req, reply) => {
     if (closing) void reply.header('connection', 'close');
   });

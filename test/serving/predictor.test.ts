@@ -4,7 +4,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CBAMCNN, ErrorCode, ResNetCBAM, datasets, decodeImage, manualSeed, optim, randn, tensor, transforms, type Tensor } from '../../lib/index';
+import { CBAMCNN, ErrorCode, ResNetCBAM, datasets, decodeImage, manualSeed, optim, randn, tensor, transforms, type BatchInfo, type Tensor } from '../../lib/index';
 import { rejection, thrown } from '../helpers';
 
 const FOLDER = path.resolve(__dirname, '..', 'fixtures', 'data', 'folder');
@@ -100,6 +100,23 @@ describe('concurrent inference', () => {
     const pending = m.predict(randn([4, 3, 32, 32]));
     expect(m.forward(randn([1, 3, 32, 32])).shape).toEqual([1, 10]);
     await pending;
+  });
+
+  it('onBatch reports each batch: its images, requests, running time and every request\'s wait, in arrival order', async () => {
+    const m = new CBAMCNN({ numClasses: 3 }).eval();
+    const infos: BatchInfo[] = [];
+    const p = m.predictor({ maxBatch: 4, maxDelayMs: 0, onBatch: (b) => infos.push(b) });
+    const first = p.predict(randn([3, 32, 32]));
+    await Promise.all([first, ...Array.from({ length: 3 }, () => p.predict(randn([3, 32, 32])))]);
+    expect(infos.map((b) => [b.images, b.requests, b.waitsMs.length])).toEqual([[1, 1, 1], [3, 3, 3]]);
+    const [, behind] = infos;
+    // The three behind the first waited for it; the earlier one arrived, the longer it waited.
+    for (const w of behind.waitsMs) expect(w).toBeGreaterThan(0);
+    expect([...behind.waitsMs].sort((a, b) => b - a)).toEqual(behind.waitsMs);
+    expect(Math.min(...behind.waitsMs)).toBeGreaterThanOrEqual(infos[0].ms * 0.5);
+    const waits = infos.flatMap((b) => b.waitsMs);
+    expect(p.stats().meanQueueWaitMs).toBeCloseTo(waits.reduce((a, b) => a + b, 0) / waits.length, 9);
+    await p.close();
   });
 
   it('an onBatch listener that throws becomes a process warning; the requests resolve and the batcher goes on', async () => {

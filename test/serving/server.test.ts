@@ -7,6 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
+import { Registry } from 'prom-client';
 import { predictorFromRun, type Predictor } from '../../lib/index';
 import { createServer, serve } from '../../lib/serving/server';
 import { CLASSES, makeRun } from './helpers';
@@ -216,6 +217,12 @@ describe('torch-attn serve over HTTP', () => {
     expect(value('torch_attn_images_total')).toBeGreaterThanOrEqual(value('torch_attn_batches_total'));
     expect(value('torch_attn_batches_total')).toBeGreaterThan(0);
     for (const name of ['torch_attn_rejected_total', 'torch_attn_aborted_total', 'torch_attn_failed_total']) expect(value(name)).toBe(0);
+    // The distributions, batch by batch: every batch's size, every request's wait (one image each here).
+    expect([value('torch_attn_batch_size_count'), value('torch_attn_batch_size_sum')]).toEqual([value('torch_attn_batches_total'), value('torch_attn_images_total')]);
+    expect(value('torch_attn_queue_wait_seconds_count')).toBe(value('torch_attn_images_total'));
+    expect(value('torch_attn_queue_wait_seconds_sum')).toBeGreaterThanOrEqual(0);
+    expect(text).toMatch(/^torch_attn_batch_size_bucket\{le="8"\} \d+$/m); // maxBatch 8: buckets 1, 2, 4, 8
+    expect(text).toMatch(/^# TYPE torch_attn_queue_wait_seconds histogram$/m);
     // Totals are counters (rate() over them), and only totals are (Prometheus' naming rules).
     const types = [...text.matchAll(/^# TYPE (torch_attn_\w+) (\w+)$/gm)].map(([, name, type]) => [name, type]);
     expect(types.length).toBeGreaterThan(8);
@@ -223,6 +230,19 @@ describe('torch-attn serve over HTTP', () => {
     expect(Number(/^torch_attn_compute_seconds_total ([0-9.e+-]+)$/m.exec(text)?.[1])).toBeGreaterThan(0);
     expect(text).toMatch(/process_resident_memory_bytes \d+/);
     expect(text).toMatch(/nodejs_eventloop_lag_p99_seconds/);
+  });
+
+  it('a closed app stops observing its predictor\'s batches; another app on the same predictor counts its own', async () => {
+    const count = async (registry: Registry) => Number(/^torch_attn_batch_size_count (\d+)$/m.exec(await registry.getSingleMetricAsString('torch_attn_batch_size'))?.[1]);
+    const first = new Registry();
+    const other = createServer(predictor, { registry: first });
+    const url = await other.listen({ host: '127.0.0.1', port: 0 });
+    expect((await fetch(`${url}/predictions`, { method: 'POST', body: JPEG, headers: { 'content-type': 'image/jpeg' } })).status).toBe(200);
+    const counted = await count(first);
+    expect(counted).toBeGreaterThanOrEqual(1);
+    await other.close();
+    expect((await post(JPEG)).status).toBe(200); // through the suite's app, on the same predictor
+    expect(await count(first)).toBe(counted);
   });
 
   it('a full queue answers 503 with Retry-After', async () => {
