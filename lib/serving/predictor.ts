@@ -54,6 +54,14 @@ export interface PredictorOptions {
   transform?: TransformLike;
   /** Class names for classify(), by index; default the index as a string. */
   classes?: readonly string[];
+  /** The only image size, H x W (one number: square), that predictions take: an image the
+   *  transform leaves at another size is refused (ERR_TORCH_ATTN_DATA), as is a predict() input of
+   *  another size (RangeError), before it reaches the model. Default: any size. A model computes
+   *  in proportion to the pixels, so without it a transform with no resize lets a small upload hold
+   *  the model for long and take gigabytes (ResNet18-CBAM: a 36-KB JPEG of 1500 x 1500, 14.7 s
+   *  and 2.2 GB). predictorFromRun
+   *  sets the run's input size. */
+  imageSize?: number | readonly [number, number];
   /** Called after each forward pass (for metrics). An error it throws is reported as a process
    *  warning (code TORCH_ATTN_LISTENER_ERROR); the batcher goes on. */
   onBatch?: (batch: BatchInfo) => void;
@@ -159,6 +167,8 @@ export class Predictor {
   readonly maxQueue: number;
   readonly precision: Precision;
   readonly classes: readonly string[] | undefined;
+  /** The only H x W predictions take (PredictorOptions.imageSize), or undefined: any. */
+  readonly imageSize: readonly [number, number] | undefined;
   readonly #model: Model;
   readonly #transform: TransformStep[] | undefined;
   readonly #onBatch: ((batch: BatchInfo) => void) | undefined;
@@ -177,7 +187,7 @@ export class Predictor {
 
   /** @internal Use model.predictor(). */
   constructor(model: Model, options?: PredictorOptions) {
-    const o = validate.options(options, 'predictor() options', ['maxBatch', 'maxDelayMs', 'maxQueue', 'precision', 'transform', 'classes', 'onBatch']);
+    const o = validate.options(options, 'predictor() options', ['maxBatch', 'maxDelayMs', 'maxQueue', 'precision', 'transform', 'classes', 'onBatch', 'imageSize']);
     this.#model = model;
     this.maxBatch = o.maxBatch === undefined ? 32 : validate.integer(o.maxBatch, 'predictor() options.maxBatch', 1, 1 << 16);
     this.maxDelayMs = o.maxDelayMs === undefined ? 5 : validate.finiteNumber(o.maxDelayMs, 'predictor() options.maxDelayMs');
@@ -193,7 +203,20 @@ export class Predictor {
       }
       this.classes = [...o.classes];
     }
+    if (o.imageSize !== undefined) {
+      const pair = typeof o.imageSize === 'number' ? [o.imageSize, o.imageSize] : o.imageSize;
+      if (!Array.isArray(pair) || pair.length !== 2) throw validate.typeError('predictor() options.imageSize', 'a size (a number, or [height, width])', o.imageSize);
+      this.imageSize = [validate.integer(pair[0], 'predictor() options.imageSize height', 1), validate.integer(pair[1], 'predictor() options.imageSize width', 1)];
+    }
     model.native.reservePlans(this.maxBatch);
+  }
+
+  /** Why an input of this shape is not taken (imageSize), or undefined. */
+  #wrongSize(shape: readonly number[]): string | undefined {
+    if (this.imageSize === undefined) return undefined;
+    const [h, w] = this.imageSize;
+    const [H, W] = shape.slice(-2);
+    return H === h && W === w ? undefined : `this predictor takes ${h} x ${w} images, got ${H} x ${W}`;
   }
 
   /** Logits for one image (C x H x W: a 1-D result) or a batch (B x C x H x W: B x classes), in
@@ -206,6 +229,8 @@ export class Predictor {
       if (x.shape.length !== 3 && x.shape.length !== 4) {
         throw new RangeError(`predictor.predict(x) takes one image C x H x W or a batch B x C x H x W, got shape [${x.shape.join(', ')}]`);
       }
+      const wrong = this.#wrongSize(x.shape);
+      if (wrong !== undefined) throw new RangeError(`predictor.predict(x): ${wrong}`);
       return this.#enqueue(x, o.signal);
     } catch (err) {
       return Promise.reject(err);
@@ -228,10 +253,16 @@ export class Predictor {
       throw new TypeError('classify() needs the model\'s eval transform: pass predictor({ transform }) (e.g. a run\'s test transform)');
     }
     const one = async (bytes: Uint8Array, i: number) => {
-      const x = await decodeImage(bytes, { transform: this.#transform, name: Array.isArray(images) ? `${name} ${i}` : name });
+      const what = Array.isArray(images) ? `${name} ${i}` : name;
+      const x = await decodeImage(bytes, { transform: this.#transform, name: what });
       if (x.dtype !== 'float32') {
         x.dispose();
         throw new TypeError('the predictor\'s transform must end with toTensor() (and normalize) so that images become float32 tensors');
+      }
+      const wrong = this.#wrongSize(x.shape);
+      if (wrong !== undefined) {
+        x.dispose();
+        throw codedError(ErrorCode.DATA, `${what}: ${wrong} after the transform (resize and centerCrop in the transform bring any image to its size)`);
       }
       try {
         const y = await this.#enqueue(x, o.signal);

@@ -4,14 +4,15 @@ import type { Network } from '../models/builders';
 import { type RunConfig, buildModel, inputSize, readRunConfig, transformsFor } from '../runs/config';
 import type { Predictor, PredictorOptions } from './predictor';
 
-export interface RunPredictorOptions extends Omit<PredictorOptions, 'transform' | 'classes'> {
+export interface RunPredictorOptions extends Omit<PredictorOptions, 'transform' | 'classes' | 'imageSize'> {
   /** The run's config.json, when it is not beside the checkpoint. */
   config?: string;
 }
 
 /**
  * A run's checkpoint ready to serve: the model its config.json describes, the weights loaded
- * (strictly), a predictor with the run's eval transform and class names, and its inference plans
+ * (strictly), a predictor with the run's eval transform and class names that takes images of the
+ * run's input size only (PredictorOptions.imageSize), and its inference plans
  * prepared for batches of 1, 2, 4, ... up to the predictor's maximum (each plan's choices of
  * convolution form serve the batch sizes up to the next power of two; the passes that prepare them
  * are the warm-up).
@@ -25,8 +26,8 @@ export async function predictorFromRun(
   const model = buildModel(config, config.classes.length);
   await model.loadStateDict(checkpoint, { strict: true });
   model.eval();
-  const predictor = model.predictor({ ...rest, transform: transformsFor(config).test, classes: config.classes });
   const size = inputSize(config);
+  const predictor = model.predictor({ ...rest, transform: transformsFor(config).test, classes: config.classes, imageSize: size });
   const shapes: number[][] = [];
   for (let b = 1; b < predictor.maxBatch; b *= 2) shapes.push([b, 3, size, size]);
   shapes.push([predictor.maxBatch, 3, size, size]);

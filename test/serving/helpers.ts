@@ -7,9 +7,9 @@ import { buildModel, checkConfig } from '../../lib/runs/config';
 
 export const CLASSES = ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck'];
 
-export async function makeRun(dir: string, arch = 'resnet18'): Promise<string> {
+export async function makeRun(dir: string, arch = 'resnet18', data: Record<string, unknown> = {}): Promise<string> {
   fs.mkdirSync(dir, { recursive: true });
-  const config = checkConfig({ model: { arch, attention: 'cbam' }, data: { dataset: 'cifar10', path: '.' } }, 'test run');
+  const config = checkConfig({ model: { arch, attention: 'cbam' }, data: { dataset: 'cifar10', path: '.', ...data } }, 'test run');
   manualSeed(0);
   const model = buildModel(config, CLASSES.length);
   fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ ...config, classes: CLASSES }));

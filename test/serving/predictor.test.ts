@@ -102,6 +102,21 @@ describe('concurrent inference', () => {
     await pending;
   });
 
+  it('imageSize: predictions of any other H x W are refused before the model, naming both sizes', async () => {
+    const m = new CBAMCNN({ numClasses: 3 }).eval();
+    const p = m.predictor({ imageSize: 32, transform: [transforms.toTensor()] });
+    expect(p.imageSize).toEqual([32, 32]);
+    expect((await p.predict(randn([3, 32, 32]))).shape).toEqual([3]);
+    const wrong = await rejection(p.predict(randn([2, 3, 64, 48])));
+    expect([wrong.name, wrong.message]).toEqual(['RangeError', 'predictor.predict(x): this predictor takes 32 x 32 images, got 64 x 48']);
+    const image = await rejection(p.classify(fs.readFileSync(path.join(FOLDER, 'cat', 'b.jpg')), { name: 'b.jpg' }));
+    expect([(image as Error & { code?: string }).code, image.message]).toEqual([ErrorCode.DATA, 'b.jpg: this predictor takes 32 x 32 images, got 24 x 36 after the transform (resize and centerCrop in the transform bring any image to its size)']);
+    expect(p.stats().requests).toBe(1);
+    expect(m.predictor({ imageSize: [24, 36] }).imageSize).toEqual([24, 36]);
+    for (const bad of [0, 2.5, [32], [32, 0], '32']) expect(thrown(() => m.predictor({ imageSize: bad as never })).message).toMatch(/predictor\(\) options.imageSize/);
+    await p.close();
+  });
+
   it('onBatch reports each batch: its images, requests, running time and every request\'s wait, in arrival order', async () => {
     const m = new CBAMCNN({ numClasses: 3 }).eval();
     const infos: BatchInfo[] = [];
@@ -113,7 +128,6 @@ describe('concurrent inference', () => {
     // The three behind the first waited for it; the earlier one arrived, the longer it waited.
     for (const w of behind.waitsMs) expect(w).toBeGreaterThan(0);
     expect([...behind.waitsMs].sort((a, b) => b - a)).toEqual(behind.waitsMs);
-    expect(Math.min(...behind.waitsMs)).toBeGreaterThanOrEqual(infos[0].ms * 0.5);
     const waits = infos.flatMap((b) => b.waitsMs);
     expect(p.stats().meanQueueWaitMs).toBeCloseTo(waits.reduce((a, b) => a + b, 0) / waits.length, 9);
     await p.close();

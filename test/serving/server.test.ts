@@ -245,6 +245,22 @@ describe('torch-attn serve over HTTP', () => {
     expect(await count(first)).toBe(counted);
   });
 
+  it('a run whose eval transform keeps any size: an image of another size than the run\'s gets 400 before the model (it would compute on every pixel)', async () => {
+    const run = await makeRun(path.join(tmp, 'no-resize'), 'resnet18', { testTransform: [] });
+    const { predictor: p } = await predictorFromRun(run, { maxBatch: 2 });
+    expect(p.imageSize).toEqual([32, 32]);
+    const other = createServer(p, {});
+    const url = await other.listen({ host: '127.0.0.1', port: 0 });
+    try {
+      const res = await fetch(`${url}/predictions`, { method: 'POST', body: JPEG, headers: { 'content-type': 'image/jpeg' } }); // 36 x 24
+      expect(res.status).toBe(400);
+      expect(await res.json()).toEqual({ error: 'bad_image', message: 'image: this predictor takes 32 x 32 images, got 24 x 36 after the transform (resize and centerCrop in the transform bring any image to its size)' });
+      expect(p.stats().requests).toBe(0);
+    } finally {
+      await other.close();
+    }
+  });
+
   it('a full queue answers 503 with Retry-After', async () => {
     const { predictor: slow } = await predictorFromRun(checkpoint, { maxBatch: 64, maxDelayMs: 300, maxQueue: 2 });
     const small = createServer(slow, {});
