@@ -12,7 +12,8 @@
 // memory every 5 s and the share of the time a batch was running (and that time per image), and
 // the medians over the rounds; the ratio of requests/s per round and its
 // median. Then the model alone in this process (no HTTP, no decoding), batch 1 and the batched
-// server's batch sizes taking turns: what batching can give on this machine at most.
+// server's batch sizes taking turns: what batching can give on this machine at most; and each
+// server's requests/s over the model's own images/s at its batch size (server_over_model).
 //   npx tsx scripts/bench-serve.ts [--duration 60] [--baseline-duration 20] [--rounds 3]
 //                                  [--connections 32] [--precision fp32] [--threads 2]
 import { spawn, execFileSync } from 'node:child_process';
@@ -221,7 +222,16 @@ async function main() {
     out.batched_over_unbatched = mid(perRound);
     out.batched_over_unbatched_per_round = perRound;
     const mean = Math.max(1, Math.round((out.batched as { mean_batch: number }).mean_batch));
-    out.model_alone = await modelAlone(checkpoint, [...new Set([mean, 32])].sort((p, q) => p - q));
+    const alone = await modelAlone(checkpoint, [...new Set([mean, 32])].sort((p, q) => p - q));
+    out.model_alone = alone;
+    // How much of the model's own throughput each server kept (at the batches it formed, and at
+    // batch 1): batched_over_unbatched is the model's gain at the mean batch times the first over
+    // the second, so with both near 1 it is the model's gain, whatever the server does.
+    const rate = (name: 'batched' | 'unbatched') => (out[name] as { requests_per_s: number }).requests_per_s;
+    out.server_over_model = {
+      batched: +(rate('batched') / alone.images_per_s[`batch_${mean}`]).toFixed(2),
+      unbatched: +(rate('unbatched') / alone.images_per_s.batch_1).toFixed(2),
+    };
     console.log(JSON.stringify(out));
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
