@@ -57,10 +57,9 @@ export interface PredictorOptions {
   /** The only image size, H x W (one number: square), that predictions take: an image the
    *  transform leaves at another size is refused (ERR_TORCH_ATTN_DATA), as is a predict() input of
    *  another size (RangeError), before it reaches the model. Default: any size. A model computes
-   *  in proportion to the pixels, so without it a transform with no resize lets a small upload hold
-   *  the model for long and take gigabytes (ResNet18-CBAM: a 36-KB JPEG of 1500 x 1500, 14.7 s
-   *  and 2.2 GB). predictorFromRun
-   *  sets the run's input size. */
+   *  in proportion to the pixels, so without it a transform with no resize lets a small upload
+   *  hold the model for long and take gigabytes (ResNet18-CBAM: a 36-KB JPEG of 1500 x 1500,
+   *  14.7 s and 2.2 GB). predictorFromRun sets the size the run's eval transform makes. */
   imageSize?: number | readonly [number, number];
   /** Called after each forward pass (for metrics). An error it throws is reported as a process
    *  warning (code TORCH_ATTN_LISTENER_ERROR); the batcher goes on. */

@@ -1,6 +1,8 @@
 // A run's checkpoint as a predictor: what `torch-attn serve` serves, and what a service that
 // embeds torch-attn in its own HTTP app starts from.
+import { type TransformStep, transforms } from '../data/transforms';
 import type { Network } from '../models/builders';
+import { zeros } from '../tensor/tensor';
 import { type RunConfig, buildModel, inputSize, readRunConfig, transformsFor } from '../runs/config';
 import type { Predictor, PredictorOptions } from './predictor';
 
@@ -11,8 +13,9 @@ export interface RunPredictorOptions extends Omit<PredictorOptions, 'transform' 
 
 /**
  * A run's checkpoint ready to serve: the model its config.json describes, the weights loaded
- * (strictly), a predictor with the run's eval transform and class names that takes images of the
- * run's input size only (PredictorOptions.imageSize), and its inference plans
+ * (strictly), a predictor with the run's eval transform and class names that takes only images the
+ * size that transform makes (PredictorOptions.imageSize; the model's input size if the transform
+ * keeps any size), and its inference plans
  * prepared for batches of 1, 2, 4, ... up to the predictor's maximum (each plan's choices of
  * convolution form serve the batch sizes up to the next power of two; the passes that prepare them
  * are the warm-up).
@@ -26,12 +29,29 @@ export async function predictorFromRun(
   const model = buildModel(config, config.classes.length);
   await model.loadStateDict(checkpoint, { strict: true });
   model.eval();
-  const size = inputSize(config);
-  const predictor = model.predictor({ ...rest, transform: transformsFor(config).test, classes: config.classes, imageSize: size });
+  const test = transformsFor(config).test;
+  const [h, w] = servedSize(test, config);
+  const predictor = model.predictor({ ...rest, transform: test, classes: config.classes, imageSize: [h, w] });
   const shapes: number[][] = [];
-  for (let b = 1; b < predictor.maxBatch; b *= 2) shapes.push([b, 3, size, size]);
-  shapes.push([predictor.maxBatch, 3, size, size]);
+  for (let b = 1; b < predictor.maxBatch; b *= 2) shapes.push([b, 3, h, w]);
+  shapes.push([predictor.maxBatch, 3, h, w]);
   await model.prepareInference({ shapes, precision: predictor.precision });
   return { model, predictor, config };
 }
 
+
+/** The H x W the run's eval transform gives every image, found by running it on two blank images
+ *  of other sizes and aspects; the model's input size where it gives each its own (a transform
+ *  with no resize or crop), so that the model never computes on an upload's own size. */
+function servedSize(test: TransformStep[], config: RunConfig): [number, number] {
+  const [a, b] = [[61, 97], [97, 61]].map(([height, width]) => {
+    const blank = zeros([height, width, 3], { dtype: 'uint8' });
+    const out = transforms.apply(test, blank, 0);
+    const hw = out.shape.slice(-2);
+    blank.dispose();
+    out.dispose();
+    return hw;
+  });
+  const size = inputSize(config);
+  return a[0] === b[0] && a[1] === b[1] ? [a[0], a[1]] : [size, size];
+}

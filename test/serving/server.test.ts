@@ -259,6 +259,13 @@ describe('torch-attn serve over HTTP', () => {
     } finally {
       await other.close();
     }
+    // A transform that makes its own size (here smaller than the model's usual 32) is what is served.
+    const cropped = await makeRun(path.join(tmp, 'crop-24'), 'resnet18', { testTransform: [{ centerCrop: 24 }] });
+    const { predictor: q, model } = await predictorFromRun(cropped, { maxBatch: 2 });
+    expect(q.imageSize).toEqual([24, 24]);
+    expect(model.inferencePlan().map((plan) => plan.shape.slice(2))).toEqual([[24, 24], [24, 24]]);
+    expect((await q.classify(JPEG)).length).toBe(5);
+    await q.close();
   });
 
   it('a full queue answers 503 with Retry-After', async () => {
