@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { Registry } from 'prom-client';
-import { predictorFromRun, type Predictor } from '../../lib/index';
+import { buildInfo, predictorFromRun, type Predictor } from '../../lib/index';
 import { createServer, serve } from '../../lib/serving/server';
 import { CLASSES, makeRun } from './helpers';
 
@@ -263,7 +263,8 @@ describe('torch-attn serve over HTTP', () => {
     const cropped = await makeRun(path.join(tmp, 'crop-24'), 'resnet18', { testTransform: [{ centerCrop: 24 }] });
     const { predictor: q, model } = await predictorFromRun(cropped, { maxBatch: 2 });
     expect(q.imageSize).toEqual([24, 24]);
-    expect(model.inferencePlan().map((plan) => plan.shape.slice(2))).toEqual([[24, 24], [24, 24]]);
+    // Its plans are prepared at that size (where this build has plans: not with oneDNN 3.x).
+    expect(model.inferencePlan().map((plan) => plan.shape.slice(2))).toEqual(buildInfo().inferencePlans ? [[24, 24], [24, 24]] : []);
     expect((await q.classify(JPEG)).length).toBe(5);
     await q.close();
   });
