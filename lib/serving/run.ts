@@ -39,7 +39,6 @@ export async function predictorFromRun(
   return { model, predictor, config };
 }
 
-
 /** The H x W the run's eval transform gives every image, found by running it on two blank images
  *  of other sizes and aspects; the model's input size where it gives each its own (a transform
  *  with no resize or crop), so that the model never computes on an upload's own size. */
