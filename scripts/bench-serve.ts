@@ -12,8 +12,9 @@
 // memory every 5 s and the share of the time a batch was running (and that time per image), and
 // the medians over the rounds; the ratio of requests/s per round and its
 // median. Then the model alone in this process (no HTTP, no decoding), batch 1 and the batched
-// server's batch sizes taking turns: what batching can give on this machine at most; and each
-// server's requests/s over the model's own images/s at its batch size (server_over_model).
+// server's batch sizes, blocks of consecutive calls taking turns: what batching itself gives on
+// this machine; and each server's requests/s over the model's own images/s at its batch size
+// (server_over_model).
 //   npx tsx scripts/bench-serve.ts [--duration 60] [--baseline-duration 20] [--rounds 3]
 //                                  [--connections 32] [--precision fp32] [--threads 2]
 import { spawn, execFileSync } from 'node:child_process';
@@ -23,7 +24,6 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import { randn, setNumThreads } from '../lib';
-import { inputSize } from '../lib/runs/config';
 import { predictorFromRun } from '../lib/serving/run';
 import { EVENT_LOOP_SAMPLE_MS } from '../lib/serving/server';
 import { CLASSES, makeRun } from '../test/serving/helpers';
@@ -156,15 +156,15 @@ async function load(server: Server, bodies: Buffer[], seconds: number) {
 async function modelAlone(checkpoint: string, batches: number[]) {
   setNumThreads(Number(values.threads));
   const precision = values.precision as 'fp32' | 'bf16';
-  const { model, config } = await predictorFromRun(checkpoint, { maxBatch: Math.max(...batches), precision });
+  const { model, predictor } = await predictorFromRun(checkpoint, { maxBatch: Math.max(...batches), precision });
   const sizes = [1, ...batches];
-  const size = inputSize(config);
+  const [h, w] = predictor.imageSize!;
   // Each size in a block of consecutive calls (about 64 images), the blocks taking turns: a server
   // runs its passes back to back, and a batch-1 call timed alone after a batch-32 one ran up to
   // 40% slower (bf16: 213.8 img/s against an unbatched server's 302.9 requests/s).
   const block = sizes.map((b) => Math.max(1, Math.round(64 / b)));
   const calls = sizes.map((b, k) => {
-    const input = randn([b, 3, size, size]);
+    const input = randn([b, 3, h, w]);
     return async () => {
       for (let i = 0; i < block[k]; i++) (await model.predict(input, { precision })).dispose();
     };

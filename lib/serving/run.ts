@@ -32,11 +32,17 @@ export async function predictorFromRun(
   const test = transformsFor(config).test;
   const [h, w] = servedSize(test, config);
   const predictor = model.predictor({ ...rest, transform: test, classes: config.classes, imageSize: [h, w] });
-  const shapes: number[][] = [];
-  for (let b = 1; b < predictor.maxBatch; b *= 2) shapes.push([b, 3, h, w]);
-  shapes.push([predictor.maxBatch, 3, h, w]);
+  const shapes = preparedBatchSizes(predictor.maxBatch).map((b) => [b, 3, h, w]);
   await model.prepareInference({ shapes, precision: predictor.precision });
   return { model, predictor, config };
+}
+
+/** The batch sizes a served predictor's plans are prepared for: 1, 2, 4, ... and maxBatch. */
+export function preparedBatchSizes(maxBatch: number): number[] {
+  const sizes: number[] = [];
+  for (let b = 1; b < maxBatch; b *= 2) sizes.push(b);
+  sizes.push(maxBatch);
+  return sizes;
 }
 
 /** The H x W the run's eval transform gives every image, found by running it on two blank images

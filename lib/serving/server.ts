@@ -7,7 +7,7 @@ import { ErrorCode } from '../errors';
 import * as validate from '../validate';
 import type { Precision } from '../precision';
 import { observeBatches, type Classification, type Predictor } from './predictor';
-import { predictorFromRun } from './run';
+import { predictorFromRun, preparedBatchSizes } from './run';
 
 export interface ServeOptions {
   checkpoint: string;
@@ -94,11 +94,12 @@ export function createServer(
   total('torch_attn_rejected_total', 'Requests refused because the queue was full', () => stats().rejected);
   total('torch_attn_aborted_total', 'Requests taken out of the queue before their batch (a multipart request that failed part-way)', () => stats().aborted);
   total('torch_attn_failed_total', 'Requests whose forward pass failed', () => stats().failed);
-  // Each batch as it ends: the distributions behind the two means above.
+  // Each batch as it ends: the distributions behind the two means above (batch sizes bucketed as
+  // the plans are prepared: 1, 2, 4, ... up to the largest).
   const batchSizes = new Histogram({
     name: 'torch_attn_batch_size',
     help: 'Images per forward pass',
-    buckets: [...new Set([...Array.from({ length: Math.floor(Math.log2(predictor.maxBatch)) + 1 }, (_, i) => 2 ** i), predictor.maxBatch])],
+    buckets: preparedBatchSizes(predictor.maxBatch),
     registers: [registry],
   });
   const queueWaits = new Histogram({
