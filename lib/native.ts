@@ -328,7 +328,7 @@ export interface NativeBinding {
   createMemoryDataset(pixels: Uint8Array, labels: Int32Array, shape: number[]): NativeDataset;
   createFileDataset(paths: string[], labels: Int32Array): NativeDataset;
   applyTransform(steps: readonly object[], image: NativeTensor, seed?: number | bigint): NativeTensor;
-  decodeImage(data: Uint8Array, steps: readonly object[] | undefined, name?: string): Promise<NativeTensor>;
+  decodeImage(data: Uint8Array, steps: readonly object[] | undefined, name?: string, maxPixels?: number): Promise<NativeTensor>;
   drawSeed(): bigint;
   imageLimits(limits?: { maxPixels?: number; maxFileBytes?: number }): { maxPixels: number; maxFileBytes: number };
   DataLoader: abstract new () => NativeLoader;

@@ -444,6 +444,7 @@ export async function serveCommand(args: string[], io: Io): Promise<number> {
       precision: { type: 'string' },
       'top-k': { type: 'string' },
       'max-body-mb': { type: 'string' },
+      'max-pixels': { type: 'string' },
       'request-timeout-s': { type: 'string' },
     },
     'serve',
@@ -470,6 +471,7 @@ export async function serveCommand(args: string[], io: Io): Promise<number> {
     precision: precision as Precision | undefined,
     topK: int(values['top-k'] as string | undefined, '--top-k', 1),
     maxBodyBytes: bodyMb === undefined ? undefined : bodyMb << 20,
+    maxPixels: int(values['max-pixels'] as string | undefined, '--max-pixels', 1),
     requestTimeoutMs: timeoutS === undefined ? undefined : timeoutS * 1000,
     log: (line) => io.err(`${line}\n`),
   });

@@ -115,6 +115,8 @@ then 1.
   --precision P       fp32 | bf16 | fp16 (fp16: CUDA only)
   --top-k N           classes per answer unless the request asks (?topk=N); default 5
   --max-body-mb N     largest request body in MiB (default 10)
+  --max-pixels N      most pixels of an uploaded image, refused from its header (default 16777216,
+                      4096 x 4096)
   --request-timeout-s N  longest a client may take to send a request; then 408 (default 30; 0: none)
 POST /predictions takes an image body (image/jpeg, image/png, application/octet-stream) or
 multipart/form-data with image files; it answers JSON { predictions: [{ label, index,

@@ -14,6 +14,12 @@ export interface DecodeImageOptions {
   transform?: TransformLike;
   /** Shown in errors instead of 'image' (a file name, a request id). */
   name?: string;
+  /** Most pixels (width x height) taken: an image its header declares larger is refused
+   *  (ERR_TORCH_ATTN_DATA) before anything is decoded. Default: only the process-wide limits of
+   *  `datasets.imageLimits()` (PIL's: up to 179 M pixels, 537 MB decoded). A service taking
+   *  uploads wants far less: a JPEG of 1 MB can hold 8000 x 8000 pixels, 196 MB and 0.3 s of a
+   *  core to decode (refused from the header: 1.3 ms). */
+  maxPixels?: number;
 }
 
 /**
@@ -28,10 +34,11 @@ export interface DecodeImageOptions {
 export function decodeImage(data: Uint8Array, options?: DecodeImageOptions): Promise<Tensor> {
   try {
     if (!(data instanceof Uint8Array)) throw validate.typeError('decodeImage(data)', 'a Buffer or Uint8Array', data);
-    const o = validate.options(options, 'decodeImage() options', ['transform', 'name']);
+    const o = validate.options(options, 'decodeImage() options', ['transform', 'name', 'maxPixels']);
     const steps = o.transform === undefined ? undefined : toSteps(o.transform, 'decodeImage() options.transform');
     const name = o.name === undefined ? undefined : String(o.name);
-    return native.decodeImage(data, steps, name) as unknown as Promise<Tensor>;
+    const maxPixels = o.maxPixels === undefined ? undefined : validate.integer(o.maxPixels, 'decodeImage() options.maxPixels', 1);
+    return native.decodeImage(data, steps, name, maxPixels) as unknown as Promise<Tensor>;
   } catch (err) {
     return Promise.reject(err);
   }
@@ -61,6 +68,10 @@ export interface PredictorOptions {
    *  hold the model for long and take gigabytes (ResNet18-CBAM: a 36-KB JPEG of 1500 x 1500,
    *  14.7 s and 2.2 GB). predictorFromRun sets the size the run's eval transform makes. */
   imageSize?: number | readonly [number, number];
+  /** Most pixels of an image classify() decodes (DecodeImageOptions.maxPixels): a larger one is
+   *  refused from its header (ERR_TORCH_ATTN_DATA). Default: only the process-wide image limits;
+   *  predictorFromRun sets 4096 x 4096 (16,777,216). */
+  maxPixels?: number;
   /** Called after each forward pass (for metrics). An error it throws is reported as a process
    *  warning (code TORCH_ATTN_LISTENER_ERROR); the batcher goes on. */
   onBatch?: (batch: BatchInfo) => void;
@@ -168,6 +179,9 @@ export class Predictor {
   readonly classes: readonly string[] | undefined;
   /** The only H x W predictions take (PredictorOptions.imageSize), or undefined: any. */
   readonly imageSize: readonly [number, number] | undefined;
+  /** Most pixels of an image classify() decodes (PredictorOptions.maxPixels), or undefined: the
+   *  process-wide image limits only. */
+  readonly maxPixels: number | undefined;
   readonly #model: Model;
   readonly #transform: TransformStep[] | undefined;
   readonly #onBatch: ((batch: BatchInfo) => void) | undefined;
@@ -186,7 +200,7 @@ export class Predictor {
 
   /** @internal Use model.predictor(). */
   constructor(model: Model, options?: PredictorOptions) {
-    const o = validate.options(options, 'predictor() options', ['maxBatch', 'maxDelayMs', 'maxQueue', 'precision', 'transform', 'classes', 'onBatch', 'imageSize']);
+    const o = validate.options(options, 'predictor() options', ['maxBatch', 'maxDelayMs', 'maxQueue', 'precision', 'transform', 'classes', 'onBatch', 'imageSize', 'maxPixels']);
     this.#model = model;
     this.maxBatch = o.maxBatch === undefined ? 32 : validate.integer(o.maxBatch, 'predictor() options.maxBatch', 1, 1 << 16);
     this.maxDelayMs = o.maxDelayMs === undefined ? 5 : validate.finiteNumber(o.maxDelayMs, 'predictor() options.maxDelayMs');
@@ -207,6 +221,7 @@ export class Predictor {
       if (!Array.isArray(pair) || pair.length !== 2) throw validate.typeError('predictor() options.imageSize', 'a size (a number, or [height, width])', o.imageSize);
       this.imageSize = [validate.integer(pair[0], 'predictor() options.imageSize height', 1), validate.integer(pair[1], 'predictor() options.imageSize width', 1)];
     }
+    this.maxPixels = o.maxPixels === undefined ? undefined : validate.integer(o.maxPixels, 'predictor() options.maxPixels', 1);
     model.native.reservePlans(this.maxBatch);
   }
 
@@ -253,7 +268,7 @@ export class Predictor {
     }
     const one = async (bytes: Uint8Array, i: number) => {
       const what = Array.isArray(images) ? `${name} ${i}` : name;
-      const x = await decodeImage(bytes, { transform: this.#transform, name: what });
+      const x = await decodeImage(bytes, { transform: this.#transform, name: what, maxPixels: this.maxPixels });
       if (x.dtype !== 'float32') {
         x.dispose();
         throw new TypeError('the predictor\'s transform must end with toTensor() (and normalize) so that images become float32 tensors');

@@ -11,11 +11,17 @@ export interface RunPredictorOptions extends Omit<PredictorOptions, 'transform' 
   config?: string;
 }
 
+/** The most pixels an upload to a served run may have unless its options say
+ *  (RunPredictorOptions.maxPixels): 4096 x 4096, 48 MB decoded. A request body holds 10 MiB by
+ *  default, which a JPEG of ten times these pixels fits in; PIL's own limit (the process-wide one,
+ *  `datasets.imageLimits()`) lets it declare 179 M. */
+export const DEFAULT_SERVED_MAX_PIXELS = 4096 * 4096;
+
 /**
  * A run's checkpoint ready to serve: the model its config.json describes, the weights loaded
  * (strictly), a predictor with the run's eval transform and class names that takes only images the
  * size that transform makes (PredictorOptions.imageSize; the model's input size if the transform
- * keeps any size), and its inference plans
+ * keeps any size), uploads of at most 4096 x 4096 pixels unless `maxPixels` says, and its inference plans
  * prepared for batches of 1, 2, 4, ... up to the predictor's maximum (each plan's choices of
  * convolution form serve the batch sizes up to the next power of two; the passes that prepare them
  * are the warm-up).
@@ -31,7 +37,7 @@ export async function predictorFromRun(
   model.eval();
   const test = transformsFor(config).test;
   const [h, w] = servedSize(test, config);
-  const predictor = model.predictor({ ...rest, transform: test, classes: config.classes, imageSize: [h, w] });
+  const predictor = model.predictor({ ...rest, maxPixels: rest.maxPixels ?? DEFAULT_SERVED_MAX_PIXELS, transform: test, classes: config.classes, imageSize: [h, w] });
   const shapes = preparedBatchSizes(predictor.maxBatch).map((b) => [b, 3, h, w]);
   await model.prepareInference({ shapes, precision: predictor.precision });
   return { model, predictor, config };

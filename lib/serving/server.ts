@@ -22,6 +22,8 @@ export interface ServeOptions {
   topK?: number;
   /** Largest request body; default 10 MiB. */
   maxBodyBytes?: number;
+  /** Most pixels of an uploaded image, refused from its header (400); default 4096 x 4096. */
+  maxPixels?: number;
   /** Longest a client may take to send a whole request (headers and body), in ms; then 408 and
    *  the connection closes. Default 30 s (0: no limit, for a server behind a proxy that has one). */
   requestTimeoutMs?: number;
@@ -280,6 +282,7 @@ export async function serve(options: ServeOptions): Promise<void> {
     maxDelayMs: options.maxDelayMs,
     maxQueue: options.maxQueue,
     precision: options.precision,
+    maxPixels: options.maxPixels,
   });
   const app = createServer(predictor, { topK: options.topK, maxBodyBytes: options.maxBodyBytes, requestTimeoutMs: options.requestTimeoutMs, ready: () => ready });
   const host = options.host ?? '127.0.0.1';

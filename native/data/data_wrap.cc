@@ -116,9 +116,26 @@ bool DecodesInline(const std::string& bytes, const std::vector<TransformSpec>& s
   return width >= 1 && height >= 1 && width <= kInlineSide && height <= kInlineSide;
 }
 
-// decodeImage(bytes, transform | undefined, name) -> Promise<Tensor>: a JPEG or PNG held in memory
-// (an HTTP body), decoded off the main thread (a small one on it) with the image folders' decoder and limits, then
-// through `transform` (a deterministic eval transform; seed 0). uint8 [H, W, 3] without a
+// An image of more pixels than max_pixels (the caller's limit; 0: none but the process-wide
+// ones): a DataError naming both. From the header before decoding (DeclaredSize), and once more from
+// the decoded size, for a file whose header only the decoder reads.
+void CheckPixels(int64_t width, int64_t height, int64_t max_pixels, const std::string& name) {
+  if (max_pixels > 0 && width * height > max_pixels) {
+    throw DataError(name + ": " + std::to_string(width) + " x " + std::to_string(height) + " is " + std::to_string(width * height) +
+                    " pixels, more than the " + std::to_string(max_pixels) + " this decoder takes (maxPixels)");
+  }
+}
+
+Image DecodeWithin(const std::string& bytes, int64_t max_pixels, const std::string& name) {
+  Image image = DecodeImage(bytes, name);
+  CheckPixels(image.width, image.height, max_pixels, name);
+  return image;
+}
+
+// decodeImage(bytes, transform | undefined, name, maxPixels | undefined) -> Promise<Tensor>: a
+// JPEG or PNG held in memory (an HTTP body), decoded off the main thread (a small one on it) with
+// the image folders' decoder and limits (and at most maxPixels pixels, refused from the header),
+// then through `transform` (a deterministic eval transform; seed 0). uint8 [H, W, 3] without a
 // transform or before toTensor, float32 [C, H, W] after it.
 Napi::Value DecodeImageJs(const Napi::CallbackInfo& info) {
   if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
@@ -131,9 +148,11 @@ Napi::Value DecodeImageJs(const Napi::CallbackInfo& info) {
     throw DataError(name + ": " + std::to_string(view.ByteLength()) + " bytes is over the image size limit of " + std::to_string(limit) +
                     " bytes (imageLimits({ maxFileBytes }))");
   }
+  const int64_t max_pixels = info[3].IsUndefined() ? 0 : args::Integer(info[3], "decodeImage() maxPixels", 1, int64_t{1} << 40);
   const auto specs = info[1].IsUndefined() ? std::vector<TransformSpec>{} : ReadTransformSpecs(info[1], "decodeImage() transform");
   auto pipeline = std::make_shared<const Pipeline>(specs);
   std::string bytes(reinterpret_cast<const char*>(view.Data()), view.ByteLength());
+  if (int64_t width = 0, height = 0; max_pixels > 0 && DeclaredSize(bytes, &width, &height)) CheckPixels(width, height, max_pixels, name);
   // A small image (a CIFAR-sized upload) is decoded here, in microseconds: the hop to libuv's
   // pool and back woke two threads for it, and on a server whose cores compute batches every
   // wake-up takes a core from the compute threads mid-kernel (measured in docs/measurements.md).
@@ -141,7 +160,7 @@ Napi::Value DecodeImageJs(const Napi::CallbackInfo& info) {
     auto deferred = Napi::Promise::Deferred::New(info.Env());
     try {
       Sample s;
-      s.image = DecodeImage(bytes, name);
+      s.image = DecodeWithin(bytes, max_pixels, name);
       pipeline->Apply(s, 0);
       deferred.Resolve(SampleToJs(info.Env(), s).Get("image"));
     } catch (const Napi::Error& e) {
@@ -153,9 +172,9 @@ Napi::Value DecodeImageJs(const Napi::CallbackInfo& info) {
   }
   return PromiseWorker<Sample>::Start(
       info.Env(), Napi::Object::New(info.Env()), Claim(),
-      [bytes = std::move(bytes), pipeline, name] {
+      [bytes = std::move(bytes), pipeline, name, max_pixels] {
         Sample s;
-        s.image = DecodeImage(bytes, name);
+        s.image = DecodeWithin(bytes, max_pixels, name);
         pipeline->Apply(s, 0);
         return s;
       },

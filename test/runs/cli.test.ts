@@ -49,6 +49,8 @@ describe('torch-attn CLI', () => {
       expect(r.code, command).toBe(2);
       expect(r.err, command).toMatch(/--checkpoint .*missing.pth: file not found/);
     }
+    r = await run('serve', '--checkpoint', 'x.pth', '--max-pixels', '0');
+    expect(r.err).toMatch(/--max-pixels/);
     r = await run('summary', '--input', '3,32');
     expect(r.err).toMatch(/--input takes C,H,W/);
   });

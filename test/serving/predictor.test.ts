@@ -287,6 +287,32 @@ describe('images from memory', () => {
     expect((await rejection(decodeImage(jpeg, { transform: 3 as never }))).name).toBe('TypeError');
   });
 
+  it('maxPixels refuses an image from its header, before decoding it; within it the same pixels', async () => {
+    const jpeg = fs.readFileSync(path.join(FOLDER, 'cat', 'b.jpg')); // 36 x 24: 864 pixels
+    const png = fs.readFileSync(path.join(FOLDER, 'cat', 'a.png')); // 17 x 13: 221 pixels
+    // The same JPEG with a 16-KB comment segment: decoded in the pool, not inline.
+    const big = Buffer.concat([jpeg.subarray(0, 2), Buffer.from([0xff, 0xfe, 0x40, 0x02]), Buffer.alloc(0x4000), jpeg.subarray(2)]);
+    for (const [bytes, pixels, size] of [[jpeg, 864, '36 x 24'], [big, 864, '36 x 24'], [png, 221, '17 x 13']] as const) {
+      const err = await rejection(decodeImage(bytes, { maxPixels: pixels - 1, name: 'upload' }));
+      expect(err.code).toBe(ErrorCode.DATA);
+      expect(err.message).toBe(`upload: ${size} is ${pixels} pixels, more than the ${pixels - 1} this decoder takes (maxPixels)`);
+      expect(maxRelDiff(await decodeImage(bytes, { maxPixels: pixels }), await decodeImage(bytes))).toBe(0);
+    }
+    // From the header: a file cut short says it is too large, not that it is truncated.
+    const err = await rejection(decodeImage(jpeg.subarray(0, jpeg.length - 200), { maxPixels: 100 }));
+    expect(err.message).toMatch(/more than the 100 this decoder takes/);
+    for (const bad of [0, 1.5, -3]) expect((await rejection(decodeImage(jpeg, { maxPixels: bad }))).message).toMatch(/decodeImage\(\) options\.maxPixels/);
+    // A predictor's classify() takes it as an option.
+    manualSeed(0);
+    const p = new CBAMCNN({ numClasses: 3 }).eval().predictor({ transform: EVAL, maxPixels: 500 });
+    expect(p.maxPixels).toBe(500);
+    const e = await rejection(p.classify(jpeg));
+    expect([e.code, e.message]).toEqual([ErrorCode.DATA, 'image: 36 x 24 is 864 pixels, more than the 500 this decoder takes (maxPixels)']);
+    expect((await p.classify(png)).length).toBe(3);
+    expect(p.stats().requests).toBe(1);
+    await p.close();
+  });
+
   it('classify: top-k labels and probabilities through the batcher, one list per image', async () => {
     manualSeed(0);
     const m = new CBAMCNN({ numClasses: 3 }).eval();

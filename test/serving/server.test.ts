@@ -269,6 +269,23 @@ describe('torch-attn serve over HTTP', () => {
     await q.close();
   });
 
+  it('an upload of more pixels than the server takes gets 400 from its header, before the queue (default 4096 x 4096)', async () => {
+    expect(predictor.maxPixels).toBe(4096 * 4096);
+    const { predictor: p } = await predictorFromRun(checkpoint, { maxBatch: 2, maxPixels: 500 });
+    const other = createServer(p, {});
+    const url = await other.listen({ host: '127.0.0.1', port: 0 });
+    try {
+      const res = await fetch(`${url}/predictions`, { method: 'POST', body: JPEG, headers: { 'content-type': 'image/jpeg' } }); // 36 x 24
+      expect(res.status).toBe(400);
+      expect(await res.json()).toEqual({ error: 'bad_image', message: 'image: 36 x 24 is 864 pixels, more than the 500 this decoder takes (maxPixels)' });
+      expect(p.stats().requests).toBe(0);
+      expect((await fetch(`${url}/predictions`, { method: 'POST', body: PNG, headers: { 'content-type': 'image/png' } })).status).toBe(200); // 17 x 13
+    } finally {
+      await other.close();
+      await p.close();
+    }
+  });
+
   it('a full queue answers 503 with Retry-After', async () => {
     const { predictor: slow } = await predictorFromRun(checkpoint, { maxBatch: 64, maxDelayMs: 300, maxQueue: 2 });
     const small = createServer(slow, {});
