@@ -17,6 +17,7 @@
 // (server_over_model).
 //   npx tsx scripts/bench-serve.ts [--duration 60] [--baseline-duration 20] [--rounds 3]
 //                                  [--connections 32] [--precision fp32] [--threads 2]
+//                                  [--arch resnet18] (any run architecture: cbamcnn, vgg11, ...)
 import { spawn, execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -37,6 +38,7 @@ const { values } = parseArgs({
     connections: { type: 'string', default: '32' },
     precision: { type: 'string', default: 'fp32' },
     threads: { type: 'string', default: '2' },
+    arch: { type: 'string', default: 'resnet18' },
     data: { type: 'string', default: path.resolve(__dirname, '..', '..', 'shared', 'data', 'cifar10-jpg', 'test_10000.tar.gz') },
   },
 });
@@ -185,8 +187,8 @@ async function main() {
   const bodies = images();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'torch-attn-bench-serve-'));
   try {
-    const checkpoint = await makeRun(dir);
-    const out: Record<string, unknown> = { connections: Number(values.connections), precision: values.precision, threads: Number(values.threads), images: bodies.length, cpus: os.cpus().length };
+    const checkpoint = await makeRun(dir, values.arch);
+    const out: Record<string, unknown> = { arch: values.arch, connections: Number(values.connections), precision: values.precision, threads: Number(values.threads), images: bodies.length, cpus: os.cpus().length };
     const rounds = Number(values.rounds);
     if (!Number.isInteger(rounds) || rounds < 1) throw new RangeError(`--rounds must be a positive integer, got '${values.rounds}'`);
     type Round = { seconds: number } & Awaited<ReturnType<typeof load>> & { exit_code: number | null };
