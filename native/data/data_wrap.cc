@@ -98,7 +98,29 @@ Napi::Value ApplyTransform(const Napi::CallbackInfo& info) {
 constexpr size_t kInlineBytes = 16 << 10;
 constexpr int64_t kInlineSide = 64;
 
-bool DecodesInline(const std::string& bytes, const std::vector<TransformSpec>& specs) {
+// The size an image's header declares, read once (a peek opens a decoder) and only if asked. Holds
+// a reference to the bytes: used before they move to a worker.
+class Declared {
+ public:
+  explicit Declared(const std::string& bytes) : bytes_(bytes) {}
+  // False when the header does not say (DecodeImage then says why).
+  bool Get(int64_t* width, int64_t* height) {
+    if (!read_) {
+      known_ = DeclaredSize(bytes_, &width_, &height_);
+      read_ = true;
+    }
+    *width = width_;
+    *height = height_;
+    return known_;
+  }
+
+ private:
+  const std::string& bytes_;
+  bool read_ = false, known_ = false;
+  int64_t width_ = 0, height_ = 0;
+};
+
+bool DecodesInline(const std::string& bytes, const std::vector<TransformSpec>& specs, Declared& declared) {
   if (bytes.size() > kInlineBytes) return false;
   // The transform first: it costs nothing to check, where the header peek opens a decoder.
   for (const auto& spec : specs) {
@@ -112,7 +134,7 @@ bool DecodesInline(const std::string& bytes, const std::vector<TransformSpec>& s
     }
   }
   int64_t width = 0, height = 0;
-  if (!DeclaredSize(bytes, &width, &height)) return false;
+  if (!declared.Get(&width, &height)) return false;
   return width >= 1 && height >= 1 && width <= kInlineSide && height <= kInlineSide;
 }
 
@@ -152,11 +174,12 @@ Napi::Value DecodeImageJs(const Napi::CallbackInfo& info) {
   const auto specs = info[1].IsUndefined() ? std::vector<TransformSpec>{} : ReadTransformSpecs(info[1], "decodeImage() transform");
   auto pipeline = std::make_shared<const Pipeline>(specs);
   std::string bytes(reinterpret_cast<const char*>(view.Data()), view.ByteLength());
-  if (int64_t width = 0, height = 0; max_pixels > 0 && DeclaredSize(bytes, &width, &height)) CheckPixels(width, height, max_pixels, name);
+  Declared declared(bytes);
+  if (int64_t width = 0, height = 0; max_pixels > 0 && declared.Get(&width, &height)) CheckPixels(width, height, max_pixels, name);
   // A small image (a CIFAR-sized upload) is decoded here, in microseconds: the hop to libuv's
   // pool and back woke two threads for it, and on a server whose cores compute batches every
   // wake-up takes a core from the compute threads mid-kernel (measured in docs/measurements.md).
-  if (DecodesInline(bytes, specs)) {
+  if (DecodesInline(bytes, specs, declared)) {
     auto deferred = Napi::Promise::Deferred::New(info.Env());
     try {
       Sample s;
