@@ -78,6 +78,7 @@ void ModelImpl::CheckInput(const torch::Tensor& x) const {
                      std::to_string(x.size(1)) + " " + c10::str(x.sizes()));
   }
   if (x.size(0) < 1) throw RangeError(Describe() + " got an empty batch " + c10::str(x.sizes()));
+  if (x.size(2) < 1 || x.size(3) < 1) throw RangeError(Describe() + " got an empty image " + c10::str(x.sizes()) + ": height and width must be at least 1");
   int64_t fixed = FixedInputSize();
   if (fixed > 0 && (x.size(2) != fixed || x.size(3) != fixed)) {
     throw RangeError(Describe() + " expects " + std::to_string(fixed) + "x" + std::to_string(fixed) +

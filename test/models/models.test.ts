@@ -166,6 +166,7 @@ describe('EXPECTED FAILURE - bad options and inputs', () => {
   it.each([
     ['a 3-D input', () => model.forward(zeros([3, 32, 32])), RangeError, /expects a 4-D input .* got 3-D \[3, 32, 32\]/],
     ['a wrong channel count', () => resnet().forward(zeros([1, 4, 32, 32])), RangeError, /expects 3 input channels, got 4/],
+    ['an empty image', () => resnet().forward(zeros([1, 3, 0, 0])), RangeError, /got an empty image \[1, 3, 0, 0\]: height and width must be at least 1/],
     ['a wrong image size for CBAMCNN', () => model.forward(zeros([1, 3, 28, 28])), RangeError, /expects 32x32 inputs/],
     ['an integer input', () => model.forward(zeros([1, 3, 32, 32], { dtype: 'uint8' })), TypeError, /floating-point tensor/],
     ['not a tensor', () => model.forward([1, 2, 3] as never), TypeError, /Expected a Tensor for forward\(x\) but received an Array/],
