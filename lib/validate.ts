@@ -58,6 +58,10 @@ export function options<T extends object>(value: T | undefined, name: string, al
   return value;
 }
 
+/** The longest delay a Node timer takes, in ms (2^31 - 1, about 24.8 days): a longer one Node
+ *  turns into 1 ms, with only a warning. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
 export function integer(value: unknown, name: string, min = Number.MIN_SAFE_INTEGER, max = Number.MAX_SAFE_INTEGER): number {
   if (typeof value !== 'number') throw typeError(name, 'an integer', value);
   if (!Number.isSafeInteger(value)) throw new RangeError(`Expected an integer for ${name} but received ${value}`);
@@ -77,6 +81,17 @@ export function finiteNumber(value: unknown, name: string): number {
   if (typeof value !== 'number') throw typeError(name, 'a number', value);
   if (!Number.isFinite(value)) throw new RangeError(`${name} must be a finite number, got ${value}`);
   return value;
+}
+
+/** An AbortSignal (or an object that behaves as one: `aborted`, `addEventListener`,
+ *  `removeEventListener`), or undefined. */
+export function abortSignal(value: unknown, name: string): AbortSignal | undefined {
+  if (value === undefined) return undefined;
+  const s = value as Partial<AbortSignal> | null;
+  if (typeof s !== 'object' || s === null || typeof s.aborted !== 'boolean' || typeof s.addEventListener !== 'function' || typeof s.removeEventListener !== 'function') {
+    throw typeError(name, 'an AbortSignal (AbortController.signal, AbortSignal.timeout(ms))', value);
+  }
+  return value as AbortSignal;
 }
 
 export function oneOf<T extends string>(value: unknown, name: string, allowed: readonly T[]): T {

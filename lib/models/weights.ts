@@ -98,9 +98,14 @@ export interface DownloadOptions {
 /** Downloads a registered weights file into the cache (a cached file is returned as it is). */
 export async function pullWeights(name: string, options: DownloadOptions = {}): Promise<string> {
   const w = findWeights(name);
+  // Checked first: a bad option is an error whether or not the file is cached already.
+  const o = validate.options(options, 'pull() options', ['onProgress', 'signal', 'timeoutMs', 'mirror']);
+  if (o.onProgress !== undefined && typeof o.onProgress !== 'function') throw validate.typeError('pull() options.onProgress', 'a function', o.onProgress);
+  validate.abortSignal(o.signal, 'pull() options.signal');
+  if (o.timeoutMs !== undefined) validate.integer(o.timeoutMs, 'pull() options.timeoutMs', 1, validate.MAX_TIMER_MS);
+  if (o.mirror !== undefined && typeof o.mirror !== 'string') throw validate.typeError('pull() options.mirror', 'a URL (a string)', o.mirror);
   const dest = path.join(weightsCacheDir(), w.file);
   if (fs.existsSync(dest)) return dest;
-  const o = validate.options(options, 'pull() options', ['onProgress', 'signal', 'timeoutMs', 'mirror']);
   const url = o.mirror ? `${o.mirror.replace(/\/+$/, '')}/${w.file}` : w.url;
   return downloadVerified(url, dest, w.sha256Prefix, o);
 }

@@ -204,7 +204,10 @@ export class Predictor {
     this.#model = model;
     this.maxBatch = o.maxBatch === undefined ? 32 : validate.integer(o.maxBatch, 'predictor() options.maxBatch', 1, 1 << 16);
     this.maxDelayMs = o.maxDelayMs === undefined ? 5 : validate.finiteNumber(o.maxDelayMs, 'predictor() options.maxDelayMs');
-    if (this.maxDelayMs < 0) throw new RangeError(`predictor() options.maxDelayMs must be at least 0, got ${this.maxDelayMs}`);
+    // A timer takes at most 2^31 - 1 ms: Node made a longer delay 1 ms (with a warning).
+    if (this.maxDelayMs < 0 || this.maxDelayMs > validate.MAX_TIMER_MS) {
+      throw new RangeError(`predictor() options.maxDelayMs must be from 0 to ${validate.MAX_TIMER_MS} (a timer's longest), got ${this.maxDelayMs}`);
+    }
     this.maxQueue = o.maxQueue === undefined ? 1024 : validate.integer(o.maxQueue, 'predictor() options.maxQueue', 1);
     this.precision = precisionOption(o.precision, 'predictor() options.precision', model.device);
     this.#transform = o.transform === undefined ? undefined : toSteps(o.transform, 'predictor() options.transform');
@@ -245,7 +248,7 @@ export class Predictor {
       }
       const wrong = this.#wrongSize(x.shape);
       if (wrong !== undefined) throw new RangeError(`predictor.predict(x): ${wrong}`);
-      return this.#enqueue(x, o.signal);
+      return this.#enqueue(x, validate.abortSignal(o.signal, 'predictor.predict() options.signal'));
     } catch (err) {
       return Promise.reject(err);
     }
@@ -263,6 +266,7 @@ export class Predictor {
     if (o.name !== undefined && typeof o.name !== 'string') throw validate.typeError('classify() options.name', 'a string', o.name);
     const name = o.name ?? 'image';
     const k = o.topK === undefined ? 5 : validate.integer(o.topK, 'classify() options.topK', 1);
+    const signal = validate.abortSignal(o.signal, 'classify() options.signal');
     if (this.#transform === undefined) {
       throw new TypeError('classify() needs the model\'s eval transform: pass predictor({ transform }) (e.g. a run\'s test transform)');
     }
@@ -279,7 +283,7 @@ export class Predictor {
         throw codedError(ErrorCode.DATA, `${what}: ${wrong} after the transform (resize and centerCrop in the transform bring any image to its size)`);
       }
       try {
-        const y = await this.#enqueue(x, o.signal);
+        const y = await this.#enqueue(x, signal);
         const logits = y.toFloat32Array();
         y.dispose();
         return this.#topK(logits, k);

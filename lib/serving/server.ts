@@ -56,7 +56,7 @@ export function createServer(
   // the timeout on an interval (30 s by default), here a quarter of it; its headers timeout (60 s)
   // must not exceed it (Node then takes the smaller of the two for the headers and the larger
   // for the whole request).
-  const requestTimeout = o.requestTimeoutMs === undefined ? 30_000 : validate.integer(o.requestTimeoutMs, 'createServer() options.requestTimeoutMs', 0, 2 ** 31 - 1);
+  const requestTimeout = o.requestTimeoutMs === undefined ? 30_000 : validate.integer(o.requestTimeoutMs, 'createServer() options.requestTimeoutMs', 0, validate.MAX_TIMER_MS);
   const app = Fastify({
     bodyLimit: maxBody,
     return503OnClosing: true,

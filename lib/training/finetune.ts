@@ -297,6 +297,7 @@ export class StagedFineTuner {
 
   async fit(train: ImageDataset | DataLoader, test?: ImageDataset | DataLoader | null, options?: FitOptions): Promise<FitResult> {
     const o = validate.options(options, 'fit() options', ['batchSize', 'workers', 'seed', 'dropLast', 'signal', 'onBatch', 'onEpoch', 'onStage', 'onWarning', 'resume', 'precision', 'pinMemory', 'distributed', 'syncBatchNorm']);
+    validate.abortSignal(o.signal, 'fit() options.signal');
     const group = o.distributed === undefined ? undefined : expectGroup(o.distributed, 'fit() options.distributed');
     const syncBatchNorm = syncBatchNormOption(o.syncBatchNorm, group !== undefined, 'fit() options');
     for (const [name, given] of [['train', train], ['test', test]] as const) {

@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../lib/cli';
 import { ErrorCode } from '../../lib/errors';
 import { StagedFineTuner, resnet, tensor } from '../../lib/index';
-import { IMAGENET_CATEGORIES, cachedWeights, downloadVerified, findWeights, listWeights, weightsCacheDir, weightsPath } from '../../lib/models/weights';
+import { IMAGENET_CATEGORIES, cachedWeights, downloadVerified, findWeights, listWeights, pullWeights, weightsCacheDir, weightsPath } from '../../lib/models/weights';
 import { colourData, readFloats, rejection } from '../helpers';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'torch-attn-weights-'));
@@ -61,6 +61,23 @@ describe('the weights registry', () => {
   it('names what is wrong with a name', () => {
     expect(() => findWeights('resnt18')).toThrow(/no pretrained weights named 'resnt18' \(did you mean 'resnet18'\?\)/);
     expect(() => findWeights('resnet18.v2')).toThrow(/resnet18 has no ImageNet weights 'v2'; it has resnet18.v1/);
+  });
+
+  it('pull() checks its options before anything else, whether or not the file is cached already', async () => {
+    const home = path.join(tmp, 'cached-home');
+    const file = withEnv({ TORCH_HOME: home }, () => weightsPath('resnet18'));
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(file, 'cached');
+    for (const [options, message] of [
+      [{ timeoutMs: -1 }, /pull\(\) options.timeoutMs must be from 1 to 2147483647, got -1/],
+      [{ timeoutMs: 2 ** 31 }, /pull\(\) options.timeoutMs must be from 1 to 2147483647/],
+      [{ mirror: 5 }, /Expected a URL \(a string\) for pull\(\) options.mirror but received/],
+      [{ signal: 'stop' }, /Expected an AbortSignal .* for pull\(\) options.signal/],
+      [{ onProgress: true }, /Expected a function for pull\(\) options.onProgress/],
+    ] as const) {
+      expect((await withEnvAsync({ TORCH_HOME: home }, () => rejection(pullWeights('resnet18', options as never)))).message).toMatch(message);
+    }
+    expect(await withEnvAsync({ TORCH_HOME: home }, () => pullWeights('resnet18', { timeoutMs: 1000 }))).toBe(file);
   });
 
   it('lives where PyTorch caches hub checkpoints: TORCH_HOME, XDG_CACHE_HOME, ~/.cache/torch', () => {

@@ -207,7 +207,7 @@ describe('concurrent inference', () => {
   it('checks its options and inputs', async () => {
     const m = model();
     expect(thrown(() => m.predictor({ maxBatch: 0 })).message).toMatch(/maxBatch must be from 1 to 65536, got 0/);
-    expect(thrown(() => m.predictor({ maxDelayMs: -1 })).message).toMatch(/maxDelayMs must be at least 0/);
+    expect(thrown(() => m.predictor({ maxDelayMs: -1 })).message).toMatch(/maxDelayMs must be from 0 to 2147483647/);
     expect(thrown(() => m.predictor({ precision: 'fp8' as never })).message).toMatch(/precision must be one of 'fp32', 'bf16', 'fp16'/);
     expect(thrown(() => m.predictor({ batch: 3 } as never)).message).toMatch(/Unknown option 'batch'/);
     expect(thrown(() => m.predictor({ classes: [1, 2] as never })).message).toMatch(/classes/);
@@ -285,6 +285,21 @@ describe('images from memory', () => {
     }
     expect((await rejection(decodeImage('x' as never))).message).toMatch(/Expected a Buffer or Uint8Array for decodeImage\(data\)/);
     expect((await rejection(decodeImage(jpeg, { transform: 3 as never }))).name).toBe('TypeError');
+  });
+
+  it('a signal that is not an AbortSignal, or a delay longer than a timer takes, is refused naming the option', async () => {
+    const p = new CBAMCNN({ numClasses: 3 }).eval().predictor({ transform: EVAL });
+    const png = fs.readFileSync(path.join(FOLDER, 'cat', 'a.png'));
+    for (const signal of [5, {}, { aborted: true }]) {
+      expect((await rejection(p.predict(randn([3, 32, 32]), { signal: signal as never }))).message).toMatch(/Expected an AbortSignal .* for predictor.predict\(\) options.signal/);
+      expect((await rejection(p.classify(png, { signal: signal as never }))).message).toMatch(/Expected an AbortSignal .* for classify\(\) options.signal/);
+    }
+    expect(p.stats().requests).toBe(0);
+    await p.close();
+    const m = new CBAMCNN({ numClasses: 3 });
+    // Node made a longer timer fire after 1 ms.
+    expect(thrown(() => m.predictor({ maxDelayMs: 1e12 })).message).toBe("predictor() options.maxDelayMs must be from 0 to 2147483647 (a timer's longest), got 1000000000000");
+    expect(m.predictor({ maxDelayMs: 2 ** 31 - 1 }).maxDelayMs).toBe(2 ** 31 - 1);
   });
 
   it('maxPixels refuses an image from its header, before decoding it; within it the same pixels', async () => {

@@ -209,6 +209,13 @@ describe('StagedFineTuner', () => {
     expect(thrown(() => new StagedFineTuner(model, { stages: [stage], lossFn: 1 } as never)).message).toMatch(/Unknown option 'lossFn'/);
   });
 
+  it('fit() refuses a signal that is not an AbortSignal before it starts', async () => {
+    const tuner = new StagedFineTuner(new CBAMCNN({ numClasses: 3 }), { stages: [{ name: 's', epochs: 1, train: 'all', lr: 1e-3 }] });
+    for (const signal of [5, {}, { aborted: true }]) {
+      expect((await rejection(tuner.fit(colourData(8), null, { batchSize: 4, signal: signal as never }))).message).toMatch(/Expected an AbortSignal \(AbortController.signal, AbortSignal.timeout\(ms\)\) for fit\(\) options.signal/);
+    }
+  });
+
   it('a stage whose per-group rates miss a training group is refused when fit starts', async () => {
     const model = new CBAMCNN({ numClasses: 3 });
     const tuner = new StagedFineTuner(model, { stages: [{ name: 's', epochs: 1, train: ['head', 'block3'], lr: { head: 1e-3 } }] });
