@@ -1,7 +1,9 @@
 // Files from outside, read safely: regular files only (a FIFO would block forever, a device
 // never end), opened non-blocking, sized from fstat and bounded per kind. The native readers
 // follow the same rule (native/common/files.h).
+import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { isPlainObject } from './validate';
 
 const OPEN_FLAGS = fs.constants.O_RDONLY | fs.constants.O_NONBLOCK | fs.constants.O_NOCTTY;
@@ -88,23 +90,69 @@ export function readJsonObject(file: string, what: string): Record<string, unkno
   return value;
 }
 
-/** Writes `data` to `file` whole or not at all: into a new temporary file beside it (created
- *  exclusively, so a link planted at its name is not followed), flushed, then renamed over it. A
- *  crash or a full disk leaves the previous file or the new one, never a part of either. */
-export function writeFileAtomic(file: string, data: string | Uint8Array): void {
-  const tmp = `${file}.tmp-${process.pid}`;
-  fs.rmSync(tmp, { force: true });
+/** The temporary a write of `file` goes through: beside it (a rename does not cross file systems),
+ *  named unpredictably, so that with an exclusive create ('wx') a planted file or link at its name
+ *  is never written through. */
+function temporaryFor(file: string): string {
+  return path.join(path.dirname(path.resolve(file)), `.${path.basename(file)}.${randomBytes(8).toString('hex')}.tmp`);
+}
+
+/** A write of `file` that the system refused, naming it (its message named the temporary), its code
+ *  (ENOENT, EACCES, ENOSPC ...) kept. */
+function cannotWrite(file: string, err: unknown): Error {
+  const e = err as NodeJS.ErrnoException;
+  if (!(e instanceof Error) || e.syscall === undefined) return err as Error;  // not the system's (a bad argument)
+  // 'ENOENT: no such file or directory, open '/x/.a.json.1f...tmp'': the reason, without the path.
+  return Object.assign(new Error(`cannot write ${file}: ${e.message.replace(/, \w+ '.*'$/, '')}`, { cause: err }), { code: e.code });
+}
+
+/** Flushes the folder of `file`, so that a rename into it is durable. */
+function syncFolder(file: string): void {
+  const fd = fs.openSync(path.dirname(path.resolve(file)), 'r');
   try {
-    const fd = fs.openSync(tmp, 'wx');
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** Writes `data` to `file` whole or not at all: into a new temporary file beside it, flushed, then
+ *  renamed over it, the folder flushed after. A crash or a full disk leaves the previous file or
+ *  the new one, never a part of either; an error names `file`. */
+export function writeFileAtomic(file: string, data: string | Uint8Array): void {
+  const temp = temporaryFor(file);
+  try {
+    const fd = fs.openSync(temp, 'wx');
     try {
       fs.writeFileSync(fd, data);
       fs.fsyncSync(fd);
     } finally {
       fs.closeSync(fd);
     }
-    fs.renameSync(tmp, file);
+    fs.renameSync(temp, file);
+    syncFolder(file);
   } catch (err) {
-    fs.rmSync(tmp, { force: true });
-    throw err;
+    fs.rmSync(temp, { force: true });
+    throw cannotWrite(file, err);
+  }
+}
+
+/** writeFileAtomic off the JS thread, for large files (checkpoints), written chunk by chunk. */
+export async function writeFileAtomicAsync(file: string, chunks: readonly Uint8Array[]): Promise<void> {
+  const temp = temporaryFor(file);
+  let handle: fs.promises.FileHandle | undefined;
+  try {
+    handle = await fs.promises.open(temp, 'wx');
+    for (const chunk of chunks) await handle.write(chunk);
+    await handle.sync();
+    await handle.close();
+    handle = undefined;
+    await fs.promises.rename(temp, file);
+    const folder = await fs.promises.open(path.dirname(path.resolve(file)), 'r');
+    await folder.sync().finally(() => folder.close());
+  } catch (err) {
+    await handle?.close().catch(() => undefined);
+    await fs.promises.rm(temp, { force: true });
+    throw cannotWrite(file, err);
   }
 }

@@ -5,8 +5,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { readJsonFile, readRegularTextFile, writeFileAtomic } from '../lib/files';
-import { thrown } from './helpers';
+import { readJsonFile, readRegularTextFile, writeFileAtomic, writeFileAtomicAsync } from '../lib/files';
+import { rejection, thrown } from './helpers';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'torch-attn-files-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -20,24 +20,38 @@ describe('writeFileAtomic', () => {
     expect(fs.readdirSync(tmp).filter((f) => f.startsWith('run.json'))).toEqual(['run.json']);
   });
 
-  it('a write that fails leaves the previous file as it was and no temporary file', () => {
+  it('a write that fails leaves the previous file as it was and no temporary file; its error names the file', async () => {
     const file = path.join(tmp, 'evaluation.json');
     writeFileAtomic(file, 'before');
     expect(thrown(() => writeFileAtomic(file, 42 as never))).toBeInstanceOf(TypeError);
     expect(fs.readFileSync(file, 'utf8')).toBe('before');
-    expect(fs.readdirSync(tmp).filter((f) => f.startsWith('evaluation.json'))).toEqual(['evaluation.json']);
-    expect(thrown(() => writeFileAtomic(path.join(tmp, 'no-such-folder', 'x.json'), 'x')).message).toMatch(/ENOENT/);
+    expect(fs.readdirSync(tmp).filter((f) => f.includes('evaluation.json'))).toEqual(['evaluation.json']);
+    const missing = path.join(tmp, 'no-such-folder', 'x.json');
+    for (const err of [thrown(() => writeFileAtomic(missing, 'x')), await rejection(writeFileAtomicAsync(missing, [Buffer.from('x')]))]) {
+      expect(err.message).toBe(`cannot write ${missing}: ENOENT: no such file or directory`);
+      expect(err.code).toBe('ENOENT');
+    }
+    // A folder where the file should go: the rename fails; the temporary goes.
+    const folder = path.join(tmp, 'taken.json');
+    fs.mkdirSync(folder);
+    for (const err of [thrown(() => writeFileAtomic(folder, 'x')), await rejection(writeFileAtomicAsync(folder, [Buffer.from('x')]))]) {
+      expect(err.message).toMatch(new RegExp(`^cannot write ${folder}: EISDIR`));
+    }
+    expect(fs.readdirSync(tmp).filter((f) => f.includes('taken.json'))).toEqual(['taken.json']);
   });
 
-  it('a link planted at the temporary name is replaced, not followed', () => {
+  it('a link at the target is replaced, not written through; the temporary has an unpredictable name', async () => {
     const victim = path.join(tmp, 'victim.txt');
     fs.writeFileSync(victim, 'untouched');
-    const file = path.join(tmp, 'config.json');
-    fs.symlinkSync(victim, `${file}.tmp-${process.pid}`);
-    writeFileAtomic(file, 'new');
-    expect(fs.readFileSync(victim, 'utf8')).toBe('untouched');
-    expect(fs.readFileSync(file, 'utf8')).toBe('new');
-    expect(fs.lstatSync(file).isSymbolicLink()).toBe(false);
+    for (const [name, write] of [['config.json', (f: string) => writeFileAtomic(f, 'new')], ['model.pth', (f: string) => writeFileAtomicAsync(f, [Buffer.from('new')])]] as const) {
+      const file = path.join(tmp, name);
+      fs.symlinkSync(victim, file);
+      await write(file);
+      expect(fs.readFileSync(victim, 'utf8')).toBe('untouched');
+      expect(fs.readFileSync(file, 'utf8')).toBe('new');
+      expect(fs.lstatSync(file).isSymbolicLink()).toBe(false);
+      expect(fs.readdirSync(tmp).filter((f) => f.includes(name))).toEqual([name]);
+    }
   });
 });
 

@@ -2,7 +2,6 @@
 // through LibTorch's own pickler) and .safetensors (read and written here: a little-endian u64
 // header length, a JSON header, then the raw tensor bytes). Writes are atomic: a temporary
 // file in the same folder, flushed, then renamed over the target.
-import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ErrorCode, codedError } from '../errors';
@@ -10,7 +9,7 @@ import { native } from '../native';
 import { expectTensor, tensor } from '../tensor/tensor';
 import type { Tensor } from '../tensor/tensor';
 import type { DType } from '../tensor/tensor';
-import { readRegularFile } from '../files';
+import { readRegularFile, writeFileAtomicAsync } from '../files';
 import * as validate from '../validate';
 
 export type CheckpointFormat = 'pth' | 'safetensors';
@@ -52,27 +51,6 @@ export function checkpointFormat(file: string, what: string): CheckpointFormat {
  *  checks the bytes), so .ckpt and other names of torch.save zips load. */
 export function isSafetensors(file: string): boolean {
   return path.extname(file).toLowerCase() === '.safetensors';
-}
-
-/** Writes `chunks` to `file` atomically: never a half-written file under the final name. */
-export async function writeFileAtomic(file: string, chunks: readonly Uint8Array[]): Promise<void> {
-  const dir = path.dirname(path.resolve(file));
-  // Unpredictable, and created exclusively ('wx'): a planted file or link is never written through.
-  const temp = path.join(dir, `.${path.basename(file)}.${randomBytes(8).toString('hex')}.tmp`);
-  const handle = await fs.promises.open(temp, 'wx');
-  try {
-    for (const chunk of chunks) await handle.write(chunk);
-    await handle.sync();
-    await handle.close();
-    await fs.promises.rename(temp, file);
-    // The rename is durable once the folder is flushed too.
-    const folder = await fs.promises.open(dir, 'r');
-    await folder.sync().finally(() => folder.close());
-  } catch (err) {
-    await handle.close().catch(() => undefined);
-    await fs.promises.rm(temp, { force: true });
-    throw err;
-  }
 }
 
 interface SafetensorsHeaderEntry {
@@ -187,7 +165,7 @@ export async function saveStateDict(tensors: Record<string, Tensor>, file: strin
     expectTensor(t, `save() entry '${name}'`);
   }
   const chunks = format === 'pth' ? [native.encodePth(tensors as never)] : encodeSafetensors(tensors);
-  await writeFileAtomic(file, chunks);
+  await writeFileAtomicAsync(file, chunks);
 }
 
 /** Names, shapes and dtypes in a checkpoint, without building a model: what to look at first
