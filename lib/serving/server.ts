@@ -296,7 +296,9 @@ export async function serve(options: ServeOptions): Promise<void> {
     throw listenError(err, host, port);
   }
   ready = true;
-  log(`${model.description} on ${address} (max batch ${predictor.maxBatch}, max delay ${predictor.maxDelayMs} ms, ${predictor.precision}): ${ROUTES}`);
+  const size = predictor.imageSize === undefined ? 'any size' : predictor.imageSize.join(' x ');
+  const pixels = predictor.maxPixels === undefined ? '' : `, uploads up to ${predictor.maxPixels.toLocaleString('en-US')} pixels`;
+  log(`${model.description} on ${address} (max batch ${predictor.maxBatch}, max delay ${predictor.maxDelayMs} ms, ${predictor.precision}, images ${size}${pixels}): ${ROUTES}`);
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       process.removeListener('SIGTERM', onTerm);

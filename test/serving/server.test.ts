@@ -336,7 +336,7 @@ describe('torch-attn serve over HTTP', () => {
   });
 
   it('the CLI server finishes requests in flight on SIGTERM and exits 0', async () => {
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join(__dirname, 'serve-child.ts'), 'serve', '--checkpoint', checkpoint, '--port', '0', '--max-delay-ms', '500'], {
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(__dirname, 'serve-child.ts'), 'serve', '--checkpoint', checkpoint, '--port', '0', '--max-delay-ms', '500', '--max-pixels', '1000'], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stderr = '';
@@ -349,6 +349,8 @@ describe('torch-attn serve over HTTP', () => {
       child.on('exit', (code) => reject(new Error(`serve exited ${code}: ${stderr}`)));
     });
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    // What it serves, --max-pixels taken (the JPEG below has 864).
+    expect(stderr).toMatch(/\(max batch 32, max delay 500 ms, fp32, images 32 x 32, uploads up to 1,000 pixels\)/);
     const inFlight = Array.from({ length: 6 }, () => fetch(`${url}/predictions`, { method: 'POST', body: JPEG, headers: { 'content-type': 'image/jpeg' } }));
     // SIGTERM once all six wait in the batcher (they wait up to 500 ms for more): a request that
     // had not yet arrived would rightly be refused (503), which is not what this test is about.
