@@ -1,5 +1,7 @@
 // `torch-attn serve`: a run's checkpoint behind HTTP (fastify), predictions through the dynamic
 // batcher, Prometheus metrics (prom-client), health and readiness, graceful shutdown.
+import { STATUS_CODES, maxHeaderSize } from 'node:http';
+import type { Duplex } from 'node:stream';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import multipart from '@fastify/multipart';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
@@ -36,7 +38,9 @@ export interface ServeOptions {
  *  the delay itself is a reading less this. */
 export const EVENT_LOOP_SAMPLE_MS = 10;
 
-const IMAGE_TYPES = /^(image\/[a-z0-9.+-]+|application\/octet-stream)$/i;
+/** The media types of an image body, with any parameters (`image/jpeg; charset=binary`, as some
+ *  clients send: they answered 415). */
+const IMAGE_TYPES = /^(image\/[a-z0-9.+-]+|application\/octet-stream)\s*(;.*)?$/i;
 /** What a request may send, and where: named by every error that turns one away. */
 const SEND_AN_IMAGE = 'send an image as the body (Content-Type image/jpeg, image/png or application/octet-stream) or as multipart/form-data';
 const ROUTES = 'POST /predictions, GET /health /ready /metrics';
@@ -58,6 +62,7 @@ export function createServer(
   // for the whole request).
   const requestTimeout = o.requestTimeoutMs === undefined ? 30_000 : validate.integer(o.requestTimeoutMs, 'createServer() options.requestTimeoutMs', 0, validate.MAX_TIMER_MS);
   const app = Fastify({
+    clientErrorHandler: clientError(requestTimeout),
     bodyLimit: maxBody,
     return503OnClosing: true,
     forceCloseConnections: 'idle',
@@ -254,6 +259,24 @@ function httpError(err: Error & { code?: string; statusCode?: number }, maxBody:
       if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) return { status: err.statusCode, error: 'bad_request', message: err.message };
       return { status: 500, error: 'internal', message: err.message };
   }
+}
+
+/** What a request that is not HTTP gets before any route sees it (a malformed request line or
+ *  header, headers over Node's limit, a request not received in time): the routes' JSON shape
+ *  `{ error, message }` instead of fastify's own ('Client Error'), then the connection closes. */
+function clientError(requestTimeoutMs: number): (err: Error & { code?: string }, socket: Duplex) => void {
+  return (err, socket) => {
+    if (err.code === 'ECONNRESET' || socket.destroyed) return;
+    const [status, error, message] =
+      err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'timeout', `the request was not received within ${requestTimeoutMs / 1000} s`]
+      : err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'too_large', `the request line and headers are larger than this server takes (${maxHeaderSize} bytes)`]
+      : [400, 'bad_request', `the request is not valid HTTP/1.1 (${err.code ?? err.message})`];
+    const body = JSON.stringify({ error, message });
+    if (socket.writable) {
+      socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n${body}`);
+    }
+    socket.destroy();
+  };
 }
 
 /** Why the server could not listen, in words that say what to change ('listen EADDRINUSE:

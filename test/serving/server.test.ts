@@ -2,6 +2,7 @@
 // errors, back-pressure, health, readiness, Prometheus metrics, and a graceful SIGTERM.
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
+import { maxHeaderSize } from 'node:http';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -136,6 +137,7 @@ describe('torch-attn serve over HTTP', () => {
       socket.write(JPEG.subarray(0, 10));  // and nothing more
       const text = await answer;
       expect(text).toMatch(/^HTTP\/1\.1 408/);
+      expect(text.slice(text.indexOf('\r\n\r\n') + 4)).toBe('{"error":"timeout","message":"the request was not received within 0.5 s"}');
       expect(Date.now() - started).toBeLessThan(5_000);
       expect((await fetch(`${url}/predictions`, { method: 'POST', body: JPEG, headers: { 'content-type': 'image/jpeg' } })).status).toBe(200);
     } finally {
@@ -182,6 +184,25 @@ describe('torch-attn serve over HTTP', () => {
     res = await post(JPEG, 'image/jpeg', '?topk=abc');
     expect(res.status).toBe(400);
     expect(((await res.json()) as { message: string }).message).toMatch(/topk must be a positive integer/);
+    // A media type with parameters is the same type (it answered 415).
+    expect((await post(JPEG, 'image/jpeg; charset=binary')).status).toBe(200);
+    // Not HTTP at all, or headers over Node's limit: the same JSON shape, from before any route.
+    const port = Number(new URL(base).port);
+    for (const [request, head, body] of [
+      ['GARBAGE\r\n\r\n', 'HTTP/1.1 400 Bad Request', { error: 'bad_request', message: 'the request is not valid HTTP/1.1 (HPE_INVALID_METHOD)' }],
+      [`GET /health HTTP/1.1\r\nHost: x\r\nX: ${'a'.repeat(20_000)}\r\n\r\n`, 'HTTP/1.1 431 Request Header Fields Too Large', { error: 'too_large', message: `the request line and headers are larger than this server takes (${maxHeaderSize} bytes)` }],
+      ['POST /predictions HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n', 'HTTP/1.1 400 Bad Request', { error: 'bad_request', message: 'the request is not valid HTTP/1.1 (HPE_INVALID_CONTENT_LENGTH)' }],
+    ] as const) {
+      const text = await new Promise<string>((resolve) => {
+        let got = '';
+        const socket = net.connect(port, '127.0.0.1', () => socket.end(request));
+        socket.on('data', (d) => (got += d));
+        socket.on('close', () => resolve(got));
+        socket.on('error', () => resolve(got));
+      });
+      expect(text.split('\r\n')[0]).toBe(head);
+      expect(JSON.parse(text.slice(text.indexOf('\r\n\r\n') + 4))).toEqual(body);
+    }
   });
 
   it('predictorFromRun names a missing checkpoint before looking for its config.json', async () => {
