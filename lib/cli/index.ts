@@ -240,6 +240,7 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
     if (command !== '--version' && command !== '-V' && !COMMANDS.includes(command)) {
       throw new UsageError(`unknown command '${command}'${validate.didYouMean(command, COMMANDS)} (commands: ${COMMANDS.join(', ')})`);
     }
+    if (command === 'doctor' && args.length > 0) throw new UsageError(`doctor takes no options or arguments, got '${args.join(' ')}'`);
     let commands: typeof import('./commands');
     try {
       commands = await import('./commands');

@@ -11,6 +11,7 @@ import type { Model } from '../models/model';
 import { ATTENTION_KINDS, type AttentionOptions, attentionSpec } from '../modules/attention';
 import type { FineTunerOptions, SchedulerSpec, StageSpec } from '../training/finetune';
 import { readJsonObject, readRegularTextFile } from '../files';
+import { ErrorCode, codedError } from '../errors';
 import { RUN_CONFIG } from './report';
 import * as validate from '../validate';
 import { MEMORY_FORMATS, PRECISIONS, type MemoryFormat, type Precision } from '../precision';
@@ -307,6 +308,12 @@ export function transformsFor(config: RunConfig): { train: TransformStep[]; test
 export async function loadData(config: RunConfig): Promise<{ train: ImageDataset; test: ImageDataset | null }> {
   const t = transformsFor(config);
   const { dataset, path: dir, label } = config.data;
+  // A file where the folder should be (the downloaded archive, most often): said as such, not as
+  // the ENOTDIR of a path inside it.
+  if (fs.statSync(dir, { throwIfNoEntry: false })?.isDirectory() === false) {
+    const archive = /\.(tar\.gz|tgz|tar|zip)$/i.test(dir) ? ': unpack the archive and point data.path at the folder it makes' : ': point data.path at the dataset\'s folder';
+    throw codedError(ErrorCode.DATA, `data.path ${dir} is a file, not a folder${archive}`);
+  }
   // CIFAR as image files: <dir>/train/<class>/*.png|jpg and <dir>/test/<class>/... (the classes
   // sort into CIFAR's own label order).
   if (dataset !== 'imageFolder' && isDirectory(path.join(dir, 'train'))) {
@@ -334,7 +341,11 @@ export async function loadData(config: RunConfig): Promise<{ train: ImageDataset
 const SPLIT_TEST = ['val', 'test'];
 
 function isDirectory(dir: string): boolean {
-  return fs.statSync(dir, { throwIfNoEntry: false })?.isDirectory() ?? false;
+  try {
+    return fs.statSync(dir, { throwIfNoEntry: false })?.isDirectory() ?? false;
+  } catch {
+    return false;  // ENOTDIR (a path through a file), EACCES: not a folder this can use
+  }
 }
 
 async function folders(dir: string, testDir: string | undefined, explicit: string | undefined, t: { train: TransformStep[]; test: TransformStep[] }): Promise<{ train: ImageDataset; test: ImageDataset | null }> {

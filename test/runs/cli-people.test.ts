@@ -104,6 +104,14 @@ describe('torch-attn CLI for people', () => {
     const o = await run('train', '--dataset', 'imageFolder', '--data', onlySplits, '--model', 'cbamcnn', '--dry-run');
     expect(o.code).toBe(1);
     expect(o.err).toMatch(/holds only split folders \(.*\), no train\//);
+    // A file where the folder goes (the downloaded archive): it said "ENOTDIR: not a directory, stat '<file>/train'".
+    const archive = path.join(tmp, 'cifar-10-binary.tar.gz');
+    fs.writeFileSync(archive, 'not a folder');
+    for (const dataset of ['imageFolder', 'cifar10']) {
+      const a = await run('train', '--dataset', dataset, '--data', archive, '--model', 'cbamcnn', '--dry-run');
+      expect(a.code).toBe(1);
+      expect(a.err).toMatch(/data\.path .*cifar-10-binary\.tar\.gz is a file, not a folder: unpack the archive and point data\.path at the folder it makes/);
+    }
     const plain = path.join(tmp, 'plain', 'animals');
     classFolders(plain);
     const p = await run('train', '--dataset', 'imageFolder', '--data', plain, '--model', 'cbamcnn', '--set', 'data.imageSize=32', '--epochs', '1', '--batch-size', '2', '--workers', '1', '--out', path.join(tmp, 'no-test'));

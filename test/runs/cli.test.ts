@@ -109,6 +109,7 @@ describe('torch-attn CLI', () => {
     const s = await run('summary', '--model', 'cbamcnn', '--classes', '4');
     expect(s.code).toBe(0);
     expect(s.out).toMatch(/fc2\s+Linear\s+\[1, 4\]/);
+    expect(await run('doctor', '--json')).toMatchObject({ code: 2, err: expect.stringMatching(/doctor takes no options or arguments, got '--json'/) });
     const d = await run('doctor');
     expect(d.code).toBe(0);
     // The package's version where Debian's libtorch-dev provides LibTorch (1.13.1; its headers say 1.13.0).
