@@ -3,6 +3,7 @@
 // addon). Freezing and optimizer groups are resolved here, in TypeScript, over those names and
 // sent to the addon as lists of names.
 import type { Model } from '../models/model';
+import { typeError } from '../validate';
 
 /** Group names every model has: 'attention', 'head', 'backbone', 'all'; ResNets add 'stem' and
  *  'layer1'..'layer4', VGG 'stage1'..'stage5', CBAMCNN 'block1'..'block3'. */
@@ -29,6 +30,10 @@ export function isAttentionName(model: Model, name: string): boolean {
 
 /** The groups of `model`: group name -> parameter names, in model order. */
 export function parameterGroups(model: Model): Map<GroupName, string[]> {
+  // Duck-typed: model.ts imports this file.
+  if (typeof (model as Partial<Model> | null)?.namedParameters !== 'function') {
+    throw typeError('parameterGroups(model)', 'a model (a ResNet, VGG or CBAMCNN of torch-attn)', model);
+  }
   const table = groupTable(model);
   const groups = new Map<GroupName, string[]>();
   const add = (group: string, name: string) => {
@@ -56,7 +61,7 @@ function globToRegExp(pattern: string): RegExp {
  * any characters, dots included: 'layer4.*.conv2.*'). An entry that is neither a group nor a
  * pattern matching something is a RangeError listing the groups.
  */
-export function resolveParameters(model: Model, selectors: string | readonly string[], what: string): string[] {
+export function resolveParameters(model: Model, selectors: string | readonly string[], what = 'resolveParameters(selectors)'): string[] {
   const list = typeof selectors === 'string' ? [selectors] : selectors;
   if (!Array.isArray(list) || list.some((s) => typeof s !== 'string')) {
     throw new TypeError(`Expected a group name, a pattern or an Array of them for ${what}`);

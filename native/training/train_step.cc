@@ -16,8 +16,9 @@ void CheckLabels(const torch::Tensor& labels, int64_t batch, int64_t classes) {
   if (batch > 0) {
     auto min = labels.min().item<int64_t>(), max = labels.max().item<int64_t>();
     if (min < 0 || max >= classes) {
-      throw RangeError("labels must be class indices from 0 to " + std::to_string(classes - 1) + ", got values from " +
-                       std::to_string(min) + " to " + std::to_string(max));
+      throw RangeError("labels must be class indices from 0 to " + std::to_string(classes - 1) + " (the model has " + std::to_string(classes) +
+                       (classes == 1 ? " output" : " outputs") + "), got values from " + std::to_string(min) + " to " + std::to_string(max) +
+                       (max >= classes ? ": does the data have more classes than the model was built for (numClasses)?" : ""));
     }
   }
 }

@@ -14,6 +14,10 @@ describe('evaluate() progress', () => {
     expect(seen.at(-1)).toEqual([40, 40]);
     for (let i = 1; i < seen.length; i++) expect(seen[i][0]).toBeGreaterThanOrEqual(seen[i - 1][0]);
     await expect(evaluate(model, colourData(4), { onProgress: 5 as never })).rejects.toThrow(/onProgress/);
+    // A model built for fewer classes than the data has: says which (colourData has 3).
+    await expect(evaluate(new CBAMCNN({ numClasses: 2 }), colourData(6))).rejects.toThrow(
+      /labels must be class indices from 0 to 1 \(the model has 2 outputs\), got values from 0 to 2: does the data have more classes than the model was built for \(numClasses\)\?/,
+    );
   });
 
   it('a listener that throws: evaluate() rejects with its error after the pass, and it is not called again (thrown from the timer, it ended the process)', async () => {

@@ -62,6 +62,9 @@ describe('parameter groups', () => {
     expect(() => resolveParameters(model, 'layer5', 'freeze()')).toThrow(
       /freeze\(\): 'layer5' is neither a group of ResNet18-cbam \(stage\) \(all, stem, backbone, layer1, layer2, layer3, layer4, head, attention\) nor a pattern/,
     );
+    // Called from JavaScript without the label, or on something else than a model.
+    expect(() => resolveParameters(model, 'layer5')).toThrow(/^resolveParameters\(selectors\): 'layer5' is neither/);
+    expect(() => parameterGroups({} as never)).toThrow(/Expected a model \(a ResNet, VGG or CBAMCNN of torch-attn\) for parameterGroups\(model\) but received/);
   });
 });
 
@@ -188,7 +191,7 @@ describe('optimizers', () => {
     const model = new CBAMCNN({ numClasses: 4 });
     const opt = optim.adam(model);
     const x = randn([2, 3, 32, 32]);
-    expect((await rejection(model.trainStep(opt, x, labels([0, 4])))).message).toMatch(/class indices from 0 to 3, got values from 0 to 4/);
+    expect((await rejection(model.trainStep(opt, x, labels([0, 4])))).message).toMatch(/class indices from 0 to 3 \(the model has 4 outputs\), got values from 0 to 4: does the data have more classes than the model was built for \(numClasses\)\?/);
     expect((await rejection(model.trainStep(opt, x, tensor([0, 1])))).message).toMatch(/labels must be a 1-D int64 tensor/);
     expect((await rejection(model.trainStep(opt, x, labels([0])))).message).toMatch(/one class index per image \(2\)/);
     expect((await rejection(new CBAMCNN().trainStep(opt, x, labels([0, 1])))).message).toMatch(/made for another model/);
