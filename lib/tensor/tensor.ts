@@ -147,6 +147,50 @@ function fromArray(data: readonly unknown[]): { array: ArrayBufferView; dtype: D
   return { array: Float64Array.from(data as number[]), dtype: 'float32' };
 }
 
+/** The values each integer dtype holds. */
+const INTEGER_RANGES: Partial<Record<DType, readonly [bigint, bigint]>> = {
+  int64: [-(2n ** 63n), 2n ** 63n - 1n],
+  int32: [-(2n ** 31n), 2n ** 31n - 1n],
+  int16: [-(2n ** 15n), 2n ** 15n - 1n],
+  int8: [-128n, 127n],
+  uint8: [0n, 255n],
+};
+
+/** The values each TypedArray holds, where a conversion to an integer dtype may need no check. */
+function arrayRange(array: ArrayBufferView): readonly [bigint, bigint] | undefined {
+  if (array instanceof Uint8Array || array instanceof Uint8ClampedArray) return [0n, 255n];
+  if (array instanceof Int8Array) return [-128n, 127n];
+  if (array instanceof Int16Array) return [-(2n ** 15n), 2n ** 15n - 1n];
+  if (array instanceof Uint16Array) return [0n, 2n ** 16n - 1n];
+  if (array instanceof Int32Array) return [-(2n ** 31n), 2n ** 31n - 1n];
+  if (array instanceof Uint32Array) return [0n, 2n ** 32n - 1n];
+  if (array instanceof BigInt64Array) return [-(2n ** 63n), 2n ** 63n - 1n];
+  return undefined;  // floating point, BigUint64Array
+}
+
+/**
+ * Refuses values an integer dtype cannot hold (NaN, infinities, out of range), as torch.tensor
+ * does ("value cannot be converted to type int32 without overflow"): the cast made 300 into 44 as
+ * uint8 and NaN into -2147483648 as int32, silently. Fractions are truncated toward zero, as
+ * PyTorch truncates them. Stricter than PyTorch in one case: a negative value is refused as uint8
+ * (PyTorch wraps -1 to 255).
+ */
+function checkIntegerRange(array: ArrayBufferView, dtype: DType): void {
+  const range = INTEGER_RANGES[dtype];
+  if (range === undefined) return;
+  const [min, max] = range;
+  const held = arrayRange(array);
+  if (held !== undefined && held[0] >= min && held[1] <= max) return;
+  const values = array as unknown as ArrayLike<number | bigint>;
+  // As doubles: every bound is exact, and max + 1 too (2^63 for int64, where max itself is not).
+  const low = Number(min), above = Number(max) + 1;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    const fits = typeof v === 'bigint' ? v >= min && v <= max : Number.isFinite(v) && Math.trunc(v) >= low && Math.trunc(v) < above;
+    if (!fits) throw new RangeError(`tensor() data[${i}] is ${v}, which ${dtype} cannot hold (integers from ${min} to ${max})`);
+  }
+}
+
 /**
  * A tensor holding a copy of `data`, with `shape` (default: 1-D of data's length).
  *
@@ -169,16 +213,23 @@ export function tensor<T extends TensorData, D extends DType = DTypeOfData<T>>(
     array = converted.array;
     dtype ??= converted.dtype;
   } else if (ArrayBuffer.isView(data) && !(data instanceof DataView)) {
-    array = data;
+    // Memory shared with other threads is copied first (the addon reads only an ArrayBuffer's:
+    // it answered "Invalid argument").
+    array = data.buffer instanceof SharedArrayBuffer ? new (data.constructor as new (a: ArrayBufferView) => ArrayBufferView)(data) : data;
   } else {
     throw validate.typeError('tensor() data', 'a TypedArray or an Array of numbers, bigints or booleans', data);
   }
+  if (dtype !== undefined) checkIntegerRange(array, dtype);
   const dims = shape === undefined ? [(array as Float32Array).length] : validate.shape(shape, 'tensor() shape');
   return native.tensor(array, dims, dtype, opts.device) as unknown as Tensor<D>;
 }
 
 function filled(kind: 'zeros' | 'ones' | 'randn', shape: readonly number[], options?: TensorOptions): Tensor {
   const opts = tensorOptions(options, `${kind}()`);
+  const floating: readonly DType[] = ['float32', 'float64', 'float16', 'bfloat16'];
+  if (kind === 'randn' && opts.dtype !== undefined && !floating.includes(opts.dtype)) {
+    throw new RangeError(`randn() needs a floating dtype (${floating.join(', ')}), got ${opts.dtype}`);  // LibTorch's name said 'Int'
+  }
   return native[kind](validate.shape(shape, `${kind}() shape`), opts.dtype, opts.device) as unknown as Tensor;
 }
 

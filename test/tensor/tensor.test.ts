@@ -55,6 +55,31 @@ describe('tensor() round trips', () => {
     expect(Array.from(tensor(new Uint8Array([0, 2, 255]), [3], { dtype: 'bool' }).data())).toEqual([0, 1, 1]);
   });
 
+  it('refuses values an integer dtype cannot hold, as torch.tensor does (the cast made 300 into 44 as uint8)', () => {
+    for (const [data, dtype, message] of [
+      [[300], 'uint8', 'tensor() data[0] is 300, which uint8 cannot hold (integers from 0 to 255)'],
+      [[1, NaN], 'int32', 'tensor() data[1] is NaN, which int32 cannot hold (integers from -2147483648 to 2147483647)'],
+      [[Infinity], 'int64', 'tensor() data[0] is Infinity, which int64 cannot hold (integers from -9223372036854775808 to 9223372036854775807)'],
+      [[2 ** 63], 'int64', 'tensor() data[0] is 9223372036854776000, which int64 cannot hold (integers from -9223372036854775808 to 9223372036854775807)'],
+      [[-1], 'uint8', 'tensor() data[0] is -1, which uint8 cannot hold (integers from 0 to 255)'],  // PyTorch wraps it to 255
+      [new Float32Array([3e9]), 'int32', 'tensor() data[0] is 3000000000, which int32 cannot hold (integers from -2147483648 to 2147483647)'],
+      [new Int32Array([0, 128]), 'int8', 'tensor() data[1] is 128, which int8 cannot hold (integers from -128 to 127)'],
+      [new BigInt64Array([2n ** 40n]), 'int32', 'tensor() data[0] is 1099511627776, which int32 cannot hold (integers from -2147483648 to 2147483647)'],
+    ] as const) {
+      expect(() => tensor(data as never, [data.length], { dtype })).toThrow(new RangeError(message));
+    }
+    // The edges hold, fractions truncate toward zero, floating dtypes take infinities (as torch).
+    expect(Array.from(tensor([255, 0, 255.9], [3], { dtype: 'uint8' }).data())).toEqual([255, 0, 255]);
+    expect(Array.from(tensor([-(2 ** 31), 2 ** 31 - 1], [2], { dtype: 'int32' }).data())).toEqual([-(2 ** 31), 2 ** 31 - 1]);
+    expect(Array.from(tensor([-(2 ** 63)], [1], { dtype: 'int64' }).data())).toEqual([-(2n ** 63n)]);
+    expect(Array.from(tensor([Infinity, NaN], [2], { dtype: 'float16' }).toFloat32Array())).toEqual([Infinity, NaN]);
+  });
+
+  it('copies memory shared with other threads (a SharedArrayBuffer) like any other', () => {
+    const shared = new Float32Array(new SharedArrayBuffer(16)).fill(1.5);
+    expect(Array.from(tensor(shared, [2, 2]).data())).toEqual([1.5, 1.5, 1.5, 1.5]);
+  });
+
   it('reads 16-bit floats through toFloat32Array()', () => {
     expect(Array.from(tensor(samples.float16 as Uint16Array, [6], { dtype: 'float16' }).toFloat32Array().slice(0, 3))).toEqual([1, -2, 0]);
     expect(Array.from(tensor(samples.bfloat16 as Uint16Array, [6], { dtype: 'bfloat16' }).toFloat32Array().slice(0, 3))).toEqual([1, -2, 0]);
@@ -117,7 +142,7 @@ describe('factories', () => {
 
   it('randn refuses integer dtypes', () => {
     expect(() => randn([2], { dtype: 'int64' })).toThrow(RangeError);
-    expect(() => randn([2], { dtype: 'int64' })).toThrow(/randn\(\) needs a floating dtype/);
+    expect(() => randn([2], { dtype: 'int64' })).toThrow('randn() needs a floating dtype (float32, float64, float16, bfloat16), got int64');
   });
 
   it('arange follows torch.arange', () => {
