@@ -403,7 +403,12 @@ export class Model {
     if (opts.labelSmoothing !== undefined && opts.labelSmoothing >= 1) throw new RangeError(`trainStep() options.labelSmoothing must be below 1, got ${opts.labelSmoothing}`);
     if (!(optimizer instanceof Optimizer)) throw validate.typeError('trainStep() optimizer', 'an Optimizer (optim.sgd / adam / adamw)', optimizer);
     if (optimizer.model !== this) throw new TypeError('trainStep(): the optimizer was made for another model');
-    const result = await this.native.trainStep(optimizer.native, expectTensor(x, 'trainStep() x') as never, expectTensor(labels, 'trainStep() labels') as never, { ...opts, precision: p, distributed: group, syncBatchNorm: sync });
+    expectTensor(labels, 'trainStep() labels');
+    if (labels.dtype !== 'int64' || labels.shape.length !== 1) {
+      // Named here in torch-attn's dtypes (the addon's check says LibTorch's: 'Float', 'Long').
+      throw new RangeError(`trainStep() labels must be a 1-D int64 tensor of class indices, got ${labels.dtype} [${labels.shape.join(', ')}] (tensor(labels, [n], { dtype: 'int64' }))`);
+    }
+    const result = await this.native.trainStep(optimizer.native, expectTensor(x, 'trainStep() x') as never, labels as never, { ...opts, precision: p, distributed: group, syncBatchNorm: sync });
     this.#learned = true;
     return result;
   }

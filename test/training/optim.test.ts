@@ -192,7 +192,7 @@ describe('optimizers', () => {
     const opt = optim.adam(model);
     const x = randn([2, 3, 32, 32]);
     expect((await rejection(model.trainStep(opt, x, labels([0, 4])))).message).toMatch(/class indices from 0 to 3 \(the model has 4 outputs\), got values from 0 to 4: does the data have more classes than the model was built for \(numClasses\)\?/);
-    expect((await rejection(model.trainStep(opt, x, tensor([0, 1])))).message).toMatch(/labels must be a 1-D int64 tensor/);
+    expect((await rejection(model.trainStep(opt, x, tensor([0, 1])))).message).toMatch(/trainStep\(\) labels must be a 1-D int64 tensor of class indices, got float32 \[2\]/);
     expect((await rejection(model.trainStep(opt, x, labels([0])))).message).toMatch(/one class index per image \(2\)/);
     expect((await rejection(new CBAMCNN().trainStep(opt, x, labels([0, 1])))).message).toMatch(/made for another model/);
   });
