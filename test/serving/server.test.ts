@@ -34,6 +34,17 @@ afterAll(async () => {
   fs.rmSync(tmp, { recursive: true, force: true });
 });
 
+/** Runs `fn` against an app of its own over `p` on a free loopback port, then closes it. */
+async function served(p: Predictor, fn: (url: string) => Promise<void>): Promise<void> {
+  const other = createServer(p, {});
+  const url = await other.listen({ host: '127.0.0.1', port: 0 });
+  try {
+    await fn(url);
+  } finally {
+    await other.close();
+  }
+}
+
 const post = (body: Uint8Array | string, type = 'image/jpeg', query = '') =>
   fetch(`${base}/predictions${query}`, { method: 'POST', body, headers: type ? { 'content-type': type } : {} });
 
@@ -270,16 +281,12 @@ describe('torch-attn serve over HTTP', () => {
     const run = await makeRun(path.join(tmp, 'no-resize'), 'resnet18', { testTransform: [] });
     const { predictor: p } = await predictorFromRun(run, { maxBatch: 2 });
     expect(p.imageSize).toEqual([32, 32]);
-    const other = createServer(p, {});
-    const url = await other.listen({ host: '127.0.0.1', port: 0 });
-    try {
+    await served(p, async (url) => {
       const res = await fetch(`${url}/predictions`, { method: 'POST', body: JPEG, headers: { 'content-type': 'image/jpeg' } }); // 36 x 24
       expect(res.status).toBe(400);
       expect(await res.json()).toEqual({ error: 'bad_image', message: 'image: this predictor takes 32 x 32 images, got 24 x 36 after the transform (resize and centerCrop in the transform bring any image to its size)' });
       expect(p.stats().requests).toBe(0);
-    } finally {
-      await other.close();
-    }
+    });
     // A transform that makes its own size (here smaller than the model's usual 32) is what is served.
     const cropped = await makeRun(path.join(tmp, 'crop-24'), 'resnet18', { testTransform: [{ centerCrop: 24 }] });
     const { predictor: q, model } = await predictorFromRun(cropped, { maxBatch: 2 });
@@ -293,34 +300,26 @@ describe('torch-attn serve over HTTP', () => {
   it('an upload of more pixels than the server takes gets 400 from its header, before the queue (default 4096 x 4096)', async () => {
     expect(predictor.maxPixels).toBe(4096 * 4096);
     const { predictor: p } = await predictorFromRun(checkpoint, { maxBatch: 2, maxPixels: 500 });
-    const other = createServer(p, {});
-    const url = await other.listen({ host: '127.0.0.1', port: 0 });
-    try {
+    await served(p, async (url) => {
       const res = await fetch(`${url}/predictions`, { method: 'POST', body: JPEG, headers: { 'content-type': 'image/jpeg' } }); // 36 x 24
       expect(res.status).toBe(400);
       expect(await res.json()).toEqual({ error: 'bad_image', message: 'image: 36 x 24 is 864 pixels, more than the 500 this decoder takes (maxPixels)' });
       expect(p.stats().requests).toBe(0);
       expect((await fetch(`${url}/predictions`, { method: 'POST', body: PNG, headers: { 'content-type': 'image/png' } })).status).toBe(200); // 17 x 13
-    } finally {
-      await other.close();
-      await p.close();
-    }
+    });
+    await p.close();
   });
 
   it('a full queue answers 503 with Retry-After', async () => {
     const { predictor: slow } = await predictorFromRun(checkpoint, { maxBatch: 64, maxDelayMs: 300, maxQueue: 2 });
-    const small = createServer(slow, {});
-    const url = await small.listen({ host: '127.0.0.1', port: 0 });
-    try {
+    await served(slow, async (url) => {
       const answers = await Promise.all(Array.from({ length: 4 }, () => fetch(`${url}/predictions`, { method: 'POST', body: JPEG, headers: { 'content-type': 'image/jpeg' } })));
       const statuses = answers.map((r) => r.status).sort();
       expect(statuses).toEqual([200, 200, 503, 503]);
       const refused = answers.find((r) => r.status === 503)!;
       expect(refused.headers.get('retry-after')).toBe('1');
       expect(((await refused.json()) as { error: string }).error).toBe('overloaded');
-    } finally {
-      await small.close();
-    }
+    });
   });
 
   it('a multipart request whose body fails part-way takes its queued images out of the queue', async () => {
