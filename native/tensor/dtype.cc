@@ -32,6 +32,16 @@ std::string AllowedDTypes() {
   return out;
 }
 
+std::string FloatingDTypes() {
+  std::string out;
+  for (const auto& d : kDTypes) {
+    if (!d.floating) continue;
+    if (!out.empty()) out += ", ";
+    out += d.name;
+  }
+  return out;
+}
+
 const DType& DTypeByName(const std::string& name, const std::string& what) {
   for (const auto& d : kDTypes) {
     if (name == d.name) return d;

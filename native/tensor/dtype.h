@@ -23,5 +23,7 @@ const DType& DTypeOf(c10::ScalarType scalar);
 // The natural dtype of a TypedArray's elements (Uint8Array -> uint8).
 const DType& DTypeOfArray(napi_typedarray_type array);
 std::string AllowedDTypes();
+// The floating ones, as "float32, float64, ...".
+std::string FloatingDTypes();
 
 }  // namespace torch_attn::tensor

@@ -100,6 +100,9 @@ Napi::Value FilledTensor(const Napi::CallbackInfo& info) {
   NumelOf(shape, name + " shape");
   const DType& dtype = info[1].IsUndefined() ? DTypeByName("float32", "")
                                              : DTypeByName(args::String(info[1], name + " dtype"), name + " dtype");
+  if (kFill == Fill::kRandn && !dtype.floating) {
+    throw RangeError("randn() needs a floating dtype (" + FloatingDTypes() + "), got " + dtype.name);  // in torch-attn's names, not LibTorch's ('Long')
+  }
   c10::Device device = info[2].IsUndefined() ? c10::Device(c10::kCPU) : ParseDevice(args::String(info[2], name + " device"));
   return TensorWrap::Wrap(info.Env(), Filled(kFill, shape, dtype.scalar, device));
 }
