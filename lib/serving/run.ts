@@ -15,7 +15,7 @@ export interface RunPredictorOptions extends Omit<PredictorOptions, 'transform' 
  *  (RunPredictorOptions.maxPixels): 4096 x 4096, 48 MB decoded. A request body holds 10 MiB by
  *  default, which a JPEG of ten times these pixels fits in; PIL's own limit (the process-wide one,
  *  `datasets.imageLimits()`) lets it declare 179 M. */
-export const DEFAULT_SERVED_MAX_PIXELS = 4096 * 4096;
+const DEFAULT_SERVED_MAX_PIXELS = 4096 * 4096;
 
 /**
  * A run's checkpoint ready to serve: the model its config.json describes, the weights loaded

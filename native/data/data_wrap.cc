@@ -98,29 +98,7 @@ Napi::Value ApplyTransform(const Napi::CallbackInfo& info) {
 constexpr size_t kInlineBytes = 16 << 10;
 constexpr int64_t kInlineSide = 64;
 
-// The size an image's header declares, read once (a peek opens a decoder) and only if asked. Holds
-// a reference to the bytes: used before they move to a worker.
-class Declared {
- public:
-  explicit Declared(const std::string& bytes) : bytes_(bytes) {}
-  // False when the header does not say (DecodeImage then says why).
-  bool Get(int64_t* width, int64_t* height) {
-    if (!read_) {
-      known_ = DeclaredSize(bytes_, &width_, &height_);
-      read_ = true;
-    }
-    *width = width_;
-    *height = height_;
-    return known_;
-  }
-
- private:
-  const std::string& bytes_;
-  bool read_ = false, known_ = false;
-  int64_t width_ = 0, height_ = 0;
-};
-
-bool DecodesInline(const std::string& bytes, const std::vector<TransformSpec>& specs, Declared& declared) {
+bool DecodesInline(const std::string& bytes, const std::vector<TransformSpec>& specs) {
   if (bytes.size() > kInlineBytes) return false;
   // The transform first: it costs nothing to check, where the header peek opens a decoder.
   for (const auto& spec : specs) {
@@ -134,24 +112,8 @@ bool DecodesInline(const std::string& bytes, const std::vector<TransformSpec>& s
     }
   }
   int64_t width = 0, height = 0;
-  if (!declared.Get(&width, &height)) return false;
+  if (!DeclaredSize(bytes, &width, &height)) return false;
   return width >= 1 && height >= 1 && width <= kInlineSide && height <= kInlineSide;
-}
-
-// An image of more pixels than max_pixels (the caller's limit; 0: none but the process-wide
-// ones): a DataError naming both. From the header before decoding (DeclaredSize), and once more from
-// the decoded size, for a file whose header only the decoder reads.
-void CheckPixels(int64_t width, int64_t height, int64_t max_pixels, const std::string& name) {
-  if (max_pixels > 0 && width * height > max_pixels) {
-    throw DataError(name + ": " + std::to_string(width) + " x " + std::to_string(height) + " is " + std::to_string(width * height) +
-                    " pixels, more than the " + std::to_string(max_pixels) + " this decoder takes (maxPixels)");
-  }
-}
-
-Image DecodeWithin(const std::string& bytes, int64_t max_pixels, const std::string& name) {
-  Image image = DecodeImage(bytes, name);
-  CheckPixels(image.width, image.height, max_pixels, name);
-  return image;
 }
 
 // decodeImage(bytes, transform | undefined, name, maxPixels | undefined) -> Promise<Tensor>: a
@@ -174,16 +136,14 @@ Napi::Value DecodeImageJs(const Napi::CallbackInfo& info) {
   const auto specs = info[1].IsUndefined() ? std::vector<TransformSpec>{} : ReadTransformSpecs(info[1], "decodeImage() transform");
   auto pipeline = std::make_shared<const Pipeline>(specs);
   std::string bytes(reinterpret_cast<const char*>(view.Data()), view.ByteLength());
-  Declared declared(bytes);
-  if (int64_t width = 0, height = 0; max_pixels > 0 && declared.Get(&width, &height)) CheckPixels(width, height, max_pixels, name);
   // A small image (a CIFAR-sized upload) is decoded here, in microseconds: the hop to libuv's
   // pool and back woke two threads for it, and on a server whose cores compute batches every
   // wake-up takes a core from the compute threads mid-kernel (measured in docs/measurements.md).
-  if (DecodesInline(bytes, specs, declared)) {
+  if (DecodesInline(bytes, specs)) {
     auto deferred = Napi::Promise::Deferred::New(info.Env());
     try {
       Sample s;
-      s.image = DecodeWithin(bytes, max_pixels, name);
+      s.image = DecodeImage(bytes, name, max_pixels);
       pipeline->Apply(s, 0);
       deferred.Resolve(SampleToJs(info.Env(), s).Get("image"));
     } catch (const Napi::Error& e) {
@@ -197,7 +157,7 @@ Napi::Value DecodeImageJs(const Napi::CallbackInfo& info) {
       info.Env(), Napi::Object::New(info.Env()), Claim(),
       [bytes = std::move(bytes), pipeline, name, max_pixels] {
         Sample s;
-        s.image = DecodeWithin(bytes, max_pixels, name);
+        s.image = DecodeImage(bytes, name, max_pixels);
         pipeline->Apply(s, 0);
         return s;
       },

@@ -21,8 +21,13 @@ namespace {
 std::atomic<int64_t> max_pixels{ImageLimits{}.max_pixels};
 std::atomic<uint64_t> max_file_bytes{ImageLimits{}.max_file_bytes};
 
-// Refused from the header, before any allocation: a small file must not ask for gigabytes.
-void CheckSize(int64_t width, int64_t height, const std::string& name) {
+// Refused from the header, before any allocation: a small file must not ask for gigabytes. First
+// the caller's own limit (`caller_limit`, 0: none; a server's uploads), then PIL's rule.
+void CheckSize(int64_t width, int64_t height, int64_t caller_limit, const std::string& name) {
+  if (caller_limit > 0 && width * height > caller_limit) {
+    throw DataError(name + ": " + std::to_string(width) + " x " + std::to_string(height) + " is " + std::to_string(width * height) +
+                    " pixels, more than the " + std::to_string(caller_limit) + " this decoder takes (maxPixels)");
+  }
   const int64_t limit = 2 * max_pixels.load();
   if (width <= 0 || height <= 0 || width * height > limit) {
     throw DataError(name + ": image size " + std::to_string(width) + "x" + std::to_string(height) +
@@ -31,7 +36,7 @@ void CheckSize(int64_t width, int64_t height, const std::string& name) {
   }
 }
 
-Image DecodeJpeg(const std::string& bytes, const std::string& name) {
+Image DecodeJpeg(const std::string& bytes, int64_t caller_limit, const std::string& name) {
   std::unique_ptr<void, int (*)(tjhandle)> handle(tjInitDecompress(), tjDestroy);
   if (!handle) throw DataError(name + ": cannot start the JPEG decoder");
   auto* data = reinterpret_cast<const unsigned char*>(bytes.data());
@@ -43,7 +48,7 @@ Image DecodeJpeg(const std::string& bytes, const std::string& name) {
   if (colorspace == TJCS_CMYK || colorspace == TJCS_YCCK) {
     throw DataError(name + ": CMYK JPEG images are not supported (convert it to RGB)");
   }
-  CheckSize(width, height, name);
+  CheckSize(width, height, caller_limit, name);
   Image image(height, width, 3);
   // Accurate integer DCT and fancy upsampling: what PIL (libjpeg's defaults) uses. At most 500
   // progressive scans: a file of thousands of tiny scans would decode for minutes.
@@ -121,7 +126,7 @@ bool PngReadRows(PngReader& r, png_bytepp rows, size_t row_bytes) {
   return true;
 }
 
-Image DecodePng(const std::string& bytes, const std::string& name) {
+Image DecodePng(const std::string& bytes, int64_t caller_limit, const std::string& name) {
   PngReader r;
   r.bytes = &bytes;
   r.png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &r, PngError, PngWarning);
@@ -130,7 +135,7 @@ Image DecodePng(const std::string& bytes, const std::string& name) {
   uint32_t width = 0, height = 0;
   bool clip16 = false;
   if (!PngReadHeader(r, &width, &height, &clip16)) throw DataError(name + ": not a readable PNG (" + r.message + ")");
-  CheckSize(width, height, name);
+  CheckSize(width, height, caller_limit, name);
   const size_t row_bytes = size_t{width} * (clip16 ? 2 : 3);
   Image image(height, width, 3);
   PixelBuffer gray16(clip16 ? row_bytes * height : 0);
@@ -150,7 +155,7 @@ Image DecodePng(const std::string& bytes, const std::string& name) {
 
 }  // namespace
 
-Image DecodeImage(const std::string& bytes, const std::string& name) {
+Image DecodeImage(const std::string& bytes, const std::string& name, int64_t max_pixels_here) {
   auto starts = [&](std::initializer_list<uint8_t> magic) {
     if (bytes.size() < magic.size()) return false;
     size_t i = 0;
@@ -159,8 +164,8 @@ Image DecodeImage(const std::string& bytes, const std::string& name) {
     }
     return true;
   };
-  if (starts({0xff, 0xd8, 0xff})) return DecodeJpeg(bytes, name);
-  if (starts({0x89, 'P', 'N', 'G', 0x0d, 0x0a, 0x1a, 0x0a})) return DecodePng(bytes, name);
+  if (starts({0xff, 0xd8, 0xff})) return DecodeJpeg(bytes, max_pixels_here, name);
+  if (starts({0x89, 'P', 'N', 'G', 0x0d, 0x0a, 0x1a, 0x0a})) return DecodePng(bytes, max_pixels_here, name);
   throw DataError(name + ": not a JPEG or PNG file (torch-attn decodes JPEG and PNG; " +
                   (bytes.empty() ? std::string("the file is empty") : "its first bytes match neither") + ")");
 }

@@ -68,8 +68,10 @@ ImageLimits GetImageLimits();
 void SetImageLimits(const ImageLimits& limits);
 
 // Decodes a JPEG or PNG held in memory into 8-bit RGB (grayscale is expanded, alpha dropped as
-// PIL's convert('RGB') does). `name` (the file) appears in every error.
-Image DecodeImage(const std::string& bytes, const std::string& name);
+// PIL's convert('RGB') does). `name` (the file) appears in every error. `max_pixels_here`: the
+// caller's own limit on width x height besides the process-wide ones (0: none), refused from the
+// header like them (a DataError naming both).
+Image DecodeImage(const std::string& bytes, const std::string& name, int64_t max_pixels_here = 0);
 
 // The width and height a JPEG's or PNG's header declares, read from the header alone; false when
 // it cannot tell (not JPEG or PNG, a header it cannot read: DecodeImage then says why).
