@@ -28,7 +28,7 @@ void CheckSize(int64_t width, int64_t height, int64_t caller_limit, const std::s
     throw DataError(name + ": " + std::to_string(width) + " x " + std::to_string(height) + " is " + std::to_string(width * height) +
                     " pixels, more than the " + std::to_string(caller_limit) + " this decoder takes (maxPixels)");
   }
-  const int64_t limit = 2 * max_pixels.load();
+  const int64_t limit = MaxImagePixels();
   if (width <= 0 || height <= 0 || width * height > limit) {
     throw DataError(name + ": image size " + std::to_string(width) + "x" + std::to_string(height) +
                     " is more than " + std::to_string(limit) + " pixels, twice the image limit (a decompression bomb, as PIL " +
@@ -191,6 +191,8 @@ bool DeclaredSize(const std::string& bytes, int64_t* width, int64_t* height) {
 }
 
 ImageLimits GetImageLimits() { return ImageLimits{max_pixels.load(), max_file_bytes.load()}; }
+
+int64_t MaxImagePixels() { return 2 * max_pixels.load(); }
 
 void SetImageLimits(const ImageLimits& limits) {
   if (limits.max_pixels < 1 || limits.max_file_bytes < 1) throw RangeError("image limits must be at least 1");

@@ -64,6 +64,10 @@ struct ImageLimits {
   uint64_t max_file_bytes = uint64_t{256} << 20;  // 256 MiB
 };
 ImageLimits GetImageLimits();
+// The most pixels an image on the data path may have: twice max_pixels, the largest image a decoder
+// gives (PIL's DecompressionBombError threshold). Transforms hold their outputs to it too, so that
+// a transform's size (a resize, a pad, a crop) cannot ask for gigabytes from a small image.
+int64_t MaxImagePixels();
 // RangeError for a limit below 1.
 void SetImageLimits(const ImageLimits& limits);
 

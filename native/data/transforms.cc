@@ -87,6 +87,22 @@ void RequireChannels(const Image& image, const char* what) {
   }
 }
 
+// A transform's output size, held to the data path's image limit before anything is allocated: a
+// size in a transform (resize 20000, pad 1e6) would otherwise ask a small image for gigabytes.
+void CheckOutputSize(int64_t height, int64_t width, const char* op) {
+  const int64_t limit = MaxImagePixels();
+  if (height > limit / std::max<int64_t>(width, 1)) {
+    throw RangeError(std::string(op) + ": the output would be " + std::to_string(height) + " x " + std::to_string(width) + " (" +
+                     std::to_string(height * width) + " pixels), more than the " + std::to_string(limit) +
+                     " an image may have (twice the image limit, as the decoders hold images; datasets.imageLimits({ maxPixels }) sets it)");
+  }
+}
+
+Image OutputImage(int64_t height, int64_t width, int64_t channels, const char* op) {
+  CheckOutputSize(height, width, op);
+  return Image(height, width, channels);
+}
+
 }  // namespace
 
 // ---- kernels --------------------------------------------------------------------------------
@@ -103,7 +119,7 @@ Image Pad(const Image& in, int64_t left, int64_t top, int64_t right, int64_t bot
   }
   const int64_t c = in.channels;
   CheckPerChannel(fill, c, "pad: fill", true);
-  Image out(in.height + top + bottom, in.width + left + right, c);
+  Image out = OutputImage(in.height + top + bottom, in.width + left + right, c, "pad");
   if (mode == PadMode::kConstant) {
     // Fill the border, copy the rows.
     uint8_t value[4] = {0, 0, 0, 0};
@@ -135,7 +151,7 @@ Image Pad(const Image& in, int64_t left, int64_t top, int64_t right, int64_t bot
 Image Crop(const Image& in, int64_t top, int64_t left, int64_t height, int64_t width) {
   // Like torchvision's crop: parts outside the image are zero.
   const int64_t c = in.channels;
-  Image out(height, width, c);
+  Image out = OutputImage(height, width, c, "crop");
   if (top >= 0 && left >= 0 && top + height <= in.height && left + width <= in.width) {
     for (int64_t y = 0; y < height; ++y) std::copy(in.row(top + y) + left * c, in.row(top + y) + (left + width) * c, out.row(y));
     return out;
@@ -205,7 +221,14 @@ Image Resize(const Image& in, int64_t height, int64_t width) {
   if (height < 1 || width < 1) throw RangeError("resize: the output size must be at least 1x1");
   if (height == in.height && width == in.width) return in;
   const int64_t c = in.channels;
-  // Rows first (height), then columns, in float; rounded once at the end.
+  Image out = OutputImage(height, width, c, "resize");
+  // Rows first (height), then columns, in float; rounded once at the end. The rows' result (the
+  // output's height, the input's width) is held to the same limit.
+  if (height > MaxImagePixels() / in.width) {
+    throw RangeError("resize: resizing " + std::to_string(in.height) + " x " + std::to_string(in.width) + " to " + std::to_string(height) +
+                     " x " + std::to_string(width) + " passes through " + std::to_string(height) + " x " + std::to_string(in.width) +
+                     " pixels, more than the " + std::to_string(MaxImagePixels()) + " an image may have");
+  }
   const AxisWeights wy = ComputeWeights(in.height, height);
   const AxisWeights wx = ComputeWeights(in.width, width);
   std::vector<float> mid(static_cast<size_t>(height * in.width * c));
@@ -217,7 +240,6 @@ Image Resize(const Image& in, int64_t height, int64_t width) {
       for (int64_t k = 0; k < in.width * c; ++k) dst[k] += w[j] * static_cast<float>(src[k]);
     }
   }
-  Image out(height, width, c);
   for (int64_t y = 0; y < height; ++y) {
     const float* src = mid.data() + y * in.width * c;
     uint8_t* dst = out.row(y);
@@ -579,6 +601,7 @@ std::array<int64_t, 4> ResizedCropBox(const Image& img, double smin, double smax
 int64_t RoundHalfEven(double v) { return static_cast<int64_t>(std::nearbyint(v)); }
 
 Image CenterCropImage(const Image& in, int64_t th, int64_t tw) {
+  CheckOutputSize(th, tw, "centerCrop");
   Image img = in;
   if (tw > img.width || th > img.height) {
     const int64_t l = tw > img.width ? (tw - img.width) / 2 : 0, t = th > img.height ? (th - img.height) / 2 : 0;
@@ -663,6 +686,7 @@ std::unique_ptr<Transform> MakeTransform(const TransformSpec& spec) {
     auto fill = r.Fill();
     const bool pad_if_needed = r.Int("padIfNeeded", 0, 1, 0) == 1;
     return image_op([=, th = th, tw = tw](Image& img, Rng& rng) {
+      CheckOutputSize(th, tw, "randomCrop");
       if (p[0] || p[1] || p[2] || p[3]) img = Pad(img, p[0], p[1], p[2], p[3], mode, fill);
       if (pad_if_needed && img.width < tw) img = Pad(img, tw - img.width, 0, tw - img.width, 0, mode, fill);
       if (pad_if_needed && img.height < th) img = Pad(img, 0, th - img.height, 0, th - img.height, mode, fill);
@@ -714,6 +738,7 @@ std::unique_ptr<Transform> MakeTransform(const TransformSpec& spec) {
     auto ratio = r.Range("ratio", 1e-6, 1e6).value_or(std::make_pair(3.0 / 4.0, 4.0 / 3.0));
     if (scale.second <= 0) throw RangeError(r.Where("scale") + " must have hi > 0");
     return image_op([=, th = th, tw = tw](Image& img, Rng& rng) {
+      CheckOutputSize(th, tw, "randomResizedCrop");
       auto box = ResizedCropBox(img, scale.first, scale.second, ratio.first, ratio.second, rng);
       img = Resize(Crop(img, box[0], box[1], box[2], box[3]), th, tw);
     });

@@ -220,3 +220,43 @@ describe('per-channel parameters against the image\'s channels (hardening class 
     expect(data.get(0).image.shape).toEqual([3, 10, 10]);
   });
 });
+
+describe('transform output sizes against the image limit (hardening class 23)', () => {
+  // A size in a transform is held to what the decoders allow an image (twice maxPixels) before
+  // anything is allocated: resize(8000) of a small image took 2.5 GB and 5 s, resize(20000) would
+  // have taken 15 GB.
+  const small = tensor(new Uint8Array(3 * 8 * 12).fill(50), [8, 12, 3]);
+  const refused: [string, TransformStep, RegExp][] = [
+    ['resize', transforms.resize(20000), /^resize: the output would be 20000 x 30000 \(600000000 pixels\), more than the 178956970 an image may have/],
+    ['resize [h, w]', transforms.resize([20000, 9000]), /^resize: the output would be 20000 x 9000 /],
+    ['centerCrop', transforms.centerCrop(20000), /^centerCrop: the output would be 20000 x 20000 /],
+    ['randomCrop', transforms.randomCrop(20000, { padIfNeeded: true }), /^randomCrop: the output would be 20000 x 20000 /],
+    ['randomCrop padding', transforms.randomCrop(8, { padding: 20000 }), /^pad: the output would be 40008 x 40012 /],
+    ['randomResizedCrop', transforms.randomResizedCrop(20000), /^randomResizedCrop: the output would be 20000 x 20000 /],
+    ['pad', transforms.functional.pad(1e6), /^pad: the output would be 2000008 x 2000012 /],
+    ['crop', transforms.functional.crop(0, 0, 1e6, 1e6), /^crop: the output would be 1000000 x 1000000 /],
+  ];
+  it.each(refused)('%s', (_, step, message) => {
+    const started = Date.now();
+    const err = thrown(() => transforms.apply(step, small));
+    expect(err.name).toBe('RangeError');
+    expect(err.message).toMatch(message);
+    expect(err.message).toMatch(/datasets\.imageLimits\(\{ maxPixels \}\) sets it/);
+    expect(Date.now() - started).toBeLessThan(1000);
+  });
+
+  it('follows datasets.imageLimits, output and the resize between its two passes alike', () => {
+    const before = datasets.imageLimits();
+    try {
+      datasets.imageLimits({ maxPixels: 500 }); // 1000 pixels at most
+      expect(transforms.apply(transforms.resize([25, 40]), small).shape).toEqual([25, 40, 3]);
+      expect(thrown(() => transforms.apply(transforms.resize([25, 41]), small)).message).toMatch(/^resize: the output would be 25 x 41 \(1025 pixels\), more than the 1000/);
+      // 1 x 900 to 900 x 1: both within the limit, but the rows' pass makes 900 x 900.
+      const wide = transforms.apply(transforms.resize([1, 900]), small);
+      expect(thrown(() => transforms.apply(transforms.resize([900, 1]), wide)).message).toMatch(/^resize: resizing 1 x 900 to 900 x 1 passes through 900 x 900 pixels, more than the 1000/);
+    } finally {
+      datasets.imageLimits(before);
+    }
+    expect(transforms.apply(transforms.resize([25, 41]), small).shape).toEqual([25, 41, 3]);
+  });
+});
