@@ -3,7 +3,8 @@
 //   npm run bench [-- --json] [--threads 2] [--rounds 3] [--reps 3] [--fit-epochs 1]
 // Workloads (the peer's): ResNet18-CBAM, CIFAR stem, 10 classes, batch 64, 32x32, Adam, full
 // model trainable (training step); eval at batch 64 and batch 1 on a fresh seeded model; each in
-// fp32 and bf16 autocast, contiguous and channels-last (keys *_bf16, *_cl, *_bf16_cl); the CIFAR
+// fp32 and bf16 autocast, contiguous and channels-last (keys *_bf16, *_cl, *_bf16_cl), and
+// torch-attn's training step by Winograd (*_winograd, against the peer's exact step); the CIFAR
 // augmentation chain on one thread. Plus torch-attn's end-to-end fit on real CIFAR-10 (../shared/data/cifar10-subset-bin):
 // throughput, event-loop lag during it, peak RSS. Each part runs in a child process of its own so
 // its peak RSS is its own. The core figures and bench.py take turns in `--rounds` rounds (the
@@ -66,12 +67,12 @@ async function core() {
   const y = tensor(BigInt64Array.from({ length: 64 }, (_, i) => BigInt((i * 7) % 10)), [64]);
   const out: Record<string, number> = {};
   /** bench.py's training model: seeded, Adam on everything, in training mode; its step. */
-  const trainStep = (precision: 'fp32' | 'bf16', memoryFormat: 'contiguous' | 'channels-last') => {
+  const trainStep = (precision: 'fp32' | 'bf16', memoryFormat: 'contiguous' | 'channels-last', winograd = false) => {
     manualSeed(0);
     const model = new ResNetCBAM({ depth: 18, numClasses: 10 }).to({ memoryFormat });
     const opt = optim.adam(model, [{ params: 'all' }], { lr: 1e-3 });
     model.train();
-    return () => model.trainStep(opt, x, y, { precision });
+    return () => model.trainStep(opt, x, y, { precision, winograd });
   };
   // bench.py's order per variant: a seeded model trained 2 warm-up + timed steps; eval on a fresh
   // seeded model (default initialisation), batch 64 then batch 1.
@@ -87,6 +88,14 @@ async function core() {
     out[`train_img_per_s${v.suffix}`] = +(64 / step).toFixed(2);
     out[`eval_img_per_s${v.suffix}`] = +(64 / evalB64).toFixed(2);
     out[`eval_b1_ms${v.suffix}`] = +(evalB1 * 1000).toFixed(2);
+  }
+  // Training by Winograd (trainStep's `winograd`, not bit-identical to PyTorch), fp32 and bf16;
+  // against the exact step with the two taking turns call by call.
+  for (const precision of ['fp32', 'bf16'] as const) {
+    const suffix = precision === 'fp32' ? '' : '_bf16';
+    out[`train_img_per_s${suffix}_winograd`] = +(64 / median(await runs(trainStep(precision, 'contiguous', true), 5, 2))).toFixed(2);
+    const [exact, fast] = await turnTimes([trainStep(precision, 'contiguous'), trainStep(precision, 'contiguous', true)], 3 * reps, 2);
+    out[`train_turns_winograd_over_exact${suffix}`] = +(median(exact) / median(fast)).toFixed(3);
   }
   // bf16 against fp32 within torch-attn, the two precisions taking turns call by call (training
   // steps on two models seeded alike, eval at batch 64 on one model and input). The variants above
@@ -189,6 +198,9 @@ async function main() {
         [`eval_b1${v.suffix}`, ratio(o[`eval_b1_ms${v.suffix}`], q[`eval_b1_ms${v.suffix}`])],
       ]),
     ),
+    // Training by Winograd against the peer's (exact) step of the same precision.
+    train_winograd: ratio(o.train_img_per_s_winograd, q.train_img_per_s),
+    train_bf16_winograd: ratio(o.train_img_per_s_bf16_winograd, q.train_img_per_s_bf16),
     // Within torch-attn: what bf16 (and channels-last) buys over fp32.
     ours_bf16_over_fp32_train: ratio(o.train_img_per_s_bf16, o.train_img_per_s),
     ours_bf16_cl_over_fp32_train: ratio(o.train_img_per_s_bf16_cl, o.train_img_per_s),
@@ -224,6 +236,10 @@ async function main() {
         [`eval b1 ${label}, ms`, ours[`eval_b1_ms${v.suffix}`], typeof p === 'string' ? '-' : p[`eval_b1_ms${v.suffix}`], r?.[`eval_b1${v.suffix}`]],
       ] as [string, unknown, unknown, unknown][];
     }),
+    ['training step fp32 winograd, img/s', ours.train_img_per_s_winograd, typeof p === 'string' ? '-' : p.train_img_per_s, r?.train_winograd],
+    ['training step bf16 winograd, img/s', ours.train_img_per_s_bf16_winograd, typeof p === 'string' ? '-' : p.train_img_per_s_bf16, r?.train_bf16_winograd],
+    ['winograd / exact fp32 training, in turns', ours.train_turns_winograd_over_exact, '', ''],
+    ['winograd / exact bf16 training, in turns', ours.train_turns_winograd_over_exact_bf16, '', ''],
     ['bf16 / fp32 training, in turns', ours.train_turns_bf16_over_fp32, '', ''],
     ['bf16 / fp32 eval b64, in turns', ours.eval_turns_bf16_over_fp32, '', ''],
     ['augmentation, img/s/core', ours.augment_img_per_s_1core, typeof p === 'string' ? '-' : p.augment_img_per_s_1core, r?.augment],

@@ -57,6 +57,7 @@ export function trainConfig(values: Record<string, string | boolean | (string | 
   if (values.precision) raw.precision = values.precision;
   if (values['channels-last']) raw.memoryFormat = 'channels-last';
   if (values['sync-batch-norm']) raw.syncBatchNorm = true;
+  if (values.winograd) raw.winograd = true;
   for (const assignment of ([] as (string | boolean)[]).concat(values.set ?? [])) applySet(raw, String(assignment));
   const config = checkConfig(raw, values.config ? String(values.config) : 'config');
   if (raw.stages === undefined) DEFAULT_SCHEDULE.add(config);
@@ -100,7 +101,7 @@ export async function train(args: string[], io: Io): Promise<number> {
     config: { type: 'string' }, data: { type: 'string' }, dataset: { type: 'string' }, model: { type: 'string' }, attention: { type: 'string' },
     epochs: { type: 'string' }, 'batch-size': { type: 'string' }, workers: { type: 'string' }, seed: { type: 'string' },
     weights: { type: 'string' }, out: { type: 'string' }, resume: { type: 'string' }, precision: { type: 'string' }, 'channels-last': { type: 'boolean' },
-    'sync-batch-norm': { type: 'boolean' }, set: { type: 'string', multiple: true }, 'dry-run': { type: 'boolean' }, threads: { type: 'string' }, 'exist-ok': { type: 'boolean' },
+    'sync-batch-norm': { type: 'boolean' }, winograd: { type: 'boolean' }, set: { type: 'string', multiple: true }, 'dry-run': { type: 'boolean' }, threads: { type: 'string' }, 'exist-ok': { type: 'boolean' },
     name: { type: 'string' }, device: { type: 'string' }, quiet: { type: 'boolean' },
     'nproc-per-node': { type: 'string' }, nnodes: { type: 'string' }, 'node-rank': { type: 'string' }, 'master-addr': { type: 'string' }, 'master-port': { type: 'string' },
   }, 'train');

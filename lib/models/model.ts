@@ -385,15 +385,21 @@ export class Model {
    * clipping when `gradClip` > 0, then `optimizer`'s update. Resolves to the batch's loss and
    * top-1 hits. `precision` 'bf16' / 'fp16' runs the forward and backward passes under autocast;
    * fp16 (CUDA) scales the loss with the optimizer's loss scaler and skips the update when a
-   * gradient overflows (`skipped`). The model is busy until it settles.
+   * gradient overflows (`skipped`). `winograd: true` computes the 3 x 3, stride-1 convolutions'
+   * forward pass and input gradient by Winograd (float32 ~1.2x the step's speed on AVX-512 CPUs;
+   * results differ from PyTorch's in the last bits, as cuDNN's Winograd does; default false: exact).
+   * The model is busy until it settles.
    */
   async trainStep(
     optimizer: Optimizer,
     x: Tensor,
     labels: Tensor,
-    options?: { labelSmoothing?: number; namSparsity?: number; gradClip?: number; precision?: Precision; distributed?: ProcessGroup; syncBatchNorm?: boolean },
+    options?: { labelSmoothing?: number; namSparsity?: number; gradClip?: number; precision?: Precision; distributed?: ProcessGroup; syncBatchNorm?: boolean; winograd?: boolean },
   ): Promise<{ loss: number; correct: number; count: number; skipped: boolean }> {
-    const { precision, distributed, syncBatchNorm, ...opts } = validate.options(options, 'trainStep() options', ['labelSmoothing', 'namSparsity', 'gradClip', 'precision', 'distributed', 'syncBatchNorm']);
+    const { precision, distributed, syncBatchNorm, winograd, ...opts } = validate.options(options, 'trainStep() options', [
+      'labelSmoothing', 'namSparsity', 'gradClip', 'precision', 'distributed', 'syncBatchNorm', 'winograd',
+    ]);
+    const fast = winograd === undefined ? false : validate.flag(winograd, 'trainStep() options.winograd');
     const group = distributed === undefined ? undefined : expectGroup(distributed, 'trainStep() options.distributed').native;
     const sync = syncBatchNormOption(syncBatchNorm, group !== undefined, 'trainStep() options');
     const p = precisionOption(precision, 'trainStep() options.precision', this.device);
@@ -408,7 +414,7 @@ export class Model {
       // Named here in torch-attn's dtypes (the addon's check says LibTorch's: 'Float', 'Long').
       throw new RangeError(`trainStep() labels must be a 1-D int64 tensor of class indices, got ${labels.dtype} [${labels.shape.join(', ')}] (tensor(labels, [n], { dtype: 'int64' }))`);
     }
-    const result = await this.native.trainStep(optimizer.native, expectTensor(x, 'trainStep() x') as never, labels as never, { ...opts, precision: p, distributed: group, syncBatchNorm: sync });
+    const result = await this.native.trainStep(optimizer.native, expectTensor(x, 'trainStep() x') as never, labels as never, { ...opts, precision: p, distributed: group, syncBatchNorm: sync, winograd: fast });
     this.#learned = true;
     return result;
   }

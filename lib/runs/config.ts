@@ -95,6 +95,10 @@ export interface RunConfig {
   syncBatchNorm: boolean;
   /** 'fp32' (default), 'bf16' or 'fp16' (CUDA). */
   precision: Precision;
+  /** 3 x 3, stride-1 convolutions' forward pass and input gradient by Winograd: float32 training
+   *  steps ~1.2x as fast on AVX-512 CPUs, results no longer bit-identical to PyTorch's (default
+   *  false). */
+  winograd: boolean;
   /** 'channels-last' weights and inputs (default 'contiguous'). */
   memoryFormat: MemoryFormat;
   /** Where the model trains: 'cpu' (default), 'cuda' or 'cuda:N'. */
@@ -142,7 +146,7 @@ export function defaultStages(arch: string): { stages: StageSpec[]; description:
   return { stages: structuredClone(THREE_STAGE), description: 'the staged fine-tune: head + attention, then layer3-4, then everything' };
 }
 
-const TOP_KEYS = ['name', 'model', 'data', 'stages', 'epochs', 'optimizer', 'scheduler', 'loss', 'namSparsity', 'gradClip', 'batchNorm', 'syncBatchNorm', 'precision', 'memoryFormat', 'device', 'batchSize', 'workers', 'seed', 'logEvery', 'out'];
+const TOP_KEYS = ['name', 'model', 'data', 'stages', 'epochs', 'optimizer', 'scheduler', 'loss', 'namSparsity', 'gradClip', 'batchNorm', 'syncBatchNorm', 'precision', 'winograd', 'memoryFormat', 'device', 'batchSize', 'workers', 'seed', 'logEvery', 'out'];
 
 /** Checks a parsed config and fills its defaults. `epochs` (one number per stage) rescales the stages. */
 export function checkConfig(raw: unknown, where = 'config'): RunConfig {
@@ -201,6 +205,7 @@ export function checkConfig(raw: unknown, where = 'config'): RunConfig {
     batchNorm: validate.oneOf(c.batchNorm ?? 'eval', `${where}.batchNorm`, ['eval', 'train'] as const),
     syncBatchNorm: c.syncBatchNorm === undefined ? false : validate.flag(c.syncBatchNorm, `${where}.syncBatchNorm`),
     precision: validate.oneOf(c.precision ?? 'fp32', `${where}.precision`, PRECISIONS),
+    winograd: c.winograd === undefined ? false : validate.flag(c.winograd, `${where}.winograd`),
     memoryFormat: validate.oneOf(c.memoryFormat ?? 'contiguous', `${where}.memoryFormat`, MEMORY_FORMATS),
     device: deviceName(c.device ?? 'cpu', `${where}.device`),
     batchSize: c.batchSize === undefined ? 64 : validate.integer(c.batchSize, `${where}.batchSize`, 1),

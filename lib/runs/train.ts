@@ -65,6 +65,7 @@ export async function runTraining(config: RunConfig, hooks: RunHooks = {}): Prom
     gradClip: config.gradClip,
     batchNorm: config.batchNorm,
     precision: config.precision,
+    winograd: config.winograd,
     // Every batch reaches a progress bar; metrics.jsonl and the batch lines take every logEvery-th.
     logEvery: hooks.onBatch ? 1 : config.logEvery,
     checkpointDir: dir,  // written by rank 0 only

@@ -82,6 +82,9 @@ export interface FineTunerOptions {
    *  or 'fp16' (CUDA, with dynamic loss scaling). Parameters, optimizer state and checkpoints stay
    *  float32. fit() may override it per run. */
   precision?: Precision;
+  /** 3 x 3, stride-1 convolutions' forward pass and input gradient by Winograd (trainStep()'s
+   *  `winograd`): faster, not bit-identical to PyTorch. Default false. */
+  winograd?: boolean;
   /** fp16 loss scaling (PyTorch's GradScaler defaults: initScale 65536, growthFactor 2,
    *  backoffFactor 0.5, growthInterval 2000). */
   lossScaling?: LossScaling;
@@ -238,9 +241,10 @@ export class StagedFineTuner {
   constructor(model: Model, options: FineTunerOptions) {
     if (typeof model !== 'object' || model === null || !('native' in model)) throw validate.typeError('StagedFineTuner(model)', 'a model', model);
     const o = validate.options(options, 'StagedFineTuner options', [
-      'optimizer', 'stages', 'scheduler', 'loss', 'namSparsity', 'gradClip', 'logEvery', 'checkpointDir', 'batchNorm', 'precision', 'lossScaling',
+      'optimizer', 'stages', 'scheduler', 'loss', 'namSparsity', 'gradClip', 'logEvery', 'checkpointDir', 'batchNorm', 'precision', 'lossScaling', 'winograd',
     ]);
     if (o.precision !== undefined) precisionOption(o.precision, 'options.precision', model.device);
+    if (o.winograd !== undefined) validate.flag(o.winograd, 'StagedFineTuner options.winograd');
     if (o.lossScaling !== undefined) {
       const ls = validate.options(o.lossScaling, 'options.lossScaling', ['initScale', 'growthFactor', 'backoffFactor', 'growthInterval']);
       for (const [k, v] of Object.entries(ls)) validate.finiteNumber(v, `options.lossScaling.${k}`);
@@ -352,6 +356,7 @@ export class StagedFineTuner {
       resume: o.resume === undefined ? undefined : path.resolve(o.resume),
       distributed: group?.native,
       syncBatchNorm,
+      winograd: this.options.winograd ?? false,
     };
 
     // A listener that throws stops the run; fit() rejects with its error.

@@ -11,6 +11,7 @@
 #include "models/pth_writer.h"
 #include "models/state_dict.h"
 #include "models/winograd.h"
+#include "models/winograd_training.h"
 #include "modules/nam.h"
 #include "runtime/compute.h"
 #include "tensor/dtype.h"
@@ -157,6 +158,33 @@ Napi::Value WinogradConv2dJs(const Napi::CallbackInfo& info) {
   return tensor::TensorWrap::Wrap(info.Env(), out.to(at::kFloat).contiguous());
 }
 
+
+// winogradTrainingConv2d(x, weight, gradOutput, tile): training's Winograd convolution
+// (winograd_training.h) on one convolution, for its tests: float32 x (N x IC x H x W), weight (OC x
+// IC x 3 x 3), gradOutput (N x OC x H x W); 'bf16' runs it on their bfloat16 roundings. -> [output,
+// input gradient, weight gradient] as float32, from autograd. Runs on the calling thread.
+Napi::Value WinogradTrainingConv2dJs(const Napi::CallbackInfo& info) {
+  const at::Tensor& x = tensor::TensorWrap::FromValue(info[0], "winogradTrainingConv2d(x)").Get();
+  const at::Tensor& weight = tensor::TensorWrap::FromValue(info[1], "winogradTrainingConv2d(weight)").Get();
+  const at::Tensor& grad = tensor::TensorWrap::FromValue(info[2], "winogradTrainingConv2d(gradOutput)").Get();
+  const int tile = static_cast<int>(args::Integer(info[3], "winogradTrainingConv2d(tile)", 2, 4));
+  const Precision precision = ParsePrecision(args::String(info[4], "winogradTrainingConv2d(precision)"), "winogradTrainingConv2d(precision)");
+  const auto dtype = precision == Precision::kBf16 ? at::kBFloat16 : at::kFloat;
+  if (!WinogradSupported(dtype) || (tile != 2 && tile != 4) || (tile == 4 && dtype != at::kFloat) || x.dim() != 4 || weight.dim() != 4 ||
+      !WinogradFits(weight.size(1), weight.size(0))) {
+    throw RangeError("winogradTrainingConv2d: a shape, tile or precision the kernel does not run here");
+  }
+  torch::AutoGradMode grad_mode(true);
+  auto xs = x.to(dtype).detach().requires_grad_(true);
+  auto ws = weight.to(dtype).detach().requires_grad_(true);
+  auto y = WinogradConv3x3(xs, ws, tile);
+  y.backward(grad.to(dtype));
+  auto out = Napi::Array::New(info.Env(), 3);
+  out.Set(0u, tensor::TensorWrap::Wrap(info.Env(), y.detach().to(at::kFloat).contiguous()));
+  out.Set(1u, tensor::TensorWrap::Wrap(info.Env(), xs.grad().to(at::kFloat).contiguous()));
+  out.Set(2u, tensor::TensorWrap::Wrap(info.Env(), ws.grad().to(at::kFloat).contiguous()));
+  return out;
+}
 }  // namespace
 
 void ModelWrap::Register(Napi::Env env, Napi::Object exports) {
@@ -197,6 +225,7 @@ void ModelWrap::Register(Napi::Env env, Napi::Object exports) {
   exports.Set("readStateDict", Napi::Function::New(env, GuardedFn<&ReadStateDictJs>, "readStateDict"));
   exports.Set("encodePth", Napi::Function::New(env, GuardedFn<&EncodePthJs>, "encodePth"));
   exports.Set("winogradConv2d", Napi::Function::New(env, GuardedFn<&WinogradConv2dJs>, "winogradConv2d"));
+  exports.Set("winogradTrainingConv2d", Napi::Function::New(env, GuardedFn<&WinogradTrainingConv2dJs>, "winogradTrainingConv2d"));
   auto precisions = Napi::Array::New(env, kPrecisionNames.size());
   for (size_t i = 0; i < kPrecisionNames.size(); ++i) precisions.Set(static_cast<uint32_t>(i), kPrecisionNames[i]);
   exports.Set("precisions", precisions);
@@ -204,6 +233,17 @@ void ModelWrap::Register(Napi::Env env, Napi::Object exports) {
 
 Precision ReadPrecision(const Napi::Value& value, const std::string& where) {
   return value.IsUndefined() ? Precision::kFp32 : ParsePrecision(args::String(value, where), where);
+}
+
+training::StepOptions ReadStepOptions(const Napi::Object& o, const std::string& where) {
+  training::StepOptions options;
+  options.label_smoothing(args::NumberField(o, "labelSmoothing", 0))
+      .nam_sparsity(args::NumberField(o, "namSparsity", 0))
+      .grad_clip(args::NumberField(o, "gradClip", 0))
+      .precision(ReadPrecision(o.Get("precision"), where + " precision"))
+      .sync_batch_norm(args::BooleanField(o, "syncBatchNorm", false))
+      .winograd(args::BooleanField(o, "winograd", false));
+  return options;
 }
 
 ModelWrap& ModelWrap::FromValue(const Napi::Value& value, const std::string& what) {
@@ -591,11 +631,7 @@ Napi::Value ModelWrap::TrainStep(const Napi::CallbackInfo& info) {
   std::shared_ptr<distributed::Group> group;
   if (info[3].IsObject()) {
     auto o = info[3].As<Napi::Object>();
-    options.label_smoothing(args::NumberField(o, "labelSmoothing", 0))
-        .nam_sparsity(args::NumberField(o, "namSparsity", 0))
-        .grad_clip(args::NumberField(o, "gradClip", 0))
-        .precision(ReadPrecision(o.Get("precision"), "trainStep() precision"))
-        .sync_batch_norm(args::BooleanField(o, "syncBatchNorm", false));
+    options = ReadStepOptions(o, "trainStep()");
     if (!o.Get("distributed").IsUndefined()) group = distributed::ProcessGroupWrap::FromValue(o.Get("distributed"), "trainStep() distributed");
   }
   auto shared = model_;

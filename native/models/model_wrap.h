@@ -11,12 +11,17 @@
 #include "common/claim.h"
 #include "common/js_errors.h"
 #include "models/model.h"
+#include "training/train_step.h"
 
 namespace torch_attn::models {
 
 // A precision name from JS (undefined: fp32); RangeError naming `where` otherwise. Whether the
 // model's device can run it is checked by the core, where the work runs.
 Precision ReadPrecision(const Napi::Value& value, const std::string& where);
+
+// A training step's options from JS (trainStep()'s options, a fine-tuner plan): labelSmoothing,
+// namSparsity, gradClip, precision, syncBatchNorm, winograd; `where` names the object in errors.
+training::StepOptions ReadStepOptions(const Napi::Object& o, const std::string& where);
 
 class ModelWrap : public Napi::ObjectWrap<ModelWrap>, public GuardedMethods<ModelWrap> {
  public:

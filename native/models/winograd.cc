@@ -311,8 +311,10 @@ bool WinogradFits(int64_t in_channels, int64_t out_channels) {
   return in_channels > 0 && out_channels > 0 && in_channels % 16 == 0 && out_channels % (16 * kBlocks) == 0;
 }
 
+int64_t WinogradTileCount(int64_t n, int64_t h, int64_t w, int m) { return n * TileGrid(h, w, m).per_image; }
+
 bool WinogradPays(at::ScalarType dtype, int64_t n, int64_t h, int64_t w) {
-  return n * TileGrid(h, w, 2).per_image >= (dtype == at::kBFloat16 ? kWinogradBf16MinTiles : kWinogradF2Fp32MinTiles);
+  return WinogradTileCount(n, h, w, 2) >= (dtype == at::kBFloat16 ? kWinogradBf16MinTiles : kWinogradF2Fp32MinTiles);
 }
 
 bool WinogradF4Pays(at::ScalarType dtype, int64_t n, int64_t h, int64_t w, int64_t in_channels, int64_t out_channels) {
@@ -324,24 +326,71 @@ int64_t WinogradWeightBytes(at::ScalarType dtype, int64_t in_channels, int64_t o
   return (tile + 2) * (tile + 2) * in_channels * out_channels * static_cast<int64_t>(c10::elementSize(dtype));
 }
 
+namespace {
+
+// G of F(M x M, 3 x 3) (Lavin's points: 0, +-1 for M = 2; 0, +-1, +-2 for M = 4).
+constexpr double kG2[4][3] = {{1, 0, 0}, {.5, .5, .5}, {.5, -.5, .5}, {0, 0, 1}};
+constexpr double kG4[6][3] = {{1. / 4, 0, 0},          {-1. / 6, -1. / 6, -1. / 6}, {-1. / 6, 1. / 6, -1. / 6},
+                              {1. / 24, 1. / 12, 1. / 6}, {1. / 24, -1. / 12, 1. / 6}, {0, 0, 1}};
+
+inline double Value(const float* p) { return *p; }
+inline double Value(const c10::BFloat16* p) { return static_cast<float>(*p); }
+
+// U = G g G^T for every (output, input) channel pair of `weight` (any strides: a transposed or
+// flipped view is read in place), in float64, rounded once into u's layout [(M + 2)^2][OC / 64]
+// [IC / pair][64][pair]. Parallel over blocks of 64 output channels and input channels.
+template <int M, typename T>
+void TransformWeights(const torch::Tensor& weight, torch::Tensor& u, int pair) {
+  constexpr int kIn = M + 2;
+  const double(&g)[kIn][3] = *reinterpret_cast<const double(*)[kIn][3]>(M == 2 ? &kG2[0][0] : &kG4[0][0]);
+  const int64_t oc = weight.size(0), ic = weight.size(1);
+  const int64_t s0 = weight.stride(0), s1 = weight.stride(1), s2 = weight.stride(2), s3 = weight.stride(3);
+  const T* w = weight.data_ptr<T>();
+  T* out = u.data_ptr<T>();
+  const int64_t blocks = oc / kBlockColumns, pos_stride = blocks * ic * kBlockColumns;
+  at::parallel_for(0, blocks * ic, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t ob = item / ic, i = item % ic;
+      T* base = out + ob * ic * kBlockColumns + (i / pair) * kBlockColumns * pair + i % pair;
+      for (int64_t j = 0; j < kBlockColumns; ++j) {
+        const T* src = w + (ob * kBlockColumns + j) * s0 + i * s1;
+        double k[3][3];
+        for (int r = 0; r < 3; ++r) {
+          for (int c = 0; c < 3; ++c) k[r][c] = Value(src + r * s2 + c * s3);
+        }
+        double t[kIn][3];  // G g
+        for (int a = 0; a < kIn; ++a) {
+          for (int c = 0; c < 3; ++c) t[a][c] = g[a][0] * k[0][c] + g[a][1] * k[1][c] + g[a][2] * k[2][c];
+        }
+        for (int a = 0; a < kIn; ++a) {
+          for (int b = 0; b < kIn; ++b) {
+            const double v = t[a][0] * g[b][0] + t[a][1] * g[b][1] + t[a][2] * g[b][2];  // (G g) G^T
+            base[(a * kIn + b) * pos_stride + j * pair] = static_cast<T>(v);
+          }
+        }
+      }
+    }
+  });
+}
+
+}  // namespace
+
 torch::Tensor WinogradWeights(const torch::Tensor& weight, int tile) {
   TORCH_CHECK(weight.dim() == 4 && weight.size(2) == 3 && weight.size(3) == 3 && WinogradFits(weight.size(1), weight.size(0)) &&
-                  (weight.scalar_type() == at::kFloat || (weight.scalar_type() == at::kBFloat16 && tile == 2)) && (tile == 2 || tile == 4),
+                  (weight.scalar_type() == at::kFloat || (weight.scalar_type() == at::kBFloat16 && tile == 2)) && (tile == 2 || tile == 4) &&
+                  weight.device().is_cpu(),
               "WinogradWeights: a float32 (F(2x2) or F(4x4)) or bfloat16 (F(2x2)) 3 x 3 weight, input channels in multiples of 16, output channels in multiples of 64");
   const int64_t oc = weight.size(0), ic = weight.size(1);
   const int pair = weight.scalar_type() == at::kBFloat16 ? 2 : 1;  // input channels a dot product takes together
-  // In float64, so that float32's transformed weights round once.
-  const auto g = tile == 2 ? torch::tensor({1., 0., 0., .5, .5, .5, .5, -.5, .5, 0., 0., 1.}, at::kDouble).view({4, 3})
-                           : torch::tensor({1. / 4, 0., 0., -1. / 6, -1. / 6, -1. / 6, -1. / 6, 1. / 6, -1. / 6, 1. / 24, 1. / 12, 1. / 6, 1. / 24,
-                                            -1. / 12, 1. / 6, 0., 0., 1.},
-                                           at::kDouble)
-                                 .view({6, 3});
-  const auto u = torch::matmul(torch::matmul(g, weight.to(at::kDouble)), g.t());  // OC x IC x (tile + 2) x (tile + 2)
-  return u.permute({2, 3, 1, 0})
-      .reshape({(tile + 2) * (tile + 2), ic / pair, pair, oc / kBlockColumns, kBlockColumns})
-      .permute({0, 3, 1, 4, 2})
-      .to(weight.scalar_type())
-      .contiguous();
+  auto u = torch::empty({(tile + 2) * (tile + 2), oc / kBlockColumns, ic / pair, kBlockColumns, pair}, weight.options().memory_format(at::MemoryFormat::Contiguous));
+  if (weight.scalar_type() == at::kBFloat16) {
+    TransformWeights<2, c10::BFloat16>(weight, u, pair);
+  } else if (tile == 2) {
+    TransformWeights<2, float>(weight, u, pair);
+  } else {
+    TransformWeights<4, float>(weight, u, pair);
+  }
+  return u;
 }
 
 int WinogradTile(const torch::Tensor& u) {

@@ -54,6 +54,10 @@ constexpr int64_t kWinogradBf16MinTiles = 32;
 constexpr int64_t kWinogradF2Fp32MinTiles = 32;
 bool WinogradPays(at::ScalarType dtype, int64_t n, int64_t h, int64_t w);
 
+// The M x M output tiles of n images of h x w (the last row and column of tiles partly outside the
+// edges that M does not divide).
+int64_t WinogradTileCount(int64_t n, int64_t h, int64_t w, int m);
+
 // Whether F(4x4, 3x3) pays over F(2x2, 3x3) (float32 only): from kWinogradF4Fp32MinTiles 4 x 4
 // tiles, with transformed weights (36 x in x out floats) of at most kWinogradF4MaxWeightBytes.
 // Measured on a ResNet18-CBAM at 32 x 32, this project's machine, plans with and without taking

@@ -3,6 +3,7 @@
 #include <optional>
 
 #include "common/errors.h"
+#include "models/winograd_training.h"
 #include "modules/batch_norm.h"
 #include "modules/nam.h"
 
@@ -46,6 +47,7 @@ StepResult TrainStep(models::ModelImpl& model, torch::optim::Optimizer& optimize
       replica->BeforeForward();
       if (options.sync_batch_norm()) sync.emplace(replica->BatchNormSum());
     }
+    models::WinogradTrainingScope winograd(options.winograd());
     logits = model.Compute(x, options.precision());
   }
   CheckLabels(labels, logits.size(0), logits.size(1));

@@ -17,6 +17,9 @@ struct StepOptions {
   TORCH_ARG(models::Precision, precision) = models::Precision::kFp32;
   // With a replica: BatchNorms that train take their statistics over all ranks (SyncBatchNorm).
   TORCH_ARG(bool, sync_batch_norm) = false;
+  // 3 x 3 convolutions forward and their input's gradient by Winograd (models/winograd_training.h):
+  // faster, not bit-identical to PyTorch.
+  TORCH_ARG(bool, winograd) = false;
 };
 
 struct StepResult {

@@ -101,11 +101,7 @@ TunerPlan ReadPlan(const Napi::Value& value) {
   const std::string bn = args::StringField(o, "batchNorm", "eval");
   if (bn != "eval" && bn != "train") throw RangeError("plan.batchNorm must be 'eval' or 'train', got '" + bn + "'");
   p.freeze_batch_norm = bn == "eval";
-  p.step_options.label_smoothing(args::NumberField(o, "labelSmoothing", 0))
-      .nam_sparsity(args::NumberField(o, "namSparsity", 0))
-      .grad_clip(args::NumberField(o, "gradClip", 0))
-      .precision(models::ReadPrecision(o.Get("precision"), "plan.precision"))
-      .sync_batch_norm(args::BooleanField(o, "syncBatchNorm", false));
+  p.step_options = models::ReadStepOptions(o, "plan");
   p.scaler = ReadScalerOptions(o.Get("lossScaling"), "plan.lossScaling");
   if (!o.Get("distributed").IsUndefined()) p.group = distributed::ProcessGroupWrap::FromValue(o.Get("distributed"), "plan.distributed");
   p.log_every = args::IntegerField(o, "logEvery", 100, 0, int64_t{1} << 40);

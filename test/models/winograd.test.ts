@@ -267,3 +267,53 @@ describe('fp32 Winograd kernel', () => {
     expect(() => native.winogradConv2d(zeros([1, 16, 4, 4]), zeros([64, 16, 3, 3]), zeros([64]), true, 'fp32')).toThrow(/no AVX-512/);
   });
 });
+
+describe('training by Winograd: one convolution through autograd (winograd_training.h)', () => {
+  // Forward by the given form; the input's gradient by Winograd where it has the tiles training
+  // takes (from 1024 2 x 2 tiles: the 4 x 16 x 32 x 32 cases), else LibTorch's; the weight's by
+  // LibTorch. Each against the convolution and its two gradients written out in float64.
+  const TRAINING_CASES = [
+    { n: 2, ic: 16, oc: 64, h: 9, w: 7, tile: 2 },
+    { n: 4, ic: 16, oc: 64, h: 32, w: 32, tile: 2 },
+    { n: 4, ic: 64, oc: 64, h: 32, w: 32, tile: 4 },
+  ] as const;
+  it.runIf(avx512 === true).each(TRAINING_CASES)('$n x $ic x $h x $w -> $oc channels, F($tile x $tile): output and both gradients', (c) => {
+    const { n, ic, oc, h, w } = c;
+    const x = values(n * ic * h * w, 5);
+    const weight = values(oc * ic * 9, 6, 1 / Math.sqrt(9 * ic));
+    const grad = values(n * oc * h * w, 7);
+    const [y, gx, gw] = native
+      .winogradTrainingConv2d(native.tensor(x, [n, ic, h, w], 'float32'), native.tensor(weight, [oc, ic, 3, 3], 'float32'), native.tensor(grad, [n, oc, h, w], 'float32'), c.tile, 'fp32')
+      .map((t) => t.toFloat32Array());
+    const X = (b: number, ch: number, i: number, j: number) => (i < 0 || j < 0 || i >= h || j >= w ? 0 : x[((b * ic + ch) * h + i) * w + j]);
+    const G = (b: number, o: number, i: number, j: number) => (i < 0 || j < 0 || i >= h || j >= w ? 0 : grad[((b * oc + o) * h + i) * w + j]);
+    const K = (o: number, ch: number, r: number, s: number) => weight[((o * ic + ch) * 3 + r) * 3 + s];
+    const wantY = new Float64Array(n * oc * h * w);
+    const wantGx = new Float64Array(n * ic * h * w);
+    const wantGw = new Float64Array(oc * ic * 9);
+    for (let b = 0; b < n; b++) {
+      for (let o = 0; o < oc; o++) {
+        for (let ch = 0; ch < ic; ch++) {
+          for (let r = 0; r < 3; r++) {
+            for (let s = 0; s < 3; s++) {
+              const k = K(o, ch, r, s);
+              let dw = 0;
+              for (let i = 0; i < h; i++) {
+                for (let j = 0; j < w; j++) {
+                  const xv = X(b, ch, i + r - 1, j + s - 1);
+                  wantY[((b * oc + o) * h + i) * w + j] += xv * k;
+                  dw += G(b, o, i, j) * xv;
+                  wantGx[((b * ic + ch) * h + i) * w + j] += G(b, o, i - r + 1, j - s + 1) * k;
+                }
+              }
+              wantGw[((o * ic + ch) * 3 + r) * 3 + s] += dw;
+            }
+          }
+        }
+      }
+    }
+    expect(relativeWorst(y, wantY)).toBeLessThan(c.tile === 4 ? 2e-5 : 1e-5);
+    expect(relativeWorst(gx, wantGx)).toBeLessThan(2e-5);
+    expect(relativeWorst(gw, wantGw)).toBeLessThan(1e-5);
+  });
+});

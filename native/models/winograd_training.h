@@ -1,0 +1,47 @@
+// Winograd 3 x 3 convolutions in training, an opt-in of a training step (StepOptions::winograd).
+//
+// LibTorch trains every convolution by oneDNN's direct kernels: forward, the input's gradient and
+// the weight's gradient, ~75% of a ResNet18 training step on this project's CPU. The inference
+// plans' Winograd kernel (winograd.h) does 2.25-4x fewer multiplications for the 3 x 3, stride-1,
+// padding-1 convolutions; in training it computes the forward pass and the input's gradient (which
+// is itself such a convolution: the weights with input and output channels swapped and rotated by
+// 180 degrees), while the weight's gradient stays with LibTorch (at::convolution_backward). Off by
+// default: the results differ from PyTorch's (and the default path's) in the last bits, as cuDNN's
+// Winograd differs from its direct kernels; the rest of torch-attn's training is bit-identical to
+// PyTorch's.
+//
+// float32: F(4x4, 3x3) where the input gives many tiles and the weights are at most 128 x 128
+// channels (WinogradF4Pays), F(2x2, 3x3) elsewhere from enough tiles (WinogradPays). bfloat16
+// (autocast): F(2x2, 3x3) on bfloat16 inputs and weights, as autocast would cast them for
+// LibTorch's convolution. Everything else (other shapes, too few tiles, CPUs without AVX-512, CUDA)
+// runs as before. Core only: no N-API.
+#pragma once
+
+#include <torch/torch.h>
+
+namespace torch_attn::models {
+
+// While one is alive on a thread, convolutions there that fit (above) train by Winograd.
+class WinogradTrainingScope {
+ public:
+  explicit WinogradTrainingScope(bool on);
+  ~WinogradTrainingScope();
+  WinogradTrainingScope(const WinogradTrainingScope&) = delete;
+  WinogradTrainingScope& operator=(const WinogradTrainingScope&) = delete;
+  static bool Active();
+
+ private:
+  bool previous_;
+};
+
+// Whether this convolution of x trains by Winograd in the active scope (autograd on, a 3 x 3
+// stride-1 padding-1 ungrouped convolution without bias on a CPU tensor, channels and tiles that
+// pay, under autocast its dtype); the call that runs it.
+bool TrainsByWinograd(const torch::nn::Conv2dImpl& conv, const torch::Tensor& x);
+torch::Tensor WinogradTrainingConv(torch::nn::Conv2dImpl& conv, const torch::Tensor& x);
+
+// The autograd function on its own (tests): conv3x3(x, weight) with stride 1 and padding 1, x and
+// weight of one dtype (float32 or bfloat16); `tile` 2 or 4 (float32 only).
+torch::Tensor WinogradConv3x3(const torch::Tensor& x, const torch::Tensor& weight, int tile);
+
+}  // namespace torch_attn::models
