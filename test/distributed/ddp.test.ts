@@ -87,6 +87,26 @@ describe('process groups', () => {
     g.destroy();
   });
 
+  it('training by Winograd in a one-rank group is the one-process Winograd step (the reducer gets every weight gradient)', async () => {
+    const g = await distributed.init({ rank: 0, worldSize: 1, masterAddr: '127.0.0.1', masterPort: await freePort(), timeout: 10 });
+    manualSeed(4);
+    const x = randn([16, 3, 32, 32]); // layer1-2 give the 1024 tiles training's Winograd takes
+    const y = tensor(BigInt64Array.from({ length: 16 }, (_, i) => BigInt(i % 10)), [16], { dtype: 'int64' });
+    const file = path.join(tmp, 'cbam-init.safetensors');
+    await new ResNetCBAM({ depth: 18, numClasses: 10 }).save(file);
+    const losses = [];
+    for (const options of [{}, { distributed: g }]) {
+      const model = new ResNetCBAM({ depth: 18, numClasses: 10 });
+      await model.loadStateDict(file);
+      model.train();
+      const opt = optim.sgd(model, [{ params: 'all', lr: 0.01 }]);
+      await model.trainStep(opt, x, y, { winograd: true, ...options });
+      losses.push((await model.trainStep(opt, x, y, { winograd: true, ...options })).loss);
+    }
+    expect(Math.abs(losses[1] - losses[0])).toBeLessThan(1e-5);
+    g.destroy();
+  });
+
   it('EXPECTED FAILURE - a missing environment, a rank beyond the world, a port in use, an unknown backend', async () => {
     const saved = { ...process.env };
     try {
