@@ -339,7 +339,7 @@ torch::Tensor Conv2dForward(torch::nn::Conv2dImpl& conv, const torch::Tensor& x)
     trace->AddMacs(conv.weight.numel() * y.size(0) * y.size(2) * y.size(3));
     return y;
   }
-  if (TrainsByWinograd(conv, x)) return WinogradTrainingConv(conv, x);
+  if (const int tile = WinogradTrainingTile(conv, x)) return WinogradTrainingConv(conv, x, tile);
   const auto& o = conv.options;
   // Not under autocast: at::mkldnn_convolution is not on autocast's lists, so it would run in fp32.
   if (at::hasMKLDNN() && !torch::GradMode::is_enabled() && !compat::AutocastEnabled(c10::DeviceType::CPU) && x.dim() == 4 &&

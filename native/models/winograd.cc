@@ -336,8 +336,8 @@ constexpr double kG4[6][3] = {{1. / 4, 0, 0},          {-1. / 6, -1. / 6, -1. / 
 inline double Value(const float* p) { return *p; }
 inline double Value(const c10::BFloat16* p) { return static_cast<float>(*p); }
 
-// U = G g G^T for every (output, input) channel pair of `weight` (any strides: a transposed or
-// flipped view is read in place), in float64, rounded once into u's layout [(M + 2)^2][OC / 64]
+// U = G g G^T for every (output, input) channel pair of `weight` (any strides: a transposed view
+// is read in place), in float64, rounded once into u's layout [(M + 2)^2][OC / 64]
 // [IC / pair][64][pair]. Parallel over blocks of 64 output channels and input channels.
 template <int M, typename T>
 void TransformWeights(const torch::Tensor& weight, torch::Tensor& u, int pair) {

@@ -40,7 +40,6 @@ torch::Tensor Run(const torch::Tensor& x, const torch::Tensor& weight, int tile)
 struct WinogradConvFunction : public torch::autograd::Function<WinogradConvFunction> {
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& weight, int64_t tile) {
     ctx->save_for_backward({x, weight});
-    ctx->saved_data["tile"] = tile;
     return Run(x, weight, static_cast<int>(tile));
   }
 
@@ -82,8 +81,8 @@ at::ScalarType ComputeDtype(const torch::Tensor& x) {
 
 }  // namespace
 
-bool TrainsByWinograd(const torch::nn::Conv2dImpl& conv, const torch::Tensor& x) {
-  if (!winograd_training || !torch::GradMode::is_enabled()) return false;
+int WinogradTrainingTile(const torch::nn::Conv2dImpl& conv, const torch::Tensor& x) {
+  if (!winograd_training || !torch::GradMode::is_enabled()) return 0;
   const auto& o = conv.options;
   const auto& weight = conv.weight;
   const auto ones = [](at::IntArrayRef a) { return a.size() == 2 && a[0] == 1 && a[1] == 1; };
@@ -91,21 +90,20 @@ bool TrainsByWinograd(const torch::nn::Conv2dImpl& conv, const torch::Tensor& x)
       weight.size(2) != 3 || weight.size(3) != 3 || !ones(*o.stride()) || !ones(*o.dilation()) ||
       !variants::holds_alternative<torch::ExpandingArray<2>>(o.padding()) || !ones(*variants::get<torch::ExpandingArray<2>>(o.padding())) ||
       !variants::holds_alternative<torch::enumtype::kZeros>(o.padding_mode())) {
-    return false;
+    return 0;
   }
   const auto dtype = ComputeDtype(x);
-  if (dtype != x.scalar_type() && !(dtype == at::kBFloat16 && x.scalar_type() == at::kFloat)) return false;
-  if (dtype != weight.scalar_type() && !(dtype == at::kBFloat16 && weight.scalar_type() == at::kFloat)) return false;
-  return TileFor(dtype, x.size(0), x.size(2), x.size(3), weight.size(1), weight.size(0)) != 0;
+  if (dtype != x.scalar_type() && !(dtype == at::kBFloat16 && x.scalar_type() == at::kFloat)) return 0;
+  if (dtype != weight.scalar_type() && !(dtype == at::kBFloat16 && weight.scalar_type() == at::kFloat)) return 0;
+  return TileFor(dtype, x.size(0), x.size(2), x.size(3), weight.size(1), weight.size(0));
 }
 
-torch::Tensor WinogradTrainingConv(torch::nn::Conv2dImpl& conv, const torch::Tensor& x) {
+torch::Tensor WinogradTrainingConv(torch::nn::Conv2dImpl& conv, const torch::Tensor& x, int tile) {
   const auto dtype = ComputeDtype(x);
   // Cast outside the function, as autocast casts a convolution's inputs: their gradients are cast
   // back by autograd.
   const auto input = x.to(dtype);
   const auto weight = conv.weight.to(dtype);
-  const int tile = TileFor(dtype, x.size(0), x.size(2), x.size(3), weight.size(1), weight.size(0));
   return WinogradConvFunction::apply(input, weight, static_cast<int64_t>(tile));
 }
 

@@ -34,11 +34,12 @@ class WinogradTrainingScope {
   bool previous_;
 };
 
-// Whether this convolution of x trains by Winograd in the active scope (autograd on, a 3 x 3
-// stride-1 padding-1 ungrouped convolution without bias on a CPU tensor, channels and tiles that
-// pay, under autocast its dtype); the call that runs it.
-bool TrainsByWinograd(const torch::nn::Conv2dImpl& conv, const torch::Tensor& x);
-torch::Tensor WinogradTrainingConv(torch::nn::Conv2dImpl& conv, const torch::Tensor& x);
+// The form this convolution of x trains by in the active scope: 4 (F(4x4, 3x3)), 2 (F(2x2, 3x3)),
+// or 0: not by Winograd (no scope, autograd off, not a 3 x 3 stride-1 padding-1 ungrouped
+// convolution without bias on a CPU tensor, channels or tiles that do not pay); and the call that
+// runs it with that form.
+int WinogradTrainingTile(const torch::nn::Conv2dImpl& conv, const torch::Tensor& x);
+torch::Tensor WinogradTrainingConv(torch::nn::Conv2dImpl& conv, const torch::Tensor& x, int tile);
 
 // The autograd function on its own (tests): conv3x3(x, weight) with stride 1 and padding 1, x and
 // weight of one dtype (float32 or bfloat16); `tile` 2 or 4 (float32 only).
