@@ -96,6 +96,23 @@ export function readJsonObject(file: string, what: string): Record<string, unkno
 function temporaryFor(file: string): string {
   return path.join(path.dirname(path.resolve(file)), `.${path.basename(file)}.${randomBytes(8).toString('hex')}.tmp`);
 }
+/** The names temporaryFor gives. */
+const TEMPORARY_NAME = /^\..+\.[0-9a-f]{16}\.tmp$/;
+
+/** The temporaries temporaryFor names, in `folder`: what a writer killed between its create and its
+ *  rename leaves behind (hidden files). A run removes them from its directory when it starts, as
+ *  the native checkpoint writer removes its own (native/common/files.h). */
+export function removeStaleTemporaries(folder: string): string[] {
+  let names: string[];
+  try {
+    names = fs.readdirSync(folder);
+  } catch {
+    return [];
+  }
+  const stale = names.filter((name) => TEMPORARY_NAME.test(name));
+  for (const name of stale) fs.rmSync(path.join(folder, name), { force: true });
+  return stale;
+}
 
 /** A write of `file` that the system refused, naming it (its message named the temporary), its code
  *  (ENOENT, EACCES, ENOSPC ...) kept. */

@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { readJsonFile, readRegularTextFile, writeFileAtomic, writeFileAtomicAsync } from '../lib/files';
+import { readJsonFile, readRegularTextFile, removeStaleTemporaries, writeFileAtomic, writeFileAtomicAsync } from '../lib/files';
 import { rejection, thrown } from './helpers';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'torch-attn-files-'));
@@ -69,5 +69,16 @@ describe('readRegularTextFile, readJsonFile', () => {
     expect(thrown(() => readJsonFile(path.join(tmp, 'missing.json'))).message).toMatch(/missing\.json: cannot read \(ENOENT\)/);
     fs.writeFileSync(file, '{"x": ');
     expect(thrown(() => readJsonFile(file)).message).toMatch(/ok\.json is not valid JSON \(.*\): was it cut short or edited by hand\?/);
+  });
+});
+
+describe('removeStaleTemporaries', () => {
+  it("removes the writer's own temporaries a killed write left in a folder, nothing else", () => {
+    const folder = fs.mkdtempSync(path.join(tmp, 'run-'));
+    const names = ['.run.json.0123456789abcdef.tmp', '.config.json.fedcba9876543210.tmp', 'run.json', '.keep.tmp', '.run.json.0123456789abcdeg.tmp', 'x.0123456789abcdef.tmp', 'last.pth.tmp-AbC123'];
+    for (const name of names) fs.writeFileSync(path.join(folder, name), 'x');
+    expect(removeStaleTemporaries(folder).sort()).toEqual(['.config.json.fedcba9876543210.tmp', '.run.json.0123456789abcdef.tmp']);
+    expect(fs.readdirSync(folder).sort()).toEqual(names.slice(2).sort());
+    expect(removeStaleTemporaries(path.join(folder, 'missing'))).toEqual([]);
   });
 });

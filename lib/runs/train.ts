@@ -3,7 +3,7 @@
 // plots/) — what `torch-attn train`, `npm start` and the experiment scripts do.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { readRegularTextFile, writeFileAtomic } from '../files';
+import { readRegularTextFile, removeStaleTemporaries, writeFileAtomic } from '../files';
 import { buildInfo, libtorchRelease } from '../runtime';
 import { StagedFineTuner, type BatchEvent, type EpochRecord, type FitResult } from '../training/finetune';
 import { evaluate } from '../training/evaluate';
@@ -55,7 +55,10 @@ export async function runTraining(config: RunConfig, hooks: RunHooks = {}): Prom
     log(`backbone weights ${config.model.weights}: ${report.loaded.length} tensors loaded, ${report.skipped.length} skipped, ${report.missing.length} not in the file`);
   }
   const dir = path.resolve(config.out);
-  if (writer) fs.mkdirSync(dir, { recursive: true });
+  if (writer) {
+    fs.mkdirSync(dir, { recursive: true });
+    removeStaleTemporaries(dir); // a killed run's half-written run.json, config.json or evaluation.json
+  }
   const tuner = new StagedFineTuner(model, {
     optimizer: config.optimizer,
     stages: config.stages,

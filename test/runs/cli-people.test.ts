@@ -237,8 +237,12 @@ describe('torch-attn CLI for people', () => {
 
   it('a progress bar gets every batch (whatever logEvery is), metrics.jsonl every logEvery-th', async () => {
     const config = checkConfig({ model: { arch: 'cbamcnn' }, data: { dataset: 'cifar10', path: path.join(fixtures, 'cifar-10-batches-py') }, stages: [{ name: 'all', epochs: 1, train: 'all', lr: 1e-3 }], batchSize: 2, workers: 1, logEvery: 100, out: path.join(tmp, 'bar') });
+    // A killed run's half-written run.json (writeFileAtomic's temporary) is removed when a run starts there.
+    fs.mkdirSync(path.join(tmp, 'bar'), { recursive: true });
+    fs.writeFileSync(path.join(tmp, 'bar', '.run.json.00112233445566ff.tmp'), '{"half');
     const seen: number[] = [];
     await runTraining(config, { onBatch: (b) => seen.push(b.batch) });
+    expect(fs.readdirSync(path.join(tmp, 'bar')).filter((f) => f.endsWith('.tmp'))).toEqual([]);
     expect(seen).toEqual([1, 2]); // 5 images in batches of 2: the last image, a batch of one, is dropped
     const lines = fs.readFileSync(path.join(tmp, 'bar', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     expect(lines.filter((l) => l.type === 'batch').map((l) => l.batch)).toEqual([2]); // the epoch's last batch only
