@@ -324,6 +324,7 @@ export interface NativeBinding {
   encodePth(tensors: Record<string, NativeTensor>): Buffer;
   /** The plans' Winograd kernel on one convolution, F(2x2, 3x3) (float32 or bfloat16) or F(4x4, 3x3) (`tile` 4, float32), for its tests (model_wrap.cc). */
   winogradConv2d(x: NativeTensor, weight: NativeTensor, bias: NativeTensor, relu: boolean, precision: 'fp32' | 'bf16', residual?: NativeTensor | null, tile?: 2 | 4): NativeTensor;
+  /** Training's Winograd convolution through autograd on one convolution: [output, input gradient, weight gradient] for `gradOutput`, for its tests (model_wrap.cc). */
   winogradTrainingConv2d(x: NativeTensor, weight: NativeTensor, gradOutput: NativeTensor, tile: 2 | 4, precision: 'fp32' | 'bf16'): [NativeTensor, NativeTensor, NativeTensor];
 
   Dataset: abstract new () => NativeDataset;

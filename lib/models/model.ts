@@ -399,7 +399,7 @@ export class Model {
     const { precision, distributed, syncBatchNorm, winograd, ...opts } = validate.options(options, 'trainStep() options', [
       'labelSmoothing', 'namSparsity', 'gradClip', 'precision', 'distributed', 'syncBatchNorm', 'winograd',
     ]);
-    const fast = winograd === undefined ? false : validate.flag(winograd, 'trainStep() options.winograd');
+    const byWinograd = winograd === undefined ? false : validate.flag(winograd, 'trainStep() options.winograd');
     const group = distributed === undefined ? undefined : expectGroup(distributed, 'trainStep() options.distributed').native;
     const sync = syncBatchNormOption(syncBatchNorm, group !== undefined, 'trainStep() options');
     const p = precisionOption(precision, 'trainStep() options.precision', this.device);
@@ -414,7 +414,7 @@ export class Model {
       // Named here in torch-attn's dtypes (the addon's check says LibTorch's: 'Float', 'Long').
       throw new RangeError(`trainStep() labels must be a 1-D int64 tensor of class indices, got ${labels.dtype} [${labels.shape.join(', ')}] (tensor(labels, [n], { dtype: 'int64' }))`);
     }
-    const result = await this.native.trainStep(optimizer.native, expectTensor(x, 'trainStep() x') as never, labels as never, { ...opts, precision: p, distributed: group, syncBatchNorm: sync, winograd: fast });
+    const result = await this.native.trainStep(optimizer.native, expectTensor(x, 'trainStep() x') as never, labels as never, { ...opts, precision: p, distributed: group, syncBatchNorm: sync, winograd: byWinograd });
     this.#learned = true;
     return result;
   }

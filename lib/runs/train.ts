@@ -85,7 +85,7 @@ export async function runTraining(config: RunConfig, hooks: RunHooks = {}): Prom
     );
   }
   if (hooks.distributed) log(`data-parallel: rank ${hooks.distributed.rank} of ${hooks.distributed.worldSize} (${hooks.distributed.backend}); batch ${config.batchSize} per rank, ${config.batchSize * hooks.distributed.worldSize} in all${config.syncBatchNorm ? '; BatchNorm statistics over all ranks' : ''}`);
-  log(`stages: ${config.stages.map((s) => `${s.name} (${s.epochs} epoch${s.epochs === 1 ? '' : 's'})`).join(' -> ')}; batch ${config.batchSize}, ${config.precision}${config.memoryFormat === 'channels-last' ? ', channels-last' : ''}, ${config.workers} loader thread${config.workers === 1 ? '' : 's'}, seed ${config.seed}`);
+  log(`stages: ${config.stages.map((s) => `${s.name} (${s.epochs} epoch${s.epochs === 1 ? '' : 's'})`).join(' -> ')}; batch ${config.batchSize}, ${config.precision}${config.memoryFormat === 'channels-last' ? ', channels-last' : ''}${config.winograd ? ', 3 x 3 convolutions by Winograd' : ''}, ${config.workers} loader thread${config.workers === 1 ? '' : 's'}, seed ${config.seed}`);
   log(`run directory: ${dir}`);
   const totalEpochs = config.stages.reduce((n, st) => n + st.epochs, 0);
   const metricsFile = path.join(dir, 'metrics.jsonl');
