@@ -221,14 +221,15 @@ Image Resize(const Image& in, int64_t height, int64_t width) {
   if (height < 1 || width < 1) throw RangeError("resize: the output size must be at least 1x1");
   if (height == in.height && width == in.width) return in;
   const int64_t c = in.channels;
-  Image out = OutputImage(height, width, c, "resize");
+  CheckOutputSize(height, width, "resize");
   // Rows first (height), then columns, in float; rounded once at the end. The rows' result (the
-  // output's height, the input's width) is held to the same limit.
+  // output's height, the input's width) is held to the same limit, before either is allocated.
   if (height > MaxImagePixels() / in.width) {
     throw RangeError("resize: resizing " + std::to_string(in.height) + " x " + std::to_string(in.width) + " to " + std::to_string(height) +
                      " x " + std::to_string(width) + " passes through " + std::to_string(height) + " x " + std::to_string(in.width) +
                      " pixels, more than the " + std::to_string(MaxImagePixels()) + " an image may have");
   }
+  Image out(height, width, c);
   const AxisWeights wy = ComputeWeights(in.height, height);
   const AxisWeights wx = ComputeWeights(in.width, width);
   std::vector<float> mid(static_cast<size_t>(height * in.width * c));

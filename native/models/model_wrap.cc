@@ -158,7 +158,6 @@ Napi::Value WinogradConv2dJs(const Napi::CallbackInfo& info) {
   return tensor::TensorWrap::Wrap(info.Env(), out.to(at::kFloat).contiguous());
 }
 
-
 // winogradTrainingConv2d(x, weight, gradOutput, tile): training's Winograd convolution
 // (winograd_training.h) on one convolution, for its tests: float32 x (N x IC x H x W), weight (OC x
 // IC x 3 x 3), gradOutput (N x OC x H x W); 'bf16' runs it on their bfloat16 roundings. -> [output,
@@ -185,6 +184,7 @@ Napi::Value WinogradTrainingConv2dJs(const Napi::CallbackInfo& info) {
   out.Set(2u, tensor::TensorWrap::Wrap(info.Env(), ws.grad().to(at::kFloat).contiguous()));
   return out;
 }
+
 }  // namespace
 
 void ModelWrap::Register(Napi::Env env, Napi::Object exports) {

@@ -5,6 +5,8 @@
 
 #include <torch/csrc/autograd/custom_function.h>
 
+#include <tuple>
+
 namespace torch_attn::models {
 
 namespace variants = compat::variants;
@@ -25,6 +27,12 @@ constexpr int64_t kWinogradTrainingMinTiles = 1024;
 int TileFor(at::ScalarType dtype, int64_t n, int64_t h, int64_t w, int64_t in_channels, int64_t out_channels) {
   if (!WinogradSupported(dtype) || !WinogradFits(in_channels, out_channels) || WinogradTileCount(n, h, w, 2) < kWinogradTrainingMinTiles) return 0;
   return WinogradF4Pays(dtype, n, h, w, in_channels, out_channels) ? 4 : 2;
+}
+
+// The dtype the convolution computes in: autocast's lower precision where it is on (it casts a
+// convolution's inputs so), else the input's.
+at::ScalarType ComputeDtype(const torch::Tensor& x) {
+  return compat::AutocastEnabled(c10::DeviceType::CPU) ? compat::AutocastDtype(c10::DeviceType::CPU) : x.scalar_type();
 }
 
 // conv3x3(x, weight), stride 1, padding 1, by the kernel; the output channels-last.
@@ -48,19 +56,17 @@ struct WinogradConvFunction : public torch::autograd::Function<WinogradConvFunct
     const auto& x = saved[0];
     const auto& weight = saved[1];
     const auto& grad = grads[0];
+    // The input's gradient by the kernel where its shape pays: conv3x3(grad, weight with in/out
+    // swapped and rotated by 180 degrees), its form chosen for its own channels (the same tiles).
+    // Otherwise, and for the weight's gradient, LibTorch's convolution backward.
+    const int tile = ctx->needs_input_grad(0) ? TileFor(grad.scalar_type(), grad.size(0), grad.size(2), grad.size(3), weight.size(0), weight.size(1)) : 0;
+    const bool libtorch_x = ctx->needs_input_grad(0) && tile == 0, libtorch_weight = ctx->needs_input_grad(1);
     torch::Tensor grad_x, grad_weight;
-    if (ctx->needs_input_grad(0)) {
-      // The input's gradient: conv3x3(grad, weight with in/out swapped and rotated by 180 degrees).
-      // Its form is chosen for its own channels (the same tiles).
-      const auto flipped = weight.transpose(0, 1).flip({2, 3});
-      const int tile = TileFor(grad.scalar_type(), grad.size(0), grad.size(2), grad.size(3), weight.size(0), weight.size(1));
-      grad_x = tile != 0 ? Run(grad, flipped, tile)
-                         : at::convolution(grad, flipped, c10::nullopt, {1, 1}, {1, 1}, {1, 1}, false, {0, 0}, 1);
+    if (libtorch_x || libtorch_weight) {
+      std::tie(grad_x, grad_weight, std::ignore) = at::convolution_backward(grad, x, weight, c10::nullopt, {1, 1}, {1, 1}, {1, 1}, false, {0, 0}, 1,
+                                                                            {libtorch_x, libtorch_weight, false});
     }
-    if (ctx->needs_input_grad(1)) {
-      grad_weight = std::get<1>(at::convolution_backward(grad, x, weight, c10::nullopt, {1, 1}, {1, 1}, {1, 1}, false, {0, 0}, 1,
-                                                         {false, true, false}));
-    }
+    if (tile != 0) grad_x = Run(grad, weight.transpose(0, 1).flip({2, 3}), tile);
     return {grad_x, grad_weight, torch::Tensor()};
   }
 };
@@ -69,17 +75,6 @@ struct WinogradConvFunction : public torch::autograd::Function<WinogradConvFunct
 
 WinogradTrainingScope::WinogradTrainingScope(bool on) : previous_(winograd_training) { winograd_training = on; }
 WinogradTrainingScope::~WinogradTrainingScope() { winograd_training = previous_; }
-bool WinogradTrainingScope::Active() { return winograd_training; }
-
-namespace {
-
-// The dtype the convolution computes in: autocast's lower precision where it is on (it casts a
-// convolution's inputs so), else the input's.
-at::ScalarType ComputeDtype(const torch::Tensor& x) {
-  return compat::AutocastEnabled(c10::DeviceType::CPU) ? compat::AutocastDtype(c10::DeviceType::CPU) : x.scalar_type();
-}
-
-}  // namespace
 
 int WinogradTrainingTile(const torch::nn::Conv2dImpl& conv, const torch::Tensor& x) {
   if (!winograd_training || !torch::GradMode::is_enabled()) return 0;

@@ -10,8 +10,8 @@
 // Winograd differs from its direct kernels; the rest of torch-attn's training is bit-identical to
 // PyTorch's.
 //
-// float32: F(4x4, 3x3) where the input gives many tiles and the weights are at most 128 x 128
-// channels (WinogradF4Pays), F(2x2, 3x3) elsewhere from enough tiles (WinogradPays). bfloat16
+// From 1024 2 x 2 tiles (the weights are transformed on every call). float32: F(4x4, 3x3) where
+// the weights are at most 128 x 128 channels (WinogradF4Pays), F(2x2, 3x3) above. bfloat16
 // (autocast): F(2x2, 3x3) on bfloat16 inputs and weights, as autocast would cast them for
 // LibTorch's convolution. Everything else (other shapes, too few tiles, CPUs without AVX-512, CUDA)
 // runs as before. Core only: no N-API.
@@ -28,7 +28,6 @@ class WinogradTrainingScope {
   ~WinogradTrainingScope();
   WinogradTrainingScope(const WinogradTrainingScope&) = delete;
   WinogradTrainingScope& operator=(const WinogradTrainingScope&) = delete;
-  static bool Active();
 
  private:
   bool previous_;
