@@ -326,6 +326,8 @@ export interface NativeBinding {
   winogradConv2d(x: NativeTensor, weight: NativeTensor, bias: NativeTensor, relu: boolean, precision: 'fp32' | 'bf16', residual?: NativeTensor | null, tile?: 2 | 4): NativeTensor;
   /** Training's Winograd convolution through autograd on one convolution: [output, input gradient, weight gradient] for `gradOutput`, for its tests (model_wrap.cc). */
   winogradTrainingConv2d(x: NativeTensor, weight: NativeTensor, gradOutput: NativeTensor, tile: 2 | 4, precision: 'fp32' | 'bf16'): [NativeTensor, NativeTensor, NativeTensor];
+  /** Training's Winograd weight gradient on one convolution with the form given (float32), for its tests (model_wrap.cc). */
+  winogradWeightGradient(x: NativeTensor, gradOutput: NativeTensor, tile: 2 | 4): NativeTensor;
 
   Dataset: abstract new () => NativeDataset;
   createMemoryDataset(pixels: Uint8Array, labels: Int32Array, shape: number[]): NativeDataset;

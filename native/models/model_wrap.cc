@@ -185,6 +185,22 @@ Napi::Value WinogradTrainingConv2dJs(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// winogradWeightGradient(x, gradOutput, tile): the weight's gradient by the kernel
+// (WinogradWeightGradient) with the form given, for its tests: float32 x (N x IC x H x W) and
+// gradOutput (N x OC x H x W) -> OC x IC x 3 x 3 float32. Runs on the calling thread.
+Napi::Value WinogradWeightGradientJs(const Napi::CallbackInfo& info) {
+  const at::Tensor& x = tensor::TensorWrap::FromValue(info[0], "winogradWeightGradient(x)").Get();
+  const at::Tensor& grad = tensor::TensorWrap::FromValue(info[1], "winogradWeightGradient(gradOutput)").Get();
+  const int tile = static_cast<int>(args::Integer(info[2], "winogradWeightGradient(tile)", 2, 4));
+  if (!WinogradSupported(at::kFloat) || tile == 3 || x.dim() != 4 || grad.dim() != 4 || x.scalar_type() != at::kFloat ||
+      grad.scalar_type() != at::kFloat || grad.size(0) != x.size(0) || grad.size(2) != x.size(2) || grad.size(3) != x.size(3) ||
+      !WinogradFits(x.size(1), grad.size(1))) {
+    throw RangeError("winogradWeightGradient: a shape, tile or dtype the kernel does not run here");
+  }
+  const auto channels_last = at::MemoryFormat::ChannelsLast;
+  return tensor::TensorWrap::Wrap(info.Env(), WinogradWeightGradient(x.contiguous(channels_last), grad.contiguous(channels_last), tile));
+}
+
 }  // namespace
 
 void ModelWrap::Register(Napi::Env env, Napi::Object exports) {
@@ -226,6 +242,7 @@ void ModelWrap::Register(Napi::Env env, Napi::Object exports) {
   exports.Set("encodePth", Napi::Function::New(env, GuardedFn<&EncodePthJs>, "encodePth"));
   exports.Set("winogradConv2d", Napi::Function::New(env, GuardedFn<&WinogradConv2dJs>, "winogradConv2d"));
   exports.Set("winogradTrainingConv2d", Napi::Function::New(env, GuardedFn<&WinogradTrainingConv2dJs>, "winogradTrainingConv2d"));
+  exports.Set("winogradWeightGradient", Napi::Function::New(env, GuardedFn<&WinogradWeightGradientJs>, "winogradWeightGradient"));
   auto precisions = Napi::Array::New(env, kPrecisionNames.size());
   for (size_t i = 0; i < kPrecisionNames.size(); ++i) precisions.Set(static_cast<uint32_t>(i), kPrecisionNames[i]);
   exports.Set("precisions", precisions);

@@ -373,6 +373,179 @@ void TransformWeights(const torch::Tensor& weight, torch::Tensor& u, int pair) {
   });
 }
 
+
+// The weight's gradient (winograd.h): the adjoint of each step of the forward pass, in reverse.
+// The output transform y = A^T m A gives dm = A dy A^T, a tile of the output's gradient (rows and
+// columns past the image's edge zero: the forward pass dropped them); the products m[xi] =
+// v[xi] x u[xi] give du[xi] = v[xi]^T x dm[xi], summed over every tile; the weight transform
+// u = G g G^T gives dg = G^T du G.
+
+// A y for one column (or row) of an F(2x2, 3x3) output tile's gradient: m0 = y0, m1 = y0 + y1,
+// m2 = y0 - y1, m3 = -y1.
+TA_AVX512_BF16 inline void GradientF2(const __m512 y[2], __m512 m[4]) {
+  m[0] = y[0];
+  m[1] = _mm512_add_ps(y[0], y[1]);
+  m[2] = _mm512_sub_ps(y[0], y[1]);
+  m[3] = _mm512_sub_ps(_mm512_setzero_ps(), y[1]);
+}
+
+// F(4x4, 3x3) (OutputF4's adjoint): m0 = y0, m1 = y0 + y1 + y2 + y3, m2 = y0 - y1 + y2 - y3,
+// m3 = y0 + 2 y1 + 4 y2 + 8 y3, m4 = y0 - 2 y1 + 4 y2 - 8 y3, m5 = y3.
+TA_AVX512_BF16 inline void GradientF4(const __m512 y[4], __m512 m[6]) {
+  const __m512 p = _mm512_add_ps(y[0], y[2]), q = _mm512_add_ps(y[1], y[3]);
+  const __m512 r = _mm512_fmadd_ps(_mm512_set1_ps(4.f), y[2], y[0]);
+  const __m512 s = _mm512_fmadd_ps(_mm512_set1_ps(8.f), y[3], _mm512_mul_ps(_mm512_set1_ps(2.f), y[1]));
+  m[0] = y[0];
+  m[1] = _mm512_add_ps(p, q);
+  m[2] = _mm512_sub_ps(p, q);
+  m[3] = _mm512_add_ps(r, s);
+  m[4] = _mm512_sub_ps(r, s);
+  m[5] = y[3];
+}
+
+template <int M>
+TA_AVX512_BF16 inline void GradientColumn(const __m512 y[M], __m512 m[M + 2]) {
+  if constexpr (M == 2) {
+    GradientF2(y, m);
+  } else {
+    GradientF4(y, m);
+  }
+}
+
+// dm = A dy A^T for tiles [first, first + count) of the output's gradient g (channels-last, oc
+// channels): dm[xi][row][channel], xi = kIn i + j, rows `stride` apart per xi (TransformInput's
+// layout, oc wide).
+template <int M>
+TA_AVX512_BF16 void TransformGradient(const float* g, const TileGrid& grid, int64_t oc, int64_t first, int64_t count, int64_t stride, float* dm) {
+  constexpr int kIn = Form<M>::kIn;
+  const __m512 zero = _mm512_setzero_ps();
+  const int64_t h = grid.h, w = grid.w;
+  for (int64_t r = 0; r < count; ++r) {
+    const auto [n, oy, ox] = grid.At(first + r);
+    const float* pixel[M][M];
+    for (int a = 0; a < M; ++a) {
+      for (int b = 0; b < M; ++b) pixel[a][b] = (oy + a < h && ox + b < w) ? g + ((n * h + oy + a) * w + ox + b) * oc : nullptr;
+    }
+    for (int64_t c = 0; c < oc; c += 16) {
+      __m512 y[M][M], t[kIn][M];
+      for (int a = 0; a < M; ++a) {
+        for (int b = 0; b < M; ++b) y[a][b] = pixel[a][b] != nullptr ? _mm512_loadu_ps(pixel[a][b] + c) : zero;
+      }
+      EachColumn<GradientColumn<M>>(y, t);  // A dy
+      float* out = dm + r * oc + c;
+      for (int i = 0; i < kIn; ++i) {  // (A dy) A^T, a row at a time
+        __m512 row[kIn];
+        GradientColumn<M>(t[i], row);
+        for (int j = 0; j < kIn; ++j) _mm512_storeu_ps(out + (kIn * i + j) * stride * oc, row[j]);
+      }
+    }
+  }
+}
+
+// du[R rows, 64 columns] += v[count tiles, R input channels]^T x dm[count tiles, 64 output
+// channels]: v's rows ic apart, dm's oc, du's oc. R x 4 accumulators of 16 floats.
+template <int R>
+TA_AVX512_BF16 inline void GradientProduct(const float* v, int64_t ic, const float* dm, int64_t oc, int64_t count, float* du) {
+  __m512 acc[R][kBlocks];
+  for (int r = 0; r < R; ++r) {
+    for (int b = 0; b < kBlocks; ++b) acc[r][b] = _mm512_loadu_ps(du + r * oc + 16 * b);
+  }
+  for (int64_t t = 0; t < count; ++t) {
+    __m512 grads[kBlocks];
+    for (int b = 0; b < kBlocks; ++b) grads[b] = _mm512_loadu_ps(dm + t * oc + 16 * b);
+    for (int r = 0; r < R; ++r) {
+      const __m512 a = _mm512_set1_ps(v[t * ic + r]);
+      for (int b = 0; b < kBlocks; ++b) acc[r][b] = _mm512_fmadd_ps(a, grads[b], acc[r][b]);
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    for (int b = 0; b < kBlocks; ++b) _mm512_storeu_ps(du + r * oc + 16 * b, acc[r][b]);
+  }
+}
+
+// A chunk's transformed input and output gradient for one xi (ic + oc floats a tile): within a
+// core's L2 while every block of du they make passes over them.
+constexpr int64_t kGradientSliceBytes = 384 << 10;
+
+template <int M>
+torch::Tensor WeightGradient(const torch::Tensor& x, const torch::Tensor& grad) {
+  constexpr int kIn = Form<M>::kIn, kTiles = Form<M>::kTiles;
+  const double(&g)[kIn][3] = *reinterpret_cast<const double(*)[kIn][3]>(M == 2 ? &kG2[0][0] : &kG4[0][0]);
+  const int64_t n = x.size(0), ic = x.size(1), h = x.size(2), w = x.size(3), oc = grad.size(1);
+  const TileGrid grid(h, w, M);
+  const int64_t tiles = n * grid.per_image;
+  auto dw = torch::zeros({oc, ic, 3, 3}, x.options().memory_format(at::MemoryFormat::Contiguous));
+  if (tiles == 0) return dw;
+  // The tiles in as many parts as threads, each summed into a du of its own and the parts added in
+  // order at the end: the result does not depend on which thread ran which part.
+  const int64_t threads = std::max<int64_t>(1, at::get_num_threads());
+  const int64_t parts = std::min(threads, tiles);
+  const int64_t per_part = (tiles + parts - 1) / parts;
+  const int64_t capacity = std::clamp<int64_t>(kGradientSliceBytes / ((ic + oc) * static_cast<int64_t>(sizeof(float))), 1, per_part);
+  const int64_t du_size = kTiles * ic * oc;
+  std::vector<float> sums(parts * du_size, 0.f);
+  const float* xs = x.data_ptr<float>();
+  const float* gs = grad.data_ptr<float>();
+  at::parallel_for(0, parts, 1, [&](int64_t begin, int64_t end) {
+    thread_local std::vector<float> v, dm;
+    if (v.size() < static_cast<size_t>(kTiles * capacity * ic)) v.resize(kTiles * capacity * ic);
+    if (dm.size() < static_cast<size_t>(kTiles * capacity * oc)) dm.resize(kTiles * capacity * oc);
+    for (int64_t part = begin; part < end; ++part) {
+      float* du = sums.data() + part * du_size;
+      const int64_t last = std::min(tiles, (part + 1) * per_part);
+      for (int64_t first = part * per_part; first < last; first += capacity) {
+        const int64_t count = std::min(capacity, last - first);
+        TransformInput<float, M>(xs, grid, ic, first, count, capacity, v.data());
+        TransformGradient<M>(gs, grid, oc, first, count, capacity, dm.data());
+        for (int xi = 0; xi < kTiles; ++xi) {
+          const float* vx = v.data() + xi * capacity * ic;
+          const float* mx = dm.data() + xi * capacity * oc;
+          float* ux = du + xi * ic * oc;
+          for (int64_t column = 0; column < oc; column += kBlockColumns) {
+            int64_t row = 0;
+            for (; row + kRows <= ic; row += kRows) GradientProduct<kRows>(vx + row, ic, mx + column, oc, count, ux + row * oc + column);
+            // ic is a multiple of 16: 4 or 2 rows remain, or none.
+            for (; row + 2 <= ic; row += 2) GradientProduct<2>(vx + row, ic, mx + column, oc, count, ux + row * oc + column);
+          }
+        }
+      }
+    }
+  });
+  // dg = G^T du G per (output, input) channel pair, in float64 from the parts' sums; an input
+  // channel at a time, its du rows (every output channel) read in order.
+  float* out = dw.data_ptr<float>();
+  at::parallel_for(0, ic, 4, [&](int64_t begin, int64_t end) {
+    std::vector<double> d(kTiles * oc);
+    for (int64_t i = begin; i < end; ++i) {
+      std::fill(d.begin(), d.end(), 0.);
+      for (int64_t part = 0; part < parts; ++part) {
+        for (int xi = 0; xi < kTiles; ++xi) {
+          const float* row = sums.data() + part * du_size + (xi * ic + i) * oc;
+          for (int64_t o = 0; o < oc; ++o) d[xi * oc + o] += row[o];
+        }
+      }
+      for (int64_t o = 0; o < oc; ++o) {
+        double t[3][kIn];  // G^T du
+        for (int r = 0; r < 3; ++r) {
+          for (int b = 0; b < kIn; ++b) {
+            double s = 0;
+            for (int a = 0; a < kIn; ++a) s += g[a][r] * d[(a * kIn + b) * oc + o];
+            t[r][b] = s;
+          }
+        }
+        for (int r = 0; r < 3; ++r) {
+          for (int c = 0; c < 3; ++c) {
+            double s = 0;
+            for (int b = 0; b < kIn; ++b) s += t[r][b] * g[b][c];  // (G^T du) G
+            out[(o * ic + i) * 9 + r * 3 + c] = static_cast<float>(s);
+          }
+        }
+      }
+    }
+  });
+  return dw;
+}
+
 }  // namespace
 
 torch::Tensor WinogradWeights(const torch::Tensor& weight, int tile) {
@@ -416,6 +589,15 @@ void RunWinograd(const torch::Tensor& x, const torch::Tensor& u, const torch::Te
   } else {
     Run<float, 4>(x, u, bias, relu, accumulate, out);
   }
+}
+
+torch::Tensor WinogradWeightGradient(const torch::Tensor& x, const torch::Tensor& grad, int tile) {
+  TORCH_CHECK(x.dim() == 4 && grad.dim() == 4 && x.scalar_type() == at::kFloat && grad.scalar_type() == at::kFloat && WinogradSupported(at::kFloat) &&
+                  x.device().is_cpu() && grad.device().is_cpu() && x.is_contiguous(at::MemoryFormat::ChannelsLast) &&
+                  grad.is_contiguous(at::MemoryFormat::ChannelsLast) && grad.size(0) == x.size(0) && grad.size(2) == x.size(2) &&
+                  grad.size(3) == x.size(3) && WinogradFits(x.size(1), grad.size(1)) && (tile == 2 || tile == 4),
+              "WinogradWeightGradient: float32 channels-last x and gradient of one batch and size, channels the kernel fits, tile 2 or 4");
+  return tile == 2 ? WeightGradient<2>(x, grad) : WeightGradient<4>(x, grad);
 }
 
 }  // namespace torch_attn::models

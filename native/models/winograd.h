@@ -95,4 +95,13 @@ int WinogradTile(const torch::Tensor& u);
 // bias: OC float32; out: N x OC x H x W in x's dtype, channels-last (read first when accumulate).
 void RunWinograd(const torch::Tensor& x, const torch::Tensor& u, const torch::Tensor& bias, bool relu, bool accumulate, torch::Tensor& out);
 
+// The weight's gradient of conv3x3(x, weight) (stride 1, padding 1) for the output's gradient
+// `grad`, by F(tile x tile, 3 x 3) (tile 2 or 4): the adjoints of the forward pass's transforms and
+// products (du = v^T dm summed over the tiles per transformed position, then G^T du G in float64),
+// 2.25x (F(2x2)) or 4x (F(4x4)) fewer multiplications than the direct form. float32 only: x N x
+// IC x H x W and grad N x OC x H x W, both channels-last; -> OC x IC x 3 x 3 float32, contiguous.
+// The tiles are split into one part per thread and the parts summed in order: the same bits for
+// the same inputs and thread count.
+torch::Tensor WinogradWeightGradient(const torch::Tensor& x, const torch::Tensor& grad, int tile);
+
 }  // namespace torch_attn::models

@@ -56,17 +56,25 @@ struct WinogradConvFunction : public torch::autograd::Function<WinogradConvFunct
     const auto& x = saved[0];
     const auto& weight = saved[1];
     const auto& grad = grads[0];
-    // The input's gradient by the kernel where its shape pays: conv3x3(grad, weight with in/out
-    // swapped and rotated by 180 degrees), its form chosen for its own channels (the same tiles).
-    // Otherwise, and for the weight's gradient, LibTorch's convolution backward.
-    const int tile = ctx->needs_input_grad(0) ? TileFor(grad.scalar_type(), grad.size(0), grad.size(2), grad.size(3), weight.size(0), weight.size(1)) : 0;
-    const bool libtorch_x = ctx->needs_input_grad(0) && tile == 0, libtorch_weight = ctx->needs_input_grad(1);
+    // Each gradient by the kernel where its shape pays, its form chosen for its own channels (the
+    // same tiles): the input's is conv3x3(grad, weight with in/out swapped and rotated by 180
+    // degrees); the weight's is WinogradWeightGradient (float32: bfloat16 keeps LibTorch's, whose
+    // direct kernels run at the bfloat16 dot product's rate). The others by LibTorch's
+    // convolution backward.
+    const int64_t n = grad.size(0), h = grad.size(2), w = grad.size(3), oc = weight.size(0), ic = weight.size(1);
+    const int tile_x = ctx->needs_input_grad(0) ? TileFor(grad.scalar_type(), n, h, w, oc, ic) : 0;
+    const int tile_w = ctx->needs_input_grad(1) && x.scalar_type() == at::kFloat ? TileFor(at::kFloat, n, h, w, ic, oc) : 0;
+    const bool libtorch_x = ctx->needs_input_grad(0) && tile_x == 0, libtorch_weight = ctx->needs_input_grad(1) && tile_w == 0;
     torch::Tensor grad_x, grad_weight;
     if (libtorch_x || libtorch_weight) {
       std::tie(grad_x, grad_weight, std::ignore) = at::convolution_backward(grad, x, weight, c10::nullopt, {1, 1}, {1, 1}, {1, 1}, false, {0, 0}, 1,
                                                                             {libtorch_x, libtorch_weight, false});
     }
-    if (tile != 0) grad_x = Run(grad, weight.transpose(0, 1).flip({2, 3}), tile);
+    if (tile_x != 0) grad_x = Run(grad, weight.transpose(0, 1).flip({2, 3}), tile_x);
+    if (tile_w != 0) {
+      const auto channels_last = at::MemoryFormat::ChannelsLast;
+      grad_weight = WinogradWeightGradient(x.contiguous(channels_last), grad.contiguous(channels_last), tile_w).contiguous(weight.suggest_memory_format());
+    }
     return {grad_x, grad_weight, torch::Tensor()};
   }
 };

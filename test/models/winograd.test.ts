@@ -269,9 +269,10 @@ describe('fp32 Winograd kernel', () => {
 });
 
 describe('training by Winograd: one convolution through autograd (winograd_training.h)', () => {
-  // Forward by the given form; the input's gradient by Winograd where it has the tiles training
-  // takes (from 1024 2 x 2 tiles: the 4 x 16 x 32 x 32 cases), else LibTorch's; the weight's by
-  // LibTorch. Each against the convolution and its two gradients written out in float64.
+  // Forward by the given form; the input's and the weight's gradients by Winograd where they have
+  // the tiles training takes (from 1024 2 x 2 tiles: the 4 x 16 x 32 x 32 cases, by F(4x4, 3x3) as
+  // at most 128 channels), else LibTorch's. Each against the convolution and its two gradients
+  // written out in float64.
   const TRAINING_CASES = [
     { n: 2, ic: 16, oc: 64, h: 9, w: 7, tile: 2 },
     { n: 4, ic: 16, oc: 64, h: 32, w: 32, tile: 2 },
@@ -314,6 +315,45 @@ describe('training by Winograd: one convolution through autograd (winograd_train
     }
     expect(relativeWorst(y, wantY)).toBeLessThan(c.tile === 4 ? 2e-5 : 1e-5);
     expect(relativeWorst(gx, wantGx)).toBeLessThan(2e-5);
-    expect(relativeWorst(gw, wantGw)).toBeLessThan(1e-5);
+    expect(relativeWorst(gw, wantGw)).toBeLessThan(c.h === 32 ? 2e-5 : 1e-5);
+  });
+});
+
+describe("training by Winograd: the weight's gradient (WinogradWeightGradient)", () => {
+  // The kernel with the form given, against sum over images and pixels of gradOutput x input
+  // written out in float64. Sizes that neither 2 nor 4 divides (tiles past the edges), input
+  // channels that leave 4 and 2 rows after the 6-row steps (16, 32), two blocks of output channels,
+  // and more images than threads (the parts' sums added).
+  const CASES = [
+    { n: 3, ic: 16, oc: 64, h: 9, w: 7, tile: 2 },
+    { n: 3, ic: 16, oc: 64, h: 9, w: 7, tile: 4 },
+    { n: 2, ic: 32, oc: 128, h: 14, w: 13, tile: 2 },
+    { n: 2, ic: 32, oc: 128, h: 14, w: 13, tile: 4 },
+    { n: 1, ic: 64, oc: 64, h: 32, w: 32, tile: 4 },
+  ] as const;
+  it.runIf(avx512 === true).each(CASES)('$n x $ic x $h x $w -> $oc channels, F($tile x $tile)', (c) => {
+    const { n, ic, oc, h, w } = c;
+    const x = values(n * ic * h * w, 11);
+    const grad = values(n * oc * h * w, 12);
+    const got = native.winogradWeightGradient(native.tensor(x, [n, ic, h, w], 'float32'), native.tensor(grad, [n, oc, h, w], 'float32'), c.tile).toFloat32Array();
+    const want = new Float64Array(oc * ic * 9);
+    for (let b = 0; b < n; b++) {
+      for (let o = 0; o < oc; o++) {
+        for (let ch = 0; ch < ic; ch++) {
+          for (let r = 0; r < 3; r++) {
+            for (let s = 0; s < 3; s++) {
+              let dw = 0;
+              for (let i = Math.max(0, 1 - r); i < Math.min(h, h + 1 - r); i++) {
+                const xr = ((b * ic + ch) * h + i + r - 1) * w - 1 + s;
+                const gr = ((b * oc + o) * h + i) * w;
+                for (let j = Math.max(0, 1 - s); j < Math.min(w, w + 1 - s); j++) dw += grad[gr + j] * x[xr + j];
+              }
+              want[((o * ic + ch) * 3 + r) * 3 + s] += dw;
+            }
+          }
+        }
+      }
+    }
+    expect(relativeWorst(got, want)).toBeLessThan(c.tile === 4 ? 2e-5 : 1e-5);
   });
 });
