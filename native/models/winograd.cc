@@ -463,9 +463,9 @@ TA_AVX512_BF16 inline void GradientProduct(const float* v, int64_t ic, const flo
   }
 }
 
-// A chunk's transformed input and output gradient for one xi (ic + oc floats a tile): within a
-// core's L2 while every block of du they make passes over them.
-constexpr int64_t kGradientSliceBytes = 384 << 10;
+// A chunk's transformed input for one xi and its output gradient for one block of 64 output
+// channels (ic + 64 floats a tile): within a core's L2 while the block's du rows pass over them.
+constexpr int64_t kGradientSliceBytes = 512 << 10;
 
 template <int M>
 torch::Tensor WeightGradient(const torch::Tensor& x, const torch::Tensor& grad) {
@@ -476,53 +476,50 @@ torch::Tensor WeightGradient(const torch::Tensor& x, const torch::Tensor& grad) 
   const int64_t tiles = n * grid.per_image;
   auto dw = torch::zeros({oc, ic, 3, 3}, x.options().memory_format(at::MemoryFormat::Contiguous));
   if (tiles == 0) return dw;
-  // The tiles in as many parts as threads, each summed into a du of its own and the parts added in
-  // order at the end: the result does not depend on which thread ran which part.
-  const int64_t threads = std::max<int64_t>(1, at::get_num_threads());
-  const int64_t parts = std::min(threads, tiles);
-  const int64_t per_part = (tiles + parts - 1) / parts;
-  const int64_t capacity = std::clamp<int64_t>(kGradientSliceBytes / ((ic + oc) * static_cast<int64_t>(sizeof(float))), 1, per_part);
-  const int64_t du_size = kTiles * ic * oc;
-  std::vector<float> sums(parts * du_size, 0.f);
+  // The tiles a chunk at a time: first the chunk's transforms (parallel over its tiles), then
+  // du[xi] += v[xi]^T dm[xi] for every transformed position and block of 64 output channels
+  // (parallel over those pairs). Each value of du is one task's, summed over the tiles in order:
+  // the result does not depend on the thread count. The buffers are the calling thread's, kept.
+  const int64_t capacity = std::clamp<int64_t>(kGradientSliceBytes / ((ic + kBlockColumns) * static_cast<int64_t>(sizeof(float))), 1, tiles);
+  const int64_t blocks = oc / kBlockColumns;
+  // (Through pointers: inside the parallel regions a thread_local names the running thread's own.)
+  thread_local std::vector<float> v_kept, dm_kept, du_kept;
+  v_kept.resize(std::max(v_kept.size(), static_cast<size_t>(kTiles * capacity * ic)));
+  dm_kept.resize(std::max(dm_kept.size(), static_cast<size_t>(kTiles * capacity * oc)));
+  du_kept.assign(kTiles * ic * oc, 0.f);
+  float* v = v_kept.data();
+  float* dm = dm_kept.data();
+  float* du = du_kept.data();
   const float* xs = x.data_ptr<float>();
   const float* gs = grad.data_ptr<float>();
-  at::parallel_for(0, parts, 1, [&](int64_t begin, int64_t end) {
-    thread_local std::vector<float> v, dm;
-    if (v.size() < static_cast<size_t>(kTiles * capacity * ic)) v.resize(kTiles * capacity * ic);
-    if (dm.size() < static_cast<size_t>(kTiles * capacity * oc)) dm.resize(kTiles * capacity * oc);
-    for (int64_t part = begin; part < end; ++part) {
-      float* du = sums.data() + part * du_size;
-      const int64_t last = std::min(tiles, (part + 1) * per_part);
-      for (int64_t first = part * per_part; first < last; first += capacity) {
-        const int64_t count = std::min(capacity, last - first);
-        TransformInput<float, M>(xs, grid, ic, first, count, capacity, v.data());
-        TransformGradient<M>(gs, grid, oc, first, count, capacity, dm.data());
-        for (int xi = 0; xi < kTiles; ++xi) {
-          const float* vx = v.data() + xi * capacity * ic;
-          const float* mx = dm.data() + xi * capacity * oc;
-          float* ux = du + xi * ic * oc;
-          for (int64_t column = 0; column < oc; column += kBlockColumns) {
-            int64_t row = 0;
-            for (; row + kRows <= ic; row += kRows) GradientProduct<kRows>(vx + row, ic, mx + column, oc, count, ux + row * oc + column);
-            // ic is a multiple of 16: 4 or 2 rows remain, or none.
-            for (; row + 2 <= ic; row += 2) GradientProduct<2>(vx + row, ic, mx + column, oc, count, ux + row * oc + column);
-          }
-        }
+  for (int64_t first = 0; first < tiles; first += capacity) {
+    const int64_t count = std::min(capacity, tiles - first);
+    at::parallel_for(0, count, 16, [&](int64_t begin, int64_t end) {
+      TransformInput<float, M>(xs, grid, ic, first + begin, end - begin, capacity, v + begin * ic);
+      TransformGradient<M>(gs, grid, oc, first + begin, end - begin, capacity, dm + begin * oc);
+    });
+    at::parallel_for(0, kTiles * blocks, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t task = begin; task < end; ++task) {
+        const int64_t xi = task / blocks, column = task % blocks * kBlockColumns;
+        const float* vx = v + xi * capacity * ic;
+        const float* mx = dm + xi * capacity * oc + column;
+        float* ux = du + xi * ic * oc + column;
+        int64_t row = 0;
+        for (; row + kRows <= ic; row += kRows) GradientProduct<kRows>(vx + row, ic, mx, oc, count, ux + row * oc);
+        // ic is a multiple of 16: 4 or 2 rows remain, or none.
+        for (; row + 2 <= ic; row += 2) GradientProduct<2>(vx + row, ic, mx, oc, count, ux + row * oc);
       }
-    }
-  });
-  // dg = G^T du G per (output, input) channel pair, in float64 from the parts' sums; an input
-  // channel at a time, its du rows (every output channel) read in order.
+    });
+  }
+  // dg = G^T du G per (output, input) channel pair, in float64; an input channel at a time, its du
+  // rows (every output channel) read in order.
   float* out = dw.data_ptr<float>();
   at::parallel_for(0, ic, 4, [&](int64_t begin, int64_t end) {
     std::vector<double> d(kTiles * oc);
     for (int64_t i = begin; i < end; ++i) {
-      std::fill(d.begin(), d.end(), 0.);
-      for (int64_t part = 0; part < parts; ++part) {
-        for (int xi = 0; xi < kTiles; ++xi) {
-          const float* row = sums.data() + part * du_size + (xi * ic + i) * oc;
-          for (int64_t o = 0; o < oc; ++o) d[xi * oc + o] += row[o];
-        }
+      for (int xi = 0; xi < kTiles; ++xi) {
+        const float* row = du + (xi * ic + i) * oc;
+        for (int64_t o = 0; o < oc; ++o) d[xi * oc + o] = row[o];
       }
       for (int64_t o = 0; o < oc; ++o) {
         double t[3][kIn];  // G^T du

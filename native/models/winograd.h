@@ -100,8 +100,9 @@ void RunWinograd(const torch::Tensor& x, const torch::Tensor& u, const torch::Te
 // products (du = v^T dm summed over the tiles per transformed position, then G^T du G in float64),
 // 2.25x (F(2x2)) or 4x (F(4x4)) fewer multiplications than the direct form. float32 only: x N x
 // IC x H x W and grad N x OC x H x W, both channels-last; -> OC x IC x 3 x 3 float32, contiguous.
-// The tiles are split into one part per thread and the parts summed in order: the same bits for
-// the same inputs and thread count.
+// Each value of du is summed by one task over the tiles in order: the same bits whatever the thread
+// count. Holds the calling thread's buffers (a chunk of transformed tiles and du, a few MB) for
+// its next call.
 torch::Tensor WinogradWeightGradient(const torch::Tensor& x, const torch::Tensor& grad, int tile);
 
 }  // namespace torch_attn::models

@@ -15,7 +15,7 @@
 // another's weights or bias: each moves most values by far more. (The whole plans' distance to
 // the eager modules is inference-plan.test.ts's.)
 import { describe, expect, it } from 'vitest';
-import { buildInfo } from '../../lib';
+import { buildInfo, getNumThreads, setNumThreads } from '../../lib';
 import { native } from '../../lib/native';
 import { cpuHasAvx512BwVl } from '../helpers';
 
@@ -268,6 +268,31 @@ describe('fp32 Winograd kernel', () => {
   });
 });
 
+/** The weight's gradient of conv3x3(x, weight, padding 1) for gradOutput `grad` (NCHW), written
+ *  out in float64: per (out, in, r, s) the sum over images and pixels of grad x the input under it. */
+function weightGradient(c: { n: number; ic: number; oc: number; h: number; w: number }, x: Float32Array, grad: Float32Array): Float64Array {
+  const { n, ic, oc, h, w } = c;
+  const want = new Float64Array(oc * ic * 9);
+  for (let b = 0; b < n; b++) {
+    for (let o = 0; o < oc; o++) {
+      for (let ch = 0; ch < ic; ch++) {
+        for (let r = 0; r < 3; r++) {
+          for (let s = 0; s < 3; s++) {
+            let dw = 0;
+            for (let i = Math.max(0, 1 - r); i < Math.min(h, h + 1 - r); i++) {
+              const xr = ((b * ic + ch) * h + i + r - 1) * w - 1 + s;
+              const gr = ((b * oc + o) * h + i) * w;
+              for (let j = Math.max(0, 1 - s); j < Math.min(w, w + 1 - s); j++) dw += grad[gr + j] * x[xr + j];
+            }
+            want[((o * ic + ch) * 3 + r) * 3 + s] += dw;
+          }
+        }
+      }
+    }
+  }
+  return want;
+}
+
 describe('training by Winograd: one convolution through autograd (winograd_training.h)', () => {
   // Forward by the given form; the input's and the weight's gradients by Winograd where they have
   // the tiles training takes (from 1024 2 x 2 tiles: the 4 x 16 x 32 x 32 cases, by F(4x4, 3x3) as
@@ -291,23 +316,19 @@ describe('training by Winograd: one convolution through autograd (winograd_train
     const K = (o: number, ch: number, r: number, s: number) => weight[((o * ic + ch) * 3 + r) * 3 + s];
     const wantY = new Float64Array(n * oc * h * w);
     const wantGx = new Float64Array(n * ic * h * w);
-    const wantGw = new Float64Array(oc * ic * 9);
+    const wantGw = weightGradient(c, x, grad);
     for (let b = 0; b < n; b++) {
       for (let o = 0; o < oc; o++) {
         for (let ch = 0; ch < ic; ch++) {
           for (let r = 0; r < 3; r++) {
             for (let s = 0; s < 3; s++) {
               const k = K(o, ch, r, s);
-              let dw = 0;
               for (let i = 0; i < h; i++) {
                 for (let j = 0; j < w; j++) {
-                  const xv = X(b, ch, i + r - 1, j + s - 1);
-                  wantY[((b * oc + o) * h + i) * w + j] += xv * k;
-                  dw += G(b, o, i, j) * xv;
+                  wantY[((b * oc + o) * h + i) * w + j] += X(b, ch, i + r - 1, j + s - 1) * k;
                   wantGx[((b * ic + ch) * h + i) * w + j] += G(b, o, i - r + 1, j - s + 1) * k;
                 }
               }
-              wantGw[((o * ic + ch) * 3 + r) * 3 + s] += dw;
             }
           }
         }
@@ -336,24 +357,27 @@ describe("training by Winograd: the weight's gradient (WinogradWeightGradient)",
     const x = values(n * ic * h * w, 11);
     const grad = values(n * oc * h * w, 12);
     const got = native.winogradWeightGradient(native.tensor(x, [n, ic, h, w], 'float32'), native.tensor(grad, [n, oc, h, w], 'float32'), c.tile).toFloat32Array();
-    const want = new Float64Array(oc * ic * 9);
-    for (let b = 0; b < n; b++) {
-      for (let o = 0; o < oc; o++) {
-        for (let ch = 0; ch < ic; ch++) {
-          for (let r = 0; r < 3; r++) {
-            for (let s = 0; s < 3; s++) {
-              let dw = 0;
-              for (let i = Math.max(0, 1 - r); i < Math.min(h, h + 1 - r); i++) {
-                const xr = ((b * ic + ch) * h + i + r - 1) * w - 1 + s;
-                const gr = ((b * oc + o) * h + i) * w;
-                for (let j = Math.max(0, 1 - s); j < Math.min(w, w + 1 - s); j++) dw += grad[gr + j] * x[xr + j];
-              }
-              want[((o * ic + ch) * 3 + r) * 3 + s] += dw;
-            }
-          }
-        }
-      }
-    }
+    const want = weightGradient(c, x, grad);
     expect(relativeWorst(got, want)).toBeLessThan(c.tile === 4 ? 2e-5 : 1e-5);
+  });
+
+  it.runIf(avx512 === true)('the same bits whatever the thread count (each value summed by one task, in tile order)', () => {
+    const [n, ic, oc, h, w] = [4, 32, 128, 30, 30];
+    const x = native.tensor(values(n * ic * h * w, 13), [n, ic, h, w], 'float32');
+    const grad = native.tensor(values(n * oc * h * w, 14), [n, oc, h, w], 'float32');
+    const threads = getNumThreads();
+    try {
+      const at = (count: number, tile: 2 | 4) => {
+        setNumThreads(count);
+        return native.winogradWeightGradient(x, grad, tile).toFloat32Array();
+      };
+      for (const tile of [2, 4] as const) {
+        const one = at(1, tile);
+        expect(at(3, tile)).toEqual(one);
+        expect(at(2, tile)).toEqual(one);
+      }
+    } finally {
+      setNumThreads(threads);
+    }
   });
 });
