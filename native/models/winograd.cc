@@ -373,7 +373,6 @@ void TransformWeights(const torch::Tensor& weight, torch::Tensor& u, int pair) {
   });
 }
 
-
 // The weight's gradient (winograd.h): the adjoint of each step of the forward pass, in reverse.
 // The output transform y = A^T m A gives dm = A dy A^T, a tile of the output's gradient (rows and
 // columns past the image's edge zero: the forward pass dropped them); the products m[xi] =
@@ -403,6 +402,7 @@ TA_AVX512_BF16 inline void GradientF4(const __m512 y[4], __m512 m[6]) {
   m[5] = y[3];
 }
 
+// A y for F(M x M, 3 x 3): GradientF2 or GradientF4.
 template <int M>
 TA_AVX512_BF16 inline void GradientColumn(const __m512 y[M], __m512 m[M + 2]) {
   if constexpr (M == 2) {
