@@ -53,7 +53,7 @@ torch-attn help <command> shows a command's options; torch-attn --version the ve
   --seed N            default 0
   --precision P       fp32 | bf16 | fp16 (fp16: CUDA only; bf16 about 2x on CPUs with bf16 arithmetic)
   --channels-last     channels-last (NHWC) weights and inputs
-  --winograd          3 x 3 convolutions trained by Winograd: faster (float32 ~1.2x here), results
+  --winograd          3 x 3 convolutions trained by Winograd: faster (float32 ~1.3x here), results
                       not bit-identical to PyTorch's
   --weights FILE      torchvision ImageNet checkpoint for the backbone, or 'imagenet' / 'imagenet-v2'
                       (torchvision's file from PyTorch's cache; torch-attn weights pull fetches it)
