@@ -465,7 +465,10 @@ TA_AVX512_BF16 inline void GradientProduct(const float* v, int64_t ic, const flo
 
 // A chunk's transformed input for one xi and its output gradient for one block of 64 output
 // channels (ic + 64 floats a tile): within a core's L2 while the block's du rows pass over them.
+// And the whole chunk (every xi, every channel: kTiles x (ic + oc) floats a tile) at most
+// kGradientChunkBytes, which bounds the buffers a thread keeps whatever the channel counts.
 constexpr int64_t kGradientSliceBytes = 512 << 10;
+constexpr int64_t kGradientChunkBytes = 16 << 20;
 
 template <int M>
 torch::Tensor WeightGradient(const torch::Tensor& x, const torch::Tensor& grad) {
@@ -480,7 +483,8 @@ torch::Tensor WeightGradient(const torch::Tensor& x, const torch::Tensor& grad) 
   // du[xi] += v[xi]^T dm[xi] for every transformed position and block of 64 output channels
   // (parallel over those pairs). Each value of du is one task's, summed over the tiles in order:
   // the result does not depend on the thread count. The buffers are the calling thread's, kept.
-  const int64_t capacity = std::clamp<int64_t>(kGradientSliceBytes / ((ic + kBlockColumns) * static_cast<int64_t>(sizeof(float))), 1, tiles);
+  const int64_t bytes = static_cast<int64_t>(sizeof(float));
+  const int64_t capacity = std::clamp<int64_t>(std::min(kGradientSliceBytes / ((ic + kBlockColumns) * bytes), kGradientChunkBytes / (kTiles * (ic + oc) * bytes)), 1, tiles);
   const int64_t blocks = oc / kBlockColumns;
   // (Through pointers: inside the parallel regions a thread_local names the running thread's own.)
   thread_local std::vector<float> v_kept, dm_kept, du_kept;

@@ -101,8 +101,8 @@ void RunWinograd(const torch::Tensor& x, const torch::Tensor& u, const torch::Te
 // 2.25x (F(2x2)) or 4x (F(4x4)) fewer multiplications than the direct form. float32 only: x N x
 // IC x H x W and grad N x OC x H x W, both channels-last; -> OC x IC x 3 x 3 float32, contiguous.
 // Each value of du is summed by one task over the tiles in order: the same bits whatever the thread
-// count. Holds the calling thread's buffers (a chunk of transformed tiles and du, a few MB) for
-// its next call.
+// count. Keeps the calling thread's buffers for its next call: a chunk of transformed tiles (at
+// most 16 MB) and du ((tile + 2)^2 x IC x OC floats).
 torch::Tensor WinogradWeightGradient(const torch::Tensor& x, const torch::Tensor& grad, int tile);
 
 }  // namespace torch_attn::models

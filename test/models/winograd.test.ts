@@ -343,14 +343,17 @@ describe('training by Winograd: one convolution through autograd (winograd_train
 describe("training by Winograd: the weight's gradient (WinogradWeightGradient)", () => {
   // The kernel with the form given, against sum over images and pixels of gradOutput x input
   // written out in float64. Sizes that neither 2 nor 4 divides (tiles past the edges), input
-  // channels that leave 4 and 2 rows after the 6-row steps (16, 32), two blocks of output channels,
-  // and more images than threads (the parts' sums added).
+  // channels that leave 4 and 2 rows after the 6-row steps (16, 32), several blocks of output
+  // channels, and more tiles than a chunk holds (du summed over chunks).
   const CASES = [
     { n: 3, ic: 16, oc: 64, h: 9, w: 7, tile: 2 },
     { n: 3, ic: 16, oc: 64, h: 9, w: 7, tile: 4 },
     { n: 2, ic: 32, oc: 128, h: 14, w: 13, tile: 2 },
     { n: 2, ic: 32, oc: 128, h: 14, w: 13, tile: 4 },
     { n: 1, ic: 64, oc: 64, h: 32, w: 32, tile: 4 },
+    // 1024 output channels: chunks of 252 (F(2x2)) and 112 (F(4x4)) tiles of the 450 and 128.
+    { n: 2, ic: 16, oc: 1024, h: 30, w: 30, tile: 2 },
+    { n: 2, ic: 16, oc: 1024, h: 30, w: 30, tile: 4 },
   ] as const;
   it.runIf(avx512 === true).each(CASES)('$n x $ic x $h x $w -> $oc channels, F($tile x $tile)', (c) => {
     const { n, ic, oc, h, w } = c;
