@@ -1,5 +1,8 @@
 // 3 x 3 convolutions of stride 1 and padding 1 by Winograd's F(2x2, 3x3), in float32 and
-// bfloat16, and F(4x4, 3x3) in float32, for the inference plans.
+// bfloat16, and F(4x4, 3x3) in float32, for the inference plans and for training by Winograd
+// (winograd_training.h: the forward pass, the input's gradient and, float32, the weight's).
+// Each output (and each weight gradient) is summed in one fixed order: the same bits whatever
+// the thread count.
 //
 // Each (M + 2) x (M + 2) input tile (M = 2 or 4) is transformed (B^T d B), multiplied with the
 // transformed weights (G g G^T, computed in float64 and rounded once to the plan's dtype) as

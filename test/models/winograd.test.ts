@@ -364,15 +364,19 @@ describe("training by Winograd: the weight's gradient (WinogradWeightGradient)",
     expect(relativeWorst(got, want)).toBeLessThan(c.tile === 4 ? 2e-5 : 1e-5);
   });
 
-  it.runIf(avx512 === true)('the same bits whatever the thread count (each value summed by one task, in tile order)', () => {
+  it.runIf(avx512 === true)('the same bits whatever the thread count: the weight gradient (each value summed by one task, in tile order) and the forward kernel', () => {
     const [n, ic, oc, h, w] = [4, 32, 128, 30, 30];
     const x = native.tensor(values(n * ic * h * w, 13), [n, ic, h, w], 'float32');
     const grad = native.tensor(values(n * oc * h * w, 14), [n, oc, h, w], 'float32');
+    const weight = native.tensor(values(oc * ic * 9, 15, 0.1), [oc, ic, 3, 3], 'float32');
+    const bias = native.tensor(values(oc, 16), [oc], 'float32');
     const threads = getNumThreads();
     try {
       const at = (count: number, tile: 2 | 4) => {
         setNumThreads(count);
-        return native.winogradWeightGradient(x, grad, tile).toFloat32Array();
+        const dw = native.winogradWeightGradient(x, grad, tile).toFloat32Array();
+        const y = native.winogradConv2d(x, weight, bias, true, 'fp32', null, tile).toFloat32Array();
+        return { dw, y };
       };
       for (const tile of [2, 4] as const) {
         const one = at(1, tile);
