@@ -54,6 +54,15 @@ struct TileGrid {
     int64_t n, y, x;
   };
   Origin At(int64_t t) const { return {t / per_image, m * ((t % per_image) / across), m * (t % across)}; }
+  // Tile t's M x M output pixels in a channels-last tensor of `channels` channels (base: its first
+  // pixel's first channel wanted), nullptr for those past the image's edge.
+  template <int M, typename T>
+  void Pixels(int64_t t, T* base, int64_t channels, T* (&pixel)[M][M]) const {
+    const auto [n, oy, ox] = At(t);
+    for (int a = 0; a < M; ++a) {
+      for (int b = 0; b < M; ++b) pixel[a][b] = (oy + a < h && ox + b < w) ? base + ((n * h + oy + a) * w + ox + b) * channels : nullptr;
+    }
+  }
 };
 
 // F(M x M, 3 x 3): an (M + 2) x (M + 2) input tile gives kTiles transformed values, M x M outputs.
@@ -217,13 +226,9 @@ TA_AVX512_BF16 void TransformOutput(const float* m, int64_t stride, const TileGr
                                     bool accumulate, int64_t oc, int64_t column, T* out) {
   constexpr int kIn = Form<M>::kIn;
   const __m512 zero = _mm512_setzero_ps();
-  const int64_t h = grid.h, w = grid.w;
   for (int64_t r = 0; r < count; ++r) {
-    const auto [n, oy, ox] = grid.At(first + r);
     T* pixel[M][M];
-    for (int a = 0; a < M; ++a) {
-      for (int b = 0; b < M; ++b) pixel[a][b] = (oy + a < h && ox + b < w) ? out + ((n * h + oy + a) * w + ox + b) * oc + column : nullptr;
-    }
+    grid.Pixels<M>(first + r, out + column, oc, pixel);
     for (int64_t c = 0; c < kBlockColumns; c += 16) {
       __m512 mm[kIn][kIn], s[M][kIn], y[M][M];
       for (int xi = 0; xi < kIn * kIn; ++xi) mm[xi / kIn][xi % kIn] = _mm512_loadu_ps(m + (xi * stride + r) * kBlockColumns + c);
@@ -333,6 +338,15 @@ constexpr double kG2[4][3] = {{1, 0, 0}, {.5, .5, .5}, {.5, -.5, .5}, {0, 0, 1}}
 constexpr double kG4[6][3] = {{1. / 4, 0, 0},          {-1. / 6, -1. / 6, -1. / 6}, {-1. / 6, 1. / 6, -1. / 6},
                               {1. / 24, 1. / 12, 1. / 6}, {1. / 24, -1. / 12, 1. / 6}, {0, 0, 1}};
 
+template <int M>
+constexpr const double (&GOf())[M + 2][3] {
+  if constexpr (M == 2) {
+    return kG2;
+  } else {
+    return kG4;
+  }
+}
+
 inline double Value(const float* p) { return *p; }
 inline double Value(const c10::BFloat16* p) { return static_cast<float>(*p); }
 
@@ -342,7 +356,7 @@ inline double Value(const c10::BFloat16* p) { return static_cast<float>(*p); }
 template <int M, typename T>
 void TransformWeights(const torch::Tensor& weight, torch::Tensor& u, int pair) {
   constexpr int kIn = M + 2;
-  const double(&g)[kIn][3] = *reinterpret_cast<const double(*)[kIn][3]>(M == 2 ? &kG2[0][0] : &kG4[0][0]);
+  const double(&g)[kIn][3] = GOf<M>();
   const int64_t oc = weight.size(0), ic = weight.size(1);
   const int64_t s0 = weight.stride(0), s1 = weight.stride(1), s2 = weight.stride(2), s3 = weight.stride(3);
   const T* w = weight.data_ptr<T>();
@@ -419,13 +433,9 @@ template <int M>
 TA_AVX512_BF16 void TransformGradient(const float* g, const TileGrid& grid, int64_t oc, int64_t first, int64_t count, int64_t stride, float* dm) {
   constexpr int kIn = Form<M>::kIn;
   const __m512 zero = _mm512_setzero_ps();
-  const int64_t h = grid.h, w = grid.w;
   for (int64_t r = 0; r < count; ++r) {
-    const auto [n, oy, ox] = grid.At(first + r);
     const float* pixel[M][M];
-    for (int a = 0; a < M; ++a) {
-      for (int b = 0; b < M; ++b) pixel[a][b] = (oy + a < h && ox + b < w) ? g + ((n * h + oy + a) * w + ox + b) * oc : nullptr;
-    }
+    grid.Pixels<M>(first + r, g, oc, pixel);
     for (int64_t c = 0; c < oc; c += 16) {
       __m512 y[M][M], t[kIn][M];
       for (int a = 0; a < M; ++a) {
@@ -473,7 +483,7 @@ constexpr int64_t kGradientChunkBytes = 16 << 20;
 template <int M>
 torch::Tensor WeightGradient(const torch::Tensor& x, const torch::Tensor& grad) {
   constexpr int kIn = Form<M>::kIn, kTiles = Form<M>::kTiles;
-  const double(&g)[kIn][3] = *reinterpret_cast<const double(*)[kIn][3]>(M == 2 ? &kG2[0][0] : &kG4[0][0]);
+  const double(&g)[kIn][3] = GOf<M>();
   const int64_t n = x.size(0), ic = x.size(1), h = x.size(2), w = x.size(3), oc = grad.size(1);
   const TileGrid grid(h, w, M);
   const int64_t tiles = n * grid.per_image;

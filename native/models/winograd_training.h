@@ -6,15 +6,17 @@
 // padding-1 convolutions; in training it computes the forward pass and the input's gradient (which
 // is itself such a convolution: the weights with input and output channels swapped and rotated by
 // 180 degrees), and in float32 the weight's gradient by the same transforms' adjoints
-// (WinogradWeightGradient); bfloat16's weight gradient stays with LibTorch (at::convolution_backward:
-// its direct kernels run at the bfloat16 dot product's rate, and the float32 kernel on the widened
-// operands made a ResNet18-CBAM step 4% slower, 720 against 692 ms). Off by default: the results differ from PyTorch's (and the default path's) in the last bits, as cuDNN's
-// Winograd differs from its direct kernels; the rest of torch-attn's training is bit-identical to
-// PyTorch's.
+// (WinogradWeightGradient); bfloat16's weight gradient stays with LibTorch
+// (at::convolution_backward: its direct kernels run at the bfloat16 dot product's rate, and the
+// float32 kernel on the widened operands made a ResNet18-CBAM step 4% slower, 720 against 692 ms).
+// Off by default: the results differ from PyTorch's (and the default path's) in the last bits, as
+// cuDNN's Winograd differs from its direct kernels; the rest of torch-attn's training is
+// bit-identical to PyTorch's.
 //
-// From 1024 2 x 2 tiles (the weights are transformed on every call; layer4's 256 tiles at batch 64
-// lost with the weight's gradient by Winograd as well: 965 against 900 ms a step). float32: F(4x4, 3x3) where
-// the weights are at most 128 x 128 channels (WinogradF4Pays), F(2x2, 3x3) above. bfloat16
+// From 1024 2 x 2 tiles (the weights are transformed on every call; layer4's 256 tiles at batch
+// 64 lost with the weight's gradient by Winograd as well: 965 against 900 ms a step). float32:
+// F(4x4, 3x3) where the weights are at most 128 x 128 channels (WinogradF4Pays), F(2x2, 3x3)
+// above. bfloat16
 // (autocast): F(2x2, 3x3) on bfloat16 inputs and weights, as autocast would cast them for
 // LibTorch's convolution. Everything else (other shapes, too few tiles, CPUs without AVX-512, CUDA)
 // runs as before. Core only: no N-API.

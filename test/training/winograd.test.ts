@@ -1,7 +1,8 @@
 // Training by Winograd (trainStep / fine-tuner option `winograd`, native/models/winograd_training.h):
 // the 3 x 3, stride-1 convolutions' forward pass and input gradient by the plans' kernel, the weight
-// gradient by its adjoint (float32; bf16's by LibTorch). A step's loss and gradients against the exact (oneDNN) step's: close, and
-// not identical (so the Winograd path ran); convolutions it does not take train exactly as before.
+// gradient by its adjoint (float32; bf16's by LibTorch). A step's loss and gradients against the
+// exact (oneDNN) step's: close, and not identical (so the Winograd path ran); convolutions it does
+// not take train exactly as before.
 import { describe, expect, it } from 'vitest';
 import { CBAMCNN, ResNetCBAM, StagedFineTuner, buildInfo, manualSeed, optim, randn, resnet, tensor } from '../../lib';
 import type { Model, Precision, Tensor } from '../../lib';
