@@ -58,9 +58,8 @@ struct WinogradConvFunction : public torch::autograd::Function<WinogradConvFunct
     const auto& grad = grads[0];
     // Each gradient by the kernel where its shape pays, its form chosen for its own channels (the
     // same tiles): the input's is conv3x3(grad, weight with in/out swapped and rotated by 180
-    // degrees); the weight's is WinogradWeightGradient (float32: bfloat16 keeps LibTorch's, whose
-    // direct kernels run at the bfloat16 dot product's rate). The others by LibTorch's
-    // convolution backward.
+    // degrees); the weight's is WinogradWeightGradient (float32: bfloat16 keeps LibTorch's, see
+    // winograd_training.h). The others by LibTorch's convolution backward.
     const int64_t n = grad.size(0), h = grad.size(2), w = grad.size(3), oc = weight.size(0), ic = weight.size(1);
     const int tile_x = ctx->needs_input_grad(0) ? TileFor(grad.scalar_type(), n, h, w, oc, ic) : 0;
     const int tile_w = ctx->needs_input_grad(1) && x.scalar_type() == at::kFloat ? TileFor(at::kFloat, n, h, w, ic, oc) : 0;

@@ -7,8 +7,9 @@
 // is itself such a convolution: the weights with input and output channels swapped and rotated by
 // 180 degrees), and in float32 the weight's gradient by the same transforms' adjoints
 // (WinogradWeightGradient); bfloat16's weight gradient stays with LibTorch
-// (at::convolution_backward: its direct kernels run at the bfloat16 dot product's rate, and the
-// float32 kernel on the widened operands made a ResNet18-CBAM step 4% slower, 720 against 692 ms).
+// (at::convolution_backward: the float32 kernel on the widened operands made a ResNet18-CBAM step
+// 4% slower, 720 against 692 ms, and a bfloat16 form, the tiles paired for the dot product, was no
+// faster; docs/measurements.md, "The weight's gradient by Winograd").
 // Off by default: the results differ from PyTorch's (and the default path's) in the last bits, as
 // cuDNN's Winograd differs from its direct kernels; the rest of torch-attn's training is
 // bit-identical to PyTorch's.
