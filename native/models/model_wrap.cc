@@ -24,6 +24,23 @@ namespace torch_attn::models {
 
 namespace {
 
+// fn() computed on the compute thread while the calling (JS) thread waits, its exception rethrown
+// here: LibTorch's work runs on the threads setNumThreads asks for (the JS thread runs kernels
+// alone, runtime.h) and in the one OpenMP team, as every model job does.
+template <typename Fn>
+auto OnComputeThread(Fn&& fn) -> decltype(fn()) {
+  decltype(fn()) out;
+  std::exception_ptr error;
+  runtime::RunOnComputeThread([&] {
+    try {
+      out = fn();
+    } catch (...) {
+      error = std::current_exception();
+    }
+  });
+  if (error) std::rethrow_exception(error);
+  return out;
+}
 
 // The spec object comes from the TypeScript builders, which have validated it; the field
 // readers re-check it to guard the addon against direct calls.
@@ -118,7 +135,7 @@ Napi::Value EncodePthJs(const Napi::CallbackInfo& info) {
 // 3 x 3), bias (OC) and residual (N x OC x H x W, optional: undefined or null); with precision
 // 'bf16' x, weight and residual rounded to bfloat16 as a bf16 plan rounds them (bias stays
 // float32); tile: 2 (F(2x2, 3x3), the default) or 4 (F(4x4, 3x3), 'fp32' only). relu?(conv(x) +
-// bias (+ residual)), stride 1, padding 1, as float32. Runs on the calling thread.
+// bias (+ residual)), stride 1, padding 1, as float32. Computed on the compute thread.
 Napi::Value WinogradConv2dJs(const Napi::CallbackInfo& info) {
   const at::Tensor& x = tensor::TensorWrap::FromValue(info[0], "winogradConv2d(x)").Get();
   const at::Tensor& weight = tensor::TensorWrap::FromValue(info[1], "winogradConv2d(weight)").Get();
@@ -144,24 +161,25 @@ Napi::Value WinogradConv2dJs(const Napi::CallbackInfo& info) {
   }
   const auto channels_last = at::MemoryFormat::ChannelsLast;
   const std::vector<int64_t> out_shape = {x.size(0), weight.size(0), x.size(2), x.size(3)};
-  torch::Tensor out;
+  at::Tensor residual;
   if (accumulate) {
-    const at::Tensor& residual = tensor::TensorWrap::FromValue(info[5], "winogradConv2d(residual)").Get();
+    residual = tensor::TensorWrap::FromValue(info[5], "winogradConv2d(residual)").Get();
     if (residual.scalar_type() != at::kFloat || !residual.device().is_cpu() || residual.sizes().vec() != out_shape) {
       throw RangeError("winogradConv2d: residual float32 on the CPU, N x OC x H x W");
     }
-    out = residual.to(dtype).contiguous(channels_last);
-  } else {
-    out = at::empty(out_shape, x.options().dtype(dtype).memory_format(channels_last));
   }
-  RunWinograd(x.to(dtype).contiguous(channels_last), WinogradWeights(weight.to(dtype), tile), bias.contiguous(), relu, accumulate, out);
-  return tensor::TensorWrap::Wrap(info.Env(), out.to(at::kFloat).contiguous());
+  auto out = OnComputeThread([&] {
+    auto out = accumulate ? residual.to(dtype).contiguous(channels_last) : at::empty(out_shape, x.options().dtype(dtype).memory_format(channels_last));
+    RunWinograd(x.to(dtype).contiguous(channels_last), WinogradWeights(weight.to(dtype), tile), bias.contiguous(), relu, accumulate, out);
+    return out.to(at::kFloat).contiguous();
+  });
+  return tensor::TensorWrap::Wrap(info.Env(), out);
 }
 
 // winogradTrainingConv2d(x, weight, gradOutput, tile): training's Winograd convolution
 // (winograd_training.h) on one convolution, for its tests: float32 x (N x IC x H x W), weight (OC x
 // IC x 3 x 3), gradOutput (N x OC x H x W); 'bf16' runs it on their bfloat16 roundings. -> [output,
-// input gradient, weight gradient] as float32, from autograd. Runs on the calling thread.
+// input gradient, weight gradient] as float32, from autograd. Computed on the compute thread.
 Napi::Value WinogradTrainingConv2dJs(const Napi::CallbackInfo& info) {
   const at::Tensor& x = tensor::TensorWrap::FromValue(info[0], "winogradTrainingConv2d(x)").Get();
   const at::Tensor& weight = tensor::TensorWrap::FromValue(info[1], "winogradTrainingConv2d(weight)").Get();
@@ -173,29 +191,30 @@ Napi::Value WinogradTrainingConv2dJs(const Napi::CallbackInfo& info) {
       !WinogradFits(weight.size(1), weight.size(0))) {
     throw RangeError("winogradTrainingConv2d: a shape, tile or precision the kernel does not run here");
   }
-  torch::AutoGradMode grad_mode(true);
-  auto xs = x.to(dtype).detach().requires_grad_(true);
-  auto ws = weight.to(dtype).detach().requires_grad_(true);
-  auto y = WinogradConv3x3(xs, ws, tile);
-  y.backward(grad.to(dtype));
+  const auto results = OnComputeThread([&] {
+    torch::AutoGradMode grad_mode(true);
+    auto xs = x.to(dtype).detach().requires_grad_(true);
+    auto ws = weight.to(dtype).detach().requires_grad_(true);
+    auto y = WinogradConv3x3(xs, ws, tile);
+    y.backward(grad.to(dtype));
+    return std::vector<at::Tensor>{y.detach().to(at::kFloat).contiguous(), xs.grad().to(at::kFloat).contiguous(), ws.grad().to(at::kFloat).contiguous()};
+  });
   auto out = Napi::Array::New(info.Env(), 3);
-  out.Set(0u, tensor::TensorWrap::Wrap(info.Env(), y.detach().to(at::kFloat).contiguous()));
-  out.Set(1u, tensor::TensorWrap::Wrap(info.Env(), xs.grad().to(at::kFloat).contiguous()));
-  out.Set(2u, tensor::TensorWrap::Wrap(info.Env(), ws.grad().to(at::kFloat).contiguous()));
+  for (uint32_t i = 0; i < 3; ++i) out.Set(i, tensor::TensorWrap::Wrap(info.Env(), results[i]));
   return out;
 }
 
 // winogradWeightGradient(x, gradOutput, tile): the weight's gradient by the kernel
 // (WinogradWeightGradient) with the form given, for its tests: float32 x (N x IC x H x W) and
 // gradOutput (N x OC x H x W) -> OC x IC x 3 x 3 float32; the kernel's own check refuses anything
-// else. Runs on the calling thread.
+// else. Computed on the compute thread.
 Napi::Value WinogradWeightGradientJs(const Napi::CallbackInfo& info) {
   const at::Tensor& x = tensor::TensorWrap::FromValue(info[0], "winogradWeightGradient(x)").Get();
   const at::Tensor& grad = tensor::TensorWrap::FromValue(info[1], "winogradWeightGradient(gradOutput)").Get();
   const int tile = static_cast<int>(args::Integer(info[2], "winogradWeightGradient(tile)", 2, 4));
   if (x.dim() != 4 || grad.dim() != 4) throw RangeError("winogradWeightGradient: x and gradOutput must be 4-D (N x C x H x W)");
   const auto channels_last = at::MemoryFormat::ChannelsLast;
-  return tensor::TensorWrap::Wrap(info.Env(), WinogradWeightGradient(x.contiguous(channels_last), grad.contiguous(channels_last), tile));
+  return tensor::TensorWrap::Wrap(info.Env(), OnComputeThread([&] { return WinogradWeightGradient(x.contiguous(channels_last), grad.contiguous(channels_last), tile); }));
 }
 
 }  // namespace
@@ -296,18 +315,10 @@ Claim ModelWrap::TakeClaim(const char* job, Claim::Kind kind) { return Claim(slo
 Napi::Value ModelWrap::Forward(const Napi::CallbackInfo& info) {
   auto& model = ModelForInference();
   auto x = PrepareInput(tensor::TensorWrap::FromValue(info[0], "forward(x)").Get(), model);
-  torch::Tensor out;
-  std::exception_ptr error;
-  runtime::RunOnComputeThread([&] {
-    try {
-      torch::NoGradGuard no_grad;
-      out = model.Compute(x, Precision::kFp32);
-    } catch (...) {
-      error = std::current_exception();
-    }
-  });
-  if (error) std::rethrow_exception(error);
-  return tensor::TensorWrap::Wrap(info.Env(), out);
+  return tensor::TensorWrap::Wrap(info.Env(), OnComputeThread([&] {
+                                    torch::NoGradGuard no_grad;
+                                    return model.Compute(x, Precision::kFp32);
+                                  }));
 }
 
 Napi::Value ModelWrap::Predict(const Napi::CallbackInfo& info) {
