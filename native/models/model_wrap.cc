@@ -168,12 +168,11 @@ Napi::Value WinogradConv2dJs(const Napi::CallbackInfo& info) {
       throw RangeError("winogradConv2d: residual float32 on the CPU, N x OC x H x W");
     }
   }
-  auto out = OnComputeThread([&] {
+  return tensor::TensorWrap::Wrap(info.Env(), OnComputeThread([&] {
     auto out = accumulate ? residual.to(dtype).contiguous(channels_last) : at::empty(out_shape, x.options().dtype(dtype).memory_format(channels_last));
     RunWinograd(x.to(dtype).contiguous(channels_last), WinogradWeights(weight.to(dtype), tile), bias.contiguous(), relu, accumulate, out);
     return out.to(at::kFloat).contiguous();
-  });
-  return tensor::TensorWrap::Wrap(info.Env(), out);
+  }));
 }
 
 // winogradTrainingConv2d(x, weight, gradOutput, tile): training's Winograd convolution
