@@ -18,13 +18,16 @@
 //   npx tsx scripts/bench-serve.ts [--duration 60] [--baseline-duration 20] [--rounds 3]
 //                                  [--connections 32] [--precision fp32] [--threads 2]
 //                                  [--arch resnet18] (any run architecture: cbamcnn, vgg11, ...)
+//                                  [--device cpu] (cuda, cuda:N: the model on a GPU, where batch 1
+//                                  leaves most of it idle; images decoded on the CPU as ever)
+//                                  [--data test_10000.tar.gz] (CIFAR-10 test JPEGs, class folders)
 import { spawn, execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
-import { randn, setNumThreads } from '../lib';
+import { randn, setNumThreads, type Device } from '../lib';
 import { predictorFromRun } from '../lib/serving/run';
 import { EVENT_LOOP_SAMPLE_MS } from '../lib/serving/server';
 import { CLASSES, makeRun } from '../test/serving/helpers';
@@ -39,6 +42,7 @@ const { values } = parseArgs({
     precision: { type: 'string', default: 'fp32' },
     threads: { type: 'string', default: '2' },
     arch: { type: 'string', default: 'resnet18' },
+    device: { type: 'string', default: 'cpu' },
     data: { type: 'string', default: path.resolve(__dirname, '..', '..', 'shared', 'data', 'cifar10-jpg', 'test_10000.tar.gz') },
   },
 });
@@ -69,7 +73,7 @@ async function startServer(checkpoint: string, maxBatch: number): Promise<Server
   const code = `require(${JSON.stringify(path.join(root, 'lib', 'cli'))}).main(process.argv.slice(1)).then((c) => { process.exitCode = c; })`;
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', '-e', code, 'serve', '--checkpoint', checkpoint, '--port', '0', '--max-batch', String(maxBatch), '--precision', values.precision!, '--max-queue', '4096'],
+    ['--import', 'tsx', '-e', code, 'serve', '--checkpoint', checkpoint, '--port', '0', '--max-batch', String(maxBatch), '--precision', values.precision!, '--device', values.device!, '--max-queue', '4096'],
     { stdio: ['ignore', 'ignore', 'pipe'], cwd: root, env: { ...process.env, OMP_NUM_THREADS: values.threads } },
   );
   let stderr = '';
@@ -158,7 +162,7 @@ async function load(server: Server, bodies: Buffer[], seconds: number) {
 async function modelAlone(checkpoint: string, batches: number[]) {
   setNumThreads(Number(values.threads));
   const precision = values.precision as 'fp32' | 'bf16';
-  const { model, predictor } = await predictorFromRun(checkpoint, { maxBatch: Math.max(...batches), precision });
+  const { model, predictor } = await predictorFromRun(checkpoint, { maxBatch: Math.max(...batches), precision, device: values.device as Device });
   const sizes = [1, ...batches];
   const [h, w] = predictor.imageSize!;
   // Each size in a block of consecutive calls (about 64 images), the blocks taking turns: a server
@@ -188,7 +192,7 @@ async function main() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'torch-attn-bench-serve-'));
   try {
     const checkpoint = await makeRun(dir, values.arch);
-    const out: Record<string, unknown> = { arch: values.arch, connections: Number(values.connections), precision: values.precision, threads: Number(values.threads), images: bodies.length, cpus: os.cpus().length };
+    const out: Record<string, unknown> = { arch: values.arch, connections: Number(values.connections), precision: values.precision, device: values.device, threads: Number(values.threads), images: bodies.length, cpus: os.cpus().length };
     const rounds = Number(values.rounds);
     if (!Number.isInteger(rounds) || rounds < 1) throw new RangeError(`--rounds must be a positive integer, got '${values.rounds}'`);
     type Round = { seconds: number } & Awaited<ReturnType<typeof load>> & { exit_code: number | null };

@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # The GPU check, for a machine with an NVIDIA GPU and a CUDA PyTorch: builds the addon against
 # that PyTorch's LibTorch, runs the CUDA tests (test/cuda.test.ts, plus the tensor and runtime
-# suites that check devices), and measures ResNet18-CBAM training img/s on CUDA beside the same
-# PyTorch. One command, well under 8 minutes; writes gpu-check.json into $OUT (or the checkout).
+# suites that check devices), measures ResNet18-CBAM training img/s on CUDA beside the same
+# PyTorch, and load-tests `torch-attn serve --device cuda` batched against unbatched (issue 19's
+# ratio where batch 1 leaves the device idle: short rounds, CIFAR-10 test JPEGs from SERVE_DATA,
+# skipped without them). One command, well under 8 minutes; writes gpu-check.json into $OUT (or
+# the checkout).
 #
 #   bash scripts/gpu-check.sh            # PYTHON=python3 by default
+#   # the JPEGs on a machine without ../shared: copy the tarball into an ignored folder the
+#   # device run carries (.gpu-data/), then SERVE_DATA=.gpu-data/test_10000.tar.gz
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
@@ -29,6 +34,13 @@ npx vitest run test/distributed/ddp.test.ts -t NCCL --reporter=verbose 2>&1 | te
 log "ResNet18-CBAM training on CUDA, torch-attn and PyTorch"
 bench=$(npx tsx scripts/bench-cuda.ts --python "$PYTHON")
 echo "$bench"
-echo "{\"tests_exit\": $tests, \"bench\": $bench, \"seconds\": $(( $(date +%s) - started ))}" > "$out/gpu-check.json"
+serve_data=${SERVE_DATA:-../shared/data/cifar10-jpg/test_10000.tar.gz}
+log "serving on CUDA: batched against unbatched ($serve_data)"
+serve='{"skipped": "no CIFAR-10 test JPEGs: set SERVE_DATA"}'
+if [ -f "$serve_data" ]; then
+  serve=$(npx tsx scripts/bench-serve.ts --device cuda --data "$serve_data" --duration 10 --baseline-duration 8 --rounds 2 --threads 4) || serve='{"failed": true}'
+fi
+echo "$serve"
+echo "{\"tests_exit\": $tests, \"bench\": $bench, \"serve\": $serve, \"seconds\": $(( $(date +%s) - started ))}" > "$out/gpu-check.json"
 log "wrote $out/gpu-check.json"
 exit "$tests"

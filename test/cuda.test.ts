@@ -1,10 +1,14 @@
 // CUDA, where a GPU and a CUDA build of the addon are present (scripts/gpu-check.sh builds one
 // against the machine's PyTorch and runs this file); skipped everywhere else. Tensors to and
 // from the device, every architecture's forward on CUDA against the CPU, a training step, and a
-// short staged fit whose loader feeds the GPU.
+// short staged fit whose loader feeds the GPU, and a run served from the GPU.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CBAMCNN, ECA, ResNetCBAM, ResNetNAM, StagedFineTuner, cuda, manualSeed, optim, randn, resnet, tensor, vgg, type Model } from '../lib/index';
+import { CBAMCNN, ECA, ResNetCBAM, ResNetNAM, StagedFineTuner, cuda, manualSeed, optim, predictorFromRun, randn, resnet, tensor, vgg, type Model } from '../lib/index';
 import { colourData } from './helpers';
+import { makeRun } from './serving/helpers';
 
 const available = cuda.isAvailable();
 
@@ -118,5 +122,27 @@ describe.runIf(available)('CUDA', () => {
     expect(epochs.at(-1)!.testTop1!).toBeGreaterThan(0.5);
     expect(epochs.at(-1)!.lossScale).toBeGreaterThan(0);
     expect(epochs.at(-1)!.skippedSteps).toBeGreaterThanOrEqual(0);
+  }, 120_000);
+
+  it('a run served on CUDA: concurrent requests, batched on the device, give the CPU predictor\'s outputs (TF32: 1e-2 relative)', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'torch-attn-cuda-serve-'));
+    try {
+      const checkpoint = await makeRun(dir);
+      const gpu = await predictorFromRun(checkpoint, { device: 'cuda', maxBatch: 8, maxDelayMs: 20 });
+      const cpu = await predictorFromRun(checkpoint, { maxBatch: 8 });
+      expect(gpu.model.device).toBe('cuda:0');
+      manualSeed(5);
+      const inputs = Array.from({ length: 16 }, () => randn([3, 32, 32]));
+      const onGpu = await Promise.all(inputs.map((x) => gpu.predictor.predict(x)));
+      for (const [i, x] of inputs.entries()) {
+        const y = onGpu[i];
+        expect(y.device).toBe('cpu');
+        expect(relative(y.toFloat32Array(), (await cpu.predictor.predict(x)).toFloat32Array())).toBeLessThanOrEqual(1e-2);
+      }
+      expect(gpu.predictor.stats().maxBatchSize).toBeGreaterThan(1);
+      await Promise.all([gpu.predictor.close(), cpu.predictor.close()]);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   }, 120_000);
 });

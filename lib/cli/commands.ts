@@ -20,6 +20,7 @@ import { backboneWeights } from '../models/backbone';
 import { findWeights, listWeights, pullWeights, weightsCacheDir, weightsPath, IMAGENET_CATEGORIES } from '../models/weights';
 import { resnet, vgg } from '../models/builders';
 import { transforms } from '../data/transforms';
+import { type Device, deviceOption } from '../tensor/tensor';
 import { datasets } from '../data/datasets';
 import { ErrorCode, codedError } from '../errors';
 import { readRegularFile } from '../files';
@@ -443,6 +444,7 @@ export async function serveCommand(args: string[], io: Io): Promise<number> {
       'max-delay-ms': { type: 'string' },
       'max-queue': { type: 'string' },
       precision: { type: 'string' },
+      device: { type: 'string' },
       'top-k': { type: 'string' },
       'max-body-mb': { type: 'string' },
       'max-pixels': { type: 'string' },
@@ -457,6 +459,12 @@ export async function serveCommand(args: string[], io: Io): Promise<number> {
   if (delay !== undefined && !(delay >= 0)) throw new UsageError(`--max-delay-ms takes a number of at least 0, got '${values['max-delay-ms']}'`);
   const precision = values.precision as string | undefined;
   if (precision !== undefined && !(PRECISIONS as readonly string[]).includes(precision)) throw new UsageError(`--precision must be ${PRECISIONS.join(', ')}, got '${precision}'`);
+  let device: Device | undefined;
+  try {
+    device = deviceOption(values.device, '--device');
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
   const bodyMb = int(values['max-body-mb'] as string | undefined, '--max-body-mb', 1);
   const timeoutS = int(values['request-timeout-s'] as string | undefined, '--request-timeout-s', 0);
   runConfigFor(String(values.checkpoint), values.config as string | undefined);
@@ -470,6 +478,7 @@ export async function serveCommand(args: string[], io: Io): Promise<number> {
     maxDelayMs: delay,
     maxQueue: int(values['max-queue'] as string | undefined, '--max-queue', 1),
     precision: precision as Precision | undefined,
+    device,
     topK: int(values['top-k'] as string | undefined, '--top-k', 1),
     maxBodyBytes: bodyMb === undefined ? undefined : bodyMb << 20,
     maxPixels: int(values['max-pixels'] as string | undefined, '--max-pixels', 1),

@@ -115,6 +115,8 @@ then 1.
   --max-delay-ms MS   longest a request waits for others to join its batch (default 5)
   --max-queue N       most images waiting; more get 503 (default 1024)
   --precision P       fp32 | bf16 | fp16 (fp16: CUDA only)
+  --device DEV        cpu | cuda | cuda:N: where the model computes (default cpu; images are
+                      decoded on the CPU either way)
   --top-k N           classes per answer unless the request asks (?topk=N); default 5
   --max-body-mb N     largest request body in MiB (default 10)
   --max-pixels N      most pixels of an uploaded image, refused from its header (default 16777216,

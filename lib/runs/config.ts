@@ -17,6 +17,7 @@ import * as validate from '../validate';
 import { MEMORY_FORMATS, PRECISIONS, type MemoryFormat, type Precision } from '../precision';
 
 import { ARCHS, type Arch } from './archs';
+import { deviceOption } from '../tensor/tensor';
 
 export { ARCHS, type Arch } from './archs';
 export const DATASETS = ['cifar10', 'cifar100', 'imageFolder'] as const;
@@ -207,7 +208,7 @@ export function checkConfig(raw: unknown, where = 'config'): RunConfig {
     precision: validate.oneOf(c.precision ?? 'fp32', `${where}.precision`, PRECISIONS),
     winograd: c.winograd === undefined ? false : validate.flag(c.winograd, `${where}.winograd`),
     memoryFormat: validate.oneOf(c.memoryFormat ?? 'contiguous', `${where}.memoryFormat`, MEMORY_FORMATS),
-    device: deviceName(c.device ?? 'cpu', `${where}.device`),
+    device: deviceOption(c.device ?? 'cpu', `${where}.device`)!,
     batchSize: c.batchSize === undefined ? 64 : validate.integer(c.batchSize, `${where}.batchSize`, 1),
     workers: c.workers === undefined ? 2 : validate.integer(c.workers, `${where}.workers`, 0, 256),
     seed: c.seed === undefined ? 0 : validate.integer(c.seed, `${where}.seed`, 0),
@@ -229,11 +230,6 @@ function normalization(value: unknown, name: string): NonNullable<RunConfig['dat
   if (o.mean === undefined || o.std === undefined) throw validate.typeError(name, `one of ${NORMALIZE_NAMES.map((n) => `'${n}'`).join(', ')} or { mean: [r, g, b], std: [r, g, b] }`, value);
   transforms.normalize(o.mean as number[], o.std as number[]);
   return { mean: o.mean as number[], std: o.std as number[] };
-}
-
-function deviceName(value: unknown, name: string): string {
-  if (typeof value !== 'string' || !/^(cpu|cuda(:\d+)?)$/.test(value)) throw validate.typeError(name, "'cpu', 'cuda' or 'cuda:N'", value);
-  return value;
 }
 
 function nonEmpty(value: unknown, name: string): string {

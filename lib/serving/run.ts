@@ -2,13 +2,17 @@
 // embeds torch-attn in its own HTTP app starts from.
 import { type TransformStep, transforms } from '../data/transforms';
 import type { Network } from '../models/builders';
-import { zeros } from '../tensor/tensor';
+import { type Device, deviceOption, zeros } from '../tensor/tensor';
 import { type RunConfig, buildModel, inputSize, readRunConfig, transformsFor } from '../runs/config';
 import type { Predictor, PredictorOptions } from './predictor';
 
 export interface RunPredictorOptions extends Omit<PredictorOptions, 'transform' | 'classes' | 'imageSize'> {
   /** The run's config.json, when it is not beside the checkpoint. */
   config?: string;
+  /** Where the model computes: 'cpu' (the default, whatever device the run trained on), 'cuda' or
+   *  'cuda:N'. Images are decoded and transformed on the CPU either way; each batch goes to the
+   *  device as one tensor and its outputs come back. */
+  device?: Device;
 }
 
 /** The most pixels an upload to a served run may have unless its options say
@@ -30,9 +34,13 @@ export async function predictorFromRun(
   checkpoint: string,
   options: RunPredictorOptions = {},
 ): Promise<{ model: Network; predictor: Predictor; config: RunConfig & { classes: string[] } }> {
-  const { config: configFile, ...rest } = options;
+  const { config: configFile, device: deviceGiven, ...rest } = options;
+  const device = deviceOption(deviceGiven, 'predictorFromRun() options.device');
   const config = readRunConfig(checkpoint, configFile);
   const model = buildModel(config, config.classes.length);
+  // Moved before loading, so that a device this build or machine lacks is named before the
+  // weights are read (they are copied onto the device as they load).
+  if (device !== undefined) model.to(device);
   await model.loadStateDict(checkpoint, { strict: true });
   model.eval();
   const test = transformsFor(config).test;

@@ -8,6 +8,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import { ErrorCode } from '../errors';
 import * as validate from '../validate';
 import type { Precision } from '../precision';
+import type { Device } from '../tensor/tensor';
 import { observeBatches, type Classification, type Predictor } from './predictor';
 import { predictorFromRun, preparedBatchSizes } from './run';
 
@@ -20,6 +21,8 @@ export interface ServeOptions {
   maxDelayMs?: number;
   maxQueue?: number;
   precision?: Precision;
+  /** Where the model computes: 'cpu' (default), 'cuda' or 'cuda:N' (RunPredictorOptions.device). */
+  device?: Device;
   /** Classes per image in answers unless the request asks (?topk=N); default 5. */
   topK?: number;
   /** Largest request body; default 10 MiB. */
@@ -306,6 +309,7 @@ export async function serve(options: ServeOptions): Promise<void> {
     maxQueue: options.maxQueue,
     precision: options.precision,
     maxPixels: options.maxPixels,
+    device: options.device,
   });
   const app = createServer(predictor, { topK: options.topK, maxBodyBytes: options.maxBodyBytes, requestTimeoutMs: options.requestTimeoutMs, ready: () => ready });
   const host = options.host ?? '127.0.0.1';
@@ -321,7 +325,7 @@ export async function serve(options: ServeOptions): Promise<void> {
   ready = true;
   const size = predictor.imageSize === undefined ? 'any size' : predictor.imageSize.join(' x ');
   const pixels = predictor.maxPixels === undefined ? '' : `, uploads up to ${predictor.maxPixels.toLocaleString('en-US')} pixels`;
-  log(`${model.description} on ${address} (max batch ${predictor.maxBatch}, max delay ${predictor.maxDelayMs} ms, ${predictor.precision}, images ${size}${pixels}): ${ROUTES}`);
+  log(`${model.description} on ${address} (max batch ${predictor.maxBatch}, max delay ${predictor.maxDelayMs} ms, ${predictor.precision}${model.device === 'cpu' ? '' : ` on ${model.device}`}, images ${size}${pixels}): ${ROUTES}`);
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       process.removeListener('SIGTERM', onTerm);

@@ -118,7 +118,10 @@ export function expectTensor(value: unknown, name: string): Tensor {
 
 const DEVICE_PATTERN = /^(cpu|cuda(:\d+)?)$/;
 
-function device(value: unknown, name: string): Device | undefined {
+/** A device option checked (undefined passes through): 'cpu', 'cuda' or 'cuda:N'; `name` says
+ *  which option in the error. Whether this build or machine has the device is the native side's
+ *  to say, when something moves there. */
+export function deviceOption(value: unknown, name: string): Device | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== 'string') throw validate.typeError(name, "a device name ('cpu', 'cuda', 'cuda:N')", value);
   if (!DEVICE_PATTERN.test(value)) throw new RangeError(`${name} must be 'cpu', 'cuda' or 'cuda:N', got '${value}'`);
@@ -129,7 +132,7 @@ function tensorOptions(value: TensorOptions | undefined, fn: string): TensorOpti
   const opts = validate.options(value, `${fn} options`, ['dtype', 'device']);
   return {
     dtype: opts.dtype === undefined ? undefined : validate.oneOf(opts.dtype, `${fn} options.dtype`, DTYPES),
-    device: device(opts.device, `${fn} options.device`),
+    device: deviceOption(opts.device, `${fn} options.device`),
   };
 }
 

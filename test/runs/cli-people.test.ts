@@ -74,7 +74,7 @@ describe('torch-attn CLI for people', () => {
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/device 'cuda' is not available/);
     expect(fs.existsSync(out)).toBe(false);
-    expect((await run('train', '--data', 'x', '--device', 'gpu')).err).toMatch(/Expected 'cpu', 'cuda' or 'cuda:N' for config.device but received the string 'gpu'/);
+    expect((await run('train', '--data', 'x', '--device', 'gpu')).err).toMatch(/config.device must be 'cpu', 'cuda' or 'cuda:N', got 'gpu'/);
   });
 
   it('each architecture gets a default schedule that fits it, and says which', async () => {

@@ -51,6 +51,9 @@ describe('torch-attn CLI', () => {
     }
     r = await run('serve', '--checkpoint', 'x.pth', '--max-pixels', '0');
     expect(r.err).toMatch(/--max-pixels/);
+    r = await run('serve', '--checkpoint', 'x.pth', '--device', 'gpu');
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/--device must be 'cpu', 'cuda' or 'cuda:N', got 'gpu'/);
     r = await run('summary', '--input', '3,32');
     expect(r.err).toMatch(/--input takes C,H,W/);
   });

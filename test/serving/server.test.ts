@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { Registry } from 'prom-client';
-import { buildInfo, predictorFromRun, type Predictor } from '../../lib/index';
+import { buildInfo, cuda, predictorFromRun, type Predictor } from '../../lib/index';
 import { createServer, serve } from '../../lib/serving/server';
 import { CLASSES, makeRun } from './helpers';
 
@@ -220,6 +220,26 @@ describe('torch-attn serve over HTTP', () => {
     const missing = path.join(tmp, 'run', 'gone.pth'); // a config.json is beside it
     await expect(predictorFromRun(missing)).rejects.toThrow(`${missing}: file not found`);
     await expect(predictorFromRun(path.join(tmp, 'nowhere', 'best.pth'))).rejects.toThrow(/nowhere.best\.pth: file not found/);
+  });
+
+  it('predictorFromRun takes the device the model computes on, its name checked before anything is read', async () => {
+    const cpu = await predictorFromRun(checkpoint, { device: 'cpu', maxBatch: 2 });
+    try {
+      expect(cpu.model.device).toBe('cpu');
+      const [a] = await Promise.all([cpu.predictor.classify(JPEG), predictor.classify(JPEG)]);
+      expect(a).toEqual(await predictor.classify(JPEG));
+    } finally {
+      await cpu.predictor.close();
+    }
+    const missing = path.join(tmp, 'nowhere', 'best.pth');
+    await expect(predictorFromRun(missing, { device: 'gpu' as never })).rejects.toThrow("predictorFromRun() options.device must be 'cpu', 'cuda' or 'cuda:N', got 'gpu'");
+    await expect(predictorFromRun(missing, { device: 0 as never })).rejects.toThrow(/predictorFromRun\(\) options.device/);
+  });
+
+  it.skipIf(cuda.isAvailable())('predictorFromRun and serve on a GPU this build or machine lacks: the device named, nothing listening', async () => {
+    await expect(predictorFromRun(checkpoint, { device: 'cuda' })).rejects.toThrow(/device 'cuda' is not available/);
+    await expect(serve({ checkpoint, port: 0, device: 'cuda:1' })).rejects.toThrow(/device 'cuda:1' is not available/);
+    expect(process.listenerCount('SIGTERM')).toBe(0);
   });
 
   it('serve names why it cannot listen and what to change (a port in use, an address not of this machine)', async () => {
