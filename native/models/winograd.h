@@ -72,9 +72,20 @@ int64_t WinogradTileCount(int64_t n, int64_t h, int64_t w, int m);
 // 129.0. A plan made alone (one batch size, nothing lent) held less within its budget (then half the
 // model's convolution weights): layer3's F(4x4) weights (9.4 MB a convolution, 3x the plain ones
 // added) left layer4 none, so with 256 channels batch 64 took 123.7 ms and batch 32 64.6, with
-// 128 at most 116.6 and 61.2, F(2x2) alone 129.9 and 69.0.
+// 128 at most 116.6 and 61.2, F(2x2) alone 129.9 and 69.0. So F(4x4) stopped at 128 channels
+// until 2026-12-05; then, with a plan's budget at 1.25 copies of the weights (inference_plan.cc:
+// layer1-3 by F(4x4) and layer4 by F(2x2) add 50.1 MB, one copy is 44.6), 256 channels (layer3
+// from batch 16, its 64 4 x 4 tiles): a layer3 convolution alone at batch 32, 5.3-5.5 ms by
+// F(2x2) against 3.2-3.5 by F(4x4) (the cache flushed or not); a predictor's plans (1 to 64) in
+// alternating processes, five rounds, batch 16 344.1, 336.8, 323.8, 361.5, 314.4 img/s against
+// 360.5, 380.5, 371.6, 369.9, 339.4, batch 32 360.6, 360.8, 360.2, 386.1, 346.3 against 392.5,
+// 400.6, 408.8, 400.2, 368.4 (+7% and +9%; batch 1 unchanged: the gain from batch 1 to 16 1.81-1.91
+// before, 1.89-2.09 after). Training by Winograd takes the same forms (winograd_training.h): a
+// step at batch 64, seven rounds in alternating processes, median 869 ms before, 835 after.
+// Layer4 (512 channels, 37.7 MB of F(4x4) weights a convolution) stays F(2x2): at batch 64,
+// 129.0 ms against 93.0 (above), its weights read from memory for every chunk of tiles.
 constexpr int64_t kWinogradF4Fp32MinTiles = 64;
-constexpr int64_t kWinogradF4MaxWeightBytes = 36 * 128 * 128 * 4;
+constexpr int64_t kWinogradF4MaxWeightBytes = 36 * 256 * 256 * 4;
 bool WinogradF4Pays(at::ScalarType dtype, int64_t n, int64_t h, int64_t w, int64_t in_channels, int64_t out_channels);
 
 // The bytes WinogradWeights gives for these channel counts and output tile (2: 16/9 of the plain
