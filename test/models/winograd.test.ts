@@ -296,12 +296,13 @@ function weightGradient(c: { n: number; ic: number; oc: number; h: number; w: nu
 describe('training by Winograd: one convolution through autograd (winograd_training.h)', () => {
   // Forward by the given form; the input's and the weight's gradients by Winograd where they have
   // the tiles training takes (from 1024 2 x 2 tiles: the 4 x 16 x 32 x 32 cases, by F(4x4, 3x3) as
-  // at most 128 channels), else LibTorch's. Each against the convolution and its two gradients
+  // at most 256 channels), else LibTorch's. Each against the convolution and its two gradients
   // written out in float64.
   const TRAINING_CASES = [
     { n: 2, ic: 16, oc: 64, h: 9, w: 7, tile: 2 },
     { n: 4, ic: 16, oc: 64, h: 32, w: 32, tile: 2 },
     { n: 4, ic: 64, oc: 64, h: 32, w: 32, tile: 4 },
+    { n: 1, ic: 256, oc: 256, h: 8, w: 8, tile: 4 }, // ResNet18's layer3 (F(4x4) up to 256 channels), forward only
   ] as const;
   it.runIf(avx512 === true).each(TRAINING_CASES)('$n x $ic x $h x $w -> $oc channels, F($tile x $tile): output and both gradients', (c) => {
     const { n, ic, oc, h, w } = c;
@@ -351,6 +352,7 @@ describe("training by Winograd: the weight's gradient (WinogradWeightGradient)",
     { n: 2, ic: 32, oc: 128, h: 14, w: 13, tile: 2 },
     { n: 2, ic: 32, oc: 128, h: 14, w: 13, tile: 4 },
     { n: 1, ic: 64, oc: 64, h: 32, w: 32, tile: 4 },
+    { n: 2, ic: 256, oc: 256, h: 8, w: 8, tile: 4 }, // ResNet18's layer3: F(4x4) up to 256 channels
     // 1024 output channels: chunks of 252 (F(2x2)) and 112 (F(4x4)) tiles of the 450 and 128.
     { n: 2, ic: 16, oc: 1024, h: 30, w: 30, tile: 2 },
     { n: 2, ic: 16, oc: 1024, h: 30, w: 30, tile: 4 },
