@@ -22,6 +22,7 @@
 //                                  leaves most of it idle; images decoded on the CPU as ever)
 //                                  [--data test_10000.tar.gz] (CIFAR-10 test JPEGs, class folders)
 import { spawn, execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -48,12 +49,16 @@ const { values } = parseArgs({
 });
 const root = path.resolve(__dirname, '..');
 
-/** The test JPEGs, unpacked once into the temp folder. */
+/** The test JPEGs, unpacked once into a temp folder of that tarball's own (named by its path,
+ *  size and time: another `--data` does not reuse the first one's files). */
 function images(): Buffer[] {
-  const dir = path.join(os.tmpdir(), 'torch-attn-cifar10-jpg');
+  const tarball = path.resolve(values.data!);
+  const { size, mtimeMs } = fs.statSync(tarball);
+  const key = createHash('sha256').update(`${tarball}\0${size}\0${mtimeMs}`).digest('hex').slice(0, 16);
+  const dir = path.join(os.tmpdir(), `torch-attn-cifar10-jpg-${key}`);
   if (!fs.existsSync(path.join(dir, 'test', 'truck'))) {
     fs.mkdirSync(dir, { recursive: true });
-    execFileSync('tar', ['-xzf', values.data!, '-C', dir]);
+    execFileSync('tar', ['-xzf', tarball, '-C', dir]);
   }
   const out: Buffer[] = [];
   for (const c of CLASSES) {
