@@ -226,8 +226,7 @@ describe('torch-attn serve over HTTP', () => {
     const cpu = await predictorFromRun(checkpoint, { device: 'cpu', maxBatch: 2 });
     try {
       expect(cpu.model.device).toBe('cpu');
-      const [a] = await Promise.all([cpu.predictor.classify(JPEG), predictor.classify(JPEG)]);
-      expect(a).toEqual(await predictor.classify(JPEG));
+      expect(await cpu.predictor.classify(JPEG)).toEqual(await predictor.classify(JPEG));
     } finally {
       await cpu.predictor.close();
     }
