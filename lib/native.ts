@@ -73,7 +73,7 @@ export interface InferencePlanInfo {
    * F(2x2, 3x3), or in fp32 F(4x4, 3x3) where it pays more (`winogradF4Convolutions`). Other fp32
    * ones with channels in multiples of 16 by oneDNN's F(4x4, 3x3) where it has enough work. The
    * transformed weights are larger than the plain ones (16/9 for F(2x2), 4x for F(4x4)), so a
-   * plan takes Winograd only while the weights it adds stay within 1.25 copies of the model's
+   * plan takes Winograd only while the weights it adds stay within 3 copies of the model's
    * convolution weights (plans for other batch sizes lend theirs); the convolutions after that run
    * directly.
    * `TORCH_ATTN_WINOGRAD=0` (read once per process) turns it off.
@@ -82,7 +82,9 @@ export interface InferencePlanInfo {
   /**
    * Of `winogradConvolutions`, those by torch-attn's fp32 F(4x4, 3x3) (4x fewer multiplications
    * than the direct form, against F(2x2)'s 2.25x): where the input gives 64 or more 4 x 4 output
-   * tiles and the transformed weights stay within 2.4 MB (128 x 128 channels), F(2x2) elsewhere.
+   * tiles and the transformed weights stay within 9.4 MB (256 x 256 channels), or 16 or more
+   * tiles where they are larger (then read once for all the tiles: weights-stationary), F(2x2)
+   * elsewhere.
    */
   winogradF4Convolutions: number;
   /**

@@ -351,18 +351,19 @@ InferencePlan* PlanCache::For(ModelImpl& model, const torch::Tensor& x, Precisio
     it = plans_.end();
   }
   if (it == plans_.end()) {
-    // Winograd's weights (onednn_conv.h) may add up to 1.25 copies of the model's own
-    // convolution weights per plan (fp32 ResNet18 from batch 16: every 3 x 3 convolution of stride
-    // 1 in the blocks, layer1-3 by F(4x4), 50.1 MB of 55.8), the bound a plan's memory keeps;
-    // plans for other shapes lend theirs. Half, as it was, left a plan made alone one of layer4's
-    // three (batch 64: 336 against 365 img/s, docs/measurements.md); one copy, once layer3 took
-    // F(4x4) (winograd.h), left a batch-16 plan one of them too (the plans take their forms
-    // convolution by convolution, in the network's order).
+    // Winograd's weights (onednn_conv.h) may add up to 3 copies of the model's own convolution
+    // weights per plan (fp32 ResNet18 from batch 16: every 3 x 3 convolution of stride 1 in the
+    // blocks by F(4x4), 113.2 MB of 133.8; layer4's 84.9 of it, weights-stationary, winograd.h),
+    // the bound a plan's memory keeps; plans for other shapes lend theirs. Half, as it was, left a
+    // plan made alone one of layer4's three F(2x2) (batch 64: 336 against 365 img/s,
+    // docs/measurements.md); 1.25 copies (until layer4 took F(4x4)) held layer1-3 by F(4x4) and
+    // layer4 by F(2x2) (50.1 MB); the plans take their forms convolution by convolution, in the
+    // network's order, so a smaller budget leaves the last ones F(2x2) or direct.
     int64_t conv_weight_bytes = 0;
     for (const auto& p : model.parameters()) {
       if (p.dim() == 4) conv_weight_bytes += p.numel() * static_cast<int64_t>(sizeof(float));
     }
-    plans_.push_front(std::make_unique<InferencePlan>(std::move(key), folded_, tuning, conv_weight_bytes * 5 / 4));
+    plans_.push_front(std::make_unique<InferencePlan>(std::move(key), folded_, tuning, conv_weight_bytes * 3));
     plans_.front()->signature = signature;
     while (plans_.size() > capacity()) plans_.pop_back();
   } else if (it != plans_.begin()) {

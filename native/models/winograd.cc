@@ -304,6 +304,61 @@ void Run(const torch::Tensor& x, const torch::Tensor& u, const torch::Tensor& bi
   });
 }
 
+// The weights-stationary schedule (winograd.h, WinogradF4Stationary), for convolutions of few
+// tiles and large weights: a group of tiles at a time (all of them when their transformed input
+// and products fit kStationaryGroupBytes), first their transformed input (parallel over tiles),
+// then the products a block of output channels and transformed position at a time (parallel over
+// those pairs: each block of weights passes through the cache once a group, where the chunked
+// schedule reads them all for every chunk of six tiles), then the output transforms (parallel over
+// blocks and tiles). Each output is the same sum as the chunked schedule's, in the same order. v
+// and m are the calling thread's, kept (at most kStationaryGroupBytes, or kRows tiles' worth).
+constexpr int64_t kStationaryGroupBytes = 16 << 20;
+
+template <typename T, int M>
+void RunStationary(const torch::Tensor& x, const torch::Tensor& u, const torch::Tensor& bias, bool relu, bool accumulate, torch::Tensor& out) {
+  constexpr int kTiles = Form<M>::kTiles;
+  const int64_t n = x.size(0), ic = x.size(1), h = x.size(2), w = x.size(3), oc = out.size(1);
+  const TileGrid grid(h, w, M);
+  const int64_t tiles = n * grid.per_image;
+  if (tiles == 0) return;
+  const int64_t per_tile = kTiles * (ic * static_cast<int64_t>(sizeof(T)) + oc * static_cast<int64_t>(sizeof(float)));
+  const int64_t most = std::max<int64_t>(kRows, kStationaryGroupBytes / per_tile / kRows * kRows);
+  const int64_t rows = std::min(most, (tiles + kRows - 1) / kRows * kRows);  // a group's rows: its tiles, rounded up to kRows
+  const int64_t blocks = oc / kBlockColumns;
+  // (Through pointers: inside the parallel regions a thread_local names the running thread's own.)
+  thread_local std::vector<T> v_kept;
+  thread_local std::vector<float> m_kept;
+  if (v_kept.size() < static_cast<size_t>(kTiles * rows * ic)) v_kept.resize(kTiles * rows * ic);
+  if (m_kept.size() < static_cast<size_t>(kTiles * rows * oc)) m_kept.resize(kTiles * rows * oc);
+  T* v = v_kept.data();  // v[xi][row][ic]
+  float* m = m_kept.data();  // m[block][xi][row][64]: each block as TransformOutput reads a chunk's
+  const auto* xs = static_cast<const T*>(x.data_ptr());
+  const auto* us = static_cast<const T*>(u.data_ptr());
+  const auto* bs = bias.data_ptr<float>();
+  auto* os = static_cast<T*>(out.data_ptr());
+  for (int64_t first = 0; first < tiles; first += rows) {
+    const int64_t count = std::min(rows, tiles - first), padded = (count + kRows - 1) / kRows * kRows;
+    at::parallel_for(0, count, 1, [&](int64_t begin, int64_t end) { TransformInput<T, M>(xs, grid, ic, first + begin, end - begin, rows, v + begin * ic); });
+    at::parallel_for(0, blocks * kTiles, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t task = begin; task < end; ++task) {
+        const int64_t block = task / kTiles, xi = task % kTiles;
+        const T* vx = v + xi * rows * ic;
+        const T* ux = us + (xi * oc + block * kBlockColumns) * ic;  // xi's weights for this block of output channels
+        float* mx = m + (block * kTiles + xi) * rows * kBlockColumns;
+        for (int64_t r = 0; r < padded; r += kRows) Product(vx + r * ic, ic, ux, mx + r * kBlockColumns);
+      }
+    });
+    at::parallel_for(0, blocks * count, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t item = begin; item < end;) {  // runs of tiles within one block
+        const int64_t block = item / count, row = item % count, run = std::min(end - item, count - row);
+        TransformOutput<T, M>(m + (block * kTiles * rows + row) * kBlockColumns, rows, grid, first + row, run, bs, relu, accumulate, oc,
+                              block * kBlockColumns, os);
+        item += run;
+      }
+    });
+  }
+}
+
 }  // namespace
 
 bool WinogradSupported(at::ScalarType dtype) {
@@ -323,8 +378,13 @@ bool WinogradPays(at::ScalarType dtype, int64_t n, int64_t h, int64_t w) {
 }
 
 bool WinogradF4Pays(at::ScalarType dtype, int64_t n, int64_t h, int64_t w, int64_t in_channels, int64_t out_channels) {
-  return dtype == at::kFloat && n * TileGrid(h, w, 4).per_image >= kWinogradF4Fp32MinTiles &&
-         WinogradWeightBytes(dtype, in_channels, out_channels, 4) <= kWinogradF4MaxWeightBytes;
+  if (dtype != at::kFloat) return false;
+  const int64_t tiles = n * TileGrid(h, w, 4).per_image;
+  return tiles >= (WinogradF4Stationary(in_channels, out_channels) ? kWinogradF4StationaryMinTiles : kWinogradF4Fp32MinTiles);
+}
+
+bool WinogradF4Stationary(int64_t in_channels, int64_t out_channels) {
+  return WinogradWeightBytes(at::kFloat, in_channels, out_channels, 4) > kWinogradF4MaxChunkedWeightBytes;
 }
 
 int64_t WinogradWeightBytes(at::ScalarType dtype, int64_t in_channels, int64_t out_channels, int tile) {
@@ -597,6 +657,8 @@ void RunWinograd(const torch::Tensor& x, const torch::Tensor& u, const torch::Te
     Run<uint16_t, 2>(x, u, bias, relu, accumulate, out);
   } else if (tile == 2) {
     Run<float, 2>(x, u, bias, relu, accumulate, out);
+  } else if (WinogradF4Stationary(ic, oc)) {
+    RunStationary<float, 4>(x, u, bias, relu, accumulate, out);
   } else {
     Run<float, 4>(x, u, bias, relu, accumulate, out);
   }

@@ -21,14 +21,16 @@
 // bfloat16's error several times.
 //
 // float32: F(4x4, 3x3) (Lavin's points 0, +-1, +-2: within 2e-7 of the direct form's logits,
-// relative to the largest, on ResNet18-CBAM) where the input gives many tiles and its weights (4x
-// the plain ones) stay moderate (WinogradF4Pays), F(2x2, 3x3) elsewhere from far fewer tiles
+// relative to the largest, on ResNet18-CBAM) where the input gives enough tiles for its weights (4x
+// the plain ones; WinogradF4Pays), F(2x2, 3x3) elsewhere from far fewer tiles
 // (kWinogradF2Fp32MinTiles). oneDNN's own Winograd (F(4x4, 3x3), onednn_conv.h) only where these
 // do not fit: it was slower than either at every batch measured.
 //
 // Tiles are processed in chunks, one per thread at a time, whose transformed input stays in the
 // core's cache while the transformed weights pass through it 64 output channels at a time (laid
-// out so, in the order they are read). Needs AVX-512 (BW/VL; bfloat16 also its BF16 part):
+// out so, in the order they are read); float32 F(4x4) weights too large to pass through it for
+// every chunk (WinogradF4Stationary) are read once instead, each block by one thread for every tile.
+// Needs AVX-512 (BW/VL; bfloat16 also its BF16 part):
 // WinogradSupported says whether this CPU has it. Core only: no N-API.
 #pragma once
 
@@ -62,7 +64,9 @@ bool WinogradPays(at::ScalarType dtype, int64_t n, int64_t h, int64_t w);
 int64_t WinogradTileCount(int64_t n, int64_t h, int64_t w, int m);
 
 // Whether F(4x4, 3x3) pays over F(2x2, 3x3) (float32 only): from kWinogradF4Fp32MinTiles 4 x 4
-// tiles, with transformed weights (36 x in x out floats) of at most kWinogradF4MaxWeightBytes.
+// tiles where its transformed weights (36 x in x out floats) are at most
+// kWinogradF4MaxChunkedWeightBytes, from kWinogradF4StationaryMinTiles where they are larger and
+// run weights-stationary (WinogradF4Stationary).
 // Measured on a ResNet18-CBAM at 32 x 32, this project's machine, plans with and without taking
 // turns call by call. A predictor's plans (batch sizes 1 to 64, lending each other their
 // weights), F(2x2) against F(4x4) ms: batch 1 (layer1's 64 tiles) 4.22 / 4.03, batch 8
@@ -82,10 +86,25 @@ int64_t WinogradTileCount(int64_t n, int64_t h, int64_t w, int m);
 // 400.6, 408.8, 400.2, 368.4 (+7% and +9%; batch 1 unchanged: the gain from batch 1 to 16 1.81-1.91
 // before, 1.89-2.09 after). Training by Winograd takes the same forms (winograd_training.h): a
 // step at batch 64, seven rounds in alternating processes, median 869 ms before, 835 after.
-// Layer4 (512 channels, 37.7 MB of F(4x4) weights a convolution) stays F(2x2): at batch 64,
-// 129.0 ms against 93.0 (above), its weights read from memory for every chunk of tiles.
+// Layer4 (512 channels, 37.7 MB of F(4x4) weights a convolution) stayed F(2x2) in this schedule: at
+// batch 64, 129.0 ms against 93.0 (above), its weights read from memory for every chunk of tiles.
+// Weights-stationary it pays (below).
 constexpr int64_t kWinogradF4Fp32MinTiles = 64;
-constexpr int64_t kWinogradF4MaxWeightBytes = 36 * 256 * 256 * 4;
+constexpr int64_t kWinogradF4MaxChunkedWeightBytes = 36 * 256 * 256 * 4;
+
+// Whether F(4x4, 3x3) weights for these channel counts are too large for the chunked schedule
+// (more than kWinogradF4MaxChunkedWeightBytes, ResNet18's layer4) and run weights-stationary: a
+// group of tiles (all of them where their transformed input and products fit 16 MB) transformed
+// first, then each block of weights read once for the whole group, parallel over blocks and
+// transformed positions. A layer4 convolution alone (a C++ harness, two threads, 2026-12-05), F(2x2)
+// chunked against F(4x4) stationary (chunked): batch 8 1.39 against 1.64 ms (2.18), 16 2.79 /
+// 2.09 (3.52), 32 5.17 / 3.81 (5.99), 64 10.47 / 7.24 (11.96); layer1-3's shapes were slower
+// stationary at every batch (their weights stay in the cache between chunks). So from
+// kWinogradF4StationaryMinTiles tiles (batch 16 for layer4). Float32 inference only: training by
+// Winograd keeps such convolutions F(2x2) (winograd_training.h; its weight gradient has no
+// stationary schedule).
+constexpr int64_t kWinogradF4StationaryMinTiles = 16;
+bool WinogradF4Stationary(int64_t in_channels, int64_t out_channels);
 bool WinogradF4Pays(at::ScalarType dtype, int64_t n, int64_t h, int64_t w, int64_t in_channels, int64_t out_channels);
 
 // The bytes WinogradWeights gives for these channel counts and output tile (2: 16/9 of the plain

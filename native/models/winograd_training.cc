@@ -26,7 +26,7 @@ constexpr int64_t kWinogradTrainingMinTiles = 1024;
 
 int TileFor(at::ScalarType dtype, int64_t n, int64_t h, int64_t w, int64_t in_channels, int64_t out_channels) {
   if (!WinogradSupported(dtype) || !WinogradFits(in_channels, out_channels) || WinogradTileCount(n, h, w, 2) < kWinogradTrainingMinTiles) return 0;
-  return WinogradF4Pays(dtype, n, h, w, in_channels, out_channels) ? 4 : 2;
+  return WinogradF4Pays(dtype, n, h, w, in_channels, out_channels) && !WinogradF4Stationary(in_channels, out_channels) ? 4 : 2;
 }
 
 // The dtype the convolution computes in: autocast's lower precision where it is on (it casts a

@@ -16,7 +16,8 @@
 //
 // From 1024 2 x 2 tiles (the weights are transformed on every call; layer4's 256 tiles at batch
 // 64 lost with the weight's gradient by Winograd as well: 965 against 900 ms a step). float32:
-// F(4x4, 3x3) where the weights are at most 256 x 256 channels (WinogradF4Pays: layer1-3 of a
+// F(4x4, 3x3) where the weights are at most 256 x 256 channels (WinogradF4Pays, and not the plans'
+// weights-stationary schedule, WinogradF4Stationary, which has no weight gradient: layer1-3 of a
 // ResNet18 at batch 64), F(2x2, 3x3) above. bfloat16
 // (autocast): F(2x2, 3x3) on bfloat16 inputs and weights, as autocast would cast them for
 // LibTorch's convolution. Everything else (other shapes, too few tiles, CPUs without AVX-512, CUDA)

@@ -250,6 +250,21 @@ describe('fp32 Winograd kernel', () => {
     if (c.relu) expect(got.every((v) => v >= 0)).toBe(true);
   });
 
+  // F(4x4) weights larger than 36 x 256 x 256 floats run weights-stationary (winograd.h,
+  // WinogradF4Stationary): every tile's transformed input first, then each block of weights once.
+  // 256 -> 320 channels (11.8 MB) over 30 tiles, three blocks; 16 -> 4160 channels (9.6 MB) over
+  // 36 tiles, more than a group holds (16 MB of transformed input and products: 24 tiles).
+  it.runIf(avx512 === true).each<Case>([
+    { n: 3, ic: 256, oc: 320, h: 5, w: 6, relu: true, residual: true },
+    { n: 1, ic: 16, oc: 4160, h: 21, w: 23, relu: false, residual: false },
+  ])('F(4x4, 3x3) weights-stationary: $n x $ic x $h x $w -> $oc channels (relu $relu, residual $residual): as the direct convolution', (c) => {
+    const { x, weight, bias, residual, got } = run(c, 'fp32', (v) => Float32Array.from(v), 4);
+    const want = direct(c, x, weight, bias, residual);
+    expect(got.length).toBe(want.length);
+    expect(relativeWorst(got, want)).toBeLessThan(2e-5);
+    if (c.relu) expect(got.every((v) => v >= 0)).toBe(true);
+  });
+
   it.runIf(avx512 === true)('refuses shapes it cannot run and empty inputs give empty outputs, as in bf16', () => {
     expect(() => native.winogradConv2d(zeros([1, 16, 4, 4]), zeros([48, 16, 3, 3]), zeros([48]), true, 'fp32')).toThrow(/OC in multiples of 64/);
     expect(() => native.winogradConv2d(zeros([1, 16, 4, 4]), zeros([64, 16, 3, 3]), zeros([64]), true, 'fp16' as 'fp32')).toThrow(/'fp32' or 'bf16'/);
@@ -366,7 +381,7 @@ describe("training by Winograd: the weight's gradient (WinogradWeightGradient)",
     expect(relativeWorst(got, want)).toBeLessThan(c.tile === 4 ? 2e-5 : 1e-5);
   });
 
-  it.runIf(avx512 === true)('the same bits whatever the thread count: the weight gradient (each value summed by one task, in tile order) and the forward kernel', () => {
+  it.runIf(avx512 === true)('the same bits whatever the thread count: the weight gradient (each value summed by one task, in tile order) and the forward kernel, chunked and weights-stationary', () => {
     const [n, ic, oc, h, w] = [4, 32, 128, 30, 30];
     const x = native.tensor(values(n * ic * h * w, 13), [n, ic, h, w], 'float32');
     const grad = native.tensor(values(n * oc * h * w, 14), [n, oc, h, w], 'float32');
@@ -385,6 +400,18 @@ describe("training by Winograd: the weight's gradient (WinogradWeightGradient)",
         expect(at(3, tile)).toEqual(one);
         expect(at(2, tile)).toEqual(one);
       }
+      // F(4x4) weights-stationary (256 -> 320 channels): each output the same sum in the same order.
+      const [sn, sic, soc, sh, sw] = [5, 256, 320, 6, 7];
+      const sx = native.tensor(values(sn * sic * sh * sw, 17), [sn, sic, sh, sw], 'float32');
+      const sweight = native.tensor(values(soc * sic * 9, 18, 0.05), [soc, sic, 3, 3], 'float32');
+      const sbias = native.tensor(values(soc, 19), [soc], 'float32');
+      const stationary = (count: number) => {
+        setNumThreads(count);
+        return native.winogradConv2d(sx, sweight, sbias, true, 'fp32', null, 4).toFloat32Array();
+      };
+      const first = stationary(1);
+      expect(stationary(3)).toEqual(first);
+      expect(stationary(2)).toEqual(first);
     } finally {
       setNumThreads(threads);
     }
