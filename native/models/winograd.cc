@@ -263,42 +263,62 @@ TA_AVX512_BF16 void TransformOutput(const float* m, int64_t stride, const TileGr
   }
 }
 
+// A convolution's operands, as the schedules below read them.
 template <typename T, int M>
-void Run(const torch::Tensor& x, const torch::Tensor& u, const torch::Tensor& bias, bool relu, bool accumulate, torch::Tensor& out) {
+struct Operands {
+  Operands(const torch::Tensor& x, const torch::Tensor& u, const torch::Tensor& bias, bool relu, bool accumulate, torch::Tensor& out)
+      : ic(x.size(1)),
+        oc(out.size(1)),
+        grid(x.size(2), x.size(3), M),
+        tiles(x.size(0) * grid.per_image),
+        x(static_cast<const T*>(x.data_ptr())),
+        u(static_cast<const T*>(u.data_ptr())),
+        bias(bias.data_ptr<float>()),
+        out(static_cast<T*>(out.data_ptr())),
+        relu(relu),
+        accumulate(accumulate) {}
+  int64_t ic, oc;
+  TileGrid grid;
+  int64_t tiles;
+  const T* x;
+  const T* u;
+  const float* bias;
+  T* out;
+  bool relu, accumulate;
+};
+
+// Tiles rounded up to whole steps of the product (kRows).
+inline int64_t RoundToRows(int64_t tiles) { return (tiles + kRows - 1) / kRows * kRows; }
+
+// The chunked schedule: chunks of tiles, one per thread at a time, each through every block of
+// the transformed weights.
+template <typename T, int M>
+void RunChunked(const Operands<T, M>& c) {
   constexpr int kTiles = Form<M>::kTiles;
-  const int64_t n = x.size(0), ic = x.size(1), h = x.size(2), w = x.size(3), oc = out.size(1);
-  const TileGrid grid(h, w, M);
-  const int64_t tiles = n * grid.per_image;
-  if (tiles == 0) return;  // an empty batch or image: nothing to compute (and no chunk to divide it into)
   const int64_t threads = std::max<int64_t>(1, at::get_num_threads());
   // A tile's transformed input (every input channel) and its products for one block of output
   // channels: a chunk's tiles go through the transformed weights a block at a time, so the fewer
   // and larger the chunks, the fewer times the weights (16/9 of the plain ones) are read.
-  const int64_t per_tile = kTiles * (ic * static_cast<int64_t>(sizeof(T)) + kBlockColumns * static_cast<int64_t>(sizeof(float)));
-  const auto round_up = [](int64_t v) { return (v + kRows - 1) / kRows * kRows; };
+  const int64_t per_tile = kTiles * (c.ic * static_cast<int64_t>(sizeof(T)) + kBlockColumns * static_cast<int64_t>(sizeof(float)));
   const int64_t most = std::max<int64_t>(kRows, kChunkBytes / per_tile / kRows * kRows);
   // As many chunks for every thread, as few as the cache allows.
-  const int64_t rounds = (tiles + threads * most - 1) / (threads * most);
-  const int64_t chunks = std::min(tiles, threads * rounds);
-  const int64_t capacity = round_up((tiles + chunks - 1) / chunks);
-  const auto* xs = static_cast<const T*>(x.data_ptr());
-  const auto* us = static_cast<const T*>(u.data_ptr());
-  const auto* bs = bias.data_ptr<float>();
-  auto* os = static_cast<T*>(out.data_ptr());
+  const int64_t rounds = (c.tiles + threads * most - 1) / (threads * most);
+  const int64_t chunks = std::min(c.tiles, threads * rounds);
+  const int64_t capacity = RoundToRows((c.tiles + chunks - 1) / chunks);
   at::parallel_for(0, chunks, 1, [&](int64_t begin, int64_t end) {
     // Each thread's buffers, kept (at most kChunkBytes, or kRows tiles' worth): rows past a
     // chunk's count hold what an earlier chunk left, multiplied but never read back.
     thread_local std::vector<T> v;
     thread_local std::vector<float> m;
-    if (v.size() < static_cast<size_t>(kTiles * capacity * ic)) v.resize(kTiles * capacity * ic);
+    if (v.size() < static_cast<size_t>(kTiles * capacity * c.ic)) v.resize(kTiles * capacity * c.ic);
     if (m.size() < static_cast<size_t>(kTiles * capacity * kBlockColumns)) m.resize(kTiles * capacity * kBlockColumns);
     for (int64_t chunk = begin; chunk < end; ++chunk) {
-      const int64_t first = chunk * capacity, count = std::min(capacity, tiles - first);
+      const int64_t first = chunk * capacity, count = std::min(capacity, c.tiles - first);
       if (count <= 0) break;
-      TransformInput<T, M>(xs, grid, ic, first, count, capacity, v.data());
-      for (int64_t column = 0; column < oc; column += kBlockColumns) {
-        Products<kTiles>(v.data(), us, ic, oc, column, round_up(count), capacity, m.data());
-        TransformOutput<T, M>(m.data(), capacity, grid, first, count, bs, relu, accumulate, oc, column, os);
+      TransformInput<T, M>(c.x, c.grid, c.ic, first, count, capacity, v.data());
+      for (int64_t column = 0; column < c.oc; column += kBlockColumns) {
+        Products<kTiles>(v.data(), c.u, c.ic, c.oc, column, RoundToRows(count), capacity, m.data());
+        TransformOutput<T, M>(m.data(), capacity, c.grid, first, count, c.bias, c.relu, c.accumulate, c.oc, column, c.out);
       }
     }
   });
@@ -315,47 +335,50 @@ void Run(const torch::Tensor& x, const torch::Tensor& u, const torch::Tensor& bi
 constexpr int64_t kStationaryGroupBytes = 16 << 20;
 
 template <typename T, int M>
-void RunStationary(const torch::Tensor& x, const torch::Tensor& u, const torch::Tensor& bias, bool relu, bool accumulate, torch::Tensor& out) {
+void RunStationary(const Operands<T, M>& c) {
   constexpr int kTiles = Form<M>::kTiles;
-  const int64_t n = x.size(0), ic = x.size(1), h = x.size(2), w = x.size(3), oc = out.size(1);
-  const TileGrid grid(h, w, M);
-  const int64_t tiles = n * grid.per_image;
-  if (tiles == 0) return;
-  const int64_t per_tile = kTiles * (ic * static_cast<int64_t>(sizeof(T)) + oc * static_cast<int64_t>(sizeof(float)));
+  const int64_t per_tile = kTiles * (c.ic * static_cast<int64_t>(sizeof(T)) + c.oc * static_cast<int64_t>(sizeof(float)));
   const int64_t most = std::max<int64_t>(kRows, kStationaryGroupBytes / per_tile / kRows * kRows);
-  const int64_t rows = std::min(most, (tiles + kRows - 1) / kRows * kRows);  // a group's rows: its tiles, rounded up to kRows
-  const int64_t blocks = oc / kBlockColumns;
+  const int64_t rows = std::min(most, RoundToRows(c.tiles));  // a group's rows
+  const int64_t blocks = c.oc / kBlockColumns;
   // (Through pointers: inside the parallel regions a thread_local names the running thread's own.)
   thread_local std::vector<T> v_kept;
   thread_local std::vector<float> m_kept;
-  if (v_kept.size() < static_cast<size_t>(kTiles * rows * ic)) v_kept.resize(kTiles * rows * ic);
-  if (m_kept.size() < static_cast<size_t>(kTiles * rows * oc)) m_kept.resize(kTiles * rows * oc);
+  if (v_kept.size() < static_cast<size_t>(kTiles * rows * c.ic)) v_kept.resize(kTiles * rows * c.ic);
+  if (m_kept.size() < static_cast<size_t>(kTiles * rows * c.oc)) m_kept.resize(kTiles * rows * c.oc);
   T* v = v_kept.data();  // v[xi][row][ic]
   float* m = m_kept.data();  // m[block][xi][row][64]: each block as TransformOutput reads a chunk's
-  const auto* xs = static_cast<const T*>(x.data_ptr());
-  const auto* us = static_cast<const T*>(u.data_ptr());
-  const auto* bs = bias.data_ptr<float>();
-  auto* os = static_cast<T*>(out.data_ptr());
-  for (int64_t first = 0; first < tiles; first += rows) {
-    const int64_t count = std::min(rows, tiles - first), padded = (count + kRows - 1) / kRows * kRows;
-    at::parallel_for(0, count, 1, [&](int64_t begin, int64_t end) { TransformInput<T, M>(xs, grid, ic, first + begin, end - begin, rows, v + begin * ic); });
+  for (int64_t first = 0; first < c.tiles; first += rows) {
+    const int64_t count = std::min(rows, c.tiles - first);
+    at::parallel_for(0, count, 1, [&](int64_t begin, int64_t end) { TransformInput<T, M>(c.x, c.grid, c.ic, first + begin, end - begin, rows, v + begin * c.ic); });
     at::parallel_for(0, blocks * kTiles, 1, [&](int64_t begin, int64_t end) {
       for (int64_t task = begin; task < end; ++task) {
         const int64_t block = task / kTiles, xi = task % kTiles;
-        const T* vx = v + xi * rows * ic;
-        const T* ux = us + (xi * oc + block * kBlockColumns) * ic;  // xi's weights for this block of output channels
+        const T* vx = v + xi * rows * c.ic;
+        const T* ux = c.u + (xi * c.oc + block * kBlockColumns) * c.ic;  // xi's weights for this block of output channels
         float* mx = m + (block * kTiles + xi) * rows * kBlockColumns;
-        for (int64_t r = 0; r < padded; r += kRows) Product(vx + r * ic, ic, ux, mx + r * kBlockColumns);
+        for (int64_t r = 0; r < RoundToRows(count); r += kRows) Product(vx + r * c.ic, c.ic, ux, mx + r * kBlockColumns);
       }
     });
     at::parallel_for(0, blocks * count, 1, [&](int64_t begin, int64_t end) {
       for (int64_t item = begin; item < end;) {  // runs of tiles within one block
         const int64_t block = item / count, row = item % count, run = std::min(end - item, count - row);
-        TransformOutput<T, M>(m + (block * kTiles * rows + row) * kBlockColumns, rows, grid, first + row, run, bs, relu, accumulate, oc,
-                              block * kBlockColumns, os);
+        TransformOutput<T, M>(m + (block * kTiles * rows + row) * kBlockColumns, rows, c.grid, first + row, run, c.bias, c.relu, c.accumulate, c.oc,
+                              block * kBlockColumns, c.out);
         item += run;
       }
     });
+  }
+}
+
+template <typename T, int M>
+void Run(const torch::Tensor& x, const torch::Tensor& u, const torch::Tensor& bias, bool relu, bool accumulate, torch::Tensor& out, bool stationary) {
+  const Operands<T, M> c(x, u, bias, relu, accumulate, out);
+  if (c.tiles == 0) return;  // an empty batch or image: nothing to compute (and no chunk to divide it into)
+  if (stationary) {
+    RunStationary(c);
+  } else {
+    RunChunked(c);
   }
 }
 
@@ -654,13 +677,11 @@ void RunWinograd(const torch::Tensor& x, const torch::Tensor& u, const torch::Te
                   out.size(2) == h && out.size(3) == w && bias.numel() == oc && WinogradFits(ic, oc),
               "RunWinograd: an input unlike the one the convolution was prepared for");
   if (dtype == at::kBFloat16) {
-    Run<uint16_t, 2>(x, u, bias, relu, accumulate, out);
+    Run<uint16_t, 2>(x, u, bias, relu, accumulate, out, false);
   } else if (tile == 2) {
-    Run<float, 2>(x, u, bias, relu, accumulate, out);
-  } else if (WinogradF4Stationary(ic, oc)) {
-    RunStationary<float, 4>(x, u, bias, relu, accumulate, out);
+    Run<float, 2>(x, u, bias, relu, accumulate, out, false);
   } else {
-    Run<float, 4>(x, u, bias, relu, accumulate, out);
+    Run<float, 4>(x, u, bias, relu, accumulate, out, WinogradF4Stationary(ic, oc));
   }
 }
 
