@@ -403,7 +403,8 @@ bool WinogradPays(at::ScalarType dtype, int64_t n, int64_t h, int64_t w) {
 bool WinogradF4Pays(at::ScalarType dtype, int64_t n, int64_t h, int64_t w, int64_t in_channels, int64_t out_channels) {
   if (dtype != at::kFloat) return false;
   const int64_t tiles = n * TileGrid(h, w, 4).per_image;
-  return tiles >= (WinogradF4Stationary(in_channels, out_channels) ? kWinogradF4StationaryMinTiles : kWinogradF4Fp32MinTiles);
+  if (WinogradF4Stationary(in_channels, out_channels)) return tiles >= kWinogradF4StationaryMinTiles;
+  return tiles >= kWinogradF4Fp32MinTiles || (tiles >= kWinogradF4Fp32WideMinTiles && in_channels >= kWinogradF4Fp32WideChannels);
 }
 
 bool WinogradF4Stationary(int64_t in_channels, int64_t out_channels) {

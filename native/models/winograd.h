@@ -64,7 +64,8 @@ bool WinogradPays(at::ScalarType dtype, int64_t n, int64_t h, int64_t w);
 int64_t WinogradTileCount(int64_t n, int64_t h, int64_t w, int m);
 
 // Whether F(4x4, 3x3) pays over F(2x2, 3x3) (float32 only): from kWinogradF4Fp32MinTiles 4 x 4
-// tiles where its transformed weights (36 x in x out floats) are at most
+// tiles (kWinogradF4Fp32WideMinTiles with kWinogradF4Fp32WideChannels input channels or more)
+// where its transformed weights (36 x in x out floats) are at most
 // kWinogradF4MaxChunkedWeightBytes, from kWinogradF4StationaryMinTiles where they are larger and
 // run weights-stationary (WinogradF4Stationary).
 // Measured on a ResNet18-CBAM at 32 x 32, this project's machine, plans with and without taking
@@ -89,7 +90,16 @@ int64_t WinogradTileCount(int64_t n, int64_t h, int64_t w, int m);
 // Layer4 (512 channels, 37.7 MB of F(4x4) weights a convolution) stayed F(2x2) in this schedule: at
 // batch 64, 129.0 ms against 93.0 (above), its weights read from memory for every chunk of tiles.
 // Weights-stationary it pays (below).
+// From 32 tiles with 256 input channels (layer3 from batch 8; 2026-12-05, second session, with
+// the budget at 3 copies): a predictor's plans for batch 8 and 12 in alternating processes, five
+// rounds, batch 8 319.1, 260.2, 326.5, 321.4, 316.0 img/s against 330.3, 311.9, 337.4, 330.7,
+// 319.7 (+3.5%, ahead in all five), batch 12 347.7, 303.7, 348.4, 334.9, 324.9 against 315.0,
+// 368.8, 376.8, 373.7, 367.4 (+10%, four of five); from 32 tiles whatever the channels, layer2's
+// 128 at batch 2 lost (196.6, 197.1, 195.8 against 161.3, 179.8, 177.9: 32 tiles in chunks of
+// twelve, three chunks for two threads).
 constexpr int64_t kWinogradF4Fp32MinTiles = 64;
+constexpr int64_t kWinogradF4Fp32WideMinTiles = 32;
+constexpr int64_t kWinogradF4Fp32WideChannels = 256;
 constexpr int64_t kWinogradF4MaxChunkedWeightBytes = 36 * 256 * 256 * 4;
 
 // Whether F(4x4, 3x3) weights for these channel counts are too large for the chunked schedule
