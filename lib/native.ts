@@ -83,9 +83,8 @@ export interface InferencePlanInfo {
    * Of `winogradConvolutions`, those by torch-attn's fp32 F(4x4, 3x3) (4x fewer multiplications
    * than the direct form, against F(2x2)'s 2.25x): where the input gives 64 or more 4 x 4 output
    * tiles (32 with 256 input channels or more) and the transformed weights stay within 9.4 MB
-   * (256 x 256 channels), or 16 or more
-   * tiles where they are larger (then read once for all the tiles: weights-stationary), F(2x2)
-   * elsewhere.
+   * (256 x 256 channels), or 16 or more tiles where they are larger (then read once for all the
+   * tiles: weights-stationary), F(2x2) elsewhere.
    */
   winogradF4Convolutions: number;
   /**
