@@ -112,7 +112,8 @@ then 1.
   --host HOST         default 127.0.0.1
   --port PORT         default 8080 (0: any free port)
   --max-batch N       most images per forward pass (default 32; 1: no batching)
-  --max-delay-ms MS   longest a request waits for others to join its batch (default 5)
+  --max-delay-ms MS   longest a batch waits for more requests, from its first one's arrival or
+                      when the model became free, whichever is later (default 5)
   --max-queue N       most images waiting; more get 503 (default 1024)
   --precision P       fp32 | bf16 | fp16 (fp16: CUDA only)
   --device DEV        cpu | cuda | cuda:N: where the model computes (default cpu; images are

@@ -91,6 +91,34 @@ describe('concurrent inference', () => {
     expect(sizes).toEqual([1, 3]);
   });
 
+  it('a batch waits maxDelayMs from when the model became free for more requests, where its oldest arrived during a batch', async () => {
+    const m = model();
+    // The first call into the model is held until released: the batch runs as long as the test says.
+    const calls = m.native.predictParts.bind(m.native);
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const requests: number[] = [];  // per call into the model (one part a request)
+    const holding: typeof calls = (xs, precision) => {
+      requests.push(xs.length);
+      const out = calls(xs, precision);
+      return requests.length === 1 ? out.then(async (ys) => (await held, ys)) : out;
+    };
+    Object.defineProperty(m.native, 'predictParts', { value: holding });
+    const p = m.predictor({ maxBatch: 8, maxDelayMs: 200 });
+    const first = p.predict(randn([8, 3, 32, 32]));  // full: runs at once
+    const during = p.predict(randn([3, 32, 32]));     // arrives while the first runs
+    await new Promise((resolve) => setTimeout(resolve, 300));  // longer than maxDelayMs since it arrived
+    release();
+    await first;
+    // Shortly after the model became free (the first's answer taken): within the window it opened.
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    const after = p.predict(randn([3, 32, 32]));
+    await Promise.all([during, after]);
+    // Counted from its arrival, `during` would have run alone at once: [1, 1, 1].
+    expect(requests).toEqual([1, 2]);
+    await p.close();
+  });
+
   it('plain predict() calls on one model overlap instead of failing busy', async () => {
     const m = model();
     const xs = Array.from({ length: 8 }, () => randn([2, 3, 32, 32]));
