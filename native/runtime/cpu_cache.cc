@@ -17,6 +17,23 @@ namespace {
 constexpr size_t kMinCached = size_t{128} << 10;
 constexpr size_t kGranule = size_t{64} << 10;
 
+// The size a block of n bytes is given, and kept under: whole granules, four classes to an octave
+// from 4 granules up (4, 5, 6, 7 x 2^k granules), so a block is at most a quarter larger than
+// asked. Passes of nearby shapes then reuse each other's blocks: a batcher's batch sizes 20 to 32
+// ask for ResNet18's layer1 activations in four classes instead of thirteen sizes, and the cache
+// held each size's blocks apart (a batched server's RSS 1051 MB against 754 when its batches were
+// 10 to 22). A block's tail past what its tensor uses is touched only if a larger tensor of its
+// class used it before.
+size_t SizeClass(size_t n) {
+  size_t granules = (n + kGranule - 1) / kGranule;
+  if (granules > 4) {
+    size_t step = 1;
+    while (granules >= 8 * step) step <<= 1;  // granules in [4 step, 8 step)
+    granules = (granules + step - 1) / step * step;
+  }
+  return granules * kGranule;
+}
+
 class CachingCpuAllocator final : public c10::Allocator {
  public:
   explicit CachingCpuAllocator(int64_t limit) : limit_(limit) {}
@@ -31,7 +48,7 @@ class CachingCpuAllocator final : public c10::Allocator {
       void* p = c10::alloc_cpu(n);
       return {p, p, &c10::free_cpu, c10::Device(c10::DeviceType::CPU)};
     }
-    const size_t size = (n + kGranule - 1) / kGranule * kGranule;
+    const size_t size = SizeClass(n);
     {
       std::lock_guard<std::mutex> lock(mutex_);
       ++allocations_[size];

@@ -149,14 +149,20 @@ describe('the caching CPU allocator', () => {
     const start = cpuCache.stats();
     expect(start.cachedBytes).toBe(0);
     expect(start.limitBytes).toBe(1024 * 2 ** 20);
-    // A one-off 3 MiB block (a size not seen before) goes back to the system when freed.
-    zeros([3 * 2 ** 18 + 7]).dispose();
+    // A one-off 70 MiB block (of a size class no test here asks for otherwise: 70 to 72 MiB) goes
+    // back to the system when freed.
+    zeros([70 * 2 ** 18 + 7]).dispose();
     expect(cpuCache.stats().cachedBytes).toBe(0);
     // The same size again and again: kept and reused.
     for (let i = 0; i < 5; i++) zeros([2 ** 19 + 13]).dispose();
     const after = cpuCache.stats();
     expect(after.cachedBytes).toBeGreaterThanOrEqual(2 * 2 ** 20);
     expect(after.hits - start.hits).toBeGreaterThanOrEqual(3);
+    // A nearby size of the same class (2 to 2.5 MiB: four classes to an octave) reuses that block
+    // (a batcher's nearby batch sizes share their buffers) instead of keeping one of its own.
+    for (let i = 0; i < 3; i++) zeros([2 ** 19 + 2 ** 17]).dispose();
+    expect(cpuCache.stats().hits - after.hits).toBe(3);
+    expect(cpuCache.stats().cachedBytes).toBe(after.cachedBytes);
     cpuCache.empty();
     expect(cpuCache.stats().cachedBytes).toBe(0);
   });
