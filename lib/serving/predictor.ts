@@ -171,7 +171,8 @@ function abortError(signal: AbortSignal): unknown {
  * queue; the batcher runs the oldest one together with those that arrived with it, up to
  * `maxBatch` images, as soon as that many wait or `maxDelayMs` after the oldest arrived or the
  * model became free (whichever was later), one batch at a time (a full one may wait behind the
- * running one on the compute thread), and hands each caller its own rows. Outputs equal one-at-a-time predict() outputs.
+ * running one on the compute thread), and hands each caller its own rows. Outputs equal
+ * one-at-a-time predict() outputs.
  * Made by `model.predictor(options)`.
  */
 export class Predictor {
@@ -393,7 +394,7 @@ export class Predictor {
    *  load of N clients each waiting for its answer, the requests that came during a batch are
    *  joined by those whose answers that batch just sent, instead of running at once as the other
    *  half of N: 32 connections of bench-serve formed batches of 28-31 instead of 16, and served
-   *  6-14% more requests/s (README, "Serving"). */
+   *  5-14% more requests/s, servers taking turns (docs/measurements.md, "Serving"). */
   #schedule(flush: boolean) {
     if (this.#queue.length === 0 || this.#inFlight > 1) return;
     if (this.#inFlight === 1) {
