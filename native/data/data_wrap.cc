@@ -52,14 +52,19 @@ Napi::Value CreateLoader(const Napi::CallbackInfo& info) {
   return GetAddonData(info.Env()).loader_constructor.New({info[0], info[1]});
 }
 
+// An image's buffer as a tensor of `sizes`, without a copy: the tensor owns the buffer from here
+// and frees it (ImageAllocator gave it LibTorch's alignment). Should from_blob fail to allocate its
+// own bookkeeping, the buffer leaks rather than being freed twice.
+template <typename Buffer>
+torch::Tensor TakeAsTensor(Buffer&& buffer, const std::vector<int64_t>& sizes, torch::ScalarType dtype) {
+  auto* owner = new std::decay_t<Buffer>(std::move(buffer));
+  return torch::from_blob(owner->data(), sizes, [owner](void*) { delete owner; }, torch::TensorOptions(dtype));
+}
+
 Napi::Object SampleToJs(Napi::Env env, Sample& s) {
   auto out = Napi::Object::New(env);
-  torch::Tensor t;
-  if (s.is_float) {
-    t = torch::from_blob(s.tensor.values.data(), {s.tensor.channels, s.tensor.height, s.tensor.width}, torch::kFloat32).clone();
-  } else {
-    t = torch::from_blob(s.image.pixels.data(), {s.image.height, s.image.width, s.image.channels}, torch::kUInt8).clone();
-  }
+  torch::Tensor t = s.is_float ? TakeAsTensor(std::move(s.tensor.values), {s.tensor.channels, s.tensor.height, s.tensor.width}, torch::kFloat32)
+                               : TakeAsTensor(std::move(s.image.pixels), {s.image.height, s.image.width, s.image.channels}, torch::kUInt8);
   out.Set("image", tensor::TensorWrap::Wrap(env, t));
   out.Set("label", Napi::Number::New(env, static_cast<double>(s.label)));
   return out;

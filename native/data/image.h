@@ -2,25 +2,47 @@
 // work on, like a PIL image or a uint8 tensor) and float CHW (after toTensor).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
-#include <utility>
+#include <new>
 #include <string>
+#include <utility>
 #include <vector>
+
+#include <c10/core/impl/alloc_cpu.h>
+#include <c10/util/Exception.h>
 
 namespace torch_attn::data {
 
-// An allocator whose resize() leaves new bytes uninitialised: a decoder overwrites every pixel,
-// so zero-filling first only touches every page of a possibly large buffer twice.
+// The allocator of image buffers: LibTorch's own CPU allocation (64-byte aligned, as a tensor's),
+// so that a decoded or transformed image becomes a tensor by handing its buffer over
+// (`TakeAsTensor`) instead of by a copy; and resize() leaves new values uninitialised, because a
+// decoder or transform overwrites every one (zero-filling first touches every page twice).
+// Copying into a tensor made each image two buffers of its size from two allocation paths
+// (malloc, then LibTorch's posix_memalign), and glibc's heap grew by one image for every image
+// decoded in a loop (docs/measurements.md, "Images decoded in a loop").
 template <typename T>
-struct UninitializedAllocator : std::allocator<T> {
+struct ImageAllocator {
+  using value_type = T;
   template <typename U>
   struct rebind {
-    using other = UninitializedAllocator<U>;
+    using other = ImageAllocator<U>;
   };
-  UninitializedAllocator() = default;
+  ImageAllocator() = default;
   template <typename U>
-  UninitializedAllocator(const UninitializedAllocator<U>&) noexcept {}
+  ImageAllocator(const ImageAllocator<U>&) noexcept {}
+  T* allocate(size_t n) {
+    if (n > SIZE_MAX / sizeof(T)) throw std::bad_alloc();
+    try {
+      void* p = c10::alloc_cpu(n * sizeof(T));
+      if (p == nullptr && n > 0) throw std::bad_alloc();
+      return static_cast<T*>(p);
+    } catch (const c10::Error&) {
+      throw std::bad_alloc();
+    }
+  }
+  void deallocate(T* p, size_t) noexcept { c10::free_cpu(p); }
   template <typename U>
   void construct(U* p) noexcept {
     ::new (static_cast<void*>(p)) U;
@@ -29,9 +51,18 @@ struct UninitializedAllocator : std::allocator<T> {
   void construct(U* p, Args&&... args) {
     ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
   }
+  template <typename U>
+  bool operator==(const ImageAllocator<U>&) const noexcept {
+    return true;
+  }
+  template <typename U>
+  bool operator!=(const ImageAllocator<U>&) const noexcept {
+    return false;
+  }
 };
 
-using PixelBuffer = std::vector<uint8_t, UninitializedAllocator<uint8_t>>;
+using PixelBuffer = std::vector<uint8_t, ImageAllocator<uint8_t>>;
+using FloatBuffer = std::vector<float, ImageAllocator<float>>;
 
 struct Image {
   int64_t height = 0, width = 0, channels = 0;
@@ -45,7 +76,7 @@ struct Image {
 
 struct FloatImage {
   int64_t channels = 0, height = 0, width = 0;
-  std::vector<float> values;  // channels * height * width, planar
+  FloatBuffer values;  // channels * height * width, planar
 };
 
 // What a transform pipeline hands on: an 8-bit image, or a float tensor image after toTensor.
