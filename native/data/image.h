@@ -4,27 +4,27 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <memory>
 #include <new>
 #include <string>
 #include <utility>
 #include <vector>
 
-#include <c10/core/impl/alloc_cpu.h>
-#include <c10/util/Exception.h>
-
 namespace torch_attn::data {
 
-// The allocator of image buffers: LibTorch's own CPU allocation (64-byte aligned, as a tensor's),
-// so that a decoded or transformed image becomes a tensor by handing its buffer over
-// (`TakeAsTensor`) instead of by a copy; and resize() leaves new values uninitialised, because a
-// decoder or transform overwrites every one (zero-filling first touches every page twice).
-// Copying into a tensor made each image two buffers of its size from two allocation paths
-// (malloc, then LibTorch's posix_memalign), and glibc's heap grew by one image for every image
-// decoded in a loop (docs/measurements.md, "Images decoded in a loop").
+// The allocator of image buffers: malloc's blocks, 64-byte aligned as a LibTorch tensor's, so that
+// a decoded or transformed image becomes a tensor by handing its buffer over (`TakeAsTensor`)
+// instead of by a copy; and resize() leaves new values uninitialised, because a decoder or
+// transform overwrites every one (zero-filling first touches every page twice). Each image used to
+// be a buffer from malloc copied into one from LibTorch's allocator (posix_memalign, which asks
+// glibc for more than the size it later frees, so the holes it leaves never fit the next image's
+// request): a loop of decodes grew glibc's heap by about an image a call (docs/measurements.md,
+// "Images decoded in a loop"). Giving the buffer LibTorch's allocation instead only delayed that.
 template <typename T>
 struct ImageAllocator {
   using value_type = T;
+  static constexpr size_t kAlignment = 64;  // a LibTorch tensor's
   template <typename U>
   struct rebind {
     using other = ImageAllocator<U>;
@@ -33,16 +33,18 @@ struct ImageAllocator {
   template <typename U>
   ImageAllocator(const ImageAllocator<U>&) noexcept {}
   T* allocate(size_t n) {
-    if (n > SIZE_MAX / sizeof(T)) throw std::bad_alloc();
-    try {
-      void* p = c10::alloc_cpu(n * sizeof(T));
-      if (p == nullptr && n > 0) throw std::bad_alloc();
-      return static_cast<T*>(p);
-    } catch (const c10::Error&) {
-      throw std::bad_alloc();
-    }
+    if (n > (SIZE_MAX - kAlignment) / sizeof(T)) throw std::bad_alloc();
+    // malloc's blocks are 16-byte aligned: the aligned address lies 8 to 64 bytes in, and the
+    // block's own address is kept in the 8 bytes before it.
+    void* block = std::malloc(n * sizeof(T) + kAlignment);
+    if (block == nullptr) throw std::bad_alloc();
+    const uintptr_t aligned = (reinterpret_cast<uintptr_t>(block) + sizeof(void*) + kAlignment - 1) & ~uintptr_t{kAlignment - 1};
+    reinterpret_cast<void**>(aligned)[-1] = block;
+    return reinterpret_cast<T*>(aligned);
   }
-  void deallocate(T* p, size_t) noexcept { c10::free_cpu(p); }
+  void deallocate(T* p, size_t) noexcept {
+    if (p != nullptr) std::free(reinterpret_cast<void**>(p)[-1]);
+  }
   template <typename U>
   void construct(U* p) noexcept {
     ::new (static_cast<void*>(p)) U;
