@@ -11,9 +11,11 @@
 #include <utility>
 #include <vector>
 
+#include <c10/core/alignment.h>
+
 namespace torch_attn::data {
 
-// The allocator of image buffers: malloc's blocks, 64-byte aligned as a LibTorch tensor's, so that
+// The allocator of image buffers: malloc's blocks, aligned as a LibTorch tensor's (64 bytes), so that
 // a decoded or transformed image becomes a tensor by handing its buffer over (`TakeAsTensor`)
 // instead of by a copy; and resize() leaves new values uninitialised, because a decoder or
 // transform overwrites every one (zero-filling first touches every page twice). Each image used to
@@ -24,7 +26,8 @@ namespace torch_attn::data {
 template <typename T>
 struct ImageAllocator {
   using value_type = T;
-  static constexpr size_t kAlignment = 64;  // a LibTorch tensor's
+  static constexpr size_t kAlignment = c10::gAlignment;  // a LibTorch tensor's
+  static_assert(kAlignment >= 16 && (kAlignment & (kAlignment - 1)) == 0, "a power of two, at least malloc's own");
   template <typename U>
   struct rebind {
     using other = ImageAllocator<U>;
@@ -34,8 +37,8 @@ struct ImageAllocator {
   ImageAllocator(const ImageAllocator<U>&) noexcept {}
   T* allocate(size_t n) {
     if (n > (SIZE_MAX - kAlignment) / sizeof(T)) throw std::bad_alloc();
-    // malloc's blocks are 16-byte aligned: the aligned address lies 8 to 64 bytes in, and the
-    // block's own address is kept in the 8 bytes before it.
+    // malloc's blocks are 16-byte aligned: the aligned address lies 8 to kAlignment bytes in, and
+    // the block's own address is kept in the 8 bytes before it.
     void* block = std::malloc(n * sizeof(T) + kAlignment);
     if (block == nullptr) throw std::bad_alloc();
     const uintptr_t aligned = (reinterpret_cast<uintptr_t>(block) + sizeof(void*) + kAlignment - 1) & ~uintptr_t{kAlignment - 1};
