@@ -268,7 +268,7 @@ const PreparedConv& InferencePlan::Get(torch::nn::Conv2dImpl& conv, torch::nn::B
     } else {
       PreparedConv product = form(true);
       const double direct_s = TimeRuns(direct, x), product_s = TimeRuns(product, x);
-      prepared = product_s < direct_s ? std::move(product) : std::move(direct);
+      prepared = product_s < kGemmMaxTimeShare * direct_s ? std::move(product) : std::move(direct);
       choices.emplace(std::make_pair(&conv, rows_range), prepared.gemm);
     }
   }

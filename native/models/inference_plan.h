@@ -63,8 +63,8 @@ struct PlanSkipped : std::runtime_error {
 // subsampling): oneDNN reorders such weights on every call otherwise. Which of the two forms is
 // faster depends on the machine and the precision (bf16's kernels stream half the bytes), so for
 // a convolution that could take either the plan times both on the call's own input when it is
-// made (the best of kTuneRuns each, PyTorch's cudnn.benchmark idea) and keeps the faster;
-// PlanCache::tuning off, it always takes the product.
+// made (the best of kTuneRuns each, PyTorch's cudnn.benchmark idea) and keeps the faster, the
+// product only by a margin (kGemmMaxTimeShare); PlanCache::tuning off, it always takes the product.
 struct PreparedConv {
   c10::IValue context;  // mkldnn ConvOpContext, or:
   std::shared_ptr<const DirectConv> direct;  // the direct form on oneDNN's API (onednn_conv.h)
@@ -83,6 +83,14 @@ constexpr int64_t kGemmMinWeightBytes = 4 << 20;
 constexpr int64_t kGemmMinRows = 64;
 // Timed runs per form when a plan chooses between them (after one untimed run).
 constexpr int kTuneRuns = 3;
+// How much faster the product form must time to be taken: at most this share of the direct
+// form's time. It holds a copy of the weights of its own (9.4 MB for a 512-channel 3 x 3
+// convolution), so a tie goes to the direct form. Taken on any gain, near-ties decided the
+// memory by chance: layer4's three convolutions at batch 4 (64 rows) timed 0.93-1.26x the direct
+// form's time across five processes (best of three each, this project's newer machine), and the
+// plans for batch 2, 4 and 16 grew RSS by 110.5 to 137.6 MB with none to three of them taken,
+// against the bound of one copy of the weights a plan (127.7 MB; the test of three more shapes).
+constexpr double kGemmMaxTimeShare = 0.9;
 
 struct PlanKey {
   std::vector<int64_t> shape;
