@@ -309,9 +309,11 @@ export function transformsFor(config: RunConfig): { train: TransformStep[]; test
 export async function loadData(config: RunConfig): Promise<{ train: ImageDataset; test: ImageDataset | null }> {
   const t = transformsFor(config);
   const { dataset, path: dir, label } = config.data;
-  // A file where the folder should be (the downloaded archive, most often): said as such, not as
-  // the ENOTDIR of a path inside it.
-  if (fs.statSync(dir, { throwIfNoEntry: false })?.isDirectory() === false) {
+  // A path that is not there, or a file where the folder should be (the downloaded archive, most
+  // often): said as such, for every dataset kind, not as the ENOENT or ENOTDIR of a path inside it.
+  const stat = fs.statSync(dir, { throwIfNoEntry: false });
+  if (stat === undefined) throw codedError(ErrorCode.DATA, `data.path ${dir} does not exist: point data.path (--data) at the dataset's folder`);
+  if (!stat.isDirectory()) {
     const archive = /\.(tar\.gz|tgz|tar|zip)$/i.test(dir) ? ': unpack the archive and point data.path at the folder it makes' : ': point data.path at the dataset\'s folder';
     throw codedError(ErrorCode.DATA, `data.path ${dir} is a file, not a folder${archive}`);
   }

@@ -112,6 +112,12 @@ describe('torch-attn CLI for people', () => {
       expect(a.code).toBe(1);
       expect(a.err).toMatch(/data\.path .*cifar-10-binary\.tar\.gz is a file, not a folder: unpack the archive and point data\.path at the folder it makes/);
     }
+    // A folder that is not there: it said "ENOENT: no such file or directory, scandir '<dir>'" for image folders.
+    for (const dataset of ['imageFolder', 'cifar10', 'cifar100']) {
+      const m = await run('train', '--dataset', dataset, '--data', path.join(tmp, 'not-there'), '--model', 'cbamcnn', '--dry-run');
+      expect(m.code).toBe(1);
+      expect(m.err).toMatch(/data\.path .*not-there does not exist: point data\.path \(--data\) at the dataset's folder/);
+    }
     const plain = path.join(tmp, 'plain', 'animals');
     classFolders(plain);
     const p = await run('train', '--dataset', 'imageFolder', '--data', plain, '--model', 'cbamcnn', '--set', 'data.imageSize=32', '--epochs', '1', '--batch-size', '2', '--workers', '1', '--out', path.join(tmp, 'no-test'));
