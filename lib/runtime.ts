@@ -118,6 +118,9 @@ export function manualSeed(seed: number | bigint): void {
     native.manualSeed(seed);
     return;
   }
+  if (typeof seed === 'number' && seed > Number.MAX_SAFE_INTEGER) {
+    throw new RangeError(`manualSeed(seed) takes a number from 0 to 2^53 - 1 (beyond, a number is not exact) or a bigint up to 2^64 - 1, got ${seed}`);
+  }
   native.manualSeed(validate.integer(seed, 'manualSeed(seed)', 0));
 }
 

@@ -64,9 +64,11 @@ export const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export function integer(value: unknown, name: string, min = Number.MIN_SAFE_INTEGER, max = Number.MAX_SAFE_INTEGER): number {
   if (typeof value !== 'number') throw typeError(name, 'an integer', value);
-  if (!Number.isSafeInteger(value)) throw new RangeError(`Expected an integer for ${name} but received ${value}`);
+  if (!Number.isInteger(value)) throw new RangeError(`Expected an integer for ${name} but received ${value}`);
   if (value < min || value > max) {
-    const allowed = max === Number.MAX_SAFE_INTEGER ? `at least ${min}` : `from ${min} to ${max}`;
+    // Past 2^53 - 1 a number holds no exact integer (2 ** 70 + 1 === 2 ** 70): said as such.
+    const allowed =
+      max !== Number.MAX_SAFE_INTEGER ? `from ${min} to ${max}` : value > max ? 'at most 2^53 - 1 (beyond, a number is not exact)' : `at least ${min}`;
     throw new RangeError(`${name} must be ${allowed}, got ${value}`);
   }
   return value;

@@ -17,6 +17,7 @@
 // (server_over_model).
 //   npx tsx scripts/bench-serve.ts [--duration 60] [--baseline-duration 20] [--rounds 3]
 //                                  [--connections 32] [--precision fp32] [--threads 2]
+//                                  [--max-delay-ms 5] (the batched server's; serve's default 5)
 //                                  [--arch resnet18] (any run architecture: cbamcnn, vgg11, ...)
 //                                  [--device cpu] (cuda, cuda:N: the model on a GPU, where batch 1
 //                                  leaves most of it idle; images decoded on the CPU as ever)
@@ -44,6 +45,7 @@ const { values } = parseArgs({
     threads: { type: 'string', default: '2' },
     arch: { type: 'string', default: 'resnet18' },
     device: { type: 'string', default: 'cpu' },
+    'max-delay-ms': { type: 'string', default: '5' },
     data: { type: 'string', default: path.resolve(__dirname, '..', '..', 'shared', 'data', 'cifar10-jpg', 'test_10000.tar.gz') },
   },
 });
@@ -78,7 +80,7 @@ async function startServer(checkpoint: string, maxBatch: number): Promise<Server
   const code = `require(${JSON.stringify(path.join(root, 'lib', 'cli'))}).main(process.argv.slice(1)).then((c) => { process.exitCode = c; })`;
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', '-e', code, 'serve', '--checkpoint', checkpoint, '--port', '0', '--max-batch', String(maxBatch), '--precision', values.precision!, '--device', values.device!, '--max-queue', '4096'],
+    ['--import', 'tsx', '-e', code, 'serve', '--checkpoint', checkpoint, '--port', '0', '--max-batch', String(maxBatch), '--precision', values.precision!, '--device', values.device!, '--max-queue', '4096', '--max-delay-ms', values['max-delay-ms']!],
     { stdio: ['ignore', 'ignore', 'pipe'], cwd: root, env: { ...process.env, OMP_NUM_THREADS: values.threads } },
   );
   let stderr = '';
@@ -197,7 +199,7 @@ async function main() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'torch-attn-bench-serve-'));
   try {
     const checkpoint = await makeRun(dir, values.arch);
-    const out: Record<string, unknown> = { arch: values.arch, connections: Number(values.connections), precision: values.precision, device: values.device, threads: Number(values.threads), images: bodies.length, cpus: os.cpus().length };
+    const out: Record<string, unknown> = { arch: values.arch, connections: Number(values.connections), max_delay_ms: Number(values['max-delay-ms']), precision: values.precision, device: values.device, threads: Number(values.threads), images: bodies.length, cpus: os.cpus().length };
     const rounds = Number(values.rounds);
     if (!Number.isInteger(rounds) || rounds < 1) throw new RangeError(`--rounds must be a positive integer, got '${values.rounds}'`);
     type Round = { seconds: number } & Awaited<ReturnType<typeof load>> & { exit_code: number | null };

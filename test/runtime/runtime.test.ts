@@ -80,12 +80,15 @@ describe('threads', () => {
     expect(() => setNumThreads(2.5)).toThrow(RangeError);
     expect(() => setNumThreads('2' as never)).toThrow(TypeError);
     expect(() => setNumThreads(2000)).toThrow(/from 1 to 1024, got 2000/);
+    expect(() => setNumThreads(2 ** 60)).toThrow(/from 1 to 1024, got 1152921504606847000/);
   });
 
   it('manualSeed refuses negative and non-integer seeds', () => {
     expect(() => manualSeed(-1)).toThrow(RangeError);
     expect(() => manualSeed(1.5)).toThrow(RangeError);
     expect(() => manualSeed(2n ** 64n)).toThrow(RangeError);
+    // An integer a number cannot hold exactly: said as such, with the bigint that can.
+    expect(() => manualSeed(2 ** 70)).toThrow(/manualSeed\(seed\) takes a number from 0 to 2\^53 - 1 .* or a bigint up to 2\^64 - 1, got 1\.1805916207174113e\+21/);
     expect(() => manualSeed('1' as never)).toThrow(TypeError);
   });
 });

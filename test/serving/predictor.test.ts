@@ -236,6 +236,8 @@ describe('concurrent inference', () => {
     const m = model();
     expect(thrown(() => m.predictor({ maxBatch: 0 })).message).toMatch(/maxBatch must be from 1 to 65536, got 0/);
     expect(thrown(() => m.predictor({ maxDelayMs: -1 })).message).toMatch(/maxDelayMs must be from 0 to 2147483647/);
+    // An integer past 2^53 - 1 (not one a number holds exactly) is said to be that, not 'not an integer'.
+    expect(thrown(() => m.predictor({ maxQueue: 2 ** 60 })).message).toBe('predictor() options.maxQueue must be at most 2^53 - 1 (beyond, a number is not exact), got 1152921504606847000');
     expect(thrown(() => m.predictor({ precision: 'fp8' as never })).message).toMatch(/precision must be one of 'fp32', 'bf16', 'fp16'/);
     expect(thrown(() => m.predictor({ batch: 3 } as never)).message).toMatch(/Unknown option 'batch'/);
     expect(thrown(() => m.predictor({ classes: [1, 2] as never })).message).toMatch(/classes/);
