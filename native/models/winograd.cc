@@ -365,8 +365,8 @@ void RunStationary(const Operands<T, M>& c) {
   for (int64_t first = 0; first < c.tiles; first += rows) {
     const int64_t count = std::min(rows, c.tiles - first);
     at::parallel_for(0, count, 1, [&](int64_t begin, int64_t end) { TransformInput<T, M>(c.x, c.grid, c.ic, first + begin, end - begin, rows, v + begin * c.ic); });
-    // xi's weights for a block of output channels: a task's, read from memory by its first step
-    // of the product, from L2 by the others.
+    // xi's weights for a block of output channels: a task's, read from memory by its first rows'
+    // product unless prefetched, from L2 by the others.
     const auto weights = [&](int64_t task) { return c.u + ((task % kTiles) * c.oc + task / kTiles * kBlockColumns) * c.ic; };
     at::parallel_for(0, blocks * kTiles, 1, [&](int64_t begin, int64_t end) {
       for (int64_t task = begin; task < end; ++task) {
