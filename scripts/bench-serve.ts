@@ -17,7 +17,7 @@
 // (server_over_model).
 //   npx tsx scripts/bench-serve.ts [--duration 60] [--baseline-duration 20] [--rounds 3]
 //                                  [--connections 32] [--precision fp32] [--threads 2]
-//                                  [--max-delay-ms 5] (the batched server's; serve's default 5)
+//                                  [--max-delay-ms MS] (serve's window; default serve's own)
 //                                  [--arch resnet18] (any run architecture: cbamcnn, vgg11, ...)
 //                                  [--device cpu] (cuda, cuda:N: the model on a GPU, where batch 1
 //                                  leaves most of it idle; images decoded on the CPU as ever)
@@ -45,7 +45,7 @@ const { values } = parseArgs({
     threads: { type: 'string', default: '2' },
     arch: { type: 'string', default: 'resnet18' },
     device: { type: 'string', default: 'cpu' },
-    'max-delay-ms': { type: 'string', default: '5' },
+    'max-delay-ms': { type: 'string' },
     data: { type: 'string', default: path.resolve(__dirname, '..', '..', 'shared', 'data', 'cifar10-jpg', 'test_10000.tar.gz') },
   },
 });
@@ -72,6 +72,8 @@ function images(): Buffer[] {
 
 interface Server {
   url: string;
+  /** The window its batches wait for more requests (its start-up line's `max delay`). */
+  maxDelayMs: number;
   pid: number;
   stop: () => Promise<number | null>;
 }
@@ -80,21 +82,22 @@ async function startServer(checkpoint: string, maxBatch: number): Promise<Server
   const code = `require(${JSON.stringify(path.join(root, 'lib', 'cli'))}).main(process.argv.slice(1)).then((c) => { process.exitCode = c; })`;
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', '-e', code, 'serve', '--checkpoint', checkpoint, '--port', '0', '--max-batch', String(maxBatch), '--precision', values.precision!, '--device', values.device!, '--max-queue', '4096', '--max-delay-ms', values['max-delay-ms']!],
+    ['--import', 'tsx', '-e', code, 'serve', '--checkpoint', checkpoint, '--port', '0', '--max-batch', String(maxBatch), '--precision', values.precision!, '--device', values.device!, '--max-queue', '4096', ...(values['max-delay-ms'] === undefined ? [] : ['--max-delay-ms', values['max-delay-ms']])],
     { stdio: ['ignore', 'ignore', 'pipe'], cwd: root, env: { ...process.env, OMP_NUM_THREADS: values.threads } },
   );
   let stderr = '';
   const exited = new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
-  const url = await new Promise<string>((resolve, reject) => {
+  const [url, maxDelayMs] = await new Promise<[string, number]>((resolve, reject) => {
     child.stderr!.on('data', (d) => {
       stderr += d;
-      const m = /on (http:\/\/127\.0\.0\.1:\d+)/.exec(stderr);
-      if (m) resolve(m[1]);
+      const m = /on (http:\/\/127\.0\.0\.1:\d+) \(max batch \d+, max delay ([0-9.e+-]+) ms/.exec(stderr);
+      if (m) resolve([m[1], Number(m[2])]);
     });
     void exited.then((c) => reject(new Error(`serve exited ${c}: ${stderr}`)));
   });
   return {
     url,
+    maxDelayMs,
     pid: child.pid!,
     stop: () => {
       child.kill('SIGTERM');
@@ -199,13 +202,14 @@ async function main() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'torch-attn-bench-serve-'));
   try {
     const checkpoint = await makeRun(dir, values.arch);
-    const out: Record<string, unknown> = { arch: values.arch, connections: Number(values.connections), max_delay_ms: Number(values['max-delay-ms']), precision: values.precision, device: values.device, threads: Number(values.threads), images: bodies.length, cpus: os.cpus().length };
+    const out: Record<string, unknown> = { arch: values.arch, connections: Number(values.connections), precision: values.precision, device: values.device, threads: Number(values.threads), images: bodies.length, cpus: os.cpus().length };
     const rounds = Number(values.rounds);
     if (!Number.isInteger(rounds) || rounds < 1) throw new RangeError(`--rounds must be a positive integer, got '${values.rounds}'`);
     type Round = { seconds: number } & Awaited<ReturnType<typeof load>> & { exit_code: number | null };
     const results: { batched: Round[]; unbatched: Round[] } = { batched: [], unbatched: [] };
     const loaded = async (maxBatch: number, seconds: number): Promise<Round> => {
       const server = await startServer(checkpoint, maxBatch);
+      if (maxBatch > 1) out.max_delay_ms = server.maxDelayMs;
       let figures: Awaited<ReturnType<typeof load>>;
       try {
         figures = await load(server, bodies, seconds);
