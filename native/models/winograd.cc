@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <new>
 #include <vector>
 
 #include "runtime/fast_paths.h"
@@ -27,6 +28,25 @@ constexpr int kBlocks = 4;             // 16-channel output blocks a step: outpu
 constexpr int64_t kBlockColumns = 16 * kBlocks;
 // A chunk's transformed input and one block of output channels' products: within a core's L2.
 constexpr int64_t kChunkBytes = 384 << 10;
+
+// The kept buffers of transformed tiles and products: vectors on 64-byte boundaries, so that
+// each 16-float row segment the transforms load or store is one cache line (ic and the block
+// width are multiples of 16). std::vector's own allocator gave glibc's 16-byte alignment, and
+// every such access then straddled two lines.
+template <typename T>
+struct CacheLineAllocator {
+  using value_type = T;
+  static constexpr std::align_val_t kAlignment{64};
+  CacheLineAllocator() = default;
+  template <typename U>
+  CacheLineAllocator(const CacheLineAllocator<U>&) {}
+  T* allocate(size_t n) { return static_cast<T*>(::operator new(n * sizeof(T), kAlignment)); }
+  void deallocate(T* p, size_t) { ::operator delete(p, kAlignment); }
+  friend bool operator==(const CacheLineAllocator&, const CacheLineAllocator&) { return true; }
+  friend bool operator!=(const CacheLineAllocator&, const CacheLineAllocator&) { return false; }
+};
+template <typename T>
+using Buffer = std::vector<T, CacheLineAllocator<T>>;
 
 // 16 bfloat16 values widened to float32 (exact).
 TA_AVX512_BF16 inline __m512 Load(const uint16_t* p) {
@@ -111,6 +131,29 @@ TA_AVX512_BF16 inline void EachColumn(const __m512 (&in)[kIn][kColumns], __m512 
   }
 }
 
+// Rows [I0, I1) of B^T d B for a 16-channel slice of an F(4x4) input tile (pixel: its 6 x 6
+// pixels, nullptr past an edge): the rows of B^T d (InputF4 down each column, keeping only those
+// rows, whose pixels alone are loaded), then B along each, stored `step` apart (xi = 6 i + j).
+// Four calls, a row or two each, hold at most 12 of B^T d's 36 vectors: the whole of it, with d
+// beside it, outgrew the 32 registers and went through the stack (58 moves a slice). The same
+// operations per value as InputF4 over the whole tile: the same bits.
+template <int I0, int I1, typename T>
+TA_AVX512_BF16 inline void InputF4Rows(const T* const (&pixel)[6][6], int64_t c, T* out, int64_t step) {
+  const __m512 zero = _mm512_setzero_ps();
+  __m512 t[I1 - I0][6];
+  for (int j = 0; j < 6; ++j) {
+    __m512 d[6], column[6];
+    for (int i = 0; i < 6; ++i) d[i] = pixel[i][j] != nullptr ? Load(pixel[i][j] + c) : zero;
+    InputF4(d, column);
+    for (int i = I0; i < I1; ++i) t[i - I0][j] = column[i];
+  }
+  for (int i = I0; i < I1; ++i) {
+    __m512 row[6];
+    InputF4(t[i - I0], row);
+    for (int j = 0; j < 6; ++j) Store(out + (6 * i + j) * step, row[j]);
+  }
+}
+
 // The transformed input of tiles [first, first + count) (global index: image, tile row, tile
 // column): v[xi][row][channel], xi = kIn i + j of B^T d B, rows `stride` apart per xi. T: the
 // element (float, or uint16_t holding bfloat16), in and out.
@@ -130,12 +173,18 @@ TA_AVX512_BF16 void TransformInput(const T* x, const TileGrid& grid, int64_t ic,
       }
     }
     for (int64_t c = 0; c < ic; c += 16) {
-      __m512 d[kIn][kIn], t[kIn][kIn];
-      for (int i = 0; i < kIn; ++i) {
-        for (int j = 0; j < kIn; ++j) d[i][j] = pixel[i][j] != nullptr ? Load(pixel[i][j] + c) : zero;
-      }
       T* out = v + r * ic + c;
-      if constexpr (M == 2) {
+      if constexpr (M == 4) {
+        InputF4Rows<0, 1>(pixel, c, out, stride * ic);  // row 0 takes d's rows 0, 2, 4
+        InputF4Rows<1, 3>(pixel, c, out, stride * ic);  // rows 1-4 take 1-4
+        InputF4Rows<3, 5>(pixel, c, out, stride * ic);
+        InputF4Rows<5, 6>(pixel, c, out, stride * ic);  // row 5 takes 1, 3, 5
+      } else {
+        static_assert(M == 2);
+        __m512 d[kIn][kIn], t[kIn][kIn];
+        for (int i = 0; i < kIn; ++i) {
+          for (int j = 0; j < kIn; ++j) d[i][j] = pixel[i][j] != nullptr ? Load(pixel[i][j] + c) : zero;
+        }
         for (int j = 0; j < 4; ++j) {  // B^T d
           t[0][j] = _mm512_sub_ps(d[0][j], d[2][j]);
           t[1][j] = _mm512_add_ps(d[1][j], d[2][j]);
@@ -148,14 +197,6 @@ TA_AVX512_BF16 void TransformInput(const T* x, const TileGrid& grid, int64_t ic,
           Store(row + stride * ic, _mm512_add_ps(t[i][1], t[i][2]));
           Store(row + 2 * stride * ic, _mm512_sub_ps(t[i][2], t[i][1]));
           Store(row + 3 * stride * ic, _mm512_sub_ps(t[i][1], t[i][3]));
-        }
-      } else {
-        static_assert(M == 4);
-        EachColumn<InputF4>(d, t);  // B^T d
-        for (int i = 0; i < kIn; ++i) {  // (B^T d) B, a row at a time
-          __m512 r6[kIn];
-          InputF4(t[i], r6);
-          for (int j = 0; j < kIn; ++j) Store(out + (kIn * i + j) * stride * ic, r6[j]);
         }
       }
     }
@@ -182,7 +223,8 @@ TA_AVX512_BF16 inline void Product(const uint16_t* v, int64_t ic, const uint16_t
   for (int r = 0; r < kRows; ++r) {
     for (int b = 0; b < kBlocks; ++b) acc[r][b] = _mm512_setzero_ps();
   }
-  for (int64_t k = 0; k < ic; k += 2) {
+  int64_t k = 0;
+  do {  // (as the float32 product's loop, below)
     if constexpr (kPrefetch) PrefetchStep(next + k * kBlockColumns);
     __m512bh weights[kBlocks];
     for (int b = 0; b < kBlocks; ++b) weights[b] = (__m512bh)_mm512_loadu_si512(u + k * kBlockColumns + 32 * b);
@@ -192,7 +234,8 @@ TA_AVX512_BF16 inline void Product(const uint16_t* v, int64_t ic, const uint16_t
       const __m512bh a = (__m512bh)_mm512_set1_epi32(pair);
       for (int b = 0; b < kBlocks; ++b) acc[r][b] = _mm512_dpbf16_ps(acc[r][b], a, weights[b]);
     }
-  }
+    k += 2;
+  } while (k < ic);
   for (int r = 0; r < kRows; ++r) {
     for (int b = 0; b < kBlocks; ++b) _mm512_storeu_ps(m + r * kBlockColumns + 16 * b, acc[r][b]);
   }
@@ -205,7 +248,10 @@ TA_AVX512_BF16 inline void Product(const float* v, int64_t ic, const float* u, f
   for (int r = 0; r < kRows; ++r) {
     for (int b = 0; b < kBlocks; ++b) acc[r][b] = _mm512_setzero_ps();
   }
-  for (int64_t k = 0; k < ic; ++k) {
+  // (do-while: ic >= 16. A loop that might not run kept the accumulators in memory across it,
+  // zeroed there on entry and copied through there on exit: 72 extra vector moves a call.)
+  int64_t k = 0;
+  do {
     if constexpr (kPrefetch) PrefetchStep(next + k * kBlockColumns);
     __m512 weights[kBlocks];
     for (int b = 0; b < kBlocks; ++b) weights[b] = _mm512_loadu_ps(u + k * kBlockColumns + 16 * b);
@@ -213,7 +259,7 @@ TA_AVX512_BF16 inline void Product(const float* v, int64_t ic, const float* u, f
       const __m512 a = _mm512_set1_ps(v[r * ic + k]);
       for (int b = 0; b < kBlocks; ++b) acc[r][b] = _mm512_fmadd_ps(a, weights[b], acc[r][b]);
     }
-  }
+  } while (++k < ic);
   for (int r = 0; r < kRows; ++r) {
     for (int b = 0; b < kBlocks; ++b) _mm512_storeu_ps(m + r * kBlockColumns + 16 * b, acc[r][b]);
   }
@@ -231,6 +277,42 @@ TA_AVX512_BF16 void Products(const T* v, const T* u, int64_t ic, int64_t oc, int
   }
 }
 
+// One row of an output tile, plus what the pixels hold when accumulating, then ReLU, into the
+// row's pixels (nullptr: past the image's edge, dropped).
+template <int M, typename T>
+TA_AVX512_BF16 inline void OutputPixels(const __m512 (&y)[M], T* const (&pixel)[M], int64_t c, bool relu, bool accumulate) {
+  const __m512 zero = _mm512_setzero_ps();
+  for (int bb = 0; bb < M; ++bb) {
+    if (pixel[bb] == nullptr) continue;
+    __m512 v = y[bb];
+    if (accumulate) v = _mm512_add_ps(v, Load(pixel[bb] + c));
+    if (relu) v = _mm512_max_ps(zero, v);  // a NaN stays NaN (vmaxps returns its second operand)
+    Store(pixel[bb] + c, v);
+  }
+}
+
+// Rows [A0, A1) of A^T m A + bias for a 16-channel slice of an F(4x4) tile's products (xi's at
+// m + xi * step): those rows of A^T m (OutputF4 down each column, keeping only them, whose
+// products alone are loaded), then A along each, into the tile's pixels. Two calls hold 12 of
+// A^T m's 24 vectors at a time: the whole of it, with m's 36 beside it, went through the stack.
+// The same operations per value as OutputF4 over the whole tile: the same bits.
+template <int A0, int A1, typename T>
+TA_AVX512_BF16 inline void OutputF4Rows(const float* m, int64_t step, __m512 bias, T* const (&pixel)[4][4], int64_t c, bool relu, bool accumulate) {
+  __m512 s[A1 - A0][6];
+  for (int j = 0; j < 6; ++j) {
+    __m512 mm[6], column[4];
+    for (int i = 0; i < 6; ++i) mm[i] = _mm512_loadu_ps(m + (6 * i + j) * step);
+    OutputF4(mm, column);
+    for (int a = A0; a < A1; ++a) s[a - A0][j] = column[a];
+  }
+  for (int a = A0; a < A1; ++a) {
+    __m512 y[4];
+    OutputF4(s[a - A0], y);
+    for (int bb = 0; bb < 4; ++bb) y[bb] = _mm512_add_ps(y[bb], bias);
+    OutputPixels<4>(y, pixel[a], c, relu, accumulate);
+  }
+}
+
 // A^T m A for tiles [first, first + count) and the output channels [column, column +
 // kBlockColumns) (m as Products leaves it), plus bias (and what out holds, when accumulate), ReLU,
 // into out (channels-last, oc channels; bfloat16 rounded once; a tile's rows and columns past the
@@ -239,15 +321,16 @@ template <typename T, int M>
 TA_AVX512_BF16 void TransformOutput(const float* m, int64_t stride, const TileGrid& grid, int64_t first, int64_t count, const float* bias, bool relu,
                                     bool accumulate, int64_t oc, int64_t column, T* out) {
   constexpr int kIn = Form<M>::kIn;
-  const __m512 zero = _mm512_setzero_ps();
   for (int64_t r = 0; r < count; ++r) {
     T* pixel[M][M];
     grid.Pixels<M>(first + r, out + column, oc, pixel);
     for (int64_t c = 0; c < kBlockColumns; c += 16) {
-      __m512 mm[kIn][kIn], s[M][kIn], y[M][M];
-      for (int xi = 0; xi < kIn * kIn; ++xi) mm[xi / kIn][xi % kIn] = _mm512_loadu_ps(m + (xi * stride + r) * kBlockColumns + c);
+      const float* mc = m + r * kBlockColumns + c;  // xi's value at mc + xi * step
+      const int64_t step = stride * kBlockColumns;
       const __m512 b = _mm512_loadu_ps(bias + column + c);
       if constexpr (M == 2) {
+        __m512 mm[kIn][kIn], s[M][kIn], y[M][M];
+        for (int xi = 0; xi < kIn * kIn; ++xi) mm[xi / kIn][xi % kIn] = _mm512_loadu_ps(mc + xi * step);
         for (int j = 0; j < 4; ++j) {  // A^T m
           s[0][j] = _mm512_add_ps(_mm512_add_ps(mm[0][j], mm[1][j]), mm[2][j]);
           s[1][j] = _mm512_sub_ps(_mm512_sub_ps(mm[1][j], mm[2][j]), mm[3][j]);
@@ -256,22 +339,11 @@ TA_AVX512_BF16 void TransformOutput(const float* m, int64_t stride, const TileGr
           y[a][0] = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(s[a][0], s[a][1]), s[a][2]), b);
           y[a][1] = _mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(s[a][1], s[a][2]), s[a][3]), b);
         }
+        for (int a = 0; a < M; ++a) OutputPixels<M>(y[a], pixel[a], c, relu, accumulate);
       } else {
         static_assert(M == 4);
-        EachColumn<OutputF4>(mm, s);  // A^T m
-        for (int a = 0; a < M; ++a) {  // (A^T m) A, a row at a time
-          OutputF4(s[a], y[a]);
-          for (int bb = 0; bb < M; ++bb) y[a][bb] = _mm512_add_ps(y[a][bb], b);
-        }
-      }
-      for (int a = 0; a < M; ++a) {
-        for (int bb = 0; bb < M; ++bb) {
-          if (pixel[a][bb] == nullptr) continue;
-          __m512 v = y[a][bb];
-          if (accumulate) v = _mm512_add_ps(v, Load(pixel[a][bb] + c));
-          if (relu) v = _mm512_max_ps(zero, v);  // a NaN stays NaN (vmaxps returns its second operand)
-          Store(pixel[a][bb] + c, v);
-        }
+        OutputF4Rows<0, 2>(mc, step, b, pixel, c, relu, accumulate);  // rows 0-1 take m's rows 0-4
+        OutputF4Rows<2, 4>(mc, step, b, pixel, c, relu, accumulate);  // rows 2-3 take 1-5
       }
     }
   }
@@ -322,8 +394,8 @@ void RunChunked(const Operands<T, M>& c) {
   at::parallel_for(0, chunks, 1, [&](int64_t begin, int64_t end) {
     // Each thread's buffers, kept (at most kChunkBytes, or kRows tiles' worth): rows past a
     // chunk's count hold what an earlier chunk left, multiplied but never read back.
-    thread_local std::vector<T> v;
-    thread_local std::vector<float> m;
+    thread_local Buffer<T> v;
+    thread_local Buffer<float> m;
     if (v.size() < static_cast<size_t>(kTiles * capacity * c.ic)) v.resize(kTiles * capacity * c.ic);
     if (m.size() < static_cast<size_t>(kTiles * capacity * kBlockColumns)) m.resize(kTiles * capacity * kBlockColumns);
     for (int64_t chunk = begin; chunk < end; ++chunk) {
@@ -356,8 +428,8 @@ void RunStationary(const Operands<T, M>& c) {
   const int64_t rows = std::min(most, RoundToRows(c.tiles));  // a group's rows
   const int64_t blocks = c.oc / kBlockColumns;
   // (Through pointers: inside the parallel regions a thread_local names the running thread's own.)
-  thread_local std::vector<T> v_kept;
-  thread_local std::vector<float> m_kept;
+  thread_local Buffer<T> v_kept;
+  thread_local Buffer<float> m_kept;
   if (v_kept.size() < static_cast<size_t>(kTiles * rows * c.ic)) v_kept.resize(kTiles * rows * c.ic);
   if (m_kept.size() < static_cast<size_t>(kTiles * rows * c.oc)) m_kept.resize(kTiles * rows * c.oc);
   T* v = v_kept.data();  // v[xi][row][ic]
@@ -570,14 +642,15 @@ TA_AVX512_BF16 inline void GradientProduct(const float* v, int64_t ic, const flo
   for (int r = 0; r < R; ++r) {
     for (int b = 0; b < kBlocks; ++b) acc[r][b] = _mm512_loadu_ps(du + r * oc + 16 * b);
   }
-  for (int64_t t = 0; t < count; ++t) {
+  int64_t t = 0;
+  do {  // count >= 1 (as Product's loop)
     __m512 grads[kBlocks];
     for (int b = 0; b < kBlocks; ++b) grads[b] = _mm512_loadu_ps(dm + t * oc + 16 * b);
     for (int r = 0; r < R; ++r) {
       const __m512 a = _mm512_set1_ps(v[t * ic + r]);
       for (int b = 0; b < kBlocks; ++b) acc[r][b] = _mm512_fmadd_ps(a, grads[b], acc[r][b]);
     }
-  }
+  } while (++t < count);
   for (int r = 0; r < R; ++r) {
     for (int b = 0; b < kBlocks; ++b) _mm512_storeu_ps(du + r * oc + 16 * b, acc[r][b]);
   }
@@ -607,7 +680,7 @@ torch::Tensor WeightGradient(const torch::Tensor& x, const torch::Tensor& grad) 
   const int64_t capacity = std::clamp<int64_t>(std::min(kGradientSliceBytes / ((ic + kBlockColumns) * bytes), kGradientChunkBytes / (kTiles * (ic + oc) * bytes)), 1, tiles);
   const int64_t blocks = oc / kBlockColumns;
   // (Through pointers: inside the parallel regions a thread_local names the running thread's own.)
-  thread_local std::vector<float> v_kept, dm_kept, du_kept;
+  thread_local Buffer<float> v_kept, dm_kept, du_kept;
   v_kept.resize(std::max(v_kept.size(), static_cast<size_t>(kTiles * capacity * ic)));
   dm_kept.resize(std::max(dm_kept.size(), static_cast<size_t>(kTiles * capacity * oc)));
   du_kept.assign(kTiles * ic * oc, 0.f);
