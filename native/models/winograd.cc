@@ -8,6 +8,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <new>
 #include <vector>
@@ -376,6 +377,44 @@ struct Operands {
 // Tiles rounded up to whole steps of the product (kRows).
 inline int64_t RoundToRows(int64_t tiles) { return (tiles + kRows - 1) / kRows * kRows; }
 
+// f(i) for the items [0, n), the team's threads sharing them: one contiguous range of items a
+// thread, which it takes from the front, and a thread done with its own range takes the others'
+// items from their back. When the threads run at one speed this is the even split (each thread
+// finds the tiles it wrote in the previous convolution in its own cache); when one runs slower (its
+// core taken by the event loop or another process, or a host core it shares with another guest)
+// the other finishes its last items instead of waiting for it at the end of the region. Which
+// thread runs an item never changes what the item computes.
+template <typename F>
+void ParallelSharing(int64_t n, const F& f) {
+  TORCH_CHECK(n >= 0 && n <= int64_t{0xffffffff}, "ParallelSharing: ", n, " items (at most 2^32 - 1)");
+  const int64_t threads = std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), n));
+  struct alignas(64) Range {
+    std::atomic<uint64_t> bounds;  // front << 32 | back: the range's items not yet taken
+  };
+  std::vector<Range> ranges(threads);
+  for (int64_t t = 0; t < threads; ++t) ranges[t].bounds = static_cast<uint64_t>(t * n / threads) << 32 | static_cast<uint64_t>((t + 1) * n / threads);
+  const auto take = [](Range& r, bool front) -> int64_t {
+    uint64_t old = r.bounds.load(std::memory_order_relaxed);
+    for (;;) {
+      const uint64_t first = old >> 32, last = old & 0xffffffffu;
+      if (first >= last) return -1;
+      if (r.bounds.compare_exchange_weak(old, front ? old + (uint64_t{1} << 32) : old - 1, std::memory_order_relaxed)) {
+        return static_cast<int64_t>(front ? first : last - 1);
+      }
+    }
+  };
+  // One index a thread (fewer threads than ranges, as in a nested region, take several in turn).
+  at::parallel_for(0, threads, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t t = begin; t < end; ++t) {
+      for (int64_t i; (i = take(ranges[t], true)) >= 0;) f(i);
+    }
+    for (int64_t k = 1; k < threads; ++k) {
+      auto& other = ranges[(begin + k) % threads];
+      for (int64_t i; (i = take(other, false)) >= 0;) f(i);
+    }
+  });
+}
+
 // The chunked schedule: chunks of tiles, one per thread at a time, each through every block of
 // the transformed weights.
 template <typename T, int M>
@@ -391,21 +430,19 @@ void RunChunked(const Operands<T, M>& c) {
   const int64_t rounds = (c.tiles + threads * most - 1) / (threads * most);
   const int64_t chunks = std::min(c.tiles, threads * rounds);
   const int64_t capacity = RoundToRows((c.tiles + chunks - 1) / chunks);
-  at::parallel_for(0, chunks, 1, [&](int64_t begin, int64_t end) {
+  ParallelSharing(chunks, [&](int64_t chunk) {
+    const int64_t first = chunk * capacity, count = std::min(capacity, c.tiles - first);
+    if (count <= 0) return;
     // Each thread's buffers, kept (at most kChunkBytes, or kRows tiles' worth): rows past a
     // chunk's count hold what an earlier chunk left, multiplied but never read back.
     thread_local Buffer<T> v;
     thread_local Buffer<float> m;
     if (v.size() < static_cast<size_t>(kTiles * capacity * c.ic)) v.resize(kTiles * capacity * c.ic);
     if (m.size() < static_cast<size_t>(kTiles * capacity * kBlockColumns)) m.resize(kTiles * capacity * kBlockColumns);
-    for (int64_t chunk = begin; chunk < end; ++chunk) {
-      const int64_t first = chunk * capacity, count = std::min(capacity, c.tiles - first);
-      if (count <= 0) break;
-      TransformInput<T, M>(c.x, c.grid, c.ic, first, count, capacity, v.data());
-      for (int64_t column = 0; column < c.oc; column += kBlockColumns) {
-        Products<kTiles>(v.data(), c.u, c.ic, c.oc, column, RoundToRows(count), capacity, m.data());
-        TransformOutput<T, M>(m.data(), capacity, c.grid, first, count, c.bias, c.relu, c.accumulate, c.oc, column, c.out);
-      }
+    TransformInput<T, M>(c.x, c.grid, c.ic, first, count, capacity, v.data());
+    for (int64_t column = 0; column < c.oc; column += kBlockColumns) {
+      Products<kTiles>(v.data(), c.u, c.ic, c.oc, column, RoundToRows(count), capacity, m.data());
+      TransformOutput<T, M>(m.data(), capacity, c.grid, first, count, c.bias, c.relu, c.accumulate, c.oc, column, c.out);
     }
   });
 }
@@ -440,23 +477,23 @@ void RunStationary(const Operands<T, M>& c) {
     // xi's weights for a block of output channels: a task's, read from memory by its first rows'
     // product unless prefetched, from L2 by the others.
     const auto weights = [&](int64_t task) { return c.u + ((task % kTiles) * c.oc + task / kTiles * kBlockColumns) * c.ic; };
-    at::parallel_for(0, blocks * kTiles, 1, [&](int64_t begin, int64_t end) {
-      for (int64_t task = begin; task < end; ++task) {
-        const int64_t block = task / kTiles, xi = task % kTiles;
-        const T* vx = v + xi * rows * c.ic;
-        const T* ux = weights(task);
-        float* mx = m + (block * kTiles + xi) * rows * kBlockColumns;
-        // The first kRows rows' product fetches the thread's next task's weights meanwhile, so
-        // that they come from L2 rather than memory (layer4 at batch 30-32: 5-13% less time for
-        // the products on two threads in a C++ harness; in the chunked schedule, whose weights
-        // come from L3, the same prefetch lost time).
-        if (task + 1 < end) {
-          Product<true>(vx, c.ic, ux, mx, weights(task + 1));
-        } else {
-          Product(vx, c.ic, ux, mx);
-        }
-        for (int64_t r = kRows; r < RoundToRows(count); r += kRows) Product(vx + r * c.ic, c.ic, ux, mx + r * kBlockColumns);
+    const int64_t tasks = blocks * kTiles;
+    ParallelSharing(tasks, [&](int64_t task) {
+      const int64_t block = task / kTiles, xi = task % kTiles;
+      const T* vx = v + xi * rows * c.ic;
+      const T* ux = weights(task);
+      float* mx = m + (block * kTiles + xi) * rows * kBlockColumns;
+      // The first kRows rows' product fetches the next task's weights meanwhile (the thread's
+      // own next, unless it is taking another's tasks from their back), so that they come from
+      // L2 rather than memory (layer4 at batch 30-32: 5-13% less time for the products on two
+      // threads in a C++ harness; in the chunked schedule, whose weights come from L3, the same
+      // prefetch lost time).
+      if (task + 1 < tasks) {
+        Product<true>(vx, c.ic, ux, mx, weights(task + 1));
+      } else {
+        Product(vx, c.ic, ux, mx);
       }
+      for (int64_t r = kRows; r < RoundToRows(count); r += kRows) Product(vx + r * c.ic, c.ic, ux, mx + r * kBlockColumns);
     });
     at::parallel_for(0, blocks * count, 1, [&](int64_t begin, int64_t end) {
       for (int64_t item = begin; item < end;) {  // runs of tiles within one block

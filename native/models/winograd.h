@@ -30,6 +30,8 @@
 // core's cache while the transformed weights pass through it 64 output channels at a time (laid
 // out so, in the order they are read); float32 F(4x4) weights too large to pass through it for
 // every chunk (WinogradF4Stationary) are read once instead, each block by one thread for every tile.
+// Each thread takes the chunks (blocks) of its own share first, then those another thread has not
+// reached yet: a preempted or slower core does not hold the others at the end of the region.
 // Needs AVX-512 (BW/VL; bfloat16 also its BF16 part):
 // WinogradSupported says whether this CPU has it. Core only: no N-API.
 #pragma once
