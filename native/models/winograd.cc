@@ -483,11 +483,11 @@ void RunStationary(const Operands<T, M>& c) {
       const T* vx = v + xi * rows * c.ic;
       const T* ux = weights(task);
       float* mx = m + (block * kTiles + xi) * rows * kBlockColumns;
-      // The first kRows rows' product fetches the next task's weights meanwhile (the thread's
-      // own next, unless it is taking another's tasks from their back), so that they come from
-      // L2 rather than memory (layer4 at batch 30-32: 5-13% less time for the products on two
-      // threads in a C++ harness; in the chunked schedule, whose weights come from L3, the same
-      // prefetch lost time).
+      // The first kRows rows' product fetches the next task's weights meanwhile (usually the
+      // thread's own next; at the end of its range, or while it takes another's tasks from their
+      // back, one that another thread runs or has run), so that they come from L2 rather than
+      // memory (layer4 at batch 30-32: 5-13% less time for the products on two threads in a C++
+      // harness; in the chunked schedule, whose weights come from L3, the same prefetch lost time).
       if (task + 1 < tasks) {
         Product<true>(vx, c.ic, ux, mx, weights(task + 1));
       } else {
