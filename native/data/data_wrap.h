@@ -10,6 +10,7 @@
 
 #include "common/claim.h"
 #include "common/js_errors.h"
+#include "common/no_dangling.h"
 #include "data/dataset.h"
 #include "data/loader.h"
 
@@ -19,7 +20,7 @@ class DatasetWrap : public Napi::ObjectWrap<DatasetWrap>, public GuardedMethods<
  public:
   static constexpr napi_type_tag kTypeTag = {0x5d1a7a5e70a1b2c3ULL, 0x0d47a5e7d47a5e70ULL};
   static void Register(Napi::Env env, Napi::Object exports);
-  static DatasetWrap& FromValue(const Napi::Value& value, const std::string& what);
+  TA_NO_DANGLING static DatasetWrap& FromValue(const Napi::Value& value, const std::string& what);
   static Napi::Object New(Napi::Env env, TransformedDataset data);
 
   explicit DatasetWrap(const Napi::CallbackInfo& info);
@@ -39,7 +40,7 @@ class LoaderWrap : public Napi::ObjectWrap<LoaderWrap>, public GuardedMethods<Lo
  public:
   static constexpr napi_type_tag kTypeTag = {0x10ad3e5b7c9d1e2fULL, 0x2b4d6f8091a3c5e7ULL};
   static void Register(Napi::Env env, Napi::Object exports);
-  static LoaderWrap& FromValue(const Napi::Value& value, const std::string& what);
+  TA_NO_DANGLING static LoaderWrap& FromValue(const Napi::Value& value, const std::string& what);
 
   explicit LoaderWrap(const Napi::CallbackInfo& info);
   const std::shared_ptr<Loader>& loader() const { return loader_; }

@@ -10,6 +10,7 @@
 
 #include "common/claim.h"
 #include "common/js_errors.h"
+#include "common/no_dangling.h"
 #include "models/model.h"
 #include "training/train_step.h"
 
@@ -29,7 +30,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap>, public GuardedMethods<Mode
   static constexpr napi_type_tag kTypeTag = {0x4d0de1a77e2f5b13ULL, 0x9c1b3d5e7f80a2c4ULL};
   static void Register(Napi::Env env, Napi::Object exports);
   // The model behind a JS value; TypeError when it is anything else.
-  static ModelWrap& FromValue(const Napi::Value& value, const std::string& what);
+  TA_NO_DANGLING static ModelWrap& FromValue(const Napi::Value& value, const std::string& what);
 
   explicit ModelWrap(const Napi::CallbackInfo& info);
 

@@ -7,6 +7,8 @@
 
 #include <string>
 
+#include "common/no_dangling.h"
+
 namespace torch_attn::tensor {
 
 struct DType {
@@ -17,7 +19,7 @@ struct DType {
 };
 
 // Throws RangeError naming the allowed dtypes.
-const DType& DTypeByName(const std::string& name, const std::string& what);
+TA_NO_DANGLING const DType& DTypeByName(const std::string& name, const std::string& what);
 // Throws RangeError for LibTorch types torch-attn does not expose (complex, quantized).
 const DType& DTypeOf(c10::ScalarType scalar);
 // The natural dtype of a TypedArray's elements (Uint8Array -> uint8).

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common/js_errors.h"
+#include "common/no_dangling.h"
 
 namespace torch_attn::tensor {
 
@@ -30,7 +31,7 @@ class TensorWrap : public Napi::ObjectWrap<TensorWrap>, public GuardedMethods<Te
   // A new JS Tensor that owns `t`.
   static Napi::Object Wrap(Napi::Env env, at::Tensor t);
   // The Tensor behind a JS value; TypeError when it is anything else (checked by type tag).
-  static TensorWrap& FromValue(const Napi::Value& value, const std::string& what);
+  TA_NO_DANGLING static TensorWrap& FromValue(const Napi::Value& value, const std::string& what);
 
   explicit TensorWrap(const Napi::CallbackInfo& info);
   ~TensorWrap() override;

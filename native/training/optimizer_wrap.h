@@ -9,6 +9,7 @@
 
 #include "common/claim.h"
 #include "common/js_errors.h"
+#include "common/no_dangling.h"
 #include "models/model.h"
 #include "training/grad_scaler.h"
 #include "training/optimizer.h"
@@ -23,7 +24,7 @@ class OptimizerWrap : public Napi::ObjectWrap<OptimizerWrap>, public GuardedMeth
   // Marks this class's JS objects: a look-alike, or another class's object, is refused.
   static constexpr napi_type_tag kTypeTag = {0x0a7e1c3b5d9f2468ULL, 0x13579bdf2468ace0ULL};
   static void Register(Napi::Env env, Napi::Object exports);
-  static OptimizerWrap& FromValue(const Napi::Value& value, const std::string& what);
+  TA_NO_DANGLING static OptimizerWrap& FromValue(const Napi::Value& value, const std::string& what);
 
   explicit OptimizerWrap(const Napi::CallbackInfo& info);
 
