@@ -31,7 +31,7 @@ class Thread {
   }
 
   void Run(const std::function<void()>& fn) {
-    Task task{&fn};
+    Task task(&fn);
     {
       std::lock_guard<std::mutex> lock(mutex_);
       if (stopping_) ThrowExiting();
@@ -46,6 +46,7 @@ class Thread {
  private:
   // One Run() call's job; it lives on the caller's stack until the caller is told it finished.
   struct Task {
+    explicit Task(const std::function<void()>* job) : fn(job) {}
     const std::function<void()>* fn;
     std::mutex mutex;
     std::condition_variable cv;
