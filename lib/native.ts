@@ -376,19 +376,23 @@ export { packageRoot, packageVersion } from './package';
 // handler off unless the user set them (CONTRIBUTING, "Debian 13's UCX").
 export const ucxDefaults: Readonly<Record<string, string>> = { UCX_MEM_MMAP_HOOK_MODE: 'none', UCX_HANDLE_ERRORS: 'none' };
 
-function load(): NativeBinding {
-  for (const [name, value] of Object.entries(ucxDefaults)) process.env[name] ??= value;
-  let file: string;
+/** The addon file this process loads: TORCH_ATTN_ADDON when set (another build, such as the
+ *  sanitizer build of scripts/test-asan.sh), else what node-gyp-build finds (prebuilds/ or the
+ *  local build). Code that loads the addon elsewhere (a worker, a child process) loads this file. */
+function locate(): string {
   try {
-    // TORCH_ATTN_ADDON names another build of the addon (the sanitizer build of scripts/test-asan.sh).
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    file = process.env.TORCH_ATTN_ADDON ? path.resolve(process.env.TORCH_ATTN_ADDON) : require('node-gyp-build').path(packageRoot);
+    return process.env.TORCH_ATTN_ADDON ? path.resolve(process.env.TORCH_ATTN_ADDON) : require('node-gyp-build').path(packageRoot);
   } catch {
     throw new Error(
       'torch-attn: the native addon is not built. Run `npm rebuild torch-attn` (or `npm run build:native` ' +
         'in a clone); it needs LibTorch: `sudo apt-get install -y libtorch-dev`, or TORCH_ATTN_LIBTORCH=/path/to/libtorch.',
     );
   }
+}
+
+function load(file: string): NativeBinding {
+  for (const [name, value] of Object.entries(ucxDefaults)) process.env[name] ??= value;
   try {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     return require(file) as NativeBinding;
@@ -402,7 +406,8 @@ function load(): NativeBinding {
   }
 }
 
-export const native: NativeBinding = load();
+export const addonFile: string = locate();
+export const native: NativeBinding = load(addonFile);
 
 // process.exit() runs the 'exit' listeners and then C++'s exit handlers, which destroy
 // LibTorch's static objects: a native thread still inside a kernel then would crash. Stop and

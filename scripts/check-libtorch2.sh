@@ -128,6 +128,12 @@ grep -rqs "TORCH_ATTN_NCCL=1" "$work/torch-attn/build/CMakeFiles" "$work/torch-a
 nccl=$(nm -DC --undefined-only "$addon" | grep -c 'c10d::ProcessGroupNCCL::ProcessGroupNCCL' || true)
 if [ "$nccl" -eq 0 ]; then echo "check-libtorch2: the addon does not call ProcessGroupNCCL" >&2; exit 1; fi
 log "NCCL backend compiled in: $(nm -DC --undefined-only "$addon" | grep 'c10d::ProcessGroupNCCL::ProcessGroupNCCL' | head -1 | sed 's/^ *U //')"
+# node-gyp's build (the fallback) takes the same decisions from scripts/libtorch.js.
+gyp_defines=$(chroot "$root" bash -c "cd /build/torch-attn && node scripts/libtorch.js --gyp-defines")
+case "$gyp_defines" in
+  *TORCH_ATTN_WITH_CUDA=1*TORCH_ATTN_NCCL=1*) log "node-gyp's defines agree: CUDA and NCCL" ;;
+  *) echo "check-libtorch2: node-gyp's defines lack CUDA or NCCL: $gyp_defines" >&2; exit 1 ;;
+esac
 # Loading needs cuDNN 9 (nvidia-cudnn fetches it from NVIDIA, unreachable here) and a GPU; where
 # it loads, buildInfo() must say cuda.
 if chroot "$root" bash -c "cd /build/torch-attn && node -e \"const b=require('./build/Release/torch_attn.node').buildInfo(); console.log(JSON.stringify(b)); process.exit(b.cuda ? 0 : 1)\""; then

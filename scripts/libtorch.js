@@ -5,6 +5,7 @@
 
 const fs = require('node:fs');
 const path = require('node:path');
+const { spawnSync } = require('node:child_process');
 
 const FIX =
   'Install it with `sudo apt-get install -y libtorch-dev` (Debian/Ubuntu), or set ' +
@@ -69,42 +70,163 @@ function libraries(libDir) {
   return names.filter((name) => fs.existsSync(path.join(libDir, `lib${name}.so`)));
 }
 
-/** Whether c10d's NCCL backend can be compiled: a CUDA LibTorch and NCCL's header (libnccl-dev).
- *  CMake learns it from torch_cuda's target (USE_C10D_NCCL); the gyp build asks here. */
-function hasNccl(found) {
-  return libraries(found.libDir).includes('torch_cuda') && [...found.includeDirs, '/usr/include'].some((d) => fs.existsSync(path.join(d, 'nccl.h')));
+/** The libraries a shared library names as NEEDED (readelf, from binutils, beside every compiler);
+ *  none when it cannot be read. */
+function neededLibraries(file) {
+  const run = spawnSync('readelf', ['-d', file], { encoding: 'utf8' });
+  if (run.status !== 0) return [];
+  return [...run.stdout.matchAll(/\(NEEDED\)\s+Shared library: \[([^\]]+)\]/g)].map((m) => m[1]);
 }
 
-module.exports = { locateLibTorch, libraries, hasNccl, FIX };
+/** The C++ compiler node-gyp runs (CXX, else g++): { id: 'GNU' | 'Clang' | ..., version }, in
+ *  CMake's words (CMAKE_CXX_COMPILER_ID, CMAKE_CXX_COMPILER_VERSION). */
+function gypCompiler(env = process.env) {
+  const cxx = env.CXX || 'g++';
+  const banner = spawnSync(cxx, ['--version'], { encoding: 'utf8' }).stdout ?? '';
+  const version = (spawnSync(cxx, ['-dumpfullversion', '-dumpversion'], { encoding: 'utf8' }).stdout ?? '').trim();
+  const id = /clang/i.test(banner) ? 'Clang' : /\b(g\+\+|gcc|Free Software Foundation)\b/i.test(banner) ? 'GNU' : 'unknown';
+  return { id, version };
+}
+
+function firstWith(dirs, file) {
+  return dirs.find((dir) => fs.existsSync(path.join(dir, file)));
+}
+
+/** System folders for headers and libraries, after a LibTorch's own. */
+function systemDirs() {
+  const arches = (() => {
+    try {
+      return fs.readdirSync('/usr/lib').filter((d) => d.endsWith('-linux-gnu'));
+    } catch {
+      return [];
+    }
+  })();
+  return {
+    include: ['/usr/local/include', '/usr/include', '/usr/local/cuda/include'],
+    lib: ['/usr/local/lib', ...arches.map((a) => `/usr/lib/${a}`), '/usr/lib'],
+  };
+}
+
+/**
+ * What the addon's build turns on for a LibTorch (its library folder and include folders) and a
+ * compiler. The one owner of these decisions: CMakeLists.txt reads them (--cmake-features) and
+ * binding.gyp takes them through the --gyp-* flags below.
+ *  - cuda: a CUDA LibTorch (libtorch_cuda beside libtorch).
+ *  - nccl: c10d's NCCL backend (distributed.init({ backend: 'nccl' })): a CUDA LibTorch and NCCL's
+ *    header (libnccl-dev) to compile against; its folder.
+ *  - onednn: oneDNN's own API for the inference plans' convolutions (native/models/onednn_conv.h):
+ *    only against the libdnnl LibTorch itself links (Debian's libtorch-dev links libdnnl2; its
+ *    headers come from libdnnl-dev), and only oneDNN 2.x, the API and the versions plans are
+ *    checked on; its header and library folders. Without it the plans run their convolutions
+ *    through LibTorch's prepacked ops.
+ *  - openmp: LibTorch's at::parallel_for is a header template whose OpenMP pragma splits the work
+ *    over the calling thread's team only in code compiled with OpenMP; elsewhere it runs the whole
+ *    range on one thread. The addon's own kernels (Winograd, the fused Adam step) use it, so they
+ *    are compiled with OpenMP where that is LibTorch's own runtime (it links the system libgomp.so.1
+ *    and GCC compiles us: one runtime, one team per thread). Elsewhere (clang, whose -fopenmp is
+ *    libomp; a LibTorch bundling its own OpenMP) they run on one thread rather than start a second
+ *    runtime.
+ *  - compatInclude: c10d's reducer.hpp includes distributed autograd's context.h, which Debian 12's
+ *    libtorch-dev lacks: native/compat/include declares the two names it needs.
+ *  - fileFlags: compiler flags for single files. GCC 14 warns inside LibTorch 2.x's
+ *    autograd::Function<T>::apply, which winograd_training.cc instantiates: a std::vector<bool>'s
+ *    reserve() inlined there copies, to the optimizer's eye, past an 8-byte array (-Warray-bounds,
+ *    and with that off -Wstringop-overflow: libstdc++'s vector<bool> under GCC 14, not this code).
+ *    The warning points into the header, where no pragma in the file reaches; GCC 12 keeps both.
+ */
+function buildFeatures({ libDir, includeDirs }, compiler) {
+  const needed = neededLibraries(path.join(libDir, 'libtorch_cpu.so'));
+  const system = systemDirs();
+  const headerDirs = [...includeDirs, ...system.include];
+  const cuda = libraries(libDir).includes('torch_cuda');
+  const ncclDir = cuda ? firstWith(headerDirs, 'nccl.h') : undefined;
+  let onednn = null;
+  const dnnlInclude = firstWith(headerDirs, 'oneapi/dnnl/dnnl.hpp');
+  const dnnlLib = firstWith([libDir, ...system.lib], 'libdnnl.so');
+  const dnnlVersion = dnnlInclude ? path.join(dnnlInclude, 'oneapi/dnnl/dnnl_version.h') : '';
+  if (dnnlLib && needed.includes('libdnnl.so.2') && fs.existsSync(dnnlVersion)) {
+    if (/#define DNNL_VERSION_MAJOR 2\b/.test(fs.readFileSync(dnnlVersion, 'utf8'))) onednn = { includeDir: dnnlInclude, libDir: dnnlLib };
+  }
+  const gcc = compiler.id === 'GNU';
+  const gccMajor = gcc ? Number.parseInt(compiler.version, 10) : 0;
+  return {
+    cuda,
+    nccl: ncclDir ? { includeDir: ncclDir } : null,
+    onednn,
+    openmp: gcc && needed.includes('libgomp.so.1'),
+    compatInclude: !includeDirs.some((d) => fs.existsSync(path.join(d, 'torch/csrc/distributed/autograd/context/context.h'))),
+    fileFlags: gccMajor >= 14 ? { 'native/models/winograd_training.cc': ['-Wno-array-bounds', '-Wno-stringop-overflow'] } : {},
+  };
+}
+
+/** The decisions as CMake code (set() lines), for CMakeLists.txt to evaluate. */
+function cmakeFeatures(features) {
+  const quote = (value) => `"${String(value).replace(/[\\"$]/g, (c) => `\\${c}`)}"`;
+  const lines = [
+    `set(TORCH_ATTN_WITH_CUDA ${features.cuda ? 1 : 0})`,
+    `set(TORCH_ATTN_NCCL ${features.nccl ? 1 : 0})`,
+    `set(TORCH_ATTN_NCCL_INCLUDE_DIR ${quote(features.nccl?.includeDir ?? '')})`,
+    `set(TORCH_ATTN_DIRECT_ONEDNN ${features.onednn ? 1 : 0})`,
+    `set(TORCH_ATTN_DNNL_INCLUDE_DIR ${quote(features.onednn?.includeDir ?? '')})`,
+    `set(TORCH_ATTN_DNNL_LIBRARY ${quote(features.onednn ? path.join(features.onednn.libDir, 'libdnnl.so') : '')})`,
+    `set(TORCH_ATTN_OPENMP ${features.openmp ? 1 : 0})`,
+    `set(TORCH_ATTN_COMPAT_INCLUDE ${features.compatInclude ? 1 : 0})`,
+    ...Object.entries(features.fileFlags).map(
+      ([file, flags]) => `set_source_files_properties("\${CMAKE_CURRENT_SOURCE_DIR}/${file}" PROPERTIES COMPILE_OPTIONS ${quote(flags.join(';'))})`,
+    ),
+  ];
+  return lines.join('\n');
+}
+
+module.exports = { locateLibTorch, libraries, buildFeatures, gypCompiler, FIX };
 
 if (require.main === module) {
+  const mode = process.argv[2];
+  if (mode === '--cmake-features') {
+    // CMake's own findings: node scripts/libtorch.js --cmake-features LIBDIR "INCLUDE;DIRS" ID VERSION
+    const [libDir, includeDirs, id, version] = process.argv.slice(3);
+    console.log(cmakeFeatures(buildFeatures({ libDir, includeDirs: includeDirs.split(';').filter(Boolean) }, { id, version })));
+    process.exit(0);
+  }
   const found = locateLibTorch();
   if (found instanceof Error) {
     console.error(found.message);
     process.exit(1);
   }
-  const mode = process.argv[2];
+  const features = () => buildFeatures(found, gypCompiler());
   const out = {
-    // c10d's reducer.hpp includes a header Debian 12's libtorch-dev lacks (CMakeLists.txt does the same).
-    '--gyp-include': () =>
-      [...found.includeDirs, ...(found.includeDirs.some((d) => fs.existsSync(path.join(d, 'torch/csrc/distributed/autograd/context/context.h'))) ? [] : ['native/compat/include'])].join(' '),
-    '--gyp-cflags': () => found.cxxFlags.join(' '),
-    '--gyp-ldflags': () => `-L${found.libDir} -Wl,-rpath,${found.libDir} -Wl,--disable-new-dtags`,
-    '--gyp-libs': () => libraries(found.libDir).map((name) => `-l${name}`).join(' '),
-    '--gyp-defines': () =>
-      [
+    '--gyp-include': () => {
+      const f = features();
+      return [...new Set([...found.includeDirs, ...(f.compatInclude ? ['native/compat/include'] : []), ...(f.onednn ? [f.onednn.includeDir] : []), ...(f.nccl ? [f.nccl.includeDir] : [])])].join(' ');
+    },
+    // node-gyp has no flags for single files: a file's flags (fileFlags) apply to every file here.
+    '--gyp-cflags': () => {
+      const f = features();
+      return [...found.cxxFlags, ...(f.openmp ? ['-fopenmp'] : []), ...new Set(Object.values(f.fileFlags).flat())].join(' ');
+    },
+    '--gyp-ldflags': () => [`-L${found.libDir}`, `-Wl,-rpath,${found.libDir}`, '-Wl,--disable-new-dtags', ...(features().openmp ? ['-fopenmp'] : [])].join(' '),
+    '--gyp-libs': () => {
+      const f = features();
+      return [...libraries(found.libDir).map((name) => `-l${name}`), ...(f.onednn ? [...(f.onednn.libDir === found.libDir ? [] : [`-L${f.onednn.libDir}`]), '-ldnnl'] : [])].join(' ');
+    },
+    '--gyp-defines': () => {
+      const f = features();
+      return [
         'NAPI_VERSION=8',
         'NODE_ADDON_API_CPP_EXCEPTIONS',
         'NODE_ADDON_API_DISABLE_DEPRECATED',
         'NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS',
         'USE_DISTRIBUTED',
         'USE_C10D_GLOO',
-        ...(hasNccl(found) ? ['USE_C10D_NCCL', 'TORCH_ATTN_NCCL=1'] : []),
-        `TORCH_ATTN_WITH_CUDA=${libraries(found.libDir).includes('torch_cuda') ? 1 : 0}`,
+        ...(f.nccl ? ['USE_C10D_NCCL'] : []),
+        `TORCH_ATTN_WITH_CUDA=${f.cuda ? 1 : 0}`,
+        `TORCH_ATTN_NCCL=${f.nccl ? 1 : 0}`,
+        `TORCH_ATTN_DIRECT_ONEDNN=${f.onednn ? 1 : 0}`,
         'TORCH_ATTN_CUDA_VERSION=\\"\\"',
         `TORCH_ATTN_LIBTORCH_DIR=\\"${found.libDir}\\"`,
-      ].join(' '),
+      ].join(' ');
+    },
     '--gyp-sources': () => require('../native/sources.json').sources.join(' '),
   }[mode];
-  console.log(out ? out() : JSON.stringify(found, null, 2));
+  console.log(out ? out() : JSON.stringify({ ...found, features: features() }, null, 2));
 }

@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import { buildInfo, cpuCache, cuda, getNumThreads, manualSeed, setNumThreads, zeros } from '../../lib';
+import { addonFile } from '../../lib/native';
 
 const root = path.resolve(__dirname, '..', '..');
 
@@ -94,11 +95,11 @@ describe('threads', () => {
 });
 
 describe('worker threads', () => {
-  // The worker loads the addon the way the package does and works with tensors there, while the
-  // main thread keeps its own instance: the addon is context-aware.
+  // The worker loads the addon file the package loads (TORCH_ATTN_ADDON's, when set) and works
+  // with tensors there, while the main thread keeps its own instance: the addon is context-aware.
   const workerCode = `
     const { parentPort, workerData } = require('node:worker_threads');
-    const addon = require('node-gyp-build')(workerData.root);
+    const addon = require(workerData.addonFile);
     const t = addon.tensor(new Float32Array([1, 2, 3, 4]), [2, 2]);
     const kept = addon.randn([64, 64]); // left alive on purpose: freed when the worker is torn down
     parentPort.postMessage({ shape: t.shape, data: Array.from(t.data()), info: addon.buildInfo(), kept: kept.numel });
@@ -106,7 +107,7 @@ describe('worker threads', () => {
 
   function runWorker(): Promise<{ shape: number[]; data: number[]; info: { napiVersion: number }; kept: number }> {
     return new Promise((resolve, reject) => {
-      const worker = new Worker(workerCode, { eval: true, workerData: { root } });
+      const worker = new Worker(workerCode, { eval: true, workerData: { addonFile } });
       worker.once('message', (m) => {
         void worker.terminate();
         resolve(m);
@@ -131,13 +132,13 @@ describe('worker threads', () => {
     // The promise can no longer be settled when the job ends; that must not terminate Node.
     const code = `
       const { parentPort, workerData } = require('node:worker_threads');
-      const addon = require('node-gyp-build')(workerData.root);
+      const addon = require(workerData.addonFile);
       const model = addon.createModel({ arch: 'resnet', depth: 18 });
       model.predict(addon.randn([32, 3, 32, 32]), 32);
       parentPort.postMessage('running');
     `;
     for (let i = 0; i < 3; i++) {
-      const worker = new Worker(code, { eval: true, workerData: { root } });
+      const worker = new Worker(code, { eval: true, workerData: { addonFile } });
       await new Promise((resolve) => worker.once('message', resolve));
       await worker.terminate();
     }

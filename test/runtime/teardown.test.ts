@@ -8,6 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ResNetCBAM, randn } from '../../lib/index';
+import { addonFile } from '../../lib/native';
 
 const root = path.resolve(__dirname, '..', '..');
 const index = JSON.stringify(path.join(root, 'lib', 'index.ts'));
@@ -30,7 +31,7 @@ function expectCleanExits(source: string, times: number) {
 }
 
 function runNode(code: string, timeout = 60_000) {
-  const run = spawnSync(process.execPath, ['-e', code], { cwd: root, encoding: 'utf8', timeout, env: { ...process.env, ROOT: root } });
+  const run = spawnSync(process.execPath, ['-e', code], { cwd: root, encoding: 'utf8', timeout, env: { ...process.env, ADDON: addonFile } });
   return { status: run.status, signal: run.signal, stderr: run.stderr, stdout: run.stdout };
 }
 
@@ -38,7 +39,7 @@ describe('teardown', () => {
   it('a worker terminated while it makes tensors goes away; the process lives on (class 1)', () => {
     const run = runNode(`
       const { Worker } = require('node:worker_threads');
-      const code = "const a = require('node-gyp-build')(process.env.ROOT); require('node:worker_threads').parentPort.postMessage('go'); for (;;) { a.randn([64, 64]); a.zeros([8]).data(); }";
+      const code = "const a = require(process.env.ADDON); require('node:worker_threads').parentPort.postMessage('go'); for (;;) { a.randn([64, 64]); a.zeros([8]).data(); }";
       (async () => {
         for (let i = 0; i < 12; i++) {
           const w = new Worker(code, { eval: true });

@@ -1,12 +1,11 @@
 // Child process for memory.test.ts: makes and drops many tensors, printing RSS as JSON.
-// Usage: node --expose-gc churn.cjs <count> <elements> <mode: drop|dispose>
+// Usage: node --expose-gc churn.cjs <addon file> <count> <elements> <mode: drop|dispose>
 // The loop yields to the event loop every 1,000 tensors, as any real program does: Node runs
 // the finalizers of collected objects from the event loop, never inside a synchronous loop.
 'use strict';
-const path = require('node:path');
-const addon = require('node-gyp-build')(path.resolve(__dirname, '..', '..'));
+const addon = require(process.argv[2]);
 
-const [count, elements, mode] = [Number(process.argv[2]), Number(process.argv[3]), process.argv[4]];
+const [count, elements, mode] = [Number(process.argv[3]), Number(process.argv[4]), process.argv[5]];
 const data = new Float32Array(elements).fill(1.5);
 const rssMb = () => process.memoryUsage().rss / 2 ** 20;
 const tick = () => new Promise((resolve) => setImmediate(resolve));

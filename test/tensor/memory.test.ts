@@ -3,6 +3,7 @@
 import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { addonFile } from '../../lib/native';
 import { sanitized } from '../helpers';
 
 interface ChurnResult {
@@ -14,7 +15,7 @@ interface ChurnResult {
 
 function churn(count: number, elements: number, mode: 'drop' | 'dispose'): ChurnResult {
   const script = path.join(__dirname, 'churn.cjs');
-  const out = execFileSync(process.execPath, ['--expose-gc', script, String(count), String(elements), mode], {
+  const out = execFileSync(process.execPath, ['--expose-gc', script, addonFile, String(count), String(elements), mode], {
     encoding: 'utf8',
   });
   return JSON.parse(out.trim().split('\n').pop()!);
