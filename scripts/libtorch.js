@@ -121,7 +121,7 @@ function systemDirs() {
  *    through LibTorch's prepacked ops.
  *  - openmp: LibTorch's at::parallel_for is a header template whose OpenMP pragma splits the work
  *    over the calling thread's team only in code compiled with OpenMP; elsewhere it runs the whole
- *    range on one thread. The addon's own kernels (Winograd, the fused Adam step) use it, so they
+ *    range on one thread. The addon's own kernels (Winograd bf16, the fused Adam step) use it, so they
  *    are compiled with OpenMP where that is LibTorch's own runtime (it links the system libgomp.so.1
  *    and GCC compiles us: one runtime, one team per thread). Elsewhere (clang, whose -fopenmp is
  *    libomp; a LibTorch bundling its own OpenMP) they run on one thread rather than start a second
@@ -159,7 +159,8 @@ function buildFeatures({ libDir, includeDirs }, compiler) {
   };
 }
 
-/** The decisions as CMake code (set() lines), for CMakeLists.txt to evaluate. */
+/** The decisions as CMake code (set() and set_source_files_properties() lines), for
+ *  CMakeLists.txt to evaluate. */
 function cmakeFeatures(features) {
   const quote = (value) => `"${String(value).replace(/[\\"$]/g, (c) => `\\${c}`)}"`;
   const lines = [
@@ -197,7 +198,11 @@ if (require.main === module) {
   const out = {
     '--gyp-include': () => {
       const f = features();
-      return [...new Set([...found.includeDirs, ...(f.compatInclude ? ['native/compat/include'] : []), ...(f.onednn ? [f.onednn.includeDir] : []), ...(f.nccl ? [f.nccl.includeDir] : [])])].join(' ');
+      const dirs = [...found.includeDirs];
+      if (f.compatInclude) dirs.push('native/compat/include');
+      if (f.onednn) dirs.push(f.onednn.includeDir);
+      if (f.nccl) dirs.push(f.nccl.includeDir);
+      return [...new Set(dirs)].join(' ');
     },
     // node-gyp has no flags for single files: a file's flags (fileFlags) apply to every file here.
     '--gyp-cflags': () => {
@@ -207,7 +212,9 @@ if (require.main === module) {
     '--gyp-ldflags': () => [`-L${found.libDir}`, `-Wl,-rpath,${found.libDir}`, '-Wl,--disable-new-dtags', ...(features().openmp ? ['-fopenmp'] : [])].join(' '),
     '--gyp-libs': () => {
       const f = features();
-      return [...libraries(found.libDir).map((name) => `-l${name}`), ...(f.onednn ? [...(f.onednn.libDir === found.libDir ? [] : [`-L${f.onednn.libDir}`]), '-ldnnl'] : [])].join(' ');
+      const libs = libraries(found.libDir).map((name) => `-l${name}`);
+      if (f.onednn) libs.push(...(f.onednn.libDir === found.libDir ? [] : [`-L${f.onednn.libDir}`]), '-ldnnl');
+      return libs.join(' ');
     },
     '--gyp-defines': () => {
       const f = features();
