@@ -76,7 +76,8 @@ function main() {
     log('cmake-js is not installed; building with node-gyp and binding.gyp instead');
   }
   const status = cmakeJs
-    ? run(process.execPath, [cmakeJs, clean ? 'rebuild' : 'build', '--parallel', jobs, '--log-level', 'warn'])
+    ? // CMakeLists.txt asks scripts/libtorch.js what to turn on: with the node running this, PATH or not.
+      run(process.execPath, [cmakeJs, clean ? 'rebuild' : 'build', '--parallel', jobs, '--log-level', 'warn', `--CDTORCH_ATTN_NODE=${process.execPath}`])
     : run(process.execPath, [nodeGyp(), 'rebuild', '--jobs', jobs, ...nodeDirArgs()]);
   if (status !== 0) {
     console.error('torch-attn: the native build failed (see the compiler output above).');
