@@ -12,6 +12,21 @@ const FIX =
   'TORCH_ATTN_LIBTORCH=/path/to/libtorch (an unpacked LibTorch archive, or a Python torch ' +
   "package folder: python3 -c 'import torch, os; print(os.path.dirname(torch.__file__))').";
 
+/** The first of `dirs` that holds `file` (a path relative to it); undefined when none does. */
+function firstWith(dirs, file) {
+  return dirs.find((dir) => fs.existsSync(path.join(dir, file)));
+}
+
+/** Debian's multiarch folders under a library root (/usr/lib/x86_64-linux-gnu); none when the root
+ *  cannot be read. */
+function multiarchDirs(libRoot) {
+  try {
+    return fs.readdirSync(libRoot).filter((d) => d.endsWith('-linux-gnu')).map((d) => path.join(libRoot, d));
+  } catch {
+    return [];
+  }
+}
+
 function readCxxFlags(configFile) {
   const text = fs.readFileSync(configFile, 'utf8');
   const match = /set\(TORCH_CXX_FLAGS "([^"]*)"\)/.exec(text);
@@ -23,8 +38,8 @@ function readCxxFlags(configFile) {
  *  in /usr/lib/<arch>/cmake/Torch (headers in /usr/include, libraries beside cmake/). */
 function fromCMakeDir(cmakeDir, source) {
   const up = (n) => path.resolve(cmakeDir, ...Array(n).fill('..'));
-  const root = [up(3), up(4)].find((dir) => fs.existsSync(path.join(dir, 'include', 'torch'))) ?? up(3);
-  const libDir = [path.join(up(3), 'lib'), up(2)].find((dir) => fs.existsSync(path.join(dir, 'libtorch.so'))) ?? path.join(up(3), 'lib');
+  const root = firstWith([up(3), up(4)], 'include/torch') ?? up(3);
+  const libDir = firstWith([path.join(up(3), 'lib'), up(2)], 'libtorch.so') ?? path.join(up(3), 'lib');
   return {
     source,
     cmakeDir,
@@ -40,7 +55,7 @@ function locateLibTorch(env = process.env) {
   if (requested) {
     const root = path.resolve(requested);
     const candidates = [path.join(root, 'share/cmake/Torch'), path.join(root, 'Torch'), root];
-    const cmakeDir = candidates.find((dir) => fs.existsSync(path.join(dir, 'TorchConfig.cmake')));
+    const cmakeDir = firstWith(candidates, 'TorchConfig.cmake');
     if (!cmakeDir) {
       return new Error(
         `torch-attn: TORCH_ATTN_LIBTORCH=${requested} holds no TorchConfig.cmake (looked in ` +
@@ -49,18 +64,8 @@ function locateLibTorch(env = process.env) {
     }
     return fromCMakeDir(cmakeDir, 'TORCH_ATTN_LIBTORCH');
   }
-  for (const libRoot of ['/usr/lib', '/usr/local/lib']) {
-    let arches = [];
-    try {
-      arches = fs.readdirSync(libRoot).filter((d) => d.endsWith('-linux-gnu'));
-    } catch {
-      continue;
-    }
-    for (const arch of arches) {
-      const cmakeDir = path.join(libRoot, arch, 'cmake/Torch');
-      if (fs.existsSync(path.join(cmakeDir, 'TorchConfig.cmake'))) return fromCMakeDir(cmakeDir, 'system');
-    }
-  }
+  const systemDir = firstWith(['/usr/lib', '/usr/local/lib'].flatMap(multiarchDirs), 'cmake/Torch/TorchConfig.cmake');
+  if (systemDir) return fromCMakeDir(path.join(systemDir, 'cmake/Torch'), 'system');
   return new Error(`torch-attn: LibTorch was not found. ${FIX}`);
 }
 
@@ -88,22 +93,11 @@ function gypCompiler(env = process.env) {
   return { id, version };
 }
 
-function firstWith(dirs, file) {
-  return dirs.find((dir) => fs.existsSync(path.join(dir, file)));
-}
-
 /** System folders for headers and libraries, after a LibTorch's own. */
 function systemDirs() {
-  const arches = (() => {
-    try {
-      return fs.readdirSync('/usr/lib').filter((d) => d.endsWith('-linux-gnu'));
-    } catch {
-      return [];
-    }
-  })();
   return {
     include: ['/usr/local/include', '/usr/include', '/usr/local/cuda/include'],
-    lib: ['/usr/local/lib', ...arches.map((a) => `/usr/lib/${a}`), '/usr/lib'],
+    lib: ['/usr/local/lib', ...multiarchDirs('/usr/lib'), '/usr/lib'],
   };
 }
 
