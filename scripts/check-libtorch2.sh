@@ -121,7 +121,6 @@ if ! readelf -d "$addon" | grep -q 'libtorch_cuda'; then
 fi
 # The CUDA-specific code paths are compiled in when CMake found torch_cuda (Ninja or Make build).
 grep -rqs "TORCH_ATTN_WITH_CUDA=1" "$work/torch-attn/build/CMakeFiles" "$work/torch-attn/build/build.ninja" || { echo "check-libtorch2: built without TORCH_ATTN_WITH_CUDA=1" >&2; exit 1; }
-log "compiled with $(grep -rhos 'TORCH_ATTN_CUDA_VERSION=[^ ]*' "$work/torch-attn/build/CMakeFiles" | head -1)"
 # c10d's NCCL backend: compiled in (TORCH_ATTN_NCCL=1) and used (the addon calls ProcessGroupNCCL's
 # constructor, which libtorch_cuda defines).
 grep -rqs "TORCH_ATTN_NCCL=1" "$work/torch-attn/build/CMakeFiles" "$work/torch-attn/build/build.ninja" || { echo "check-libtorch2: built without the NCCL backend (TORCH_ATTN_NCCL=1)" >&2; exit 1; }
@@ -135,9 +134,9 @@ case "$gyp_defines" in
   *) echo "check-libtorch2: node-gyp's defines lack CUDA or NCCL: $gyp_defines" >&2; exit 1 ;;
 esac
 # Loading needs cuDNN 9 (nvidia-cudnn fetches it from NVIDIA, unreachable here) and a GPU; where
-# it loads, buildInfo() must say cuda.
-if chroot "$root" bash -c "cd /build/torch-attn && node -e \"const b=require('./build/Release/torch_attn.node').buildInfo(); console.log(JSON.stringify(b)); process.exit(b.cuda ? 0 : 1)\""; then
-  log "CUDA build loads and reports cuda: true"
+# it loads, buildInfo() must say cuda and the CUDA version LibTorch states.
+if chroot "$root" bash -c "cd /build/torch-attn && node -e \"const b=require('./build/Release/torch_attn.node').buildInfo(); console.log(JSON.stringify(b)); process.exit(b.cuda && /^[0-9]+[.][0-9]+$/.test(b.cudaVersion) ? 0 : 1)\""; then
+  log "CUDA build loads and reports cuda: true and its CUDA version"
 else
   log "CUDA build compiled and linked against libtorch_cuda; it does not load here (see above: cuDNN / GPU)"
 fi

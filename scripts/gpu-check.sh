@@ -23,7 +23,7 @@ torch_dir=$("$PYTHON" -c 'import torch, os; print(os.path.dirname(torch.__file__
 if [ ! -d node_modules ]; then log "npm ci"; npm ci --no-audit --no-fund --ignore-scripts >/dev/null; fi
 log "building against $torch_dir"
 TORCH_ATTN_LIBTORCH="$torch_dir" npm run build:native >/dev/null
-node -e "const b=require('./build/Release/torch_attn.node'); const i=b.buildInfo(); console.log(JSON.stringify(i)); if(!i.cuda||!b.cudaIsAvailable()){console.error('gpu-check: the addon was not built with CUDA or sees no device');process.exit(1)}"
+node -e "const b=require('./build/Release/torch_attn.node'); const i=b.buildInfo(); console.log(JSON.stringify(i)); if(!i.cuda||!b.cudaIsAvailable()){console.error('gpu-check: the addon was not built with CUDA or sees no device');process.exit(1)} if(!/^[0-9]+[.][0-9]+$/.test(i.cudaVersion)){console.error('gpu-check: buildInfo() names no CUDA version');process.exit(1)}"
 
 log "CUDA tests"
 tests=0

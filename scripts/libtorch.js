@@ -223,7 +223,6 @@ if (require.main === module) {
         `TORCH_ATTN_WITH_CUDA=${f.cuda ? 1 : 0}`,
         `TORCH_ATTN_NCCL=${f.nccl ? 1 : 0}`,
         `TORCH_ATTN_DIRECT_ONEDNN=${f.onednn ? 1 : 0}`,
-        'TORCH_ATTN_CUDA_VERSION=\\"\\"',
         `TORCH_ATTN_LIBTORCH_DIR=\\"${found.libDir}\\"`,
       ].join(' ');
     },

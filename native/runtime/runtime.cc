@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
+#include <ATen/detail/CUDAHooksInterface.h>
 #include <torch/csrc/api/include/torch/version.h>
 
 #include <dlfcn.h>
@@ -48,6 +49,18 @@ OmpSetNumThreads FindOmpSetNumThreads() {
   return lib == nullptr ? nullptr : reinterpret_cast<OmpSetNumThreads>(dlsym(lib, "omp_set_num_threads"));
 }
 
+// The CUDA runtime LibTorch's CUDA part was compiled against ("12.4"), as LibTorch states it
+// (CUDART_VERSION, 12040: major * 1000 + minor * 10; no GPU needed), so that every build, CMake's
+// or node-gyp's, reports the same. Empty where LibTorch's CUDA part did not load.
+std::string CudaRuntimeVersion() {
+  try {
+    const long v = at::detail::getCUDAHooks().versionCUDART();
+    return std::to_string(v / 1000) + "." + std::to_string(v % 1000 / 10);
+  } catch (const std::exception&) {
+    return "";
+  }
+}
+
 }  // namespace
 
 BuildInfo GetBuildInfo() {
@@ -55,7 +68,7 @@ BuildInfo GetBuildInfo() {
   info.libtorch_version = TORCH_VERSION;
   info.libtorch_dir = TORCH_ATTN_LIBTORCH_DIR;
   info.cuda = TORCH_ATTN_WITH_CUDA != 0;
-  info.cuda_version = TORCH_ATTN_CUDA_VERSION;
+  info.cuda_version = info.cuda ? CudaRuntimeVersion() : "";
   return info;
 }
 

@@ -12,7 +12,7 @@ struct BuildInfo {
   std::string libtorch_version;  // as LibTorch's own headers state it
   std::string libtorch_dir;      // the folder the addon links LibTorch from (its rpath)
   bool cuda = false;             // built against a CUDA LibTorch
-  std::string cuda_version;      // toolkit version when cuda, else empty
+  std::string cuda_version;      // the CUDA runtime LibTorch was built with ("12.4"), else empty
 };
 
 BuildInfo GetBuildInfo();
